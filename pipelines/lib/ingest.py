@@ -1,0 +1,246 @@
+"""Discover the files in data/raw, hash them, and parse each new content once.
+
+The parse cache lives in the work database and is keyed by (sha256, kind, parser version): an
+unchanged file is never parsed again, whatever its name or how often the pipeline runs. Parsing
+runs in child processes (pipelines.lib.isolation) because a hostile workbook can abort or exhaust
+a process; such a file becomes one error for that file and every other file still loads.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+import pandas as pd
+
+from pipelines.lib import ledgers
+from pipelines.lib.isolation import map_isolated
+from pipelines.lib.records import ERROR, WARNING, Issue, ParsedFile
+from pipelines.lib.score_sheets import parse_score_sheet
+
+# Bump when any parser's output changes: cached results of older parsers are then re-parsed.
+PARSER_VERSION = 1
+
+KIND_FOLDERS = {
+    "score_sheets": "score_sheet", "打分表": "score_sheet",
+    "meetings": "meetings", "会议台账": "meetings", "学法台账": "meetings",
+    "filings": "filings", "报送登记": "filings",
+    "normative_docs": "normative_docs", "规范性文件": "normative_docs",
+}
+KIND_EXTENSIONS = {
+    "score_sheet": {".xlsx", ".xlsm", ".xls"},
+    "meetings": {".csv", ".xlsx", ".xlsm", ".xls"},
+    "filings": {".csv", ".xlsx", ".xlsm", ".xls"},
+    "normative_docs": {".csv", ".xlsx", ".xlsm", ".xls"},
+    "units": {".csv", ".xlsx", ".xlsm", ".xls"},
+}
+PARSERS: dict[str, Callable[[Path], ParsedFile]] = {
+    "score_sheet": parse_score_sheet,
+    "meetings": ledgers.parse_meetings,
+    "filings": ledgers.parse_filings,
+    "normative_docs": ledgers.parse_normative_docs,
+    "units": ledgers.parse_units,
+}
+# Columns of each kind's parsed rows, in the parse cache (besides sha256, kind, sheet, row).
+RECORD_COLUMNS = {
+    "score_sheet": ["duty_text", "task_no", "task_no_text", "task_text", "max_points_text",
+                    "self_raw", "self_points", "verified_raw", "verified_points", "remark"],
+    "meetings": ["unit", "date", "type_text", "topic", "host", "led_by_principal", "attendees", "hours"],
+    "filings": ["unit", "report_type_text", "year", "filed_date", "due_date", "remark"],
+    "normative_docs": ["unit", "title", "doc_no", "issued_date", "filed_date", "compliant"],
+    "units": ["name", "unit_type", "region", "aliases"],
+}
+RECORD_TABLES = {
+    "score_sheet": "parsed_score_rows", "meetings": "parsed_meetings", "filings": "parsed_filings",
+    "normative_docs": "parsed_normative_docs", "units": "parsed_units",
+}
+_YEAR_DIR = re.compile(r"^(19|20)\d{2}$")
+
+
+@dataclass
+class RawFile:
+    path: str  # relative to the raw folder, with forward slashes
+    kind: str | None  # None: not an input the pipeline knows where to put
+    folder_year: int | None
+    size: int
+    mtime_ns: int
+    sha256: str = ""
+    note: str | None = None  # why a file is ignored
+
+
+def discover(raw_dir: Path) -> list[RawFile]:
+    """Every file under raw_dir with the kind and year its location implies."""
+    found: list[RawFile] = []
+    for dirpath, dirnames, filenames in os.walk(raw_dir):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or name == ".gitkeep":
+                continue
+            full = Path(dirpath) / name
+            rel = full.relative_to(raw_dir)
+            parts = rel.parts
+            stat = full.stat()
+            kind = year = note = None
+            ext = full.suffix.lower()
+            if name.startswith("~$"):
+                note = "office_lock_file"
+            elif len(parts) == 1 and full.stem.lower() in ("units", "单位名册"):
+                kind = "units"
+            elif len(parts) >= 3 and _YEAR_DIR.match(parts[0]) and parts[1] in KIND_FOLDERS:
+                kind, year = KIND_FOLDERS[parts[1]], int(parts[0])
+            else:
+                note = "unknown_location"
+            if kind and ext not in KIND_EXTENSIONS[kind]:
+                note, kind = "unsupported_extension", None
+            found.append(RawFile(rel.as_posix(), kind, year, stat.st_size, stat.st_mtime_ns, note=note))
+    return found
+
+
+def hash_files(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: list[RawFile]) -> None:
+    """Fill sha256, re-reading only files whose size or mtime changed since the last run."""
+    known = {
+        (p, s, m): h
+        for p, s, m, h in con.execute("select path, size, mtime_ns, sha256 from file_hashes").fetchall()
+    }
+    fresh = []
+    for f in files:
+        h = known.get((f.path, f.size, f.mtime_ns))
+        if h is None:
+            digest = hashlib.sha256()
+            with open(raw_dir / f.path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+            h = digest.hexdigest()
+            fresh.append((f.path, f.size, f.mtime_ns, h))
+        f.sha256 = h
+    if fresh:
+        con.execute("delete from file_hashes where path in (select unnest(?))", [[p for p, *_ in fresh]])
+        con.executemany("insert into file_hashes values (?, ?, ?, ?)", fresh)
+
+
+def _parse_one(job: tuple[str, str]) -> ParsedFile:
+    path, kind = job
+    return PARSERS[kind](Path(path))
+
+
+@dataclass
+class ParseStats:
+    files_seen: int = 0
+    files_parsed: int = 0
+    files_cached: int = 0
+    rows_parsed: int = 0
+
+
+def refresh_parse_cache(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: list[RawFile],
+                        workers: int = 2) -> ParseStats:
+    """Parse every (content, kind) not yet in the cache; store records, issues and file meta."""
+    stats = ParseStats(files_seen=len(files))
+    wanted = {(f.sha256, f.kind): f for f in files if f.kind}
+    cached = set(
+        con.execute("select sha256, kind from parsed_files where parser_version = ?", [PARSER_VERSION]).fetchall()
+    )
+    todo = [f for key, f in wanted.items() if key not in cached]
+    stats.files_cached = len(wanted) - len(todo)
+    if not todo:
+        return stats
+    outcomes = map_isolated(_parse_one, [(str(raw_dir / f.path), f.kind) for f in todo], workers=workers)
+    parsed: list[tuple[RawFile, ParsedFile]] = []
+    for f, outcome in zip(todo, outcomes):
+        if outcome.ok:
+            parsed.append((f, outcome.value))
+        else:
+            parsed.append((f, ParsedFile(f.kind, file_error=_crash_issue(outcome.error_kind, outcome.error))))
+    _store(con, parsed)
+    stats.files_parsed = len(parsed)
+    stats.rows_parsed = sum(p.rows_read for _, p in parsed)
+    return stats
+
+
+def _crash_issue(kind: str | None, detail: str | None) -> Issue:
+    if kind == "timeout":
+        return Issue("parse_timeout", "文件读取超时（内容异常庞大或已损坏），未能读取。请检查文件后重新报送。")
+    if kind == "crash":
+        return Issue("parse_crashed", "文件读取时导致读取程序异常退出（文件可能已损坏或结构异常），未能读取。请重新导出后报送。")
+    return Issue("parse_failed", f"文件无法读取：{(detail or '')[:200]}。请检查文件格式后重新报送。")
+
+
+def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFile]]) -> None:
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    keys = pd.DataFrame({"sha256": [f.sha256 for f, _ in parsed], "kind": [f.kind for f, _ in parsed]})
+    con.register("new_keys", keys)
+    for table in ("parsed_files", "parsed_issues", *RECORD_TABLES.values()):
+        con.execute(f"delete from {table} where (sha256, kind) in (select (sha256, kind) from new_keys)")
+    con.unregister("new_keys")
+
+    files = pd.DataFrame({
+        "sha256": [f.sha256 for f, _ in parsed],
+        "kind": [f.kind for f, _ in parsed],
+        "parser_version": PARSER_VERSION,
+        "meta": [json.dumps(p.meta, ensure_ascii=False, default=str) for _, p in parsed],
+        "rows_read": [p.rows_read for _, p in parsed],
+        "error_code": [p.file_error.code if p.file_error else None for _, p in parsed],
+        "error_message": [p.file_error.message if p.file_error else None for _, p in parsed],
+        "parsed_at": now,
+    })
+    con.execute("insert into parsed_files by name select * from files")
+
+    issue_rows = []
+    for f, p in parsed:
+        rejected = set(p.rejected_rows)
+        for i in p.issues:
+            issue_rows.append((f.sha256, f.kind, i.sheet, i.row, i.severity, i.code, i.message,
+                               i.year, i.unit, (i.sheet, i.row) in rejected and i.severity == ERROR))
+    if issue_rows:
+        issues = pd.DataFrame(issue_rows, columns=["sha256", "kind", "sheet", "row", "severity", "code",
+                                                   "message", "year", "unit", "rejects_row"])
+        con.execute("insert into parsed_issues by name select * from issues")
+
+    by_kind: dict[str, list[tuple[RawFile, ParsedFile]]] = {}
+    for f, p in parsed:
+        by_kind.setdefault(f.kind, []).append((f, p))
+    for kind, items in by_kind.items():
+        cols = RECORD_COLUMNS[kind]
+        data: dict[str, list] = {"sha256": [], "kind": [], "sheet": [], "row": [], "parse_rejected": []}
+        for c in cols:
+            data[c] = []
+        for f, p in items:
+            rejected = set(p.rejected_rows)
+            for rec in p.records:
+                data["sha256"].append(f.sha256)
+                data["kind"].append(kind)
+                data["sheet"].append(rec.get("sheet"))
+                data["row"].append(rec.get("row"))
+                data["parse_rejected"].append((rec.get("sheet"), rec.get("row")) in rejected)
+                for c in cols:
+                    v = rec.get(c)
+                    data[c].append("|".join(v) if isinstance(v, (list, tuple)) else v)
+            # Rows the parser rejected without a record still count as read: keep a placeholder row.
+            recorded = {(rec.get("sheet"), rec.get("row")) for rec in p.records}
+            for sheet, row in rejected - recorded:
+                data["sha256"].append(f.sha256)
+                data["kind"].append(kind)
+                data["sheet"].append(sheet)
+                data["row"].append(row)
+                data["parse_rejected"].append(True)
+                for c in cols:
+                    data[c].append(None)
+        frame = pd.DataFrame(data)
+        if len(frame):
+            con.execute(f"insert into {RECORD_TABLES[kind]} by name select * from frame")
+
+
+def record_raw_files(con: duckdb.DuckDBPyConnection, files: list[RawFile]) -> None:
+    """The current listing of data/raw replaces the previous one."""
+    frame = pd.DataFrame(
+        [(f.path, f.kind, f.folder_year, f.size, f.mtime_ns, f.sha256, f.note) for f in files],
+        columns=["path", "kind", "folder_year", "size", "mtime_ns", "sha256", "note"],
+    )
+    con.execute("delete from raw_files")
+    if len(frame):
+        con.execute("insert into raw_files by name select * from frame")

@@ -1,0 +1,104 @@
+"""Unit names as offices write them, matched against the unit registry.
+
+Offices write the same unit many ways: 中共清丰县委员会 / 中共清丰县委 / 清丰县委, 清丰县人民政府 /
+清丰县政府, with full-width brackets and stray spaces. Names are compared after normalize_name; an
+unknown name is an error that suggests the closest registry names, never a guess.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from pipelines.lib.text import to_halfwidth
+
+_SPACES = re.compile(r"\s+")
+# Order matters: the longer forms first, so 中国共产党…委员会 → …委 and 人民政府 → 政府.
+_VARIANTS = (("中国共产党", ""), ("中共", ""), ("委员会", "委"), ("人民政府", "政府"), ("(", ""), (")", ""))
+
+
+def normalize_name(text: str) -> str:
+    s = _SPACES.sub("", to_halfwidth(text or ""))
+    for old, new in _VARIANTS:
+        s = s.replace(old, new)
+    return s
+
+
+def unit_id_for(unit_type: str, name: str) -> str:
+    """A stable id: the same registry name and type always give the same id, across runs and years."""
+    return "U" + hashlib.sha1(f"{unit_type}|{normalize_name(name)}".encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class Unit:
+    unit_id: str
+    name: str
+    unit_type: str  # 党委 / 政府 / 部门 / 乡镇党委 / 乡镇政府
+    role: str
+    region: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass
+class Resolution:
+    unit: Unit | None
+    problem: str | None = None  # "unknown" | "ambiguous"
+    suggestions: list[str] = field(default_factory=list)
+
+    def message(self, text: str) -> str:
+        """The Chinese message a clerk forwards when a name could not be matched."""
+        if self.problem == "ambiguous":
+            return f"单位名称“{text}”对应多个登记单位（{'、'.join(self.suggestions)}），请写明全称。"
+        hint = f"最接近的登记名称：{'、'.join(self.suggestions)}。" if self.suggestions else ""
+        return f"单位名称“{text}”不在单位名册中。{hint}请核对名称，或先在单位名册（units）中登记。"
+
+
+class UnitRegistry:
+    def __init__(self, units: list[Unit]):
+        self.units = units
+        self.by_id = {u.unit_id: u for u in units}
+        self._by_key: dict[str, list[Unit]] = {}
+        for u in units:
+            for key in {normalize_name(u.name), *(normalize_name(a) for a in u.aliases)}:
+                if key:
+                    self._by_key.setdefault(key, []).append(u)
+        self._by_region_role = {}
+        for u in units:
+            self._by_region_role.setdefault((normalize_name(u.region), u.role), []).append(u)
+        self._keys = sorted(self._by_key)
+        self._cache: dict[tuple[str, str | None], Resolution] = {}
+
+    @property
+    def regions(self) -> list[str]:
+        return sorted({u.region for u in self.units if u.role in ("party", "government")})
+
+    def resolve(self, text: str, role: str | None = None) -> Resolution:
+        cache_key = (text, role)
+        hit = self._cache.get(cache_key)
+        if hit is None:
+            hit = self._cache[cache_key] = self._resolve(text, role)
+        return hit
+
+    def _resolve(self, text: str, role: str | None) -> Resolution:
+        key = normalize_name(text)
+        candidates = self._by_key.get(key, [])
+        if role is not None:
+            candidates = [u for u in candidates if u.role == role]
+        if not candidates and role is not None:
+            # A score sheet names its region (被考核单位：清丰县) and its role on the 责任人 line.
+            candidates = self._by_region_role.get((key, role), [])
+        if len(candidates) == 1:
+            return Resolution(candidates[0])
+        if len(candidates) > 1:
+            return Resolution(None, "ambiguous", sorted(u.name for u in candidates))
+        return Resolution(None, "unknown", self.suggest(key))
+
+    def suggest(self, key: str, n: int = 3) -> list[str]:
+        close = difflib.get_close_matches(key, self._keys, n=n, cutoff=0.5)
+        names: list[str] = []
+        for k in close:
+            for u in self._by_key[k]:
+                if u.name not in names:
+                    names.append(u.name)
+        return names[:n]

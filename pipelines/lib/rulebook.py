@@ -1,0 +1,370 @@
+"""Load and validate a rulebook: the declarative scoring rules of one city configuration.
+
+A rulebook is a folder under pipelines/rules/ (or any path) holding rulebook.yaml and the score-sheet
+templates it names. `extends: <name>` starts from another rulebook and deep-merges this one over it:
+mappings keyed by id (requirements, meeting types, …) merge per key, anything else is replaced.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+ROLES = ("party", "government", "department", "township_party", "township_government")
+PERIODS = ("quarter", "half_year", "year")
+
+
+class RulebookError(ValueError):
+    """The rulebook itself is wrong: a configuration error, reported before any data is touched."""
+
+
+@dataclass(frozen=True)
+class Task:
+    role: str
+    task_no: int
+    duty_no: int
+    duty: str
+    text: str
+    responsible: str
+    check_standard: str
+    points: float
+
+
+@dataclass(frozen=True)
+class Template:
+    role: str
+    name: str
+    title: str
+    weights_are_assumption: bool
+    tasks: tuple[Task, ...]
+
+    @property
+    def max_total(self) -> float:
+        return sum(t.points for t in self.tasks)
+
+
+@dataclass(frozen=True)
+class MeetingType:
+    id: str
+    name: str
+    all_of: tuple[tuple[str, ...], ...]
+    none_of: tuple[str, ...]
+    study: bool
+    _compiled: tuple = field(default=(), compare=False, repr=False)
+
+    def matches(self, text: str) -> bool:
+        any_group, none_group = self._compiled
+        if any(_hit(k, text) for k in none_group):
+            return False
+        return all(any(_hit(k, text) for k in group) for group in any_group)
+
+
+def _hit(keyword: str | re.Pattern, text: str) -> bool:
+    return bool(keyword.search(text)) if isinstance(keyword, re.Pattern) else keyword in text
+
+
+def _compile(keyword: str) -> str | re.Pattern:
+    return re.compile(keyword[3:]) if keyword.startswith("re:") else keyword
+
+
+@dataclass(frozen=True)
+class FrequencyRequirement:
+    id: str
+    name: str
+    roles: tuple[str, ...]
+    meeting_types: tuple[str, ...]
+    period: str
+    min: float
+    measure: str  # count | hours
+    source: str
+
+
+@dataclass(frozen=True)
+class FilingRequirement:
+    id: str
+    name: str
+    roles: tuple[str, ...]
+    keywords: tuple[str, ...]
+    due_year_offset: int
+    due_month: int
+    due_day: int
+    source: str
+
+    def due_date(self, year: int) -> date:
+        return date(year + self.due_year_offset, self.due_month, self.due_day)
+
+
+@dataclass(frozen=True)
+class EvidenceLink:
+    role: str
+    task_no: int
+    rule: str  # deduct_per_missing | threshold | filed | normative_rates
+    points: float
+    requirement: str | None = None
+    filing: str | None = None
+    deduct: float = 0.0
+    min: float = 0.0
+    tiers: tuple[tuple[float, float], ...] = ()  # (min_rate, points), best first
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class RankingPolicy:
+    region_roles: tuple[str, ...]
+    require_all_region_roles: bool
+    score_basis: str
+    ties: str
+    bottom_places: int
+    unit_groups: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Rulebook:
+    id: str
+    name: str
+    version: int
+    fingerprint: str  # changes whenever any rule changes: part of what makes a result reproducible
+    role_names: dict[str, str]
+    unit_type_roles: dict[str, str]  # 党委 → party …
+    templates: dict[str, Template]
+    meeting_types: dict[str, MeetingType]
+    frequency_requirements: dict[str, FrequencyRequirement]
+    filing_requirements: dict[str, FilingRequirement]
+    normative_deadline_days: int
+    evidence_links: tuple[EvidenceLink, ...]
+    ranking: RankingPolicy
+
+    def classify_meeting(self, type_text: str, topic: str) -> list[str]:
+        text = f"{type_text}｜{topic}"
+        return [m.id for m in self.meeting_types.values() if m.matches(text)]
+
+    def classify_report(self, text: str) -> str | None:
+        """The filing requirement a register's 报告类型 names, by its first keyword hit in rulebook order."""
+        for req in self.filing_requirements.values():
+            if any(k in text for k in req.keywords):
+                return req.id
+        return None
+
+
+def _deep_merge(base: Any, over: Any) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for key, value in over.items():
+            out[key] = _deep_merge(base.get(key), value) if key in base else value
+        return out
+    return over
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RulebookError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RulebookError(f"{path} is not a mapping")
+    return data
+
+
+def _resolve_dir(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    candidate = RULES_DIR / str(name_or_path)
+    if candidate.is_dir():
+        return candidate
+    raise RulebookError(f"rulebook not found: {name_or_path}")
+
+
+def _raw_rulebook(folder: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, dict[str, dict]]:
+    """The merged rulebook mapping and its templates (role → template mapping)."""
+    if folder in seen:
+        raise RulebookError(f"rulebook extends itself: {folder}")
+    data = _read_yaml(folder / "rulebook.yaml")
+    templates: dict[str, dict] = {}
+    if "extends" in data:
+        base, templates = _raw_rulebook(_resolve_dir(data["extends"]), seen + (folder,))
+        data = _deep_merge(base, {k: v for k, v in data.items() if k != "extends"})
+    for role, spec in (data.get("roles") or {}).items():
+        template_file = folder / spec.get("template", "")
+        if spec.get("template") and template_file.is_file():
+            templates[role] = _read_yaml(template_file)
+    return data, templates
+
+
+def load_rulebook(name_or_path: str | Path = "default") -> Rulebook:
+    folder = _resolve_dir(name_or_path)
+    data, raw_templates = _raw_rulebook(folder)
+    fingerprint = hashlib.sha256(
+        json.dumps([data, raw_templates], sort_keys=True, ensure_ascii=False, default=str).encode()
+    ).hexdigest()[:16]
+    return _build(data, raw_templates, fingerprint)
+
+
+def _build(data: dict, raw_templates: dict[str, dict], fingerprint: str) -> Rulebook:
+    roles = data.get("roles") or {}
+    unknown_roles = set(roles) - set(ROLES)
+    if unknown_roles:
+        raise RulebookError(f"unknown roles: {sorted(unknown_roles)}")
+    templates = {role: _template(role, raw_templates[role]) for role in roles if role in raw_templates}
+
+    meeting_types = {
+        mid: MeetingType(
+            id=mid,
+            name=spec["name"],
+            all_of=tuple(tuple(g) for g in spec["all_of"]),
+            none_of=tuple(spec.get("none_of", ())),
+            study=bool(spec.get("study", False)),
+            _compiled=(
+                tuple(tuple(_compile(k) for k in g) for g in spec["all_of"]),
+                tuple(_compile(k) for k in spec.get("none_of", ())),
+            ),
+        )
+        for mid, spec in (data.get("meeting_types") or {}).items()
+    }
+
+    frequency = {}
+    for rid, spec in (data.get("frequency_requirements") or {}).items():
+        req = FrequencyRequirement(
+            id=rid,
+            name=spec["name"],
+            roles=tuple(spec["roles"]),
+            meeting_types=tuple(spec["meeting_types"]),
+            period=spec["period"],
+            min=float(spec["min"]),
+            measure=spec.get("measure", "count"),
+            source=spec.get("source", ""),
+        )
+        if req.period not in PERIODS:
+            raise RulebookError(f"{rid}: period must be one of {PERIODS}")
+        if req.measure not in ("count", "hours"):
+            raise RulebookError(f"{rid}: measure must be count or hours")
+        missing = set(req.meeting_types) - set(meeting_types)
+        if missing:
+            raise RulebookError(f"{rid}: unknown meeting types {sorted(missing)}")
+        _check_roles(rid, req.roles, roles)
+        frequency[rid] = req
+
+    filings = {}
+    for fid, spec in (data.get("filing_requirements") or {}).items():
+        due = spec["due"]
+        filings[fid] = FilingRequirement(
+            id=fid,
+            name=spec["name"],
+            roles=tuple(spec["roles"]),
+            keywords=tuple(spec["keywords"]),
+            due_year_offset=int(due.get("year_offset", 0)),
+            due_month=int(due["month"]),
+            due_day=int(due["day"]),
+            source=spec.get("source", ""),
+        )
+        _check_roles(fid, filings[fid].roles, roles)
+        filings[fid].due_date(2024)  # an impossible date fails here, not mid-run
+
+    links = []
+    for spec in data.get("evidence_links") or []:
+        link = EvidenceLink(
+            role=spec["role"],
+            task_no=int(spec["task_no"]),
+            rule=spec["rule"],
+            points=float(spec["points"]),
+            requirement=spec.get("requirement"),
+            filing=spec.get("filing"),
+            deduct=float(spec.get("deduct", 0)),
+            min=float(spec.get("min", 0)),
+            tiers=tuple((float(t["min_rate"]), float(t["points"])) for t in spec.get("tiers", ())),
+            source=spec.get("source", ""),
+        )
+        _check_link(link, templates, frequency, filings)
+        links.append(link)
+
+    rank = data.get("ranking") or {}
+    ranking = RankingPolicy(
+        region_roles=tuple(rank.get("region_roles", ("party", "government"))),
+        require_all_region_roles=bool(rank.get("require_all_region_roles", True)),
+        score_basis=rank.get("score_basis", "verified_else_self"),
+        ties=rank.get("ties", "competition"),
+        bottom_places=int(rank.get("bottom_places", 1)),
+        unit_groups=tuple(rank.get("unit_groups", ROLES)),
+    )
+    if ranking.score_basis not in ("verified_else_self", "self", "verified"):
+        raise RulebookError("ranking.score_basis must be verified_else_self, self or verified")
+    if ranking.ties != "competition":
+        raise RulebookError("ranking.ties: only competition ranking (1,2,2,4) is implemented")
+
+    return Rulebook(
+        id=str(data.get("id", "default")),
+        name=str(data.get("name", "")),
+        version=int(data.get("version", 1)),
+        fingerprint=fingerprint,
+        role_names={role: spec["name"] for role, spec in roles.items()},
+        unit_type_roles={spec["unit_type"]: role for role, spec in roles.items()},
+        templates=templates,
+        meeting_types=meeting_types,
+        frequency_requirements=frequency,
+        filing_requirements=filings,
+        normative_deadline_days=int((data.get("normative_documents") or {}).get("filing_deadline_days", 30)),
+        evidence_links=tuple(links),
+        ranking=ranking,
+    )
+
+
+def _check_roles(owner: str, used: tuple[str, ...], roles: dict) -> None:
+    unknown = set(used) - set(roles)
+    if unknown:
+        raise RulebookError(f"{owner}: unknown roles {sorted(unknown)}")
+
+
+def _check_link(link: EvidenceLink, templates, frequency, filings) -> None:
+    where = f"evidence link {link.role} task {link.task_no}"
+    template = templates.get(link.role)
+    task = next((t for t in template.tasks if t.task_no == link.task_no), None) if template else None
+    if task is None:
+        raise RulebookError(f"{where}: no such task in the {link.role} template")
+    if link.points > task.points:
+        raise RulebookError(f"{where}: evidence points {link.points} exceed the task's {task.points}")
+    if link.rule in ("deduct_per_missing", "threshold") and link.requirement not in frequency:
+        raise RulebookError(f"{where}: unknown requirement {link.requirement}")
+    if link.rule == "filed" and link.filing not in filings:
+        raise RulebookError(f"{where}: unknown filing {link.filing}")
+    if link.rule == "normative_rates" and not link.tiers:
+        raise RulebookError(f"{where}: normative_rates needs tiers")
+    if link.rule not in ("deduct_per_missing", "threshold", "filed", "normative_rates"):
+        raise RulebookError(f"{where}: unknown rule {link.rule}")
+
+
+def _template(role: str, raw: dict) -> Template:
+    duties = {int(d["duty_no"]): str(d["text"]) for d in raw.get("duties", [])}
+    tasks = []
+    for t in raw.get("tasks", []):
+        duty_no = int(t["duty_no"])
+        if duty_no not in duties:
+            raise RulebookError(f"{role} task {t['task_no']}: unknown duty_no {duty_no}")
+        tasks.append(
+            Task(
+                role=role,
+                task_no=int(t["task_no"]),
+                duty_no=duty_no,
+                duty=duties[duty_no],
+                text=str(t["text"]),
+                responsible=str(t.get("responsible") or ""),
+                check_standard=str(t.get("check_standard") or ""),
+                points=float(t["points"]),
+            )
+        )
+    numbers = [t.task_no for t in tasks]
+    if len(numbers) != len(set(numbers)):
+        raise RulebookError(f"{role}: duplicate task numbers")
+    return Template(
+        role=role,
+        name=str(raw.get("name", "")),
+        title=str(raw.get("title", "")),
+        weights_are_assumption=bool(raw.get("weights_are_assumption", False)),
+        tasks=tuple(sorted(tasks, key=lambda t: t.task_no)),
+    )

@@ -1,0 +1,208 @@
+"""Parse a score sheet (打分表) workbook laid out like Puyang's attachment 1.
+
+The parser reads what the file says and nothing more: meta lines (责任人, 被考核单位, 年度), the
+task rows with their raw and numeric scores, and the 合计 row. Matching the unit against the
+registry and the tasks against the rulebook's template happens in staging, so a parse result
+depends only on the file's bytes and can be cached by content hash.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pipelines.lib.excel import Sheet, read_workbook
+from pipelines.lib.records import ERROR, WARNING, FileRejected, Issue, ParsedFile
+from pipelines.lib.text import clean_cell, parse_number, to_halfwidth
+
+HEADER_SCAN_ROWS = 15
+META_LABELS = {
+    "role_text": ("责任人", "考核对象", "被考核对象"),
+    "unit_text": ("被考核单位", "被考核县区", "被考核县(区)", "单位名称", "考核单位", "填报单位"),
+    "year_text": ("年度", "考核年度"),
+}
+TOTAL_WORDS = ("合计", "总分", "总计", "得分合计")
+_MAX_POINTS = re.compile(r"[(\[]\s*(\d+(?:\.\d+)?)\s*分\s*[)\]]")
+_LEADING_NO = re.compile(r"^\s*(\d{1,3})\s*[.、．]?\s*(?=\D)")
+_YEAR = re.compile(r"(20\d{2})")
+
+
+def _column_roles(header: list[str]) -> dict[str, int]:
+    """Which column holds what; header text varies between offices."""
+    cols: dict[str, int] = {}
+    for i, h in enumerate(header):
+        h = h.replace(" ", "")
+        if not h:
+            continue
+        if "verified" not in cols and any(w in h for w in ("核定", "督察", "复核", "核查")):
+            cols["verified"] = i
+        elif "self" not in cols and ("自评" in h or h.startswith("得分") or h in ("分数", "评分")):
+            cols["self"] = i
+        elif "duty" not in cols and ("主要职责" in h or h == "职责"):
+            cols["duty"] = i
+        elif "task_no" not in cols and h in ("序号", "编号", "任务序号", "No", "NO", "no"):
+            cols["task_no"] = i
+        elif "task" not in cols and ("工作任务" in h or h in ("任务", "任务内容", "考核内容")):
+            cols["task"] = i
+        elif "responsible" not in cols and ("落实单位" in h or "责任单位" in h):
+            cols["responsible"] = i
+        elif "standard" not in cols and ("检查标准" in h or "评分标准" in h or "考核标准" in h):
+            cols["standard"] = i
+        elif "remark" not in cols and h in ("备注", "说明"):
+            cols["remark"] = i
+    return cols
+
+
+def _is_header(cols: dict[str, int]) -> bool:
+    return "task" in cols and ("self" in cols or "verified" in cols)
+
+
+def _meta_from(rows: list[list[str]]) -> dict[str, str]:
+    """Read `label：value` lines (in one cell, or a label cell followed by a value cell)."""
+    meta: dict[str, str] = {}
+    for cells in rows:
+        for i, cell in enumerate(cells):
+            text = cell.replace(" ", "")
+            for key, labels in META_LABELS.items():
+                if key in meta:
+                    continue
+                for label in labels:
+                    if text.startswith(label):
+                        value = text[len(label):].lstrip(":：")
+                        if not value:
+                            value = next((c for c in cells[i + 1:] if c), "")
+                        if value:
+                            meta[key] = value
+                        break
+    return meta
+
+
+def _year_of(meta: dict[str, str], title: str) -> int | None:
+    for text in (meta.get("year_text", ""), title):
+        m = _YEAR.search(text)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def _parse_sheet(sheet: Sheet, issues: list[Issue]) -> tuple[dict, list[dict], int] | None:
+    """(sheet meta, task records, rows read) or None when this sheet is not a score sheet."""
+    texts = [[to_halfwidth(clean_cell(v)) for v in row] for row in sheet.rows[: HEADER_SCAN_ROWS + 1]]
+    header_at = None
+    for r, cells in enumerate(texts[:HEADER_SCAN_ROWS]):
+        cols = _column_roles(cells)
+        if _is_header(cols):
+            header_at = r
+            break
+    if header_at is None:
+        return None
+    meta = _meta_from(texts[:header_at])
+    title = next((c for cells in texts[:header_at] for c in cells if c), "")
+    sheet_meta = {
+        "title": title,
+        "role_text": meta.get("role_text"),
+        "unit_text": meta.get("unit_text"),
+        "year": _year_of(meta, title),
+        "has_verified": "verified" in cols,
+        "header_row": header_at + 1,
+        "total_row": None,
+        "total_self": None,
+        "total_verified": None,
+    }
+    records: list[dict] = []
+    rows_read = 0
+
+    def cell(row: list, key: str) -> object:
+        i = cols.get(key)
+        return row[i] if i is not None and i < len(row) else None
+
+    for r in range(header_at + 1, len(sheet.rows)):
+        row = sheet.rows[r]
+        row_no = r + 1
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
+            continue
+        first_cells = " ".join(to_halfwidth(clean_cell(v)) for v in row[: max(cols.values()) + 1])
+        no_text = to_halfwidth(clean_cell(cell(row, "task_no")))
+        task_text = to_halfwidth(clean_cell(cell(row, "task")))
+        if any(w in no_text or w in task_text or w in first_cells.split(" ")[0] for w in TOTAL_WORDS):
+            sheet_meta["total_row"] = row_no
+            sheet_meta["total_self"] = parse_number(cell(row, "self"))
+            sheet_meta["total_verified"] = parse_number(cell(row, "verified"))
+            continue
+        self_raw, verified_raw = cell(row, "self"), cell(row, "verified")
+        if not task_text and not no_text and self_raw in (None, "") and verified_raw in (None, ""):
+            continue  # a row with only the merged duty text or a remark is layout, not data
+        rows_read += 1
+        task_no = None
+        if no_text:
+            n = parse_number(no_text)
+            task_no = int(n) if n is not None and n.is_integer() and n > 0 else None
+        if task_no is None:
+            m = _LEADING_NO.match(task_text)
+            if m:
+                task_no = int(m.group(1))
+        m = _MAX_POINTS.search(task_text)
+        record = {
+            "sheet": sheet.name,
+            "row": row_no,
+            "duty_text": to_halfwidth(clean_cell(cell(row, "duty"))),
+            "task_no": task_no,
+            "task_no_text": no_text,
+            "task_text": task_text,
+            "max_points_text": float(m.group(1)) if m else None,
+            "self_raw": clean_cell(self_raw),
+            "self_points": None,
+            "verified_raw": clean_cell(verified_raw),
+            "verified_points": None,
+            "remark": clean_cell(cell(row, "remark")),
+        }
+        label = f"第{task_no}项" if task_no is not None else f"“{task_text[:12]}”"
+        for kind, raw, column in (("self", self_raw, "自评分"), ("verified", verified_raw, "核定分")):
+            text = record[f"{kind}_raw"]
+            if not text:
+                continue
+            value = parse_number(raw)
+            if value is None:
+                issues.append(Issue("score_not_number",
+                                    f"{label}任务的{column}“{text}”不是数字，按0分计。请填写数字分值。",
+                                    ERROR, sheet.name, row_no))
+            elif value < 0:
+                issues.append(Issue("score_negative",
+                                    f"{label}任务的{column}“{text}”为负数，按0分计。请核对。",
+                                    ERROR, sheet.name, row_no))
+            else:
+                record[f"{kind}_points"] = value
+        if not record["self_raw"] and not record["verified_raw"]:
+            issues.append(Issue("score_blank", f"{label}任务未填写得分，按0分计。", WARNING, sheet.name, row_no))
+        records.append(record)
+    return sheet_meta, records, rows_read
+
+
+def parse_score_sheet(path: Path) -> ParsedFile:
+    try:
+        sheets = read_workbook(path)
+    except FileRejected as exc:
+        return ParsedFile("score_sheet", file_error=Issue(exc.code, exc.message))
+    parsed = ParsedFile("score_sheet", meta={"sheets": {}})
+    for sheet in sheets:
+        found = _parse_sheet(sheet, parsed.issues)
+        if found is None:
+            continue  # a notes or empty sheet is not an error
+        sheet_meta, records, rows_read = found
+        parsed.meta["sheets"][sheet.name] = sheet_meta
+        parsed.records.extend(records)
+        parsed.rows_read += rows_read
+        if sheet_meta["total_row"] is not None:
+            for kind, column in (("self", "自评分"), ("verified", "核定分")):
+                declared = sheet_meta[f"total_{kind}"]
+                values = [r[f"{kind}_points"] for r in records if r[f"{kind}_points"] is not None]
+                if declared is not None and values and abs(declared - sum(values)) > 0.01:
+                    parsed.issues.append(Issue(
+                        "total_mismatch",
+                        f"合计行{column}为{declared:g}分，但各项{column}相加为{sum(values):g}分，请核对。",
+                        WARNING, sheet.name, sheet_meta["total_row"]))
+    if not parsed.meta["sheets"]:
+        names = "、".join(s.name for s in sheets) or "无"
+        return ParsedFile("score_sheet", file_error=Issue(
+            "header_not_found",
+            f"未在任何工作表（{names}）中找到打分表表头（应含“工作任务”和“自评分/得分”或“核定分”列），无法读取。"))
+    return parsed

@@ -1,0 +1,128 @@
+"""The work database and the published marts file.
+
+Two DuckDB files:
+- the work database (`<marts dir>/.work/<name>_work.duckdb`): the pipeline's own state — file
+  hashes, the parse cache, raw_* listings, stg_* tables and the marts being built, each year's
+  slice written idempotently (delete the year, insert). One writer at a time.
+- the published warehouse (`data/marts/fazhi.duckdb`): a copy of the `marts` schema, built as a new
+  file and swapped in with os.replace, so readers never see a half-written warehouse.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+DEFAULT_RAW = Path("data/raw")
+DEFAULT_WAREHOUSE = Path("data/marts/fazhi.duckdb")
+
+# Public contract (SPEC §5): tables of the published `marts` schema, in publishing order.
+MART_TABLES = (
+    "unit_scores", "region_rankings", "task_scores", "requirement_compliance",
+    "study_sessions_quarterly", "filing_rates", "normative_doc_rates", "weak_spots",
+    "ingest_issues", "submissions",
+)
+# Extra tables published beside the contract: the registry and the rulebook in force, for tracing.
+EXTRA_TABLES = ("units", "meetings", "rulebook_requirements", "score_sheet_tasks", "publication")
+
+
+@dataclass(frozen=True)
+class Paths:
+    raw_dir: Path
+    warehouse: Path
+
+    @classmethod
+    def from_env(cls, raw: str | Path | None = None, warehouse: str | Path | None = None) -> "Paths":
+        return cls(
+            Path(raw or os.environ.get("FAZHI_RAW_DIR") or DEFAULT_RAW).resolve(),
+            Path(warehouse or os.environ.get("FAZHI_WAREHOUSE") or DEFAULT_WAREHOUSE).resolve(),
+        )
+
+    @property
+    def work_db(self) -> Path:
+        return self.warehouse.parent / ".work" / f"{self.warehouse.stem}_work.duckdb"
+
+
+SCHEMA_SQL = """
+create schema if not exists marts;
+create table if not exists file_hashes (path varchar, size bigint, mtime_ns bigint, sha256 varchar);
+create table if not exists raw_files (path varchar, kind varchar, folder_year integer, size bigint,
+    mtime_ns bigint, sha256 varchar, note varchar);
+create table if not exists parsed_files (sha256 varchar, kind varchar, parser_version integer, meta json,
+    rows_read integer, error_code varchar, error_message varchar, parsed_at timestamp);
+create table if not exists parsed_issues (sha256 varchar, kind varchar, sheet varchar, "row" integer,
+    severity varchar, code varchar, message varchar, year integer, unit varchar, rejects_row boolean);
+create table if not exists parsed_score_rows (sha256 varchar, kind varchar, sheet varchar, "row" integer,
+    parse_rejected boolean, duty_text varchar, task_no integer, task_no_text varchar, task_text varchar,
+    max_points_text double, self_raw varchar, self_points double, verified_raw varchar,
+    verified_points double, remark varchar);
+create table if not exists parsed_meetings (sha256 varchar, kind varchar, sheet varchar, "row" integer,
+    parse_rejected boolean, unit varchar, date date, type_text varchar, topic varchar, host varchar,
+    led_by_principal boolean, attendees integer, hours double);
+create table if not exists parsed_filings (sha256 varchar, kind varchar, sheet varchar, "row" integer,
+    parse_rejected boolean, unit varchar, report_type_text varchar, year integer, filed_date date,
+    due_date date, remark varchar);
+create table if not exists parsed_normative_docs (sha256 varchar, kind varchar, sheet varchar,
+    "row" integer, parse_rejected boolean, unit varchar, title varchar, doc_no varchar, issued_date date,
+    filed_date date, compliant boolean);
+create table if not exists parsed_units (sha256 varchar, kind varchar, sheet varchar, "row" integer,
+    parse_rejected boolean, name varchar, unit_type varchar, region varchar, aliases varchar);
+"""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@contextmanager
+def work_connection(paths: Paths) -> Iterator[duckdb.DuckDBPyConnection]:
+    paths.work_db.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(paths.work_db))
+    try:
+        con.execute(SCHEMA_SQL)
+        yield con
+    finally:
+        con.close()
+
+
+def publish(paths: Paths, source_files: int) -> Path:
+    """Copy the work database's marts into a new file and atomically replace the served one."""
+    target = paths.warehouse
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect(str(tmp))
+    try:
+        con.execute(f"attach '{paths.work_db}' as work (read_only)")
+        con.execute("create schema marts")
+        tables = [r[0] for r in con.execute(
+            "select table_name from duckdb_tables() where database_name = 'work' and schema_name = 'marts'"
+        ).fetchall()]
+        for table in tables:
+            con.execute(f"create table marts.{table} as select * from work.marts.{table}")
+        con.execute(
+            "create or replace table marts.publication as select ?::timestamp as published_at, "
+            "?::integer as source_files, ?::varchar as work_db",
+            [_utc_now(), source_files, str(paths.work_db)],
+        )
+        con.execute("detach work")
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    os.replace(tmp, target)
+    return target
+
+
+@contextmanager
+def read_only(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived read-only connection to the published marts (analysts, dashboard, tests)."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()
