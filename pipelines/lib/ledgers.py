@@ -17,7 +17,6 @@ import math
 import re
 import sys
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 
@@ -66,8 +65,6 @@ class _KindSpec:
     required: tuple[str, ...]
     expected: str  # Chinese list of the expected columns, for header_not_found
     convert: Callable[..., dict[str, Any]]
-    # Field whose blank value marks a footer/notes row rather than a broken data row.
-    key_field: str
 
 
 def _f(name: str, *aliases: str) -> _Field:
@@ -174,7 +171,10 @@ def _title_meta(rows: list[list[object]]) -> dict[str, Any]:
 
 
 class _RowError(Exception):
+    """This row cannot be used; carries the one error issue it gets."""
+
     def __init__(self, code: str, message: str):
+        super().__init__(message)
         self.code = code
         self.message = message
 
@@ -243,6 +243,10 @@ _NOT_FILED = frozenset({"-", "--", "—", "——", "/", "无", "未报", "未�
 
 def _yes_no(v: object, yes: frozenset[str], no: frozenset[str]) -> bool | None | str:
     """True/False, None for blank, or the cleaned text when it is neither (caller warns)."""
+    if v in yes:  # fast path for the raw "是"/"否"
+        return True
+    if v in no:
+        return False
     if isinstance(v, bool):
         return v
     s = to_halfwidth(_text(v)).replace(" ", "").upper()
@@ -266,12 +270,14 @@ def _optional_date(ctx: _Ctx, field: str, fallback: str, raw: object, strict: bo
     if type(raw) is str and to_halfwidth(raw).strip() in _NOT_FILED:
         return None
     if strict:
-        raise _RowError("bad_date", ctx.bad(field, fallback, raw, _DATE_HINT))
+        raise _RowError("bad_date", ctx.bad(field, fallback, raw, _FILED_DATE_HINT))
     return _BAD
 
 
 _BAD = object()
 _DATE_HINT = "无法识别为日期，请按2024-03-05格式填写。"
+_FILED_DATE_HINT = "无法识别为日期，请按2024-03-05格式填写（尚未报送的请留空）。"
+_YEAR_RE = re.compile(r"(\d{4})\s*(?:年度|年)?")
 
 
 def _year(v: object) -> int | None | object:
@@ -282,7 +288,7 @@ def _year(v: object) -> int | None | object:
             return _BAD
         y = v
     else:
-        m = re.fullmatch(r"(\d{4})\s*(?:年度|年)?", to_halfwidth(_text(v)))
+        m = _YEAR_RE.fullmatch(to_halfwidth(_text(v)))
         if m is None:
             return _BAD
         y = int(m.group(1))
@@ -477,7 +483,6 @@ _MEETINGS = _KindSpec(
     expected="单位（或单位名称）、日期（或会议日期/时间/学习日期）、会议类型（或类型/活动形式/形式）"
     "或主题（或内容/学习内容/会议主题/议题）；可选：主持人、是否主要负责人主持、参加人数、学时",
     convert=_meeting_row,
-    key_field="date",
 )
 
 _FILINGS = _KindSpec(
@@ -495,7 +500,6 @@ _FILINGS = _KindSpec(
     required=("unit",),
     expected="单位、报告类型（或报告名称/材料类型）、年度、报送日期（或报送时间）；可选：应报日期（或截止日期）、备注",
     convert=_filing_row,
-    key_field="report_type_text",
 )
 
 _NORMATIVE = _KindSpec(
@@ -513,7 +517,6 @@ _NORMATIVE = _KindSpec(
     required=("unit",),
     expected="单位（或制定机关）、文件名称、文号、印发日期（或发文日期）、报备日期（或备案日期）、是否规范（或审查结论）",
     convert=_normative_row,
-    key_field="issued_date",
 )
 
 _UNITS = _KindSpec(
@@ -529,7 +532,6 @@ _UNITS = _KindSpec(
     required=("region",),
     expected="单位名称、单位类型（党委/政府/部门/乡镇党委/乡镇政府）、所属县区；可选：别名（用 ; 、 | 分隔）",
     convert=_unit_row,
-    key_field="name",
 )
 
 _ALIASES = {spec.kind: _alias_table(spec) for spec in (_MEETINGS, _FILINGS, _NORMATIVE, _UNITS)}

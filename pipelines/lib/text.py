@@ -66,6 +66,8 @@ def parse_number(v: object) -> float | None:
     if not isinstance(v, str):
         return None
     s = v.strip()
+    if s.isdecimal() and len(s) < 16:  # fast path: "15" (float() reads full-width digits too)
+        return float(s)
     if not s or len(s) > _MAX_NUMBER_TEXT:
         return None
     s = to_halfwidth(s).strip()

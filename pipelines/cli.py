@@ -1,0 +1,149 @@
+"""`fazhi`: run the same asset graph as the Dagster UI, without knowing Dagster (SPEC §9)."""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _years(text: str | None) -> list[int] | None:
+    """'2021-2025', '2023', '2021,2023' → years."""
+    if not text:
+        return None
+    out: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            a, b = part.split("-", 1)
+            out.extend(range(int(a), int(b) + 1))
+        elif part.strip():
+            out.append(int(part))
+    return sorted(set(out))
+
+
+def run_pipeline(raw: str | None, warehouse: str | None, years: list[int] | None, rulebook: str | None = None,
+                 workers: int = 2, quiet: bool = False) -> int:
+    """Materialize the whole graph in-process for the given years (default: every year found)."""
+    import dagster as dg
+
+    from pipelines.defs import ingest
+    from pipelines.definitions import defs
+    from pipelines.defs.resources import FazhiWarehouse
+    from pipelines.lib import pipeline
+
+    resource = FazhiWarehouse(raw_dir=raw or "", warehouse=warehouse or "", rulebook=rulebook or "",
+                              parse_workers=workers)
+    paths = resource.paths
+    started = time.perf_counter()
+    instance = dg.DagsterInstance.ephemeral()
+    # Dagster's own step log stays out of the clerk's summary; failures are still reported.
+    run_config = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    all_assets = list(defs.assets)
+    result = dg.materialize([ingest.raw_files], resources={"fazhi": resource}, instance=instance,
+                            raise_on_error=False, run_config=run_config)
+    if not result.success:
+        print("运行失败：读取 data/raw 时出错。", file=sys.stderr)
+        return 2
+    found = pipeline.years_present(paths)
+    years = years or found
+    if not years:
+        print(f"没有找到任何年度的数据（{paths.raw_dir}）。请先放入文件，或运行 fazhi generate。")
+        return 0
+    partitioned = [a for a in all_assets if a is not ingest.raw_files]
+    failed = []
+    for year in years:
+        r = dg.materialize(partitioned, partition_key=str(year), resources={"fazhi": resource},
+                           instance=instance, raise_on_error=False, run_config=run_config)
+        if not r.success:
+            failed.append(year)
+    elapsed = time.perf_counter() - started
+    if not quiet:
+        _print_summary(paths, years, elapsed, failed)
+    return 1 if failed else 0
+
+
+def _print_summary(paths, years, elapsed, failed) -> None:
+    from pipelines.lib import pipeline
+
+    s = pipeline.summary(paths, years)
+    print(f"年度：{', '.join(map(str, years))}    用时 {elapsed:.1f} 秒")
+    print("文件（状态：个数，读入行，入库行，拒收行）：")
+    for status, n, read, loaded, rejected in s["files"]:
+        print(f"  {status:<18}{n:>7}{int(read or 0):>10}{int(loaded or 0):>10}{int(rejected or 0):>8}")
+    print("问题（级别 代码：条数）：")
+    for severity, code, n in s["issues"]:
+        print(f"  {severity:<8}{code:<28}{n:>7}")
+    if failed:
+        print(f"以下年度运行失败或未通过检查，未发布：{', '.join(map(str, failed))}", file=sys.stderr)
+    else:
+        print(f"已发布：{paths.warehouse}")
+        print(f"  查询示例：duckdb -readonly {paths.warehouse} \"select * from marts.region_rankings order by year, rank\"")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fazhi", description="法治建设第一责任人履职台账")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="生成模拟的 data/raw 目录（含各种真实的格式问题）")
+    g.add_argument("--out", required=True)
+    g.add_argument("--scale", choices=["city", "province", "nation"], default="city")
+    g.add_argument("--years", default="2021-2025")
+    g.add_argument("--seed", type=int, default=0)
+
+    r = sub.add_parser("run", help="读取 data/raw，计算并发布 marts")
+    r.add_argument("--raw")
+    r.add_argument("--warehouse")
+    r.add_argument("--years", help="如 2021-2025 或 2024；默认：数据中出现的所有年度")
+    r.add_argument("--rulebook", help="规则目录或名称（默认 default）")
+    r.add_argument("--workers", type=int, default=2)
+
+    rc = sub.add_parser("recompute", help="年终重算某一年度（及其下一年度的排名）")
+    rc.add_argument("--year", type=int, required=True)
+    rc.add_argument("--raw")
+    rc.add_argument("--warehouse")
+    rc.add_argument("--rulebook")
+
+    d = sub.add_parser("dashboard", help="启动看板（Streamlit）")
+    d.add_argument("--warehouse")
+    d.add_argument("--port", type=int, default=8501)
+
+    u = sub.add_parser("ui", help="启动 Dagster 界面和守护进程")
+    u.add_argument("--port", type=int, default=3000)
+
+    args = parser.parse_args(argv)
+    if args.command == "generate":
+        from pipelines.lib.generate import generate
+
+        summary = generate(Path(args.out), scale=args.scale, years=_years(args.years), seed=args.seed)
+        print(f"已生成到 {args.out}：{summary}")
+        return 0
+    if args.command == "run":
+        return run_pipeline(args.raw, args.warehouse, _years(args.years), args.rulebook, args.workers)
+    if args.command == "recompute":
+        years = [args.year, args.year + 1]
+        return run_pipeline(args.raw, args.warehouse, years, args.rulebook)
+    if args.command == "dashboard":
+        env = dict(os.environ)
+        if args.warehouse:
+            env["FAZHI_WAREHOUSE"] = str(Path(args.warehouse).resolve())
+        app = ROOT / "dashboards" / "streamlit_app.py"
+        if not app.exists():
+            print("看板尚未提供。marts 位于 data/marts/fazhi.duckdb，可用 DuckDB 只读查询。")
+            return 1
+        return subprocess.call([sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "127.0.0.1",
+                                "--server.port", str(args.port), "--server.headless", "true"], env=env)
+    if args.command == "ui":
+        env = dict(os.environ)
+        env.setdefault("DAGSTER_HOME", str(ROOT / ".dagster_home"))
+        Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        return subprocess.call([sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions",
+                                "-p", str(args.port), "-h", "127.0.0.1"], env=env, cwd=ROOT)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,714 @@
+"""Safe, fast reading of the workbooks units send in (.xlsx/.xlsm and legacy BIFF8 .xls).
+
+python-calamine does the parsing (about ten times faster than openpyxl). It trusts what it reads,
+so every file is first sniffed and bounded here, from its bytes, before calamine sees it:
+
+- what the file really is (HTML, text, PDF, ODS ... saved under an Excel name are refused);
+- encryption (an OLE2 container with an ``EncryptedPackage`` stream, or a BIFF ``FILEPASS`` record);
+- the file size, and for zip packages the declared uncompressed sizes (decompression bombs);
+- DTD/ENTITY declarations in any XML part (entity bombs, XXE);
+- every worksheet's real extent, from its XML or BIFF cell records. calamine builds a dense grid from
+  the top-left to the bottom-right cell, so a 2 KB file with cells at A1 and XFD1048576 makes it
+  allocate ~550 GB and *abort the process* (calamine#693); a huge shared-string ``uniqueCount``
+  does the same (calamine#684). Both are refused here.
+
+These checks make honest-but-broken and typical hostile files fail with one clear FileRejected.
+They are not a sandbox: parse untrusted files through ``pipelines.lib.isolation.map_isolated``,
+which also contains whatever slips past them (memory limit, timeout, crash attribution).
+"""
+from __future__ import annotations
+
+import io
+import posixpath
+import re
+import struct
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import unescape as _xml_unescape
+
+import python_calamine
+
+from pipelines.lib.records import FileRejected
+
+__all__ = [
+    "Sheet",
+    "read_workbook",
+    "MAX_FILE_BYTES",
+    "MAX_UNZIPPED_BYTES",
+    "MAX_ROWS",
+    "MAX_COLS",
+    "MAX_CELLS",
+]
+
+# Limits. A score sheet is ~35 rows x 10 columns and ~20 KB; a whole-region meeting ledger a few
+# thousand rows. These leave two orders of magnitude of headroom and keep one parse well under
+# 1 GB (calamine holds 32 bytes a cell, Python ~30 more).
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_UNZIPPED_BYTES = 256 * 1024 * 1024  # all parts of one package, as declared in the zip
+MAX_ROWS = 100_000
+MAX_COLS = 1_000
+MAX_CELLS = 5_000_000  # rows x columns counted from A1: what calamine actually allocates
+_MAX_ZIP_MEMBERS = 10_000
+
+@dataclass
+class Sheet:
+    """One worksheet as a rectangular grid from cell A1.
+
+    ``rows[i][j]`` is the cell the office suite shows at row ``i + 1``, column ``j + 1``.
+    Values: None (empty), str, float, bool, datetime.datetime / date / time / timedelta.
+    Merged ranges carry the top-left value in every cell. Trailing empty rows and columns are
+    dropped. A formula saved without a cached value reads as None (it cannot be told from empty).
+    """
+
+    name: str
+    rows: list[list[object]]
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class _Limits:
+    max_unzipped_bytes: int
+    max_rows: int
+    max_cols: int
+    max_cells: int
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages (what a clerk forwards to the submitting unit)
+
+_RESAVE = "请用 Excel 或 WPS 打开后“另存为”Excel 工作簿（.xlsx）再重新报送。"
+_MSG_ENCRYPTED = "文件已加密，无法读取，请取消密码后重新报送。"
+
+
+def _not_a_workbook(what: str) -> FileRejected:
+    return FileRejected("not_a_workbook", f"文件实际上是{what}，不是 Excel 工作簿（只是扩展名像表格文件）。{_RESAVE}")
+
+
+def _unreadable(detail: str) -> FileRejected:
+    return FileRejected(
+        "unreadable_workbook",
+        "文件已损坏或内部结构异常，无法读取。请用 Excel 或 WPS 打开确认内容完整后另存为新文件，"
+        f"再重新报送。（读取器信息：{detail}）",
+    )
+
+
+def _too_large_sheet(name: str, rows: int, cols: int, lim: _Limits) -> FileRejected:
+    return FileRejected(
+        "sheet_too_large",
+        f"工作表「{name}」的使用区域过大（{rows:,} 行 × {cols:,} 列），超出上限"
+        f"（{lim.max_rows:,} 行、{lim.max_cols:,} 列、共 {lim.max_cells:,} 个单元格）。"
+        "如果表格下方或右侧有大量空白行列或格式，请删除后重新保存再报送。",
+    )
+
+
+def _bomb(detail: str) -> FileRejected:
+    return FileRejected(
+        "decompression_bomb",
+        f"文件解压后的内容异常庞大（{detail}），可能已损坏或含有大量空白格式，出于安全原因不予读取。"
+        "请删除多余的行列和工作表后另存为新文件，再重新报送。",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry point
+
+
+def read_workbook(
+    path: Path,
+    *,
+    max_bytes: int = MAX_FILE_BYTES,
+    max_unzipped_bytes: int = MAX_UNZIPPED_BYTES,
+    max_rows: int = MAX_ROWS,
+    max_cols: int = MAX_COLS,
+    max_cells: int = MAX_CELLS,
+) -> list[Sheet]:
+    """Read every worksheet of an .xlsx/.xlsm/.xls file, or raise FileRejected (one per file).
+
+    Codes: empty_file, file_too_large, not_a_workbook, unsupported_format, encrypted,
+    decompression_bomb, xml_entities, sheet_too_large, unreadable_workbook.
+    Chart sheets and macro/dialog sheets are skipped. OSError (missing file) propagates.
+    """
+    path = Path(path)
+    lim = _Limits(max_unzipped_bytes, max_rows, max_cols, max_cells)
+    size = path.stat().st_size
+    if size == 0:
+        raise FileRejected("empty_file", "文件为空（0 字节），可能是上传或复制时出错，请重新报送。")
+    if size > max_bytes:
+        raise _file_too_large(size, max_bytes)
+    with path.open("rb") as fh:
+        data = fh.read(max_bytes + 1)  # the same bytes are checked and parsed (no re-read race)
+    if not data:
+        raise FileRejected("empty_file", "文件为空（0 字节），可能是上传或复制时出错，请重新报送。")
+    if len(data) > max_bytes:
+        raise _file_too_large(len(data), max_bytes)
+
+    if data.startswith(b"PK\x03\x04"):
+        _check_zip_package(data, lim)
+    elif data.startswith(_OLE_MAGIC):
+        _check_ole_workbook(data, lim)
+    else:
+        raise _classify_foreign(data)
+    return _parse_with_calamine(data, lim)
+
+
+def _file_too_large(size: int, limit: int) -> FileRejected:
+    return FileRejected(
+        "file_too_large",
+        f"文件大小 {size / 1048576:.1f} MB，超过 {limit / 1048576:.0f} MB 的上限。"
+        "请删除无关的工作表、图片后另存，或拆分为多个文件后重新报送。",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Files that are not workbooks at all
+
+
+def _classify_foreign(data: bytes) -> FileRejected:
+    head = data[:4096]
+    if head.startswith(b"%PDF"):
+        return _not_a_workbook("PDF 文档")
+    if head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM")):
+        return _not_a_workbook("图片")
+    if head.startswith((b"Rar!", b"7z\xbc\xaf", b"\x1f\x8b")):
+        return _not_a_workbook("压缩包（RAR/7z/gz）")
+    text = _decode_text(head)
+    if text is None:
+        return FileRejected(
+            "not_a_workbook",
+            f"文件内容无法识别，不是有效的 Excel 工作簿（可能已损坏，或是其他软件的文件改了扩展名）。{_RESAVE}",
+        )
+    low = text.lstrip("\ufeff \t\r\n").lower()
+    if "urn:schemas-microsoft-com:office:spreadsheet" in low:
+        return _not_a_workbook("“XML 表格 2003”格式")
+    if low.startswith("mime-version") or "multipart/related" in low[:2000]:
+        return _not_a_workbook("“单个文件网页”（MHT）")
+    if re.search(r"<\s*(!doctype\s+html|html|head|body|table|meta)\b", low):
+        return _not_a_workbook("网页（HTML），常见于从业务系统直接“导出 Excel”的文件")
+    return _not_a_workbook("文本文件（如 CSV/TXT）")
+
+
+def _decode_text(head: bytes) -> str | None:
+    """The head decoded as text if it plausibly is text, else None (binary or random bytes)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return head.decode("utf-16", errors="replace")
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            text = head.decode(encoding)
+        except UnicodeDecodeError as exc:
+            # a multi-byte character cut at the end of the sample is still text
+            if exc.start < len(head) - 4:
+                continue
+            text = head[: exc.start].decode(encoding)
+        controls = sum(1 for ch in text if ch < " " and ch not in "\t\r\n\f")
+        if controls <= len(text) // 100:
+            return text
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Zip packages (.xlsx/.xlsm)
+
+_BINARY_PART = re.compile(r"\.(png|jpe?g|gif|bmp|tiff?|emf|wmf|bin|wdp|svg|mp4|wav|pdf|ole)$", re.I)
+_DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
+_PREFIX = rb"(?:[A-Za-z_][\w.-]*:)?"
+_ROOT = re.compile(rb"<" + _PREFIX + rb"([A-Za-z_][\w.-]*)[\s/>]")
+_COMMENT = re.compile(rb"<!--.*?-->", re.S)
+_CELL_TAG = re.compile(rb"<" + _PREFIX + rb"c[\s/>]")
+_CELL_REF = re.compile(rb"<" + _PREFIX + rb"c\s[^>]*?(?<![\w:.-])r\s*=\s*[\"']\$?([A-Za-z]{1,7})\$?([0-9]{1,12})[\"']")
+_ROW_OR_CELL = re.compile(rb"<" + _PREFIX + rb"(row|c)(?=[\s/>])([^>]*)>")
+_R_ATTR = re.compile(rb"(?<![\w:.-])r\s*=\s*[\"']([^\"']*)[\"']")
+_DIMENSION = re.compile(rb"<" + _PREFIX + rb"dimension\s[^>]*?(?<![\w:.-])ref\s*=\s*[\"']([^\"']*)[\"']")
+_UNIQUE_COUNT = re.compile(rb"(?<![\w:.-])uniqueCount\s*=\s*[\"']\s*([0-9]+)")
+_A1 = re.compile(r"\$?([A-Za-z]{1,7})\$?([0-9]{1,12})")
+_SHEET_ROOTS = {b"worksheet", b"dialogsheet", b"macrosheet"}
+_CHUNK = 1 << 20
+_MAX_TAG_CARRY = 1 << 20  # a legal cell's text is <= 32,767 chars: a tag is never this long
+
+
+def _check_zip_package(data: bytes, lim: _Limits) -> None:
+    """Bound a zip package before any reader decompresses it."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as exc:
+        raise _unreadable(f"zip: {exc}") from None
+    if len(infos) > _MAX_ZIP_MEMBERS:
+        raise _bomb(f"压缩包内有 {len(infos):,} 个部件")
+    names = {info.filename for info in infos}
+    if "xl/workbook.bin" in names:
+        raise FileRejected("unsupported_format", f"文件是 Excel 二进制工作簿（.xlsb）格式，暂不支持。{_RESAVE}")
+    if "mimetype" in names and any(n == "content.xml" for n in names):
+        raise FileRejected("unsupported_format", f"文件是 OpenDocument 表格（.ods）格式，暂不支持。{_RESAVE}")
+    if "xl/workbook.xml" not in names:
+        if any(n.startswith("word/") for n in names):
+            raise _not_a_workbook("Word 文档（.docx）")
+        if any(n.startswith("ppt/") for n in names):
+            raise _not_a_workbook("PowerPoint 演示文稿（.pptx）")
+        raise _not_a_workbook("ZIP 压缩包")
+
+    total = 0
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise FileRejected("encrypted", _MSG_ENCRYPTED)
+        if info.file_size > lim.max_unzipped_bytes:
+            raise _bomb(f"部件 {info.filename} 声明解压后 {info.file_size / 1048576:,.0f} MB，"
+                        f"上限 {lim.max_unzipped_bytes / 1048576:.0f} MB")
+        total += info.file_size
+    if total > lim.max_unzipped_bytes:
+        raise _bomb(f"解压后共 {total / 1048576:,.0f} MB，上限 {lim.max_unzipped_bytes / 1048576:.0f} MB")
+
+    sheet_parts = _worksheet_parts(zf, names)
+    for info in infos:
+        if info.is_dir() or _BINARY_PART.search(info.filename):
+            continue
+        _scan_xml_part(zf, info, sheet_parts.get(info.filename), lim)
+
+
+def _read_small_part(zf: zipfile.ZipFile, name: str) -> bytes:
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        return b""
+    if info.file_size > 16 * 1024 * 1024:
+        return b""  # only used to name sheets; the full scan below still checks it
+    try:
+        raw = zf.read(info)
+    except Exception as exc:  # noqa: BLE001 - any zip failure means the same to a clerk
+        raise _unreadable(f"zip: {exc}") from None
+    if _DTD.search(raw):
+        raise _xml_entities(name)
+    return raw
+
+
+def _worksheet_parts(zf: zipfile.ZipFile, names: set[str]) -> dict[str, str]:
+    """Map each part the workbook's relationships point at to the sheet name it is shown under.
+
+    Every relationship target is included (resolved a few plausible ways) so that any part a
+    reader might load as a worksheet gets the extent scan; parts with a worksheet root element
+    are scanned as well whatever their name.
+    """
+    rels = _read_small_part(zf, "xl/_rels/workbook.xml.rels")
+    book = _read_small_part(zf, "xl/workbook.xml")
+    targets: dict[bytes, str] = {}
+    for tag in re.finditer(rb"<" + _PREFIX + rb"Relationship\s([^>]*)>", rels):
+        attrs = _attrs(tag.group(1))
+        if "Id" in attrs and "Target" in attrs:
+            targets[attrs["Id"].encode()] = attrs["Target"]
+    parts: dict[str, str] = {}
+    for tag in re.finditer(rb"<" + _PREFIX + rb"sheet\s([^>]*)>", book):
+        attrs = _attrs(tag.group(1))
+        rid = next((v for k, v in attrs.items() if k.endswith(":id") or k == "id"), None)
+        target = targets.pop(rid.encode(), None) if rid else None
+        if target:
+            for candidate in _resolve(target):
+                if candidate in names:
+                    parts[candidate] = attrs.get("name", candidate)
+    for target in targets.values():
+        for candidate in _resolve(target):
+            if candidate in names:
+                parts.setdefault(candidate, candidate)
+    return parts
+
+
+def _attrs(raw: bytes) -> dict[str, str]:
+    text = raw.decode("utf-8", errors="replace")
+    return {k: _xml_unescape(v, {"&quot;": '"', "&apos;": "'"})
+            for k, v in re.findall(r"([\w:.-]+)\s*=\s*[\"']([^\"']*)[\"']", text)}
+
+
+def _resolve(target: str) -> set[str]:
+    t = target.replace("\\", "/")
+    stripped = t.lstrip("/")
+    return {stripped, posixpath.normpath("xl/" + stripped), posixpath.normpath(stripped)}
+
+
+def _xml_entities(part: str) -> FileRejected:
+    return FileRejected(
+        "xml_entities",
+        f"文件内部（{part}）含有不允许的 XML 实体/文档类型声明（DOCTYPE/ENTITY），"
+        "正常的 Excel、WPS 文件不会有，可能被篡改或由非标准软件生成，出于安全原因不予读取。"
+        "请用 Excel 或 WPS 打开后另存为新文件，再重新报送。",
+    )
+
+
+class _Extent:
+    """Largest row and column (1-based) a worksheet part uses, checked against the limits."""
+
+    def __init__(self, name: str, lim: _Limits):
+        self.name, self.lim = name, lim
+        self.rows = self.cols = 0
+
+    def add(self, rows: int, cols: int) -> None:
+        if rows > self.rows or cols > self.cols:
+            self.rows, self.cols = max(self.rows, rows), max(self.cols, cols)
+            lim = self.lim
+            if self.rows > lim.max_rows or self.cols > lim.max_cols or self.rows * self.cols > lim.max_cells:
+                raise _too_large_sheet(self.name, self.rows, self.cols, lim)
+
+    def add_ref(self, ref: bytes) -> None:
+        for m in _A1.finditer(ref.decode("ascii", errors="replace")):
+            self.add(int(m.group(2)), _col_number(m.group(1)))
+
+
+def _col_number(letters: str | bytes) -> int:
+    n = 0
+    for ch in letters.upper() if isinstance(letters, str) else letters.upper().decode("ascii"):
+        n = n * 26 + (ord(ch) - 64)
+    return n
+
+
+def _scan_xml_part(zf: zipfile.ZipFile, info: zipfile.ZipInfo, sheet_name: str | None, lim: _Limits) -> None:
+    """Stream one part: refuse DTDs, bound a worksheet's extent and a shared-string count."""
+    name = info.filename
+    try:
+        try:
+            _stream_part(zf, info, sheet_name, lim, sequential=False)
+        except _CellsWithoutRef:
+            _stream_part(zf, info, sheet_name, lim, sequential=True)
+    except FileRejected:
+        raise
+    except Exception as exc:  # noqa: BLE001 - bad CRC, truncated member, unsupported compression
+        raise _unreadable(f"{name}: {exc}") from None
+
+
+def _stream_part(zf, info, sheet_name, lim, *, sequential: bool) -> None:
+    name = info.filename
+    with zf.open(info) as fh:
+        head = fh.read(min(_CHUNK, max(info.file_size, 1)))
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:4].count(b"\x00") >= 2:
+            raise _unreadable(f"{name}: UTF-16 XML")
+        if _DTD.search(head):
+            raise _xml_entities(name)
+        body = _COMMENT.sub(b"", head[:65536])
+        root_match = _ROOT.search(body)
+        root = root_match.group(1) if root_match else b""
+        if root == b"sst":
+            m = _UNIQUE_COUNT.search(body, root_match.start(), root_match.start() + 4096)
+            # calamine reserves this many strings up front: bound it by what the part can hold
+            if m and int(m.group(1)) > min(lim.max_cells, info.file_size // 4 + 16):
+                raise _unreadable(f"{name}: uniqueCount={int(m.group(1)):,}")
+        scanner = None
+        if sheet_name is not None or root in _SHEET_ROOTS:
+            scanner = _CellScanner(_Extent(sheet_name or name, lim), sequential)
+        carry, chunk = b"", head
+        while chunk:
+            buf = carry + chunk
+            if _DTD.search(buf):
+                raise _xml_entities(name)
+            cut = buf.rfind(b">") + 1
+            if scanner:
+                scanner.feed(buf[:cut])
+            carry = buf[cut:]
+            if len(carry) > _MAX_TAG_CARRY:
+                raise _unreadable(f"{name}: 超长 XML 标记")
+            chunk = fh.read(_CHUNK)
+
+
+class _CellsWithoutRef(Exception):
+    """A cell without r="..." was met: rescan the part with the sequential pass."""
+
+
+class _CellScanner:
+    """Finds the extent of cells in worksheet XML fed as chunks that end on a tag boundary.
+
+    Fast pass: every <c> carries r="A1" (what Excel, WPS, LibreOffice and openpyxl write), so two
+    regex passes and a set give the maximum. Cells without r (legal) are placed the way readers
+    place them, one after another in their row, by a slower sequential pass.
+    """
+
+    def __init__(self, extent: _Extent, sequential: bool):
+        self.extent = extent
+        self.sequential = sequential
+        self.row = 0  # 1-based row of the current <row>
+        self.col = 0  # 1-based column of the last cell in the current row
+
+    def feed(self, buf: bytes) -> None:
+        for ref in _DIMENSION.findall(buf):
+            self.extent.add_ref(ref)
+        if self.sequential:
+            self._feed_sequential(buf)
+            return
+        refs = _CELL_REF.findall(buf)
+        if len(refs) != len(_CELL_TAG.findall(buf)):
+            raise _CellsWithoutRef
+        if refs:
+            max_col = max(_col_number(c) for c in {c for c, _ in refs})
+            max_row = max(int(r) for r in {r for _, r in refs})
+            self.extent.add(max_row, max_col)
+
+    def _feed_sequential(self, buf: bytes) -> None:
+        extent = self.extent
+        for m in _ROW_OR_CELL.finditer(buf):
+            kind, attrs = m.group(1), m.group(2)
+            r = _R_ATTR.search(attrs)
+            value = r.group(1).decode("ascii", errors="replace").strip() if r else ""
+            if kind == b"row":
+                self.row = int(value) if value.isdigit() else self.row + 1
+                self.col = 0
+                continue
+            ref = _A1.fullmatch(value)
+            if ref:
+                self.col = _col_number(ref.group(1))
+                extent.add(int(ref.group(2)), self.col)
+            else:
+                self.col += 1
+                extent.add(max(self.row, 1), self.col)
+
+
+# ---------------------------------------------------------------------------------------------
+# OLE2 compound files (.xls, and encrypted .xlsx which Office wraps in OLE2)
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_END_OF_CHAIN = 0xFFFFFFFE
+_FREE = 0xFFFFFFFF
+_MAX_MINI_FAT_SECTORS = 256  # 2 MB of small streams; calamine sizes a buffer from this (calamine#714)
+
+
+class _CfbError(Exception):
+    pass
+
+
+class _Cfb:
+    """Just enough of MS-CFB to list stream names and read one stream, validating every field."""
+
+    def __init__(self, data: bytes):
+        if len(data) < 512:
+            raise _CfbError("header truncated")
+        (minor, major, byte_order, sector_shift, mini_shift) = struct.unpack_from("<HHHHH", data, 24)
+        (n_dir, n_fat, first_dir, _sig, cutoff, first_mini_fat, n_mini_fat, first_difat, n_difat) = (
+            struct.unpack_from("<IIIIIIIII", data, 40))
+        if byte_order != 0xFFFE or (major, sector_shift) not in ((3, 9), (4, 12)) or mini_shift != 6:
+            raise _CfbError(f"bad header (version {major}, sector shift {sector_shift})")
+        self.data = data
+        self.ssz = 1 << sector_shift
+        self.cutoff = cutoff if cutoff == 4096 else 4096
+        self.n_sectors = max(0, (len(data) - self.ssz + self.ssz - 1) // self.ssz)
+        if n_fat > self.n_sectors or n_difat > self.n_sectors or n_mini_fat > _MAX_MINI_FAT_SECTORS:
+            raise _CfbError(f"header counts exceed the file (FAT {n_fat}, DIFAT {n_difat}, miniFAT {n_mini_fat})")
+        per_sector = self.ssz // 4
+
+        fat_sectors = [s for s in struct.unpack_from("<109I", data, 76) if s < self.n_sectors][:n_fat]
+        difat, seen = first_difat, set()
+        while len(fat_sectors) < n_fat and difat < self.n_sectors:
+            if difat in seen:
+                raise _CfbError("DIFAT loop")
+            seen.add(difat)
+            entries = struct.unpack_from(f"<{per_sector}I", self._sector(difat))
+            fat_sectors += [s for s in entries[:-1] if s < self.n_sectors]
+            difat = entries[-1]
+        self.fat = []
+        for s in fat_sectors[:n_fat]:
+            self.fat.extend(struct.unpack_from(f"<{per_sector}I", self._sector(s)))
+
+        self.entries: list[tuple[str, int, int, int]] = []  # (name, type, start, size)
+        directory = self._chain_bytes(first_dir, self.fat, self._sector, self.ssz)
+        for off in range(0, len(directory) - 127, 128):
+            name_len, kind = struct.unpack_from("<HB", directory, off + 64)
+            if kind not in (1, 2, 5) or not 2 <= name_len <= 64:
+                continue
+            name = directory[off: off + name_len - 2].decode("utf-16-le", errors="replace")
+            start, size = struct.unpack_from("<IQ", directory, off + 116)
+            if major == 3:
+                size &= 0xFFFFFFFF
+            self.entries.append((name, kind, start, size))
+        root = next((e for e in self.entries if e[1] == 5), None)
+        self.mini_stream = b""
+        self.mini_fat: list[int] = []
+        if root and n_mini_fat and first_mini_fat < self.n_sectors:
+            self.mini_stream = self._chain_bytes(root[2], self.fat, self._sector, self.ssz)[: root[3]]
+            raw = self._chain_bytes(first_mini_fat, self.fat, self._sector, self.ssz)
+            self.mini_fat = list(struct.unpack_from(f"<{len(raw) // 4}I", raw))
+
+    def _sector(self, index: int) -> bytes:
+        start = (index + 1) * self.ssz
+        if index >= self.n_sectors or start >= len(self.data):
+            raise _CfbError(f"sector {index} outside the file")
+        return self.data[start: start + self.ssz].ljust(self.ssz, b"\x00")
+
+    def _mini_sector(self, index: int) -> bytes:
+        start = index * 64
+        if start + 64 > len(self.mini_stream):
+            raise _CfbError(f"mini sector {index} outside the mini stream")
+        return self.mini_stream[start: start + 64]
+
+    def _chain_bytes(self, start: int, table: list[int], read, size: int, limit: int | None = None) -> bytes:
+        out, seen, sector = [], set(), start
+        max_len = len(table)
+        while sector != _END_OF_CHAIN:
+            if sector >= max_len or sector in seen:
+                raise _CfbError("broken sector chain")
+            seen.add(sector)
+            out.append(read(sector))
+            if limit is not None and len(out) * size >= limit:
+                break
+            sector = table[sector]
+        return b"".join(out)
+
+    def names(self) -> set[str]:
+        return {e[0] for e in self.entries if e[1] in (1, 2)}
+
+    def stream(self, name: str) -> bytes | None:
+        for entry_name, kind, start, size in self.entries:
+            if kind == 2 and entry_name.lower() == name.lower():
+                if size > len(self.data):
+                    raise _CfbError(f"stream {name} larger than the file")
+                if size < self.cutoff:
+                    return self._chain_bytes(start, self.mini_fat, self._mini_sector, 64, size)[:size]
+                return self._chain_bytes(start, self.fat, self._sector, self.ssz, size)[:size]
+        return None
+
+
+# BIFF record types
+_BOF, _EOF, _FILEPASS, _BOUNDSHEET, _SST = 0x0809, 0x000A, 0x002F, 0x0085, 0x00FC
+_MULRK = 0x00BD
+# records that hold a value at (row, col); blank/styled-only cells are ignored by calamine
+_VALUE_RECORDS = {0x0203, 0x027E, 0x00FD, 0x0204, 0x00D6, 0x0205, 0x0006, _MULRK}
+
+
+def _check_ole_workbook(data: bytes, lim: _Limits) -> None:
+    try:
+        cfb = _Cfb(data)
+        names = cfb.names()
+        if {"EncryptedPackage", "EncryptionInfo"} & names:
+            raise FileRejected("encrypted", _MSG_ENCRYPTED)
+        stream = cfb.stream("Workbook")
+        if stream is None:
+            stream = cfb.stream("Book")  # BIFF5 (Excel 95)
+    except _CfbError as exc:
+        raise _unreadable(f"OLE2: {exc}") from None
+    if stream is None:
+        if "WordDocument" in names:
+            raise _not_a_workbook("Word 文档（.doc）")
+        if "PowerPoint Document" in names:
+            raise _not_a_workbook("PowerPoint 演示文稿（.ppt）")
+        raise _not_a_workbook("其他 Office 复合文档")
+    _check_biff(stream, lim)
+
+
+def _check_biff(stream: bytes, lim: _Limits) -> None:
+    """Refuse encrypted BIFF and sheets whose value cells span too large a grid."""
+    end = len(stream)
+    if end < 8 or struct.unpack_from("<H", stream, 0)[0] != _BOF:
+        raise _unreadable("BIFF: Workbook 流不以 BOF 开头")
+    # the workbook globals: FILEPASS, sheet list, shared-string count
+    sheets: list[tuple[int, str]] = []
+    pos, depth = 0, 0
+    while pos + 4 <= end:
+        rtype, rlen = struct.unpack_from("<HH", stream, pos)
+        body = stream[pos + 4: pos + 4 + rlen]
+        pos += 4 + rlen
+        if rtype == _BOF:
+            depth += 1
+        elif rtype == _EOF:
+            depth -= 1
+            if depth <= 0:
+                break
+        elif rtype == _FILEPASS:
+            raise FileRejected("encrypted", _MSG_ENCRYPTED)
+        elif rtype == _BOUNDSHEET and len(body) >= 8:
+            offset, _visibility, kind, cch, flags = struct.unpack_from("<IBBBB", body, 0)
+            raw = body[8: 8 + (cch * 2 if flags & 1 else cch)]
+            name = raw.decode("utf-16-le" if flags & 1 else "latin-1", errors="replace")
+            if kind == 0:  # worksheet (not chart / macro / VB module)
+                sheets.append((offset, name))
+        elif rtype == _SST and len(body) >= 8:
+            unique = struct.unpack_from("<I", body, 4)[0]
+            if unique > min(lim.max_cells, end // 3 + 16):  # calamine reserves this up front
+                raise _unreadable(f"BIFF: SST count {unique:,}")
+    # each sheet substream from where the reader will seek to, as calamine does
+    budget = 4 * end + 1024
+    for offset, name in dict(sheets).items():
+        extent = _Extent(name, lim)
+        pos, depth = offset, 0
+        while pos + 4 <= end:
+            rtype, rlen = struct.unpack_from("<HH", stream, pos)
+            budget -= 4 + rlen
+            if budget < 0:
+                raise _unreadable("BIFF: 工作表记录相互重叠")
+            if rtype == _BOF:
+                depth += 1
+            elif rtype == _EOF:
+                depth -= 1
+                if depth <= 0:
+                    break
+            elif depth == 1 and rtype in _VALUE_RECORDS and rlen >= 4:
+                row, col = struct.unpack_from("<HH", stream, pos + 4)
+                if rtype == _MULRK and rlen >= 6:
+                    col = struct.unpack_from("<H", stream, pos + 4 + rlen - 2)[0]
+                extent.add(row + 1, col + 1)
+            pos += 4 + rlen
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing (after the checks)
+
+
+def _parse_with_calamine(data: bytes, lim: _Limits) -> list[Sheet]:
+    try:
+        book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+    except python_calamine.PasswordError:
+        raise FileRejected("encrypted", _MSG_ENCRYPTED) from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - calamine raises several types for bad files
+        raise _unreadable(f"{type(exc).__name__}: {exc}") from None
+    sheets = []
+    try:
+        for index, meta in enumerate(book.sheets_metadata):
+            if meta.typ != python_calamine.SheetTypeEnum.WorkSheet:
+                continue
+            sheet = book.get_sheet_by_index(index)
+            rows = _clean_rows(sheet.to_python(skip_empty_area=False))
+            _fill_merged(rows, sheet.merged_cell_ranges or (), meta.name, lim)
+            _trim(rows)
+            sheets.append(Sheet(meta.name, rows, meta.visible != python_calamine.SheetVisibleEnum.Visible))
+    except python_calamine.PasswordError:
+        raise FileRejected("encrypted", _MSG_ENCRYPTED) from None
+    except (MemoryError, FileRejected):
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise _unreadable(f"{type(exc).__name__}: {exc}") from None
+    finally:
+        book.close()
+    return sheets
+
+
+def _clean_rows(raw: list[list[object]]) -> list[list[object]]:
+    # '' is calamine's empty cell; legacy .xls gives integral numbers as int: make them float
+    # like .xlsx does so callers see one type (bool is an int subclass: keep it)
+    return [[None if v == "" else (float(v) if type(v) is int else v) for v in row] for row in raw]
+
+
+def _fill_merged(rows: list[list[object]], ranges, sheet_name: str, lim: _Limits) -> None:
+    """Copy each merged range's top-left value into its other cells, clipped to the grid."""
+    if not rows:
+        return
+    height, width = len(rows), len(rows[0])
+    budget = lim.max_cells  # overlapping hostile ranges must not multiply the work
+    for (r0, c0), (r1, c1) in ranges:
+        if r0 >= height or c0 >= width:
+            continue
+        value = rows[r0][c0]
+        if value is None:
+            continue
+        r1, c1 = min(r1, height - 1), min(c1, width - 1)
+        budget -= (r1 - r0 + 1) * (c1 - c0 + 1)
+        if budget < 0:
+            raise _too_large_sheet(sheet_name, height, width, lim)
+        for r in range(r0, r1 + 1):
+            row = rows[r]
+            for c in range(c0, c1 + 1):
+                row[c] = value  # what the office suite shows, even if a hidden value sits there
+
+
+def _trim(rows: list[list[object]]) -> None:
+    while rows and all(v is None for v in rows[-1]):
+        rows.pop()
+    if not rows:
+        return
+    width = max((max((j for j, v in enumerate(row) if v is not None), default=-1) for row in rows)) + 1
+    if width < len(rows[0]):
+        for i, row in enumerate(rows):
+            rows[i] = row[:width]
+

@@ -1,0 +1,105 @@
+"""The pipeline's steps as plain functions over the work database.
+
+Dagster assets (pipelines/defs) call exactly these; tests may call them without Dagster.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from pipelines.lib import checks, ingest, marts, staging
+from pipelines.lib.rulebook import Rulebook
+from pipelines.lib.warehouse import Paths, publish, work_connection
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def ingest_raw(paths: Paths, rules: Rulebook, workers: int = 2) -> dict:
+    """Discover, hash and parse new content; stage the unit registry. Not per year: a file's year is
+    only known once it has been read (the year written inside wins over its folder)."""
+    paths.raw_dir.mkdir(parents=True, exist_ok=True)
+    with work_connection(paths) as con:
+        files = ingest.discover(paths.raw_dir)
+        ingest.hash_files(con, paths.raw_dir, files)
+        stats = ingest.refresh_parse_cache(con, paths.raw_dir, files, workers=workers)
+        ingest.record_raw_files(con, files)
+        registry, issues = staging.stage_units(con, rules)
+        con.execute("create or replace table stg_registry_issues (issue json)")
+        if issues:
+            con.executemany("insert into stg_registry_issues values (?)",
+                            [[json.dumps(i, ensure_ascii=False)] for i in issues])
+        marts.publish_reference(con, rules)
+    return {"files_seen": stats.files_seen, "files_parsed": stats.files_parsed, "files_cached": stats.files_cached,
+            "rows_parsed": stats.rows_parsed, "units": len(registry.units), "registry_issues": len(issues)}
+
+
+def years_present(paths: Paths) -> list[int]:
+    """Years with any data: folder years, and years written inside score sheets and ledger rows."""
+    with work_connection(paths) as con:
+        rows = con.execute("""
+            select distinct folder_year from raw_files where folder_year is not null
+            union select distinct try_cast(unnest(json_extract(meta, '$.sheets.*.year')) as integer)
+                  from parsed_files where kind = 'score_sheet' and sha256 in (select sha256 from raw_files)
+        """).fetchall()
+    return sorted({int(r[0]) for r in rows if r[0] is not None})
+
+
+def _registry_issues(con) -> list[dict]:
+    try:
+        return [json.loads(r[0]) for r in con.execute("select issue from stg_registry_issues").fetchall()]
+    except Exception:  # noqa: BLE001 - no registry staged yet
+        return []
+
+
+def stage_year(paths: Paths, rules: Rulebook, year: int) -> dict:
+    with work_connection(paths) as con:
+        registry = staging.load_registry(con)
+        return staging.YearStager(con, year, rules, registry, _now()).run()
+
+
+def build_year_marts(paths: Paths, rules: Rulebook, year: int) -> None:
+    with work_connection(paths) as con:
+        marts.build_year(con, rules, year, _registry_issues(con))
+
+
+def build_rankings(paths: Paths, rules: Rulebook, year: int) -> None:
+    with work_connection(paths) as con:
+        marts.build_region_rankings(con, rules, year)
+
+
+def build_weak_spots(paths: Paths, rules: Rulebook, year: int) -> None:
+    with work_connection(paths) as con:
+        marts.build_weak_spots(con, rules, year)
+
+
+def run_checks(paths: Paths, year: int, layer: str) -> list[checks.CheckResult]:
+    with work_connection(paths) as con:
+        return checks.staging_checks(con, year) if layer == "staging" else checks.mart_checks(con, year)
+
+
+def publish_marts(paths: Paths) -> str:
+    with work_connection(paths) as con:
+        n = con.execute("select count(*) from raw_files").fetchone()[0]
+    return str(publish(paths, n))
+
+
+def summary(paths: Paths, years: list[int]) -> dict:
+    """What a clerk reads after a run: files and rows by outcome, issues by code."""
+    with work_connection(paths) as con:
+        params = {"years": years}
+        files = con.execute("""select status, count(*), sum(rows_read), sum(rows_loaded), sum(rows_rejected)
+                               from marts.submissions where list_contains($years, year) group by status order by status""",
+                            params).fetchall()
+        issues = con.execute("""select severity, code, count(*) from marts.ingest_issues
+                                where year is null or list_contains($years, year)
+                                group by all order by severity, count(*) desc""", params).fetchall()
+    return {"files": files, "issues": issues}
+
+
+def issues_frame(paths: Paths) -> pd.DataFrame:
+    with work_connection(paths) as con:
+        return con.execute("select * from marts.ingest_issues").df()

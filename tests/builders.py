@@ -1,0 +1,139 @@
+"""Build small, hand-made data/raw trees for tests: real files, written the way offices lay them out."""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from openpyxl import Workbook
+
+from pipelines.lib.rulebook import load_rulebook
+
+RULES = load_rulebook()
+
+ROLE_LINES = {
+    "party": "县（区）党委主要负责人",
+    "government": "县（区）政府主要负责人",
+    "department": "市直部门主要负责人",
+}
+
+
+def write_units(raw: Path, rows: list[tuple[str, str, str, str]]) -> Path:
+    """rows: (单位名称, 单位类型, 所属县区, 别名)."""
+    raw.mkdir(parents=True, exist_ok=True)
+    path = raw / "units.csv"
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["单位名称", "单位类型", "所属县区", "别名"])
+        w.writerows(rows)
+    return path
+
+
+def city_units(regions: list[str], departments: list[str] = ()) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for r in regions:
+        rows.append((f"中共{r}委员会", "党委", r, f"{r}委;中共{r}委"))
+        rows.append((f"{r}人民政府", "政府", r, f"{r}政府"))
+    for d in departments:
+        rows.append((d, "部门", "市直", ""))
+    return rows
+
+
+def write_score_sheet(raw: Path, year: int, unit_text: str, role: str, scores: dict[int, object] | None = None,
+                      *, verified: dict[int, object] | None = None, name: str | None = None,
+                      total: object = "auto", drop_tasks: tuple[int, ...] = (), extra_rows: list[tuple] = (),
+                      file_year: int | None = None, mtime: float | None = None, notes_sheet: bool = False) -> Path:
+    """A Puyang-style sheet. scores: task_no → self score (default: full points). verified likewise
+    (adds a 核定分 column). total: 'auto' writes the sum, None leaves no 合计 row, else that value."""
+    template = RULES.templates[role]
+    folder = raw / str(file_year or year) / "score_sheets"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (name or f"{unit_text}_{role}_{year}.xlsx")
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "打分表"
+    ws.append([template.title])
+    ws.append([f"责任人：{ROLE_LINES[role]}"])
+    ws.append([f"被考核单位：{unit_text}"])
+    ws.append([f"年度：{year}"])
+    header = ["主要职责", "序号", "工作任务", "落实单位", "检查标准", "自评分"]
+    if verified is not None:
+        header.append("督察得分")
+    header.append("备注")
+    ws.append(header)
+    first_row_of_duty: dict[int, int] = {}
+    self_sum = 0.0
+    for t in template.tasks:
+        if t.task_no in drop_tasks:
+            continue
+        s = (scores or {}).get(t.task_no, t.points)
+        row = [t.duty, t.task_no, f"{t.text}（{t.points:g}分）", t.responsible, t.check_standard, s]
+        if verified is not None:
+            row.append(verified.get(t.task_no))
+        row.append("")
+        ws.append(row)
+        if isinstance(s, (int, float)):
+            self_sum += s
+        if t.duty_no in first_row_of_duty:
+            ws.cell(ws.max_row, 1).value = None  # merged below: only the top-left cell keeps the text
+        else:
+            first_row_of_duty[t.duty_no] = ws.max_row
+    for r in extra_rows:
+        ws.append(list(r))
+    # merge each duty's cells over its tasks, as the Puyang sheet does
+    rows_by_duty: dict[int, list[int]] = {}
+    r = 6
+    for t in template.tasks:
+        if t.task_no in drop_tasks:
+            continue
+        rows_by_duty.setdefault(t.duty_no, []).append(r)
+        r += 1
+    for rows in rows_by_duty.values():
+        if len(rows) > 1:
+            ws.merge_cells(start_row=rows[0], start_column=1, end_row=rows[-1], end_column=1)
+    if total is not None:
+        ws.append(["合计", "", "", "", "", self_sum if total == "auto" else total])
+    if notes_sheet:
+        wb.create_sheet("填表说明").append(["请按模板填写，分值保留一位小数。"])
+    wb.save(path)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def write_meetings(raw: Path, year: int, name: str, rows: list[tuple], *, encoding: str = "gbk") -> Path:
+    """rows: (单位, 日期, 会议类型, 主题[, 学时])."""
+    folder = raw / str(year) / "meetings"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    with open(path, "w", encoding=encoding, newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["单位", "日期", "会议类型", "主题", "学时"])
+        for r in rows:
+            w.writerow(list(r) + [""] * (5 - len(r)))
+    return path
+
+
+def write_filings(raw: Path, year: int, rows: list[tuple], name: str = "filings.csv") -> Path:
+    """rows: (单位, 报告类型, 年度, 报送日期[, 应报日期])."""
+    folder = raw / str(year) / "filings"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["单位", "报告类型", "年度", "报送日期", "应报日期", "备注"])
+        for r in rows:
+            w.writerow(list(r) + [""] * (6 - len(r)))
+    return path
+
+
+def write_normative(raw: Path, year: int, rows: list[tuple], name: str = "normative.csv") -> Path:
+    """rows: (单位, 文件名称, 文号, 印发日期, 报备日期, 是否规范)."""
+    folder = raw / str(year) / "normative_docs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["单位", "文件名称", "文号", "印发日期", "报备日期", "是否规范"])
+        w.writerows(rows)
+    return path
