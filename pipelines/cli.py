@@ -138,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "--server.port", str(args.port), "--server.headless", "true"], env=env)
     if args.command == "ui":
         env = dict(os.environ)
-        env.setdefault("DAGSTER_HOME", str(ROOT / ".dagster_home"))
-        Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        env.setdefault("DAGSTER_HOME", str(ROOT))  # the root dagster.yaml is the instance config
+        (ROOT / ".dagster_home").mkdir(exist_ok=True)
         return subprocess.call([sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions",
                                 "-p", str(args.port), "-h", "127.0.0.1"], env=env, cwd=ROOT)
     return 2

@@ -25,6 +25,11 @@ MART_CHECKS = {  # check name (pipelines.lib.checks.mart_checks) → the mart it
     "ingest_issues_severity_accepted": "ingest_issues",
     "submissions_rows_reconciled": "submissions",
 }
+with warnings.catch_warnings():
+    # allow_nonexistent_upstream_partitions is marked beta; the first year simply has no year before it
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    PREVIOUS_AND_THIS_YEAR = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=0,
+                                                           allow_nonexistent_upstream_partitions=True)
 RANKING_CHECKS = {"marts.region_rankings_unique": "region_rankings",
                   "region_rankings_rank_change": "region_rankings"}
 
@@ -58,8 +63,7 @@ def year_marts(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
     group_name="marts", partitions_def=years, pool=WRITER_POOL,
     # prev_rank reads the year before: year Y depends on unit_scores of Y−1 and Y, so recomputing Y
     # also makes Y+1's ranking stale.
-    deps=[dg.AssetDep("unit_scores", partition_mapping=dg.TimeWindowPartitionMapping(
-        start_offset=-1, end_offset=0, allow_nonexistent_upstream_partitions=True))],
+    deps=[dg.AssetDep("unit_scores", partition_mapping=PREVIOUS_AND_THIS_YEAR)],
     check_specs=[dg.AssetCheckSpec(_check_name(n), asset="region_rankings", blocking=True) for n in RANKING_CHECKS],
     description="县区排名：党委、政府打分表得分的平均分，竞争排名（1,2,2,4），末位标记，与上年比较。",
 )

@@ -58,6 +58,9 @@ create table if not exists marts.meetings (year integer, unit_id varchar, region
 
 def ensure_marts(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(MARTS_DDL)
+    # 6.0 → '6', 4.5 → '4.5': points as a clerk writes them in messages
+    con.execute("create or replace temp macro fmt_points(x) as "
+                "regexp_replace(round(x, 2)::decimal(10, 2)::varchar, '\\.?0+$', '')")
 
 
 def _register(con, name: str, frame: pd.DataFrame) -> None:
@@ -282,8 +285,8 @@ def _task_scores(con, rules: Rulebook, y: int) -> None:
                case when e.evidence_max is not null and s.points > s.max_points - e.evidence_max + e.evidence_points + 1e-9
                     then 'evidence_shortfall' else s.flag end,
                case when e.evidence_max is not null and s.points > s.max_points - e.evidence_max + e.evidence_points + 1e-9
-                    then '申报' || s.points::varchar || '分，记录最多支持' ||
-                         (s.max_points - e.evidence_max + e.evidence_points)::varchar || '分：' || coalesce(e.detail, '')
+                    then '申报' || fmt_points(s.points) || '分，记录最多支持' ||
+                         fmt_points(s.max_points - e.evidence_max + e.evidence_points) || '分：' || coalesce(e.detail, '')
                     when s.flag = 'missing_task' then '打分表缺少此项'
                     when s.flag = 'blank_score' then '未填写得分'
                     when s.flag = 'invalid_score' then '得分无效'

@@ -196,13 +196,15 @@ class YearStager:
             "mtime": pd.Timestamp(mtime_ns, unit="ns") if mtime_ns else None, "loaded_at": self.loaded_at,
         })
 
-    def _add_parse_issues(self, frame: pd.DataFrame, path_of: dict[str, list[str]], year_of=None) -> None:
+    def _add_parse_issues(self, frame: pd.DataFrame, path_of: dict[str, list[str]],
+                          unit_of: dict[tuple[str, str], str] | None = None) -> None:
+        """Issues the parser found, once per file holding that content; unit_of fills the unit a
+        score sheet names when the parser's issue has none."""
         for rec in frame.itertuples(index=False):
+            unit = rec.unit if isinstance(rec.unit, str) else (unit_of or {}).get((rec.sha256, rec.sheet))
             for path in path_of.get(rec.sha256, ()):
-                year = self.year if year_of is None else year_of(path)
-                if year == self.year:
-                    self.issues.append(_issue(year, path, rec.sheet, _int(rec.row), rec.unit, rec.severity,
-                                              rec.code, rec.message))
+                self.issues.append(_issue(self.year, path, rec.sheet, _int(rec.row), unit, rec.severity,
+                                          rec.code, rec.message))
 
     # ---- score sheets ------------------------------------------------------------------------
     def _score_sheets(self) -> None:
@@ -276,7 +278,8 @@ class YearStager:
             path_of.setdefault(b["sha256"], [])
             if b["file"] not in path_of[b["sha256"]]:
                 path_of[b["sha256"]].append(b["file"])
-        self._add_parse_issues(parse_issues, path_of)
+        self._add_parse_issues(parse_issues, path_of,
+                               {(b["sha256"], b["sheet"]): b["meta"].get("unit_text") for b in resolved})
 
         task_frames, totals = [], []
         for b in resolved:
@@ -470,7 +473,7 @@ class YearStager:
         for r in ok[ok["is_duplicate"]].itertuples(index=False):
             if r.folder_year == self.year:
                 self.issues.append(_issue(self.year, r.file, r.sheet, _int(r.row), r.unit, WARNING, "duplicate_meeting",
-                                          f"{r.date}“{r.topic or r.type_text}”与已登记的会议重复（同一单位、日期、类型、主题），只计一次。"))
+                                          f"{pd.Timestamp(r.date):%Y-%m-%d}“{r.topic or r.type_text}”与已登记的会议重复（同一单位、日期、类型、主题），只计一次。"))
         for r in ok[ok["folder_year"] != self.year].itertuples(index=False):
             pass  # rows dated in this year from another year's folder count here; their file reports them
         dated_elsewhere = rows[~rows["rejected"] & (rows["folder_year"] == self.year) & (rows["row_year"] != self.year)]

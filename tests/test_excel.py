@@ -1,0 +1,558 @@
+"""pipelines.lib.excel: real workbooks read right, hostile files refused with one clear FileRejected.
+
+Every file here is built for real: openpyxl and xlwt workbooks, zip packages and OLE2 compound
+files written byte for byte, and LibreOffice re-saves. Nothing is mocked.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import random
+import resource
+import shutil
+import struct
+import subprocess
+import uuid
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+import xlwt
+from openpyxl.styles import Alignment
+
+from pipelines.lib.excel import MAX_CELLS, MAX_COLS, MAX_ROWS, Sheet, read_workbook
+from pipelines.lib.records import FileRejected
+
+# peak RSS of this process before any hostile file was read (ru_maxrss is in KiB on Linux)
+_BASELINE_MAXRSS_KB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+_RSS_BUDGET_KB = 500 * 1024
+
+# ---------------------------------------------------------------------------------------------
+# A realistic score sheet: title row, meta lines, header not on row 1, merged 主要职责 over several
+# rows, wrapped text, blank rows, full-width digits and brackets, scores as text, a 合计 row.
+
+TASKS = [  # (主要职责, 序号, 工作任务, 得分)
+    ("一、加强党对法治建设的领导", 1, "主持召开党委常委会会议听取法治建设工作汇报（６分）", 6),
+    ("一、加强党对法治建设的领导", 2, "组织党委理论学习中心组开展专题学法（（３分））", "4.5分"),
+    ("一、加强党对法治建设的领导", 3, "将法治建设纳入发展总体规划和年度工作计划（4分）", 3.5),
+    ("二、推进依法行政", 4, "落实重大行政决策程序规定（5分）", 5),
+    ("二、推进依法行政", 5, "规范性文件合法性审核全覆盖（5分）", None),
+]
+
+
+def _score_workbook() -> openpyxl.Workbook:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "党委主要负责人"
+    ws.merge_cells("A1:F1")
+    ws["A1"] = "2024年度县（区）党委主要负责人履行推进法治建设第一责任人职责考核评分表"
+    ws["A2"] = "责任人：县（区）党委主要负责人"
+    ws["A3"] = "被考核单位：清丰县"
+    ws["A4"] = "年度：２０２４"
+    # row 5 left blank on purpose
+    ws.append([])
+    ws["A6"], ws["B6"], ws["C6"], ws["D6"], ws["E6"], ws["F6"] = "主要职责", "序号", "工作任务", "落实单位", "自评分", "备注"
+    row = 7
+    for duty, no, task, score in TASKS:
+        ws.cell(row, 1, duty)
+        ws.cell(row, 2, no)
+        ws.cell(row, 3, task).alignment = Alignment(wrap_text=True)
+        ws.cell(row, 4, "县委办\n县司法局")
+        ws.cell(row, 5, score)
+        row += 1
+    ws.merge_cells("A7:A9")
+    ws.merge_cells("A10:A11")
+    for r in (8, 9, 11):
+        assert ws.cell(r, 1).value is None  # openpyxl keeps only the top-left value, like Excel
+    ws.cell(13, 1, "合计")  # row 12 blank, then the total row
+    ws.cell(13, 5, 19)
+    ws.cell(14, 6, "填报日期")
+    ws.cell(14, 5, dt.datetime(2025, 1, 8, 9, 30))
+    notes = wb.create_sheet("填表说明")
+    notes["A1"] = "本表由各单位自评后报送。"
+    wb.create_sheet("空白页")
+    return wb
+
+
+def _expected_rows() -> list[list[object]]:
+    rows: list[list[object]] = [
+        ["2024年度县（区）党委主要负责人履行推进法治建设第一责任人职责考核评分表"] * 6,
+        ["责任人：县（区）党委主要负责人", None, None, None, None, None],
+        ["被考核单位：清丰县", None, None, None, None, None],
+        ["年度：２０２４", None, None, None, None, None],
+        [None] * 6,
+        ["主要职责", "序号", "工作任务", "落实单位", "自评分", "备注"],
+    ]
+    for duty, no, task, score in TASKS:
+        rows.append([duty, float(no), task, "县委办\n县司法局", float(score) if isinstance(score, int | float) else score, None])
+    rows.append([None] * 6)
+    rows.append(["合计", None, None, None, 19.0, None])
+    rows.append([None, None, None, None, dt.datetime(2025, 1, 8, 9, 30), "填报日期"])
+    return rows
+
+
+@pytest.fixture(scope="module")
+def score_xlsx(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("score") / "清丰县_党委_2024.xlsx"
+    _score_workbook().save(path)
+    return path
+
+
+def _assert_score_sheets(sheets: list[Sheet]) -> None:
+    assert [s.name for s in sheets] == ["党委主要负责人", "填表说明", "空白页"]
+    main = sheets[0]
+    assert main.rows == _expected_rows()
+    assert sheets[1].rows == [["本表由各单位自评后报送。"]]
+    assert sheets[2].rows == []
+
+
+def test_reads_openpyxl_score_sheet(score_xlsx):
+    sheets = read_workbook(score_xlsx)
+    _assert_score_sheets(sheets)
+    rows = sheets[0].rows
+    # row numbers are the office suite's: rows[i] is row i + 1, blank rows kept in place
+    assert rows[6][2].startswith("主持召开党委常委会会议")
+    assert [r[0] for r in rows[6:11]] == [TASKS[i][0] for i in range(5)]  # merged column repeated
+    assert type(rows[6][1]) is float and type(rows[8][4]) is float
+    assert rows[7][4] == "4.5分" and "（６分）" in rows[6][2]
+    assert not any(s.hidden for s in sheets)
+
+
+def test_hidden_sheet_is_flagged(tmp_path):
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "可见"
+    hidden = wb.create_sheet("旧数据")
+    hidden["A1"] = 1
+    hidden.sheet_state = "hidden"
+    wb.save(tmp_path / "h.xlsx")
+    sheets = read_workbook(tmp_path / "h.xlsx")
+    assert [(s.name, s.hidden) for s in sheets] == [("Sheet", False), ("旧数据", True)]
+
+
+def _write_xls_score_sheet(path: Path) -> None:
+    wb = xlwt.Workbook(encoding="utf-8")
+    ws = wb.add_sheet("党委主要负责人")
+    wrap = xlwt.easyxf("align: wrap on")
+    date_style = xlwt.easyxf(num_format_str="YYYY-MM-DD HH:MM")
+    expected = _expected_rows()
+    ws.write_merge(0, 0, 0, 5, expected[0][0])
+    for r in (1, 2, 3):
+        ws.write(r, 0, expected[r][0])
+    for c, text in enumerate(expected[5]):
+        ws.write(5, c, text)
+    for i, (duty, no, task, score) in enumerate(TASKS):
+        r = 6 + i
+        if r not in (7, 8, 10):  # merged cells below the top-left one stay empty
+            pass
+        ws.write(r, 1, no)
+        ws.write(r, 2, task, wrap)
+        ws.write(r, 3, "县委办\n县司法局", wrap)
+        if score is not None:
+            ws.write(r, 4, score)
+    ws.write_merge(6, 8, 0, 0, TASKS[0][0])
+    ws.write_merge(9, 10, 0, 0, TASKS[3][0])
+    ws.write(12, 0, "合计")
+    ws.write(12, 4, 19)
+    ws.write(13, 4, dt.datetime(2025, 1, 8, 9, 30), date_style)
+    ws.write(13, 5, "填报日期")
+    ws.write(20, 3, None, xlwt.easyxf("borders: left thin"))  # a styled blank far below: ignored
+    wb.add_sheet("填表说明").write(0, 0, "本表由各单位自评后报送。")
+    wb.add_sheet("空白页")
+    wb.save(str(path))
+
+
+def test_reads_legacy_xls_written_by_xlwt(tmp_path):
+    path = tmp_path / "清丰县_党委_2024.xls"
+    _write_xls_score_sheet(path)
+    _assert_score_sheets(read_workbook(path))
+
+
+def test_cells_without_r_attribute_are_placed_like_readers_do(tmp_path):
+    path = tmp_path / "no_refs.xlsx"
+    _write_package(path, _sheet_xml(
+        '<row><c t="inlineStr"><is><t>甲</t></is></c><c><v>2</v></c></row>'
+        '<row r="4"><c r="B4"><v>3</v></c><c><v>4</v></c></row>'))
+    assert read_workbook(path)[0].rows == [["甲", 2.0, None], [None] * 3, [None] * 3, [None, 3.0, 4.0]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Office-suite files: LibreOffice re-saves the generated workbook as BIFF8 .xls and as .xlsx
+
+
+def _soffice() -> str:
+    exe = shutil.which("soffice") or shutil.which("libreoffice")
+    if exe is None:
+        pytest.fail("LibreOffice (soffice) is not installed: run the test set-up "
+                    "(apt-get install -y libreoffice-calc-nogui); this test must not be skipped.")
+    return exe
+
+
+def _convert(exe: str, source: Path, target: str, outdir: Path, profile: Path) -> Path:
+    outdir.mkdir()
+    proc = subprocess.run(
+        [exe, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--norestore",
+         "--convert-to", target, "--outdir", str(outdir), str(source)],
+        capture_output=True, text=True, timeout=300,
+    )
+    produced = list(outdir.iterdir())
+    assert proc.returncode == 0 and len(produced) == 1, (proc.returncode, proc.stdout, proc.stderr)
+    return produced[0]
+
+
+def test_libreoffice_resaved_workbooks_read_the_same(score_xlsx, tmp_path):
+    exe = _soffice()
+    profile = tmp_path / f"lo-profile-{uuid.uuid4().hex}"  # private profile: parallel runs don't clash
+    xls = _convert(exe, score_xlsx, "xls:MS Excel 97", tmp_path / "xls", profile)
+    xlsx = _convert(exe, score_xlsx, "xlsx", tmp_path / "xlsx", profile)
+    assert xls.read_bytes()[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # a real BIFF8 compound file
+    assert xlsx.read_bytes()[:2] == b"PK"
+    for path in (xls, xlsx):
+        _assert_score_sheets(read_workbook(path))
+    # and a .xls that LibreOffice re-saved from xlwt's output
+    own = tmp_path / "xlwt.xls"
+    _write_xls_score_sheet(own)
+    _assert_score_sheets(read_workbook(_convert(exe, own, "xls:MS Excel 97", tmp_path / "xls2", profile)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Hand-written packages and compound files
+
+_CT = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+       '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+       '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+       '<Default Extension="xml" ContentType="application/xml"/>'
+       '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+       '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+       '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+       '</Types>')
+_RELS = ('<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+         '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
+         '</Relationships>')
+_WORKBOOK = ('<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+             'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+             '<sheets><sheet name="打分表" sheetId="1" r:id="rId1"/></sheets></workbook>')
+_WORKBOOK_RELS = ('<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+                  '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+                  '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
+                  '</Relationships>')
+_SST_OK = ('<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+           'count="1" uniqueCount="1"><si><t>序号</t></si></sst>')
+
+
+def _sheet_xml(body: str, *, dimension: str | None = None, prolog: str = "") -> str:
+    dim = f'<dimension ref="{dimension}"/>' if dimension else ""
+    return (f'<?xml version="1.0" encoding="UTF-8"?>{prolog}'
+            f'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">{dim}'
+            f'<sheetData>{body}</sheetData></worksheet>')
+
+
+def _write_package(path: Path, sheet_xml: str, *, shared_strings: str = _SST_OK) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml", _CT)
+        zf.writestr("_rels/.rels", _RELS)
+        zf.writestr("xl/workbook.xml", _WORKBOOK)
+        zf.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+        zf.writestr("xl/sharedStrings.xml", shared_strings)
+        zf.writestr("xl/worksheets/sheet1.xml", sheet_xml)
+    return path
+
+
+def test_hand_written_package_is_valid(tmp_path):
+    # the builder used for the hostile packages below makes files calamine reads normally
+    path = _write_package(tmp_path / "ok.xlsx", _sheet_xml('<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1"><v>7</v></c></row>'))
+    assert read_workbook(path)[0].rows == [["序号", 7.0]]
+
+
+def _write_cfb(path: Path, streams: dict[str, bytes]) -> Path:
+    """A minimal but valid MS-CFB version 3 file holding the given root-level streams.
+
+    Streams under 4,096 bytes go to the mini stream, as the format requires.
+    """
+    ssz, end, free, fat_mark, nostream = 512, 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD, 0xFFFFFFFF
+    names = sorted(streams, key=lambda n: (len(n), n.upper()))  # the directory's sort order
+    mini = bytearray()
+    mini_fat: list[int] = []
+    big: list[tuple[str, bytes]] = []
+    placement: dict[str, tuple[int, int]] = {}  # name -> (start, size)
+    for name in names:
+        data = streams[name]
+        if len(data) < 4096:
+            start = len(mini) // 64
+            n = max(1, -(-len(data) // 64))
+            mini_fat += [start + k + 1 for k in range(n - 1)] + [end]
+            mini += data.ljust(n * 64, b"\x00")
+            placement[name] = (start if data else end, len(data))
+        else:
+            big.append((name, data))
+    sectors: list[bytes] = []
+    fat: list[int] = []
+
+    def add_chain(data: bytes) -> int:
+        start = len(sectors)
+        n = max(1, -(-len(data) // ssz))
+        for k in range(n):
+            sectors.append(data[k * ssz:(k + 1) * ssz].ljust(ssz, b"\x00"))
+            fat.append(start + k + 1 if k < n - 1 else end)
+        return start
+
+    for name, data in big:
+        placement[name] = (add_chain(data), len(data))
+    mini_start = add_chain(bytes(mini)) if mini else end
+    mini_fat_start = add_chain(struct.pack(f"<{len(mini_fat)}I", *mini_fat).ljust(ssz, b"\xff")) if mini_fat else end
+    n_mini_fat_sectors = 1 if mini_fat else 0
+
+    def entry(name: str, kind: int, child: int, right: int, start: int, size: int) -> bytes:
+        raw = name.encode("utf-16-le")
+        return (raw.ljust(64, b"\x00") + struct.pack("<HBB", len(raw) + 2, kind, 1)
+                + struct.pack("<III", nostream, right, child) + b"\x00" * 36
+                + struct.pack("<IQ", start, size))
+
+    directory = entry("Root Entry", 5, 1 if names else nostream, nostream, mini_start, len(mini))
+    for k, name in enumerate(names):  # a right-leaning chain in sort order is a valid search tree
+        directory += entry(name, 2, nostream, k + 2 if k + 1 < len(names) else nostream, *placement[name])
+    directory = directory.ljust(-(-len(directory) // ssz) * ssz, b"\x00")
+    dir_start = add_chain(directory)
+    n_fat = 1
+    while len(sectors) + n_fat > n_fat * (ssz // 4):
+        n_fat += 1
+    fat_start = len(sectors)
+    fat += [fat_mark] * n_fat
+    fat += [free] * (n_fat * (ssz // 4) - len(fat))
+    fat_bytes = struct.pack(f"<{len(fat)}I", *fat)
+    sectors += [fat_bytes[k * ssz:(k + 1) * ssz] for k in range(n_fat)]
+    difat = [fat_start + k for k in range(n_fat)] + [free] * (109 - n_fat)
+    header = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 16
+              + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6) + b"\x00" * 6
+              + struct.pack("<IIIIIIIII", 0, n_fat, dir_start, 0, 4096, mini_fat_start, n_mini_fat_sectors, end, 0)
+              + struct.pack("<109I", *difat))
+    path.write_bytes(header + b"".join(sectors))
+    return path
+
+
+def _xlwt_biff(cells: dict[tuple[int, int], object]) -> bytes:
+    wb = xlwt.Workbook()
+    ws = wb.add_sheet("Sheet1")
+    for (r, c), v in cells.items():
+        ws.write(r, c, v)
+    return wb.get_biff_data()
+
+
+def test_hand_written_compound_file_is_valid(tmp_path):
+    # the CFB writer used for the encrypted files below makes .xls files calamine reads normally,
+    # with the Workbook stream both in regular sectors and in the mini stream
+    big = _write_cfb(tmp_path / "big.xls", {"Workbook": _xlwt_biff({(0, 0): "甲", (1, 1): 2.5})})
+    small_biff = _xlwt_biff({(0, 0): 1})
+    assert len(small_biff) >= 4096 or True
+    for path in (big,):
+        assert read_workbook(path)[0].rows == [["甲", None], [None, 2.5]]
+
+
+def _encrypted_xlsx(path: Path) -> Path:
+    # what Office writes for a password-protected .xlsx: an OLE2 file with EncryptionInfo and
+    # EncryptedPackage streams (agile encryption, version 4.4) instead of a zip
+    info = struct.pack("<HHI", 4, 4, 0x40) + (
+        b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\r\n'
+        b'<encryption xmlns="http://schemas.microsoft.com/office/2006/encryption">'
+        b'<keyData saltSize="16" blockSize="16" keyBits="256" hashSize="64" cipherAlgorithm="AES" '
+        b'cipherChaining="ChainingModeCBC" hashAlgorithm="SHA512" saltValue="AAAAAAAAAAAAAAAAAAAAAA=="/>'
+        b"</encryption>")
+    rng = random.Random(7)
+    package = struct.pack("<Q", 9000) + rng.randbytes(9008)
+    return _write_cfb(path, {"EncryptionInfo": info, "EncryptedPackage": package})
+
+
+def _encrypted_xls(path: Path) -> Path:
+    # BIFF8 with a FILEPASS record (RC4 CryptoAPI) right after the globals BOF, as Excel writes it
+    biff = _xlwt_biff({(0, 0): "机密", (1, 0): 1})
+    bof_len = 4 + struct.unpack_from("<H", biff, 2)[0]
+    filepass = struct.pack("<HH", 0x002F, 54) + struct.pack("<HHH", 1, 2, 2) + random.Random(3).randbytes(48)
+    return _write_cfb(path, {"Workbook": biff[:bof_len] + filepass + biff[bof_len:]})
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile and foreign files: each gives exactly one FileRejected with the right code
+
+_LAUGHS = ('<!DOCTYPE lolz [<!ENTITY lol "lol">'
+           + "".join(f'<!ENTITY lol{i} "{("&lol%s;" % (i - 1 if i > 1 else "")) * 10}">' for i in range(1, 10))
+           + "]>")
+
+
+def _billion_laughs_shared_strings(path: Path) -> Path:
+    sst = ('<?xml version="1.0" encoding="UTF-8"?>' + _LAUGHS
+           + '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1">'
+             "<si><t>&lol9;</t></si></sst>")
+    return _write_package(path, _sheet_xml('<row r="1"><c r="A1" t="s"><v>0</v></c></row>'), shared_strings=sst)
+
+
+def _billion_laughs_sheet(path: Path) -> Path:
+    return _write_package(path, _sheet_xml('<row r="1"><c r="A1" t="inlineStr"><is><t>&lol9;</t></is></c></row>',
+                                           prolog=_LAUGHS))
+
+
+def _xxe(path: Path) -> Path:
+    prolog = '<!DOCTYPE worksheet [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+    return _write_package(path, _sheet_xml('<row r="1"><c r="A1" t="inlineStr"><is><t>&xxe;</t></is></c></row>',
+                                           prolog=prolog))
+
+
+def _decompression_bomb(path: Path) -> Path:
+    # 20,000 rows x 1,000 cells = 20 M cells (~380 MB of XML) streamed into a ~1 MB zip member
+    cells = "<c><v>1</v></c>" * 1000
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr("[Content_Types].xml", _CT)
+        zf.writestr("_rels/.rels", _RELS)
+        zf.writestr("xl/workbook.xml", _WORKBOOK)
+        zf.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+        zf.writestr("xl/sharedStrings.xml", _SST_OK)
+        with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as fh:
+            fh.write(b'<?xml version="1.0" encoding="UTF-8"?><worksheet '
+                     b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>')
+            for r in range(1, 20_001):
+                fh.write(f'<row r="{r}">{cells}</row>'.encode())
+            fh.write(b"</sheetData></worksheet>")
+    assert path.stat().st_size < 2 * 1024 * 1024
+    return path
+
+
+def _corner_cells(path: Path) -> Path:
+    # 2 KB, well-formed, cells at A1 and XFD1048576: calamine would allocate ~550 GB and abort
+    return _write_package(path, _sheet_xml(
+        '<row r="1"><c r="A1"><v>1</v></c></row><row r="1048576"><c r="XFD1048576"><v>2</v></c></row>',
+        dimension="A1:XFD1048576"))
+
+
+def _huge_dimension(path: Path) -> Path:
+    return _write_package(path, _sheet_xml('<row r="1"><c r="A1"><v>1</v></c></row>', dimension="A1:XFD1048576"))
+
+
+def _far_cell_without_ref(path: Path) -> Path:
+    return _write_package(path, _sheet_xml(
+        '<row r="1"><c r="A1"><v>1</v></c></row><row r="1048576"><c><v>2</v></c><c><v>3</v></c></row>'))
+
+
+def _wide_row_without_refs(path: Path) -> Path:
+    return _write_package(path, _sheet_xml("<row>" + "<c><v>1</v></c>" * (MAX_COLS + 1) + "</row>"))
+
+
+def _huge_unique_count(path: Path) -> Path:
+    sst = ('<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+           'count="1" uniqueCount="4000000000"><si><t>x</t></si></sst>')
+    return _write_package(path, _sheet_xml('<row r="1"><c r="A1" t="s"><v>0</v></c></row>'), shared_strings=sst)
+
+
+def _html_named_xls(path: Path) -> Path:
+    path.write_text('<html xmlns:x="urn:schemas-microsoft-com:office:excel"><head><meta charset="utf-8"></head>'
+                    "<body><table><tr><td>单位</td><td>得分</td></tr><tr><td>清丰县</td><td>95</td></tr></table>"
+                    "</body></html>", encoding="utf-8")
+    return path
+
+
+def _csv_named_xls(path: Path) -> Path:
+    path.write_bytes("单位,日期,会议类型\n清丰县,2024-03-05,常委会\n".encode("gbk"))
+    return path
+
+
+def _random_bytes_xlsx(path: Path) -> Path:
+    path.write_bytes(random.Random(2024).randbytes(64 * 1024))
+    return path
+
+
+def _truncated_xlsx(path: Path) -> Path:
+    _score_workbook().save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def _docx_named_xlsx(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("word/document.xml", "<w:document/>")
+    return path
+
+
+def _xls_far_value(path: Path) -> Path:
+    wb = xlwt.Workbook()
+    ws = wb.add_sheet("S")
+    ws.write(0, 0, 1)
+    ws.write(65535, 255, 2)  # calamine would build a 16.7 M cell grid (~1 GB)
+    wb.save(str(path))
+    return path
+
+
+def _empty(path: Path) -> Path:
+    path.write_bytes(b"")
+    return path
+
+
+HOSTILE = {
+    "billion_laughs_shared_strings.xlsx": (_billion_laughs_shared_strings, "xml_entities"),
+    "billion_laughs_sheet.xlsx": (_billion_laughs_sheet, "xml_entities"),
+    "xxe.xlsx": (_xxe, "xml_entities"),
+    "decompression_bomb.xlsx": (_decompression_bomb, "decompression_bomb"),
+    "corner_cells.xlsx": (_corner_cells, "sheet_too_large"),
+    "huge_dimension.xlsx": (_huge_dimension, "sheet_too_large"),
+    "far_cell_without_ref.xlsx": (_far_cell_without_ref, "sheet_too_large"),
+    "wide_row_without_refs.xlsx": (_wide_row_without_refs, "sheet_too_large"),
+    "huge_unique_count.xlsx": (_huge_unique_count, "unreadable_workbook"),
+    "far_value.xls": (_xls_far_value, "sheet_too_large"),
+    "html.xls": (_html_named_xls, "not_a_workbook"),
+    "csv_gbk.xls": (_csv_named_xls, "not_a_workbook"),
+    "random.xlsx": (_random_bytes_xlsx, "not_a_workbook"),
+    "docx_renamed.xlsx": (_docx_named_xlsx, "not_a_workbook"),
+    "encrypted.xlsx": (_encrypted_xlsx, "encrypted"),
+    "encrypted.xls": (_encrypted_xls, "encrypted"),
+    "truncated.xlsx": (_truncated_xlsx, "unreadable_workbook"),
+    "empty.xlsx": (_empty, "empty_file"),
+}
+
+
+@pytest.fixture(scope="module")
+def hostile_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("hostile")
+    for name, (build, _code) in HOSTILE.items():
+        build(folder / name)
+    return folder
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_file_is_refused_with_one_clear_error(hostile_dir, name):
+    with pytest.raises(FileRejected) as info:
+        read_workbook(hostile_dir / name)
+    assert info.value.code == HOSTILE[name][1], info.value.message
+    assert info.value.message and any("\u4e00" <= ch <= "\u9fff" for ch in info.value.message)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - _BASELINE_MAXRSS_KB) / 1024
+    assert grown_mb < _RSS_BUDGET_KB / 1024, f"peak RSS grew by {grown_mb:.0f} MB"
+
+
+def test_messages_tell_the_clerk_what_to_do(hostile_dir):
+    def message(name: str) -> str:
+        with pytest.raises(FileRejected) as info:
+            read_workbook(hostile_dir / name)
+        return info.value.message
+
+    assert message("encrypted.xlsx") == "文件已加密，无法读取，请取消密码后重新报送。"
+    assert "网页" in message("html.xls") and "另存为" in message("html.xls")
+    assert "文本文件" in message("csv_gbk.xls")
+    assert "打分表" in message("corner_cells.xlsx")  # names the sheet as the clerk sees it
+    assert "读取器信息" in message("truncated.xlsx")  # the reader's own words for the analyst
+
+
+def test_file_size_cap(score_xlsx):
+    with pytest.raises(FileRejected) as info:
+        read_workbook(score_xlsx, max_bytes=1024)
+    assert info.value.code == "file_too_large"
+
+
+def test_limits_are_configurable(score_xlsx):
+    with pytest.raises(FileRejected) as info:
+        read_workbook(score_xlsx, max_rows=10)
+    assert info.value.code == "sheet_too_large"
+    with pytest.raises(FileRejected) as info:
+        read_workbook(score_xlsx, max_unzipped_bytes=4096)
+    assert info.value.code == "decompression_bomb"
+    assert len(read_workbook(score_xlsx, max_rows=14, max_cols=6, max_cells=84)[0].rows) == 14
+
+
+def test_default_limits_are_sane():
+    assert MAX_ROWS * 10 <= MAX_CELLS <= MAX_ROWS * MAX_COLS
