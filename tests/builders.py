@@ -137,3 +137,50 @@ def write_normative(raw: Path, year: int, rows: list[tuple], name: str = "normat
         w.writerow(["单位", "文件名称", "文号", "印发日期", "报备日期", "是否规范"])
         w.writerows(rows)
     return path
+
+
+def losing(role: str, n: float) -> dict[int, float]:
+    """Self scores that lose exactly n points: tasks are lowered in template order (task 1 first),
+    each down to 0 at most, until n points are gone. E.g. losing('party', 8) → {1: 0, 2: 4}
+    (party task 1 is worth 6, task 2 is worth 6: 6 + 2 = 8 lost)."""
+    out: dict[int, float] = {}
+    left = float(n)
+    for t in RULES.templates[role].tasks:
+        if left <= 1e-9:
+            break
+        take = min(t.points, left)
+        out[t.task_no] = t.points - take
+        left -= take
+    if left > 1e-9:
+        raise ValueError(f"{role} sheet cannot lose {n} points")
+    return out
+
+
+def full_verified(role: str, overrides: dict[int, object] | None = None) -> dict[int, object]:
+    """A 督察得分 column filled for every task (full points unless overridden)."""
+    out: dict[int, object] = {t.task_no: t.points for t in RULES.templates[role].tasks}
+    out.update(overrides or {})
+    return out
+
+
+def write_corrupt(raw: Path, year: int, name: str, how: str = "random", kind: str = "score_sheets") -> Path:
+    """A file that cannot be read. how: 'random' (random bytes with an .xlsx name) or 'truncated'
+    (a real workbook cut in half: a zip whose central directory is missing)."""
+    folder = raw / str(year) / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if how == "random":
+        path.write_bytes(os.urandom(4096))
+    elif how == "truncated":
+        tmp = folder / f".full_{name}"
+        wb = Workbook()
+        ws = wb.active
+        for i in range(200):
+            ws.append([f"第{i}行", i, i * 1.5, "填充内容" * 5])
+        wb.save(tmp)
+        data = tmp.read_bytes()
+        tmp.unlink()
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        raise ValueError(how)
+    return path

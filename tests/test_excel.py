@@ -140,10 +140,8 @@ def _write_xls_score_sheet(path: Path) -> None:
         ws.write(r, 0, expected[r][0])
     for c, text in enumerate(expected[5]):
         ws.write(5, c, text)
-    for i, (duty, no, task, score) in enumerate(TASKS):
+    for i, (_duty, no, task, score) in enumerate(TASKS):
         r = 6 + i
-        if r not in (7, 8, 10):  # merged cells below the top-left one stay empty
-            pass
         ws.write(r, 1, no)
         ws.write(r, 2, task, wrap)
         ws.write(r, 3, "县委办\n县司法局", wrap)
@@ -263,6 +261,64 @@ def test_hand_written_package_is_valid(tmp_path):
     assert read_workbook(path)[0].rows == [["序号", 7.0]]
 
 
+_PREFIXED = ('<?xml version="1.0" encoding="UTF-8"?>'
+             '<x:worksheet xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><x:sheetData>'
+             '<x:row r="1"><x:c r="A1" t="inlineStr"><x:is><x:t>甲</x:t></x:is></x:c></x:row>'
+             '<x:row r="2"><x:c r="B2"><x:v>2</x:v></x:c></x:row>{far}</x:sheetData></x:worksheet>')
+
+
+def test_namespace_prefixed_sheet_xml(tmp_path):
+    # legal (the .NET Open XML SDK writes it); calamine reads it, so the extent scan must too
+    ok = _write_package(tmp_path / "prefixed.xlsx", _PREFIXED.format(far=""))
+    assert read_workbook(ok)[0].rows == [["甲", None], [None, 2.0]]
+    far = _write_package(tmp_path / "prefixed_far.xlsx", _PREFIXED.format(
+        far='<x:row r="1048576"><x:c r="XFD1048576"><x:v>1</x:v></x:c></x:row>'))
+    with pytest.raises(FileRejected) as info:
+        read_workbook(far)
+    assert info.value.code == "sheet_too_large"
+
+
+def _big_sheet_body(rows: int, tail: str = "") -> str:
+    return "".join(f'<row r="{r}"><c r="A{r}"><v>{r}</v></c><c r="B{r}" t="inlineStr"><is><t>第{r}行</t></is></c></row>'
+                   for r in range(1, rows + 1)) + tail
+
+
+def test_sheet_xml_larger_than_one_scan_chunk(tmp_path):
+    # ~4 MB of sheet XML is scanned in 1 MB chunks: what sits after the first chunk counts too
+    ok = _write_package(tmp_path / "big.xlsx", _sheet_xml(_big_sheet_body(60_000)))
+    rows = read_workbook(ok)[0].rows
+    assert len(rows) == 60_000 and rows[-1] == [60_000.0, "第60000行"]
+    far = _write_package(tmp_path / "big_far.xlsx", _sheet_xml(_big_sheet_body(60_000, '<row r="100001"><c r="A100001"><v>1</v></c></row>')))
+    with pytest.raises(FileRejected) as info:
+        read_workbook(far)
+    assert info.value.code == "sheet_too_large"
+    late_dtd = _write_package(tmp_path / "late_dtd.xlsx", _sheet_xml(_big_sheet_body(60_000, '<!ENTITY x "y">')))
+    with pytest.raises(FileRejected) as info:
+        read_workbook(late_dtd)
+    assert info.value.code == "xml_entities"
+
+
+def test_workbook_part_found_through_package_relationships(tmp_path):
+    # readers follow _rels/.rels, so a package may keep its parts outside xl/: so does the check
+    def package(path: Path, body: str) -> Path:
+        rels = _RELS.replace('Target="xl/workbook.xml"', 'Target="/book/workbook.xml"')
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("[Content_Types].xml", _CT)
+            zf.writestr("_rels/.rels", rels)
+            zf.writestr("book/workbook.xml", _WORKBOOK)
+            zf.writestr("book/_rels/workbook.xml.rels", _WORKBOOK_RELS.replace("worksheets/sheet1.xml", "data/grid.xml"))
+            zf.writestr("book/sharedStrings.xml", _SST_OK)
+            zf.writestr("book/data/grid.xml", _sheet_xml(body).replace("worksheet", "grid"))
+        return path
+
+    ok = package(tmp_path / "ok.xlsx", '<row r="2"><c r="B2" t="s"><v>0</v></c></row>')
+    assert read_workbook(ok)[0].rows == [[None, None], [None, "序号"]]
+    far = package(tmp_path / "far.xlsx", '<row r="300000"><c r="A300000"><v>1</v></c></row>')
+    with pytest.raises(FileRejected) as info:
+        read_workbook(far)
+    assert info.value.code == "sheet_too_large"
+
+
 def _write_cfb(path: Path, streams: dict[str, bytes]) -> Path:
     """A minimal but valid MS-CFB version 3 file holding the given root-level streams.
 
@@ -339,12 +395,15 @@ def _xlwt_biff(cells: dict[tuple[int, int], object]) -> bytes:
 
 def test_hand_written_compound_file_is_valid(tmp_path):
     # the CFB writer used for the encrypted files below makes .xls files calamine reads normally,
-    # with the Workbook stream both in regular sectors and in the mini stream
-    big = _write_cfb(tmp_path / "big.xls", {"Workbook": _xlwt_biff({(0, 0): "甲", (1, 1): 2.5})})
-    small_biff = _xlwt_biff({(0, 0): 1})
-    assert len(small_biff) >= 4096 or True
-    for path in (big,):
-        assert read_workbook(path)[0].rows == [["甲", None], [None, 2.5]]
+    # with the Workbook stream in regular sectors and in the mini stream
+    cells = {(r, 0): f"第{r}行" for r in range(100)} | {(1, 1): 2.5}
+    big_biff, small_biff = _xlwt_biff(cells), _xlwt_biff({(0, 0): "甲", (1, 1): 2.5})
+    assert len(big_biff) >= 4096 > len(small_biff)
+    big = _write_cfb(tmp_path / "big.xls", {"Workbook": big_biff, "\x05SummaryInformation": b"\x00" * 200})
+    rows = read_workbook(big)[0].rows
+    assert len(rows) == 100 and rows[99][0] == "第99行" and rows[1][1] == 2.5
+    small = _write_cfb(tmp_path / "small.xls", {"Workbook": small_biff})
+    assert read_workbook(small)[0].rows == [["甲", None], [None, 2.5]]
 
 
 def _encrypted_xlsx(path: Path) -> Path:
@@ -396,8 +455,8 @@ def _xxe(path: Path) -> Path:
 
 
 def _decompression_bomb(path: Path) -> Path:
-    # 20,000 rows x 1,000 cells = 20 M cells (~380 MB of XML) streamed into a ~1 MB zip member
-    cells = "<c><v>1</v></c>" * 1000
+    # 20,000 rows x 1,000 cells = 20 M cells (~420 MB of XML) streamed into a <1 MB zip member
+    cells = '<c t="n"><v>1</v></c>' * 1000
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         zf.writestr("[Content_Types].xml", _CT)
         zf.writestr("_rels/.rels", _RELS)

@@ -221,6 +221,12 @@ _R_ATTR = re.compile(rb"(?<![\w:.-])r\s*=\s*[\"']([^\"']*)[\"']")
 _DIMENSION = re.compile(rb"<" + _PREFIX + rb"dimension\s[^>]*?(?<![\w:.-])ref\s*=\s*[\"']([^\"']*)[\"']")
 _UNIQUE_COUNT = re.compile(rb"(?<![\w:.-])uniqueCount\s*=\s*[\"']\s*([0-9]+)")
 _A1 = re.compile(r"\$?([A-Za-z]{1,7})\$?([0-9]{1,12})")
+# what every common writer emits: cheap patterns that start with a literal (the regex engine
+# skips ahead to it); the general ones above are used when a chunk has anything else
+_CELL_TAG_PLAIN = re.compile(rb"<c[\s/>]")
+_CELL_REF_PLAIN = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
+_DIMENSION_PLAIN = re.compile(rb"<dimension\s[^>]*?(?<![\w:.-])ref\s*=\s*[\"']([^\"']*)[\"']")
+_PREFIXED_TAG = re.compile(rb":(?:c|dimension)[\s/>]")
 _SHEET_ROOTS = {b"worksheet", b"dialogsheet", b"macrosheet"}
 _CHUNK = 1 << 20
 _MAX_TAG_CARRY = 1 << 20  # a legal cell's text is <= 32,767 chars: a tag is never this long
@@ -236,16 +242,8 @@ def _check_zip_package(data: bytes, lim: _Limits) -> None:
     if len(infos) > _MAX_ZIP_MEMBERS:
         raise _bomb(f"压缩包内有 {len(infos):,} 个部件")
     names = {info.filename for info in infos}
-    if "xl/workbook.bin" in names:
-        raise FileRejected("unsupported_format", f"文件是 Excel 二进制工作簿（.xlsb）格式，暂不支持。{_RESAVE}")
-    if "mimetype" in names and any(n == "content.xml" for n in names):
+    if "mimetype" in names and "content.xml" in names:
         raise FileRejected("unsupported_format", f"文件是 OpenDocument 表格（.ods）格式，暂不支持。{_RESAVE}")
-    if "xl/workbook.xml" not in names:
-        if any(n.startswith("word/") for n in names):
-            raise _not_a_workbook("Word 文档（.docx）")
-        if any(n.startswith("ppt/") for n in names):
-            raise _not_a_workbook("PowerPoint 演示文稿（.pptx）")
-        raise _not_a_workbook("ZIP 压缩包")
 
     total = 0
     for info in infos:
@@ -258,38 +256,87 @@ def _check_zip_package(data: bytes, lim: _Limits) -> None:
     if total > lim.max_unzipped_bytes:
         raise _bomb(f"解压后共 {total / 1048576:,.0f} MB，上限 {lim.max_unzipped_bytes / 1048576:.0f} MB")
 
-    sheet_parts = _worksheet_parts(zf, names)
+    package = _Package(zf)
+    book = _main_part(package, names)
+    sheet_parts = _worksheet_parts(package, names, book)
     for info in infos:
         if info.is_dir() or _BINARY_PART.search(info.filename):
             continue
-        _scan_xml_part(zf, info, sheet_parts.get(info.filename), lim)
+        _scan_xml_part(package, info, sheet_parts.get(info.filename), lim)
 
 
-def _read_small_part(zf: zipfile.ZipFile, name: str) -> bytes:
-    try:
-        info = zf.getinfo(name)
-    except KeyError:
-        return b""
-    if info.file_size > 16 * 1024 * 1024:
-        return b""  # only used to name sheets; the full scan below still checks it
-    try:
-        raw = zf.read(info)
-    except Exception as exc:  # noqa: BLE001 - any zip failure means the same to a clerk
-        raise _unreadable(f"zip: {exc}") from None
-    if _DTD.search(raw):
-        raise _xml_entities(name)
-    return raw
+class _Package:
+    """The zip, with small parts decompressed once and shared by the checks."""
+
+    def __init__(self, zf: zipfile.ZipFile):
+        self.zf = zf
+        self._small: dict[int, bytes] = {}  # by header offset: names may repeat in a hostile zip
+
+    def _read(self, info: zipfile.ZipInfo) -> bytes:
+        data = self._small.get(info.header_offset)
+        if data is None:
+            data = self._small[info.header_offset] = self.zf.read(info)
+        return data
+
+    def small(self, name: str) -> bytes:
+        """A part's bytes if it exists and is small (relationships, workbook), else b''."""
+        try:
+            info = self.zf.getinfo(name)
+        except KeyError:
+            return b""
+        if info.file_size > _CHUNK:
+            return b""  # only used to find and name parts; the full scan still checks it
+        try:
+            raw = self._read(info)
+        except Exception as exc:  # noqa: BLE001 - any zip failure means the same to a clerk
+            raise _unreadable(f"zip: {exc}") from None
+        if _DTD.search(raw):
+            raise _xml_entities(name)
+        return raw
+
+    def chunks(self, info: zipfile.ZipInfo):
+        if info.file_size <= _CHUNK:
+            yield self._read(info)
+            return
+        with self.zf.open(info) as fh:
+            while chunk := fh.read(_CHUNK):
+                yield chunk
 
 
-def _worksheet_parts(zf: zipfile.ZipFile, names: set[str]) -> dict[str, str]:
+def _main_part(package: _Package, names: set[str]) -> str:
+    """The workbook part, found the way readers find it: through _rels/.rels."""
+    main = None
+    for tag in re.finditer(rb"<" + _PREFIX + rb"Relationship\s([^>]*)>", package.small("_rels/.rels")):
+        attrs = _attrs(tag.group(1))
+        if attrs.get("Type", "").endswith("/officeDocument") and "Target" in attrs:
+            main = posixpath.normpath(attrs["Target"].replace("\\", "/").lstrip("/"))
+    if main and main.startswith("word/"):
+        raise _not_a_workbook("Word 文档（.docx）")
+    if main and main.startswith("ppt/"):
+        raise _not_a_workbook("PowerPoint 演示文稿（.pptx）")
+    if main and main in names:
+        if main.endswith(".bin"):
+            raise FileRejected("unsupported_format", f"文件是 Excel 二进制工作簿（.xlsb）格式，暂不支持。{_RESAVE}")
+        return main
+    if "xl/workbook.xml" in names or "xl/workbook.bin" in names:
+        raise _unreadable("_rels/.rels 缺失或未指向工作簿")
+    if any(n.startswith("word/") for n in names):
+        raise _not_a_workbook("Word 文档（.docx）")
+    raise _not_a_workbook("ZIP 压缩包")
+
+
+def _worksheet_parts(package: _Package, names: set[str], book_part: str) -> dict[str, str]:
     """Map each part the workbook's relationships point at to the sheet name it is shown under.
 
     Every relationship target is included (resolved a few plausible ways) so that any part a
     reader might load as a worksheet gets the extent scan; parts with a worksheet root element
     are scanned as well whatever their name.
     """
-    rels = _read_small_part(zf, "xl/_rels/workbook.xml.rels")
-    book = _read_small_part(zf, "xl/workbook.xml")
+    base, leaf = posixpath.split(book_part)
+    # calamine looks for <dir>/_rels/workbook.xml.rels whatever the part is called; OPC says <leaf>.rels
+    rels = b"".join(package.small(posixpath.join(base, "_rels", n))
+                    for n in dict.fromkeys((leaf + ".rels", "workbook.xml.rels")))
+    book = package.small(book_part)
     targets: dict[bytes, str] = {}
     for tag in re.finditer(rb"<" + _PREFIX + rb"Relationship\s([^>]*)>", rels):
         attrs = _attrs(tag.group(1))
@@ -301,11 +348,11 @@ def _worksheet_parts(zf: zipfile.ZipFile, names: set[str]) -> dict[str, str]:
         rid = next((v for k, v in attrs.items() if k.endswith(":id") or k == "id"), None)
         target = targets.pop(rid.encode(), None) if rid else None
         if target:
-            for candidate in _resolve(target):
+            for candidate in _resolve(base, target):
                 if candidate in names:
                     parts[candidate] = attrs.get("name", candidate)
     for target in targets.values():
-        for candidate in _resolve(target):
+        for candidate in _resolve(base, target):
             if candidate in names:
                 parts.setdefault(candidate, candidate)
     return parts
@@ -317,10 +364,10 @@ def _attrs(raw: bytes) -> dict[str, str]:
             for k, v in re.findall(r"([\w:.-]+)\s*=\s*[\"']([^\"']*)[\"']", text)}
 
 
-def _resolve(target: str) -> set[str]:
+def _resolve(base: str, target: str) -> set[str]:
     t = target.replace("\\", "/")
     stripped = t.lstrip("/")
-    return {stripped, posixpath.normpath("xl/" + stripped), posixpath.normpath(stripped)}
+    return {stripped, posixpath.normpath(posixpath.join(base, stripped)), posixpath.normpath(stripped)}
 
 
 def _xml_entities(part: str) -> FileRejected:
@@ -358,51 +405,50 @@ def _col_number(letters: str | bytes) -> int:
     return n
 
 
-def _scan_xml_part(zf: zipfile.ZipFile, info: zipfile.ZipInfo, sheet_name: str | None, lim: _Limits) -> None:
+def _scan_xml_part(package: _Package, info: zipfile.ZipInfo, sheet_name: str | None, lim: _Limits) -> None:
     """Stream one part: refuse DTDs, bound a worksheet's extent and a shared-string count."""
     name = info.filename
     try:
         try:
-            _stream_part(zf, info, sheet_name, lim, sequential=False)
+            _stream_part(package, info, sheet_name, lim, sequential=False)
         except _CellsWithoutRef:
-            _stream_part(zf, info, sheet_name, lim, sequential=True)
+            _stream_part(package, info, sheet_name, lim, sequential=True)
     except FileRejected:
         raise
     except Exception as exc:  # noqa: BLE001 - bad CRC, truncated member, unsupported compression
         raise _unreadable(f"{name}: {exc}") from None
 
 
-def _stream_part(zf, info, sheet_name, lim, *, sequential: bool) -> None:
+def _stream_part(package: _Package, info: zipfile.ZipInfo, sheet_name: str | None, lim: _Limits,
+                 *, sequential: bool) -> None:
     name = info.filename
-    with zf.open(info) as fh:
-        head = fh.read(min(_CHUNK, max(info.file_size, 1)))
-        if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:4].count(b"\x00") >= 2:
-            raise _unreadable(f"{name}: UTF-16 XML")
-        if _DTD.search(head):
+    chunks = package.chunks(info)
+    head = next(chunks, b"")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:4].count(b"\x00") >= 2:
+        raise _unreadable(f"{name}: UTF-16 XML")
+    body = _COMMENT.sub(b"", head[:65536])
+    root_match = _ROOT.search(body)
+    root = root_match.group(1) if root_match else b""
+    if root == b"sst":
+        m = _UNIQUE_COUNT.search(body, root_match.start(), root_match.start() + 4096)
+        # calamine reserves this many strings up front: bound it by what the part can hold
+        if m and int(m.group(1)) > min(lim.max_cells, info.file_size // 4 + 16):
+            raise _unreadable(f"{name}: uniqueCount={int(m.group(1)):,}")
+    scanner = None
+    if sheet_name is not None or root in _SHEET_ROOTS:
+        scanner = _CellScanner(_Extent(sheet_name or name, lim), sequential)
+    carry, chunk = b"", head
+    while chunk:
+        buf = carry + chunk if carry else chunk
+        if _DTD.search(buf):
             raise _xml_entities(name)
-        body = _COMMENT.sub(b"", head[:65536])
-        root_match = _ROOT.search(body)
-        root = root_match.group(1) if root_match else b""
-        if root == b"sst":
-            m = _UNIQUE_COUNT.search(body, root_match.start(), root_match.start() + 4096)
-            # calamine reserves this many strings up front: bound it by what the part can hold
-            if m and int(m.group(1)) > min(lim.max_cells, info.file_size // 4 + 16):
-                raise _unreadable(f"{name}: uniqueCount={int(m.group(1)):,}")
-        scanner = None
-        if sheet_name is not None or root in _SHEET_ROOTS:
-            scanner = _CellScanner(_Extent(sheet_name or name, lim), sequential)
-        carry, chunk = b"", head
-        while chunk:
-            buf = carry + chunk
-            if _DTD.search(buf):
-                raise _xml_entities(name)
-            cut = buf.rfind(b">") + 1
-            if scanner:
-                scanner.feed(buf[:cut])
-            carry = buf[cut:]
-            if len(carry) > _MAX_TAG_CARRY:
-                raise _unreadable(f"{name}: 超长 XML 标记")
-            chunk = fh.read(_CHUNK)
+        cut = buf.rfind(b">") + 1
+        if scanner:
+            scanner.feed(buf[:cut] if cut < len(buf) else buf)
+        carry = buf[cut:]
+        if len(carry) > _MAX_TAG_CARRY:
+            raise _unreadable(f"{name}: 超长 XML 标记")
+        chunk = next(chunks, b"")
 
 
 class _CellsWithoutRef(Exception):
@@ -424,14 +470,17 @@ class _CellScanner:
         self.col = 0  # 1-based column of the last cell in the current row
 
     def feed(self, buf: bytes) -> None:
-        for ref in _DIMENSION.findall(buf):
+        plain = _PREFIXED_TAG.search(buf) is None
+        for ref in (_DIMENSION_PLAIN if plain else _DIMENSION).findall(buf):
             self.extent.add_ref(ref)
         if self.sequential:
             self._feed_sequential(buf)
             return
-        refs = _CELL_REF.findall(buf)
-        if len(refs) != len(_CELL_TAG.findall(buf)):
-            raise _CellsWithoutRef
+        refs = _CELL_REF_PLAIN.findall(buf) if plain else None
+        if refs is None or len(refs) != len(_CELL_TAG_PLAIN.findall(buf)):
+            refs = _CELL_REF.findall(buf)
+            if len(refs) != len(_CELL_TAG.findall(buf)):
+                raise _CellsWithoutRef
         if refs:
             max_col = max(_col_number(c) for c in {c for c, _ in refs})
             max_row = max(int(r) for r in {r for _, r in refs})

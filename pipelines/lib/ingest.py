@@ -120,8 +120,9 @@ def hash_files(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: list[RawFil
             fresh.append((f.path, f.size, f.mtime_ns, h))
         f.sha256 = h
     if fresh:
-        con.execute("delete from file_hashes where path in (select unnest(?))", [[p for p, *_ in fresh]])
-        con.executemany("insert into file_hashes values (?, ?, ?, ?)", fresh)
+        frame = pd.DataFrame(fresh, columns=["path", "size", "mtime_ns", "sha256"])
+        con.execute("delete from file_hashes where path in (select path from frame)")
+        con.execute("insert into file_hashes by name select * from frame")
 
 
 def _parse_one(job: tuple[str, str]) -> ParsedFile:

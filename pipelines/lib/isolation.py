@@ -14,9 +14,14 @@ in batches (flushed at least every 50 ms), keeping the fixed cost per item in th
 
 Start method: ``forkserver``. ``fork`` is unsafe in a process that has threads (Dagster, Streamlit
 and DuckDB all start threads; a forked child can inherit a held lock and hang), and ``spawn``
-starts a fresh interpreter per worker (measured here: ~31 ms a worker against ~7 ms for a
-forkserver child once the server runs), which matters because a crashed worker is replaced
-mid-run.
+starts a fresh interpreter per worker (measured here: ~31 ms a bare worker against ~7 ms for a
+forkserver child), which matters because a crashed worker is replaced mid-run. Two details keep
+forkserver children cheap, measured with the real entry points (each otherwise costs ~0.5 s per
+worker and per replacement):
+- ``fn``'s module is preloaded in the fork server, so workers do not import pandas/duckdb again;
+- CPython < 3.13 never preloads ``__main__`` in the fork server (gh-126631), so every child re-runs
+  the parent's main script (``dagster``'s imports all of Dagster). Workers do not need it unless
+  ``fn`` is defined there, so it is left out of their start-up data (``_without_main``).
 
 Items, ``fn`` and results must be picklable; ``fn`` must be a module-level function. ``fn`` should
 be free of side effects that must not repeat: when a worker dies, the items it had finished but
@@ -25,13 +30,18 @@ not yet reported are run again by its replacement.
 from __future__ import annotations
 
 import collections
+import contextlib
 import ctypes
 import math
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.forkserver
+import multiprocessing.spawn
+import os
 import pickle
 import resource
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -86,6 +96,42 @@ def map_isolated(
 # on its own lets an item that cannot be sent, unpickled or returned fail alone.
 
 
+_launching = threading.local()
+
+
+def _preparation_data(name, _original=multiprocessing.spawn.get_preparation_data):
+    data = _original(name)
+    if getattr(_launching, "without_main", False):
+        data.pop("init_main_from_name", None)
+        data.pop("init_main_from_path", None)
+    return data
+
+
+# Installed once; changes nothing unless a worker is being started by this module in this thread.
+if not getattr(multiprocessing.spawn.get_preparation_data, "_fazhi_isolation", False):
+    _preparation_data._fazhi_isolation = True  # type: ignore[attr-defined]
+    multiprocessing.spawn.get_preparation_data = _preparation_data
+
+
+@contextlib.contextmanager
+def _without_main(fn):
+    _launching.without_main = getattr(fn, "__module__", "__main__") != "__main__"
+    try:
+        yield
+    finally:
+        _launching.without_main = False
+
+
+def _forkserver_context(fn):
+    ctx = multiprocessing.get_context("forkserver")
+    # Takes effect when the fork server starts (first use in this process); keeps what others set.
+    wanted = {__name__, getattr(fn, "__module__", None)} - {None, "__main__"}
+    current = getattr(multiprocessing.forkserver._forkserver, "_preload_modules", None) or []
+    if not wanted <= set(current):
+        ctx.set_forkserver_preload(list(dict.fromkeys([*current, *sorted(wanted)])))
+    return ctx
+
+
 class _Worker:
     def __init__(self, ctx, fn, memory_mb):
         self.conn, child_conn = ctx.Pipe(duplex=True)
@@ -95,7 +141,8 @@ class _Worker:
             target=_worker_main, args=(fn, child_conn, self.state, memory_mb),
             name="fazhi-isolated", daemon=True,
         )
-        self.process.start()
+        with _without_main(fn):
+            self.process.start()
         child_conn.close()
         self.assigned: set[int] = set()
 
@@ -132,7 +179,7 @@ class _Pool:
         self.fn, self.items = fn, items
         self.n_workers, self.memory_mb = workers, memory_mb
         self.timeout_s, self.chunksize = timeout_s, chunksize
-        self.ctx = multiprocessing.get_context("forkserver")
+        self.ctx = _forkserver_context(fn)
         self.results: list[Outcome | None] = [None] * len(items)
         self.pending = collections.deque(range(len(items)))
         self.workers: list[_Worker] = []
@@ -264,8 +311,22 @@ def _describe_exit(code: int | None) -> str:
 # Worker side
 
 
+def _die_with_parent() -> None:
+    # A worker's parent is the fork server, which exits when the caller does, even when the caller
+    # is SIGKILLed or SIGTERMed without cleanup; without this, a worker stuck in a runaway parse
+    # would outlive it forever (Linux only; elsewhere the caller's cleanup has to do).
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def _worker_main(fn, conn, state, memory_mb) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _die_with_parent()
     if memory_mb:
         limit = int(memory_mb) * 1024 * 1024
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)

@@ -328,11 +328,12 @@ def _unit_scores(con, rules: Rulebook, y: int) -> None:
                    row_number() over (partition by role order by score asc nulls last) as from_bottom
             from base
         ), cut as (
+            -- the last `bottom` places, ties included; those tied for first are never "last"
             select role, max(score) as cut from ranked where score is not null and from_bottom <= $bottom group by role
         )
         select $y, r.unit_id, r.unit_name, r.region, r.role, r.score, r.max_score, r.score_rate, r.self_score,
                r.verified_score, r.score_source, r.rank, r.rank_total, r.status,
-               coalesce(r.score <= c.cut, false), r.source_file, p.score, p.rank
+               coalesce(r.score <= c.cut and r.rank > 1, false), r.source_file, p.score, p.rank
         from ranked r left join cut c using (role)
         left join marts.unit_scores p on p.year = $y - 1 and p.unit_id = r.unit_id and p.role = r.role
     """, {"y": y, "bottom": bottom})
@@ -370,7 +371,7 @@ def build_region_rankings(con: duckdb.DuckDBPyConnection, rules: Rulebook, year:
             select year, max(score) as cut from ranked where score is not null and from_bottom <= $bottom group by year
         )
         select c.year, c.region, c.score, c.party_score, c.government_score, c.rank, p.rank, p.rank - c.rank,
-               coalesce(c.score <= k.cut, false), p.score, c.score - p.score, c.rank_total, c.note
+               coalesce(c.score <= k.cut and c.rank > 1, false), p.score, c.score - p.score, c.rank_total, c.note
         from ranked c left join cut k on k.year = c.year
         left join ranked p on p.region = c.region and p.year = c.year - 1
         where c.year = $y

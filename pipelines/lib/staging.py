@@ -144,11 +144,16 @@ def role_from_text(text: str | None) -> str | None:
 
 
 def _file_frame(con: duckdb.DuckDBPyConnection, kind: str) -> pd.DataFrame:
-    return con.execute(
+    frame = con.execute(
         "select r.path as file, r.sha256, r.folder_year, r.mtime_ns, p.meta, p.rows_read, p.error_code, "
         "p.error_message from raw_files r join parsed_files p on p.sha256 = r.sha256 and p.kind = r.kind "
         "where r.kind = ? order by r.path", [kind]
     ).df()
+    # DuckDB hands a NULL in a text column that also holds text to pandas as NaN, which is truthy:
+    # without this, one unreadable file would make every other file of its kind look unreadable too.
+    for col in ("meta", "error_code", "error_message"):
+        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+    return frame
 
 
 def _parse_issues(con, shas: list[str], kind: str) -> pd.DataFrame:
@@ -339,7 +344,7 @@ class YearStager:
             if r.max_points_text is not None and not pd.isna(r.max_points_text) and abs(r.max_points_text - task.points) > 1e-9:
                 self.issues.append(_issue(self.year, b["file"], b["sheet"], row_no, label, WARNING, "max_points_mismatch",
                                           f"第{task.task_no}项任务表中分值为{r.max_points_text:g}分，模板为{task.points:g}分，按模板计。"))
-            values = {}
+            values, above_max = {}, set()
             for kind, column in (("self", "自评分"), ("verified", "核定分")):
                 v = getattr(r, f"{kind}_points")
                 v = None if v is None or pd.isna(v) else float(v)
@@ -347,6 +352,7 @@ class YearStager:
                     self.issues.append(_issue(self.year, b["file"], b["sheet"], row_no, label, ERROR, "score_above_max",
                                               f"第{task.task_no}项任务{column}“{getattr(r, f'{kind}_raw')}”超过该项满分{task.points:g}分，按0分计。"))
                     v = 0.0
+                    above_max.add(kind)
                 values[kind] = v
             self_filled = bool(r.self_raw)
             verified_filled = bool(r.verified_raw)
@@ -361,8 +367,8 @@ class YearStager:
             flag = None
             if not chosen_filled:
                 flag = "blank_score"
-            elif points is None:
-                flag = "invalid_score"
+            elif points is None or ("verified" if use_verified else "self") in above_max:
+                flag = "invalid_score"  # not a number, negative, or above the task's max: 0 points
             out.append({
                 "year": self.year, "unit_id": unit.unit_id, "role": unit.role, "duty_no": task.duty_no,
                 "task_no": task.task_no, "max_points": task.points, "self_points": values["self"],

@@ -1,0 +1,420 @@
+"""The synthetic data generator (`fazhi generate`): layout, determinism, realism and the mess it puts in."""
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import re
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import openpyxl
+import pytest
+from python_calamine import CalamineWorkbook
+
+from pipelines.lib import generate as gen
+from pipelines.lib.rulebook import load_rulebook
+
+RB = load_rulebook()
+YEARS = range(2021, 2026)
+POINTS = re.compile(r"[（(]\s*([0-9０-９.]+)\s*分\s*[）)]")
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory):
+    """The default demo tree: city scale, five years, seed 0."""
+    out = tmp_path_factory.mktemp("raw")
+    return out, gen.generate(out, scale="city", years=YEARS, seed=0)
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _decode(data: bytes) -> str:
+    """The reading order offices' CSVs need: BOM, strict UTF-8, strict GB18030."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("gb18030")
+
+
+def _anomalies(summary: dict, code: str) -> list[dict]:
+    return [a for a in summary["anomaly_files"] if a["code"] == code]
+
+
+# --- determinism -------------------------------------------------------------------------------
+
+
+def test_same_seed_same_bytes_other_seed_differs(tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    gen.generate(a, years=[2023, 2024], seed=7)
+    gen.generate(b, years=[2023, 2024], seed=7)
+    gen.generate(c, years=[2023, 2024], seed=8)
+    ta, tb, tc = _tree(a), _tree(b), _tree(c)
+    assert ta == tb
+    assert sorted(p.stat().st_mtime_ns for p in a.rglob("*.*")) == sorted(p.stat().st_mtime_ns for p in b.rglob("*.*"))
+    assert ta != tc
+    common = set(ta) & set(tc)
+    assert any(ta[k] != tc[k] for k in common if "/" in k)
+
+
+def test_adding_years_leaves_other_years_unchanged(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    gen.generate(one, years=[2024], seed=3)
+    gen.generate(two, years=[2022, 2024], seed=3)
+    t1, t2 = _tree(one), _tree(two)
+    assert t1 == {k: v for k, v in t2.items() if not k.startswith("2022/")}
+
+
+def test_regenerating_replaces_the_previous_tree(tmp_path):
+    reused, fresh = tmp_path / "reused", tmp_path / "fresh"
+    gen.generate(reused, years=[2024], seed=1)
+    gen.generate(reused, years=[2024], seed=2)
+    gen.generate(fresh, years=[2024], seed=2)
+    assert _tree(reused) == _tree(fresh)
+
+
+def test_xlsx_timestamps_are_fixed(city):
+    out, _ = city
+    for path in itertools.islice(sorted(out.glob("*/score_sheets/*.xlsx")), 20):
+        try:
+            zf = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            continue  # the deliberately truncated ones
+        core = zf.read("docProps/core.xml").decode()
+        year = int(path.parent.parent.name)
+        assert re.search(rf"<dcterms:modified[^>]*>{year + 1}-", core)
+        assert all(i.date_time[0] == year + 1 for i in zf.infolist())
+
+
+# --- layout and units ----------------------------------------------------------------------------
+
+
+def test_tree_layout_and_summary(city):
+    out, summary = city
+    assert (out / "units.csv").is_file()
+    for year in YEARS:
+        for kind in gen.KINDS:
+            files = list((out / str(year) / kind).iterdir())
+            assert files, (year, kind)
+            assert all(f.suffix in (".xlsx", ".xls", ".csv") and f.stat().st_size > 0 for f in files)
+    on_disk = Counter(p.parent.name for p in out.glob("*/*/*"))
+    for kind in gen.KINDS:
+        assert summary["files"][kind] == on_disk[kind]
+    assert summary["units"] == 66 and summary["regions"] == 9
+    assert 2_400 <= summary["rows"]["meetings"] / len(YEARS) <= 4_000  # SPEC §8: ~3,000 a year
+
+
+def test_units_csv(city):
+    out, _ = city
+    raw = (out / "units.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(raw[3:].decode("utf-8"))))
+    assert list(rows[0]) == ["单位名称", "单位类型", "所属县区", "别名"]
+    types = Counter(r["单位类型"] for r in rows)
+    assert types["党委"] == types["政府"] == 9
+    assert types["部门"] == 40
+    assert types["乡镇党委"] == types["乡镇政府"] >= 2
+    assert set(types) == {"党委", "政府", "部门", "乡镇党委", "乡镇政府"}
+    regions = {r["所属县区"] for r in rows if r["单位类型"] in ("党委", "政府")}
+    assert {"华龙区", "清丰县", "南乐县", "范县", "台前县", "濮阳县", "濮阳经济技术开发区", "濮阳工业园区",
+            "濮阳示范区"} == regions
+    for region in regions:
+        assert Counter(r["单位类型"] for r in rows if r["所属县区"] == region)["党委"] == 1
+    assert all(r["所属县区"] == "市直" for r in rows if r["单位类型"] == "部门")
+    by_name = {r["单位名称"]: r for r in rows}
+    assert re.split(r"[;；、|]", by_name["中共清丰县委员会"]["别名"]) == ["清丰县委", "中共清丰县委"]
+    assert by_name["清丰县人民政府"]["别名"] == "清丰县政府"
+    assert "市司法局" in by_name["濮阳市司法局"]["别名"]
+    names = [r["单位名称"] for r in rows]
+    aliases = [a for r in rows for a in re.split(r"[;；、|]", r["别名"]) if a]
+    assert len(set(names)) == len(names)
+    assert len(set(aliases)) == len(aliases) and not set(aliases) & set(names)
+
+
+@pytest.mark.parametrize("scale, regions, units", [("province", (130, 170), (2_500, 3_500)),
+                                                    ("nation", (2_600, 3_200), (40_000, 50_000))])
+def test_larger_scales_have_unique_names(scale, regions, units):
+    reg = gen.build_registry(scale, seed=0)
+    all_units = reg.units
+    assert regions[0] <= len(reg.regions) <= regions[1]
+    assert units[0] <= len(all_units) <= units[1]
+    names = [u.name for u in all_units]
+    aliases = [a for u in all_units for a in u.aliases]
+    assert len(set(reg.regions)) == len(reg.regions)
+    assert len(set(names)) == len(names)
+    assert len(set(aliases)) == len(aliases) and not set(aliases) & set(names)
+    for u in all_units:  # GBK must hold every name: most ledgers are saved in GBK
+        (u.name + "".join(u.aliases)).encode("gbk")
+
+
+# --- score sheets ---------------------------------------------------------------------------------
+
+
+def _clean_sheet(summary: dict, role: str) -> str:
+    """A score sheet of this role with every template task in it, as .xlsx."""
+    flagged = {a["file"] for a in summary["anomaly_files"]
+               if a["code"] in ("task_missing", "task_unknown", "corrupt_file", "legacy_xls")}
+    out = Path(summary["out"])
+    label = f"_{gen.ROLE_FILE_LABELS[role]}打分表"  # the underscore keeps 党委 apart from 乡镇党委
+    return next(rel for rel in (p.relative_to(out).as_posix() for p in sorted(out.glob("*/score_sheets/*.xlsx")))
+                if rel not in flagged and label in rel)
+
+
+def _read_task_points(path: Path) -> tuple[list[int], list[float]]:
+    wb = openpyxl.load_workbook(path)
+    for ws in wb.worksheets:
+        rows = list(ws.iter_rows(values_only=True))
+        header = next((i for i, r in enumerate(rows) if r and r[0] == "主要职责"), None)
+        if header is None:
+            continue
+        numbers, points = [], []
+        for r in rows[header + 1:]:
+            m = POINTS.search(str(r[2] or ""))
+            if m:
+                numbers.append(int(str(r[1]).translate(str.maketrans("０１２３４５６７８９", "0123456789"))))
+                points.append(float(m.group(1).translate(str.maketrans("０１２３４５６７８９", "0123456789"))))
+        return numbers, points
+    raise AssertionError(f"no score sheet in {path}")
+
+
+@pytest.mark.parametrize("role", ["party", "government", "department", "township_party", "township_government"])
+def test_sheet_points_add_up_to_the_template(city, role):
+    out, summary = city
+    rel = _clean_sheet(summary, role)
+    numbers, points = _read_task_points(out / rel)
+    template = RB.templates[role]
+    assert sorted(numbers) == sorted(t.task_no for t in template.tasks)
+    assert sum(points) == template.max_total == 100
+
+
+def test_sheet_layout_like_puyang(city):
+    out, summary = city
+    rel = _clean_sheet(summary, "party")
+    wb = openpyxl.load_workbook(out / rel)
+    ws = next(w for w in wb.worksheets if w.title != "说明" and w.max_row > 5)
+    rows = list(ws.iter_rows(values_only=True))
+    text = [str(r[0]) for r in rows if r[0]]
+    assert "打分表" in text[0]
+    assert any(t.startswith(("责任人：", "责任人:")) and "党委主要负责人" in t for t in text)
+    assert any(t.startswith(("被考核单位：", "被考核单位:")) for t in text)
+    assert any(re.match(r"(考核)?年度[：:]\d{4}", t) for t in text)
+    header = next(r for r in rows if r[0] == "主要职责")
+    assert list(header[:5]) == ["主要职责", "序号", "工作任务", "落实单位", "检查标准"]
+    assert header[5] in ("得分", "自评分", "自评得分") and header[-1] == "备注"
+    duty_merges = [m for m in ws.merged_cells.ranges if m.min_col == 1 == m.max_col and m.max_row > m.min_row]
+    assert len(duty_merges) >= 5  # 主要职责 merged over its tasks
+
+
+def test_sample_opens_with_calamine_and_openpyxl(city):
+    out, summary = city
+    corrupt = {a["file"] for a in _anomalies(summary, "corrupt_file")}
+    files = [p for p in sorted(out.glob("*/*/*")) if p.suffix in (".xlsx", ".xls")
+             and p.relative_to(out).as_posix() not in corrupt]
+    sample = files[::7] + [p for p in files if p.suffix == ".xls"][:5]
+    assert len(sample) > 50
+    for path in sample:
+        wb = CalamineWorkbook.from_path(str(path))
+        assert any(len(wb.get_sheet_by_name(n).to_python()) >= 2 for n in wb.sheet_names), path
+        if path.suffix == ".xlsx":
+            assert openpyxl.load_workbook(path, read_only=True).sheetnames
+    for path in sorted(out.glob("*/*/*.csv"))[::5]:
+        lines = list(csv.reader(io.StringIO(_decode(path.read_bytes()))))
+        assert len(lines) >= 2
+
+
+def test_verified_scores_in_a_realistic_share_and_mostly_below_self(city):
+    out, _ = city
+    with_verified = total = 0
+    below = above = 0
+    for path in sorted(out.glob("*/score_sheets/*.xlsx"))[::3]:
+        try:
+            wb = CalamineWorkbook.from_path(str(path))
+        except Exception:
+            continue
+        for name in wb.sheet_names:
+            rows = wb.get_sheet_by_name(name).to_python()
+            header = next((r for r in rows if r and r[0] == "主要职责"), None)
+            if header is None:
+                continue
+            total += 1
+            if len(header) > 7 and header[6] in ("核定分", "督察得分"):
+                start = rows.index(header) + 1
+                values = [(r[5], r[6]) for r in rows[start:] if isinstance(r[5], float) and isinstance(r[6], float)]
+                if values:
+                    with_verified += 1
+                    below += sum(s >= v for s, v in values)
+                    above += sum(s < v for s, v in values)
+    assert 0.4 <= with_verified / total <= 0.8
+    assert below / (below + above) > 0.93
+
+
+# --- the evidence behind the numbers ------------------------------------------------------------
+
+
+def test_meeting_texts_classify_as_intended():
+    ctx = {"CW": "县委", "RW": "县", "GW": "县政府"}
+    for kind, by_role in gen.MEETING_TEXTS.items():
+        for role, (types, topics) in by_role.items():
+            for t, topic in itertools.product(types, topics):
+                t = t.format(**ctx, Y=2024, law="《中华人民共和国民法典》")
+                topic = topic.format(**ctx, Y=2024, law="《中华人民共和国民法典》")
+                assert kind in RB.classify_meeting(t, topic), (kind, role, t, topic)
+    for role, pairs in gen.OTHER_MEETINGS.items():
+        for t, topic in pairs:
+            assert RB.classify_meeting(t.format(**ctx), topic) == [], (role, t, topic)
+    for law in gen.LAWS:  # a law's name alone must not turn a meeting into another type
+        assert set(RB.classify_meeting("会前学法", f"学习{law}")) == {"pre_meeting_study"}
+
+
+def test_generated_meetings_mostly_classified(city):
+    out, _ = city
+    kinds = Counter()
+    rows_seen = 0
+    for path in sorted(out.glob("2024/meetings/*.csv")):
+        rows = list(csv.reader(io.StringIO(_decode(path.read_bytes()))))
+        header_at = next(i for i, r in enumerate(rows) if any(h in r for h in ("会议类型", "类型", "活动形式")))
+        header = rows[header_at]
+        ti = next(i for i, h in enumerate(header) if h in ("会议类型", "类型", "活动形式"))
+        pi = next(i for i, h in enumerate(header) if h in ("主题", "内容", "学习内容"))
+        for r in rows[header_at + 1:]:
+            if any(r):
+                found = RB.classify_meeting(r[ti], r[pi])
+                kinds.update(found or ["other"])
+                rows_seen += 1
+    share = 1 - kinds["other"] / rows_seen
+    assert 0.6 <= share <= 0.9
+    assert set(RB.meeting_types) <= set(kinds)  # every rulebook meeting type occurs
+
+
+def test_scores_follow_the_records_and_sometimes_contradict_them():
+    """Party task 1: 2 of its points are decided by the committee hearings on record."""
+    reg = gen.build_registry("city", 0)
+    party = [u for u in reg.units if u.role == "party"]
+    consistent = contradicted = short = 0
+    for unit, year in itertools.product(party, range(2015, 2030)):
+        q = gen._quality(0, unit, year)
+        meetings = gen._plan_meetings(RB, unit, year, q, gen._rng(0, year, unit.name, "meetings"), "张三")
+        counts = gen._requirement_counts(RB, meetings, year, lambda a, b: set(RB.classify_meeting(a, b)))
+        evidence = gen._evidence(RB, "party", counts, {}, [], year)
+        earned, decided = evidence[1]
+        halves = counts.get("committee_hearing", {})
+        assert earned == max(0, 2 - sum(max(0, 1 - halves.get(k, 0)) for k in (1, 2)))
+        task1 = next(s for s in gen._plan_scores(RB.templates["party"], q, gen._rng(0, year, unit.name, "scores"),
+                                                  evidence) if s.task.task_no == 1)
+        assert task1.verified_points <= 6 - (decided - earned)
+        if earned < decided:
+            short += 1
+            contradicted += task1.self_points == 6  # full points claimed against the records
+        else:
+            consistent += 1
+    assert consistent > short > 0
+    assert contradicted > 0
+
+
+def test_regions_differ_and_rankings_change():
+    reg = gen.build_registry("city", 0)
+    governments = [u for u in reg.units if u.role == "government"]
+    orders = {y: tuple(u.name for u in sorted(governments, key=lambda u: -gen._quality(0, u, y))) for y in YEARS}
+    assert len(set(orders.values())) > 1
+    spread = [gen._quality(0, u, 2024) for u in governments]
+    assert max(spread) - min(spread) > 0.08
+
+
+# --- the mess ---------------------------------------------------------------------------------------
+
+
+def test_mess_appears_at_city_scale(city):
+    out, summary = city
+    counts = summary["anomalies"]
+    for code in ("legacy_xls", "resubmission", "score_invalid", "score_blank", "score_text", "total_mismatch",
+                 "date_unparseable", "duplicate_row", "corrupt_file", "unit_unknown", "unit_alias",
+                 "task_missing", "task_unknown", "year_mismatch", "notes_sheet", "fullwidth_digits",
+                 "encoding_gbk", "encoding_utf-8-sig", "encoding_utf-8", "encoding_gb18030", "filing_late",
+                 "filing_missing", "normative_late", "normative_not_filed"):
+        assert counts.get(code, 0) >= 1, code
+    # …but a small share: the demo looks like a real city, not a test of errors.
+    sheets = summary["files"]["score_sheets"]
+    problems = {a["file"] for a in summary["anomaly_files"] if a["code"] in (
+        "score_invalid", "score_blank", "total_mismatch", "unit_unknown", "task_missing", "task_unknown",
+        "year_mismatch", "corrupt_file")}
+    assert len(problems) / sheets < 0.2
+    assert counts["date_unparseable"] / summary["rows"]["meetings"] < 0.01
+
+
+def test_ledgers_come_in_every_encoding_and_format(city):
+    out, _ = city
+    encodings = Counter()
+    for path in out.glob("*/meetings/*.csv"):
+        data = path.read_bytes()
+        if data.startswith(b"\xef\xbb\xbf"):
+            encodings["utf-8-sig"] += 1
+            continue
+        try:
+            data.decode("utf-8")
+            encodings["utf-8"] += 1
+        except UnicodeDecodeError:
+            try:
+                data.decode("gbk")
+                encodings["gbk"] += 1
+            except UnicodeDecodeError:
+                data.decode("gb18030")
+                encodings["gb18030"] += 1
+    assert encodings["gbk"] > encodings["utf-8-sig"] > 0 and encodings["utf-8"] > 0
+    assert encodings["gb18030"] >= 1
+    suffixes = Counter(p.suffix for p in out.glob("*/meetings/*"))
+    assert suffixes[".csv"] > suffixes[".xlsx"] > suffixes[".xls"] > 0
+    assert Counter(p.suffix for p in out.glob("*/score_sheets/*"))[".xls"] > 0
+
+
+def test_resubmission_is_a_later_file_for_the_same_unit(city):
+    out, summary = city
+    for entry in _anomalies(summary, "resubmission"):
+        later = out / entry["file"]
+        stem = later.stem[: -len(entry["detail"])]
+        first = later.with_name(stem + later.suffix)
+        assert first.is_file() and later.is_file()
+        assert later.stat().st_mtime > first.stat().st_mtime
+
+
+def test_problem_values_are_in_the_files(city):
+    out, summary = city
+    invalid = _anomalies(summary, "score_invalid")[0]
+    task_no, bad = invalid["detail"].split(":", 1)
+    wb = CalamineWorkbook.from_path(str(out / invalid["file"]))
+    cells = [str(v) for n in wb.sheet_names for r in wb.get_sheet_by_name(n).to_python() for v in r]
+    assert any(c in (bad, f"{bad}.0") or c.rstrip("0").rstrip(".") == bad.rstrip("0").rstrip(".") for c in cells)
+
+    unparseable = next(a for a in _anomalies(summary, "date_unparseable") if a["file"].endswith(".csv"))
+    assert unparseable["detail"] in _decode((out / unparseable["file"]).read_bytes())
+
+    corrupt = next(a for a in _anomalies(summary, "corrupt_file") if a["file"].endswith(".xlsx"))
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(out / corrupt["file"])
+
+    mismatch = _anomalies(summary, "year_mismatch")[0]
+    year = int(mismatch["file"].split("/")[0])
+    wb = openpyxl.load_workbook(out / mismatch["file"]) if mismatch["file"].endswith(".xlsx") else None
+    if wb is not None:
+        text = " ".join(str(c) for ws in wb.worksheets for r in ws.iter_rows(values_only=True) for c in r if c)
+        assert f"{year - 1}" in text and f"年度：{year}" not in text
+
+
+def test_filing_and_normative_registers(city):
+    out, _ = city
+    path = next(iter(sorted(out.glob("2024/filings/*.csv"))))
+    rows = list(csv.reader(io.StringIO(_decode(path.read_bytes()))))
+    header = next(r for r in rows if "年度" in r)
+    assert any(h in header for h in ("报告类型", "报告名称")) and any(h in header for h in ("报送日期", "报送时间"))
+    ti = next(i for i, h in enumerate(header) if h in ("报告类型", "报告名称"))
+    for r in rows[rows.index(header) + 1:]:
+        assert RB.classify_report(r[ti]) is not None, r[ti]
+    path = next(iter(sorted(out.glob("2024/normative_docs/*.csv"))))
+    rows = list(csv.reader(io.StringIO(_decode(path.read_bytes()))))
+    header = next(r for r in rows if "文号" in r)
+    assert "文件名称" in header and "是否规范" in header
+    assert {r[header.index("是否规范")] for r in rows[rows.index(header) + 1:]} <= {"是", "否"}

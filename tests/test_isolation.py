@@ -1,0 +1,216 @@
+"""pipelines.lib.isolation: a crash, a memory blow-up, a hang or an exception in one item is
+attributed to exactly that item; every other item still completes and the caller survives."""
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from pipelines.lib.isolation import Outcome, map_isolated
+from pipelines.lib.records import FileRejected
+
+# Functions run in the workers must be importable there: keep them at module level.
+
+
+def _misbehave(x: int) -> int:
+    if x == 3:
+        os.abort()
+    if x == 5:
+        return len(b"x" * (5 * 1024**3))  # 5 GB, written: would really use the memory
+    if x == 7:
+        time.sleep(120)
+    if x == 9:
+        raise ValueError(f"bad item {x}")
+    return x * x
+
+
+def _abort(_x) -> None:
+    os.abort()
+
+
+def _identity(x):
+    return x
+
+
+def _every_seventh_raises(x: int) -> int:
+    if x % 7 == 0:
+        raise KeyError(x)
+    return x + 1
+
+
+def _return_unpicklable(_x):
+    return lambda: None
+
+
+def _address_space_limit(_x) -> int:
+    return resource.getrlimit(resource.RLIMIT_AS)[0]
+
+
+def _calamine_read(path: str) -> int:
+    from python_calamine import CalamineWorkbook
+
+    rows = CalamineWorkbook.from_path(path).get_sheet_by_index(0).to_python()
+    return len(rows)
+
+
+def _safe_read(path: str) -> str:
+    from pipelines.lib.excel import read_workbook
+
+    try:
+        return f"ok:{len(read_workbook(Path(path))[0].rows)}"
+    except FileRejected as exc:
+        return exc.code
+
+
+def _write_package(path: Path, sheet_body: str) -> str:
+    # a minimal, well-formed .xlsx with one sheet
+    rels_ns = "http://schemas.openxmlformats.org/package/2006/relationships"
+    doc_rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml",
+                    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+                    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+                    '<Default Extension="xml" ContentType="application/xml"/></Types>')
+        zf.writestr("_rels/.rels", f'<Relationships xmlns="{rels_ns}"><Relationship Id="rId1" '
+                                   f'Type="{doc_rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+        zf.writestr("xl/workbook.xml",
+                    '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+                    f'xmlns:r="{doc_rel}"><sheets><sheet name="S1" sheetId="1" r:id="rId1"/></sheets></workbook>')
+        zf.writestr("xl/_rels/workbook.xml.rels", f'<Relationships xmlns="{rels_ns}"><Relationship Id="rId1" '
+                                                  f'Type="{doc_rel}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>')
+        zf.writestr("xl/worksheets/sheet1.xml",
+                    '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                    f"<sheetData>{sheet_body}</sheetData></worksheet>")
+    return str(path)
+
+
+def test_each_failure_is_attributed_to_its_own_item():
+    started = time.monotonic()
+    outcomes = map_isolated(_misbehave, range(12), workers=2, memory_mb=1024, timeout_s=2.0)
+    elapsed = time.monotonic() - started
+    assert len(outcomes) == 12 and all(isinstance(o, Outcome) for o in outcomes)
+    by_kind = {i: o.error_kind for i, o in enumerate(outcomes) if not o.ok}
+    assert by_kind == {3: "crash", 5: "exception", 7: "timeout", 9: "exception"}
+    assert "SIGABRT" in outcomes[3].error
+    assert "MemoryError" in outcomes[5].error  # the address-space limit stopped the 5 GB
+    assert "2 s" in outcomes[7].error
+    assert outcomes[9].error == "ValueError('bad item 9')"
+    assert [o.value for i, o in enumerate(outcomes) if o.ok] == [i * i for i in range(12) if i not in by_kind]
+    assert elapsed < 30  # the hang was cut off, not waited out
+
+
+def test_every_item_crashing_still_gives_one_outcome_each():
+    outcomes = map_isolated(_abort, range(6), workers=2)
+    assert [o.error_kind for o in outcomes] == ["crash"] * 6
+
+
+def test_calamine_abort_on_corner_cells_is_contained(tmp_path):
+    """calamine aborts (or fails to allocate) on cells at A1 and XFD1048576: inside map_isolated
+    that is one failed item; read_workbook refuses the same file before calamine touches it."""
+    good = _write_package(tmp_path / "good.xlsx", '<row r="1"><c r="A1"><v>1</v></c></row>')
+    corner = _write_package(tmp_path / "corner.xlsx",
+                            '<row r="1"><c r="A1"><v>1</v></c></row>'
+                            '<row r="1048576"><c r="XFD1048576"><v>2</v></c></row>')
+    raw = map_isolated(_calamine_read, [good, corner, good], workers=2, memory_mb=1536, timeout_s=60)
+    assert raw[0].ok and raw[2].ok and raw[0].value == 1
+    assert not raw[1].ok and raw[1].error_kind in ("crash", "exception"), raw[1]
+    print(f"\ncalamine on corner cells in a worker: {raw[1].error_kind}: {raw[1].error}")
+    safe = map_isolated(_safe_read, [good, corner, good], workers=2)
+    assert [o.value for o in safe] == ["ok:1", "sheet_too_large", "ok:1"]
+
+
+def test_order_and_values_survive_batching():
+    outcomes = map_isolated(_every_seventh_raises, range(1000), workers=2, chunksize=37)
+    for i, o in enumerate(outcomes):
+        if i % 7 == 0:
+            assert (o.ok, o.error_kind, o.error) == (False, "exception", f"KeyError({i})")
+        else:
+            assert (o.ok, o.value) == (True, i + 1)
+
+
+def test_crash_in_the_middle_of_a_batch_reruns_the_unreported_items():
+    items = list(range(200))
+    items[150] = 3  # _misbehave aborts on 3; batches of 100 put it mid-batch
+    outcomes = map_isolated(_misbehave, [i if i not in (5, 7, 9) else 4 for i in items], workers=2, chunksize=100)
+    assert [i for i, o in enumerate(outcomes) if not o.ok] == [3, 150]
+    assert all(o.error_kind == "crash" for o in outcomes if not o.ok)
+
+
+def test_unpicklable_item_or_result_fails_alone():
+    outcomes = map_isolated(_identity, [1, (lambda: 0), 3])
+    assert [o.ok for o in outcomes] == [True, False, True]
+    assert outcomes[1].error_kind == "exception" and "pickle" in outcomes[1].error
+    outcomes = map_isolated(_return_unpicklable, [1, 2])
+    assert all(o.error_kind == "exception" for o in outcomes)
+
+
+def test_memory_limit_is_applied_in_workers():
+    outcomes = map_isolated(_address_space_limit, [0, 1], memory_mb=777)
+    assert [o.value for o in outcomes] == [777 * 1024 * 1024] * 2
+
+
+def test_single_item_and_empty_input_are_still_isolated():
+    assert map_isolated(_identity, []) == []
+    assert map_isolated(_identity, ["x"], workers=0) == [Outcome(True, "x")]
+    assert map_isolated(_abort, ["x"], workers=1)[0].error_kind == "crash"
+
+
+@pytest.mark.parametrize("n", [2000])
+def test_throughput_of_small_items(n):
+    started = time.perf_counter()
+    outcomes = map_isolated(_identity, range(n), workers=2)
+    elapsed = time.perf_counter() - started
+    assert [o.value for o in outcomes] == list(range(n))
+    print(f"\nmap_isolated: {n} trivial items in {elapsed * 1000:.0f} ms "
+          f"({elapsed / n * 1e6:.1f} µs an item, worker start-up included)")
+
+
+def _report_pid_and_hang(path: str) -> None:
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(600)
+
+
+def test_workers_die_with_a_killed_caller(tmp_path):
+    """A caller killed without cleanup (kill -9, a cancelled run) must not leave a hung worker."""
+    pid_file = tmp_path / "worker.pid"
+    script = (
+        "import sys; sys.path[:0] = sys.argv[1:3]\n"
+        "from pipelines.lib.isolation import map_isolated\n"
+        "import test_isolation as t\n"
+        f"map_isolated(t._report_pid_and_hang, [{str(pid_file)!r}], timeout_s=None)\n"
+    )
+    tests_dir, root = Path(__file__).parent, Path(__file__).parent.parent
+    caller = subprocess.Popen([sys.executable, "-c", script, str(tests_dir), str(root)])
+    worker_pid = None
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text()):
+            assert caller.poll() is None and time.monotonic() < deadline, "worker never started"
+            time.sleep(0.05)
+        worker_pid = int(pid_file.read_text())
+        caller.kill()
+        caller.wait()
+        deadline = time.monotonic() + 20
+        while _alive(worker_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(worker_pid), "the worker outlived its killed caller"
+    finally:
+        if caller.poll() is None:
+            caller.kill()
+        if worker_pid and _alive(worker_pid):
+            os.kill(worker_pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
