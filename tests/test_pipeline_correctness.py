@@ -737,3 +737,18 @@ def test_dagster_definitions_checks_pass_and_failing_check_blocks_publication(tm
 
     assert run_pipeline(str(raw), str(warehouse), [Y], quiet=True) == 1
     assert _sha(warehouse) == published
+
+
+def test_no_last_place_among_those_tied_for_first(tmp_path):
+    # Two regions with identical sheets: both rank 1 (competition ranking), and nobody is "last":
+    # a 末位 flag on a region tied for first would send a city leader to interview the leaders.
+    raw = tmp_path / "raw"
+    write_units(raw, city_units(["甲县", "乙县"]))
+    for region in ("甲县", "乙县"):
+        write_score_sheet(raw, Y, region, "party", losing("party", 3))
+        write_score_sheet(raw, Y, region, "government", losing("government", 5))
+    wh = run_fazhi(raw, tmp_path / "fazhi.duckdb", [Y])
+    rows = wh.rows("select region, rank, is_bottom from marts.region_rankings where year = ? order by region", [Y])
+    assert rows == [("乙县", 1, False), ("甲县", 1, False)]
+    flagged = wh.rows("select count(*) from marts.unit_scores where year = ? and is_bottom", [Y])
+    assert flagged == [(0,)]

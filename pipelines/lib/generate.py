@@ -475,31 +475,40 @@ _XML_ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
 _NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _NS_PKG = "http://schemas.openxmlformats.org/package/2006/relationships"
+_NS_CORE = "http://schemas.openxmlformats.org/package/2006/metadata/core-properties"
+_CT_SML = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+_CT_PKG = "application/vnd.openxmlformats-package"
 _HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_FONT = '<name val="宋体"/><family val="3"/><charset val="134"/></font>'
+_THIN = "".join(f'<{side} style="thin"><color auto="1"/></{side}>' for side in ("left", "right", "top", "bottom"))
+# cellXfs in STYLE_IDS order: (numFmtId, fontId, borderId, alignment attributes)
+_XFS = (
+    (0, 0, 0, ""), (0, 0, 1, 'vertical="center" wrapText="1"'), (0, 0, 1, 'horizontal="center" vertical="center"'),
+    (0, 2, 1, 'horizontal="center" vertical="center" wrapText="1"'),
+    (0, 1, 0, 'horizontal="center" vertical="center" wrapText="1"'),
+    (176, 0, 1, ""), (177, 0, 1, ""), (178, 0, 1, ""), (14, 0, 1, ""), (0, 0, 0, 'vertical="center"'),
+)
+
+
+def _xf(num: int, font: int, border: int, align: str) -> str:
+    applied = (' applyNumberFormat="1"' if num else "") + (' applyFont="1"' if font else "") \
+        + (' applyBorder="1"' if border else "") + (' applyAlignment="1"' if align else "")
+    body = f"<alignment {align}/></xf>" if align else "/>"
+    return f'<xf numFmtId="{num}" fontId="{font}" fillId="0" borderId="{border}" xfId="0"{applied}' \
+        + (">" + body if align else body)
+
+
 _STYLES_XML = (
     _HEAD + f'<styleSheet xmlns="{_NS_MAIN}">'
     '<numFmts count="3"><numFmt numFmtId="176" formatCode="yyyy\\-mm\\-dd"/>'
     '<numFmt numFmtId="177" formatCode="yyyy&quot;年&quot;m&quot;月&quot;d&quot;日&quot;"/>'
     '<numFmt numFmtId="178" formatCode="yyyy\\-mm\\-dd\\ hh:mm"/></numFmts>'
-    '<fonts count="3"><font><sz val="11"/><name val="宋体"/><family val="3"/><charset val="134"/></font>'
-    '<font><b/><sz val="16"/><name val="宋体"/><family val="3"/><charset val="134"/></font>'
-    '<font><b/><sz val="11"/><name val="宋体"/><family val="3"/><charset val="134"/></font></fonts>'
+    f'<fonts count="3"><font><sz val="11"/>{_FONT}<font><b/><sz val="16"/>{_FONT}<font><b/><sz val="11"/>{_FONT}</fonts>'
     '<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>'
-    '<borders count="2"><border><left/><right/><top/><bottom/><diagonal/></border>'
-    '<border><left style="thin"><color auto="1"/></left><right style="thin"><color auto="1"/></right>'
-    '<top style="thin"><color auto="1"/></top><bottom style="thin"><color auto="1"/></bottom><diagonal/></border></borders>'
+    f'<borders count="2"><border><left/><right/><top/><bottom/><diagonal/></border><border>{_THIN}<diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="10"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
-    '<xf numFmtId="0" fontId="0" fillId="0" borderId="1" xfId="0" applyBorder="1" applyAlignment="1"><alignment vertical="center" wrapText="1"/></xf>'
-    '<xf numFmtId="0" fontId="0" fillId="0" borderId="1" xfId="0" applyBorder="1" applyAlignment="1"><alignment horizontal="center" vertical="center"/></xf>'
-    '<xf numFmtId="0" fontId="2" fillId="0" borderId="1" xfId="0" applyFont="1" applyBorder="1" applyAlignment="1"><alignment horizontal="center" vertical="center" wrapText="1"/></xf>'
-    '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1" applyAlignment="1"><alignment horizontal="center" vertical="center" wrapText="1"/></xf>'
-    '<xf numFmtId="176" fontId="0" fillId="0" borderId="1" xfId="0" applyNumberFormat="1" applyBorder="1"/>'
-    '<xf numFmtId="177" fontId="0" fillId="0" borderId="1" xfId="0" applyNumberFormat="1" applyBorder="1"/>'
-    '<xf numFmtId="178" fontId="0" fillId="0" borderId="1" xfId="0" applyNumberFormat="1" applyBorder="1"/>'
-    '<xf numFmtId="14" fontId="0" fillId="0" borderId="1" xfId="0" applyNumberFormat="1" applyBorder="1"/>'
-    '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" applyAlignment="1"><alignment vertical="center"/></xf>'
-    '</cellXfs><cellStyles count="1"><cellStyle name="常规" xfId="0" builtinId="0"/></cellStyles></styleSheet>'
+    f'<cellXfs count="{len(_XFS)}">' + "".join(_xf(*x) for x in _XFS) + "</cellXfs>"
+    '<cellStyles count="1"><cellStyle name="常规" xfId="0" builtinId="0"/></cellStyles></styleSheet>'
 )
 
 
@@ -534,8 +543,8 @@ def _sheet_xml(sheet: SheetData, sst: dict[str, int], counter: list[int], select
            f'<sheetViews><sheetView {tab}workbookViewId="0"/></sheetViews>',
            '<sheetFormatPr defaultRowHeight="13.5"/>']
     if sheet.widths:
-        out.append("<cols>" + "".join(
-            f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>' for i, w in enumerate(sheet.widths, 1)) + "</cols>")
+        out.append("<cols>" + "".join(f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>'
+                                      for i, w in enumerate(sheet.widths, 1)) + "</cols>")
     out.append("<sheetData>")
     for i, row in enumerate(rows):
         r = i + 1
@@ -587,7 +596,7 @@ def _sst_xml(sst: dict[str, int], count: int) -> str:
 
 
 def _core_xml(author: str, created: datetime, modified: datetime) -> str:
-    return (_HEAD + '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
+    return (_HEAD + f'<cp:coreProperties xmlns:cp="{_NS_CORE}" '
             'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
             'xmlns:dcmitype="http://purl.org/dc/dcmitype/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
             f"<dc:creator>{_esc(author)}</dc:creator><cp:lastModifiedBy>{_esc(author)}</cp:lastModifiedBy>"
@@ -602,24 +611,22 @@ def xlsx_bytes(sheets: list[SheetData], modified: datetime, author: str = "Admin
     counter = [0]
     sheet_parts = [_sheet_xml(s, sst, counter, i == 0) for i, s in enumerate(sheets)]
     n = len(sheets)
+    overrides = [("/xl/workbook.xml", f"{_CT_SML}.sheet.main+xml")]
+    overrides += [(f"/xl/worksheets/sheet{i}.xml", f"{_CT_SML}.worksheet+xml") for i in range(1, n + 1)]
+    overrides += [("/xl/styles.xml", f"{_CT_SML}.styles+xml"), ("/xl/sharedStrings.xml", f"{_CT_SML}.sharedStrings+xml"),
+                  ("/docProps/core.xml", f"{_CT_PKG}.core-properties+xml"),
+                  ("/docProps/app.xml", "application/vnd.openxmlformats-officedocument.extended-properties+xml")]
     ct = (_HEAD + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-          '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+          f'<Default Extension="rels" ContentType="{_CT_PKG}.relationships+xml"/>'
           '<Default Extension="xml" ContentType="application/xml"/>'
-          '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-          + "".join(f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
-                    for i in range(1, n + 1))
-          + '<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
-          '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
-          '<Override PartName="/docProps/core.xml" ContentType="application/vnd.openxmlformats-package.core-properties+xml"/>'
-          '<Override PartName="/docProps/app.xml" ContentType="application/vnd.openxmlformats-officedocument.extended-properties+xml"/>'
-          "</Types>")
+          + "".join(f'<Override PartName="{part}" ContentType="{kind}"/>' for part, kind in overrides) + "</Types>")
     root_rels = (_HEAD + f'<Relationships xmlns="{_NS_PKG}">'
                  f'<Relationship Id="rId1" Type="{_NS_REL}/officeDocument" Target="xl/workbook.xml"/>'
-                 '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties" Target="docProps/core.xml"/>'
+                 f'<Relationship Id="rId2" Type="{_NS_PKG}/metadata/core-properties" Target="docProps/core.xml"/>'
                  f'<Relationship Id="rId3" Type="{_NS_REL}/extended-properties" Target="docProps/app.xml"/></Relationships>')
-    workbook = (_HEAD + f'<workbook xmlns="{_NS_MAIN}" xmlns:r="{_NS_REL}"><bookViews><workbookView/></bookViews><sheets>'
-                + "".join(f'<sheet name="{_esc(s.name)}" sheetId="{i}" r:id="rId{i}"/>' for i, s in enumerate(sheets, 1))
-                + "</sheets></workbook>")
+    workbook = (_HEAD + f'<workbook xmlns="{_NS_MAIN}" xmlns:r="{_NS_REL}"><bookViews><workbookView/></bookViews>'
+                + "<sheets>" + "".join(f'<sheet name="{_esc(s.name)}" sheetId="{i}" r:id="rId{i}"/>'
+                                      for i, s in enumerate(sheets, 1)) + "</sheets></workbook>")
     wb_rels = (_HEAD + f'<Relationships xmlns="{_NS_PKG}">'
                + "".join(f'<Relationship Id="rId{i}" Type="{_NS_REL}/worksheet" Target="worksheets/sheet{i}.xml"/>'
                          for i in range(1, n + 1))
@@ -968,7 +975,8 @@ def _plan_meetings(rb: Rulebook, unit: Unit, year: int, q: float, rng: random.Ra
     return out
 
 
-def _plan_filings(rb: Rulebook, unit: Unit, year: int, q: float, rng: random.Random) -> dict[str, tuple[str, date | None]]:
+def _plan_filings(rb: Rulebook, unit: Unit, year: int, q: float,
+                  rng: random.Random) -> dict[str, tuple[str, date | None]]:
     out = {}
     for req in rb.filing_requirements.values():
         if unit.role not in req.roles:
@@ -1269,7 +1277,8 @@ def _score_sheet(unit: Unit, template: Template, rb: Rulebook, year: int, scores
         merges.append((len(rows) - 1, 0, len(rows) - 1, 4))
     if rng.random() < 0.15:  # a sign-off line under the table
         signed = _submission_time(rng, year).date()
-        rows.append([(f"填表人：{_person(rng)}　　审核人：{_person(rng)}　　填报日期：{signed.year}年{signed.month}月{signed.day}日", "info")])
+        sign_off = f"填表人：{_person(rng)}　　审核人：{_person(rng)}　　填报日期：{signed.year}年{signed.month}月{signed.day}日"
+        rows.append([(sign_off, "info")])
         merges.append((len(rows) - 1, 0, len(rows) - 1, total_cols - 1))
     widths = [28, 6, 46, 20, 48, 9] + ([9] if ver_col else []) + [14]
     name = rng.choice(("打分表", "Sheet1", f"{year}年度", "附件1", ROLE_FILE_LABELS[unit.role][:2]))
@@ -1636,7 +1645,8 @@ def _unit_year(ctx: _Ctx, unit: Unit, year: int, sflags: set[str], lflags: set[s
     if fmt == "csv":
         data = table_csv(table, encoding, rng, serial, with_title=rng.random() < 0.05)
     else:
-        sheet = table_sheet(table, rng, serial, with_title=rng.random() < 0.35, name=rng.choice(("Sheet1", "台账", f"{year}年")))
+        sheet = table_sheet(table, rng, serial, with_title=rng.random() < 0.35,
+                            name=rng.choice(("Sheet1", "台账", f"{year}年")))
         data = workbook_bytes(fmt, [sheet], when, _person(rng), "Microsoft Excel")
     fmt_codes = [("legacy_xls", "")] if fmt == "xls" else []
     fmt_codes += [("serial_dates", "")] if serial else []
@@ -1678,14 +1688,15 @@ def _write_score_sheet(ctx: _Ctx, unit: Unit, template: Template, year: int, sco
     app = "Microsoft Excel" if rng.random() < 0.7 else "WPS 表格"
     content_flags = flags - {"resubmission", "corrupt_file"}
     variety = [(k, str(year - 1) if k == "year_mismatch" else "")
-               for k in ("legacy_xls", "openpyxl_writer", "notes_sheet", "empty_sheets", "blank_rows", "fullwidth_digits",
-                         "score_text", "unit_alias", "total_missing", "year_mismatch") if k in flags]
+               for k in ("legacy_xls", "openpyxl_writer", "notes_sheet", "empty_sheets", "blank_rows",
+                         "fullwidth_digits", "score_text", "unit_alias", "total_missing", "year_mismatch") if k in flags]
 
     def build(task_scores: list[TaskScore], when: datetime) -> tuple[bytes, list[tuple[str, str]]]:
         # The same layout draws for every version of the file: a correction keeps its form.
         log: list[tuple[str, str]] = []
         layout_rng = _rng(seed, year, unit.name, "layout")
-        sheets = _score_sheet(unit, template, rb, year, task_scores, content_flags, verified, layout_rng, log, ctx.known)
+        sheets = _score_sheet(unit, template, rb, year, task_scores, content_flags, verified, layout_rng, log,
+                              ctx.known)
         return workbook_bytes(fmt, sheets, when, author, app), log + variety
 
     rel = f"{year}/score_sheets/{stem}.{ext}"
