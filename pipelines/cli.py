@@ -53,13 +53,21 @@ def run_pipeline(raw: str | None, warehouse: str | None, years: list[int] | None
     if not years:
         print(f"没有找到任何年度的数据（{paths.raw_dir}）。请先放入文件，或运行 fazhi generate。")
         return 0
-    partitioned = [a for a in all_assets if a is not ingest.raw_files]
+    # Build every year, then publish once: the publish step refuses while any year fails its checks.
+    from pipelines.defs.marts import published_warehouse
+
+    building = [a for a in all_assets if a not in (ingest.raw_files, published_warehouse)]
     failed = []
     for year in years:
-        r = dg.materialize(partitioned, partition_key=str(year), resources={"fazhi": resource},
+        r = dg.materialize(building, partition_key=str(year), resources={"fazhi": resource},
                            instance=instance, raise_on_error=False, run_config=run_config)
         if not r.success:
             failed.append(year)
+    if not failed:
+        r = dg.materialize([published_warehouse], partition_key=str(years[-1]), resources={"fazhi": resource},
+                           instance=instance, raise_on_error=False, run_config=run_config)
+        if not r.success:
+            failed.append("publish")
     elapsed = time.perf_counter() - started
     if not quiet:
         _print_summary(paths, years, elapsed, failed)
@@ -78,10 +86,12 @@ def _print_summary(paths, years, elapsed, failed) -> None:
     for severity, code, n in s["issues"]:
         print(f"  {severity:<8}{code:<28}{n:>7}")
     if failed:
-        print(f"以下年度运行失败或未通过检查，未发布：{', '.join(map(str, failed))}", file=sys.stderr)
+        print(f"以下年度运行失败或未通过检查，marts 未发布（仍为上次发布的版本）：{', '.join(map(str, failed))}",
+              file=sys.stderr)
     else:
         print(f"已发布：{paths.warehouse}")
-        print(f"  查询示例：duckdb -readonly {paths.warehouse} \"select * from marts.region_rankings order by year, rank\"")
+        print("  查询示例：.venv/bin/python -c \"import duckdb; print(duckdb.connect('"
+              f"{paths.warehouse}', read_only=True).sql('select * from marts.region_rankings order by year, rank'))\"")
 
 
 def main(argv: list[str] | None = None) -> int:

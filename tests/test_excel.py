@@ -33,7 +33,7 @@ _RSS_BUDGET_KB = 500 * 1024
 
 TASKS = [  # (主要职责, 序号, 工作任务, 得分)
     ("一、加强党对法治建设的领导", 1, "主持召开党委常委会会议听取法治建设工作汇报（６分）", 6),
-    ("一、加强党对法治建设的领导", 2, "组织党委理论学习中心组开展专题学法（（３分））", "4.5分"),
+    ("一、加强党对法治建设的领导", 2, "组织党委理论学习中心组开展专题学法（３分）", "4.5分"),
     ("一、加强党对法治建设的领导", 3, "将法治建设纳入发展总体规划和年度工作计划（4分）", 3.5),
     ("二、推进依法行政", 4, "落实重大行政决策程序规定（5分）", 5),
     ("二、推进依法行政", 5, "规范性文件合法性审核全覆盖（5分）", None),
@@ -489,6 +489,10 @@ def _far_cell_without_ref(path: Path) -> Path:
         '<row r="1"><c r="A1"><v>1</v></c></row><row r="1048576"><c><v>2</v></c><c><v>3</v></c></row>'))
 
 
+def _absurd_reference(path: Path) -> Path:
+    return _write_package(path, _sheet_xml('<row r="1"><c r="A1"><v>1</v></c><c r="AAAAAAAAAA1"><v>2</v></c></row>'))
+
+
 def _wide_row_without_refs(path: Path) -> Path:
     return _write_package(path, _sheet_xml("<row>" + "<c><v>1</v></c>" * (MAX_COLS + 1) + "</row>"))
 
@@ -532,7 +536,7 @@ def _docx_named_xlsx(path: Path) -> Path:
 
 def _xls_far_value(path: Path) -> Path:
     wb = xlwt.Workbook()
-    ws = wb.add_sheet("S")
+    ws = wb.add_sheet("会议台账")
     ws.write(0, 0, 1)
     ws.write(65535, 255, 2)  # calamine would build a 16.7 M cell grid (~1 GB)
     wb.save(str(path))
@@ -553,6 +557,7 @@ HOSTILE = {
     "huge_dimension.xlsx": (_huge_dimension, "sheet_too_large"),
     "far_cell_without_ref.xlsx": (_far_cell_without_ref, "sheet_too_large"),
     "wide_row_without_refs.xlsx": (_wide_row_without_refs, "sheet_too_large"),
+    "absurd_reference.xlsx": (_absurd_reference, "sheet_too_large"),
     "huge_unique_count.xlsx": (_huge_unique_count, "unreadable_workbook"),
     "far_value.xls": (_xls_far_value, "sheet_too_large"),
     "html.xls": (_html_named_xls, "not_a_workbook"),
@@ -593,7 +598,8 @@ def test_messages_tell_the_clerk_what_to_do(hostile_dir):
     assert message("encrypted.xlsx") == "文件已加密，无法读取，请取消密码后重新报送。"
     assert "网页" in message("html.xls") and "另存为" in message("html.xls")
     assert "文本文件" in message("csv_gbk.xls")
-    assert "打分表" in message("corner_cells.xlsx")  # names the sheet as the clerk sees it
+    assert "「打分表」" in message("corner_cells.xlsx")  # names the sheet as the clerk sees it
+    assert "「会议台账」" in message("far_value.xls")
     assert "读取器信息" in message("truncated.xlsx")  # the reader's own words for the analyst
 
 

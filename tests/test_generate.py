@@ -51,8 +51,10 @@ def _anomalies(summary: dict, code: str) -> list[dict]:
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    gen.generate(a, years=[2023, 2024], seed=7)
+    summary = gen.generate(a, years=[2023, 2024], seed=7)
     gen.generate(b, years=[2023, 2024], seed=7)
+    # every writer is covered: the fast writer, openpyxl (timestamps pinned) and xlwt
+    assert summary["anomalies"]["openpyxl_writer"] and summary["anomalies"]["legacy_xls"]
     gen.generate(c, years=[2023, 2024], seed=8)
     ta, tb, tc = _tree(a), _tree(b), _tree(c)
     assert ta == tb
@@ -418,3 +420,10 @@ def test_filing_and_normative_registers(city):
     header = next(r for r in rows if "文号" in r)
     assert "文件名称" in header and "是否规范" in header
     assert {r[header.index("是否规范")] for r in rows[rows.index(header) + 1:]} <= {"是", "否"}
+
+
+def test_format_summary_is_short(city):
+    _, summary = city
+    text = gen.format_summary(summary)
+    assert "66" in text and "打分表" in text and "corrupt_file" in text
+    assert len(text.splitlines()) == 5 and len(text) < 1_500

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 import zipfile
 from pathlib import Path
 
@@ -214,3 +215,18 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_a_broken_set_up_raises_instead_of_looping():
+    # a function the workers cannot import kills every worker before any item starts: that is no
+    # item's fault, and replacing workers forever would hang the caller
+    module = types.ModuleType("fazhi_module_only_in_this_process")
+    exec("def f(x):\n    return x\n", module.__dict__)
+    sys.modules[module.__name__] = module
+    started = time.monotonic()
+    try:
+        with pytest.raises(RuntimeError, match="workers keep dying"):
+            map_isolated(module.f, range(10))
+    finally:
+        del sys.modules[module.__name__]
+    assert time.monotonic() - started < 30

@@ -752,3 +752,37 @@ def test_no_last_place_among_those_tied_for_first(tmp_path):
     assert rows == [("乙县", 1, False), ("甲县", 1, False)]
     flagged = wh.rows("select count(*) from marts.unit_scores where year = ? and is_bottom", [Y])
     assert flagged == [(0,)]
+
+
+def test_failed_year_blocks_publication_of_all_years_and_stray_files_are_reported(tmp_path, monkeypatch):
+    # A file dropped at the root of data/raw belongs to no year: it is still listed, with a reason.
+    raw = tmp_path / "raw"
+    write_units(raw, city_units(["甲县"]))
+    for year in (2023, 2024):
+        write_score_sheet(raw, year, "甲县", "party")
+        write_score_sheet(raw, year, "甲县", "government")
+    (raw / "打分表_甲县.xlsx").write_bytes(b"not here")
+    warehouse = tmp_path / "fazhi.duckdb"
+    wh = run_fazhi(raw, warehouse, [2023, 2024])
+    stray = wh.rows("select year, severity, code from marts.ingest_issues where file = '打分表_甲县.xlsx'")
+    assert stray == [(None, "error", "unknown_location")]
+    before = _sha(warehouse)
+
+    # Now 2023 fails a blocking check: neither 2023 nor 2024 (which passes) may be published.
+    from pipelines.cli import run_pipeline
+    from pipelines.lib import pipeline
+
+    real = pipeline.stage_year
+
+    def stage_with_duplicate(paths, rules, year):
+        stats = real(paths, rules, year)
+        if year == 2023:
+            from pipelines.lib.warehouse import work_connection
+
+            with work_connection(paths) as con:
+                con.execute("insert into stg_task_scores select * from stg_task_scores where year = 2023 limit 1")
+        return stats
+
+    monkeypatch.setattr(pipeline, "stage_year", stage_with_duplicate)
+    assert run_pipeline(str(raw), str(warehouse), [2023, 2024], quiet=True) == 1
+    assert _sha(warehouse) == before

@@ -215,12 +215,12 @@ _PREFIX = rb"(?:[A-Za-z_][\w.-]*:)?"
 _ROOT = re.compile(rb"<" + _PREFIX + rb"([A-Za-z_][\w.-]*)[\s/>]")
 _COMMENT = re.compile(rb"<!--.*?-->", re.S)
 _CELL_TAG = re.compile(rb"<" + _PREFIX + rb"c[\s/>]")
-_CELL_REF = re.compile(rb"<" + _PREFIX + rb"c\s[^>]*?(?<![\w:.-])r\s*=\s*[\"']\$?([A-Za-z]{1,7})\$?([0-9]{1,12})[\"']")
+_CELL_REF = re.compile(rb"<" + _PREFIX + rb"c\s[^>]*?(?<![\w:.-])r\s*=\s*[\"']\$?([A-Za-z]+)\$?([0-9]+)[\"']")
 _ROW_OR_CELL = re.compile(rb"<" + _PREFIX + rb"(row|c)(?=[\s/>])([^>]*)>")
 _R_ATTR = re.compile(rb"(?<![\w:.-])r\s*=\s*[\"']([^\"']*)[\"']")
 _DIMENSION = re.compile(rb"<" + _PREFIX + rb"dimension\s[^>]*?(?<![\w:.-])ref\s*=\s*[\"']([^\"']*)[\"']")
 _UNIQUE_COUNT = re.compile(rb"(?<![\w:.-])uniqueCount\s*=\s*[\"']\s*([0-9]+)")
-_A1 = re.compile(r"\$?([A-Za-z]{1,7})\$?([0-9]{1,12})")
+_A1 = re.compile(r"\$?([A-Za-z]+)\$?([0-9]+)")  # no length cap: an absurd reference must count as huge
 # what every common writer emits: cheap patterns that start with a literal (the regex engine
 # skips ahead to it); the general ones above are used when a chunk has anything else
 _CELL_TAG_PLAIN = re.compile(rb"<c[\s/>]")
@@ -640,6 +640,7 @@ def _check_biff(stream: bytes, lim: _Limits) -> None:
     end = len(stream)
     if end < 8 or struct.unpack_from("<H", stream, 0)[0] != _BOF:
         raise _unreadable("BIFF: Workbook 流不以 BOF 开头")
+    biff8 = len(stream) >= 6 and struct.unpack_from("<H", stream, 4)[0] == 0x0600
     # the workbook globals: FILEPASS, sheet list, shared-string count
     sheets: list[tuple[int, str]] = []
     pos, depth = 0, 0
@@ -655,10 +656,13 @@ def _check_biff(stream: bytes, lim: _Limits) -> None:
                 break
         elif rtype == _FILEPASS:
             raise FileRejected("encrypted", _MSG_ENCRYPTED)
-        elif rtype == _BOUNDSHEET and len(body) >= 8:
-            offset, _visibility, kind, cch, flags = struct.unpack_from("<IBBBB", body, 0)
-            raw = body[8: 8 + (cch * 2 if flags & 1 else cch)]
-            name = raw.decode("utf-16-le" if flags & 1 else "latin-1", errors="replace")
+        elif rtype == _BOUNDSHEET and len(body) >= 7:
+            offset, _visibility, kind, cch = struct.unpack_from("<IBBB", body, 0)
+            if biff8 and len(body) >= 8:  # flags byte: bit 0 set means UTF-16, else Latin-1
+                wide = body[7] & 1
+                name = body[8: 8 + cch * (2 if wide else 1)].decode("utf-16-le" if wide else "latin-1", "replace")
+            else:  # BIFF5 (Excel 95): bytes in the ANSI code page, GBK on Chinese Windows
+                name = body[7: 7 + cch].decode("gbk", "replace")
             if kind == 0:  # worksheet (not chart / macro / VB module)
                 sheets.append((offset, name))
         elif rtype == _SST and len(body) >= 8:

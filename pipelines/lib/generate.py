@@ -190,7 +190,7 @@ SCALES = {  # SPEC §8: province ~150 regions / ~3,000 units; nation ~2,900 / ~4
 }
 
 
-def _region_words(kind: str, name: str) -> dict[str, str]:
+def _region_words(kind: str) -> dict[str, str]:
     if kind == "zone":
         return {"CW": "党工委", "RW": "区", "GW": "管委会"}
     suffix = {"county": "县", "district": "区", "city": "市"}[kind]
@@ -198,7 +198,7 @@ def _region_words(kind: str, name: str) -> dict[str, str]:
 
 
 def _region_units(name: str, kind: str, city: str, city_scale: bool) -> list[Unit]:
-    words = _region_words(kind, name)
+    words = _region_words(kind)
     abbr = name[0] if kind != "zone" else name.replace(city, "")[0]
     if kind == "zone":
         short = name.replace(city, "").replace("经济技术开发区", "开发区").replace("高新技术产业开发区", "高新区")
@@ -934,7 +934,7 @@ def _meeting(rng: random.Random, kind: str, unit: Unit, year: int, day: date, le
 
 def _plan_meetings(rb: Rulebook, unit: Unit, year: int, q: float, rng: random.Random, leader: str) -> list[Meeting]:
     deputy = _person(rng)
-    p_met = _clamp(1 - (1 - q) * 1.6, 0.35, 0.99)  # chance one period's requirement is met
+    p_met = _clamp(1 - (1 - q) * 1.3, 0.35, 0.99)  # chance one period's requirement is met
     out: list[Meeting] = []
     counted: set[str] = set()
     for req in rb.frequency_requirements.values():
@@ -960,7 +960,7 @@ def _plan_meetings(rb: Rulebook, unit: Unit, year: int, q: float, rng: random.Ra
                 continue
             need = math.ceil(req.min)
             if met:
-                n = need + (rng.random() < 0.25 if need == 1 else rng.choice((0, 0, 1, 1, 2)))
+                n = need + (int(rng.random() < 0.25) if need == 1 else rng.choice((0, 0, 1, 1, 2)))
             else:
                 n = rng.randint(0, need - 1)
             out += [_meeting(rng, kind, unit, year, _day_in(rng, start, end), leader, deputy) for _ in range(n)]
@@ -1125,9 +1125,9 @@ def _score_sheet(unit: Unit, template: Template, rb: Rulebook, year: int, scores
                  known: set[str]) -> list[SheetData]:
     """The workbook's sheets, laid out like Puyang's attachment 1 (SPEC §4.1)."""
     fw = "fullwidth_digits" in flags
+    # Self-assessed sheets either drop the 核定分 column or leave it empty.
     total_cols = 8 if verified or rng.random() < 0.4 else 7
     ver_col = 6 if total_cols == 8 else None
-    note_col = total_cols - 1
     rows: list[list[Any]] = []
     merges: list[tuple[int, int, int, int]] = []
     heights: dict[int, float] = {}
@@ -1159,7 +1159,7 @@ def _score_sheet(unit: Unit, template: Template, rb: Rulebook, year: int, scores
         rows.append([(text, "info")])
         if merge_info:
             merges.append((len(rows) - 1, 0, len(rows) - 1, total_cols - 1))
-    self_header = rng.choice(("得分", "自评分", "自评得分")) if not verified or total_cols == 7 else rng.choice(("自评分", "自评得分"))
+    self_header = rng.choice(("自评分", "自评得分") if verified else ("得分", "自评分", "自评得分"))
     header = ["主要职责", "序号", "工作任务", "落实单位", "检查标准", self_header]
     if ver_col:
         header.append(rng.choice(("核定分", "督察得分")))
@@ -1172,7 +1172,6 @@ def _score_sheet(unit: Unit, template: Template, rb: Rulebook, year: int, scores
     if "task_missing" in flags and len(tasks) > 2:
         dropped = tasks.pop(rng.randrange(1, len(tasks)))
         log.append(("task_missing", str(dropped.task.task_no)))
-    extra_no = None
     if "task_unknown" in flags:
         extra_no = max(t.task.task_no for t in scores) + 1
         last = tasks[-1].task
@@ -1756,3 +1755,26 @@ def _write_registers(ctx: _Ctx, group: Group, year: int, plans: dict[str, dict])
         writer.write(rel, data, when, kind, fmt)
         writer.note(rel, log)
         writer.summary["rows"][kind] += len(table.rows)
+
+
+KIND_NAMES = {"units": "单位名册", "score_sheets": "打分表", "meetings": "会议学法台账", "filings": "报送登记",
+              "normative_docs": "规范性文件登记"}
+ROW_NAMES = {"meetings": "会议", "score_tasks": "打分任务", "filings": "报送", "normative_docs": "规范性文件"}
+
+
+def format_summary(summary: dict) -> str:
+    """A few Chinese lines for the command line (the summary's anomaly_files list is for tests)."""
+    years = summary["years"]
+    span = f"{years[0]}–{years[-1]}" if len(years) > 1 else str(years[0]) if years else "-"
+    by_type = "、".join(f"{k} {v}" for k, v in summary["units_by_type"].items())
+    files = "，".join(f"{KIND_NAMES.get(k, k)} {v:,}" for k, v in summary["files"].items())
+    formats = "，".join(f"{k} {v:,}" for k, v in sorted(summary["files_by_format"].items()))
+    rows = "；".join(f"{ROW_NAMES.get(k, k)} {v:,}" for k, v in summary["rows"].items())
+    planted = "，".join(f"{k} {v}" for k, v in summary["anomalies"].items() if k in ISSUE_KINDS)
+    return "\n".join([
+        f"已生成到 {summary['out']}（{summary['scale']} 规模，种子 {summary['seed']}，{span} 年）",
+        f"县区 {summary['regions']:,} 个，单位 {summary['units']:,} 个（{by_type}）",
+        f"文件：{files}（{formats}）",
+        f"数据行：{rows}",
+        f"有意加入的问题（应在“数据质量”中看到）：{planted}",
+    ])

@@ -312,9 +312,18 @@ def _describe_exit(code: int | None) -> str:
 
 
 def _die_with_parent() -> None:
-    # A worker's parent is the fork server, which exits when the caller does, even when the caller
-    # is SIGKILLed or SIGTERMed without cleanup; without this, a worker stuck in a runaway parse
-    # would outlive it forever (Linux only; elsewhere the caller's cleanup has to do).
+    # A worker's parent is the fork server, which exits once no process holds its "alive" pipe:
+    # the caller (even SIGKILLed or SIGTERMed without cleanup) and, as CPython hands it to every
+    # child, the workers. A worker never starts processes itself (it is a daemon), so it lets go
+    # of that pipe and asks to be killed when the server goes; otherwise a worker stuck in a
+    # runaway parse would outlive a killed caller forever (Linux only; elsewhere the caller's
+    # cleanup has to do).
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    alive_fd = getattr(server, "_forkserver_alive_fd", None)
+    if isinstance(alive_fd, int):
+        with contextlib.suppress(OSError):
+            os.close(alive_fd)
+        server._forkserver_alive_fd = None
     parent = os.getppid()
     try:
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG

@@ -25,6 +25,15 @@ def normalize_name(text: str) -> str:
     return s
 
 
+# What a name minus its role word leaves: 清丰县委 / 清丰县政府 → 清丰县, so that a sheet naming only
+# its region or township (被考核单位：清丰县) plus its role (责任人：…党委主要负责人) finds its unit.
+_ROLE_SUFFIX = re.compile(r"(党工委|党委|工委|县委|区委|委|政府|管委会|办事处)$")
+
+
+def base_name(normalized: str) -> str:
+    return _ROLE_SUFFIX.sub(lambda m: m.group(1)[0] if m.group(1) in ("县委", "区委") else "", normalized)
+
+
 def unit_id_for(unit_type: str, name: str) -> str:
     """A stable id: the same registry name and type always give the same id, across runs and years."""
     return "U" + hashlib.sha1(f"{unit_type}|{normalize_name(name)}".encode()).hexdigest()[:10]
@@ -63,9 +72,11 @@ class UnitRegistry:
             for key in {normalize_name(u.name), *(normalize_name(a) for a in u.aliases)}:
                 if key:
                     self._by_key.setdefault(key, []).append(u)
-        self._by_region_role = {}
+        self._by_base_role: dict[tuple[str, str], list[Unit]] = {}
         for u in units:
-            self._by_region_role.setdefault((normalize_name(u.region), u.role), []).append(u)
+            for key in {base_name(normalize_name(u.name)), *(base_name(normalize_name(a)) for a in u.aliases)}:
+                if key and u not in self._by_base_role.setdefault((key, u.role), []):
+                    self._by_base_role[(key, u.role)].append(u)
         self._keys = sorted(self._by_key)
         self._cache: dict[tuple[str, str | None], Resolution] = {}
 
@@ -86,8 +97,8 @@ class UnitRegistry:
         if role is not None:
             candidates = [u for u in candidates if u.role == role]
         if not candidates and role is not None:
-            # A score sheet names its region (被考核单位：清丰县) and its role on the 责任人 line.
-            candidates = self._by_region_role.get((key, role), [])
+            # A score sheet names its region or township (被考核单位：清丰县) and its role on the 责任人 line.
+            candidates = self._by_base_role.get((base_name(key), role), [])
         if len(candidates) == 1:
             return Resolution(candidates[0])
         if len(candidates) > 1:

@@ -77,13 +77,39 @@ def build_weak_spots(paths: Paths, rules: Rulebook, year: int) -> None:
 
 
 def run_checks(paths: Paths, year: int, layer: str) -> list[checks.CheckResult]:
+    """Run a layer's data tests for a year and remember the outcome: publication reads it."""
     with work_connection(paths) as con:
-        return checks.staging_checks(con, year) if layer == "staging" else checks.mart_checks(con, year)
+        results = checks.staging_checks(con, year) if layer == "staging" else checks.mart_checks(con, year)
+        con.execute("create table if not exists check_results (year integer, layer varchar, name varchar, "
+                    "passed boolean, detail varchar, checked_at timestamp)")
+        con.execute("delete from check_results where year = ? and layer = ?", [year, layer])
+        frame = pd.DataFrame([(year, layer, r.name, r.passed, r.detail, _now()) for r in results],
+                             columns=["year", "layer", "name", "passed", "detail", "checked_at"])
+        con.execute("insert into check_results by name select * from frame")
+        return results
+
+
+class PublicationBlocked(RuntimeError):
+    """A year in the work database failed a blocking check: the served marts stay as they were."""
 
 
 def publish_marts(paths: Paths) -> str:
+    """Publish every year of the work database, but only if each one passed its latest checks."""
     with work_connection(paths) as con:
         n = con.execute("select count(*) from raw_files").fetchone()[0]
+        con.execute("create table if not exists check_results (year integer, layer varchar, name varchar, "
+                    "passed boolean, detail varchar, checked_at timestamp)")
+        failing = con.execute("""
+            select year, string_agg(name || ': ' || detail, '; ') from check_results
+            where not passed group by year order by year""").fetchall()
+        unchecked = con.execute("""
+            select distinct year from marts.unit_scores
+            where year not in (select year from check_results where layer = 'marts') order by year""").fetchall()
+    if failing or unchecked:
+        detail = "; ".join(f"{y}: {d}" for y, d in failing)
+        if unchecked:
+            detail += f"; unchecked years: {[y for (y,) in unchecked]}"
+        raise PublicationBlocked(f"marts not published, blocking checks failed — {detail}")
     return str(publish(paths, n))
 
 

@@ -47,6 +47,11 @@ create table if not exists stg_issues (year integer, file varchar, sheet varchar
 """
 YEAR_TABLES = ("stg_submissions", "stg_task_scores", "stg_sheet_totals", "stg_meetings", "stg_filings",
                "stg_normative_docs", "stg_issues")
+IGNORED_MESSAGES = {
+    "office_lock_file": "这是Excel/WPS打开文件时生成的临时锁定文件，已忽略。",
+    "unknown_location": "文件不在约定目录（data/raw/<年度>/score_sheets|meetings|filings|normative_docs/）中，未读取。请移到对应目录。",
+    "unsupported_extension": "文件类型不受支持（打分表须为.xlsx/.xls，台账须为.csv/.xlsx/.xls），未读取。",
+}
 SUPERSEDED_REASON = "同一单位、同一角色、同一年度有更晚报送的文件，本文件保留为历史记录，不计分。"
 
 
@@ -103,6 +108,12 @@ def stage_units(con: duckdb.DuckDBPyConnection, rulebook: Rulebook) -> tuple[Uni
             [sha]).fetchall()
         for sheet, row, unit, severity, code, message in parse_issues:
             issues.append(_issue(None, path, sheet, row, unit, severity, code, message))
+    # Files outside any year folder belong to no year's staging: report them here, once.
+    for path, note in con.execute(
+            "select path, note from raw_files where kind is null and folder_year is null order by path").fetchall():
+        if _year_in_path(path) is None:
+            severity = WARNING if note == "office_lock_file" else ERROR
+            issues.append(_issue(None, path, None, None, None, severity, note, IGNORED_MESSAGES.get(note, note)))
     frame = pd.DataFrame(
         [(u.unit_id, u.name, u.unit_type, u.role, u.region, "、".join(u.aliases), None) for u in units],
         columns=["unit_id", "unit_name", "unit_type", "role", "region", "aliases", "source_row"],
@@ -529,18 +540,13 @@ class YearStager:
     def _ignored_files(self) -> None:
         ignored = self.con.execute(
             "select path, sha256, note, mtime_ns, folder_year from raw_files where kind is null").fetchall()
-        messages = {
-            "office_lock_file": "这是Excel/WPS打开文件时生成的临时锁定文件，已忽略。",
-            "unknown_location": "文件不在约定目录（data/raw/<年度>/score_sheets|meetings|filings|normative_docs/）中，未读取。请移到对应目录。",
-            "unsupported_extension": "文件类型不受支持（打分表须为.xlsx/.xls，台账须为.csv/.xlsx/.xls），未读取。",
-        }
         for path, sha, note, mtime_ns, folder_year in ignored:
             year = folder_year or _year_in_path(path)
             if year != self.year:
                 continue
             severity = WARNING if note == "office_lock_file" else ERROR
-            self.issues.append(_issue(self.year, path, None, None, None, severity, note, messages.get(note, note)))
-            self._submission(path, sha, None, 0, 0, "ignored", messages.get(note, note), mtime_ns=mtime_ns)
+            self.issues.append(_issue(self.year, path, None, None, None, severity, note, IGNORED_MESSAGES.get(note, note)))
+            self._submission(path, sha, None, 0, 0, "ignored", IGNORED_MESSAGES.get(note, note), mtime_ns=mtime_ns)
 
 
 def _year_in_path(path: str) -> int | None:

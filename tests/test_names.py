@@ -1,0 +1,43 @@
+"""Unit names as offices write them, against the registry."""
+from pipelines.lib.names import Unit, UnitRegistry, normalize_name
+
+UNITS = [
+    Unit("a", "中共清丰县委员会", "党委", "party", "清丰县", ("清丰县委",)),
+    Unit("b", "清丰县人民政府", "政府", "government", "清丰县"),
+    Unit("c", "中共清丰县马庄桥镇委员会", "乡镇党委", "township_party", "清丰县"),
+    Unit("d", "清丰县马庄桥镇人民政府", "乡镇政府", "township_government", "清丰县"),
+    Unit("e", "濮阳经济技术开发区党工委", "党委", "party", "濮阳经济技术开发区"),
+    Unit("f", "濮阳经济技术开发区管委会", "政府", "government", "濮阳经济技术开发区"),
+    Unit("g", "濮阳市司法局", "部门", "department", "市直", ("市司法局",)),
+]
+REGISTRY = UnitRegistry(UNITS)
+
+
+def test_normalize_variants():
+    assert normalize_name("中共清丰县委员会") == normalize_name("中国共产党清丰县委员会") == "清丰县委"
+    assert normalize_name(" 清丰县 人民政府 ") == "清丰县政府"
+    assert normalize_name("濮阳市（司法局）") == normalize_name("濮阳市司法局")
+
+
+def test_names_aliases_and_region_or_township_with_role():
+    cases = {
+        ("中共清丰县委", None): "a", ("清丰县委", None): "a", ("清丰县政府", None): "b",
+        ("清丰县", "party"): "a", ("清丰县", "government"): "b",
+        ("清丰县马庄桥镇", "township_party"): "c", ("清丰县马庄桥镇", "township_government"): "d",
+        ("濮阳经济技术开发区", "party"): "e", ("濮阳经济技术开发区", "government"): "f",
+        ("市司法局", None): "g", ("濮阳市司法局", "department"): "g",
+    }
+    for (text, role), unit_id in cases.items():
+        resolved = REGISTRY.resolve(text, role)
+        assert resolved.unit is not None and resolved.unit.unit_id == unit_id, (text, role, resolved)
+
+
+def test_unknown_name_is_never_guessed_and_suggests_the_closest():
+    resolved = REGISTRY.resolve("清丰县司法局")
+    assert resolved.unit is None and resolved.problem == "unknown"
+    assert "濮阳市司法局" in resolved.suggestions
+    assert "濮阳市司法局" in resolved.message("清丰县司法局")
+
+
+def test_a_region_name_without_a_role_is_not_guessed():
+    assert REGISTRY.resolve("清丰县").unit is None
