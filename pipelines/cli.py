@@ -126,10 +126,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "generate":
-        from pipelines.lib.generate import generate
+        from pipelines.lib.generate import format_summary, generate
 
         summary = generate(Path(args.out), scale=args.scale, years=_years(args.years), seed=args.seed)
-        print(f"已生成到 {args.out}：{summary}")
+        print(f"已生成到 {args.out}：")
+        print(format_summary(summary))
         return 0
     if args.command == "run":
         return run_pipeline(args.raw, args.warehouse, _years(args.years), args.rulebook, args.workers)

@@ -87,5 +87,5 @@ def weak_spots(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse) -> dg.M
           deps=[*YEAR_MARTS, "region_rankings", "weak_spots"],
           description="检查全部通过后，把 marts 复制到新文件并原子替换 data/marts/fazhi.duckdb。")
 def published_warehouse(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse) -> dg.MaterializeResult:
-    path = pipeline.publish_marts(fazhi.paths)
+    path = pipeline.publish_marts(fazhi.paths, fazhi.rules)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(path)})

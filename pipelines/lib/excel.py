@@ -18,10 +18,12 @@ which also contains whatever slips past them (memory limit, timeout, crash attri
 """
 from __future__ import annotations
 
+import array
 import io
 import posixpath
 import re
 import struct
+import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,7 +211,7 @@ def _decode_text(head: bytes) -> str | None:
 # ---------------------------------------------------------------------------------------------
 # Zip packages (.xlsx/.xlsm)
 
-_BINARY_PART = re.compile(r"\.(png|jpe?g|gif|bmp|tiff?|emf|wmf|bin|wdp|svg|mp4|wav|pdf|ole)$", re.I)
+_XML_PART = re.compile(r"\.(xml|rels|vml)$", re.I)
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
 _PREFIX = rb"(?:[A-Za-z_][\w.-]*:)?"
 _ROOT = re.compile(rb"<" + _PREFIX + rb"([A-Za-z_][\w.-]*)[\s/>]")
@@ -258,11 +260,15 @@ def _check_zip_package(data: bytes, lim: _Limits) -> None:
 
     package = _Package(zf)
     book = _main_part(package, names)
-    sheet_parts = _worksheet_parts(package, names, book)
+    sheet_parts, other_targets = _workbook_targets(package, names, book)
+    # every XML part, and whatever the workbook points at even under another name (images,
+    # vbaProject.bin, embedded objects are not parsed by the reader and are left alone)
     for info in infos:
-        if info.is_dir() or _BINARY_PART.search(info.filename):
+        name = info.filename
+        if info.is_dir():
             continue
-        _scan_xml_part(package, info, sheet_parts.get(info.filename), lim)
+        if _XML_PART.search(name) or name in sheet_parts or name in other_targets or name == book:
+            _scan_xml_part(package, info, sheet_parts.get(name), lim)
 
 
 class _Package:
@@ -325,37 +331,32 @@ def _main_part(package: _Package, names: set[str]) -> str:
     raise _not_a_workbook("ZIP 压缩包")
 
 
-def _worksheet_parts(package: _Package, names: set[str], book_part: str) -> dict[str, str]:
-    """Map each part the workbook's relationships point at to the sheet name it is shown under.
+def _workbook_targets(package: _Package, names: set[str], book_part: str) -> tuple[dict[str, str], set[str]]:
+    """The parts the workbook points at: {worksheet part: sheet name} and the other targets.
 
-    Every relationship target is included (resolved a few plausible ways) so that any part a
-    reader might load as a worksheet gets the extent scan; parts with a worksheet root element
-    are scanned as well whatever their name.
+    Targets are resolved a few plausible ways so that no part a reader might load escapes the
+    checks; parts with a worksheet root element get the extent scan whatever their name.
     """
     base, leaf = posixpath.split(book_part)
     # calamine looks for <dir>/_rels/workbook.xml.rels whatever the part is called; OPC says <leaf>.rels
     rels = b"".join(package.small(posixpath.join(base, "_rels", n))
                     for n in dict.fromkeys((leaf + ".rels", "workbook.xml.rels")))
     book = package.small(book_part)
-    targets: dict[bytes, str] = {}
+    targets: dict[str, str] = {}
     for tag in re.finditer(rb"<" + _PREFIX + rb"Relationship\s([^>]*)>", rels):
         attrs = _attrs(tag.group(1))
         if "Id" in attrs and "Target" in attrs:
-            targets[attrs["Id"].encode()] = attrs["Target"]
-    parts: dict[str, str] = {}
+            targets[attrs["Id"]] = attrs["Target"]
+    sheets: dict[str, str] = {}
     for tag in re.finditer(rb"<" + _PREFIX + rb"sheet\s([^>]*)>", book):
         attrs = _attrs(tag.group(1))
         rid = next((v for k, v in attrs.items() if k.endswith(":id") or k == "id"), None)
-        target = targets.pop(rid.encode(), None) if rid else None
-        if target:
-            for candidate in _resolve(base, target):
-                if candidate in names:
-                    parts[candidate] = attrs.get("name", candidate)
-    for target in targets.values():
-        for candidate in _resolve(base, target):
+        target = targets.pop(rid, None) if rid else None
+        for candidate in _resolve(base, target) if target else ():
             if candidate in names:
-                parts.setdefault(candidate, candidate)
-    return parts
+                sheets[candidate] = attrs.get("name", candidate)
+    others = {c for t in targets.values() for c in _resolve(base, t) if c in names}
+    return sheets, others
 
 
 def _attrs(raw: bytes) -> dict[str, str]:
@@ -510,7 +511,6 @@ class _CellScanner:
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _END_OF_CHAIN = 0xFFFFFFFE
-_FREE = 0xFFFFFFFF
 _MAX_MINI_FAT_SECTORS = 256  # 2 MB of small streams; calamine sizes a buffer from this (calamine#714)
 
 
@@ -524,8 +524,8 @@ class _Cfb:
     def __init__(self, data: bytes):
         if len(data) < 512:
             raise _CfbError("header truncated")
-        (minor, major, byte_order, sector_shift, mini_shift) = struct.unpack_from("<HHHHH", data, 24)
-        (n_dir, n_fat, first_dir, _sig, cutoff, first_mini_fat, n_mini_fat, first_difat, n_difat) = (
+        (_minor, major, byte_order, sector_shift, mini_shift) = struct.unpack_from("<HHHHH", data, 24)
+        (_n_dir, n_fat, first_dir, _sig, cutoff, first_mini_fat, n_mini_fat, first_difat, n_difat) = (
             struct.unpack_from("<IIIIIIIII", data, 40))
         if byte_order != 0xFFFE or (major, sector_shift) not in ((3, 9), (4, 12)) or mini_shift != 6:
             raise _CfbError(f"bad header (version {major}, sector shift {sector_shift})")
@@ -533,9 +533,11 @@ class _Cfb:
         self.ssz = 1 << sector_shift
         self.cutoff = cutoff if cutoff == 4096 else 4096
         self.n_sectors = max(0, (len(data) - self.ssz + self.ssz - 1) // self.ssz)
-        if n_fat > self.n_sectors or n_difat > self.n_sectors or n_mini_fat > _MAX_MINI_FAT_SECTORS:
-            raise _CfbError(f"header counts exceed the file (FAT {n_fat}, DIFAT {n_difat}, miniFAT {n_mini_fat})")
         per_sector = self.ssz // 4
+        # counts a file of this size can need at most: larger ones only make readers allocate
+        if (n_fat > self.n_sectors // per_sector + 2 or n_difat > n_fat // (per_sector - 1) + 2
+                or n_mini_fat > _MAX_MINI_FAT_SECTORS):
+            raise _CfbError(f"header counts exceed the file (FAT {n_fat}, DIFAT {n_difat}, miniFAT {n_mini_fat})")
 
         fat_sectors = [s for s in struct.unpack_from("<109I", data, 76) if s < self.n_sectors][:n_fat]
         difat, seen = first_difat, set()
@@ -546,9 +548,9 @@ class _Cfb:
             entries = struct.unpack_from(f"<{per_sector}I", self._sector(difat))
             fat_sectors += [s for s in entries[:-1] if s < self.n_sectors]
             difat = entries[-1]
-        self.fat = []
-        for s in fat_sectors[:n_fat]:
-            self.fat.extend(struct.unpack_from(f"<{per_sector}I", self._sector(s)))
+        self.fat = array.array("I", b"".join(self._sector(s) for s in fat_sectors[:n_fat]))
+        if sys.byteorder == "big":
+            self.fat.byteswap()
 
         self.entries: list[tuple[str, int, int, int]] = []  # (name, type, start, size)
         directory = self._chain_bytes(first_dir, self.fat, self._sector, self.ssz)
@@ -563,7 +565,7 @@ class _Cfb:
             self.entries.append((name, kind, start, size))
         root = next((e for e in self.entries if e[1] == 5), None)
         self.mini_stream = b""
-        self.mini_fat: list[int] = []
+        self.mini_fat: list[int] | array.array = []
         if root and n_mini_fat and first_mini_fat < self.n_sectors:
             self.mini_stream = self._chain_bytes(root[2], self.fat, self._sector, self.ssz)[: root[3]]
             raw = self._chain_bytes(first_mini_fat, self.fat, self._sector, self.ssz)
@@ -581,7 +583,7 @@ class _Cfb:
             raise _CfbError(f"mini sector {index} outside the mini stream")
         return self.mini_stream[start: start + 64]
 
-    def _chain_bytes(self, start: int, table: list[int], read, size: int, limit: int | None = None) -> bytes:
+    def _chain_bytes(self, start: int, table, read, size: int, limit: int | None = None) -> bytes:
         out, seen, sector = [], set(), start
         max_len = len(table)
         while sector != _END_OF_CHAIN:
@@ -760,7 +762,9 @@ def _trim(rows: list[list[object]]) -> None:
         rows.pop()
     if not rows:
         return
-    width = max((max((j for j, v in enumerate(row) if v is not None), default=-1) for row in rows)) + 1
+    width = len(rows[0])
+    while width and all(row[width - 1] is None for row in rows):  # usually stops at once
+        width -= 1
     if width < len(rows[0]):
         for i, row in enumerate(rows):
             rows[i] = row[:width]

@@ -21,11 +21,11 @@ import pandas as pd
 
 from pipelines.lib import ledgers
 from pipelines.lib.isolation import map_isolated
-from pipelines.lib.records import ERROR, WARNING, Issue, ParsedFile
+from pipelines.lib.records import ERROR, FileRejected, Issue, ParsedFile
 from pipelines.lib.score_sheets import parse_score_sheet
 
 # Bump when any parser's output changes: cached results of older parsers are then re-parsed.
-PARSER_VERSION = 1
+PARSER_VERSION = 3
 
 KIND_FOLDERS = {
     "score_sheets": "score_sheet", "打分表": "score_sheet",
@@ -127,7 +127,10 @@ def hash_files(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: list[RawFil
 
 def _parse_one(job: tuple[str, str]) -> ParsedFile:
     path, kind = job
-    return PARSERS[kind](Path(path))
+    try:
+        return PARSERS[kind](Path(path))
+    except FileRejected as exc:  # the same outcome whichever parser refused the file
+        return ParsedFile(kind, file_error=Issue(exc.code, exc.message))
 
 
 @dataclass

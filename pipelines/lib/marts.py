@@ -18,7 +18,7 @@ create table if not exists marts.units (unit_id varchar, unit_name varchar, unit
     region varchar, aliases varchar);
 create table if not exists marts.score_sheet_tasks (role varchar, duty_no integer, duty varchar, task_no integer,
     text varchar, responsible varchar, check_standard varchar, max_points double, evidence_rule varchar,
-    evidence_max double);
+    evidence_max double, evidence_source varchar);
 create table if not exists marts.rulebook_requirements (requirement_id varchar, kind varchar, name varchar,
     roles varchar[], period varchar, required double, measure varchar, source varchar);
 create table if not exists marts.unit_scores (year integer, unit_id varchar, unit_name varchar, region varchar,
@@ -76,10 +76,11 @@ def publish_reference(con: duckdb.DuckDBPyConnection, rules: Rulebook) -> None:
     tasks = pd.DataFrame([
         (t.role, t.duty_no, t.duty, t.task_no, t.text, t.responsible, t.check_standard, t.points,
          links[(t.role, t.task_no)].rule if (t.role, t.task_no) in links else None,
-         links[(t.role, t.task_no)].points if (t.role, t.task_no) in links else None)
+         links[(t.role, t.task_no)].points if (t.role, t.task_no) in links else None,
+         _evidence_source(links.get((t.role, t.task_no))))
         for tpl in rules.templates.values() for t in tpl.tasks
     ], columns=["role", "duty_no", "duty", "task_no", "text", "responsible", "check_standard", "max_points",
-                "evidence_rule", "evidence_max"])
+                "evidence_rule", "evidence_max", "evidence_source"])
     con.execute("delete from marts.score_sheet_tasks")
     con.execute("insert into marts.score_sheet_tasks by name select * from tasks")
     reqs = [(r.id, "frequency", r.name, list(r.roles), r.period, r.min, r.measure, r.source)
@@ -90,6 +91,13 @@ def publish_reference(con: duckdb.DuckDBPyConnection, rules: Rulebook) -> None:
                                         "source"])
     con.execute("delete from marts.rulebook_requirements")
     con.execute("insert into marts.rulebook_requirements by name select * from frame")
+
+
+def _evidence_source(link) -> str | None:
+    """What a task is checked against: a frequency requirement id, a filing id, or normative_documents."""
+    if link is None:
+        return None
+    return link.requirement or link.filing or "normative_documents"
 
 
 def requirement_periods(rules: Rulebook, year: int) -> pd.DataFrame:

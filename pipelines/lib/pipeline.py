@@ -93,7 +93,7 @@ class PublicationBlocked(RuntimeError):
     """A year in the work database failed a blocking check: the served marts stay as they were."""
 
 
-def publish_marts(paths: Paths) -> str:
+def publish_marts(paths: Paths, rules: Rulebook) -> str:
     """Publish every year of the work database, but only if each one passed its latest checks."""
     with work_connection(paths) as con:
         n = con.execute("select count(*) from raw_files").fetchone()[0]
@@ -110,7 +110,7 @@ def publish_marts(paths: Paths) -> str:
         if unchecked:
             detail += f"; unchecked years: {[y for (y,) in unchecked]}"
         raise PublicationBlocked(f"marts not published, blocking checks failed — {detail}")
-    return str(publish(paths, n))
+    return str(publish(paths, n, rules.id, rules.fingerprint))
 
 
 def summary(paths: Paths, years: list[int]) -> dict:

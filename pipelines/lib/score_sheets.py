@@ -21,6 +21,8 @@ META_LABELS = {
     "year_text": ("年度", "考核年度"),
 }
 TOTAL_WORDS = ("合计", "总分", "总计", "得分合计")
+# Sign-off lines under the table, often merged across the whole row.
+SIGNOFF_WORDS = ("填表人", "审核人", "填报人", "填报日期", "制表", "联系人", "负责人签字", "单位盖章", "签字")
 _MAX_POINTS = re.compile(r"[(\[]\s*(\d+(?:\.\d+)?)\s*分\s*[)\]]")
 _LEADING_NO = re.compile(r"^\s*(\d{1,3})\s*[.、．]?\s*(?=\D)")
 _YEAR = re.compile(r"(20\d{2})")
@@ -120,10 +122,16 @@ def _parse_sheet(sheet: Sheet, issues: list[Issue]) -> tuple[dict, list[dict], i
         row_no = r + 1
         if all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
             continue
-        first_cells = " ".join(to_halfwidth(clean_cell(v)) for v in row[: max(cols.values()) + 1])
+        if sheet_meta["total_row"] is not None:
+            break  # below 合计 come sign-off lines (填表人、审核人), not tasks
         no_text = to_halfwidth(clean_cell(cell(row, "task_no")))
         task_text = to_halfwidth(clean_cell(cell(row, "task")))
-        if any(w in no_text or w in task_text or w in first_cells.split(" ")[0] for w in TOTAL_WORDS):
+        first_cell = next((to_halfwidth(clean_cell(v)) for v in row if clean_cell(v)), "")
+        # offices pad labels: "合  计"
+        labels = [t.replace(" ", "") for t in (no_text, task_text, first_cell)]
+        if first_cell.replace(" ", "").startswith(SIGNOFF_WORDS):
+            break
+        if any(label.startswith(w) for label in labels for w in TOTAL_WORDS):
             sheet_meta["total_row"] = row_no
             sheet_meta["total_self"] = parse_number(cell(row, "self"))
             sheet_meta["total_verified"] = parse_number(cell(row, "verified"))

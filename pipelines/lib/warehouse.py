@@ -90,7 +90,7 @@ def work_connection(paths: Paths) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
-def publish(paths: Paths, source_files: int) -> Path:
+def publish(paths: Paths, source_files: int, rulebook_id: str = "", rulebook_fingerprint: str = "") -> Path:
     """Copy the work database's marts into a new file and atomically replace the served one."""
     target = paths.warehouse
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -107,8 +107,9 @@ def publish(paths: Paths, source_files: int) -> Path:
             con.execute(f"create table marts.{table} as select * from work.marts.{table}")
         con.execute(
             "create or replace table marts.publication as select ?::timestamp as published_at, "
-            "?::integer as source_files, ?::varchar as work_db",
-            [_utc_now(), source_files, str(paths.work_db)],
+            "?::integer as source_files, ?::varchar as work_db, ?::varchar as rulebook_id, "
+            "?::varchar as rulebook_fingerprint",
+            [_utc_now(), source_files, str(paths.work_db), rulebook_id, rulebook_fingerprint],
         )
         con.execute("detach work")
         con.execute("checkpoint")
