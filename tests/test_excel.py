@@ -543,6 +543,19 @@ def _xls_far_value(path: Path) -> Path:
     return path
 
 
+def _xls_with_dimensions(path: Path, first_row: int, end_row: int) -> Path:
+    # found by fuzzing: calamine sizes an .xls sheet from DIMENSIONS, and an inverted one makes it
+    # abort ("memory allocation of 61740155280 bytes failed"); rows past 65,536 are out of spec
+    biff = bytearray(_xlwt_biff({(0, 0): "甲", (1, 1): 2.5}))
+    pos = 0
+    while pos + 4 <= len(biff):
+        rtype, rlen = struct.unpack_from("<HH", biff, pos)
+        if rtype == 0x0200 and rlen == 14:
+            struct.pack_into("<II", biff, pos + 4, first_row, end_row)
+        pos += 4 + rlen
+    return _write_cfb(path, {"Workbook": bytes(biff)})
+
+
 def _empty(path: Path) -> Path:
     path.write_bytes(b"")
     return path
@@ -560,6 +573,8 @@ HOSTILE = {
     "absurd_reference.xlsx": (_absurd_reference, "sheet_too_large"),
     "huge_unique_count.xlsx": (_huge_unique_count, "unreadable_workbook"),
     "far_value.xls": (_xls_far_value, "sheet_too_large"),
+    "inverted_dimensions.xls": (lambda p: _xls_with_dimensions(p, 3_523_215_362, 7), "unreadable_workbook"),
+    "huge_dimensions.xls": (lambda p: _xls_with_dimensions(p, 0, 134_217_749), "unreadable_workbook"),
     "html.xls": (_html_named_xls, "not_a_workbook"),
     "csv_gbk.xls": (_csv_named_xls, "not_a_workbook"),
     "random.xlsx": (_random_bytes_xlsx, "not_a_workbook"),
@@ -621,3 +636,61 @@ def test_limits_are_configurable(score_xlsx):
 
 def test_default_limits_are_sane():
     assert MAX_ROWS * 10 <= MAX_CELLS <= MAX_ROWS * MAX_COLS
+
+
+# ---------------------------------------------------------------------------------------------
+# Mutated files: only ever a result or FileRejected (run isolated: calamine may abort on some)
+
+
+def _read_outcome(path: str) -> str:
+    try:
+        read_workbook(Path(path))
+    except FileRejected as exc:
+        return exc.code
+    return "ok"
+
+
+def _mutations(data: bytes, rng: random.Random, count: int) -> bytes:
+    buf = bytearray(data)
+    for _ in range(count):
+        k = rng.randrange(len(buf))
+        buf[k] = rng.choice([0, 0xFF, rng.randrange(256), buf[k] ^ (1 << rng.randrange(8))])
+    return bytes(buf)
+
+
+def _mutated_xlsx(source: Path, target: Path, rng: random.Random) -> None:
+    # mutate the XML inside and re-zip, so the zip's checksums do not hide what the parsers see
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zout:
+        victim = rng.choice([i.filename for i in zin.infolist() if i.filename.endswith(".xml")])
+        for info in zin.infolist():
+            data = zin.read(info)
+            zout.writestr(info.filename, _mutations(data, rng, rng.randint(1, 8)) if info.filename == victim else data)
+
+
+def test_mutated_workbooks_fail_only_with_file_rejected(score_xlsx, tmp_path):
+    from pipelines.lib.isolation import map_isolated
+
+    rng = random.Random(20240305)
+    xls = tmp_path / "source.xls"
+    _write_xls_score_sheet(xls)
+    paths = []
+    for k in range(100):  # XML inside mutated, zip intact
+        target = tmp_path / f"m{k:03d}.xlsx"
+        _mutated_xlsx(score_xlsx, target, rng)
+        paths.append(str(target))
+    for k in range(100):  # the zip itself mutated (found: NotImplementedError from zipfile)
+        target = tmp_path / f"z{k:03d}.xlsx"
+        target.write_bytes(_mutations(score_xlsx.read_bytes(), rng, rng.randint(1, 24)))
+        paths.append(str(target))
+    for k in range(100):  # compound file and BIFF records mutated (found: DIMENSIONS aborts)
+        target = tmp_path / f"m{k:03d}.xls"
+        target.write_bytes(_mutations(xls.read_bytes(), rng, rng.randint(1, 16)))
+        paths.append(str(target))
+    outcomes = map_isolated(_read_outcome, paths, workers=2, timeout_s=60)
+    errors = [(p, o.error) for p, o in zip(paths, outcomes) if o.error_kind == "exception"]
+    assert not errors, errors[:5]  # anything but FileRejected would be a bug in the checks
+    summary: dict[str, int] = {}
+    for o in outcomes:
+        key = o.value if o.ok else o.error_kind
+        summary[key] = summary.get(key, 0) + 1
+    print(f"\n{len(paths)} mutated workbooks: {summary}")

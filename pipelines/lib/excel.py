@@ -239,7 +239,9 @@ def _check_zip_package(data: bytes, lim: _Limits) -> None:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - BadZipFile, NotImplementedError (zip version), ...
         raise _unreadable(f"zip: {exc}") from None
     if len(infos) > _MAX_ZIP_MEMBERS:
         raise _bomb(f"压缩包内有 {len(infos):,} 个部件")
@@ -611,7 +613,7 @@ class _Cfb:
 
 
 # BIFF record types
-_BOF, _EOF, _FILEPASS, _BOUNDSHEET, _SST = 0x0809, 0x000A, 0x002F, 0x0085, 0x00FC
+_BOF, _EOF, _FILEPASS, _BOUNDSHEET, _SST, _DIMENSIONS = 0x0809, 0x000A, 0x002F, 0x0085, 0x00FC, 0x0200
 _MULRK = 0x00BD
 # records that hold a value at (row, col); blank/styled-only cells are ignored by calamine
 _VALUE_RECORDS = {0x0203, 0x027E, 0x00FD, 0x0204, 0x00D6, 0x0205, 0x0006, _MULRK}
@@ -659,14 +661,13 @@ def _check_biff(stream: bytes, lim: _Limits) -> None:
         elif rtype == _FILEPASS:
             raise FileRejected("encrypted", _MSG_ENCRYPTED)
         elif rtype == _BOUNDSHEET and len(body) >= 7:
-            offset, _visibility, kind, cch = struct.unpack_from("<IBBB", body, 0)
+            offset, _visibility, _kind, cch = struct.unpack_from("<IBBB", body, 0)
             if biff8 and len(body) >= 8:  # flags byte: bit 0 set means UTF-16, else Latin-1
                 wide = body[7] & 1
                 name = body[8: 8 + cch * (2 if wide else 1)].decode("utf-16-le" if wide else "latin-1", "replace")
             else:  # BIFF5 (Excel 95): bytes in the ANSI code page, GBK on Chinese Windows
                 name = body[7: 7 + cch].decode("gbk", "replace")
-            if kind == 0:  # worksheet (not chart / macro / VB module)
-                sheets.append((offset, name))
+            sheets.append((offset, name))  # every kind: calamine parses them all when it opens
         elif rtype == _SST and len(body) >= 8:
             unique = struct.unpack_from("<I", body, 4)[0]
             if unique > min(lim.max_cells, end // 3 + 16):  # calamine reserves this up front
@@ -687,12 +688,27 @@ def _check_biff(stream: bytes, lim: _Limits) -> None:
                 depth -= 1
                 if depth <= 0:
                     break
-            elif depth == 1 and rtype in _VALUE_RECORDS and rlen >= 4:
+            elif rtype in _VALUE_RECORDS and rlen >= 4 and pos + 4 + rlen <= end:
                 row, col = struct.unpack_from("<HH", stream, pos + 4)
                 if rtype == _MULRK and rlen >= 6:
                     col = struct.unpack_from("<H", stream, pos + 4 + rlen - 2)[0]
                 extent.add(row + 1, col + 1)
+            elif rtype == _DIMENSIONS and pos + 4 + rlen <= end:
+                _check_dimensions(stream[pos + 4: pos + 4 + rlen], extent)
             pos += 4 + rlen
+
+
+def _check_dimensions(body: bytes, extent: _Extent) -> None:
+    """A DIMENSIONS record, read as calamine reads it: it sizes the sheet's grid from it."""
+    if len(body) == 14:  # BIFF8: first row, last row + 1 (u32), first col, last col + 1 (u16)
+        first_row, end_row, first_col, end_col = struct.unpack_from("<IIHH", body)
+    elif len(body) == 10:  # the short (BIFF5) form, all u16
+        first_row, end_row, first_col, end_col = struct.unpack_from("<HHHH", body)
+    else:
+        return
+    if first_row > end_row or first_col > end_col or end_row > 65536 or end_col > 256:
+        raise _unreadable(f"BIFF: DIMENSIONS {first_row}:{end_row} × {first_col}:{end_col}")
+    extent.add(end_row, end_col)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -700,16 +716,10 @@ def _check_biff(stream: bytes, lim: _Limits) -> None:
 
 
 def _parse_with_calamine(data: bytes, lim: _Limits) -> list[Sheet]:
+    book = None
     try:
         book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
-    except python_calamine.PasswordError:
-        raise FileRejected("encrypted", _MSG_ENCRYPTED) from None
-    except MemoryError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - calamine raises several types for bad files
-        raise _unreadable(f"{type(exc).__name__}: {exc}") from None
-    sheets = []
-    try:
+        sheets = []
         for index, meta in enumerate(book.sheets_metadata):
             if meta.typ != python_calamine.SheetTypeEnum.WorkSheet:
                 continue
@@ -718,15 +728,27 @@ def _parse_with_calamine(data: bytes, lim: _Limits) -> list[Sheet]:
             _fill_merged(rows, sheet.merged_cell_ranges or (), meta.name, lim)
             _trim(rows)
             sheets.append(Sheet(meta.name, rows, meta.visible != python_calamine.SheetVisibleEnum.Visible))
-    except python_calamine.PasswordError:
-        raise FileRejected("encrypted", _MSG_ENCRYPTED) from None
-    except (MemoryError, FileRejected):
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise _unreadable(f"{type(exc).__name__}: {exc}") from None
+        return sheets
+    except BaseException as exc:  # noqa: BLE001 - sorted out in _reader_failure
+        rejected = _reader_failure(exc)
+        if rejected is None:
+            raise
+        raise rejected from None
     finally:
-        book.close()
-    return sheets
+        if book is not None:
+            book.close()
+
+
+def _reader_failure(exc: BaseException) -> FileRejected | None:
+    """What a calamine failure means for the file; None for what must propagate."""
+    if isinstance(exc, python_calamine.PasswordError):
+        return FileRejected("encrypted", _MSG_ENCRYPTED)
+    if isinstance(exc, (FileRejected, MemoryError)):
+        return None
+    # pyo3 raises a Rust panic as PanicException, a BaseException: still a bad file, not an interrupt
+    if isinstance(exc, Exception) or type(exc).__name__ == "PanicException":
+        return _unreadable(f"{type(exc).__name__}: {exc}")
+    return None
 
 
 def _clean_rows(raw: list[list[object]]) -> list[list[object]]:

@@ -7,6 +7,7 @@ unknown name is an error that suggests the closest registry names, never a guess
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ class UnitRegistry:
                     self._by_base_role[(key, u.role)].append(u)
         self._keys = sorted(self._by_key)
         self._cache: dict[tuple[str, str | None], Resolution] = {}
+        self._by_char: dict[str, list[str]] | None = None
 
     @property
     def regions(self) -> list[str]:
@@ -106,7 +108,15 @@ class UnitRegistry:
         return Resolution(None, "unknown", self.suggest(key))
 
     def suggest(self, key: str, n: int = 3) -> list[str]:
-        close = difflib.get_close_matches(key, self._keys, n=n, cutoff=0.5)
+        # Compare closely only with the names sharing most characters: a registry may hold 100,000.
+        if self._by_char is None:
+            self._by_char = {}
+            for k in self._keys:
+                for ch in set(k):
+                    self._by_char.setdefault(ch, []).append(k)
+        shared = Counter(k for ch in set(key) for k in self._by_char.get(ch, ()))
+        pool = [k for k, _ in shared.most_common(200)]
+        close = difflib.get_close_matches(key, pool, n=n, cutoff=0.5)
         names: list[str] = []
         for k in close:
             for u in self._by_key[k]:

@@ -6,6 +6,7 @@ mappings keyed by id (requirements, meeting types, …) merge per key, anything 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -16,6 +17,7 @@ from typing import Any
 
 import yaml
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: the same safe subset, faster
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 ROLES = ("party", "government", "department", "township_party", "township_government")
 PERIODS = ("quarter", "half_year", "year")
@@ -164,7 +166,7 @@ def _deep_merge(base: Any, over: Any) -> Any:
 
 def _read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     except (OSError, yaml.YAMLError) as exc:
         raise RulebookError(f"cannot read {path}: {exc}") from exc
     if not isinstance(data, dict):
@@ -199,7 +201,15 @@ def _raw_rulebook(folder: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, dict
 
 
 def load_rulebook(name_or_path: str | Path = "default") -> Rulebook:
-    folder = _resolve_dir(name_or_path)
+    folder = _resolve_dir(name_or_path).resolve()
+    # The cache key holds every rule file's mtime (a folder may extend the bundled rulebooks).
+    files = sorted({*RULES_DIR.rglob("*.yaml"), *folder.rglob("*.yaml")})
+    return _load_cached(folder, tuple((p.as_posix(), p.stat().st_mtime_ns) for p in files))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(folder: Path, stamps: tuple) -> Rulebook:
+    """Parsed once per content version: an edited rule file is read again."""
     data, raw_templates = _raw_rulebook(folder)
     fingerprint = hashlib.sha256(
         json.dumps([data, raw_templates], sort_keys=True, ensure_ascii=False, default=str).encode()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import namedtuple
 from pathlib import PurePosixPath
 
 import duckdb
@@ -20,6 +21,8 @@ from pipelines.lib.rulebook import Rulebook
 from pipelines.lib.text import to_halfwidth
 
 ISSUE_COLUMNS = ["year", "file", "sheet", "row", "unit", "severity", "code", "message"]
+ScoreRow = namedtuple("ScoreRow", ["sha256", "sheet", "row", "task_no", "task_no_text", "task_text", "max_points_text",
+                                   "self_raw", "self_points", "verified_raw", "verified_points"])
 
 STAGING_SQL = """
 create table if not exists stg_units (unit_id varchar, unit_name varchar, unit_type varchar, role varchar,
@@ -243,11 +246,14 @@ class YearStager:
         if not blocks:
             return
         shas = sorted({b["sha256"] for b in blocks})
-        rows = self.con.execute(
-            "select * from parsed_score_rows where kind = 'score_sheet' and sha256 in (select unnest(?))", [shas]
-        ).df()
+        # Plain tuples, grouped once: per-block pandas frames cost more than the work itself at scale.
+        rows_by_block: dict[tuple[str, str], list[ScoreRow]] = {}
+        for rec in self.con.execute(
+            f"select {', '.join(ScoreRow._fields)} from parsed_score_rows "
+            "where kind = 'score_sheet' and sha256 in (select unnest(?)) order by sha256, sheet, \"row\"", [shas]
+        ).fetchall():
+            rows_by_block.setdefault((rec[0], rec[1]), []).append(ScoreRow(*rec))
         parse_issues = _parse_issues(self.con, shas, "score_sheet")
-        rows_by_block = {k: g for k, g in rows.groupby(["sha256", "sheet"], sort=False)}
 
         resolved = []
         for b in blocks:
@@ -303,8 +309,8 @@ class YearStager:
             if unit is None:
                 self.issues.append(_issue(self.year, b["file"], b["sheet"], None, b["meta"].get("unit_text"),
                                           ERROR, "unknown_unit", b["problem"]))
-                for r in (b["rows"]["row"] if b["rows"] is not None else []):
-                    self.issues.append(_issue(self.year, b["file"], b["sheet"], int(r), b["meta"].get("unit_text"),
+                for r in b["rows"] or []:
+                    self.issues.append(_issue(self.year, b["file"], b["sheet"], r.row, b["meta"].get("unit_text"),
                                               ERROR, "row_unit_unknown", "本行所属打分表的被考核单位无法确认（见该文件的单位问题），本行未计分。"))
                 self._submission(b["file"], b["sha256"], "score_sheet", b["n_rows"], b["n_rows"], "rejected",
                                  b["problem"], sheet=b["sheet"], mtime_ns=b["mtime_ns"])
@@ -324,21 +330,20 @@ class YearStager:
             self._submission(b["file"], b["sha256"], "score_sheet", b["n_rows"], rejected, status, None,
                              unit.unit_id, unit.role, b["sheet"], None, b["mtime_ns"])
         if task_frames:
-            self._write("stg_task_scores", pd.concat(task_frames, ignore_index=True))
+            self._write("stg_task_scores", pd.DataFrame([t for frame in task_frames for t in frame]))
         self._write("stg_sheet_totals", pd.DataFrame(totals))
 
-    def _match_tasks(self, b: dict, unit: Unit) -> tuple[pd.DataFrame, int]:
+    def _match_tasks(self, b: dict, unit: Unit) -> tuple[list[dict], int]:
         template = self.rules.templates[unit.role]
         by_no = {t.task_no: t for t in template.tasks}
         by_prefix = {to_halfwidth(t.text)[:10]: t for t in template.tasks}
         basis = self.rules.ranking.score_basis
         label = b["meta"].get("unit_text") or unit.name
         out, seen, rejected = [], set(), 0
-        rows = b["rows"] if b["rows"] is not None else pd.DataFrame(columns=["row"])
-        for r in rows.itertuples(index=False):
-            row_no = int(r.row)
-            task = by_no.get(_int(r.task_no)) if _int(r.task_no) is not None else None
-            if task is None and _int(r.task_no) is None:
+        for r in b["rows"] or []:
+            row_no = r.row
+            task = by_no.get(r.task_no) if r.task_no is not None else None
+            if task is None and r.task_no is None:
                 task = by_prefix.get((r.task_text or "")[:10])
             if task is None:
                 rejected += 1
@@ -352,13 +357,12 @@ class YearStager:
                                           f"第{task.task_no}项任务在表中重复出现，本行未计分，以第一次出现的为准。"))
                 continue
             seen.add(task.task_no)
-            if r.max_points_text is not None and not pd.isna(r.max_points_text) and abs(r.max_points_text - task.points) > 1e-9:
+            if r.max_points_text is not None and abs(r.max_points_text - task.points) > 1e-9:
                 self.issues.append(_issue(self.year, b["file"], b["sheet"], row_no, label, WARNING, "max_points_mismatch",
                                           f"第{task.task_no}项任务表中分值为{r.max_points_text:g}分，模板为{task.points:g}分，按模板计。"))
             values, above_max = {}, set()
             for kind, column in (("self", "自评分"), ("verified", "核定分")):
                 v = getattr(r, f"{kind}_points")
-                v = None if v is None or pd.isna(v) else float(v)
                 if v is not None and v > task.points + 1e-9:
                     self.issues.append(_issue(self.year, b["file"], b["sheet"], row_no, label, ERROR, "score_above_max",
                                               f"第{task.task_no}项任务{column}“{getattr(r, f'{kind}_raw')}”超过该项满分{task.points:g}分，按0分计。"))
@@ -397,7 +401,7 @@ class YearStager:
                     "verified_points": None, "points": 0.0, "score_source": None, "flag": "missing_task",
                     "file": b["file"], "sheet": b["sheet"], "row": None,
                 })
-        return pd.DataFrame(out), rejected
+        return out, rejected
 
     # ---- ledgers -----------------------------------------------------------------------------
     def _ledger(self, kind: str) -> None:
@@ -450,17 +454,16 @@ class YearStager:
             extra_rejected = self._stage_normative(rows)
         rows.loc[extra_rejected, "rejected"] = True
 
-        counts = rows[rows["folder_year"] == self.year].groupby("file").agg(
-            read=("row", "size"), rejected=("rejected", "sum"))
+        own = rows[rows["folder_year"] == self.year]
+        counts = {file: (int(n), int(rej)) for file, n, rej in
+                  own.groupby("file").agg(n=("row", "size"), rej=("rejected", "sum")).itertuples()}
+        units_of = own.dropna(subset=["unit_id"]).groupby("file")["unit_id"].unique().to_dict()
         for f in mine.itertuples(index=False):
             if f.error_code:
                 continue
-            if f.file in counts.index:
-                n, rej = int(counts.loc[f.file, "read"]), int(counts.loc[f.file, "rejected"])
-            else:
-                n, rej = 0, 0
+            n, rej = counts.get(f.file, (0, 0))
             status = "loaded" if rej == 0 else ("rejected" if rej == n and n else "partially_loaded")
-            units = rows.loc[(rows["file"] == f.file) & rows["unit_id"].notna(), "unit_id"].unique()
+            units = units_of.get(f.file, ())
             self._submission(f.file, f.sha256, kind, n, rej, status, None,
                              units[0] if len(units) == 1 else None, None, None, None, f.mtime_ns)
 
