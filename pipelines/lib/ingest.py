@@ -209,32 +209,22 @@ def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFil
     for f, p in parsed:
         by_kind.setdefault(f.kind, []).append((f, p))
     for kind, items in by_kind.items():
-        cols = RECORD_COLUMNS[kind]
-        data: dict[str, list] = {"sha256": [], "kind": [], "sheet": [], "row": [], "parse_rejected": []}
-        for c in cols:
-            data[c] = []
+        cols = ["sha256", "kind", "sheet", "row", "parse_rejected", *RECORD_COLUMNS[kind]]
+        records: list[dict] = []
         for f, p in items:
             rejected = set(p.rejected_rows)
-            for rec in p.records:
-                data["sha256"].append(f.sha256)
-                data["kind"].append(kind)
-                data["sheet"].append(rec.get("sheet"))
-                data["row"].append(rec.get("row"))
-                data["parse_rejected"].append((rec.get("sheet"), rec.get("row")) in rejected)
-                for c in cols:
-                    v = rec.get(c)
-                    data[c].append("|".join(v) if isinstance(v, (list, tuple)) else v)
+            recorded = set()
+            for rec in p.records:  # the parser's own dicts: annotate in place, no copy per row
+                key = (rec.get("sheet"), rec.get("row"))
+                recorded.add(key)
+                rec["sha256"], rec["kind"], rec["parse_rejected"] = f.sha256, kind, key in rejected
+                records.append(rec)
             # Rows the parser rejected without a record still count as read: keep a placeholder row.
-            recorded = {(rec.get("sheet"), rec.get("row")) for rec in p.records}
             for sheet, row in rejected - recorded:
-                data["sha256"].append(f.sha256)
-                data["kind"].append(kind)
-                data["sheet"].append(sheet)
-                data["row"].append(row)
-                data["parse_rejected"].append(True)
-                for c in cols:
-                    data[c].append(None)
-        frame = pd.DataFrame(data)
+                records.append({"sha256": f.sha256, "kind": kind, "sheet": sheet, "row": row, "parse_rejected": True})
+        frame = pd.DataFrame.from_records(records, columns=cols)
+        if kind == "units":
+            frame["aliases"] = frame["aliases"].map(lambda v: "|".join(v) if isinstance(v, (list, tuple)) else v)
         if len(frame):
             con.execute(f"insert into {RECORD_TABLES[kind]} by name select * from frame")
 
