@@ -185,6 +185,7 @@ class YearStager:
         self.con, self.year, self.rules, self.registry = con, year, rulebook, registry
         self.loaded_at = loaded_at
         self.issues: list[dict] = []
+        self.issue_frames: list[pd.DataFrame] = []
         self.submissions: list[dict] = []
 
     def run(self) -> dict[str, int]:
@@ -196,7 +197,8 @@ class YearStager:
             self._ledger(kind)
         self._ignored_files()
         self._write("stg_submissions", pd.DataFrame(self.submissions))
-        self._write("stg_issues", pd.DataFrame(self.issues, columns=ISSUE_COLUMNS))
+        self._write("stg_issues", pd.concat([pd.DataFrame(self.issues, columns=ISSUE_COLUMNS), *self.issue_frames],
+                                            ignore_index=True))
         return {"files": len(self.submissions), "issues": len(self.issues)}
 
     def _write(self, table: str, frame: pd.DataFrame) -> None:
@@ -204,6 +206,13 @@ class YearStager:
             self.con.register("_frame", frame)
             self.con.execute(f"insert into {table} by name select * from _frame")
             self.con.unregister("_frame")
+
+    def _issue_frame(self, rows: pd.DataFrame, severity: str, code: str, messages: pd.Series) -> None:
+        """Row issues for many rows at once (a large ledger year has tens of thousands)."""
+        if len(rows):
+            self.issue_frames.append(pd.DataFrame({
+                "year": self.year, "file": rows["file"], "sheet": rows["sheet"], "row": rows["row"],
+                "unit": rows["unit"], "severity": severity, "code": code, "message": messages}))
 
     def _submission(self, file, sha, kind, rows_read, rows_rejected, status, reason=None, unit_id=None,
                     role=None, sheet=None, superseded_by=None, mtime_ns=None) -> None:
@@ -484,18 +493,18 @@ class YearStager:
         study_types = {m.id for m in self.rules.meeting_types.values() if m.study}
         ok["meeting_types"] = [pairs[p] for p in zip(ok["type_text"], ok["topic"])]
         ok["is_study"] = ok["meeting_types"].map(lambda ts: any(t in study_types for t in ts))
-        for r in ok[ok["meeting_types"].map(len) == 0].itertuples(index=False):
-            if r.folder_year == self.year:
-                self.issues.append(_issue(self.year, r.file, r.sheet, _int(r.row), r.unit, WARNING, "meeting_type_other",
-                                          f"会议“{r.type_text or ''} {r.topic or ''}”无法归入任何规定的会议/学法类型，已记为“其他”，不计入履职频次。"))
+        own = ok["folder_year"] == self.year  # rows dated here from another year's folder: their file reports them
+        other = own & (ok["meeting_types"].map(len) == 0)
+        self._issue_frame(ok[other], WARNING, "meeting_type_other",
+                          "会议“" + ok.loc[other, "type_text"] + " " + ok.loc[other, "topic"]
+                          + "”无法归入任何规定的会议/学法类型，已记为“其他”，不计入履职频次。")
         ok["meeting_types"] = ok["meeting_types"].map(lambda ts: ts or ["other"])
         ok["is_duplicate"] = ok.duplicated(subset=["unit_id", "date", "type_text", "topic"], keep="first")
-        for r in ok[ok["is_duplicate"]].itertuples(index=False):
-            if r.folder_year == self.year:
-                self.issues.append(_issue(self.year, r.file, r.sheet, _int(r.row), r.unit, WARNING, "duplicate_meeting",
-                                          f"{pd.Timestamp(r.date):%Y-%m-%d}“{r.topic or r.type_text}”与已登记的会议重复（同一单位、日期、类型、主题），只计一次。"))
-        for r in ok[ok["folder_year"] != self.year].itertuples(index=False):
-            pass  # rows dated in this year from another year's folder count here; their file reports them
+        dup = own & ok["is_duplicate"]
+        shown = ok.loc[dup, "topic"].where(ok.loc[dup, "topic"] != "", ok.loc[dup, "type_text"])
+        self._issue_frame(ok[dup], WARNING, "duplicate_meeting",
+                          pd.to_datetime(ok.loc[dup, "date"]).dt.strftime("%Y-%m-%d") + "“" + shown
+                          + "”与已登记的会议重复（同一单位、日期、类型、主题），只计一次。")
         dated_elsewhere = rows[~rows["rejected"] & (rows["folder_year"] == self.year) & (rows["row_year"] != self.year)]
         for r in dated_elsewhere.itertuples(index=False):
             self.issues.append(_issue(self.year, r.file, r.sheet, _int(r.row), r.unit, WARNING, "date_outside_year",
