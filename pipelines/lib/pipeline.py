@@ -110,7 +110,7 @@ def publish_marts(paths: Paths, rules: Rulebook) -> str:
         if unchecked:
             detail += f"; unchecked years: {[y for (y,) in unchecked]}"
         raise PublicationBlocked(f"marts not published, blocking checks failed — {detail}")
-    return str(publish(paths, n, rules.id, rules.fingerprint))
+    return str(publish(paths, n, rules.id, rules.fingerprint, rules.ranking.describe(rules.role_names)))
 
 
 def summary(paths: Paths, years: list[int]) -> dict:

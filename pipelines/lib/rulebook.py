@@ -126,6 +126,18 @@ class RankingPolicy:
     bottom_places: int
     unit_groups: tuple[str, ...]
 
+    def describe(self, role_names: dict[str, str]) -> str:
+        """The policy in words, for the footnote of the ranking circular (通报)."""
+        roles = "、".join(role_names.get(r, r) for r in self.region_roles)
+        basis = {"verified_else_self": "以督察核定分为准，未核定的以自评分计",
+                 "self": "以自评分计", "verified": "以督察核定分计"}[self.score_basis]
+        parts = [f"区县综合得分为{roles}主要负责人得分的平均值（{basis}）",
+                 "得分相同者并列同一名次，其后名次顺延（如1、2、2、4）"]
+        if self.require_all_region_roles:
+            parts.append(f"{roles}任一缺报的，不参与排名")
+        parts.append(f"排名最后{self.bottom_places}位（含并列）列为末位")
+        return "；".join(parts) + "。"
+
 
 @dataclass(frozen=True)
 class Rulebook:

@@ -90,7 +90,8 @@ def work_connection(paths: Paths) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
-def publish(paths: Paths, source_files: int, rulebook_id: str = "", rulebook_fingerprint: str = "") -> Path:
+def publish(paths: Paths, source_files: int, rulebook_id: str = "", rulebook_fingerprint: str = "",
+            ranking_policy: str = "") -> Path:
     """Copy the work database's marts into a new file and atomically replace the served one."""
     target = paths.warehouse
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -108,8 +109,8 @@ def publish(paths: Paths, source_files: int, rulebook_id: str = "", rulebook_fin
         con.execute(
             "create or replace table marts.publication as select ?::timestamp as published_at, "
             "?::integer as source_files, ?::varchar as work_db, ?::varchar as rulebook_id, "
-            "?::varchar as rulebook_fingerprint",
-            [_utc_now(), source_files, str(paths.work_db), rulebook_id, rulebook_fingerprint],
+            "?::varchar as rulebook_fingerprint, ?::varchar as ranking_policy",
+            [_utc_now(), source_files, str(paths.work_db), rulebook_id, rulebook_fingerprint, ranking_policy],
         )
         con.execute("detach work")
         con.execute("checkpoint")

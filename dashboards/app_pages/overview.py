@@ -1,0 +1,45 @@
+"""总览: headline figures, the ranking bar chart, change since last year."""
+import streamlit as st
+
+from dashboards import data, figures
+from dashboards.i18n import fmt_score, t
+from dashboards.ui import page
+
+f = page("page_overview")
+
+rankings = data.query(f"""
+    select region, score, party_score, government_score, rank, prev_rank, rank_change, score_change, is_bottom
+    from marts.region_rankings where {f.where(role=False)} order by rank nulls last, region""", **f.params)
+units = data.query(f"""
+    select status, count(*) as n from marts.unit_scores where {f.where()} group by status""", **f.params)
+rejected = data.query("""select count(*) as n from marts.submissions where year = $year and status = 'rejected'""",
+                      year=f.year)["n"].iloc[0]
+
+counts = dict(zip(units["status"], units["n"]))
+ranked = rankings[rankings["rank"].notna()]
+c1, c2, c3, c4, c5 = st.columns(5)
+c1.metric(t("regions_ranked"), f"{len(ranked)}/{len(rankings)}")
+c2.metric(t("units_scored"), int(counts.get("scored", 0) + counts.get("incomplete", 0)))
+c3.metric(t("avg_score"), fmt_score(ranked["score"].mean()) if len(ranked) else "—")
+c4.metric(t("missing_units"), int(counts.get("missing", 0)))
+c5.metric(t("rejected_files"), int(rejected))
+
+if len(ranked):
+    top = ranked[ranked["rank"] == ranked["rank"].min()]
+    bottom = ranked[ranked["is_bottom"].fillna(False)]
+    st.subheader(t("leaders_laggards"))
+    left, right = st.columns(2)
+    left.success(f"**{t('top_region')}**：" + "、".join(f"{r.region}（{fmt_score(r.score)}）" for r in top.itertuples()))
+    if len(bottom):
+        right.error(f"**{t('bottom_region')}**：" + "、".join(
+            f"{r.region}（{fmt_score(r.score)}）" for r in bottom.itertuples()))
+
+if len(rankings):
+    st.plotly_chart(figures.ranking_bar(rankings, label="region", value="score", title=t("ranking_chart"),
+                                        value_label=t("score") + " "), key="overview_ranking")
+    if rankings["prev_rank"].notna().any():
+        st.plotly_chart(figures.change_bar(rankings[rankings["rank"].notna()], label="region",
+                                           title=t("change_chart"), rank_change_label=t("rank_change"),
+                                           score_change_label=t("score_change")), key="overview_change")
+else:
+    st.caption(t("no_rows"))

@@ -1,0 +1,87 @@
+"""数据质量: files received, loaded, superseded, rejected; every issue in Chinese; who submitted nothing."""
+import pandas as pd
+import streamlit as st
+
+from dashboards import data, figures
+from dashboards.i18n import label, role_label, t
+from dashboards.ui import labelled, page, table
+
+f = page("page_quality")
+
+# A file is in scope when its unit passes the filters; files whose unit is unknown stay visible
+# (they are exactly what the clerk must chase).
+files = data.query(f"""
+    select s.file, s.kind, s.unit_id, u.unit_name, u.region, s.role, s.rows_read, s.rows_loaded, s.rows_rejected,
+           s.status, s.status_reason, s.superseded_by, s.loaded_at
+    from marts.submissions s left join marts.units u on u.unit_id = s.unit_id and u.role = s.role
+    where s.year = $year and (s.unit_id is null or ((len($regions) = 0 or list_contains($regions, u.region))
+                                                    and list_contains($roles, s.role)))
+    order by s.status, s.file""", **f.params)
+counts = files["status"].value_counts()
+files["status_label"] = files["status"].map(lambda v: label("file_status", v))
+files["kind_label"] = files["kind"].map(lambda v: label("kind", v))
+c1, c2, c3, c4, c5 = st.columns(5)
+c1.metric(t("files_received"), len(files))
+c2.metric(t("files_loaded"), int(counts.get("loaded", 0)))
+c3.metric(t("files_partial"), int(counts.get("partially_loaded", 0)))
+c4.metric(t("files_superseded"), int(counts.get("superseded", 0)))
+c5.metric(t("files_rejected"), int(counts.get("rejected", 0)))
+st.caption(f"{t('rows_read')} {int(files['rows_read'].sum())} = {t('rows_loaded')} {int(files['rows_loaded'].sum())}"
+           f" + {t('rows_rejected')} {int(files['rows_rejected'].sum())}")
+
+st.subheader(t("issues"))
+issues = data.query("""
+    select i.file, i.sheet, i."row", i.unit, i.severity, i.code, i.message
+    from marts.ingest_issues i where i.year = $year or i.year is null""", year=f.year)
+in_scope = set(files["file"])
+year_files = set(data.query("select file from marts.submissions where year = $year", year=f.year)["file"])
+issues = issues[issues["file"].isin(in_scope) | ~issues["file"].isin(year_files)]  # registry, stray files
+by_code = issues.groupby(["severity", "code"], as_index=False).size().rename(columns={"size": "n"})
+if len(by_code):
+    st.plotly_chart(figures.count_bar(by_code, label="code", value="n", title=t("issue_counts"), color="severity",
+                                      colors={"error": "#c62828", "warning": "#ef6c00"}), key="issue_counts")
+left, right = st.columns(2)
+errors_only = left.toggle(t("error_only"), value=True, key="quality_errors_only")
+codes = right.multiselect(t("code"), sorted(by_code["code"]), key="quality_codes", placeholder=t("all"))
+shown = issues[(issues["severity"] == "error") | (not errors_only)]
+if codes:
+    shown = shown[shown["code"].isin(codes)]
+shown = shown.sort_values(["severity", "file", "row"]).reset_index(drop=True)
+shown["severity_label"] = shown["severity"].map(lambda s: t(f"severity_{s}"))
+picked = table(labelled(shown, {"file": "file", "sheet": "sheet_name", "row": "row", "unit": "unit",
+                                "severity_label": "severity", "code": "code", "message": "message"}),
+               key=f"issues_{f.year}", select=True)
+
+st.subheader(t("issue_detail"))
+choices = shown.index.tolist()
+if choices:
+    if picked is not None:
+        st.session_state["quality_issue"] = picked
+    if st.session_state.get("quality_issue") not in choices:
+        st.session_state["quality_issue"] = choices[0]
+    pick = st.selectbox(t("issue_detail"), choices, key="quality_issue", label_visibility="collapsed",
+                        format_func=lambda i: f"{shown.at[i, 'file']} · {shown.at[i, 'sheet'] or ''} · "
+                                              f"{t('row')} {shown.at[i, 'row'] if pd.notna(shown.at[i, 'row']) else '—'}"
+                                              f" · {shown.at[i, 'code']}")
+    issue = shown.loc[pick]
+    st.markdown(f"**{t('file')}**：`{issue['file']}`　**{t('sheet_name')}**：{issue['sheet'] or '—'}　"
+                f"**{t('row')}**：{'—' if pd.isna(issue['row']) else int(issue['row'])}")
+    st.warning(issue["message"])
+    table(labelled(files[files["file"] == issue["file"]],
+                   {"file": "file", "kind_label": "kind", "unit_name": "unit", "status_label": "status", "rows_read": "rows_read",
+                    "rows_loaded": "rows_loaded", "rows_rejected": "rows_rejected", "superseded_by": "superseded_by",
+                    "loaded_at": "loaded_at"}), key=f"issue_file_{f.year}")
+
+st.subheader(t("submissions"))
+table(labelled(files, {"file": "file", "kind_label": "kind", "unit_name": "unit", "status_label": "status",
+                       "rows_read": "rows_read", "rows_loaded": "rows_loaded", "rows_rejected": "rows_rejected",
+                       "superseded_by": "superseded_by"}), key=f"files_{f.year}")
+
+st.subheader(t("nothing_submitted"))
+missing = data.query(f"""
+    select unit_name, region, role from marts.unit_scores u
+    where {f.where('u')} and not exists (
+        select 1 from marts.submissions s where s.year = u.year and s.unit_id = u.unit_id and s.role = u.role)
+    order by region, role, unit_name""", **f.params)
+missing["role"] = missing["role"].map(role_label)
+table(labelled(missing, {"unit_name": "unit_name", "region": "region", "role": "role"}), key=f"nothing_{f.year}")

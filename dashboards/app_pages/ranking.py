@@ -1,0 +1,100 @@
+"""排名: regions and units, ties (并列), 末位 flagged, change against last year, the circular (通报)."""
+import datetime
+
+import pandas as pd
+import streamlit as st
+
+from dashboards import data, exports
+from dashboards.i18n import (fmt_rank, fmt_rank_change, fmt_score, fmt_score_change, role_label, t)
+from dashboards.ui import labelled, open_unit, page, table
+
+f = page("page_ranking")
+tab_regions, tab_units = st.tabs([t("regions"), t("units")])
+
+
+def _tied(ranks: pd.Series) -> pd.Series:
+    counts = ranks.map(ranks.value_counts())
+    return ranks.notna() & (counts > 1)
+
+
+def _remark(row) -> str:
+    parts = [t("bottom")] if row.is_bottom else []
+    if isinstance(row.note, str) and row.note:
+        parts.append(row.note)
+    return "；".join(parts)
+
+
+with tab_regions:
+    regions = data.query(f"""
+        select region, rank, score, party_score, government_score, prev_rank, rank_change, score_change,
+               coalesce(is_bottom, false) as is_bottom, note
+        from marts.region_rankings where {f.where(role=False)} order by rank nulls last, region""", **f.params)
+    regions["tie"] = _tied(regions["rank"])
+    shown = pd.DataFrame({
+        "rank": [fmt_rank(r, tie) for r, tie in zip(regions["rank"], regions["tie"])],
+        "region": regions["region"],
+        "score": regions["score"].map(fmt_score),
+        "party_score": regions["party_score"].map(fmt_score),
+        "government_score": regions["government_score"].map(fmt_score),
+        "prev_rank": regions["prev_rank"].map(lambda v: "—" if pd.isna(v) else str(int(v))),
+        "rank_change": regions["rank_change"].map(fmt_rank_change),
+        "score_change": regions["score_change"].map(fmt_score_change),
+        "remark": [_remark(r) for r in regions.itertuples()],
+    })
+    table(labelled(shown), key=f"region_ranking_{f.year}",
+          highlight=regions["is_bottom"])
+
+    info = data.publication()
+    circular = lambda: exports.ranking_circular(  # noqa: E731 - built only when downloaded
+        regions.assign(note=regions["note"].fillna("")),
+        year=f.year, title=t("circular_title", year=f.year), issued_on=datetime.date.today(),
+        policy_note=info.get("ranking_policy") or "",
+        columns={"rank": t("rank"), "region": t("region"), "score": t("score"), "party_score": t("party_score"),
+                 "government_score": t("government_score"), "rank_change": t("rank_change"),
+                 "score_change": t("score_change"), "note": t("remark"), "year_label": t("year"),
+                 "date_label": t("date_label"), "tie_label": t("tie"), "not_ranked_label": t("not_ranked"),
+                 "policy_label": t("policy_label"), "bottom_label": t("bottom")})
+    st.download_button(t("circular_download"), circular, file_name=f"{f.year}_ranking_circular.xlsx",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                       type="primary", key="circular")
+
+    units_of_region = data.query(f"""
+        select region, role, unit_id, unit_name from marts.unit_scores
+        where {f.where(role=False)} and list_contains(['party', 'government'], role) order by region, role""",
+                                 **f.params)
+    if len(units_of_region):
+        st.caption(t("open_unit"))
+        pick = st.selectbox(t("choose_unit"), list(units_of_region.index), key="ranking_region_unit",
+                            format_func=lambda i: f"{units_of_region.at[i, 'region']} · "
+                                                  f"{role_label(units_of_region.at[i, 'role'])}")
+        if st.button(t("go_unit"), key="ranking_go_region_unit"):
+            open_unit(units_of_region.at[pick, "unit_id"])
+
+with tab_units:
+    units = data.query(f"""
+        select unit_id, unit_name, region, role, rank, rank_total, score, score_rate, self_score, verified_score,
+               score_source, status, coalesce(is_bottom, false) as is_bottom, prev_rank, prev_score
+        from marts.unit_scores where {f.where()} order by role, rank nulls last, unit_name""", **f.params)
+    roles = [r for r in f.roles if r in set(units["role"])]
+    if not roles:
+        st.caption(t("no_rows"))
+    for role in roles:
+        group = units[units["role"] == role].reset_index(drop=True)
+        ties = _tied(group["rank"])
+        change = group["prev_rank"] - group["rank"]
+        shown = pd.DataFrame({
+            "rank": [fmt_rank(r, tie) for r, tie in zip(group["rank"], ties)],
+            "unit_name": group["unit_name"],
+            "region": group["region"],
+            "score": group["score"].map(fmt_score),
+            "score_change": (group["score"] - group["prev_score"]).map(fmt_score_change),
+            "rank_change": change.map(fmt_rank_change),
+            "score_source": group["score_source"].map(lambda v: t(f"source_{v}") if isinstance(v, str) else "—"),
+            "status": group["status"].map(lambda v: t(f"status_{v}")),
+            "remark": group["is_bottom"].map(lambda b: t("bottom") if b else ""),
+        })
+        st.subheader(role_label(role))
+        picked = table(labelled(shown), key=f"unit_ranking_{role}_{f.year}",
+                       select=True, highlight=group["is_bottom"])
+        if picked is not None:
+            open_unit(group.at[picked, "unit_id"])

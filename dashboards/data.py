@@ -1,0 +1,95 @@
+"""Every read the dashboard makes of the published marts goes through `query`.
+
+The pipeline replaces the warehouse file atomically (`os.replace`). A query opens an in-memory DuckDB,
+attaches the file read-only, reads, and closes: no connection outlives a query, so a publication is
+never blocked and never half-seen. Results are cached per (query, file identity): a new publication
+changes the file's inode and mtime, so the next rerun reads the new data at once; the TTL only bounds
+memory. (A plain `duckdb.connect(path)` would reuse a database another thread still holds open and
+keep serving the replaced file.)
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE_TTL_SECONDS = 600
+ALL_ROLES = ("party", "government", "department", "township_party", "township_government")
+REGION_ROLES = ("party", "government")
+
+
+class NoWarehouse(Exception):
+    """No published marts yet."""
+
+
+def warehouse_path() -> Path:
+    return Path(os.environ.get("FAZHI_WAREHOUSE", ROOT / "data" / "marts" / "fazhi.duckdb"))
+
+
+def warehouse_stamp() -> tuple[int, int, int] | None:
+    """Identity of the file now served: changes with every publication."""
+    try:
+        st_ = warehouse_path().stat()
+    except FileNotFoundError:
+        return None
+    return st_.st_ino, st_.st_mtime_ns, st_.st_size
+
+
+def _read(sql: str, params: dict) -> pd.DataFrame:
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"attach '{warehouse_path()}' as wh (read_only)")
+        con.execute("use wh")
+        return con.execute(sql, params).df()
+    finally:
+        con.close()
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False, max_entries=500)
+def _cached(sql: str, params: dict, stamp: tuple[int, int, int]) -> pd.DataFrame:
+    for _ in range(3):
+        frame = _read(sql, params)
+        # A publication between stat() and attach would cache new data under the old stamp (harmless)
+        # or, read the other way round, old data under the new stamp; re-read until they agree.
+        if warehouse_stamp() == stamp:
+            return frame
+        stamp = warehouse_stamp()
+    return frame
+
+
+def query(sql: str, **params) -> pd.DataFrame:
+    """Run `sql` with named `$parameters`; pages pass the whole filter set, DuckDB wants only the used ones."""
+    stamp = warehouse_stamp()
+    if stamp is None:
+        raise NoWarehouse(str(warehouse_path()))
+    used = set(re.findall(r"\$(\w+)", sql))
+    return _cached(sql, {k: v for k, v in params.items() if k in used}, stamp).copy()
+
+
+def available() -> bool:
+    return warehouse_stamp() is not None
+
+
+def publication() -> dict:
+    frame = query("select * from marts.publication")
+    return frame.iloc[0].to_dict() if len(frame) else {}
+
+
+def years() -> list[int]:
+    frame = query("""select distinct year from marts.unit_scores where status <> 'missing'
+                     union select distinct year from marts.submissions where year is not null order by 1""")
+    return [int(y) for y in frame["year"]]
+
+
+def regions() -> list[str]:
+    return list(query("select distinct region from marts.units where region is not null order by region")["region"])
+
+
+def has_year(year: int) -> bool:
+    return bool(query("select count(*) as n from marts.unit_scores where year = $year and status <> 'missing'",
+                      year=year)["n"].iloc[0])

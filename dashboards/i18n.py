@@ -1,0 +1,253 @@
+"""User text of the dashboard: Simplified Chinese first, English on request.
+
+Every label lives here once, as (中文, English). Pages ask `t(key)`; the language is the session's
+choice (sidebar switch), Chinese by default.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+TEXT: dict[str, tuple[str, str]] = {
+    "app_title": ("法治建设第一责任人履职台账", "Rule-of-law duty ledger"),
+    "language": ("语言 / Language", "语言 / Language"),
+    "page_overview": ("总览", "Overview"),
+    "page_ranking": ("排名", "Rankings"),
+    "page_weak": ("短板", "Weak spots"),
+    "page_meetings": ("会议学习", "Meetings & study"),
+    "page_filings": ("报送", "Filings"),
+    "page_unit": ("单位详情", "Unit detail"),
+    "page_quality": ("数据质量", "Data quality"),
+    # filters
+    "filters": ("筛选", "Filters"),
+    "year": ("年度", "Year"),
+    "region": ("区县", "Region"),
+    "role": ("角色", "Role"),
+    "level": ("层级", "Level"),
+    "all": ("全部", "All"),
+    "level_region": ("县（区）", "County/district"),
+    "level_department": ("市直部门", "City department"),
+    "level_township": ("乡镇（街道）", "Township"),
+    "side_party": ("党委", "Party committee"),
+    "side_government": ("政府", "Government"),
+    "side_department": ("部门", "Department"),
+    # roles as stored in the marts
+    "role_party": ("县（区）党委", "County Party committee"),
+    "role_government": ("县（区）政府", "County government"),
+    "role_department": ("市直部门", "City department"),
+    "role_township_party": ("乡镇党委", "Township Party committee"),
+    "role_township_government": ("乡镇政府", "Township government"),
+    # freshness and empty states
+    "published": ("数据发布于 {when}（北京时间），来源文件 {files} 个", "Published {when} (Beijing time) from {files} files"),
+    "no_warehouse": ("尚未生成数据仓库。请先运行 `fazhi run`（或 `./dev up`），数据发布后本页自动显示。",
+                     "No warehouse yet. Run `fazhi run` (or `./dev up`); this page shows the data once published."),
+    "no_data_year": ("{year} 年度暂无数据（尚未收到或尚未处理该年度的材料）。",
+                     "No data for {year} yet (nothing received or processed for that year)."),
+    "no_rows": ("当前筛选条件下没有数据。", "Nothing matches the current filters."),
+    # overview
+    "regions_ranked": ("参与排名区县", "Regions ranked"),
+    "units_scored": ("已评分单位", "Units scored"),
+    "avg_score": ("区县平均分", "Mean region score"),
+    "missing_units": ("未报送单位", "Units with no submission"),
+    "rejected_files": ("拒收文件", "Rejected files"),
+    "top_region": ("第一名", "First place"),
+    "bottom_region": ("末位", "Last place"),
+    "ranking_chart": ("区县综合得分排名", "Region scores, ranked"),
+    "change_chart": ("名次与得分较上年变化", "Change in rank and score since last year"),
+    "leaders_laggards": ("谁领先，谁末位", "Who leads, who is last"),
+    # ranking
+    "regions": ("区县排名", "Region ranking"),
+    "units": ("单位排名", "Unit ranking"),
+    "rank": ("名次", "Rank"),
+    "score": ("综合得分", "Score"),
+    "party_score": ("党委得分", "Party score"),
+    "government_score": ("政府得分", "Government score"),
+    "rank_change": ("名次变化", "Rank change"),
+    "score_change": ("得分变化", "Score change"),
+    "prev_rank": ("上年名次", "Last year's rank"),
+    "remark": ("备注", "Remarks"),
+    "bottom": ("末位", "Last place"),
+    "tie": ("并列", "tied"),
+    "not_ranked": ("不排名", "not ranked"),
+    "new_entry": ("新", "new"),
+    "unit_name": ("单位", "Unit"),
+    "unit_id": ("单位编号", "Unit id"),
+    "score_rate": ("得分率", "Score rate"),
+    "self_score": ("自评分", "Self score"),
+    "verified_score": ("核定分", "Verified score"),
+    "score_source": ("计分依据", "Score basis"),
+    "status": ("状态", "Status"),
+    "status_scored": ("已评分", "scored"),
+    "status_incomplete": ("不完整", "incomplete"),
+    "status_missing": ("未报送", "missing"),
+    "source_self": ("自评", "self"),
+    "source_verified": ("核定", "verified"),
+    "source_mixed": ("核定+自评", "verified + self"),
+    "open_unit": ("选中一行，查看该单位详情", "Select a row to open the unit"),
+    "go_unit": ("查看单位详情 →", "Open unit detail →"),
+    "circular_download": ("下载排名通报（Excel）", "Download the ranking circular (Excel)"),
+    "circular_title": ("{year}年度党政主要负责人履行推进法治建设第一责任人职责情况排名通报",
+                       "{year} ranking of principal leaders' rule-of-law duty performance"),
+    "date_label": ("日期", "Date"),
+    "policy_label": ("排名规则：", "Ranking policy: "),
+    "download_csv": ("下载 CSV", "Download CSV"),
+    "download_xlsx": ("下载 Excel", "Download Excel"),
+    # weak spots
+    "heatmap": ("区县 × 职责 得分率", "Score rate by region × duty group"),
+    "heatmap_role": ("考核表", "Score sheet"),
+    "duty": ("职责", "Duty group"),
+    "task": ("考核事项", "Task"),
+    "task_no": ("序号", "No."),
+    "units_losing": ("失分单位数", "Units losing points"),
+    "lost_points": ("失分", "Points lost"),
+    "loss_rate": ("失分单位占比", "Share of units losing points"),
+    "tasks_lost": ("失分最多的考核事项", "Tasks lost most often"),
+    "reqs_missed": ("未达标最多的制度要求", "Requirements missed most often"),
+    "cell_detail": ("选中格子背后的单位与事项", "Units and tasks behind the selected cell"),
+    "pick_cell": ("点击热力图中的格子，或在此选择区县与职责", "Click a heatmap cell, or choose a region and duty group here"),
+    "findings": ("短板清单", "Findings"),
+    "scope": ("范围", "Scope"),
+    "severity": ("严重程度", "Severity"),
+    "note": ("说明", "Note"),
+    "metric": ("指标", "Metric"),
+    "value": ("数值", "Value"),
+    # meetings
+    "requirement": ("制度要求", "Requirement"),
+    "period": ("期间", "Period"),
+    "required": ("应达", "Required"),
+    "actual": ("实际", "Actual"),
+    "met": ("达标", "Met"),
+    "met_rate": ("达标率", "Met rate"),
+    "compliance_matrix": ("分季度达标矩阵", "Compliance by quarter"),
+    "study_matrix": ("每季度学法场次", "Study sessions per quarter"),
+    "quarter": ("季度", "Quarter"),
+    "sessions": ("场次", "Sessions"),
+    "gaps": ("未达标的期间", "Periods not met"),
+    "pick_gap_unit": ("选择单位查看缺失期间", "Choose a unit to see the missing periods"),
+    "evidence_rows": ("会议与学习记录", "Meeting and study records"),
+    "meeting_date": ("日期", "Date"),
+    "meeting_kind": ("会议类型（原文）", "Type as written"),
+    "topic": ("议题/内容", "Topic"),
+    "meeting_types": ("认定为", "Counted as"),
+    "is_study": ("学法", "Study"),
+    "hours": ("学时", "Hours"),
+    "is_duplicate": ("重复登记", "Duplicate"),
+    # filings
+    "report_type": ("报送事项", "Report"),
+    "filing_rate": ("报送率", "Filing rate"),
+    "on_time_rate": ("按时率", "On-time rate"),
+    "overdue": ("逾期或未报送", "Overdue or not filed"),
+    "due_date": ("截止日期", "Due"),
+    "filed_date": ("报送日期", "Filed on"),
+    "days_late": ("逾期天数", "Days late"),
+    "not_filed": ("未报送", "not filed"),
+    "normative": ("规范性文件备案", "Normative-document filing"),
+    "issued": ("制发", "Issued"),
+    "filed": ("已备案", "Filed"),
+    "timely_rate": ("及时备案率", "Timely rate"),
+    "compliance_rate": ("合规率", "Compliance rate"),
+    # unit detail
+    "choose_unit": ("选择单位", "Choose a unit"),
+    "sheet": ("考核表明细", "Score sheet"),
+    "max_points": ("分值", "Points"),
+    "points": ("得分", "Score"),
+    "self_points": ("自评", "Self"),
+    "verified_points": ("核定", "Verified"),
+    "evidence_points": ("记录支持", "Records allow"),
+    "flag": ("提示", "Flag"),
+    "flags": ("自评与记录不符", "Self-score vs records"),
+    "history": ("历年得分与名次", "Score and rank over the years"),
+    "source_file": ("来源文件", "Source file"),
+    "no_unit": ("当前筛选条件下没有单位。", "No unit matches the filters."),
+    # quality
+    "files_received": ("收到文件", "Files received"),
+    "files_loaded": ("已入库", "Loaded"),
+    "files_superseded": ("被替代", "Superseded"),
+    "files_rejected": ("拒收", "Rejected"),
+    "files_partial": ("部分入库", "Partly loaded"),
+    "issues": ("问题清单", "Issues"),
+    "issue_counts": ("问题按类型", "Issues by type"),
+    "code": ("代码", "Code"),
+    "message": ("说明", "Message"),
+    "file": ("文件", "File"),
+    "row": ("行", "Row"),
+    "sheet_name": ("工作表", "Sheet"),
+    "unit": ("单位", "Unit"),
+    "kind": ("类型", "Kind"),
+    "submissions": ("文件清单", "Files"),
+    "nothing_submitted": ("未提交材料的单位", "Units that submitted nothing"),
+    "issue_detail": ("选中问题所在的文件与行", "The file and row behind the selected issue"),
+    "rows_read": ("读入行", "Rows read"),
+    "rows_loaded": ("入库行", "Rows loaded"),
+    "rows_rejected": ("拒收行", "Rows rejected"),
+    "superseded_by": ("被替代为", "Superseded by"),
+    "loaded_at": ("入库时间", "Loaded at"),
+    "file_status_loaded": ("已入库", "loaded"),
+    "file_status_partially_loaded": ("部分入库", "partly loaded"),
+    "file_status_rejected": ("拒收", "rejected"),
+    "file_status_superseded": ("被替代", "superseded"),
+    "kind_score_sheet": ("打分表", "score sheet"),
+    "kind_meetings": ("会议学习台账", "meeting ledger"),
+    "kind_filings": ("报送登记", "filing register"),
+    "kind_normative_docs": ("规范性文件备案", "normative documents"),
+    "kind_registry": ("单位名册", "unit registry"),
+    "severity_error": ("错误", "error"),
+    "severity_warning": ("提醒", "warning"),
+    "error_only": ("只看错误", "Errors only"),
+}
+
+LANGS = ("zh", "en")
+
+
+def lang() -> str:
+    return st.session_state.get("lang", "zh")
+
+
+def t(key: str, **values) -> str:
+    zh, en = TEXT[key]
+    text = en if lang() == "en" else zh
+    return text.format(**values) if values else text
+
+
+def label(prefix: str, value) -> str:
+    """The user's word for a coded value (role, file status, kind …); the code itself when there is none."""
+    key = f"{prefix}_{value}"
+    return t(key) if key in TEXT else ("" if value is None or pd.isna(value) else str(value))
+
+
+def role_label(role: str | None) -> str:
+    return label("role", role)
+
+
+def fmt_score(value) -> str:
+    """Scores with one decimal, as the office prints them."""
+    return "" if _missing(value) else f"{value:.1f}"
+
+
+def fmt_rate(value) -> str:
+    return "" if _missing(value) else f"{value * 100:.1f}%"
+
+
+def fmt_rank(rank, tied: bool) -> str:
+    if _missing(rank):
+        return t("not_ranked")
+    return f"{int(rank)}（{t('tie')}）" if tied and lang() == "zh" else (
+        f"{int(rank)} ({t('tie')})" if tied else str(int(rank)))
+
+
+def fmt_rank_change(change) -> str:
+    """↑ moved up, ↓ moved down; a region new to the ranking has no arrow."""
+    if _missing(change):
+        return "—"
+    change = int(change)
+    return f"↑{change}" if change > 0 else f"↓{-change}" if change < 0 else "→0"
+
+
+def fmt_score_change(change) -> str:
+    if _missing(change):
+        return "—"
+    return f"{change:+.1f}" if round(change, 1) != 0 else "0.0"
+
+
+def _missing(value) -> bool:
+    return value is None or bool(pd.isna(value))
