@@ -133,6 +133,9 @@ def _parse_one(job: tuple[str, str]) -> ParsedFile:
         return ParsedFile(kind, file_error=Issue(exc.code, exc.message))
 
 
+PARSE_BATCH_FILES = 5000
+
+
 @dataclass
 class ParseStats:
     files_seen: int = 0
@@ -153,16 +156,19 @@ def refresh_parse_cache(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: li
     stats.files_cached = len(wanted) - len(todo)
     if not todo:
         return stats
-    outcomes = map_isolated(_parse_one, [(str(raw_dir / f.path), f.kind) for f in todo], workers=workers)
-    parsed: list[tuple[RawFile, ParsedFile]] = []
-    for f, outcome in zip(todo, outcomes):
-        if outcome.ok:
-            parsed.append((f, outcome.value))
-        else:
-            parsed.append((f, ParsedFile(f.kind, file_error=_crash_issue(outcome.error_kind, outcome.error))))
-    _store(con, parsed)
-    stats.files_parsed = len(parsed)
-    stats.rows_parsed = sum(p.rows_read for _, p in parsed)
+    # In batches: the parsed records of a whole nation-scale year held at once would take gigabytes.
+    for start in range(0, len(todo), PARSE_BATCH_FILES):
+        batch = todo[start:start + PARSE_BATCH_FILES]
+        outcomes = map_isolated(_parse_one, [(str(raw_dir / f.path), f.kind) for f in batch], workers=workers)
+        parsed: list[tuple[RawFile, ParsedFile]] = []
+        for f, outcome in zip(batch, outcomes):
+            if outcome.ok:
+                parsed.append((f, outcome.value))
+            else:
+                parsed.append((f, ParsedFile(f.kind, file_error=_crash_issue(outcome.error_kind, outcome.error))))
+        _store(con, parsed)
+        stats.files_parsed += len(parsed)
+        stats.rows_parsed += sum(p.rows_read for _, p in parsed)
     return stats
 
 

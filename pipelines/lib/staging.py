@@ -426,11 +426,15 @@ class YearStager:
             row_year = f"coalesce(year(t.{date_col}), r.folder_year)"
         else:
             row_year = "coalesce(t.year, r.folder_year)"
+        # Only the columns staging uses: at nation scale this frame holds millions of meeting rows.
+        unused = {"meetings": ", host, led_by_principal, attendees"}.get(kind, "")
         rows = self.con.execute(
-            f"select r.path as file, r.folder_year, {row_year} as row_year, t.* from raw_files r "
-            f"join {table} t on t.sha256 = r.sha256 and t.kind = r.kind "
+            f"select r.path as file, r.folder_year, {row_year} as row_year, t.* exclude (sha256, kind{unused}) "
+            f"from raw_files r join {table} t on t.sha256 = r.sha256 and t.kind = r.kind "
             f"where r.kind = ? and (r.folder_year = ? or {row_year} = ?)", [kind, self.year, self.year]
         ).df()
+        for col in ("file", "sheet"):  # repeated on every row of a file
+            rows[col] = rows[col].astype("category")
         mine = files[files["folder_year"] == self.year]
         for f in mine.itertuples(index=False):
             if f.error_code:
@@ -508,7 +512,7 @@ class YearStager:
         dated_elsewhere = rows[~rows["rejected"] & (rows["folder_year"] == self.year) & (rows["row_year"] != self.year)]
         for r in dated_elsewhere.itertuples(index=False):
             self.issues.append(_issue(self.year, r.file, r.sheet, _int(r.row), r.unit, WARNING, "date_outside_year",
-                                      f"会议日期{r.date}不在{self.year}年度内，计入{int(r.row_year)}年度。"))
+                                      f"会议日期{r.date:%Y-%m-%d}不在{self.year}年度内，计入{int(r.row_year)}年度。"))
         ok["date"] = pd.to_datetime(ok["date"])
         ok["quarter"] = ok["date"].dt.quarter
         ok["half"] = (ok["quarter"] + 1) // 2

@@ -75,6 +75,9 @@ create table if not exists parsed_units (sha256 varchar, kind varchar, sheet var
 """
 
 
+WORK_DB_MEMORY_LIMIT = "1500MB"
+
+
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -82,7 +85,8 @@ def _utc_now() -> datetime:
 @contextmanager
 def work_connection(paths: Paths) -> Iterator[duckdb.DuckDBPyConnection]:
     paths.work_db.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(paths.work_db))
+    # Bounded: DuckDB spills to disk beyond this instead of growing with the year being built.
+    con = duckdb.connect(str(paths.work_db), config={"memory_limit": WORK_DB_MEMORY_LIMIT})
     try:
         con.execute(SCHEMA_SQL)
         yield con
