@@ -31,13 +31,14 @@ def warehouse_path() -> Path:
     return Path(os.environ.get("FAZHI_WAREHOUSE", ROOT / "data" / "marts" / "fazhi.duckdb"))
 
 
-def warehouse_stamp() -> tuple[int, int, int] | None:
+def warehouse_stamp() -> tuple[str, int, int, int] | None:
     """Identity of the file now served: changes with every publication."""
+    path = warehouse_path()
     try:
-        st_ = warehouse_path().stat()
+        st_ = path.stat()
     except FileNotFoundError:
         return None
-    return st_.st_ino, st_.st_mtime_ns, st_.st_size
+    return str(path), st_.st_ino, st_.st_mtime_ns, st_.st_size
 
 
 def _read(sql: str, params: dict) -> pd.DataFrame:
@@ -51,7 +52,7 @@ def _read(sql: str, params: dict) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False, max_entries=500)
-def _cached(sql: str, params: dict, stamp: tuple[int, int, int]) -> pd.DataFrame:
+def _cached(sql: str, params: dict, stamp: tuple) -> pd.DataFrame:
     for _ in range(3):
         frame = _read(sql, params)
         # A publication between stat() and attach would cache new data under the old stamp (harmless)

@@ -5,6 +5,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dashboards.formats import fmt_rank_change, fmt_rate, fmt_score, fmt_score_change
+
 LEAD = "#2e7d32"      # first place
 BOTTOM = "#c62828"    # 末位
 NEUTRAL = "#5b7db1"
@@ -27,7 +29,7 @@ def ranking_bar(frame: pd.DataFrame, *, label: str, value: str, title: str, rank
               for r, b in zip(frame[rank], frame[bottom].fillna(False))]
     fig = go.Figure(go.Bar(
         x=frame[value], y=frame[label], orientation="h", marker_color=colors,
-        text=[f"{v:.1f}" if pd.notna(v) else "" for v in frame[value]], textposition="outside",
+        text=[fmt_score(v) for v in frame[value]], textposition="outside",
         hovertemplate=f"%{{y}}<br>{value_label}%{{x:.1f}}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", type="category")
     low = frame[value].min()
@@ -46,9 +48,11 @@ def change_bar(frame: pd.DataFrame, *, label: str, title: str, rank_change_label
         fig.add_trace(go.Bar(
             x=values, y=frame[label], orientation="h", name=rank_change_label if col == 1 else score_change_label,
             marker_color=[UP if v > 0 else DOWN if v < 0 else UNRANKED for v in values.fillna(0)],
-            text=[("—" if pd.isna(v) else (f"↑{int(v)}" if v > 0 else f"↓{-int(v)}" if v < 0 else "0")) if col == 1
-                  else ("—" if pd.isna(v) else f"{v:+.1f}") for v in values],
-            textposition="outside", showlegend=False), row=1, col=col)
+            text=[fmt_rank_change(v) if col == 1 else fmt_score_change(v) for v in values],
+            textposition="outside", cliponaxis=False, showlegend=False), row=1, col=col)
+        # Room for the outside labels on both sides of zero.
+        reach = float(values.abs().max()) if values.notna().any() else 1.0
+        fig.update_xaxes(range=[-reach * 1.3 - 0.5, reach * 1.3 + 0.5], row=1, col=col)
     fig.update_yaxes(autorange="reversed", type="category")
     return _layout(fig, title, height=max(300, 26 * len(frame) + 110))
 
@@ -100,7 +104,7 @@ def rates_bar(frame: pd.DataFrame, *, label: str, rates: dict[str, str], title: 
     fig = go.Figure()
     for column, name in rates.items():
         fig.add_trace(go.Bar(x=frame[label], y=frame[column], name=name,
-                             text=[f"{v * 100:.1f}%" if pd.notna(v) else "" for v in frame[column]],
+                             text=[fmt_rate(v) for v in frame[column]],
                              textposition="outside"))
     fig.update_yaxes(tickformat=".0%", range=[0, 1.12])
     fig.update_layout(barmode="group", legend=dict(orientation="h", y=-0.2))
@@ -112,7 +116,7 @@ def history(frame: pd.DataFrame, *, title: str, score_label: str, rank_label: st
     frame = frame.sort_values("year")
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Scatter(x=frame["year"], y=frame["score"], name=score_label, mode="lines+markers+text",
-                             text=[f"{v:.1f}" if pd.notna(v) else "" for v in frame["score"]],
+                             text=[fmt_score(v) for v in frame["score"]],
                              textposition="top center", line_color=NEUTRAL), secondary_y=False)
     fig.add_trace(go.Scatter(x=frame["year"], y=frame["rank"], name=rank_label, mode="lines+markers",
                              line=dict(color="#ef6c00", dash="dot")), secondary_y=True)

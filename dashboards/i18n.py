@@ -8,6 +8,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboards.formats import is_missing
+
 TEXT: dict[str, tuple[str, str]] = {
     "app_title": ("法治建设第一责任人履职台账", "Rule-of-law duty ledger"),
     "language": ("语言 / Language", "语言 / Language"),
@@ -192,6 +194,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "kind_normative_docs": ("规范性文件备案", "normative documents"),
     "kind_registry": ("单位名册", "unit registry"),
     "severity_error": ("错误", "error"),
+    "severity_high": ("高", "high"),
+    "severity_medium": ("中", "medium"),
+    "severity_low": ("低", "low"),
+    "scope_region": ("区县", "Region"),
+    "scope_unit": ("单位", "Unit"),
+    "scope_task": ("考核事项", "Task"),
+    "scope_requirement": ("制度要求", "Requirement"),
+    "subject": ("对象", "Subject"),
     "severity_warning": ("提醒", "warning"),
     "error_only": ("只看错误", "Errors only"),
 }
@@ -219,35 +229,8 @@ def role_label(role: str | None) -> str:
     return label("role", role)
 
 
-def fmt_score(value) -> str:
-    """Scores with one decimal, as the office prints them."""
-    return "" if _missing(value) else f"{value:.1f}"
-
-
-def fmt_rate(value) -> str:
-    return "" if _missing(value) else f"{value * 100:.1f}%"
-
-
 def fmt_rank(rank, tied: bool) -> str:
-    if _missing(rank):
+    if is_missing(rank):
         return t("not_ranked")
     return f"{int(rank)}（{t('tie')}）" if tied and lang() == "zh" else (
         f"{int(rank)} ({t('tie')})" if tied else str(int(rank)))
-
-
-def fmt_rank_change(change) -> str:
-    """↑ moved up, ↓ moved down; a region new to the ranking has no arrow."""
-    if _missing(change):
-        return "—"
-    change = int(change)
-    return f"↑{change}" if change > 0 else f"↓{-change}" if change < 0 else "→0"
-
-
-def fmt_score_change(change) -> str:
-    if _missing(change):
-        return "—"
-    return f"{change:+.1f}" if round(change, 1) != 0 else "0.0"
-
-
-def _missing(value) -> bool:
-    return value is None or bool(pd.isna(value))

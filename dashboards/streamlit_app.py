@@ -16,20 +16,21 @@ from dashboards import data, filters  # noqa: E402
 from dashboards.i18n import t  # noqa: E402
 from dashboards.ui import freshness  # noqa: E402
 
-st.set_page_config(page_title="法治履职台账", page_icon="⚖️", layout="wide")
+st.set_page_config(page_title="法治履职台账", page_icon=":material/balance:", layout="wide")
 
 st.session_state.setdefault("lang", "zh")
 st.sidebar.radio(t("language"), ["zh", "en"], key="lang", horizontal=True,
                  format_func=lambda v: "中文" if v == "zh" else "English")
 
+# Material icons ship with Streamlit; emoji would need a colour-emoji font the office PC may lack.
 PAGES = [
-    ("app_pages/overview.py", "page_overview", "📊", True),
-    ("app_pages/ranking.py", "page_ranking", "🏅", False),
-    ("app_pages/weak_spots.py", "page_weak", "🎯", False),
-    ("app_pages/meetings.py", "page_meetings", "📅", False),
-    ("app_pages/filings.py", "page_filings", "📨", False),
-    ("app_pages/unit.py", "page_unit", "🏛️", False),
-    ("app_pages/quality.py", "page_quality", "🧾", False),
+    ("app_pages/overview.py", "page_overview", ":material/dashboard:", True),
+    ("app_pages/ranking.py", "page_ranking", ":material/leaderboard:", False),
+    ("app_pages/weak_spots.py", "page_weak", ":material/target:", False),
+    ("app_pages/meetings.py", "page_meetings", ":material/event_note:", False),
+    ("app_pages/filings.py", "page_filings", ":material/outbox:", False),
+    ("app_pages/unit.py", "page_unit", ":material/account_balance:", False),
+    ("app_pages/quality.py", "page_quality", ":material/fact_check:", False),
 ]
 navigation = st.navigation([st.Page(path, title=t(key), icon=icon, default=default)
                             for path, key, icon, default in PAGES])

@@ -67,7 +67,8 @@ def table(frame: pd.DataFrame, key: str, *, select: bool = False, height: int | 
 
 
 def open_unit(unit_id: str) -> None:
-    st.session_state["unit_id"] = unit_id
+    # A one-time request the unit page consumes, so the unit's own picker stays free afterwards.
+    st.session_state["open_unit"] = unit_id
     st.switch_page(UNIT_PAGE)
 
 

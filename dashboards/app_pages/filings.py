@@ -3,7 +3,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data, figures
-from dashboards.i18n import fmt_rate, role_label, t
+from dashboards.formats import fmt_rate
+from dashboards.i18n import role_label, t
 from dashboards.ui import labelled, page, table
 
 f = page("page_filings")

@@ -2,7 +2,8 @@
 import streamlit as st
 
 from dashboards import data, figures
-from dashboards.i18n import fmt_score, t
+from dashboards.formats import fmt_score
+from dashboards.i18n import t
 from dashboards.ui import page
 
 f = page("page_overview")

@@ -5,7 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data, exports
-from dashboards.i18n import (fmt_rank, fmt_rank_change, fmt_score, fmt_score_change, role_label, t)
+from dashboards.formats import fmt_rank_change, fmt_score, fmt_score_change
+from dashboards.i18n import fmt_rank, role_label, t
 from dashboards.ui import labelled, open_unit, page, table
 
 f = page("page_ranking")

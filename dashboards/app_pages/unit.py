@@ -3,7 +3,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data, figures
-from dashboards.i18n import fmt_rank, fmt_rank_change, fmt_score, fmt_score_change, role_label, t
+from dashboards.formats import fmt_rank_change, fmt_score, fmt_score_change
+from dashboards.i18n import fmt_rank, role_label, t
 from dashboards.ui import labelled, page, table
 
 f = page("page_unit")
@@ -11,7 +12,9 @@ f = page("page_unit")
 units = data.query(f"""
     select unit_id, unit_name, region, role from marts.unit_scores where {f.where()} order by region, role, unit_name""",
                    **f.params)
-wanted = st.query_params.get("unit") or st.session_state.get("unit_id")
+wanted = st.session_state.pop("open_unit", None)
+if wanted is None and "unit_pick" not in st.session_state:  # first visit: a shared link may name the unit
+    wanted = st.query_params.get("unit")
 if wanted and wanted not in set(units["unit_id"]):  # opened from elsewhere: show it even if the filters hide it
     units = pd.concat([data.query("""select unit_id, unit_name, region, role from marts.unit_scores
                                      where year = $year and unit_id = $unit""", year=f.year, unit=wanted), units])
@@ -19,10 +22,11 @@ if units.empty:
     st.info(t("no_unit"))
     st.stop()
 labels = {r.unit_id: f"{r.unit_name}（{role_label(r.role)}，{r.region}）" for r in units.itertuples()}
-if st.session_state.get("unit_pick") not in labels or (wanted and wanted != st.session_state.get("unit_pick")):
-    st.session_state["unit_pick"] = wanted if wanted in labels else next(iter(labels))
+if wanted in labels:
+    st.session_state["unit_pick"] = wanted
+elif st.session_state.get("unit_pick") not in labels:
+    st.session_state["unit_pick"] = next(iter(labels))
 unit_id = st.selectbox(t("choose_unit"), list(labels), format_func=labels.get, key="unit_pick")
-st.session_state["unit_id"] = unit_id
 
 me = data.query("""select * from marts.unit_scores where year = $year and unit_id = $unit""",
                 year=f.year, unit=unit_id).iloc[0]

@@ -3,7 +3,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data, figures
-from dashboards.i18n import fmt_rate, fmt_score, role_label, t
+from dashboards.formats import fmt_rate, fmt_score
+from dashboards.i18n import label, role_label, t
 from dashboards.ui import labelled, open_unit, page, table
 
 f = page("page_weak")
@@ -90,10 +91,20 @@ with right:
     table(labelled(reqs), key=f"reqs_missed_{f.year}")
 
 st.subheader(t("findings"))
-findings = data.query("""select scope, scope_id, item, severity, note from marts.weak_spots
-                         where year = $year order by case severity when 'high' then 0 when 'medium' then 1 else 2 end,
-                         scope, scope_id""", year=f.year)
-if f.regions:
-    findings = findings[(findings["scope"] != "region") | findings["scope_id"].isin(f.regions)]
-table(labelled(findings, {"scope": "scope", "scope_id": "unit_id", "item": "metric", "severity": "severity",
+findings = data.query("""
+    select w.scope, w.scope_id, w.item, w.severity, w.note, u.region,
+           case w.scope when 'unit' then u.role when 'task' then split_part(w.scope_id, '-', 1) end as role,
+           coalesce(u.unit_name, w.scope_id) as subject
+    from marts.weak_spots w left join marts.units u on w.scope = 'unit' and u.unit_id = w.scope_id
+    where w.year = $year
+    order by case w.severity when 'high' then 0 when 'medium' then 1 else 2 end, w.scope, w.scope_id""", year=f.year)
+# Each finding follows the filters it can: regions by region or unit, roles by unit or task.
+region_of = findings["region"].where(findings["scope"] == "unit", findings["scope_id"].where(findings["scope"] == "region"))
+findings = findings[(region_of.isna() | region_of.isin(f.regions) if f.regions else True)
+                    & (findings["role"].isna() | findings["role"].isin(f.roles))]
+findings = findings.assign(subject=[f"{role_label(r)} 第{s.partition('-')[2]}项" if sc == "task" else s
+                                    for s, sc, r in zip(findings["subject"], findings["scope"], findings["role"])],
+                           scope=findings["scope"].map(lambda v: label("scope", v)),
+                           severity=findings["severity"].map(lambda v: label("severity", v)))
+table(labelled(findings, {"severity": "severity", "scope": "scope", "subject": "subject", "item": "metric",
                           "note": "note"}), key=f"weak_spots_{f.year}")

@@ -1,0 +1,245 @@
+"""The dashboard under Streamlit's AppTest, on a hand-made warehouse whose figures are known.
+
+Regions and scores are the ones of the RANKING case in test_pipeline_correctness (hand-computed there):
+2024: 清丰县 100 → 1; 南乐县 95 and 范县 95 → 2 (并列); 台前县 90 and 濮阳县 90 → 4 (并列, both 末位);
+华龙区 government missing → not ranked. 2023: 南乐县 1, 清丰县 2, 台前县/濮阳县 3, 范县 5, 华龙区 6.
+"""
+from __future__ import annotations
+
+import datetime
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from builders import city_units, losing, write_score_sheet, write_units
+from conftest import run_fazhi
+from test_pipeline_correctness import RANK_2023, RANK_2024
+
+FAZHI = Path(sys.executable).parent / "fazhi"
+APP = str(Path(__file__).resolve().parent.parent / "dashboards" / "streamlit_app.py")
+PAGES = {
+    "app_pages/overview.py": "总览",
+    "app_pages/ranking.py": "排名",
+    "app_pages/weak_spots.py": "短板",
+    "app_pages/meetings.py": "会议学习",
+    "app_pages/filings.py": "报送",
+    "app_pages/unit.py": "单位详情",
+    "app_pages/quality.py": "数据质量",
+}
+
+
+def _write_year(raw: Path, year: int, table: dict) -> None:
+    for region, (party, gov) in table.items():
+        write_score_sheet(raw, year, region, "party", losing("party", 100 - party))
+        if gov is not None:
+            write_score_sheet(raw, year, region, "government", losing("government", 100 - gov))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dashboard")
+    raw = root / "raw"
+    write_units(raw, city_units(list(RANK_2024)))
+    _write_year(raw, 2023, RANK_2023)
+    _write_year(raw, 2024, RANK_2024)
+    return run_fazhi(raw, root / "marts" / "fazhi.duckdb")
+
+
+@pytest.fixture
+def app(built, monkeypatch):
+    monkeypatch.setenv("FAZHI_WAREHOUSE", str(built.path))
+
+    def open_page(page: str | None = None, **state) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=60)
+        for key, value in state.items():
+            at.session_state[key] = value
+        at.run()
+        if page:
+            at.switch_page(page)
+            at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    return open_page
+
+
+def _metric(at: AppTest, label: str) -> str:
+    values = [m.value for m in at.metric if m.label == label]
+    assert values, f"no metric {label!r} in {[m.label for m in at.metric]}"
+    return values[0]
+
+
+def _texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [e.value for e in at.success] + [e.value for e in at.error]
+    parts += [e.value for e in at.info] + [e.value for e in at.caption] + [e.value for e in at.warning]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.mark.parametrize("page,title", PAGES.items())
+def test_every_page_renders_without_exception(app, page, title):
+    at = app(page)
+    assert [t.value for t in at.title] == [title]
+    # The freshness line: when the marts were published and from how many files.
+    assert any("数据发布于" in c.value and "来源文件 24 个" in c.value for c in at.sidebar.caption)
+
+
+def test_overview_headline_figures(app):
+    at = app()
+    assert _metric(at, "参与排名区县") == "5/6"
+    assert _metric(at, "区县平均分") == "94.0"          # (100 + 95 + 95 + 90 + 90) / 5
+    assert _metric(at, "未报送单位") == "1"             # 华龙区 government
+    text = _texts(at)
+    assert "清丰县（100.0）" in text
+    assert "台前县（90.0）" in text and "濮阳县（90.0）" in text  # both share the last place
+
+
+def test_ranking_table_ties_bottom_and_change(app):
+    at = app("app_pages/ranking.py")
+    table = at.dataframe[0].value.set_index("区县")
+    assert table.loc["南乐县", "名次"] == "2（并列）" and table.loc["范县", "名次"] == "2（并列）"
+    assert table.loc["清丰县", "名次"] == "1"
+    assert table.loc["华龙区", "名次"] == "不排名"
+    assert table.loc["范县", "名次变化"] == "↑3"       # 5 → 2
+    assert table.loc["南乐县", "名次变化"] == "↓1"     # 1 → 2
+    assert table.loc["清丰县", "得分变化"] == "+10.0"  # 90 → 100
+    # A rank can move while the score stands still: 台前县 85 → 90 (+5.0) yet 3 → 4 (↓1).
+    assert (table.loc["台前县", "得分变化"], table.loc["台前县", "名次变化"]) == ("+5.0", "↓1")
+    assert table.loc["台前县", "备注"].startswith("末位") and table.loc["濮阳县", "备注"].startswith("末位")
+    assert table.loc["清丰县", "综合得分"] == "100.0"
+
+
+def test_year_filter_changes_the_numbers(app):
+    at = app()
+    assert _metric(at, "区县平均分") == "94.0"
+    at.sidebar.selectbox(key="f_year").set_value(2023).run()
+    assert not at.exception
+    assert _metric(at, "参与排名区县") == "6/6"
+    assert _metric(at, "区县平均分") == "85.0"          # (90+100+80+85+85+70) / 6 = 85.0
+
+
+def test_region_filter_changes_the_numbers(app):
+    at = app()
+    at.sidebar.multiselect(key="f_regions").set_value(["清丰县", "范县"]).run()
+    assert not at.exception
+    assert _metric(at, "参与排名区县") == "2/2"
+    assert _metric(at, "区县平均分") == "97.5"
+
+
+def test_level_and_role_filters_reach_the_unit_ranking(app):
+    at = app("app_pages/ranking.py")
+    assert [s.value for s in at.main.subheader] == ["县（区）党委", "县（区）政府"]
+    at.sidebar.selectbox(key="f_side").set_value("government").run()
+    assert [s.value for s in at.main.subheader] == ["县（区）政府"]
+    at.sidebar.selectbox(key="f_level").set_value("department").run()  # no department is both
+    assert not at.exception and "当前筛选条件下没有数据" in _texts(at)
+
+
+def test_english_switch(app):
+    at = app()
+    at.sidebar.radio(key="lang").set_value("en").run()
+    assert [t.value for t in at.title] == ["Overview"]
+    assert _metric(at, "Regions ranked") == "5/6"
+
+
+def test_year_without_data_has_a_plain_empty_state(app):
+    this_year = datetime.date.today().year
+    at = app()
+    at.sidebar.selectbox(key="f_year").set_value(this_year).run()
+    assert not at.exception
+    assert f"{this_year} 年度暂无数据" in _texts(at)
+
+
+def test_no_warehouse_yet(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAZHI_WAREHOUSE", str(tmp_path / "none" / "fazhi.duckdb"))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert "尚未生成数据仓库" in _texts(at)
+
+
+def test_ranking_row_opens_the_unit_page(app, built):
+    at = app("app_pages/ranking.py")
+    at.selectbox(key="ranking_region_unit").select_index(1).run()
+    at.button(key="ranking_go_region_unit").click().run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["单位详情"]
+    # The picker lists region and role in the ranking's order: the second row is 华龙区's government.
+    second = built.df("""select unit_id from marts.unit_scores where year = 2024 and role in ('party', 'government')
+                         order by region, role limit 1 offset 1""")["unit_id"].item()
+    assert at.selectbox(key="unit_pick").value == second
+    # Once there, the unit's own picker is free: another choice sticks. (AppTest follows a page switch
+    # made by the script for one run only; the browser's URL is /unit from now on.)
+    other = built.df("select unit_id from marts.units where unit_name = '中共范县委员会'")["unit_id"].item()
+    at.switch_page("app_pages/unit.py")
+    at.selectbox(key="unit_pick").set_value(other).run()
+    assert at.selectbox(key="unit_pick").value == other
+    assert at.main.subheader[0].value.startswith("中共范县委员会")
+
+
+def test_unit_page_sheet_lost_points_and_history(app, built):
+    at = app("app_pages/unit.py")
+    taiqian = built.df("select unit_id from marts.units where unit_name = '中共台前县委员会'")["unit_id"].item()
+    at.selectbox(key="unit_pick").set_value(taiqian).run()
+    assert not at.exception
+    assert _metric(at, "综合得分") == "90.0"
+    assert _metric(at, "名次") == "5 / 6"                   # party units: 100, 100, 98, 95, 90, 88
+    assert sheet_rows_lost(at) == (27, 10.0)               # Puyang's party sheet, 100 − 90 task by task
+    # Government units: 100, 95, 92, 92, 90 (华龙区 sent nothing) → 濮阳县 shares 3rd place.
+    puyang = built.df("select unit_id from marts.units where unit_name = '濮阳县人民政府'")["unit_id"].item()
+    at.selectbox(key="unit_pick").set_value(puyang).run()
+    assert _metric(at, "名次") == "3（并列） / 5"
+    assert sheet_rows_lost(at) == (30, 8.0)
+
+
+def sheet_rows_lost(at: AppTest) -> tuple[int, float]:
+    sheet = at.dataframe[0].value
+    return len(sheet), round(float(sheet["失分"].sum()), 1)
+
+
+def test_weak_spots_cell_drilldown(app):
+    at = app("app_pages/weak_spots.py")
+    at.selectbox(key="weak_region").select("华龙区").run()
+    assert not at.exception
+    behind = at.dataframe[0].value
+    assert set(behind["单位"]) == {"中共华龙区委员会"}
+
+
+def test_quality_page_lists_who_sent_nothing(app):
+    at = app("app_pages/quality.py")
+    assert _metric(at, "收到文件") == "11"                 # 2024: 6 party + 5 government sheets
+    nothing = at.dataframe[-1].value
+    assert list(nothing["单位"]) == ["华龙区人民政府"]
+
+
+def test_publication_during_an_open_session(app, built, tmp_path, monkeypatch):
+    """Another process republishes while a leader has the page open: the next rerun shows the new data."""
+    raw = tmp_path / "raw"
+    shutil.copytree(built.raw, raw)
+    served = tmp_path / "marts" / "fazhi.duckdb"
+    shutil.copy(built.path, served.parent.mkdir(parents=True) or served)
+    monkeypatch.setenv("FAZHI_WAREHOUSE", str(served))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert _metric(at, "参与排名区县") == "5/6"
+    # 华龙区 government's sheet arrives late; the office's run publishes a new file over the served one.
+    write_score_sheet(raw, 2024, "华龙区", "government", losing("government", 20))
+    done = subprocess.run([str(FAZHI), "run", "--raw", str(raw), "--warehouse", str(served)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    at.run()
+    assert not at.exception
+    assert _metric(at, "参与排名区县") == "6/6"
+
+
+def test_weak_spot_findings_read_in_words_and_follow_the_filters(app):
+    at = app("app_pages/weak_spots.py")
+    findings = at.dataframe[-1].value
+    bottom = findings[findings["指标"] == "综合排名末位"]
+    assert set(bottom["对象"]) == {"台前县", "濮阳县"} and set(bottom["严重程度"]) == {"高"}
+    assert "华龙区人民政府" in set(findings["对象"])        # sent nothing: named, not an id
+    at.sidebar.multiselect(key="f_regions").set_value(["台前县"]).run()
+    findings = at.dataframe[-1].value
+    assert set(findings.loc[findings["指标"] == "综合排名末位", "对象"]) == {"台前县"}
+    assert "华龙区人民政府" not in set(findings["对象"])
