@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             print("看板尚未提供。marts 位于 data/marts/fazhi.duckdb，可用 DuckDB 只读查询。")
             return 1
         return subprocess.call([sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "127.0.0.1",
-                                "--server.port", str(args.port), "--server.headless", "true"], env=env)
+                                "--server.port", str(args.port), "--server.headless", "true",
+                                "--client.toolbarMode", "viewer", "--browser.gatherUsageStats", "false"], env=env)
     if args.command == "ui":
         env = dict(os.environ)
         env.setdefault("DAGSTER_HOME", str(ROOT))  # the root dagster.yaml is the instance config

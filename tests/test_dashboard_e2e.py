@@ -1,0 +1,189 @@
+"""The dashboard end to end: a generated city, the real pipeline, `streamlit run`, a headless Chromium.
+
+Every page is opened from the sidebar, must render its title without an exception, and is kept as a
+full-page screenshot under test-artifacts/dashboard/. On 排名 the circular is downloaded and read back,
+and 查看单位详情 → must land on the unit page.
+
+Chromium is Debian's (`apt-get install chromium fonts-wqy-microhei`; the fonts draw the Chinese text).
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+ROOT = Path(__file__).resolve().parent.parent
+FAZHI = Path(sys.executable).parent / "fazhi"
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+YEAR = 2024
+
+# (file stem, URL path, title shown in the sidebar link and as the page's h1)
+PAGES = [
+    ("overview", "/", "总览"),
+    ("ranking", "/ranking", "排名"),
+    ("weak_spots", "/weak_spots", "短板"),
+    ("meetings", "/meetings", "会议学习"),
+    ("filings", "/filings", "报送"),
+    ("unit", "/unit", "单位详情"),
+    ("quality", "/quality", "数据质量"),
+]
+TIMEOUT_MS = 30_000
+DRAWN = """() => !document.querySelector('[data-testid="stSkeleton"]')
+    && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))"""
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("e2e")
+    raw, path = root / "raw", root / "fazhi.duckdb"
+    for args in (["generate", "--out", str(raw), "--scale", "city", "--years", f"{YEAR - 1}-{YEAR}", "--seed", "3"],
+                 ["run", "--raw", str(raw), "--warehouse", str(path)]):
+        done = subprocess.run([str(FAZHI), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"fazhi {args[0]} failed:\n{done.stdout}\n{done.stderr}"
+    assert path.exists(), "the pipeline ran but published no warehouse"
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(warehouse, tmp_path_factory):
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
+    with open(log, "w") as out:  # the command the office runs; its own session, so it stops with Streamlit
+        proc = subprocess.Popen([str(FAZHI), "dashboard", "--warehouse", str(warehouse), "--port", str(port)],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with code {proc.returncode}:\n{log.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not answer on {url} within 60 s:\n{log.read_text()}")
+            time.sleep(0.25)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser_page():
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install it with "
+                    "`apt-get install -y chromium fonts-wqy-microhei` (the test set-up does this)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the playwright package is missing from .venv: install it from requirements.lock")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 900},
+                                          locale="zh-CN")
+            context.set_default_timeout(TIMEOUT_MS)
+            page = context.new_page()
+            page.script_errors = []  # uncaught errors in the page's JavaScript
+            page.on("pageerror", lambda error: page.script_errors.append(str(error)))
+            yield page
+        finally:
+            browser.close()
+
+
+def _settled(page, title: str) -> None:
+    """Wait for the page's h1 and for the script run to end; no exception may be on the page."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("h1").filter(has_text=title).first).to_be_visible()
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+    page.wait_for_function(DRAWN)  # charts load lazily: wait until every placeholder is a drawn chart
+    errors = page.get_by_test_id("stException")
+    assert errors.count() == 0, f"{title}: the page shows an exception:\n" + "\n---\n".join(errors.all_inner_texts())
+
+
+def _screenshot(page, name: str) -> None:
+    """Full page: Streamlit scrolls inside its main block, so grow the viewport to the content first."""
+    height = page.evaluate("""() => Math.max(document.documentElement.scrollHeight,
+        ...[...document.querySelectorAll('[data-testid="stMain"], [data-testid="stSidebarContent"]')]
+            .map(e => e.scrollHeight))""")
+    viewport = page.viewport_size
+    page.set_viewport_size({"width": viewport["width"], "height": max(viewport["height"], int(height))})
+    try:
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    finally:
+        page.set_viewport_size(viewport)
+
+
+def _open_from_sidebar(page, base: str, path: str, title: str) -> None:
+    nav = page.get_by_test_id("stSidebarNav")
+    nav.get_by_role("link").filter(has_text=title).click()
+    page.wait_for_url(base + path)
+    _settled(page, title)
+
+
+def _ranking_checks(page, base: str) -> None:
+    from playwright.sync_api import expect
+
+    with page.expect_download() as info:
+        page.get_by_role("button", name="下载排名通报（Excel）").click()
+    download = info.value
+    saved = ARTIFACTS / (download.suggested_filename or f"{YEAR}_ranking_circular.xlsx")
+    download.save_as(saved)
+    book = load_workbook(saved, read_only=True)
+    try:
+        first = str(book.worksheets[0]["A1"].value or "")
+    finally:
+        book.close()
+    assert "排名通报" in first and str(YEAR) in first, f"unexpected circular heading: {first!r}"
+
+    choice = page.get_by_role("combobox", name="选择单位")
+    expect(choice).to_have_count(1)
+    region, _, role = choice.input_value().partition(" · ")
+    assert region and role, f"the 选择单位 box shows no unit: {choice.input_value()!r}"
+    page.get_by_role("button", name="查看单位详情 →").click()
+    page.wait_for_url(f"{base}/unit")
+    _settled(page, "单位详情")
+    assert page.url.endswith("/unit"), page.url
+    shown = page.get_by_role("combobox", name="选择单位")
+    expect(shown).to_have_value(re.compile(f"{re.escape(role)}.*{re.escape(region)}"))
+    _screenshot(page, "ranking_to_unit")
+
+
+def test_every_page_in_a_browser(browser_page, app_url):  # browser first: no Chromium fails at once
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser_page
+    page.goto(app_url + "/")
+    _settled(page, "总览")
+    _screenshot(page, "overview")
+    for name, path, title in PAGES[1:]:
+        _open_from_sidebar(page, app_url, path, title)
+        _screenshot(page, name)
+        if name == "ranking":
+            _ranking_checks(page, app_url)
+    assert not page.script_errors, f"errors in the page's JavaScript: {page.script_errors}"
