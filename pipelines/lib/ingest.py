@@ -24,6 +24,10 @@ from pipelines.lib.isolation import map_isolated
 from pipelines.lib.records import ERROR, FileRejected, Issue, ParsedFile
 from pipelines.lib.score_sheets import parse_score_sheet
 
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
 # Bump when any parser's output changes: cached results of older parsers are then re-parsed.
 PARSER_VERSION = 3
 
@@ -181,7 +185,7 @@ def _crash_issue(kind: str | None, detail: str | None) -> Issue:
 
 
 def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFile]]) -> None:
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = _utc_now()
     keys = pd.DataFrame({"sha256": [f.sha256 for f, _ in parsed], "kind": [f.kind for f, _ in parsed]})
     con.register("new_keys", keys)
     for table in ("parsed_files", "parsed_issues", *RECORD_TABLES.values()):
@@ -236,11 +240,23 @@ def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFil
 
 
 def record_raw_files(con: duckdb.DuckDBPyConnection, files: list[RawFile]) -> None:
-    """The current listing of data/raw replaces the previous one."""
+    """The current listing of data/raw replaces the previous one; files that left it are remembered."""
     frame = pd.DataFrame(
         [(f.path, f.kind, f.folder_year, f.size, f.mtime_ns, f.sha256, f.note) for f in files],
         columns=["path", "kind", "folder_year", "size", "mtime_ns", "sha256", "note"],
     )
+    # Gone, unless the same bytes are still there under another name (a rename loses no data). The
+    # year is the one the file was last counted in (written inside wins over its folder).
+    staged = con.execute("select count(*) from duckdb_tables() where table_name = 'stg_submissions'").fetchone()[0]
+    counted_in = "(select max(s.year) from stg_submissions s where s.file = o.path)" if staged else "null"
+    con.execute(f"""
+        insert into removed_files
+        select o.path, o.sha256, o.kind, coalesce({counted_in}, o.folder_year), $now
+        from raw_files o
+        where o.kind is not null and o.path not in (select path from frame)
+          and o.sha256 not in (select sha256 from frame where sha256 is not null)
+          and o.path not in (select path from removed_files)""", {"now": _utc_now()})
+    con.execute("delete from removed_files where path in (select path from frame)")  # sent again
     con.execute("delete from raw_files")
     if len(frame):
         con.execute("insert into raw_files by name select * from frame")

@@ -440,6 +440,12 @@ def _meetings(con, y: int) -> None:
 def _issues_and_submissions(con, y: int, registry_issues: list[dict]) -> None:
     con.execute("""insert into marts.ingest_issues select file, sheet, "row", year, unit, severity, code, message
                    from stg_issues where year = $y""", {"y": y})
+    con.execute("""
+        insert into marts.ingest_issues
+        select path, null, null, year, null, 'warning', 'file_removed',
+               '文件已从 data/raw 中移除（' || strftime(removed_at + interval 8 hour, '%Y-%m-%d %H:%M') ||
+               '，北京时间），其数据不再计入本年度结果；如属误删，请重新放回原文件。'
+        from removed_files where year = $y""", {"y": y})
     con.execute("delete from marts.ingest_issues where year is null")
     if registry_issues:
         frame = pd.DataFrame(registry_issues)
