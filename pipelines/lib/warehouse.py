@@ -28,7 +28,7 @@ MART_TABLES = (
     "ingest_issues", "submissions",
 )
 # Extra tables published beside the contract: the registry and the rulebook in force, for tracing.
-EXTRA_TABLES = ("units", "meetings", "rulebook_requirements", "score_sheet_tasks", "publication")
+EXTRA_TABLES = ("units", "meetings", "rulebook_requirements", "score_sheet_tasks", "publication", "restatements")
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,8 @@ create table if not exists parsed_filings (sha256 varchar, kind varchar, sheet v
 create table if not exists parsed_normative_docs (sha256 varchar, kind varchar, sheet varchar,
     "row" integer, parse_rejected boolean, unit varchar, title varchar, doc_no varchar, issued_date date,
     filed_date date, compliant boolean);
+create table if not exists removed_files (path varchar, sha256 varchar, kind varchar, year integer,
+    removed_at timestamp);
 create table if not exists parsed_units (sha256 varchar, kind varchar, sheet varchar, "row" integer,
     parse_rejected boolean, name varchar, unit_type varchar, region varchar, aliases varchar);
 """
@@ -97,10 +99,15 @@ def work_connection(paths: Paths) -> Iterator[duckdb.DuckDBPyConnection]:
 def publish(paths: Paths, source_files: int, rulebook_id: str = "", rulebook_fingerprint: str = "",
             ranking_policy: str = "") -> Path:
     """Copy the work database's marts into a new file and atomically replace the served one."""
+    from pipelines.lib import restatements
+
     target = paths.warehouse
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):  # left by a run killed mid-publish
+        if not _process_alive(stale.suffixes[-2].lstrip(".")):
+            stale.unlink(missing_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
+    now = _utc_now()
     con = duckdb.connect(str(tmp))
     try:
         con.execute(f"attach '{paths.work_db}' as work (read_only)")
@@ -114,14 +121,25 @@ def publish(paths: Paths, source_files: int, rulebook_id: str = "", rulebook_fin
             "create or replace table marts.publication as select ?::timestamp as published_at, "
             "?::integer as source_files, ?::varchar as work_db, ?::varchar as rulebook_id, "
             "?::varchar as rulebook_fingerprint, ?::varchar as ranking_policy",
-            [_utc_now(), source_files, str(paths.work_db), rulebook_id, rulebook_fingerprint, ranking_policy],
+            [now, source_files, str(paths.work_db), rulebook_id, rulebook_fingerprint, ranking_policy],
         )
         con.execute("detach work")
+        restatements.record(con, target, now)
         con.execute("checkpoint")
     finally:
         con.close()
     os.replace(tmp, target)
     return target
+
+
+def _process_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextmanager
