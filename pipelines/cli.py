@@ -94,6 +94,22 @@ def _print_summary(paths, years, elapsed, failed) -> None:
               f"{paths.warehouse}', read_only=True).sql('select * from marts.region_rankings order by year, rank'))\"")
 
 
+def _dagster_ui(port: int) -> int:
+    """`dagster dev`: the webserver and the daemon (schedule, sensor, run queue) for this project."""
+    home = Path(os.environ.get("DAGSTER_HOME") or ROOT / ".dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():  # the repo's dagster.yaml is the instance config
+        config.symlink_to(ROOT / "dagster.yaml")
+    env = dict(os.environ, DAGSTER_HOME=str(home))
+    # The code location runs from DAGSTER_HOME: pin the data paths the office uses, absolute.
+    env.setdefault("FAZHI_RAW_DIR", str((ROOT / "data" / "raw").resolve()))
+    env.setdefault("FAZHI_WAREHOUSE", str((ROOT / "data" / "marts" / "fazhi.duckdb").resolve()))
+    print(f"Dagster 界面：http://127.0.0.1:{port}（实例目录 {home}）")
+    return subprocess.call([sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions",
+                            "-p", str(port), "-h", "127.0.0.1"], env=env, cwd=home)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fazhi", description="法治建设第一责任人履职台账")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -135,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return run_pipeline(args.raw, args.warehouse, _years(args.years), args.rulebook, args.workers)
     if args.command == "recompute":
-        years = [args.year, args.year + 1]
-        return run_pipeline(args.raw, args.warehouse, years, args.rulebook)
+        # The year's ranking step also refreshes the next year's prev_rank (pipelines/defs/marts.py).
+        return run_pipeline(args.raw, args.warehouse, [args.year], args.rulebook)
     if args.command == "dashboard":
         env = dict(os.environ)
         if args.warehouse:
@@ -149,11 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "--server.port", str(args.port), "--server.headless", "true",
                                 "--client.toolbarMode", "viewer", "--browser.gatherUsageStats", "false"], env=env)
     if args.command == "ui":
-        env = dict(os.environ)
-        env.setdefault("DAGSTER_HOME", str(ROOT))  # the root dagster.yaml is the instance config
-        (ROOT / ".dagster_home").mkdir(exist_ok=True)
-        return subprocess.call([sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions",
-                                "-p", str(args.port), "-h", "127.0.0.1"], env=env, cwd=ROOT)
+        return _dagster_ui(args.port)
     return 2
 
 

@@ -69,9 +69,22 @@ def year_marts(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
 )
 def region_rankings(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
     year = int(context.partition_key)
-    pipeline.build_rankings(fazhi.paths, fazhi.rules, year)
-    yield dg.MaterializeResult(metadata={"year": year})
+    years = pipeline.ranking_years(fazhi.paths, year)
+    pipeline.build_rankings(fazhi.paths, fazhi.rules, years)
+    _record_next_year(context, "region_rankings", years)
+    # The next year's checks are recorded too: publication refuses while any year fails.
+    for later in years[1:]:
+        pipeline.run_checks(fazhi.paths, later, "marts")
+    yield dg.MaterializeResult(metadata={"year": year, "years_rebuilt": str(years)})
     yield from _yield_checks(fazhi.paths, year, RANKING_CHECKS)
+
+
+def _record_next_year(context: dg.AssetExecutionContext, asset: str, years: list[int]) -> None:
+    """A year's recomputation also rewrites the next year's slice: say so in the next partition's history."""
+    for later in years[1:]:
+        context.log_event(dg.AssetMaterialization(
+            asset_key=asset, partition=str(later),
+            metadata={"year": later, "because": f"{years[0]} 年度重算，上年名次随之更新"}))
 
 
 @dg.asset(group_name="marts", partitions_def=years, pool=WRITER_POOL,
@@ -79,8 +92,10 @@ def region_rankings(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
           description="短板：末位与排名下降的县区、失分最多的任务、达标率低的要求、自评与记录不符的单位。")
 def weak_spots(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse) -> dg.MaterializeResult:
     year = int(context.partition_key)
-    pipeline.build_weak_spots(fazhi.paths, fazhi.rules, year)
-    return dg.MaterializeResult(metadata={"year": year})
+    years = pipeline.ranking_years(fazhi.paths, year)
+    pipeline.build_weak_spots(fazhi.paths, fazhi.rules, years)
+    _record_next_year(context, "weak_spots", years)
+    return dg.MaterializeResult(metadata={"year": year, "years_rebuilt": str(years)})
 
 
 @dg.asset(group_name="publish", partitions_def=years, pool=WRITER_POOL,

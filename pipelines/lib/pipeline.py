@@ -66,14 +66,25 @@ def build_year_marts(paths: Paths, rules: Rulebook, year: int) -> None:
         marts.build_year(con, rules, year, _registry_issues(con))
 
 
-def build_rankings(paths: Paths, rules: Rulebook, year: int) -> None:
+def ranking_years(paths: Paths, year: int) -> list[int]:
+    """The year, and the next one when it has been built: its prev_rank and changes read this year's
+    scores, so recomputing a year restates them too."""
     with work_connection(paths) as con:
-        marts.build_region_rankings(con, rules, year)
+        marts.ensure_marts(con)
+        later = con.execute("select count(*) from marts.unit_scores where year = ?", [year + 1]).fetchone()[0]
+    return [year, year + 1] if later else [year]
 
 
-def build_weak_spots(paths: Paths, rules: Rulebook, year: int) -> None:
+def build_rankings(paths: Paths, rules: Rulebook, years: list[int]) -> None:
     with work_connection(paths) as con:
-        marts.build_weak_spots(con, rules, year)
+        for year in years:
+            marts.build_region_rankings(con, rules, year)
+
+
+def build_weak_spots(paths: Paths, rules: Rulebook, years: list[int]) -> None:
+    with work_connection(paths) as con:
+        for year in years:
+            marts.build_weak_spots(con, rules, year)
 
 
 def run_checks(paths: Paths, year: int, layer: str) -> list[checks.CheckResult]:
