@@ -1,0 +1,253 @@
+"""Operations (SPEC §6): the new-file sensor, the January schedule, the year-end recomputation,
+restatements, removed files, and publication that survives kill -9 and readers."""
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from builders import city_units, losing, write_score_sheet, write_units
+from conftest import run_fazhi
+from pipelines.definitions import defs
+from pipelines.defs.resources import FazhiWarehouse
+from pipelines.defs.schedules import year_end_schedule
+from pipelines.defs.sensors import raw_files_sensor
+
+FAZHI = Path(sys.executable).parent / "fazhi"
+REGIONS = ["清丰县", "南乐县", "范县"]
+
+
+def _tick(raw: Path, cursor: str | None):
+    context = dg.build_sensor_context(cursor=cursor, resources={"fazhi": FazhiWarehouse(raw_dir=str(raw))})
+    result = raw_files_sensor(context)
+    return sorted(r.partition_key for r in result.run_requests or []), result.cursor, result
+
+
+def test_sensor_runs_only_the_years_whose_content_changed(tmp_path):
+    raw = tmp_path / "raw"
+    write_units(raw, city_units(REGIONS))
+    a2023 = write_score_sheet(raw, 2023, "清丰县", "party")
+    write_score_sheet(raw, 2024, "清丰县", "party")
+
+    years, cursor, _ = _tick(raw, None)
+    assert years == ["2023", "2024"]                         # first look: every year with files
+
+    years, cursor, result = _tick(raw, cursor)
+    assert years == [] and result.skip_reason is not None   # nothing changed, nothing hashed anew
+
+    new = write_score_sheet(raw, 2024, "范县", "party")
+    years, cursor, _ = _tick(raw, cursor)
+    assert years == ["2024"]                                 # a new file: its year only
+
+    new.rename(new.with_name("范县党委_更名.xlsx"))
+    years, cursor, _ = _tick(raw, cursor)
+    assert years == []                                       # same bytes under a new name: no run
+
+    shutil.copy(a2023, tmp_path / "keep.xlsx")
+    write_score_sheet(raw, 2023, "清丰县", "party", losing("party", 7))  # corrected in place
+    old = datetime.datetime(2020, 1, 1).timestamp()
+    os.utime(a2023, (old, old))                              # …with an old mtime: still seen
+    years, cursor, _ = _tick(raw, cursor)
+    assert years == ["2023"]
+
+    a2023.unlink()
+    years, cursor, _ = _tick(raw, cursor)
+    assert years == ["2023"]                                 # removed: its data must leave 2023
+
+    write_units(raw, city_units(REGIONS + ["台前县"]))     # the registry belongs to every year
+    years, cursor, _ = _tick(raw, cursor)
+    assert years == ["2024"]  # 2023 has no files left; the registry change affects each year with data
+
+
+def test_sensor_ignores_a_file_copied_twice_and_hashes_only_what_moved(tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    write_units(raw, city_units(REGIONS))
+    sheet = write_score_sheet(raw, 2024, "清丰县", "party")
+    _, cursor, _ = _tick(raw, None)
+    shutil.copy(sheet, sheet.with_name("副本.xlsx"))
+    from pipelines.lib import watch
+
+    hashed = []
+    real = watch._sha256
+    monkeypatch.setattr(watch, "_sha256", lambda p: hashed.append(p.name) or real(p))
+    years, cursor, _ = _tick(raw, cursor)
+    assert years == [] and hashed == ["副本.xlsx"]          # the unchanged files were not read again
+
+
+def test_year_end_schedule_recomputes_the_year_just_ended():
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime.datetime(2027, 1, 4, 2, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=8))))
+    request = year_end_schedule(context)
+    assert request.partition_key == "2026"
+    assert year_end_schedule.cron_schedule == "0 2 * 1 1" and year_end_schedule.execution_timezone == "Asia/Shanghai"
+    assert year_end_schedule.job_name == "year_end_recompute"
+
+
+def _three_years(raw: Path) -> None:
+    write_units(raw, city_units(REGIONS))
+    for year, lost in ((2023, {"清丰县": 10, "南乐县": 5, "范县": 0}),
+                       (2024, {"清丰县": 0, "南乐县": 5, "范县": 10}),
+                       (2025, {"清丰县": 0, "南乐县": 5, "范县": 10})):
+        for region, n in lost.items():
+            for role in ("party", "government"):
+                write_score_sheet(raw, year, region, role, losing(role, n))
+
+
+def _materialized(instance: dg.DagsterInstance, asset: str) -> set[str]:
+    records = instance.fetch_materializations(dg.AssetKey(asset), limit=100).records
+    return {r.partition_key for r in records}
+
+
+def test_recompute_touches_only_the_year_and_next_rankings_and_records_restatements(tmp_path, monkeypatch):
+    raw, path = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb"
+    _three_years(raw)
+    wh = run_fazhi(raw, path)
+    before = wh.df("select year, region, rank, prev_rank, score from marts.region_rankings order by year, rank")
+    assert before.query("year == 2024").set_index("region")["rank"].to_dict() == {"清丰县": 1, "南乐县": 2, "范县": 3}
+    published_before = wh.df("select published_at from marts.publication")["published_at"].item()
+
+    # A corrected 2024 sheet arrives: 清丰县's party committee lost 20 points, not 0.
+    write_score_sheet(raw, 2024, "清丰县", "party", losing("party", 20))
+    monkeypatch.setenv("FAZHI_RAW_DIR", str(raw))
+    monkeypatch.setenv("FAZHI_WAREHOUSE", str(path))
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("year_end_recompute").execute_in_process(partition_key="2024", instance=instance)
+        assert result.success
+        assert _materialized(instance, "unit_scores") == {"2024"}           # 2023 and 2025 not rebuilt
+        assert _materialized(instance, "stg_task_scores") == {"2024"}
+        assert _materialized(instance, "region_rankings") == {"2024", "2025"}  # 2025's prev_rank reads 2024
+        assert _materialized(instance, "weak_spots") == {"2024", "2025"}
+
+    after = wh.df("select year, region, rank, prev_rank, score from marts.region_rankings order by year, rank")
+    r2024 = after.query("year == 2024").set_index("region")
+    # 清丰县 (80 + 100) / 2 = 90 ties 范县's 90 behind 南乐县's 95.
+    assert r2024.loc["清丰县", "score"] == 90.0 and r2024["rank"].to_dict() == {"南乐县": 1, "清丰县": 2, "范县": 2}
+    assert after.query("year == 2025").set_index("region")["prev_rank"].to_dict() == {"清丰县": 2, "南乐县": 1, "范县": 2}
+    assert after.query("year == 2023").equals(before.query("year == 2023"))
+
+    rs = wh.df("select * from marts.restatements order by scope, subject_id, measure")
+    region = rs[rs["scope"] == "region"].set_index(["subject_id", "measure"])
+    assert (region.loc[("清丰县", "score"), "old_value"], region.loc[("清丰县", "score"), "new_value"]) == (100.0, 90.0)
+    assert (region.loc[("清丰县", "rank"), "old_value"], region.loc[("清丰县", "rank"), "new_value"]) == (1, 2)
+    assert (region.loc[("南乐县", "rank"), "old_value"], region.loc[("南乐县", "rank"), "new_value"]) == (2, 1)
+    assert "更正：2024/score_sheets/清丰县_party_2024.xlsx" in region.loc[("清丰县", "score"), "reason"]
+    assert region.loc[("南乐县", "rank"), "reason"].startswith("本单位文件未变")  # moved because 清丰县 fell
+    assert set(rs["year"]) == {2024}
+    assert (rs["previously_published_at"] == published_before).all()
+    unit = rs[(rs["scope"] == "unit") & (rs["measure"] == "score")]
+    assert list(unit["subject"]) == ["中共清丰县委员会"] and unit["reason"].item().startswith("更正：")
+
+    # History is kept: an unchanged re-run adds nothing and loses nothing.
+    assert run_fazhi(raw, path).df("select count(*) as n from marts.restatements")["n"].item() == len(rs)
+
+
+def test_a_removed_file_leaves_the_marts_with_an_issue_saying_so(tmp_path):
+    raw, path = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb"
+    _three_years(raw)
+    run_fazhi(raw, path)
+    gone = raw / "2025" / "score_sheets" / "范县_government_2025.xlsx"
+    gone.unlink()
+    wh = run_fazhi(raw, path, years=[2025])
+    unit = wh.df("""select status, score from marts.unit_scores s join marts.units u using (unit_id)
+                    where s.year = 2025 and u.unit_name = '范县人民政府'""")
+    assert unit["status"].item() == "missing" and unit["score"].isna().all()
+    issue = wh.df("select * from marts.ingest_issues where code = 'file_removed'")
+    assert list(issue["file"]) == ["2025/score_sheets/范县_government_2025.xlsx"] and list(issue["year"]) == [2025]
+    assert "已从 data/raw 中移除" in issue["message"].item()
+    assert "2025/score_sheets/范县_government_2025.xlsx" not in set(wh.df("select file from marts.submissions")["file"])
+    # Renaming a file is not a removal.
+    kept = raw / "2025" / "score_sheets" / "范县_party_2025.xlsx"
+    kept.rename(kept.with_name("范县党委2025.xlsx"))
+    wh = run_fazhi(raw, path, years=[2025])
+    assert wh.df("select count(*) as n from marts.ingest_issues where code = 'file_removed'")["n"].item() == 1
+
+
+def _published_at(path: Path):
+    from pipelines.lib.warehouse import read_only
+
+    with read_only(path) as con:
+        return con.execute("select published_at, source_files from marts.publication").fetchone()
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ops")
+    raw, path = root / "raw", root / "marts" / "fazhi.duckdb"
+    done = subprocess.run([str(FAZHI), "generate", "--out", str(raw), "--scale", "city", "--years", "2023-2024",
+                           "--seed", "5"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return raw, path
+
+
+@pytest.mark.parametrize("when", ["mid_build", "mid_publish"])
+def test_kill_9_leaves_the_last_marts_served_and_the_next_run_succeeds(city, when):
+    raw, path = city
+    run = [str(FAZHI), "run", "--raw", str(raw), "--warehouse", str(path)]
+    if not path.exists():
+        assert subprocess.run(run, capture_output=True, timeout=600).returncode == 0
+    served = _published_at(path)
+    work_db = path.parent / ".work" / f"{path.stem}_work.duckdb"
+    proc = subprocess.Popen(run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    try:
+        if when == "mid_build":  # the run has begun writing the work database
+            start = work_db.stat().st_mtime_ns
+            while work_db.stat().st_mtime_ns == start and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.5)
+        else:  # the new warehouse file is being written beside the served one
+            while not list(path.parent.glob(f".{path.name}.*.tmp")) and proc.poll() is None \
+                    and time.monotonic() < deadline:
+                time.sleep(0.002)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert _published_at(path) == served                     # the last publication, intact and readable
+    done = subprocess.run(run, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _published_at(path)[0] > served[0]
+    assert not list(path.parent.glob(f".{path.name}.*.tmp"))  # the killed run's half file is gone
+
+
+def test_the_dashboard_reads_while_the_marts_are_published(city):
+    from dashboards import data
+    from pipelines.lib.warehouse import Paths, publish
+
+    raw, path = city
+    if not path.exists():
+        run_fazhi(raw, path)
+    os.environ["FAZHI_WAREHOUSE"] = str(path)
+    seen, errors, stop = set(), [], threading.Event()
+
+    def read():
+        while not stop.is_set():
+            try:
+                frame = data._read("""select p.published_at, count(*) as n from marts.publication p,
+                                      marts.region_rankings group by all""", {})
+                seen.add(frame["published_at"].item())
+                assert frame["n"].item() > 0
+            except Exception as error:  # noqa: BLE001 - every failure is the finding
+                errors.append(repr(error))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for _ in range(5):
+            publish(Paths.from_env(raw, path), 1)
+    finally:
+        stop.set()
+        reader.join()
+        os.environ.pop("FAZHI_WAREHOUSE", None)
+    assert errors == []
+    assert len(seen) >= 2, "the reader never saw a new publication"
