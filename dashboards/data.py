@@ -81,6 +81,19 @@ def publication() -> dict:
     return frame.iloc[0].to_dict() if len(frame) else {}
 
 
+def restatements(year: int) -> pd.DataFrame:
+    """Published figures of `year` a later publication changed (none in a warehouse from before they were kept)."""
+    present = query("""select count(*) as n from duckdb_tables()
+                       where schema_name = 'marts' and table_name = 'restatements'""")["n"].iloc[0]
+    if not present:
+        return pd.DataFrame(columns=["restated_at", "year", "scope", "subject_id", "subject", "measure",
+                                     "old_value", "new_value", "previously_published_at", "reason", "region", "role"])
+    return query("""select r.*, coalesce(u.region, case when r.scope = 'region' then r.subject_id end) as region,
+                           u.role
+                    from marts.restatements r left join marts.units u on r.scope = 'unit' and u.unit_id = r.subject_id
+                    where r.year = $year order by r.restated_at desc, r.scope, r.subject, r.measure""", year=year)
+
+
 def years() -> list[int]:
     frame = query("""select distinct year from marts.unit_scores where status <> 'missing'
                      union select distinct year from marts.submissions where year is not null order by 1""")

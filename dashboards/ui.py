@@ -72,10 +72,13 @@ def open_unit(unit_id: str) -> None:
     st.switch_page(UNIT_PAGE)
 
 
+def beijing_time(utc) -> str:
+    """The marts keep UTC; the office reads Beijing time."""
+    when = pd.Timestamp(utc)
+    return "" if pd.isna(when) else (when + pd.Timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")
+
+
 def freshness() -> str:
     info = data.publication()
-    when = pd.Timestamp(info.get("published_at"))
-    if pd.isna(when):
-        return ""
-    local = when + pd.Timedelta(hours=8)  # published_at is UTC; the office reads Beijing time
-    return t("published", when=local.strftime("%Y-%m-%d %H:%M"), files=int(info.get("source_files") or 0))
+    when = beijing_time(info.get("published_at"))
+    return t("published", when=when, files=int(info.get("source_files") or 0)) if when else ""

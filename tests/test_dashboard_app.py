@@ -232,6 +232,19 @@ def test_publication_during_an_open_session(app, built, tmp_path, monkeypatch):
     assert not at.exception
     assert _metric(at, "参与排名区县") == "6/6"
 
+    # What leaders saw changed: the quality page keeps the record, the ranking page says so.
+    at.switch_page("app_pages/quality.py")
+    at.run()
+    assert not at.exception, at.exception
+    changed = next((d.value for d in at.dataframe if "原值" in d.value.columns), None)
+    assert changed is not None, "no restatements table on the quality page"
+    huanglong = changed[(changed["对象"] == "华龙区") & (changed["项目"] == "名次")]
+    assert list(zip(huanglong["原值"], huanglong["新值"])) == [("不排名", "4")]  # (100 + 80) / 2 = 90, tied 4th
+    assert "新增：2024/score_sheets/" in huanglong["原因"].item()
+    at.switch_page("app_pages/ranking.py")
+    at.run()
+    assert any("已发布的分数或名次被更正" in i.value for i in at.info)
+
 
 def test_weak_spot_findings_read_in_words_and_follow_the_filters(app):
     at = app("app_pages/weak_spots.py")

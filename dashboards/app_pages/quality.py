@@ -3,8 +3,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data, figures
-from dashboards.i18n import label, role_label, t
-from dashboards.ui import labelled, page, table
+from dashboards.formats import fmt_score
+from dashboards.i18n import fmt_rank, label, role_label, t
+from dashboards.ui import beijing_time, labelled, page, table
 
 f = page("page_quality")
 
@@ -71,6 +72,24 @@ if choices:
                    {"file": "file", "kind_label": "kind", "unit_name": "unit", "status_label": "status", "rows_read": "rows_read",
                     "rows_loaded": "rows_loaded", "rows_rejected": "rows_rejected", "superseded_by": "superseded_by",
                     "loaded_at": "loaded_at"}), key=f"issue_file_{f.year}")
+
+st.subheader(t("restatements"))
+changed = data.restatements(f.year)
+changed = changed[(changed["region"].isin(f.regions) if f.regions else True)
+                  & (changed["role"].isna() | changed["role"].isin(f.roles))]
+if changed.empty:
+    st.caption(t("no_restatements"))
+else:
+    number = {"score": fmt_score, "rank": lambda v: fmt_rank(v, False)}
+    changed = changed.assign(
+        scope=changed["scope"].map(lambda v: label("scope", v)),
+        measure_label=changed["measure"].map(lambda v: t(v)),
+        old=[number[m](v) for m, v in zip(changed["measure"], changed["old_value"])],
+        new=[number[m](v) for m, v in zip(changed["measure"], changed["new_value"])],
+        restated_at=changed["restated_at"].map(beijing_time))
+    table(labelled(changed, {"restated_at": "restated_at", "scope": "scope", "subject": "subject",
+                             "measure_label": "measure", "old": "old_value", "new": "new_value", "reason": "reason"}),
+          key=f"restatements_{f.year}")
 
 st.subheader(t("submissions"))
 table(labelled(files, {"file": "file", "kind_label": "kind", "unit_name": "unit", "status_label": "status",

@@ -10,6 +10,9 @@ from dashboards.i18n import fmt_rank, role_label, t
 from dashboards.ui import labelled, open_unit, page, table
 
 f = page("page_ranking")
+changed = data.restatements(f.year)
+if len(changed):
+    st.info(t("restated_notice", n=len(changed)))
 tab_regions, tab_units = st.tabs([t("regions"), t("units")])
 
 
