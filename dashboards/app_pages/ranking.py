@@ -93,8 +93,10 @@ with tab_units:
             "score": group["score"].map(fmt_score),
             "score_change": (group["score"] - group["prev_score"]).map(fmt_score_change),
             "rank_change": change.map(fmt_rank_change),
-            "score_source": group["score_source"].map(lambda v: t(f"source_{v}") if isinstance(v, str) else "—"),
-            "status": group["status"].map(lambda v: t(f"status_{v}")),
+            # Translated once per distinct value, not once per unit (thousands of rows at province scale).
+            "score_source": group["score_source"].map({v: t(f"source_{v}") for v in group["score_source"].dropna().unique()})
+                                                 .fillna("—"),
+            "status": group["status"].map({v: t(f"status_{v}") for v in group["status"].unique()}),
             "remark": group["is_bottom"].map(lambda b: t("bottom") if b else ""),
         })
         st.subheader(role_label(role))

@@ -1,0 +1,157 @@
+"""Benchmark: how fast each dashboard page answers at province scale (target: every page interactive
+within 1 s after the first load).
+
+    .venv/bin/python bench/dashboard.py --repeat 3
+
+Reads the province-scale warehouse bench/_data/run-province/fazhi.duckdb (published by
+`bench/ingest.py --scale province`, which this script runs first when the file is missing) and drives
+dashboards/streamlit_app.py with Streamlit's AppTest, in this process:
+1. first load: the very first script run of the process (default page, empty cache); it is mostly
+   imports (pandas, DuckDB, Plotly, the dashboard's modules), paid once per server start;
+2. for each of the seven pages, `--repeat` times, in a fresh AppTest: the app shell is run, the data
+   cache is cleared, then the page is opened and timed (first render: every query of the run is a
+   cache miss, the sidebar's small ones included), run again unchanged (warm rerun: the answers come
+   from st.cache_data), then the first two regions of the sidebar list are picked (filter change:
+   the page's filtered queries miss the cache again).
+A figure is the time of `AppTest.run()`: the server-side script run (queries, pandas, building the
+elements), not the browser drawing them or the websocket carrying them. Each page's median and max are
+printed; a page is within 1 s when its max is. Waits first until no `bench/ingest.py` is running
+(the machine has two cores), and stops if the warehouse is republished meanwhile.
+Prints figures and, last,
+`RESULT scale=province pages=7 first_render_max_s=X rerun_max_s=Y filter_change_max_s=Z within_1s=yes|no`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WAREHOUSE = ROOT / "bench" / "_data" / "run-province" / "fazhi.duckdb"
+APP = ROOT / "dashboards" / "streamlit_app.py"
+TARGET_S = 1.0
+# Page → its title in Chinese (the default language): proof the page itself was drawn.
+PAGES = {
+    "app_pages/overview.py": "总览",
+    "app_pages/ranking.py": "排名",
+    "app_pages/weak_spots.py": "短板",
+    "app_pages/meetings.py": "会议学习",
+    "app_pages/filings.py": "报送",
+    "app_pages/unit.py": "单位详情",
+    "app_pages/quality.py": "数据质量",
+}
+MEASURES = ("first", "rerun", "filter")
+
+os.environ["FAZHI_WAREHOUSE"] = str(WAREHOUSE)  # read by dashboards/data.py on every query
+
+import streamlit as st  # noqa: E402
+from streamlit import config  # noqa: E402
+from streamlit.logger import set_log_level  # noqa: E402
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+# Outside `streamlit run`, every cache call from this thread logs a warning. The config is parsed
+# first because parsing it resets the log level.
+config.get_config_options()
+set_log_level("error")
+
+
+def wait_for_other_benchmarks() -> None:
+    while subprocess.run(["pgrep", "-f", "bench/ingest.py"], capture_output=True).returncode == 0:
+        print("waiting: bench/ingest.py is running (checking again in 20 s)", flush=True)
+        time.sleep(20)
+
+
+def ensure_warehouse() -> None:
+    if WAREHOUSE.exists():
+        return
+    command = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "ingest.py"), "--scale", "province",
+               "--skip-baseline"]
+    print(f"{WAREHOUSE.relative_to(ROOT)} is missing; publishing it: {' '.join(command)}", flush=True)
+    subprocess.run(command, cwd=ROOT, check=True)
+
+
+def warehouse_identity() -> tuple[int, int]:
+    stat = WAREHOUSE.stat()
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def timed_run(at: AppTest, what: str) -> float:
+    started = time.perf_counter()
+    at.run()
+    seconds = time.perf_counter() - started
+    if at.exception:
+        raise SystemExit(f"{what}: the script raised\n" + "\n\n".join(str(e.value) for e in at.exception))
+    return seconds
+
+
+def measure_page(page: str, title: str) -> dict[str, float]:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    timed_run(at, "app shell")
+    st.cache_data.clear()  # AppTest shares this process's cache: without this only the first page would be cold
+    at.switch_page(page)
+    seconds = {"first": timed_run(at, f"{page} first render")}
+    titles = [e.value for e in at.title]
+    if titles != [title]:
+        raise SystemExit(f"{page}: expected the title {title!r}, the run drew {titles}")
+    seconds["rerun"] = timed_run(at, f"{page} warm rerun")
+    regions = at.multiselect(key="f_regions")
+    regions.set_value(regions.options[:2])
+    seconds["filter"] = timed_run(at, f"{page} filter change")
+    return seconds
+
+
+def verdict(seconds: float) -> str:
+    return "yes" if seconds <= TARGET_S else "NO"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3, help="measurements per page")
+    args = parser.parse_args()
+
+    wait_for_other_benchmarks()
+    ensure_warehouse()
+    identity = warehouse_identity()
+    print(f"warehouse={WAREHOUSE.relative_to(ROOT)} ({WAREHOUSE.stat().st_size / 2**20:.1f} MB) "
+          f"repeat={args.repeat} cores={os.cpu_count()}", flush=True)
+
+    first_load = timed_run(AppTest.from_file(str(APP), default_timeout=120), "first load")
+
+    # Rounds over all pages rather than one page N times: a passing disturbance spreads over pages.
+    samples: dict[str, dict[str, list[float]]] = {page: {m: [] for m in MEASURES} for page in PAGES}
+    for round_no in range(1, args.repeat + 1):
+        for page, title in PAGES.items():
+            seconds = measure_page(page, title)
+            for measure, value in seconds.items():
+                samples[page][measure].append(value)
+            print(f"round {round_no} {Path(page).stem:<11} " + " ".join(f"{m}={seconds[m]:.3f}" for m in MEASURES),
+                  flush=True)
+    if warehouse_identity() != identity:
+        raise SystemExit("the warehouse was republished during the benchmark: run it again")
+
+    print()
+    print(f"first load: {first_load:.2f} s (first script run of the process, imports included; "
+          "not part of the 1 s target)")
+    print(f"seconds per page over {args.repeat} runs, median / max; within 1 s is judged on the max")
+    print(f"{'page':<11} {'first render':>15} {'warm rerun':>15} {'filter change':>15}   "
+          "within 1 s (first/rerun/filter)")
+    worst = {m: 0.0 for m in MEASURES}
+    for page in PAGES:
+        cells, verdicts = [], []
+        for measure in MEASURES:
+            values = samples[page][measure]
+            worst[measure] = max(worst[measure], max(values))
+            cells.append(f"{statistics.median(values):.3f} / {max(values):.3f}")
+            verdicts.append(verdict(max(values)))
+        print(f"{Path(page).stem:<11} " + " ".join(f"{c:>15}" for c in cells) + "   " + "/".join(verdicts))
+    within = all(value <= TARGET_S for value in worst.values())
+    print(f"RESULT scale=province pages={len(PAGES)} first_render_max_s={worst['first']:.2f} "
+          f"rerun_max_s={worst['rerun']:.2f} filter_change_max_s={worst['filter']:.2f} "
+          f"within_1s={'yes' if within else 'no'}")
+
+
+if __name__ == "__main__":
+    main()
