@@ -114,7 +114,10 @@ class UnitRegistry:
             for k in self._keys:
                 for ch in set(k):
                     self._by_char.setdefault(ch, []).append(k)
-        shared = Counter(k for ch in set(key) for k in self._by_char.get(ch, ()))
+        # Characters in most names (县, 局, 人民…) tell nothing and would make this count the whole registry.
+        lists = [self._by_char.get(ch, ()) for ch in set(key)]
+        telling = [names for names in lists if len(names) <= max(50, len(self._keys) // 20)]
+        shared = Counter(k for names in (telling or lists) for k in names)
         pool = [k for k, _ in shared.most_common(200)]
         close = difflib.get_close_matches(key, pool, n=n, cutoff=0.5)
         names: list[str] = []

@@ -13,6 +13,7 @@ from collections import namedtuple
 from pathlib import PurePosixPath
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from pipelines.lib.names import Unit, UnitRegistry, unit_id_for
@@ -187,6 +188,7 @@ class YearStager:
         self.issues: list[dict] = []
         self.issue_frames: list[pd.DataFrame] = []
         self.submissions: list[dict] = []
+        self._task_indexes: dict[str, tuple[dict, dict]] = {}
 
     def run(self) -> dict[str, int]:
         ensure_staging(self.con)
@@ -342,10 +344,18 @@ class YearStager:
             self._write("stg_task_scores", pd.DataFrame([t for frame in task_frames for t in frame]))
         self._write("stg_sheet_totals", pd.DataFrame(totals))
 
+    def _task_index(self, role: str) -> tuple[dict, dict]:
+        """A role's tasks by number and by the first ten characters of their text (once per role)."""
+        index = self._task_indexes.get(role)
+        if index is None:
+            tasks = self.rules.templates[role].tasks
+            index = self._task_indexes[role] = ({t.task_no: t for t in tasks},
+                                                {to_halfwidth(t.text)[:10]: t for t in tasks})
+        return index
+
     def _match_tasks(self, b: dict, unit: Unit) -> tuple[list[dict], int]:
         template = self.rules.templates[unit.role]
-        by_no = {t.task_no: t for t in template.tasks}
-        by_prefix = {to_halfwidth(t.text)[:10]: t for t in template.tasks}
+        by_no, by_prefix = self._task_index(unit.role)
         basis = self.rules.ranking.score_basis
         label = b["meta"].get("unit_text") or unit.name
         out, seen, rejected = [], set(), 0
@@ -452,7 +462,7 @@ class YearStager:
 
         # Resolve each distinct unit text once.
         res = {u: self.registry.resolve(u) for u in rows["unit"].dropna().unique()}
-        rows["unit_id"] = rows["unit"].map(lambda u: res[u].unit.unit_id if u in res and res[u].unit else None)
+        rows["unit_id"] = rows["unit"].map({u: r.unit.unit_id for u, r in res.items() if r.unit})
         unknown = rows["unit_id"].isna() & ~rows["parse_rejected"]
         for r in rows[unknown & (rows["folder_year"] == self.year)].itertuples(index=False):
             msg = res[r.unit].message(r.unit) if r.unit in res else "本行未填写单位名称。"
@@ -481,9 +491,9 @@ class YearStager:
                              units[0] if len(units) == 1 else None, None, None, None, f.mtime_ns)
 
     def _unit_columns(self, frame: pd.DataFrame) -> pd.DataFrame:
-        by_id = self.registry.by_id
-        frame["role"] = frame["unit_id"].map(lambda u: by_id[u].role)
-        frame["region"] = frame["unit_id"].map(lambda u: by_id[u].region)
+        units = [self.registry.by_id[u] for u in frame["unit_id"].unique()]
+        frame["role"] = frame["unit_id"].map({u.unit_id: u.role for u in units})
+        frame["region"] = frame["unit_id"].map({u.unit_id: u.region for u in units})
         return frame
 
     def _stage_meetings(self, rows: pd.DataFrame) -> pd.Series:
@@ -493,16 +503,19 @@ class YearStager:
             return extra
         ok["type_text"] = ok["type_text"].fillna("")
         ok["topic"] = ok["topic"].fillna("")
-        pairs = {p: self.rules.classify_meeting(*p) for p in set(zip(ok["type_text"], ok["topic"]))}
+        # Classified once per distinct (type, topic); millions of rows share a few thousand pairs.
+        codes, pairs = pd.factorize(ok["type_text"] + "\x1f" + ok["topic"])
+        kinds = [self.rules.classify_meeting(*pair.split("\x1f", 1)) for pair in pairs]
         study_types = {m.id for m in self.rules.meeting_types.values() if m.study}
-        ok["meeting_types"] = [pairs[p] for p in zip(ok["type_text"], ok["topic"])]
-        ok["is_study"] = ok["meeting_types"].map(lambda ts: any(t in study_types for t in ts))
+        ok["is_study"] = np.array([any(t in study_types for t in ts) for ts in kinds], dtype=bool)[codes]
+        unclassified = pd.Series(np.array([not ts for ts in kinds], dtype=bool)[codes], index=ok.index)
+        labelled = [ts or ["other"] for ts in kinds]
+        ok["meeting_types"] = [labelled[c] for c in codes.tolist()]
         own = ok["folder_year"] == self.year  # rows dated here from another year's folder: their file reports them
-        other = own & (ok["meeting_types"].map(len) == 0)
+        other = own & unclassified
         self._issue_frame(ok[other], WARNING, "meeting_type_other",
                           "会议“" + ok.loc[other, "type_text"] + " " + ok.loc[other, "topic"]
                           + "”无法归入任何规定的会议/学法类型，已记为“其他”，不计入履职频次。")
-        ok["meeting_types"] = ok["meeting_types"].map(lambda ts: ts or ["other"])
         ok["is_duplicate"] = ok.duplicated(subset=["unit_id", "date", "type_text", "topic"], keep="first")
         dup = own & ok["is_duplicate"]
         shown = ok.loc[dup, "topic"].where(ok.loc[dup, "topic"] != "", ok.loc[dup, "type_text"])
