@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -81,20 +82,23 @@ class RawFile:
 def discover(raw_dir: Path) -> list[RawFile]:
     """Every file under raw_dir with the kind and year its location implies."""
     found: list[RawFile] = []
-    for dirpath, dirnames, filenames in os.walk(raw_dir):
+    root = str(raw_dir)
+    # Plain strings, not Path objects: a nation-scale year is ~100,000 files.
+    for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        folder = os.path.relpath(dirpath, root)
+        folders = [] if folder == "." else folder.split(os.sep)
         for name in sorted(filenames):
             if name.startswith(".") or name == ".gitkeep":
                 continue
-            full = Path(dirpath) / name
-            rel = full.relative_to(raw_dir)
-            parts = rel.parts
-            stat = full.stat()
+            stat = os.stat(os.path.join(dirpath, name))
+            parts = [*folders, name]
+            stem, ext = os.path.splitext(name)
+            ext = ext.lower()
             kind = year = note = None
-            ext = full.suffix.lower()
             if name.startswith("~$"):
                 note = "office_lock_file"
-            elif len(parts) == 1 and full.stem.lower() in ("units", "单位名册"):
+            elif len(parts) == 1 and stem.lower() in ("units", "单位名册"):
                 kind = "units"
             elif len(parts) >= 3 and _YEAR_DIR.match(parts[0]) and parts[1] in KIND_FOLDERS:
                 kind, year = KIND_FOLDERS[parts[1]], int(parts[0])
@@ -102,7 +106,7 @@ def discover(raw_dir: Path) -> list[RawFile]:
                 note = "unknown_location"
             if kind and ext not in KIND_EXTENSIONS[kind]:
                 note, kind = "unsupported_extension", None
-            found.append(RawFile(rel.as_posix(), kind, year, stat.st_size, stat.st_mtime_ns, note=note))
+            found.append(RawFile("/".join(parts), kind, year, stat.st_size, stat.st_mtime_ns, note=note))
     return found
 
 
@@ -161,18 +165,28 @@ def refresh_parse_cache(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: li
     if not todo:
         return stats
     # In batches: the parsed records of a whole nation-scale year held at once would take gigabytes.
-    for start in range(0, len(todo), PARSE_BATCH_FILES):
-        batch = todo[start:start + PARSE_BATCH_FILES]
-        outcomes = map_isolated(_parse_one, [(str(raw_dir / f.path), f.kind) for f in batch], workers=workers)
-        parsed: list[tuple[RawFile, ParsedFile]] = []
-        for f, outcome in zip(batch, outcomes):
-            if outcome.ok:
-                parsed.append((f, outcome.value))
-            else:
-                parsed.append((f, ParsedFile(f.kind, file_error=_crash_issue(outcome.error_kind, outcome.error))))
-        _store(con, parsed)
-        stats.files_parsed += len(parsed)
-        stats.rows_parsed += sum(p.rows_read for _, p in parsed)
+    # The child processes parse the next batch while this one is stored, so neither waits idle.
+    batches = [todo[i:i + PARSE_BATCH_FILES] for i in range(0, len(todo), PARSE_BATCH_FILES)]
+
+    def parse(batch: list[RawFile]):
+        return map_isolated(_parse_one, [(str(raw_dir / f.path), f.kind) for f in batch], workers=workers)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as parser:
+        pending = parser.submit(parse, batches[0])
+        for k, batch in enumerate(batches):
+            outcomes = pending.result()
+            if k + 1 < len(batches):
+                pending = parser.submit(parse, batches[k + 1])
+            parsed: list[tuple[RawFile, ParsedFile]] = []
+            for f, outcome in zip(batch, outcomes):
+                if outcome.ok:
+                    parsed.append((f, outcome.value))
+                else:
+                    parsed.append((f, ParsedFile(f.kind, file_error=_crash_issue(outcome.error_kind, outcome.error))))
+            del outcomes
+            _store(con, parsed)
+            stats.files_parsed += len(parsed)
+            stats.rows_parsed += sum(p.rows_read for _, p in parsed)
     return stats
 
 

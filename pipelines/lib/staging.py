@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pipelines.lib.names import Unit, UnitRegistry, unit_id_for
 from pipelines.lib.records import ERROR, WARNING
@@ -203,7 +204,7 @@ class YearStager:
                                             ignore_index=True))
         return {"files": len(self.submissions), "issues": len(self.issues)}
 
-    def _write(self, table: str, frame: pd.DataFrame) -> None:
+    def _write(self, table: str, frame: pd.DataFrame | pa.Table) -> None:
         if len(frame):
             self.con.register("_frame", frame)
             self.con.execute(f"insert into {table} by name select * from _frame")
@@ -341,7 +342,8 @@ class YearStager:
             self._submission(b["file"], b["sha256"], "score_sheet", b["n_rows"], rejected, status, None,
                              unit.unit_id, unit.role, b["sheet"], None, b["mtime_ns"])
         if task_frames:
-            self._write("stg_task_scores", pd.DataFrame([t for frame in task_frames for t in frame]))
+            # Arrow builds a table from a million row dicts in half the time pandas takes.
+            self._write("stg_task_scores", pa.Table.from_pylist([t for frame in task_frames for t in frame]))
         self._write("stg_sheet_totals", pd.DataFrame(totals))
 
     def _task_index(self, role: str) -> tuple[dict, dict]:
