@@ -251,3 +251,81 @@ def test_the_dashboard_reads_while_the_marts_are_published(city):
         os.environ.pop("FAZHI_WAREHOUSE", None)
     assert errors == []
     assert len(seen) >= 2, "the reader never saw a new publication"
+
+
+def test_one_writer_at_a_time_across_runs():
+    """Every step that writes the work database is in one Dagster pool, limited to 1 by dagster.yaml."""
+    import yaml
+
+    from pipelines.defs.ingest import WRITER_POOL
+
+    graph = defs.resolve_asset_graph()
+    pools = {node.key.to_user_string(): node.pools for node in graph.asset_nodes}
+    assert pools and all(p == {WRITER_POOL} for p in pools.values()), pools
+    config = yaml.safe_load((Path(__file__).resolve().parent.parent / "dagster.yaml").read_text())
+    assert config["concurrency"]["pools"]["default_limit"] == 1
+
+
+def _graphql(url: str, query: str) -> dict:
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(f"{url}/graphql", data=json.dumps({"query": query}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["data"]
+
+
+def test_fazhi_ui_serves_the_project_and_its_daemon_runs_the_sensor(tmp_path):
+    """`fazhi ui` for real: webserver and daemon on a git-ignored DAGSTER_HOME; a file in data/raw is
+    picked up by the sensor, run by the daemon, and published."""
+    import socket
+    import urllib.request
+
+    raw, path, home = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb", tmp_path / "dagster_home"
+    write_units(raw, city_units(REGIONS))
+    write_score_sheet(raw, 2024, "清丰县", "party")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DAGSTER_HOME": str(home), "FAZHI_RAW_DIR": str(raw), "FAZHI_WAREHOUSE": str(path)}
+    log = tmp_path / "ui.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(FAZHI), "ui", "--port", str(port)], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{url}/server_info", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the webserver did not answer:\n" + log.read_text()[-3000:]
+                time.sleep(0.5)
+        repo = _graphql(url, """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+            jobs { name } sensors { name sensorState { status } } schedules { name scheduleState { status } } } } } }""")
+        node = repo["repositoriesOrError"]["nodes"][0]
+        assert {"full_refresh", "year_end_recompute"} <= {j["name"] for j in node["jobs"]}
+        assert [(s["name"], s["sensorState"]["status"]) for s in node["sensors"]] == [("raw_files_sensor", "RUNNING")]
+        assert [(s["name"], s["scheduleState"]["status"]) for s in node["schedules"]] == [("year_end_schedule", "RUNNING")]
+        assert (home / "dagster.yaml").resolve() == (Path(__file__).resolve().parent.parent / "dagster.yaml")
+
+        runs = []
+        while not path.exists() or not runs:  # the sensor's first look sees 2024 and requests a run
+            assert time.monotonic() < deadline, "no published marts from a sensor run:\n" + log.read_text()[-3000:]
+            time.sleep(1)
+            runs = _graphql(url, """{ runsOrError { ... on Runs { results { status
+                tags { key value } } } } }""")["runsOrError"]["results"]
+            runs = [r for r in runs if r["status"] == "SUCCESS"]
+        tags = {t["key"]: t["value"] for t in runs[0]["tags"]}
+        assert tags["dagster/partition"] == "2024" and tags["fazhi/trigger"] == "raw_files_sensor"
+        assert _published_at(path)[1] == 2  # the registry and the one sheet
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -1,0 +1,90 @@
+"""Benchmark: reading score-sheet workbooks, our way against the readers FIELD-NOTES measured, in one run.
+
+    .venv/bin/python bench/readers.py [--files 1500]
+
+Takes the first N sound .xlsx score sheets of the province-scale year (bench/_data, made by
+`bench/ingest.py --scale province`) and reads all of them with each reader in turn, timing
+workbooks per second on the same files:
+1. `pandas.read_excel(engine="openpyxl")`, every sheet (the naive way);
+2. `python_calamine.CalamineWorkbook` directly, every sheet to Python values (the raw reader);
+3. `read_workbook` (pipelines/lib/excel.py): calamine after sniffing and bounding the file from its
+   bytes (real format, encryption, zip sizes, XML entities, sheet extents);
+4. `parse_score_sheet`: the above plus finding the header, tasks, scores and issues;
+5. the pipeline's parsing as it runs: `parse_score_sheet` in isolated child processes (2 workers,
+   memory limit, timeout) via `map_isolated`, results returned to the parent.
+The files are read once before timing so every reader sees them in the page cache.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+import python_calamine
+
+from pipelines.lib.excel import read_workbook
+from pipelines.lib.ingest import _parse_one
+from pipelines.lib.isolation import map_isolated
+from pipelines.lib.records import FileRejected
+from pipelines.lib.score_sheets import parse_score_sheet
+
+ROOT = Path(__file__).resolve().parent.parent
+SHEETS = ROOT / "bench" / "_data" / "province-2024-seed7" / "raw" / "2024" / "score_sheets"
+
+
+def _openpyxl(path: Path) -> None:
+    pd.read_excel(path, sheet_name=None, header=None, engine="openpyxl")
+
+
+def _calamine(path: Path) -> None:
+    book = python_calamine.CalamineWorkbook.from_path(str(path))
+    for name in book.sheet_names:
+        book.get_sheet_by_name(name).to_python()
+
+
+def _timed(files: list[Path], read) -> float:
+    started = time.perf_counter()
+    read(files)
+    return len(files) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=1500)
+    args = parser.parse_args()
+    if not SHEETS.exists():
+        raise SystemExit(f"{SHEETS} is missing: run `.venv/bin/python bench/ingest.py --scale province` first")
+    # Sound workbooks only (the generated year also holds hostile and broken files on purpose), read
+    # once here so that every reader starts from the page cache.
+    files = []
+    for f in sorted(SHEETS.glob("*.xlsx")):
+        if len(files) == args.files:
+            break
+        try:
+            read_workbook(f)
+        except FileRejected:
+            continue
+        files.append(f)
+    print(f"{len(files)} score-sheet workbooks (.xlsx) from {SHEETS.relative_to(ROOT)}, cores={os.cpu_count()}")
+    rates = {
+        'pandas.read_excel(engine="openpyxl")': _timed(files, lambda fs: [_openpyxl(f) for f in fs]),
+        "python_calamine directly": _timed(files, lambda fs: [_calamine(f) for f in fs]),
+        "read_workbook (sniffed and bounded calamine)": _timed(files, lambda fs: [read_workbook(f) for f in fs]),
+        "parse_score_sheet (read + parse)": _timed(files, lambda fs: [parse_score_sheet(f) for f in fs]),
+        "pipeline parsing, 2 isolated workers": _timed(
+            files, lambda fs: map_isolated(_parse_one, [(str(f), "score_sheet") for f in fs], workers=2)),
+    }
+    base = rates['pandas.read_excel(engine="openpyxl")']
+    print(f"{'reader':<48}{'workbooks/s':>12}{'× openpyxl':>12}")
+    for name, rate in rates.items():
+        print(f"{name:<48}{rate:>12,.0f}{rate / base:>12.1f}")
+    print("RESULT " + " ".join(f"{key}={rates[name]:.0f}" for key, name in (
+        ("openpyxl", 'pandas.read_excel(engine="openpyxl")'), ("calamine", "python_calamine directly"),
+        ("read_workbook", "read_workbook (sniffed and bounded calamine)"),
+        ("parse", "parse_score_sheet (read + parse)"), ("pipeline_2_workers", "pipeline parsing, 2 isolated workers"))))
+
+
+if __name__ == "__main__":
+    main()
