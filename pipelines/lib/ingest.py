@@ -13,7 +13,6 @@ import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -24,10 +23,8 @@ from pipelines.lib import ledgers
 from pipelines.lib.isolation import map_isolated
 from pipelines.lib.records import ERROR, FileRejected, Issue, ParsedFile
 from pipelines.lib.score_sheets import parse_score_sheet
+from pipelines.lib.warehouse import utc_now
 
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 # Bump when any parser's output changes: cached results of older parsers are then re-parsed.
 PARSER_VERSION = 3
@@ -199,7 +196,7 @@ def _crash_issue(kind: str | None, detail: str | None) -> Issue:
 
 
 def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFile]]) -> None:
-    now = _utc_now()
+    now = utc_now()
     keys = pd.DataFrame({"sha256": [f.sha256 for f, _ in parsed], "kind": [f.kind for f, _ in parsed]})
     con.register("new_keys", keys)
     for table in ("parsed_files", "parsed_issues", *RECORD_TABLES.values()):
@@ -269,7 +266,7 @@ def record_raw_files(con: duckdb.DuckDBPyConnection, files: list[RawFile]) -> No
         from raw_files o
         where o.kind is not null and o.path not in (select path from frame)
           and o.sha256 not in (select sha256 from frame where sha256 is not null)
-          and o.path not in (select path from removed_files)""", {"now": _utc_now()})
+          and o.path not in (select path from removed_files)""", {"now": utc_now()})
     con.execute("delete from removed_files where path in (select path from frame)")  # sent again
     con.execute("delete from raw_files")
     if len(frame):

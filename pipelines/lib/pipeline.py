@@ -5,17 +5,12 @@ Dagster assets (pipelines/defs) call exactly these; tests may call them without 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 import pandas as pd
 
 from pipelines.lib import checks, ingest, marts, staging
 from pipelines.lib.rulebook import Rulebook
-from pipelines.lib.warehouse import Paths, publish, work_connection
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+from pipelines.lib.warehouse import Paths, publish, utc_now, work_connection
 
 
 def ingest_raw(paths: Paths, rules: Rulebook, workers: int = 2) -> dict:
@@ -58,7 +53,7 @@ def _registry_issues(con) -> list[dict]:
 def stage_year(paths: Paths, rules: Rulebook, year: int) -> dict:
     with work_connection(paths) as con:
         registry = staging.load_registry(con)
-        return staging.YearStager(con, year, rules, registry, _now()).run()
+        return staging.YearStager(con, year, rules, registry, utc_now()).run()
 
 
 def build_year_marts(paths: Paths, rules: Rulebook, year: int) -> None:
@@ -94,7 +89,7 @@ def run_checks(paths: Paths, year: int, layer: str) -> list[checks.CheckResult]:
         con.execute("create table if not exists check_results (year integer, layer varchar, name varchar, "
                     "passed boolean, detail varchar, checked_at timestamp)")
         con.execute("delete from check_results where year = ? and layer = ?", [year, layer])
-        frame = pd.DataFrame([(year, layer, r.name, r.passed, r.detail, _now()) for r in results],
+        frame = pd.DataFrame([(year, layer, r.name, r.passed, r.detail, utc_now()) for r in results],
                              columns=["year", "layer", "name", "passed", "detail", "checked_at"])
         con.execute("insert into check_results by name select * from frame")
         return results

@@ -80,7 +80,8 @@ create table if not exists parsed_units (sha256 varchar, kind varchar, sheet var
 WORK_DB_MEMORY_LIMIT = "1500MB"
 
 
-def _utc_now() -> datetime:
+def utc_now() -> datetime:
+    """Naive UTC: every timestamp the pipeline writes (the dashboard shows Beijing time)."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
@@ -107,7 +108,7 @@ def publish(paths: Paths, source_files: int, rulebook_id: str = "", rulebook_fin
         if not _process_alive(stale.suffixes[-2].lstrip(".")):
             stale.unlink(missing_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    now = _utc_now()
+    now = utc_now()
     con = duckdb.connect(str(tmp))
     try:
         con.execute(f"attach '{paths.work_db}' as work (read_only)")
