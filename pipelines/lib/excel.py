@@ -647,18 +647,9 @@ def _check_biff(stream: bytes, lim: _Limits) -> None:
     biff8 = len(stream) >= 6 and struct.unpack_from("<H", stream, 4)[0] == 0x0600
     # the workbook globals: FILEPASS, sheet list, shared-string count
     sheets: list[tuple[int, str]] = []
-    pos, depth = 0, 0
-    while pos + 4 <= end:
-        rtype, rlen = struct.unpack_from("<HH", stream, pos)
+    for rtype, pos, rlen in _biff_substream(stream, 0):
         body = stream[pos + 4: pos + 4 + rlen]
-        pos += 4 + rlen
-        if rtype == _BOF:
-            depth += 1
-        elif rtype == _EOF:
-            depth -= 1
-            if depth <= 0:
-                break
-        elif rtype == _FILEPASS:
+        if rtype == _FILEPASS:
             raise FileRejected("encrypted", _MSG_ENCRYPTED)
         elif rtype == _BOUNDSHEET and len(body) >= 7:
             offset, _visibility, _kind, cch = struct.unpack_from("<IBBB", body, 0)
@@ -676,26 +667,33 @@ def _check_biff(stream: bytes, lim: _Limits) -> None:
     budget = 4 * end + 1024
     for offset, name in dict(sheets).items():
         extent = _Extent(name, lim)
-        pos, depth = offset, 0
-        while pos + 4 <= end:
-            rtype, rlen = struct.unpack_from("<HH", stream, pos)
+        for rtype, pos, rlen in _biff_substream(stream, offset):
             budget -= 4 + rlen
             if budget < 0:
                 raise _unreadable("BIFF: 工作表记录相互重叠")
-            if rtype == _BOF:
-                depth += 1
-            elif rtype == _EOF:
-                depth -= 1
-                if depth <= 0:
-                    break
-            elif rtype in _VALUE_RECORDS and rlen >= 4 and pos + 4 + rlen <= end:
+            if rtype in _VALUE_RECORDS and rlen >= 4 and pos + 4 + rlen <= end:
                 row, col = struct.unpack_from("<HH", stream, pos + 4)
                 if rtype == _MULRK and rlen >= 6:
                     col = struct.unpack_from("<H", stream, pos + 4 + rlen - 2)[0]
                 extent.add(row + 1, col + 1)
             elif rtype == _DIMENSIONS and pos + 4 + rlen <= end:
                 _check_dimensions(stream[pos + 4: pos + 4 + rlen], extent)
-            pos += 4 + rlen
+
+
+def _biff_substream(stream: bytes, start: int):
+    """The records (type, position, length) of the BOF … EOF substream that begins at `start`,
+    nested substreams included, up to its closing EOF or the end of the stream."""
+    pos, depth, end = start, 0, len(stream)
+    while pos + 4 <= end:
+        rtype, rlen = struct.unpack_from("<HH", stream, pos)
+        yield rtype, pos, rlen
+        pos += 4 + rlen
+        if rtype == _BOF:
+            depth += 1
+        elif rtype == _EOF:
+            depth -= 1
+            if depth <= 0:
+                return
 
 
 def _check_dimensions(body: bytes, extent: _Extent) -> None:
