@@ -1,14 +1,58 @@
 """Shared helpers for tests that run the real pipeline on small hand-made data/raw trees."""
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 import pytest
 
 # Dagster flags beta parameters on import; they are not what these tests are about.
 warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+
+
+@contextmanager
+def serving(command: list[str], ready_path: str, log: Path, *, within: float, env: dict | None = None,
+            cwd: Path | None = None, stop_within: float = 30) -> Iterator[str]:
+    """Start a server command (`fazhi dashboard`, `fazhi ui`) on a free local port, in its own process
+    group so its children stop with it; yield its base URL once `ready_path` answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([*command, "--port", str(port)], env=env, cwd=cwd, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + within
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"{command[1]} exited with code {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url + ready_path, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"{command[1]} did not answer on {url} within {within:g} s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.25)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=stop_within)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 class Warehouse:

@@ -8,18 +8,15 @@ Chromium is Debian's (`apt-get install chromium fonts-wqy-microhei`; the fonts d
 """
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+
+from conftest import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 FAZHI = Path(sys.executable).parent / "fazhi"
@@ -54,42 +51,13 @@ def warehouse(tmp_path_factory) -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url(warehouse, tmp_path_factory):
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
-    with open(log, "w") as out:  # the command the office runs; its own session, so it stops with Streamlit
-        proc = subprocess.Popen([str(FAZHI), "dashboard", "--warehouse", str(warehouse), "--port", str(port)],
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with code {proc.returncode}:\n{log.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not answer on {url} within 60 s:\n{log.read_text()}")
-            time.sleep(0.25)
+    # the command the office runs
+    with serving([str(FAZHI), "dashboard", "--warehouse", str(warehouse)], "/_stcore/health", log,
+                 within=60, cwd=ROOT, stop_within=10) as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @pytest.fixture(scope="module")

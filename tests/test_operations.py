@@ -16,7 +16,7 @@ import dagster as dg
 import pytest
 
 from builders import city_units, losing, write_score_sheet, write_units
-from conftest import run_fazhi
+from conftest import run_fazhi, serving
 from pipelines.definitions import defs
 from pipelines.defs.resources import FazhiWarehouse
 from pipelines.defs.schedules import year_end_schedule
@@ -279,31 +279,13 @@ def _graphql(url: str, query: str) -> dict:
 def test_fazhi_ui_serves_the_project_and_its_daemon_runs_the_sensor(tmp_path):
     """`fazhi ui` for real: webserver and daemon on a git-ignored DAGSTER_HOME; a file in data/raw is
     picked up by the sensor, run by the daemon, and published."""
-    import socket
-    import urllib.request
-
     raw, path, home = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb", tmp_path / "dagster_home"
     write_units(raw, city_units(REGIONS))
     write_score_sheet(raw, 2024, "清丰县", "party")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DAGSTER_HOME": str(home), "FAZHI_RAW_DIR": str(raw), "FAZHI_WAREHOUSE": str(path)}
     log = tmp_path / "ui.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([str(FAZHI), "ui", "--port", str(port)], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"{url}/server_info", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "the webserver did not answer:\n" + log.read_text()[-3000:]
-                time.sleep(0.5)
+    deadline = time.monotonic() + 180
+    with serving([str(FAZHI), "ui"], "/server_info", log, within=180, env=env) as url:
         repo = _graphql(url, """{ repositoriesOrError { ... on RepositoryConnection { nodes {
             jobs { name } sensors { name sensorState { status } } schedules { name scheduleState { status } } } } } }""")
         node = repo["repositoriesOrError"]["nodes"][0]
@@ -322,10 +304,3 @@ def test_fazhi_ui_serves_the_project_and_its_daemon_runs_the_sensor(tmp_path):
         tags = {t["key"]: t["value"] for t in runs[0]["tags"]}
         assert tags["dagster/partition"] == "2024" and tags["fazhi/trigger"] == "raw_files_sensor"
         assert _published_at(path)[1] == 2  # the registry and the one sheet
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
