@@ -101,42 +101,33 @@ def write_score_sheet(raw: Path, year: int, unit_text: str, role: str, scores: d
     return path
 
 
-def write_meetings(raw: Path, year: int, name: str, rows: list[tuple], *, encoding: str = "gbk") -> Path:
-    """rows: (单位, 日期, 会议类型, 主题[, 学时])."""
-    folder = raw / str(year) / "meetings"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
+def _ledger_csv(raw: Path, year: int, folder: str, name: str, header: list[str], rows: list[tuple], *,
+                encoding: str = "utf-8-sig", pad: bool = True) -> Path:
+    """A ledger as a CSV under data/raw/<year>/<folder>/; `pad` fills short rows up to the header."""
+    path = raw / str(year) / folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding=encoding, newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["单位", "日期", "会议类型", "主题", "学时"])
-        for r in rows:
-            w.writerow(list(r) + [""] * (5 - len(r)))
+        w.writerow(header)
+        w.writerows(list(r) + [""] * (len(header) - len(r)) if pad else r for r in rows)
     return path
+
+
+def write_meetings(raw: Path, year: int, name: str, rows: list[tuple], *, encoding: str = "gbk") -> Path:
+    """rows: (单位, 日期, 会议类型, 主题[, 学时])."""
+    return _ledger_csv(raw, year, "meetings", name, ["单位", "日期", "会议类型", "主题", "学时"], rows,
+                       encoding=encoding)
 
 
 def write_filings(raw: Path, year: int, rows: list[tuple], name: str = "filings.csv") -> Path:
     """rows: (单位, 报告类型, 年度, 报送日期[, 应报日期])."""
-    folder = raw / str(year) / "filings"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["单位", "报告类型", "年度", "报送日期", "应报日期", "备注"])
-        for r in rows:
-            w.writerow(list(r) + [""] * (6 - len(r)))
-    return path
+    return _ledger_csv(raw, year, "filings", name, ["单位", "报告类型", "年度", "报送日期", "应报日期", "备注"], rows)
 
 
 def write_normative(raw: Path, year: int, rows: list[tuple], name: str = "normative.csv") -> Path:
-    """rows: (单位, 文件名称, 文号, 印发日期, 报备日期, 是否规范)."""
-    folder = raw / str(year) / "normative_docs"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["单位", "文件名称", "文号", "印发日期", "报备日期", "是否规范"])
-        w.writerows(rows)
-    return path
+    """rows: (单位, 文件名称, 文号, 印发日期, 报备日期, 是否规范), written as given."""
+    return _ledger_csv(raw, year, "normative_docs", name, ["单位", "文件名称", "文号", "印发日期", "报备日期", "是否规范"],
+                       rows, pad=False)
 
 
 def losing(role: str, n: float) -> dict[int, float]:
