@@ -33,16 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 WAREHOUSE = ROOT / "bench" / "_data" / "run-province" / "fazhi.duckdb"
 APP = ROOT / "dashboards" / "streamlit_app.py"
 TARGET_S = 1.0
-# Page → its title in Chinese (the default language): proof the page itself was drawn.
-PAGES = {
-    "app_pages/overview.py": "总览",
-    "app_pages/ranking.py": "排名",
-    "app_pages/weak_spots.py": "短板",
-    "app_pages/meetings.py": "会议学习",
-    "app_pages/filings.py": "报送",
-    "app_pages/unit.py": "单位详情",
-    "app_pages/quality.py": "数据质量",
-}
 MEASURES = ("first", "rerun", "filter")
 
 os.environ["FAZHI_WAREHOUSE"] = str(WAREHOUSE)  # read by dashboards/data.py on every query
@@ -51,6 +41,12 @@ import streamlit as st  # noqa: E402
 from streamlit import config  # noqa: E402
 from streamlit.logger import set_log_level  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from dashboards.i18n import TEXT  # noqa: E402
+from dashboards.pages import PAGES as NAVIGATION  # noqa: E402
+
+# Page → its title in Chinese (the default language): proof the page itself was drawn.
+PAGES = {path: TEXT[key][0] for path, key, _icon in NAVIGATION}
 
 # Outside `streamlit run`, every cache call from this thread logs a warning. The config is parsed
 # first because parsing it resets the log level.

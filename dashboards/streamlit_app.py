@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `dashboards` 
 
 from dashboards import data, filters  # noqa: E402
 from dashboards.i18n import t  # noqa: E402
+from dashboards.pages import PAGES  # noqa: E402
 from dashboards.ui import freshness  # noqa: E402
 
 st.set_page_config(page_title="法治履职台账", page_icon=":material/balance:", layout="wide")
@@ -22,18 +23,8 @@ st.session_state.setdefault("lang", "zh")
 st.sidebar.radio(t("language"), ["zh", "en"], key="lang", horizontal=True,
                  format_func=lambda v: "中文" if v == "zh" else "English")
 
-# Material icons ship with Streamlit; emoji would need a colour-emoji font the office PC may lack.
-PAGES = [
-    ("app_pages/overview.py", "page_overview", ":material/dashboard:", True),
-    ("app_pages/ranking.py", "page_ranking", ":material/leaderboard:", False),
-    ("app_pages/weak_spots.py", "page_weak", ":material/target:", False),
-    ("app_pages/meetings.py", "page_meetings", ":material/event_note:", False),
-    ("app_pages/filings.py", "page_filings", ":material/outbox:", False),
-    ("app_pages/unit.py", "page_unit", ":material/account_balance:", False),
-    ("app_pages/quality.py", "page_quality", ":material/fact_check:", False),
-]
-navigation = st.navigation([st.Page(path, title=t(key), icon=icon, default=default)
-                            for path, key, icon, default in PAGES])
+navigation = st.navigation([st.Page(path, title=t(key), icon=icon, default=position == 0)
+                            for position, (path, key, icon) in enumerate(PAGES)])
 
 if data.available():
     st.session_state["filters"] = filters.sidebar()

@@ -7,8 +7,8 @@ import streamlit as st
 from dashboards import data, exports
 from dashboards.filters import Filters, current
 from dashboards.i18n import t
+from dashboards.pages import UNIT_PAGE
 
-UNIT_PAGE = "app_pages/unit.py"
 HIGHLIGHT = "background-color: #fde0e0"
 
 
