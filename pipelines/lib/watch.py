@@ -69,21 +69,20 @@ def scan(raw_dir: Path, cursor: str | None) -> Scan:
         now[f.path] = [f.size, f.mtime_ns, seen[2] if same else _sha256(raw_dir / f.path), f.kind, f.folder_year]
     years = {v[4] for v in (*before.values(), *now.values()) if v[4] is not None}
     old_sig, new_sig = _signatures(before, years), _signatures(now, years)
-    old_shas = {v[2] for v in before.values()}
     new_shas = {v[2] for v in now.values()}
     result = Scan(
         cursor=json.dumps({"version": CURSOR_VERSION, "files": now}, ensure_ascii=False, separators=(",", ":")),
         years=sorted(y for y in years if old_sig[y] != new_sig[y]),
         signatures=new_sig,
     )
-    old_by_sha = {}
+    old_by_sha: dict[str, str] = {}  # content → a path it was seen under
     for path, v in before.items():
         old_by_sha.setdefault(v[2], path)
     for path, v in sorted(now.items()):
         if path in before:
             if before[path][2] != v[2]:
                 result.changed.append(path)
-        elif v[2] in old_shas:
+        elif v[2] in old_by_sha:
             result.renamed.append(f"{old_by_sha[v[2]]} → {path}")
         else:
             result.added.append(path)
