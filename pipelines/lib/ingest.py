@@ -23,7 +23,8 @@ from pipelines.lib import ledgers
 from pipelines.lib.isolation import map_isolated
 from pipelines.lib.records import ERROR, FileRejected, Issue, ParsedFile
 from pipelines.lib.score_sheets import parse_score_sheet
-from pipelines.lib.warehouse import utc_now
+from pipelines.lib.faults import crashpoint
+from pipelines.lib.warehouse import transaction, utc_now
 
 
 # Bump when any parser's output changes: cached results of older parsers are then re-parsed.
@@ -126,8 +127,10 @@ def hash_files(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: list[RawFil
         f.sha256 = h
     if fresh:
         frame = pd.DataFrame(fresh, columns=["path", "size", "mtime_ns", "sha256"])
-        con.execute("delete from file_hashes where path in (select path from frame)")
-        con.execute("insert into file_hashes by name select * from frame")
+        with transaction(con):
+            con.execute("delete from file_hashes where path in (select path from frame)")
+            con.execute("insert into file_hashes by name select * from frame")
+    crashpoint("ingest.hashed")
 
 
 def _parse_one(job: tuple[str, str]) -> ParsedFile:
@@ -181,7 +184,8 @@ def refresh_parse_cache(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: li
                 else:
                     parsed.append((f, ParsedFile(f.kind, file_error=_crash_issue(outcome.error_kind, outcome.error))))
             del outcomes
-            _store(con, parsed)
+            with transaction(con):  # a content is in the cache with all its rows and issues, or not at all
+                _store(con, parsed)
             stats.files_parsed += len(parsed)
             stats.rows_parsed += sum(p.rows_read for _, p in parsed)
     return stats
@@ -192,7 +196,8 @@ def _crash_issue(kind: str | None, detail: str | None) -> Issue:
         return Issue("parse_timeout", "文件读取超时（内容异常庞大或已损坏），未能读取。请检查文件后重新报送。")
     if kind == "crash":
         return Issue("parse_crashed", "文件读取时导致读取程序异常退出（文件可能已损坏或结构异常），未能读取。请重新导出后报送。")
-    return Issue("parse_failed", f"文件无法读取：{(detail or '')[:200]}。请检查文件格式后重新报送。")
+    return Issue("parse_failed", "文件无法读取（读取程序无法处理其内容，文件可能已损坏）。"
+                                 "请用 Excel 或 WPS 打开确认内容完整后另存为 .xlsx，再重新报送。")
 
 
 def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFile]]) -> None:
@@ -214,6 +219,7 @@ def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFil
         "parsed_at": now,
     })
     con.execute("insert into parsed_files by name select * from files")
+    crashpoint("ingest.parse_batch")
 
     issue_rows = []
     for f, p in parsed:

@@ -10,6 +10,7 @@ import math
 import duckdb
 import pandas as pd
 
+from pipelines.lib.faults import crashpoint
 from pipelines.lib.rulebook import Rulebook
 
 MARTS_DDL = """
@@ -130,24 +131,20 @@ def study_required_per_quarter(rules: Rulebook) -> pd.DataFrame:
 
 def build_year(con: duckdb.DuckDBPyConnection, rules: Rulebook, year: int, registry_issues: list[dict]) -> None:
     ensure_marts(con)
+    """A year's marts, replaced whole (the caller holds the transaction)."""
     y = year
-    con.execute("begin")
-    try:
-        for table in ("unit_scores", "task_scores", "requirement_compliance", "study_sessions_quarterly",
-                      "filing_rates", "normative_doc_rates", "ingest_issues", "submissions", "meetings"):
-            con.execute(f"delete from marts.{table} where year = ?", [y])
-        _requirement_compliance(con, rules, y)
-        _study_sessions(con, rules, y)
-        _filing_rates(con, rules, y)
-        _normative_rates(con, rules, y)
-        _task_scores(con, rules, y)
-        _unit_scores(con, rules, y)
-        _meetings(con, y)
-        _issues_and_submissions(con, y, registry_issues)
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+    for table in ("unit_scores", "task_scores", "requirement_compliance", "study_sessions_quarterly",
+                  "filing_rates", "normative_doc_rates", "ingest_issues", "submissions", "meetings"):
+        con.execute(f"delete from marts.{table} where year = ?", [y])
+    _requirement_compliance(con, rules, y)
+    _study_sessions(con, rules, y)
+    _filing_rates(con, rules, y)
+    crashpoint("marts.year")
+    _normative_rates(con, rules, y)
+    _task_scores(con, rules, y)
+    _unit_scores(con, rules, y)
+    _meetings(con, y)
+    _issues_and_submissions(con, y, registry_issues)
 
 
 def _requirement_compliance(con, rules: Rulebook, y: int) -> None:

@@ -9,25 +9,35 @@ import json
 import pandas as pd
 
 from pipelines.lib import checks, ingest, marts, staging
+from pipelines.lib.faults import crashpoint
 from pipelines.lib.rulebook import Rulebook
-from pipelines.lib.warehouse import Paths, publish, utc_now, work_connection
+from pipelines.lib.warehouse import Paths, publish, transaction, utc_now, work_connection
+
+
+class InputError(ValueError):
+    """Wrong arguments or inputs (a raw folder that does not exist …): one Chinese sentence."""
 
 
 def ingest_raw(paths: Paths, rules: Rulebook, workers: int = 2) -> dict:
     """Discover, hash and parse new content; stage the unit registry. Not per year: a file's year is
     only known once it has been read (the year written inside wins over its folder)."""
-    paths.raw_dir.mkdir(parents=True, exist_ok=True)
+    if not paths.raw_dir.is_dir():
+        raise InputError(f"报送文件目录不存在：{paths.raw_dir}。请检查路径（--raw 或 FAZHI_RAW_DIR）。")
     with work_connection(paths) as con:
         files = ingest.discover(paths.raw_dir)
         ingest.hash_files(con, paths.raw_dir, files)
         stats = ingest.refresh_parse_cache(con, paths.raw_dir, files, workers=workers)
-        ingest.record_raw_files(con, files)
-        registry, issues = staging.stage_units(con, rules)
-        con.execute("create or replace table stg_registry_issues (issue json)")
-        if issues:
-            con.executemany("insert into stg_registry_issues values (?)",
-                            [[json.dumps(i, ensure_ascii=False)] for i in issues])
-        marts.publish_reference(con, rules)
+        with transaction(con):
+            ingest.record_raw_files(con, files)
+        crashpoint("ingest.listed")
+        with transaction(con):
+            registry, issues = staging.stage_units(con, rules)
+            con.execute("create or replace table stg_registry_issues (issue json)")
+            if issues:
+                con.executemany("insert into stg_registry_issues values (?)",
+                                [[json.dumps(i, ensure_ascii=False)] for i in issues])
+            crashpoint("ingest.registry")
+            marts.publish_reference(con, rules)
     return {"files_seen": stats.files_seen, "files_parsed": stats.files_parsed, "files_cached": stats.files_cached,
             "rows_parsed": stats.rows_parsed, "units": len(registry.units), "registry_issues": len(issues)}
 
@@ -51,13 +61,17 @@ def _registry_issues(con) -> list[dict]:
 
 
 def stage_year(paths: Paths, rules: Rulebook, year: int) -> dict:
-    with work_connection(paths) as con:
+    """Stage a year, and note that its marts are now behind its staging until its last step is done:
+    publication refuses while any year is left half rebuilt (a run killed in between)."""
+    with work_connection(paths) as con, transaction(con):
         registry = staging.load_registry(con)
-        return staging.YearStager(con, year, rules, registry, utc_now()).run()
+        stats = staging.YearStager(con, year, rules, registry, utc_now()).run()
+        con.execute("insert or replace into year_builds values (?, ?, null)", [year, utc_now()])
+        return stats
 
 
 def build_year_marts(paths: Paths, rules: Rulebook, year: int) -> None:
-    with work_connection(paths) as con:
+    with work_connection(paths) as con, transaction(con):
         marts.build_year(con, rules, year, _registry_issues(con))
 
 
@@ -71,20 +85,32 @@ def ranking_years(paths: Paths, year: int) -> list[int]:
 
 
 def build_rankings(paths: Paths, rules: Rulebook, years: list[int]) -> None:
-    with work_connection(paths) as con:
+    with work_connection(paths) as con, transaction(con):
         for year in years:
             marts.build_region_rankings(con, rules, year)
+            crashpoint("marts.rankings")
 
 
 def build_weak_spots(paths: Paths, rules: Rulebook, years: list[int]) -> None:
-    with work_connection(paths) as con:
+    """The last step of a year: its build is complete once these are written."""
+    with work_connection(paths) as con, transaction(con):
         for year in years:
             marts.build_weak_spots(con, rules, year)
+        crashpoint("marts.weak_spots")
+        con.execute("update year_builds set completed_at = ? where year = ?", [utc_now(), years[0]])
+
+
+def unfinished_years(paths: Paths) -> list[int]:
+    """Years whose rebuild began and did not finish (a run killed between its steps)."""
+    with work_connection(paths) as con:
+        return [y for (y,) in con.execute(
+            "select year from year_builds where completed_at is null or completed_at < started_at order by year"
+        ).fetchall()]
 
 
 def run_checks(paths: Paths, year: int, layer: str) -> list[checks.CheckResult]:
     """Run a layer's data tests for a year and remember the outcome: publication reads it."""
-    with work_connection(paths) as con:
+    with work_connection(paths) as con, transaction(con):
         results = checks.staging_checks(con, year) if layer == "staging" else checks.mart_checks(con, year)
         con.execute("create table if not exists check_results (year integer, layer varchar, name varchar, "
                     "passed boolean, detail varchar, checked_at timestamp)")
@@ -92,6 +118,7 @@ def run_checks(paths: Paths, year: int, layer: str) -> list[checks.CheckResult]:
         frame = pd.DataFrame([(year, layer, r.name, r.passed, r.detail, utc_now()) for r in results],
                              columns=["year", "layer", "name", "passed", "detail", "checked_at"])
         con.execute("insert into check_results by name select * from frame")
+        crashpoint("checks.recorded")
         return results
 
 
@@ -111,11 +138,16 @@ def publish_marts(paths: Paths, rules: Rulebook) -> str:
         unchecked = con.execute("""
             select distinct year from marts.unit_scores
             where year not in (select year from check_results where layer = 'marts') order by year""").fetchall()
+    unfinished = unfinished_years(paths)
+    if unfinished:
+        raise PublicationBlocked(
+            f"{'、'.join(map(str, unfinished))} 年度的重算上次未完成（运行中断），marts 未发布，仍为上次发布的版本。"
+            "请运行 fazhi run（会一并重算这些年度），或在 Dagster 界面重算这些年度。")
     if failing or unchecked:
-        detail = "; ".join(f"{y}: {d}" for y, d in failing)
+        detail = "；".join(f"{y} 年度：{d}" for y, d in failing)
         if unchecked:
-            detail += f"; unchecked years: {[y for (y,) in unchecked]}"
-        raise PublicationBlocked(f"marts not published, blocking checks failed — {detail}")
+            detail += f"；未检查的年度：{'、'.join(str(y) for (y,) in unchecked)}"
+        raise PublicationBlocked(f"有阻断性检查未通过，marts 未发布，仍为上次发布的版本。{detail}")
     return str(publish(paths, n, rules.id, rules.fingerprint, rules.ranking.describe(rules.role_names)))
 
 

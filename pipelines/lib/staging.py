@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from pipelines.lib.faults import crashpoint
 from pipelines.lib.names import Unit, UnitRegistry, unit_id_for
 from pipelines.lib.records import ERROR, WARNING
 from pipelines.lib.rulebook import Rulebook
@@ -198,6 +199,7 @@ class YearStager:
         self._score_sheets()
         for kind in ("meetings", "filings", "normative_docs"):
             self._ledger(kind)
+        crashpoint("staging.year")
         self._ignored_files()
         self._write("stg_submissions", pd.DataFrame(self.submissions))
         self._write("stg_issues", pd.concat([pd.DataFrame(self.issues, columns=ISSUE_COLUMNS), *self.issue_frames],

@@ -2,14 +2,17 @@
 
 Two DuckDB files:
 - the work database (`<marts dir>/.work/<name>_work.duckdb`): the pipeline's own state — file
-  hashes, the parse cache, raw_* listings, stg_* tables and the marts being built, each year's
-  slice written idempotently (delete the year, insert). One writer at a time.
+  hashes, the parse cache, raw_* listings, stg_* tables and the marts being built. Every group of
+  writes that belongs together is one transaction (`transaction`), so a run killed at any moment
+  leaves the last committed state, never half of one; a year's slice is replaced whole (delete the
+  year, insert). One run at a time (pipelines.lib.runlock).
 - the published warehouse (`data/marts/fazhi.duckdb`): a copy of the `marts` schema, built as a new
   file and swapped in with os.replace, so readers never see a half-written warehouse.
 """
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,6 +20,8 @@ from pathlib import Path
 from typing import Iterator
 
 import duckdb
+
+from pipelines.lib.faults import crashpoint
 
 DEFAULT_RAW = Path("data/raw")
 DEFAULT_WAREHOUSE = Path("data/marts/fazhi.duckdb")
@@ -72,6 +77,7 @@ create table if not exists parsed_normative_docs (sha256 varchar, kind varchar, 
     filed_date date, compliant boolean);
 create table if not exists removed_files (path varchar, sha256 varchar, kind varchar, year integer,
     removed_at timestamp);
+create table if not exists year_builds (year integer primary key, started_at timestamp, completed_at timestamp);
 create table if not exists parsed_units (sha256 varchar, kind varchar, sheet varchar, "row" integer,
     parse_rejected boolean, name varchar, unit_type varchar, region varchar, aliases varchar);
 """
@@ -83,6 +89,18 @@ WORK_DB_MEMORY_LIMIT = "1500MB"
 def utc_now() -> datetime:
     """Naive UTC: every timestamp the pipeline writes (the dashboard shows Beijing time)."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Writes that belong together: all committed, or (on an error or a kill) none."""
+    con.begin()
+    try:
+        yield con
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
 
 
 @contextmanager
@@ -104,9 +122,7 @@ def publish(paths: Paths, source_files: int, rulebook_id: str = "", rulebook_fin
 
     target = paths.warehouse
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{target.name}.*.tmp"):  # left by a run killed mid-publish
-        if not _process_alive(stale.suffixes[-2].lstrip(".")):
-            stale.unlink(missing_ok=True)
+    remove_stale_files(target)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     now = utc_now()
     con = duckdb.connect(str(tmp))
@@ -118,6 +134,7 @@ def publish(paths: Paths, source_files: int, rulebook_id: str = "", rulebook_fin
         ).fetchall()]
         for table in tables:
             con.execute(f"create table marts.{table} as select * from work.marts.{table}")
+            crashpoint("publish.copying")
         con.execute(
             "create or replace table marts.publication as select ?::timestamp as published_at, "
             "?::integer as source_files, ?::varchar as work_db, ?::varchar as rulebook_id, "
@@ -129,18 +146,26 @@ def publish(paths: Paths, source_files: int, rulebook_id: str = "", rulebook_fin
         con.execute("checkpoint")
     finally:
         con.close()
+    crashpoint("publish.before_swap")
     os.replace(tmp, target)
+    Path(f"{tmp}.wal").unlink(missing_ok=True)  # checkpointed above; DuckDB may leave an empty one
     return target
 
 
-def _process_alive(pid: str) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
+_TEMP_FILE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp(\.wal)?$")
+
+
+def remove_stale_files(target: Path) -> list[Path]:
+    """Remove the half-written warehouse (`.<name>.<pid>.tmp`) and its write-ahead log (`….tmp.wal`)
+    of an earlier publication (killed mid-publish). Publication holds the run lock, so any such file
+    not of this process is stale, even if its process id has since been reused."""
+    removed = []
+    for stale in target.parent.glob(f".{target.name}.*.tmp*"):
+        m = _TEMP_FILE.match(stale.name)
+        if m and m["name"] == target.name and int(m["pid"]) != os.getpid():
+            stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed
 
 
 @contextmanager
@@ -149,5 +174,41 @@ def read_only(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         yield con
+    finally:
+        con.close()
+
+
+def table_differences(a: Path, b: Path, ignore_types: tuple[str, ...] = ("TIMESTAMP",),
+                      ignore_columns: tuple[str, ...] = ("work_db",),
+                      where: dict[str, str] | None = None) -> dict[str, tuple[int, int]]:
+    """Compare two published warehouses table by table, as multisets of rows (NULLs equal): per table
+    that differs, (rows only in a, rows only in b). Columns of `ignore_types` (when a run happened) and
+    `ignore_columns` (where it ran) are left out; `where` filters a table's rows. A table missing on
+    one side counts all its rows."""
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"attach '{a}' as a (read_only)")
+        con.execute(f"attach '{b}' as b (read_only)")
+        tables = {db: {r[0] for r in con.execute(
+            "select table_name from duckdb_tables() where database_name = ? and schema_name = 'marts'", [db]
+        ).fetchall()} for db in ("a", "b")}
+        out: dict[str, tuple[int, int]] = {}
+        for table in sorted(tables["a"] | tables["b"]):
+            if table not in tables["a"] or table not in tables["b"]:
+                side = "a" if table in tables["a"] else "b"
+                n = con.execute(f"select count(*) from {side}.marts.{table}").fetchone()[0]
+                out[table] = (n, 0) if side == "a" else (0, n)
+                continue
+            cols = [f'"{name}"' for name, dtype in con.execute(
+                "select column_name, data_type from duckdb_columns() where database_name = 'a' "
+                "and schema_name = 'marts' and table_name = ? order by column_index", [table]).fetchall()
+                if not dtype.startswith(ignore_types) and name not in ignore_columns]
+            filt = f"where {where[table]}" if where and table in where else ""
+            sel = {db: f"select {', '.join(cols)} from {db}.marts.{table} {filt}" for db in ("a", "b")}
+            only_a = con.execute(f"select count(*) from ({sel['a']} except all {sel['b']})").fetchone()[0]
+            only_b = con.execute(f"select count(*) from ({sel['b']} except all {sel['a']})").fetchone()[0]
+            if only_a or only_b:
+                out[table] = (only_a, only_b)
+        return out
     finally:
         con.close()
