@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from pipelines.lib.services import supervise
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,53 +26,113 @@ def _years(text: str | None) -> list[int] | None:
     return sorted(set(out))
 
 
+# Errors of ours whose message is already a sentence for the person (Chinese, no internals).
+_PLAIN_ERRORS = {"InputError", "PublicationBlocked", "RunLocked"}
+EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 1, 2, 3
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _failure(result, paths, step: str) -> str:
+    """One sentence for a failed Dagster run; the full trace goes to a log file beside the work database."""
+    events = result.get_step_failure_events() if hasattr(result, "get_step_failure_events") else []
+    error = events[0].step_failure_data.error if events and events[0].step_failure_data else None
+    while error is not None and error.cls_name not in _PLAIN_ERRORS and error.cause is not None:
+        error = error.cause
+    if error is not None and error.cls_name in _PLAIN_ERRORS:
+        return error.message.split(": ", 1)[-1].strip()
+    log = paths.work_db.parent / "last_error.log"
+    log.write_text("".join(e.step_failure_data.error.to_string() for e in events
+                           if e.step_failure_data and e.step_failure_data.error), encoding="utf-8")
+    return f"运行失败（{step}），marts 未发布，仍为上次发布的版本。错误详情已写入 {log}，请转给系统管理员。"
+
+
 def run_pipeline(raw: str | None, warehouse: str | None, years: list[int] | None, rulebook: str | None = None,
-                 workers: int = 2, quiet: bool = False) -> int:
-    """Materialize the whole graph in-process for the given years (default: every year found)."""
+                 workers: int = 2, quiet: bool = False, wait_seconds: float = 0) -> int:
+    """Materialize the whole graph in-process for the given years (default: every year found).
+
+    One run at a time: the run lock is held from the first read to the publication. Years a killed run
+    left half rebuilt are rebuilt too, so what is published never mixes two states of the inputs."""
     import dagster as dg
 
     from pipelines.defs import ingest
     from pipelines.definitions import defs
+    from pipelines.defs.marts import published_warehouse
     from pipelines.defs.resources import FazhiWarehouse
     from pipelines.lib import pipeline
+    from pipelines.lib.rulebook import RulebookError, load_rulebook
+    from pipelines.lib.runlock import RunLocked, command_line, run_lock
 
     resource = FazhiWarehouse(raw_dir=raw or "", warehouse=warehouse or "", rulebook=rulebook or "",
-                              parse_workers=workers)
+                              parse_workers=workers, lock_wait_seconds=int(wait_seconds))
     paths = resource.paths
+    if not paths.raw_dir.is_dir():
+        _say(f"报送文件目录不存在：{paths.raw_dir}。请检查路径（--raw 或 FAZHI_RAW_DIR）。")
+        return EXIT_USAGE
+    try:
+        load_rulebook(rulebook or os.environ.get("FAZHI_RULEBOOK") or "default")
+    except RulebookError as exc:
+        _say(f"规则无法加载（{rulebook or '默认规则'}）：{exc}")
+        return EXIT_USAGE
     started = time.perf_counter()
+    try:
+        with run_lock(paths.work_db.parent, command_line(), wait_seconds=wait_seconds,
+                      on_wait=lambda who: _say(f"另一次运行正在进行，等待其结束：{who}"),
+                      on_takeover=lambda h: _say(f"上次运行未正常结束（{h.describe()}），本次接管并补齐。")):
+            code, years, failed = _run_locked(dg, defs, ingest.raw_files, published_warehouse, resource, paths,
+                                              years, pipeline)
+    except RunLocked as exc:
+        _say(str(exc))
+        return EXIT_LOCKED
+    if code == EXIT_USAGE or not years:
+        return code
+    if not quiet:
+        _print_summary(paths, years, time.perf_counter() - started, failed)
+    return code
+
+
+def _run_locked(dg, defs, raw_files, published_warehouse, resource, paths, years, pipeline):
     instance = dg.DagsterInstance.ephemeral()
-    # Dagster's own step log stays out of the clerk's summary; failures are still reported.
-    run_config = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-    all_assets = list(defs.assets)
-    result = dg.materialize([ingest.raw_files], resources={"fazhi": resource}, instance=instance,
+    # Dagster's own step log stays out of the clerk's terminal; a failure is told in one sentence.
+    run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    result = dg.materialize([raw_files], resources={"fazhi": resource}, instance=instance,
                             raise_on_error=False, run_config=run_config)
     if not result.success:
-        print("运行失败：读取 data/raw 时出错。", file=sys.stderr)
-        return 2
+        _say(_failure(result, paths, "读取报送文件"))
+        return EXIT_FAILED, [], ["ingest"]
     found = pipeline.years_present(paths)
-    years = years or found
-    if not years:
-        print(f"没有找到任何年度的数据（{paths.raw_dir}）。请先放入文件，或运行 fazhi generate。")
-        return 0
+    if years:
+        absent = [y for y in years if y not in found]
+        if absent:
+            _say(f"{'、'.join(map(str, absent))} 年度没有任何报送数据（{paths.raw_dir}），未运行。"
+                 f"有数据的年度：{'、'.join(map(str, found)) or '无'}。")
+            return EXIT_USAGE, [], []
+    elif not found:
+        _say(f"没有找到任何年度的数据（{paths.raw_dir}）。请先放入文件，或运行 fazhi generate。")
+        return EXIT_USAGE, [], []
+    unfinished = [y for y in pipeline.unfinished_years(paths) if y in found]
+    years = sorted(set(years or found) | set(unfinished))
+    if unfinished:
+        _say(f"上次运行中断，一并重算 {'、'.join(map(str, unfinished))} 年度。")
     # Build every year, then publish once: the publish step refuses while any year fails its checks.
-    from pipelines.defs.marts import published_warehouse
-
-    building = [a for a in all_assets if a not in (ingest.raw_files, published_warehouse)]
-    failed = []
+    building = [a for a in defs.assets if a not in (raw_files, published_warehouse)]
+    failed: list = []
     for year in years:
         r = dg.materialize(building, partition_key=str(year), resources={"fazhi": resource},
                            instance=instance, raise_on_error=False, run_config=run_config)
         if not r.success:
             failed.append(year)
+            if r.get_step_failure_events():
+                _say(_failure(r, paths, f"{year} 年度"))
     if not failed:
         r = dg.materialize([published_warehouse], partition_key=str(years[-1]), resources={"fazhi": resource},
                            instance=instance, raise_on_error=False, run_config=run_config)
         if not r.success:
             failed.append("publish")
-    elapsed = time.perf_counter() - started
-    if not quiet:
-        _print_summary(paths, years, elapsed, failed)
-    return 1 if failed else 0
+            _say(_failure(r, paths, "发布"))
+    return (EXIT_FAILED if failed else 0), years, failed
 
 
 def _print_summary(paths, years, elapsed, failed) -> None:
@@ -106,8 +167,8 @@ def _dagster_ui(port: int) -> int:
     env.setdefault("FAZHI_RAW_DIR", str((ROOT / "data" / "raw").resolve()))
     env.setdefault("FAZHI_WAREHOUSE", str((ROOT / "data" / "marts" / "fazhi.duckdb").resolve()))
     print(f"Dagster 界面：http://127.0.0.1:{port}（实例目录 {home}）")
-    return subprocess.call([sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions",
-                            "-p", str(port), "-h", "127.0.0.1"], env=env, cwd=home)
+    return supervise([sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions",
+                      "-p", str(port), "-h", "127.0.0.1"], env=env, cwd=home)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,12 +187,15 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--years", help="如 2021-2025 或 2024；默认：数据中出现的所有年度")
     r.add_argument("--rulebook", help="规则目录或名称（默认 default）")
     r.add_argument("--workers", type=int, default=2)
+    r.add_argument("--wait", type=float, default=0, metavar="SECONDS",
+                   help="另一次运行正在进行时最多等待的秒数（默认不等待，直接说明由谁占用）")
 
     rc = sub.add_parser("recompute", help="年终重算某一年度（及其下一年度的排名）")
     rc.add_argument("--year", type=int, required=True)
     rc.add_argument("--raw")
     rc.add_argument("--warehouse")
     rc.add_argument("--rulebook")
+    rc.add_argument("--wait", type=float, default=0, metavar="SECONDS")
 
     d = sub.add_parser("dashboard", help="启动看板（Streamlit）")
     d.add_argument("--warehouse")
@@ -149,18 +213,24 @@ def main(argv: list[str] | None = None) -> int:
         print(format_summary(summary))
         return 0
     if args.command == "run":
-        return run_pipeline(args.raw, args.warehouse, _years(args.years), args.rulebook, args.workers)
+        try:
+            years = _years(args.years)
+        except ValueError:
+            parser.error(f"--years 格式不对：{args.years}（应为 2024、2021-2025 或 2021,2023）")
+        return run_pipeline(args.raw, args.warehouse, years, args.rulebook, args.workers, wait_seconds=args.wait)
     if args.command == "recompute":
         # The year's ranking step also refreshes the next year's prev_rank (pipelines/defs/marts.py).
-        return run_pipeline(args.raw, args.warehouse, [args.year], args.rulebook)
+        return run_pipeline(args.raw, args.warehouse, [args.year], args.rulebook, wait_seconds=args.wait)
     if args.command == "dashboard":
         env = dict(os.environ)
         if args.warehouse:
             env["FAZHI_WAREHOUSE"] = str(Path(args.warehouse).resolve())
         app = ROOT / "dashboards" / "streamlit_app.py"
-        return subprocess.call([sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "127.0.0.1",
-                                "--server.port", str(args.port), "--server.headless", "true",
-                                "--client.toolbarMode", "viewer", "--browser.gatherUsageStats", "false"], env=env)
+        # Error details off: a user sees the app's own message, never a traceback or a source path.
+        return supervise([sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "127.0.0.1",
+                          "--server.port", str(args.port), "--server.headless", "true",
+                          "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none",
+                          "--browser.gatherUsageStats", "false"], env=env)
     if args.command == "ui":
         return _dagster_ui(args.port)
     return 2

@@ -12,4 +12,6 @@ defs = dg.Definitions(
     schedules=[schedules.year_end_schedule],
     sensors=[sensors.raw_files_sensor],
     resources={"fazhi": FazhiWarehouse()},
+    # One process per run: the run lock the resource takes spans every step of the run.
+    executor=dg.in_process_executor,
 )

@@ -27,8 +27,8 @@ REGIONS = ["清丰县", "南乐县", "范县"]
 
 
 def _tick(raw: Path, cursor: str | None):
-    context = dg.build_sensor_context(cursor=cursor, resources={"fazhi": FazhiWarehouse(raw_dir=str(raw))})
-    result = raw_files_sensor(context)
+    with dg.build_sensor_context(cursor=cursor, resources={"fazhi": FazhiWarehouse(raw_dir=str(raw))}) as context:
+        result = raw_files_sensor(context)
     return sorted(r.partition_key for r in result.run_requests or []), result.cursor, result
 
 

@@ -1,12 +1,20 @@
-"""The warehouse resource: where raw files are, where the marts are published, which rulebook rules."""
+"""The warehouse resource: where raw files are, where the marts are published, which rulebook rules.
+
+A run that uses it holds the run lock (pipelines.lib.runlock) from its first step to its last: runs
+execute in one process (the in-process executor), so no other run — a clerk's `fazhi run`, a sensor
+or UI run — can write the work database in between. Sensors and schedules only read, and take no lock.
+"""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from functools import cached_property
+from typing import Iterator
 
 import dagster as dg
 
 from pipelines.lib.rulebook import Rulebook, load_rulebook
+from pipelines.lib.runlock import run_lock
 from pipelines.lib.warehouse import Paths
 
 
@@ -15,6 +23,7 @@ class FazhiWarehouse(dg.ConfigurableResource):
     warehouse: str = ""  # empty: FAZHI_WAREHOUSE or data/marts/fazhi.duckdb
     rulebook: str = ""  # empty: FAZHI_RULEBOOK or "default"
     parse_workers: int = 2
+    lock_wait_seconds: int = 1800  # a run queued behind another run waits this long, then fails saying who
 
     @property
     def paths(self) -> Paths:
@@ -23,3 +32,15 @@ class FazhiWarehouse(dg.ConfigurableResource):
     @cached_property
     def rules(self) -> Rulebook:
         return load_rulebook(self.rulebook or os.environ.get("FAZHI_RULEBOOK") or "default")
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["FazhiWarehouse"]:
+        run = context.run
+        if run is None:  # a sensor tick or a schedule evaluation: reads only
+            yield self
+            return
+        with run_lock(self.paths.work_db.parent, f"Dagster 运行 {run.run_id[:8]}（{run.job_name}）",
+                      wait_seconds=self.lock_wait_seconds,
+                      on_wait=lambda who: context.log.info(f"等待另一次运行结束：{who}"),
+                      on_takeover=lambda h: context.log.warning(f"上次运行未正常结束，已接管：{h.describe()}")):
+            yield self
