@@ -57,11 +57,12 @@ def table(frame: pd.DataFrame, key: str, *, select: bool = False, height: int | 
         st.dataframe(shown, **options)
         rows = []
     left, right, _ = st.columns([1, 1, 4])
-    # Deferred: the file is built only when someone clicks, so big tables cost nothing to show.
+    # Deferred: the file is built only when someone clicks, so big tables cost nothing to show. No rerun on
+    # click ("ignore"): a rerun re-registers every deferred file, and a second click during it was lost.
     left.download_button(t("download_csv"), lambda: exports.table_to_csv(frame), file_name=f"{key}.csv",
-                         mime="text/csv", key=f"csv_{key}")
+                         mime="text/csv", key=f"csv_{key}", on_click="ignore")
     right.download_button(t("download_xlsx"), lambda: exports.table_to_xlsx(frame, sheet_title=key[:31]),
-                          file_name=f"{key}.xlsx", key=f"xlsx_{key}",
+                          file_name=f"{key}.xlsx", key=f"xlsx_{key}", on_click="ignore",
                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     return rows[0] if rows else None
 

@@ -8,15 +8,15 @@ Chromium is Debian's (`apt-get install chromium fonts-wqy-microhei`; the fonts d
 """
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from openpyxl import load_workbook
-
 from conftest import serving
+from openpyxl import load_workbook
 
 ROOT = Path(__file__).resolve().parent.parent
 FAZHI = Path(sys.executable).parent / "fazhi"
@@ -155,3 +155,43 @@ def test_every_page_in_a_browser(browser_page, app_url):  # browser first: no Ch
         if name == "ranking":
             _ranking_checks(page, app_url)
     assert not page.script_errors, f"errors in the page's JavaScript: {page.script_errors}"
+
+
+def test_downloads_clicked_in_quick_succession_all_arrive(browser_page, app_url):
+    """A second click while the first download is on its way must not be lost (it was, when a click reran
+    the page and the rerun replaced the file the other click was fetching)."""
+    page = browser_page
+    page.goto(app_url + "/ranking")
+    _settled(page, "排名")
+    arrived = []
+
+    def arrive(download):
+        arrived.append(download)
+
+    page.on("download", arrive)
+    csv_button = page.get_by_role("button", name="下载 CSV").first
+    xlsx_button = page.get_by_role("button", name="下载 Excel").first
+    circular = page.get_by_role("button", name="下载排名通报（Excel）")
+    rounds = [(csv_button, csv_button, xlsx_button), (circular, csv_button, xlsx_button), (xlsx_button, csv_button)]
+    clicks = 0
+    for buttons in rounds:
+        for button in buttons:
+            # force: a person's next click does not wait for the page to settle
+            button.click(force=True)
+            clicks += 1
+            page.wait_for_timeout(150)
+    for _ in range(100):
+        if len(arrived) >= clicks:
+            break
+        page.wait_for_timeout(100)
+    page.remove_listener("download", arrive)
+    names = sorted(d.suggested_filename for d in arrived)
+    assert names == sorted([f"region_ranking_{YEAR}.csv"] * 4 + [f"region_ranking_{YEAR}.xlsx"] * 3
+                           + [f"{YEAR}_ranking_circular.xlsx"]), names
+    for download in arrived:
+        assert download.failure() is None, download.failure()
+        body = Path(download.path()).read_bytes()
+        if download.suggested_filename.endswith(".csv"):
+            assert body.decode("utf-8-sig").startswith("名次,区县"), body[:80]
+        else:
+            load_workbook(io.BytesIO(body), read_only=True).close()

@@ -49,7 +49,7 @@ with tab_regions:
           highlight=regions["is_bottom"])
 
     info = data.publication()
-    circular = lambda: exports.ranking_circular(  # noqa: E731 - built only when downloaded
+    circular = lambda: exports.ranking_circular(
         regions.assign(note=regions["note"].fillna("")),
         year=f.year, title=t("circular_title", year=f.year), issued_on=datetime.date.today(),
         policy_note=info.get("ranking_policy") or "",
@@ -60,7 +60,7 @@ with tab_regions:
                  "policy_label": t("policy_label"), "bottom_label": t("bottom")})
     st.download_button(t("circular_download"), circular, file_name=f"{f.year}_ranking_circular.xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                       type="primary", key="circular")
+                       type="primary", key="circular", on_click="ignore")
 
     units_of_region = data.query(f"""
         select region, role, unit_id, unit_name from marts.unit_scores
