@@ -169,6 +169,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "files_partial": ("部分入库", "Partly loaded"),
     "issues": ("问题清单", "Issues"),
     "issue_counts": ("问题按类型", "Issues by type"),
+    "issue_totals": ("本年度问题 {n} 条，其中错误 {errors} 条（错误使该行或该文件未计入）。",
+                     "{n} issues this year, {errors} of them errors (an error keeps its row or file out)."),
     "code": ("代码", "Code"),
     "message": ("说明", "Message"),
     "file": ("文件", "File"),

@@ -13,10 +13,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
-from builders import city_units, losing, write_score_sheet, write_units
+from builders import (
+    city_units,
+    losing,
+    write_filings,
+    write_meetings,
+    write_normative,
+    write_score_sheet,
+    write_units,
+)
 from conftest import run_fazhi
+from streamlit.testing.v1 import AppTest
 from test_pipeline_correctness import RANK_2023, RANK_2024
 
 FAZHI = Path(sys.executable).parent / "fazhi"
@@ -49,9 +56,30 @@ def built(tmp_path_factory):
     return run_fazhi(raw, root / "marts" / "fazhi.duckdb")
 
 
-@pytest.fixture
-def app(built, monkeypatch):
-    monkeypatch.setenv("FAZHI_WAREHOUSE", str(built.path))
+@pytest.fixture(scope="module")
+def with_ledgers(tmp_path_factory):
+    """Score sheets plus the ledgers, which carry no role of their own: a meeting ledger per unit (one row
+    each with a date nobody can read), a filing register for several units, a normative-document ledger.
+    濮阳市司法局 sends only its meeting ledger, no score sheet."""
+    root = tmp_path_factory.mktemp("ledgers")
+    raw = root / "raw"
+    write_units(raw, city_units(["清丰县", "范县"], ["濮阳市司法局"]))
+    for region in ("清丰县", "范县"):
+        write_score_sheet(raw, 2024, region, "party")
+        write_score_sheet(raw, 2024, region, "government")
+    write_meetings(raw, 2024, "清丰县委_2024年会议学法台账.csv", [
+        ("清丰县委", "2024-03-05", "理论学习中心组学习", "学习宪法"), ("清丰县委", "2024年3月", "集体学法", "民法典"),
+        ("清丰县委", "2024-05-06", "常委会", "听取法治建设汇报")])
+    write_meetings(raw, 2024, "濮阳市司法局_2024年会议学法台账.csv", [
+        ("濮阳市司法局", "2024-03-05", "集体学法", "行政复议法"), ("濮阳市司法局", "待补充", "集体学法", "行政处罚法")])
+    write_filings(raw, 2024, [("清丰县委", "年终述法", "2024", "2025-01-10"),
+                              ("范县政府", "法治政府建设年度报告", "2024", "2025-03-30")])
+    write_normative(raw, 2024, [("范县政府", "关于规范行政执法的通知", "范政〔2024〕1号", "2024-03-01", "2024-03-20", "是")])
+    return run_fazhi(raw, root / "marts" / "fazhi.duckdb")
+
+
+def _opener(warehouse: Path, monkeypatch):
+    monkeypatch.setenv("FAZHI_WAREHOUSE", str(warehouse))
 
     def open_page(page: str | None = None, **state) -> AppTest:
         at = AppTest.from_file(APP, default_timeout=60)
@@ -65,6 +93,16 @@ def app(built, monkeypatch):
         return at
 
     return open_page
+
+
+@pytest.fixture
+def app(built, monkeypatch):
+    return _opener(built.path, monkeypatch)
+
+
+@pytest.fixture
+def ledger_app(with_ledgers, monkeypatch):
+    return _opener(with_ledgers.path, monkeypatch)
 
 
 def _metric(at: AppTest, label: str) -> str:
@@ -226,7 +264,7 @@ def test_publication_during_an_open_session(app, built, tmp_path, monkeypatch):
     # 华龙区 government's sheet arrives late; the office's run publishes a new file over the served one.
     write_score_sheet(raw, 2024, "华龙区", "government", losing("government", 20))
     done = subprocess.run([str(FAZHI), "run", "--raw", str(raw), "--warehouse", str(served)],
-                          capture_output=True, text=True, timeout=300)
+                          check=False, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     at.run()
     assert not at.exception
@@ -256,3 +294,40 @@ def test_weak_spot_findings_read_in_words_and_follow_the_filters(app):
     findings = at.dataframe[-1].value
     assert set(findings.loc[findings["指标"] == "综合排名末位", "对象"]) == {"台前县"}
     assert "华龙区人民政府" not in set(findings["对象"])
+
+
+def test_quality_page_counts_every_file_and_issue_of_the_year(ledger_app, with_ledgers):
+    """Default filters hide nothing: ledgers have no role of their own, and their row-rejecting errors count."""
+    at = ledger_app("app_pages/quality.py")
+    files = with_ledgers.df("select * from marts.submissions where year = 2024")
+    issues = with_ledgers.df("select * from marts.ingest_issues where year = 2024 or year is null")
+    assert set(files["kind"]) == {"score_sheet", "meetings", "filings", "normative_docs"}
+    assert files["role"].isna().sum() == 4 and (issues["code"] == "bad_date").sum() == 2  # the case itself
+    assert _metric(at, "收到文件") == str(len(files)) == "8"
+    assert _metric(at, "部分入库") == "2"                        # the two meeting ledgers, one bad row each
+    listed = next(d.value for d in at.dataframe if "拒收行" in d.value.columns and "类型" in d.value.columns
+                  and len(d.value) > 1)
+    assert sorted(listed["文件"]) == sorted(files["file"])
+    shown = at.dataframe[0].value                                 # the issue list, errors only by default
+    assert sorted(shown["文件"]) == sorted(issues.loc[issues["severity"] == "error", "file"])
+    assert f"本年度问题 {len(issues)} 条，其中错误 {int((issues['severity'] == 'error').sum())} 条" in _texts(at)
+    assert f"{files['rows_rejected'].sum()}" in next(c.value for c in at.caption if "拒收行" in c.value)
+    # Sent a meeting ledger and no score sheet: it did submit something.
+    nothing = [d.value for d in at.dataframe if list(d.value.columns) == ["单位", "区县", "角色"]]
+    assert not nothing or "濮阳市司法局" not in set(nothing[0]["单位"])
+
+
+def test_quality_filters_reach_ledgers_through_their_unit(ledger_app):
+    """A ledger's unit has a region and a role; a register for many units has neither and stays listed."""
+    at = ledger_app("app_pages/quality.py")
+    at.sidebar.selectbox(key="f_side").set_value("government").run()
+    listed = next(d.value for d in at.dataframe if "拒收行" in d.value.columns and len(d.value) > 1)
+    names = " ".join(listed["文件"])
+    assert "filings.csv" in names and "normative.csv" in names     # no unit / 范县政府
+    assert "清丰县委_2024年会议学法台账" not in names and "濮阳市司法局_2024" not in names
+    at.sidebar.selectbox(key="f_side").set_value(None).run()
+    at.sidebar.multiselect(key="f_regions").set_value(["清丰县"]).run()
+    listed = next(d.value for d in at.dataframe if "拒收行" in d.value.columns and len(d.value) > 1)
+    names = " ".join(listed["文件"])
+    assert "清丰县委_2024年会议学法台账" in names and "filings.csv" in names
+    assert "范县" not in names and "濮阳市司法局" not in names

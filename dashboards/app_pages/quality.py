@@ -9,14 +9,16 @@ from dashboards.ui import beijing_time, labelled, page, table
 
 f = page("page_quality")
 
-# A file is in scope when its unit passes the filters; files whose unit is unknown stay visible
-# (they are exactly what the clerk must chase).
-files = data.query(f"""
-    select s.file, s.kind, s.unit_id, u.unit_name, u.region, s.role, s.rows_read, s.rows_loaded, s.rows_rejected,
-           s.status, s.status_reason, s.superseded_by, s.loaded_at
-    from marts.submissions s left join marts.units u on u.unit_id = s.unit_id and u.role = s.role
-    where s.year = $year and (s.unit_id is null or ((len($regions) = 0 or list_contains($regions, u.region))
-                                                    and list_contains($roles, s.role)))
+# A file is in scope when its unit passes the filters. Ledgers carry no role of their own: their unit's
+# region and role decide. A file with no known unit (a register for many units, a name nobody could match)
+# stays visible whatever the filters: no filter can apply to it, and it is what the clerk must chase.
+files = data.query("""
+    select s.file, s.kind, s.unit_id, u.unit_name, u.region, coalesce(s.role, u.role) as role, s.rows_read,
+           s.rows_loaded, s.rows_rejected, s.status, s.status_reason, s.superseded_by, s.loaded_at
+    from marts.submissions s left join marts.units u on u.unit_id = s.unit_id
+    where s.year = $year
+      and (u.region is null or len($regions) = 0 or list_contains($regions, u.region))
+      and (coalesce(s.role, u.role) is null or list_contains($roles, coalesce(s.role, u.role)))
     order by s.status, s.file""", **f.params)
 counts = files["status"].value_counts()
 files["status_label"] = files["status"].map(lambda v: label("file_status", v))
@@ -37,6 +39,7 @@ issues = data.query("""
 in_scope = set(files["file"])
 year_files = set(data.query("select file from marts.submissions where year = $year", year=f.year)["file"])
 issues = issues[issues["file"].isin(in_scope) | ~issues["file"].isin(year_files)]  # registry, stray files
+st.caption(t("issue_totals", n=len(issues), errors=int((issues["severity"] == "error").sum())))
 by_code = issues.groupby(["severity", "code"], as_index=False).size().rename(columns={"size": "n"})
 if len(by_code):
     st.plotly_chart(figures.count_bar(by_code, label="code", value="n", title=t("issue_counts"), color="severity",
@@ -100,7 +103,7 @@ st.subheader(t("nothing_submitted"))
 missing = data.query(f"""
     select unit_name, region, role from marts.unit_scores u
     where {f.where('u')} and not exists (
-        select 1 from marts.submissions s where s.year = u.year and s.unit_id = u.unit_id and s.role = u.role)
+        select 1 from marts.submissions s where s.year = u.year and s.unit_id = u.unit_id)
     order by region, role, unit_name""", **f.params)
 missing["role"] = missing["role"].map(role_label)
 table(labelled(missing, {"unit_name": "unit_name", "region": "region", "role": "role"}), key=f"nothing_{f.year}")
