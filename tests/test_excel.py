@@ -6,6 +6,7 @@ files written byte for byte, and LibreOffice re-saves. Nothing is mocked.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 import resource
 import shutil
@@ -21,7 +22,9 @@ import xlwt
 from openpyxl.styles import Alignment
 
 from pipelines.lib.excel import MAX_CELLS, MAX_COLS, MAX_ROWS, Sheet, read_workbook
+from pipelines.lib.isolation import map_isolated
 from pipelines.lib.records import FileRejected
+from tests.test_wild_workbooks import assert_clean_message
 
 # peak RSS of this process before any hostile file was read (ru_maxrss is in KiB on Linux)
 _BASELINE_MAXRSS_KB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -429,6 +432,152 @@ def _encrypted_xls(path: Path) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
+# Workbooks Excel and LibreOffice open, which calamine alone refuses or over-sizes
+
+
+def _read_shape(path: str) -> list[tuple[str, int, int]] | str:
+    try:
+        return [(s.name, len(s.rows), max((len(r) for r in s.rows), default=0)) for s in read_workbook(Path(path))]
+    except FileRejected as exc:
+        return exc.code
+
+
+def test_styled_empty_cells_and_dimension_do_not_size_a_sheet(tmp_path):
+    """23 rows x 3 columns of data with formatting out to column XFD and <dimension> A1:XFD1048576,
+    as in poi's CVLKRA-KYC workbook: read at the size of its data. Read in workers: were the styled
+    cells to reach calamine's grid, it would allocate gigabytes."""
+    styled = "".join(f'<c r="{c}{{r}}" s="2"/>' for c in ("D", "AB", "XFA", "XFB", "XFC", "XFD"))
+    body = "".join(f'<row r="{r}"><c r="A{r}"><v>{r}</v></c><c r="B{r}" t="inlineStr"><is><t>第{r}项</t></is></c>'
+                   f'<c r="C{r}" s="1"><v>1.5</v></c>{styled.format(r=r)}</row>' for r in range(1, 24))
+    body += '<row r="1048576"><c r="XFD1048576" s="2"/></row>'
+    with_refs = _write_package(tmp_path / "styled.xlsx", _sheet_xml(body, dimension="A1:XFD1048576"))
+    without_refs = _write_package(tmp_path / "styled_no_refs.xlsx", _sheet_xml(
+        "<row><c><v>1</v></c>" + '<c s="1"/>' * (MAX_COLS + 1) + "</row>"))
+    dimension_only = _write_package(tmp_path / "dimension.xlsx", _sheet_xml(
+        '<row r="1"><c r="A1"><v>1</v></c></row>', dimension="A1:XFD1048576"))
+    outcomes = map_isolated(_read_shape, [str(with_refs), str(without_refs), str(dimension_only)], workers=2)
+    assert [o.value for o in outcomes] == [[("打分表", 23, 3)], [("打分表", 1, 1)], [("打分表", 1, 1)]], outcomes
+    rows = read_workbook(with_refs)[0].rows
+    assert rows[22] == [23.0, "第23项", 1.5]
+
+
+_MACRO_CT = _CT.replace("</Types>", '<Override PartName="/xl/macrosheets/sheet1.xml" '
+                                    'ContentType="application/vnd.ms-excel.macrosheet+xml"/></Types>')
+_MACRO_WORKBOOK = _WORKBOOK.replace(
+    '<sheet name="打分表" sheetId="1" r:id="rId1"/>',
+    '<sheet name="宏1" sheetId="2" r:id="rId3"/><sheet name="打分表" sheetId="1" r:id="rId1"/>')
+_MACRO_RELS = _WORKBOOK_RELS.replace(
+    "</Relationships>", '<Relationship Id="rId3" Type="http://schemas.microsoft.com/office/2006/relationships/'
+                        'xlMacrosheet" Target="macrosheets/sheet1.xml"/></Relationships>')
+
+
+def _macro_package(path: Path, macro_body: str, prolog: str = "") -> Path:
+    macro = (f'<?xml version="1.0" encoding="UTF-8"?>{prolog}<xm:macrosheet '
+             'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+             f'xmlns:xm="http://schemas.microsoft.com/office/excel/2006/main"><sheetData>{macro_body}</sheetData>'
+             "</xm:macrosheet>")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml", _MACRO_CT)
+        zf.writestr("_rels/.rels", _RELS)
+        zf.writestr("xl/workbook.xml", _MACRO_WORKBOOK)
+        zf.writestr("xl/_rels/workbook.xml.rels", _MACRO_RELS)
+        zf.writestr("xl/sharedStrings.xml", _SST_OK)
+        zf.writestr("xl/worksheets/sheet1.xml",
+                    _sheet_xml('<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1"><v>7</v></c></row>'))
+        zf.writestr("xl/macrosheets/sheet1.xml", macro)
+    return path
+
+
+def test_excel4_macro_sheet_is_skipped_and_the_worksheets_read(tmp_path):
+    # an Excel 4 (XLM) macro sheet used to make the whole workbook unreadable
+    path = _macro_package(tmp_path / "macro.xlsm", '<row r="1"><c r="A1" t="str"><f>HALT()</f><v>TRUE</v></c></row>')
+    sheets = read_workbook(path)
+    assert [(s.name, s.rows) for s in sheets] == [("打分表", [["序号", 7.0]])]
+    # the macro sheet is still checked like any part: taking it out does not let anything through
+    for body, prolog, code in (
+        ('<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>', "", "sheet_too_large"),
+        ("", '<!DOCTYPE x [<!ENTITY a "b">]>', "xml_entities"),
+    ):
+        with pytest.raises(FileRejected) as info:
+            read_workbook(_macro_package(tmp_path / f"{code}.xlsm", body, prolog))
+        assert info.value.code == code
+
+
+def _utf16(xml: str) -> bytes:
+    # what Office Mobile writes: a BOM, UTF-16LE, and a declaration that says so
+    return ("\ufeff" + xml.replace('encoding="UTF-8"', 'encoding="utf-16"')).encode("utf-16-le")
+
+
+def _utf16_package(path: Path, sheet_xml: str, *, shared_strings: str = _SST_OK) -> Path:
+    parts = {"[Content_Types].xml": _CT, "_rels/.rels": _RELS, "xl/workbook.xml": _WORKBOOK,
+             "xl/_rels/workbook.xml.rels": _WORKBOOK_RELS, "xl/sharedStrings.xml": shared_strings,
+             "xl/worksheets/sheet1.xml": sheet_xml}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, xml in parts.items():
+            declared = xml if xml.startswith("<?xml") else '<?xml version="1.0" encoding="UTF-8"?>' + xml
+            zf.writestr(name, _utf16(declared))
+    return path
+
+
+def test_utf16_xml_parts_are_read(tmp_path):
+    ok = _utf16_package(tmp_path / "phone.xlsx", _sheet_xml(
+        '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="inlineStr"><is><t>清丰县</t></is></c></row>'))
+    assert read_workbook(ok)[0].rows == [["序号", "清丰县"]]
+    # every check runs on the re-encoded parts
+    far = _utf16_package(tmp_path / "far.xlsx", _sheet_xml(
+        '<row r="1"><c r="A1"><v>1</v></c></row><row r="1048576"><c r="XFD1048576"><v>2</v></c></row>'))
+    laughs = _utf16_package(tmp_path / "laughs.xlsx", _sheet_xml('<row r="1"><c r="A1" t="s"><v>0</v></c></row>'),
+                            shared_strings='<?xml version="1.0" encoding="UTF-8"?>' + _LAUGHS
+                            + '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" '
+                              'uniqueCount="1"><si><t>&lol9;</t></si></sst>')
+    for path, code in ((far, "sheet_too_large"), (laughs, "xml_entities")):
+        with pytest.raises(FileRejected) as info:
+            read_workbook(path)
+        assert info.value.code == code
+
+
+def _rc4_keystream(key: bytes, n: int) -> bytes:
+    s, j = list(range(256)), 0
+    for i in range(256):
+        j = (j + s[i] + key[i % len(key)]) % 256
+        s[i], s[j] = s[j], s[i]
+    out, i, j = [], 0, 0
+    for _ in range(n):
+        i = (i + 1) % 256
+        j = (j + s[i]) % 256
+        s[i], s[j] = s[j], s[i]
+        out.append(s[(s[i] + s[j]) % 256])
+    return bytes(out)
+
+
+def _xls_encrypted_with(path: Path, password: str) -> Path:
+    """BIFF8 with an RC4 FILEPASS whose verifier matches the password ([MS-OFFCRYPTO] 2.3.6)."""
+    salt, verifier = bytes(range(16)), bytes(range(100, 116))
+    h0 = hashlib.md5(password.encode("utf-16-le")).digest()[:5]
+    h1 = hashlib.md5((h0 + salt) * 16).digest()[:5]
+    stream = _rc4_keystream(hashlib.md5(h1 + b"\0\0\0\0").digest(), 32)
+    sealed = bytes(a ^ b for a, b in zip(verifier + hashlib.md5(verifier).digest(), stream))
+    body = struct.pack("<HHH", 1, 1, 1) + salt + sealed
+    biff = _xlwt_biff({(0, 0): "机密", (1, 0): 1})
+    bof_len = 4 + struct.unpack_from("<H", biff, 2)[0]
+    filepass = struct.pack("<HH", 0x002F, len(body)) + body
+    return _write_cfb(path, {"Workbook": biff[:bof_len] + filepass + biff[bof_len:]})
+
+
+def test_xls_with_excels_default_key_is_not_told_to_remove_a_password(tmp_path):
+    # Excel saves a structure-protected .xls encrypted with the key "VelvetSweatshop" and opens it
+    # without asking: the unit never set a password and must not be asked to remove one
+    with pytest.raises(FileRejected) as default:
+        read_workbook(_xls_encrypted_with(tmp_path / "protected.xls", "VelvetSweatshop"))
+    with pytest.raises(FileRejected) as own:
+        read_workbook(_xls_encrypted_with(tmp_path / "password.xls", "清丰2024"))
+    assert default.value.code == own.value.code == "encrypted"
+    assert "默认" in default.value.message and "撤消保护" in default.value.message
+    assert "取消密码" not in default.value.message
+    assert "打开密码" in own.value.message and "默认" not in own.value.message
+
+
+# ---------------------------------------------------------------------------------------------
 # Hostile and foreign files: each gives exactly one FileRejected with the right code
 
 _LAUGHS = ('<!DOCTYPE lolz [<!ENTITY lol "lol">'
@@ -480,8 +629,30 @@ def _corner_cells(path: Path) -> Path:
         dimension="A1:XFD1048576"))
 
 
-def _huge_dimension(path: Path) -> Path:
-    return _write_package(path, _sheet_xml('<row r="1"><c r="A1"><v>1</v></c></row>', dimension="A1:XFD1048576"))
+def _far_empty_text(path: Path) -> Path:
+    # an empty string is still a value to calamine: A1 and XFD1048576 again, by another way
+    return _write_package(path, _sheet_xml(
+        '<row r="1"><c r="A1"><v>1</v></c></row>'
+        '<row r="1048576"><c r="XFD1048576" t="str"><v></v></c></row>'))
+
+
+def _far_empty_inline_string(path: Path) -> Path:
+    return _write_package(path, _sheet_xml(
+        '<row r="1"><c r="A1"><v>1</v></c></row>'
+        '<row r="1048576"><c r="XFD1048576" s="1" t="inlineStr"><is><t></t></is></c></row>'))
+
+
+def _far_value_among_styled_cells(path: Path) -> Path:
+    # styled empty cells do not count, but a value beyond them still does
+    styled = "".join(f'<c r="{c}1048576" s="1"/>' for c in ("XFA", "XFB", "XFC"))
+    return _write_package(path, _sheet_xml(
+        '<row r="1"><c r="A1"><v>1</v></c></row>'
+        f'<row r="1048576">{styled}<c r="XFD1048576"><v>2</v></c></row>'))
+
+
+def _styled_then_value_without_refs(path: Path) -> Path:
+    # cells without r: self-closing ones take a place, the value after them lands past MAX_COLS
+    return _write_package(path, _sheet_xml("<row>" + '<c s="1"/>' * (MAX_COLS + 1) + "<c><v>1</v></c></row>"))
 
 
 def _far_cell_without_ref(path: Path) -> Path:
@@ -556,6 +727,25 @@ def _xls_with_dimensions(path: Path, first_row: int, end_row: int) -> Path:
     return _write_cfb(path, {"Workbook": bytes(biff)})
 
 
+def _bend_fat_count(path: Path) -> Path:
+    # an encrypted .xlsx whose header claims more FAT sectors than the file holds (real ones do):
+    # the container check must not hide that the file is, first of all, encrypted
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<I", data, 44, 50)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _bare_biff(path: Path, bof: int) -> Path:
+    # Excel 2.x-4.0 wrote a bare BIFF stream, no compound file: BOF, one LABEL cell, EOF
+    version = {0x0009: b"\x00\x00\x10\x00", 0x0209: b"\x00\x00\x10\x00\x00\x00"}.get(bof, b"\x00\x00\x10\x00\x00\x00")
+    label = struct.pack("<HHB", 0, 0, 0) + b"\x00\x00" + bytes([4]) + b"Unit"
+    label_type = 0x0004 if bof == 0x0009 else 0x0204
+    path.write_bytes(struct.pack("<HH", bof, len(version)) + version
+                     + struct.pack("<HH", label_type, len(label)) + label + struct.pack("<HH", 0x000A, 0))
+    return path
+
+
 def _empty(path: Path) -> Path:
     path.write_bytes(b"")
     return path
@@ -567,7 +757,10 @@ HOSTILE = {
     "xxe.xlsx": (_xxe, "xml_entities"),
     "decompression_bomb.xlsx": (_decompression_bomb, "decompression_bomb"),
     "corner_cells.xlsx": (_corner_cells, "sheet_too_large"),
-    "huge_dimension.xlsx": (_huge_dimension, "sheet_too_large"),
+    "far_empty_text.xlsx": (_far_empty_text, "sheet_too_large"),
+    "far_empty_inline_string.xlsx": (_far_empty_inline_string, "sheet_too_large"),
+    "far_value_among_styled_cells.xlsx": (_far_value_among_styled_cells, "sheet_too_large"),
+    "styled_then_value_without_refs.xlsx": (_styled_then_value_without_refs, "sheet_too_large"),
     "far_cell_without_ref.xlsx": (_far_cell_without_ref, "sheet_too_large"),
     "wide_row_without_refs.xlsx": (_wide_row_without_refs, "sheet_too_large"),
     "absurd_reference.xlsx": (_absurd_reference, "sheet_too_large"),
@@ -581,6 +774,11 @@ HOSTILE = {
     "docx_renamed.xlsx": (_docx_named_xlsx, "not_a_workbook"),
     "encrypted.xlsx": (_encrypted_xlsx, "encrypted"),
     "encrypted.xls": (_encrypted_xls, "encrypted"),
+    "encrypted_bent_header.xlsx": (lambda p: _bend_fat_count(_encrypted_xlsx(p)), "encrypted"),
+    "biff2.xls": (lambda p: _bare_biff(p, 0x0009), "old_excel_format"),
+    "biff3.xls": (lambda p: _bare_biff(p, 0x0209), "old_excel_format"),
+    "biff4.xls": (lambda p: _bare_biff(p, 0x0409), "old_excel_format"),
+    "pdf_named.xlsx": (lambda p: p.write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n") or p, "not_a_workbook"),
     "truncated.xlsx": (_truncated_xlsx, "unreadable_workbook"),
     "empty.xlsx": (_empty, "empty_file"),
 }
@@ -610,12 +808,24 @@ def test_messages_tell_the_clerk_what_to_do(hostile_dir):
             read_workbook(hostile_dir / name)
         return info.value.message
 
-    assert message("encrypted.xlsx") == "文件已加密，无法读取，请取消密码后重新报送。"
+    assert "打开密码" in message("encrypted.xlsx") and "取消密码" in message("encrypted.xlsx")
     assert "网页" in message("html.xls") and "另存为" in message("html.xls")
     assert "文本文件" in message("csv_gbk.xls")
     assert "「打分表」" in message("corner_cells.xlsx")  # names the sheet as the clerk sees it
     assert "「会议台账」" in message("far_value.xls")
-    assert "读取器信息" in message("truncated.xlsx")  # the reader's own words for the analyst
+    assert "旧版 Excel 格式（Excel 4.0" in message("biff4.xls")
+    assert "PDF" in message("pdf_named.xlsx")
+
+
+def test_messages_carry_no_reader_internals(hostile_dir):
+    # the reader's own words stay with the developer (FileRejected.detail), never in the message
+    for name in HOSTILE:
+        with pytest.raises(FileRejected) as info:
+            read_workbook(hostile_dir / name)
+        assert_clean_message(info.value.message)
+    with pytest.raises(FileRejected) as info:
+        read_workbook(hostile_dir / "truncated.xlsx")
+    assert "读取器信息" not in info.value.message and "zip" in (info.value.detail or "").lower()
 
 
 def test_file_size_cap(score_xlsx):
@@ -668,8 +878,6 @@ def _mutated_xlsx(source: Path, target: Path, rng: random.Random) -> None:
 
 
 def test_mutated_workbooks_fail_only_with_file_rejected(score_xlsx, tmp_path):
-    from pipelines.lib.isolation import map_isolated
-
     rng = random.Random(20240305)
     xls = tmp_path / "source.xls"
     _write_xls_score_sheet(xls)

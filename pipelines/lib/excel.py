@@ -3,23 +3,32 @@
 python-calamine does the parsing (about ten times faster than openpyxl). It trusts what it reads,
 so every file is first sniffed and bounded here, from its bytes, before calamine sees it:
 
-- what the file really is (HTML, text, PDF, ODS ... saved under an Excel name are refused);
-- encryption (an OLE2 container with an ``EncryptedPackage`` stream, or a BIFF ``FILEPASS`` record);
+- what the file really is (HTML, text, PDF, ODS, .xlsb, Excel 2.x-4.0 ... are refused, each named);
+- encryption (an OLE2 container with an ``EncryptedPackage`` stream, or a BIFF ``FILEPASS`` record,
+  told apart when it is Excel's built-in key), checked before anything else about the container;
 - the file size, and for zip packages the declared uncompressed sizes (decompression bombs);
 - DTD/ENTITY declarations in any XML part (entity bombs, XXE);
-- every worksheet's real extent, from its XML or BIFF cell records. calamine builds a dense grid from
-  the top-left to the bottom-right cell, so a 2 KB file with cells at A1 and XFD1048576 makes it
-  allocate ~550 GB and *abort the process* (calamine#693); a huge shared-string ``uniqueCount``
-  does the same (calamine#684). Both are refused here.
+- every worksheet's real extent, from the XML or BIFF records of the cells that can hold a value.
+  calamine builds a dense grid from the top-left to the bottom-right value, so a 2 KB file with
+  values at A1 and XFD1048576 makes it allocate ~550 GB and *abort the process* (calamine#693); a
+  huge shared-string ``uniqueCount`` does the same (calamine#684). Both are refused here. Styled
+  empty cells and ``<dimension>`` do not size the grid, so they do not count.
 
-These checks make honest-but-broken and typical hostile files fail with one clear FileRejected.
-They are not a sandbox: parse untrusted files through ``pipelines.lib.isolation.map_isolated``,
-which also contains whatever slips past them (memory limit, timeout, crash attribution).
+Two kinds of package that Excel and LibreOffice open but calamine refuses are repaired first (on a
+copy, which then goes through every check again): XML parts in UTF-16 (Office Mobile) and Excel 4
+macro sheets (taken out; the worksheets are read).
+
+These checks make honest-but-broken and typical hostile files fail with one clear FileRejected whose
+message is Chinese and says what the file is and what to do; the reader's own account stays in
+FileRejected.detail. They are not a sandbox: parse untrusted files through
+``pipelines.lib.isolation.map_isolated``, which also contains whatever slips past them.
 """
 from __future__ import annotations
 
 import array
+import hashlib
 import io
+import logging
 import posixpath
 import re
 import struct
@@ -77,22 +86,54 @@ class _Limits:
 
 
 # ---------------------------------------------------------------------------------------------
-# Messages (what a clerk forwards to the submitting unit)
+# Messages (what a clerk forwards to the submitting unit: Chinese only, what the file really is and
+# what to do; the reader's own words go to FileRejected.detail and the debug log, never here)
 
 _RESAVE = "请用 Excel 或 WPS 打开后“另存为”Excel 工作簿（.xlsx）再重新报送。"
-_MSG_ENCRYPTED = "文件已加密，无法读取，请取消密码后重新报送。"
+_MSG_ENCRYPTED = (
+    "文件设置了打开密码（已加密），系统无法读取。请用 Excel 或 WPS 输入密码打开，取消密码后"
+    "“另存为”Excel 工作簿（.xlsx），再重新报送。"
+)
+# Excel encrypts a legacy .xls with its built-in key when the workbook structure is protected: it
+# opens without asking for a password, so "remove the password" would puzzle the unit.
+_MSG_DEFAULT_KEY = (
+    "文件是用 Excel 默认的“保护工作簿”方式加密保存的（没有设置打开密码，Excel 可以直接打开），"
+    "但系统无法读取这种加密的文件。请用 Excel 打开，在“审阅 → 保护工作簿”中撤消保护，"
+    "再“另存为”Excel 工作簿（.xlsx）后重新报送。"
+)
+_MSG_UNREADABLE = (
+    "文件已损坏或内部结构不完整，系统无法读取（常见于下载、复制中断，或由非标准软件生成）。"
+    "请用 Excel 或 WPS 打开，确认内容完整后“另存为”新的 Excel 工作簿（.xlsx）再重新报送；"
+    "如果打不开，请向制表人索取原文件。"
+)
+_log = logging.getLogger(__name__)
 
 
 def _not_a_workbook(what: str) -> FileRejected:
     return FileRejected("not_a_workbook", f"文件实际上是{what}，不是 Excel 工作簿（只是扩展名像表格文件）。{_RESAVE}")
 
 
-def _unreadable(detail: str) -> FileRejected:
+def _other_program(what: str, advice: str = _RESAVE) -> FileRejected:
+    space = " " if what[:1].isascii() else ""  # 文件是 Excel …, 文件是苹果 …
+    return FileRejected("unsupported_format", f"文件是{space}{what}，系统不读取这种格式。{advice}")
+
+
+def _old_excel(version: str, detail: str | None = None) -> FileRejected:
     return FileRejected(
-        "unreadable_workbook",
-        "文件已损坏或内部结构异常，无法读取。请用 Excel 或 WPS 打开确认内容完整后另存为新文件，"
-        f"再重新报送。（读取器信息：{detail}）",
+        "old_excel_format",
+        f"文件是旧版 Excel 格式（{version}），系统无法读取。请用 Excel 或 WPS 打开后“另存为”"
+        "Excel 工作簿（.xlsx）再重新报送。",
+        detail,
     )
+
+
+def _encrypted(detail: str | None = None, message: str = _MSG_ENCRYPTED) -> FileRejected:
+    return FileRejected("encrypted", message, detail)
+
+
+def _unreadable(detail: str, message: str = _MSG_UNREADABLE) -> FileRejected:
+    _log.debug("unreadable workbook: %s", detail)
+    return FileRejected("unreadable_workbook", message, detail)
 
 
 def _too_large_sheet(name: str, rows: int, cols: int, lim: _Limits) -> FileRejected:
@@ -127,9 +168,10 @@ def read_workbook(
 ) -> list[Sheet]:
     """Read every worksheet of an .xlsx/.xlsm/.xls file, or raise FileRejected (one per file).
 
-    Codes: empty_file, file_too_large, not_a_workbook, unsupported_format, encrypted,
-    decompression_bomb, xml_entities, sheet_too_large, unreadable_workbook.
-    Chart sheets and macro/dialog sheets are skipped. OSError (missing file) propagates.
+    Codes: empty_file, file_too_large, not_a_workbook, unsupported_format, old_excel_format,
+    encrypted, decompression_bomb, xml_entities, sheet_too_large, unreadable_workbook.
+    Chart sheets and dialog sheets are skipped, Excel 4 macro sheets too (calamine cannot list a
+    workbook that has one, so they are taken out of the package first). OSError propagates.
     """
     path = Path(path)
     lim = _Limits(max_unzipped_bytes, max_rows, max_cols, max_cells)
@@ -146,12 +188,13 @@ def read_workbook(
         raise _file_too_large(len(data), max_bytes)
 
     if data.startswith(b"PK\x03\x04"):
-        _check_zip_package(data, lim)
+        data = _check_zip_package(data, lim)  # the same bytes, or a repaired copy of the package
+        biff = None
     elif data.startswith(_OLE_MAGIC):
-        _check_ole_workbook(data, lim)
+        biff = _check_ole_workbook(data, lim)
     else:
-        raise _classify_foreign(data)
-    return _parse_with_calamine(data, lim)
+        raise classify_foreign(data)
+    return _parse_with_calamine(data, lim, biff)
 
 
 def _file_too_large(size: int, limit: int) -> FileRejected:
@@ -165,15 +208,40 @@ def _file_too_large(size: int, limit: int) -> FileRejected:
 # ---------------------------------------------------------------------------------------------
 # Files that are not workbooks at all
 
+# BOF record types of the BIFF versions Excel 2.x to 4.0 wrote as a bare stream (no OLE2 container)
+_OLD_BIFF_BOF = {0x0009: "Excel 2.x，1987 年", 0x0209: "Excel 3.0，1990 年", 0x0409: "Excel 4.0，1992 年"}
 
-def _classify_foreign(data: bytes) -> FileRejected:
-    head = data[:4096]
+
+def sniff_binary(head: bytes) -> FileRejected | None:
+    """What a file is from its first bytes when they are a known non-text format, else None."""
     if head.startswith(b"%PDF"):
         return _not_a_workbook("PDF 文档")
     if head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM")):
         return _not_a_workbook("图片")
     if head.startswith((b"Rar!", b"7z\xbc\xaf", b"\x1f\x8b")):
         return _not_a_workbook("压缩包（RAR/7z/gz）")
+    if head.startswith(b"{\\rtf"):
+        return _not_a_workbook("RTF 文档（写字板或 Word 保存的格式）")
+    if len(head) >= 8:
+        rtype, rlen, version = struct.unpack_from("<HHH", head, 0)
+        if rtype in _OLD_BIFF_BOF and 2 <= rlen <= 16:
+            return _old_excel(_OLD_BIFF_BOF[rtype])
+        if rtype == _BOF and rlen in (8, 16) and version in (0x0500, 0x0600):
+            # a bare BIFF5/8 stream: what some exporters write, Excel opens it, calamine cannot
+            return _old_excel("Excel 5.0/95，1993–1995 年" if version == 0x0500 else "未封装的 Excel 97 工作簿流")
+        if head.startswith(b"\x00\x00\x02\x00") and head[4:6] in (b"\x04\x04", b"\x05\x04", b"\x06\x04"):
+            return _other_program("Lotus 1-2-3 表格（.wk1）")
+        if head.startswith(b"\x00\x00\x1a\x00") and head[4:6] in (b"\x00\x10", b"\x01\x10", b"\x02\x10"):
+            return _other_program("Lotus 1-2-3 表格（.wk3/.wk4）")
+    return None
+
+
+def classify_foreign(data: bytes) -> FileRejected:
+    """Why a file that is neither a zip package nor an OLE2 compound file is not a workbook."""
+    head = data[:4096]
+    known = sniff_binary(head)
+    if known is not None:
+        return known
     text = _decode_text(head)
     if text is None:
         return FileRejected(
@@ -217,25 +285,42 @@ _PREFIX = rb"(?:[A-Za-z_][\w.-]*:)?"
 _ROOT = re.compile(rb"<" + _PREFIX + rb"([A-Za-z_][\w.-]*)[\s/>]")
 _COMMENT = re.compile(rb"<!--.*?-->", re.S)
 _CELL_TAG = re.compile(rb"<" + _PREFIX + rb"c[\s/>]")
-_CELL_REF = re.compile(rb"<" + _PREFIX + rb"c\s[^>]*?(?<![\w:.-])r\s*=\s*[\"']\$?([A-Za-z]+)\$?([0-9]+)[\"']")
+# a cell with its reference, and "/" when the tag closes itself (a styled empty cell: no value)
+_CELL_REF = re.compile(
+    rb"<" + _PREFIX + rb"c\s[^>]*?(?<![\w:.-])r\s*=\s*[\"']\$?([A-Za-z]+)\$?([0-9]+)[\"'][^>]*?(/?)>")
 _ROW_OR_CELL = re.compile(rb"<" + _PREFIX + rb"(row|c)(?=[\s/>])([^>]*)>")
 _R_ATTR = re.compile(rb"(?<![\w:.-])r\s*=\s*[\"']([^\"']*)[\"']")
-_DIMENSION = re.compile(rb"<" + _PREFIX + rb"dimension\s[^>]*?(?<![\w:.-])ref\s*=\s*[\"']([^\"']*)[\"']")
 _UNIQUE_COUNT = re.compile(rb"(?<![\w:.-])uniqueCount\s*=\s*[\"']\s*([0-9]+)")
 _A1 = re.compile(r"\$?([A-Za-z]+)\$?([0-9]+)")  # no length cap: an absurd reference must count as huge
 # what every common writer emits: cheap patterns that start with a literal (the regex engine
 # skips ahead to it); the general ones above are used when a chunk has anything else
 _CELL_TAG_PLAIN = re.compile(rb"<c[\s/>]")
 _CELL_REF_PLAIN = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
-_DIMENSION_PLAIN = re.compile(rb"<dimension\s[^>]*?(?<![\w:.-])ref\s*=\s*[\"']([^\"']*)[\"']")
-_PREFIXED_TAG = re.compile(rb":(?:c|dimension)[\s/>]")
+_PREFIXED_CELL = re.compile(rb":c[\s/>]")
 _SHEET_ROOTS = {b"worksheet", b"dialogsheet", b"macrosheet"}
+_MACRO_SHEET_TYPES = ("/xlMacrosheet", "/xlIntlMacrosheet")
 _CHUNK = 1 << 20
 _MAX_TAG_CARRY = 1 << 20  # a legal cell's text is <= 32,767 chars: a tag is never this long
+_REBUILDS = 2  # repairs of one package: UTF-16 parts, then macro sheets
 
 
-def _check_zip_package(data: bytes, lim: _Limits) -> None:
-    """Bound a zip package before any reader decompresses it."""
+class _Utf16Part(Exception):
+    """An XML part is in UTF-16 (Office Mobile writes them): the package is rewritten in UTF-8."""
+
+
+@dataclass
+class _MacroSheets:
+    rel_ids: set[str]
+    book: str
+    rels: list[str]  # relationship parts of the workbook that name them
+
+
+def _check_zip_package(data: bytes, lim: _Limits, rebuilds: int = _REBUILDS) -> bytes:
+    """Bound a zip package before any reader decompresses it; returns the bytes calamine gets.
+
+    Usually the bytes given. A package Excel opens but calamine cannot (UTF-16 XML parts, Excel 4
+    macro sheets) comes back rewritten, after every check has run again on the rewritten copy.
+    """
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
@@ -246,31 +331,130 @@ def _check_zip_package(data: bytes, lim: _Limits) -> None:
     if len(infos) > _MAX_ZIP_MEMBERS:
         raise _bomb(f"压缩包内有 {len(infos):,} 个部件")
     names = {info.filename for info in infos}
-    if "mimetype" in names and "content.xml" in names:
-        raise FileRejected("unsupported_format", f"文件是 OpenDocument 表格（.ods）格式，暂不支持。{_RESAVE}")
+    if "mimetype" in names:
+        other = _open_document(zf, names)
+        if other is not None:
+            raise other
+    if any(n.startswith("Index/") and n.endswith(".iwa") for n in names) or "Index.zip" in names:
+        raise _other_program("苹果 Numbers 表格", "请在 Numbers 中选择“导出到 → Excel”，生成 .xlsx 文件后重新报送。")
 
     total = 0
     for info in infos:
         if info.flag_bits & 0x1:
-            raise FileRejected("encrypted", _MSG_ENCRYPTED)
+            raise _encrypted(f"zip member {info.filename} encrypted")
         if info.file_size > lim.max_unzipped_bytes:
-            raise _bomb(f"部件 {info.filename} 声明解压后 {info.file_size / 1048576:,.0f} MB，"
+            raise _bomb(f"其中一个部件声明解压后 {info.file_size / 1048576:,.0f} MB，"
                         f"上限 {lim.max_unzipped_bytes / 1048576:.0f} MB")
         total += info.file_size
     if total > lim.max_unzipped_bytes:
         raise _bomb(f"解压后共 {total / 1048576:,.0f} MB，上限 {lim.max_unzipped_bytes / 1048576:.0f} MB")
 
     package = _Package(zf)
-    book = _main_part(package, names)
-    sheet_parts, other_targets = _workbook_targets(package, names, book)
-    # every XML part, and whatever the workbook points at even under another name (images,
-    # vbaProject.bin, embedded objects are not parsed by the reader and are left alone)
-    for info in infos:
-        name = info.filename
-        if info.is_dir():
-            continue
-        if _XML_PART.search(name) or name in sheet_parts or name in other_targets or name == book:
-            _scan_xml_part(package, info, sheet_parts.get(name), lim)
+    try:
+        book = _main_part(package, names)
+        sheet_parts, other_targets, macros = _workbook_targets(package, names, book)
+        # every XML part, and whatever the workbook points at even under another name (images,
+        # vbaProject.bin, embedded objects are not parsed by the reader and are left alone)
+        for info in infos:
+            name = info.filename
+            if info.is_dir():
+                continue
+            if _XML_PART.search(name) or name in sheet_parts or name in other_targets or name == book:
+                _scan_xml_part(package, info, sheet_parts.get(name), lim)
+    except _Utf16Part:
+        if not rebuilds:
+            raise _unreadable("UTF-16 part left after rewriting the package") from None
+        return _check_zip_package(_rewritten(zf, infos, None), lim, rebuilds - 1)
+    if macros is not None:
+        if not rebuilds:
+            raise _unreadable("macro sheets left after rewriting the package")
+        return _check_zip_package(_rewritten(zf, infos, macros), lim, rebuilds - 1)
+    return data
+
+
+def _open_document(zf: zipfile.ZipFile, names: set[str]) -> FileRejected | None:
+    """An OpenDocument package (.ods from WPS, LibreOffice ...): what kind, and encrypted or not;
+    None when the "mimetype" part says it is something else (an EPUB, ...)."""
+    def small(name: str) -> bytes:
+        try:
+            info = zf.getinfo(name)
+            return zf.read(info) if info.file_size <= _CHUNK else b""
+        except Exception:  # noqa: BLE001 - a missing or broken part only makes the message vaguer
+            return b""
+
+    kind = small("mimetype").strip()
+    if kind.startswith(b"application/vnd.oasis.opendocument.text"):
+        return _not_a_workbook("OpenDocument 文本文档（.odt）")
+    if kind.startswith(b"application/vnd.oasis.opendocument.presentation"):
+        return _not_a_workbook("OpenDocument 演示文稿（.odp）")
+    if not kind.startswith(b"application/vnd.oasis.opendocument.spreadsheet") and "content.xml" not in names:
+        return None
+    if b"encryption-data" in small("META-INF/manifest.xml"):
+        return _encrypted("encrypted OpenDocument", (
+            "文件是设置了密码（已加密）的 OpenDocument 表格（.ods），系统无法读取。"
+            "请用 WPS 或 LibreOffice 输入密码打开，取消密码后“另存为”Excel 工作簿（.xlsx），再重新报送。"))
+    return _other_program("OpenDocument 表格（.ods，WPS、LibreOffice 等软件的格式）",
+                          "请用 WPS、Excel 或 LibreOffice 打开后“另存为”Excel 工作簿（.xlsx）再重新报送。")
+
+
+_XML_DECL_ENCODING = re.compile(r"^(\s*<\?xml[^>]*?\bencoding\s*=\s*[\"'])[^\"']*([\"'])")
+
+
+def _utf16_encoding(head: bytes) -> str | None:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if head.startswith(b"<\x00"):
+        return "utf-16-le"
+    if head.startswith(b"\x00<"):
+        return "utf-16-be"
+    return None
+
+
+def _rewritten(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], macros: _MacroSheets | None) -> bytes:
+    """A copy of the package with UTF-16 parts in UTF-8, and without the macro sheets if given.
+
+    Only runs for the rare package that needs it; every part was bounded by its declared size.
+    """
+    out = io.BytesIO()
+    written: set[str] = set()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as new:
+        for info in infos:
+            name = info.filename
+            if info.is_dir() or name in written:
+                continue
+            written.add(name)
+            try:
+                raw = zf.read(info)
+            except Exception as exc:  # noqa: BLE001 - bad CRC, truncated member, ...
+                raise _unreadable(f"{name}: {exc}") from None
+            encoding = _utf16_encoding(raw[:4])
+            if encoding is not None:
+                try:
+                    text = raw.decode(encoding)
+                except UnicodeDecodeError:
+                    pass  # left as it is: the checks of the copy refuse it if it is XML
+                else:
+                    raw = _XML_DECL_ENCODING.sub(r"\g<1>UTF-8\g<2>", text, count=1).encode("utf-8")
+            if macros is not None:
+                if name == macros.book:
+                    raw = _without_tags(raw, b"sheet", macros.rel_ids, by_rid=True)
+                elif name in macros.rels:
+                    raw = _without_tags(raw, b"Relationship", macros.rel_ids, by_rid=False)
+            new.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), raw)
+    return out.getvalue()
+
+
+def _without_tags(xml: bytes, tag: bytes, ids: set[str], *, by_rid: bool) -> bytes:
+    """The XML without the empty <tag .../> elements whose (r:)id is in ids."""
+    pattern = re.compile(rb"<(" + _PREFIX + tag + rb")\s([^>]*?)(?:/>|>\s*</\1\s*>)")
+
+    def keep(m: re.Match) -> bytes:
+        attrs = _attrs(m.group(2))
+        rid = (next((v for k, v in attrs.items() if k.endswith(":id") or k == "id"), None) if by_rid
+               else attrs.get("Id"))
+        return b"" if rid in ids else m.group(0)
+
+    return pattern.sub(keep, xml)
 
 
 class _Package:
@@ -297,7 +481,9 @@ class _Package:
         try:
             raw = self._read(info)
         except Exception as exc:  # noqa: BLE001 - any zip failure means the same to a clerk
-            raise _unreadable(f"zip: {exc}") from None
+            raise _unreadable(f"zip: {name}: {exc}") from None
+        if _utf16_encoding(raw[:4]) is not None:
+            raise _Utf16Part(name)
         if _DTD.search(raw):
             raise _xml_entities(name)
         return raw
@@ -324,31 +510,37 @@ def _main_part(package: _Package, names: set[str]) -> str:
         raise _not_a_workbook("PowerPoint 演示文稿（.pptx）")
     if main and main in names:
         if main.endswith(".bin"):
-            raise FileRejected("unsupported_format", f"文件是 Excel 二进制工作簿（.xlsb）格式，暂不支持。{_RESAVE}")
+            raise _other_program("Excel 二进制工作簿（.xlsb）",
+                                 "请用 Excel 打开后“另存为”Excel 工作簿（.xlsx）再重新报送。")
         return main
     if "xl/workbook.xml" in names or "xl/workbook.bin" in names:
-        raise _unreadable("_rels/.rels 缺失或未指向工作簿")
+        raise _unreadable("_rels/.rels missing or not pointing at the workbook")
     if any(n.startswith("word/") for n in names):
         raise _not_a_workbook("Word 文档（.docx）")
     raise _not_a_workbook("ZIP 压缩包")
 
 
-def _workbook_targets(package: _Package, names: set[str], book_part: str) -> tuple[dict[str, str], set[str]]:
-    """The parts the workbook points at: {worksheet part: sheet name} and the other targets.
+def _workbook_targets(package: _Package, names: set[str],
+                      book_part: str) -> tuple[dict[str, str], set[str], _MacroSheets | None]:
+    """The parts the workbook points at: {worksheet part: sheet name}, the other targets, and the
+    Excel 4 macro sheets it lists (None if none).
 
     Targets are resolved a few plausible ways so that no part a reader might load escapes the
     checks; parts with a worksheet root element get the extent scan whatever their name.
     """
     base, leaf = posixpath.split(book_part)
     # calamine looks for <dir>/_rels/workbook.xml.rels whatever the part is called; OPC says <leaf>.rels
-    rels = b"".join(package.small(posixpath.join(base, "_rels", n))
-                    for n in dict.fromkeys((leaf + ".rels", "workbook.xml.rels")))
+    rel_parts = [posixpath.join(base, "_rels", n) for n in dict.fromkeys((leaf + ".rels", "workbook.xml.rels"))]
+    rels = b"".join(package.small(n) for n in rel_parts)
     book = package.small(book_part)
     targets: dict[str, str] = {}
+    macro_ids: set[str] = set()
     for tag in re.finditer(rb"<" + _PREFIX + rb"Relationship\s([^>]*)>", rels):
         attrs = _attrs(tag.group(1))
         if "Id" in attrs and "Target" in attrs:
             targets[attrs["Id"]] = attrs["Target"]
+            if attrs.get("Type", "").endswith(_MACRO_SHEET_TYPES):
+                macro_ids.add(attrs["Id"])
     sheets: dict[str, str] = {}
     for tag in re.finditer(rb"<" + _PREFIX + rb"sheet\s([^>]*)>", book):
         attrs = _attrs(tag.group(1))
@@ -358,7 +550,8 @@ def _workbook_targets(package: _Package, names: set[str], book_part: str) -> tup
             if candidate in names:
                 sheets[candidate] = attrs.get("name", candidate)
     others = {c for t in targets.values() for c in _resolve(base, t) if c in names}
-    return sheets, others
+    macros = _MacroSheets(macro_ids, book_part, rel_parts) if macro_ids else None
+    return sheets, others, macros
 
 
 def _attrs(raw: bytes) -> dict[str, str]:
@@ -376,9 +569,9 @@ def _resolve(base: str, target: str) -> set[str]:
 def _xml_entities(part: str) -> FileRejected:
     return FileRejected(
         "xml_entities",
-        f"文件内部（{part}）含有不允许的 XML 实体/文档类型声明（DOCTYPE/ENTITY），"
-        "正常的 Excel、WPS 文件不会有，可能被篡改或由非标准软件生成，出于安全原因不予读取。"
-        "请用 Excel 或 WPS 打开后另存为新文件，再重新报送。",
+        "文件内部含有正常的 Excel、WPS 文件不会有的特殊声明（可能被篡改，或由非标准软件生成），"
+        "出于安全原因不予读取。请用 Excel 或 WPS 打开后“另存为”新的 Excel 工作簿（.xlsx），再重新报送。",
+        f"DTD/ENTITY declaration in {part}",
     )
 
 
@@ -396,9 +589,9 @@ class _Extent:
             if self.rows > lim.max_rows or self.cols > lim.max_cols or self.rows * self.cols > lim.max_cells:
                 raise _too_large_sheet(self.name, self.rows, self.cols, lim)
 
-    def add_ref(self, ref: bytes) -> None:
-        for m in _A1.finditer(ref.decode("ascii", errors="replace")):
-            self.add(int(m.group(2)), _col_number(m.group(1)))
+    def fits(self, rows: int, cols: int) -> bool:
+        rows, cols, lim = max(self.rows, rows), max(self.cols, cols), self.lim
+        return rows <= lim.max_rows and cols <= lim.max_cols and rows * cols <= lim.max_cells
 
 
 def _col_number(letters: str | bytes) -> int:
@@ -427,8 +620,8 @@ def _stream_part(package: _Package, info: zipfile.ZipInfo, sheet_name: str | Non
     name = info.filename
     chunks = package.chunks(info)
     head = next(chunks, b"")
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:4].count(b"\x00") >= 2:
-        raise _unreadable(f"{name}: UTF-16 XML")
+    if _utf16_encoding(head[:4]) is not None or head[:4].count(b"\x00") >= 2:
+        raise _Utf16Part(name)
     body = _COMMENT.sub(b"", head[:65536])
     root_match = _ROOT.search(body)
     root = root_match.group(1) if root_match else b""
@@ -450,7 +643,7 @@ def _stream_part(package: _Package, info: zipfile.ZipInfo, sheet_name: str | Non
             scanner.feed(buf[:cut] if cut < len(buf) else buf)
         carry = buf[cut:]
         if len(carry) > _MAX_TAG_CARRY:
-            raise _unreadable(f"{name}: 超长 XML 标记")
+            raise _unreadable(f"{name}: XML tag longer than {_MAX_TAG_CARRY} bytes")
         chunk = next(chunks, b"")
 
 
@@ -459,11 +652,17 @@ class _CellsWithoutRef(Exception):
 
 
 class _CellScanner:
-    """Finds the extent of cells in worksheet XML fed as chunks that end on a tag boundary.
+    """Finds the extent of the cells that can hold a value in worksheet XML fed as chunks that end
+    on a tag boundary.
 
-    Fast pass: every <c> carries r="A1" (what Excel, WPS, LibreOffice and openpyxl write), so two
-    regex passes and a set give the maximum. Cells without r (legal) are placed the way readers
-    place them, one after another in their row, by a slower sequential pass.
+    A self-closing <c .../> is a styled empty cell: calamine keeps no value for it and sizes its
+    grid from the cells that have one, so a sheet of 23 rows whose formatting runs to column XFD
+    is 23 rows by its data. <dimension> is not counted either (calamine does not allocate from it).
+    Fast pass: every <c> carries r="A1" (what Excel, WPS, LibreOffice and openpyxl write): one
+    regex pass and a set give the maximum over all cells; only when that is over the limits are the
+    self-closing cells told apart (the regex that does so reads every attribute: 2-3 times slower).
+    Cells without r (legal) are placed the way readers place them, one after another in their row,
+    by a slower sequential pass.
     """
 
     def __init__(self, extent: _Extent, sequential: bool):
@@ -473,21 +672,24 @@ class _CellScanner:
         self.col = 0  # 1-based column of the last cell in the current row
 
     def feed(self, buf: bytes) -> None:
-        plain = _PREFIXED_TAG.search(buf) is None
-        for ref in (_DIMENSION_PLAIN if plain else _DIMENSION).findall(buf):
-            self.extent.add_ref(ref)
         if self.sequential:
             self._feed_sequential(buf)
             return
-        refs = _CELL_REF_PLAIN.findall(buf) if plain else None
-        if refs is None or len(refs) != len(_CELL_TAG_PLAIN.findall(buf)):
-            refs = _CELL_REF.findall(buf)
-            if len(refs) != len(_CELL_TAG.findall(buf)):
-                raise _CellsWithoutRef
-        if refs:
-            max_col = max(_col_number(c) for c in {c for c, _ in refs})
-            max_row = max(int(r) for r in {r for _, r in refs})
-            self.extent.add(max_row, max_col)
+        if _PREFIXED_CELL.search(buf) is None:
+            refs = _CELL_REF_PLAIN.findall(buf)
+            if len(refs) == len(_CELL_TAG_PLAIN.findall(buf)):
+                if not refs:
+                    return
+                max_row, max_col = _max_ref(refs)
+                if self.extent.fits(max_row, max_col):
+                    self.extent.add(max_row, max_col)
+                    return
+        cells = _CELL_REF.findall(buf)
+        if len(cells) != len(_CELL_TAG.findall(buf)):
+            raise _CellsWithoutRef
+        values = [(c, r) for c, r, closed in cells if not closed]
+        if values:
+            self.extent.add(*_max_ref(values))
 
     def _feed_sequential(self, buf: bytes) -> None:
         extent = self.extent
@@ -502,10 +704,17 @@ class _CellScanner:
             ref = _A1.fullmatch(value)
             if ref:
                 self.col = _col_number(ref.group(1))
-                extent.add(int(ref.group(2)), self.col)
+                row = int(ref.group(2))
             else:
                 self.col += 1
-                extent.add(max(self.row, 1), self.col)
+                row = max(self.row, 1)
+            if not attrs.endswith(b"/"):  # a self-closing cell takes a place but holds no value
+                extent.add(row, self.col)
+
+
+def _max_ref(refs: list[tuple[bytes, bytes]]) -> tuple[int, int]:
+    """(largest row, largest column) of (column letters, row digits) pairs."""
+    return max(int(r) for r in {r for _, r in refs}), max(_col_number(c) for c in {c for c, _ in refs})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -619,12 +828,22 @@ _MULRK = 0x00BD
 _VALUE_RECORDS = {0x0203, 0x027E, 0x00FD, 0x0204, 0x00D6, 0x0205, 0x0006, _MULRK}
 
 
-def _check_ole_workbook(data: bytes, lim: _Limits) -> None:
+_ENCRYPTION_ENTRIES = tuple(n.encode("utf-16-le") for n in ("EncryptedPackage", "EncryptionInfo"))
+
+
+def _check_ole_workbook(data: bytes, lim: _Limits) -> str:
+    """Bound a compound file before calamine reads it; returns its BIFF version ("biff5"/"biff8")."""
     try:
         cfb = _Cfb(data)
         names = cfb.names()
-        if {"EncryptedPackage", "EncryptionInfo"} & names:
-            raise FileRejected("encrypted", _MSG_ENCRYPTED)
+    except _CfbError as exc:
+        # an encrypted .xlsx whose container bends a rule is still, first of all, encrypted
+        if _declares_encryption(data):
+            raise _encrypted(f"OLE2: {exc}; EncryptedPackage present") from None
+        raise _unreadable(f"OLE2: {exc}") from None
+    if {"EncryptedPackage", "EncryptionInfo"} & names:
+        raise _encrypted("OLE2: EncryptedPackage")
+    try:
         stream = cfb.stream("Workbook")
         if stream is None:
             stream = cfb.stream("Book")  # BIFF5 (Excel 95)
@@ -635,22 +854,42 @@ def _check_ole_workbook(data: bytes, lim: _Limits) -> None:
             raise _not_a_workbook("Word 文档（.doc）")
         if "PowerPoint Document" in names:
             raise _not_a_workbook("PowerPoint 演示文稿（.ppt）")
+        if "Contents" in names or any(n.startswith("Quill") for n in names):
+            raise _not_a_workbook("其他 Office 软件的文档（如 Publisher、Works）")
         raise _not_a_workbook("其他 Office 复合文档")
-    _check_biff(stream, lim)
+    return _check_biff(stream, lim)
 
 
-def _check_biff(stream: bytes, lim: _Limits) -> None:
+def _declares_encryption(data: bytes) -> bool:
+    """A directory entry named EncryptedPackage/EncryptionInfo anywhere in a compound file whose
+    header cannot be followed (entries are 128 bytes, aligned on 128 from the file start)."""
+    for name in _ENCRYPTION_ENTRIES:
+        pos = data.find(name, 512)
+        while pos != -1:
+            if pos % 128 == 0 and pos + 128 <= len(data):
+                name_len, kind = struct.unpack_from("<HB", data, pos + 64)
+                if name_len == len(name) + 2 and kind == 2:
+                    return True
+            pos = data.find(name, pos + 1)
+    return False
+
+
+def _check_biff(stream: bytes, lim: _Limits) -> str:
     """Refuse encrypted BIFF and sheets whose value cells span too large a grid."""
     end = len(stream)
-    if end < 8 or struct.unpack_from("<H", stream, 0)[0] != _BOF:
-        raise _unreadable("BIFF: Workbook 流不以 BOF 开头")
-    biff8 = len(stream) >= 6 and struct.unpack_from("<H", stream, 4)[0] == 0x0600
+    first = struct.unpack_from("<H", stream, 0)[0] if end >= 2 else None
+    if first in _OLD_BIFF_BOF:  # an Excel 2.x-4.0 stream inside a compound file
+        raise _old_excel(_OLD_BIFF_BOF[first])
+    if end < 8 or first != _BOF:
+        raise _unreadable("BIFF: workbook stream does not start with BOF")
+    version = struct.unpack_from("<H", stream, 4)[0]
+    biff8 = version == 0x0600
     # the workbook globals: FILEPASS, sheet list, shared-string count
     sheets: list[tuple[int, str]] = []
     for rtype, pos, rlen in _biff_substream(stream, 0):
         body = stream[pos + 4: pos + 4 + rlen]
         if rtype == _FILEPASS:
-            raise FileRejected("encrypted", _MSG_ENCRYPTED)
+            raise _encrypted_biff(body)
         elif rtype == _BOUNDSHEET and len(body) >= 7:
             offset, _visibility, _kind, cch = struct.unpack_from("<IBBB", body, 0)
             if biff8 and len(body) >= 8:  # flags byte: bit 0 set means UTF-16, else Latin-1
@@ -670,7 +909,7 @@ def _check_biff(stream: bytes, lim: _Limits) -> None:
         for rtype, pos, rlen in _biff_substream(stream, offset):
             budget -= 4 + rlen
             if budget < 0:
-                raise _unreadable("BIFF: 工作表记录相互重叠")
+                raise _unreadable("BIFF: sheet records overlap")
             if rtype in _VALUE_RECORDS and rlen >= 4 and pos + 4 + rlen <= end:
                 row, col = struct.unpack_from("<HH", stream, pos + 4)
                 if rtype == _MULRK and rlen >= 6:
@@ -678,6 +917,87 @@ def _check_biff(stream: bytes, lim: _Limits) -> None:
                 extent.add(row + 1, col + 1)
             elif rtype == _DIMENSIONS and pos + 4 + rlen <= end:
                 _check_dimensions(stream[pos + 4: pos + 4 + rlen], extent)
+    return "biff8" if biff8 else "biff5"
+
+
+# --- FILEPASS: is the password Excel's built-in one? ([MS-XLS] 2.4.117, [MS-OFFCRYPTO] 2.3.6-2.3.7)
+
+_DEFAULT_PASSWORD = "VelvetSweatshop"
+
+
+def _encrypted_biff(body: bytes) -> FileRejected:
+    """The rejection for a FILEPASS record: a workbook Excel opens without a password (its default
+    key) is told apart from one protected by a password the unit set."""
+    try:
+        default = _opens_with(body, _DEFAULT_PASSWORD)
+    except (struct.error, ValueError, IndexError):
+        default = False
+    if default:
+        return _encrypted("BIFF FILEPASS with the default key (VelvetSweatshop)", _MSG_DEFAULT_KEY)
+    return _encrypted("BIFF FILEPASS")
+
+
+def _opens_with(body: bytes, password: str) -> bool:
+    """Whether the FILEPASS record's verifier matches the password (nothing is decrypted).
+
+    MD5, SHA-1 and RC4 are the file format's own algorithms, used here only to recompute its verifier.
+    """
+    if len(body) == 4:  # BIFF5: XOR obfuscation, key and verifier only
+        return struct.unpack_from("<H", body, 2)[0] == _xor_verifier(password)
+    kind = struct.unpack_from("<H", body, 0)[0]
+    if kind == 0:  # BIFF8 XOR obfuscation
+        return struct.unpack_from("<H", body, 4)[0] == _xor_verifier(password)
+    major, minor = struct.unpack_from("<HH", body, 2)
+    secret = password.encode("utf-16-le")
+    if major == 1 and minor == 1:  # RC4, MD5 key derivation
+        salt, verifier, verifier_hash = body[6:22], body[22:38], body[38:54]
+        h0 = hashlib.md5(secret).digest()[:5]
+        h1 = hashlib.md5((h0 + salt) * 16).digest()[:5]
+        keystream = _rc4(hashlib.md5(h1 + b"\0\0\0\0").digest(), 32)
+        plain = bytes(a ^ b for a, b in zip(verifier + verifier_hash, keystream))
+        return hashlib.md5(plain[:16]).digest() == plain[16:]
+    # RC4 CryptoAPI: header, then salt, verifier and its SHA-1
+    header_size = struct.unpack_from("<I", body, 10)[0]
+    key_bits = struct.unpack_from("<I", body, 14 + 16)[0] or 40
+    rest = body[14 + header_size:]
+    salt_size = struct.unpack_from("<I", rest, 0)[0]
+    if salt_size != 16 or len(rest) < 24 + salt_size + 20:
+        return False
+    salt, verifier = rest[4:20], rest[20:36]
+    verifier_hash = rest[40:60]
+    h0 = hashlib.sha1(salt + secret).digest()
+    digest = hashlib.sha1(h0 + b"\0\0\0\0").digest()
+    key = digest[:5] + b"\0" * 11 if key_bits == 40 else digest[: key_bits // 8]
+    keystream = _rc4(key, 36)
+    plain = bytes(a ^ b for a, b in zip(verifier + verifier_hash, keystream))
+    return hashlib.sha1(plain[:16]).digest() == plain[16:]
+
+
+def _xor_verifier(password: str) -> int:
+    data = bytes([len(password)]) + password.encode("latin-1")
+    verifier = 0
+    for byte in reversed(data):
+        verifier = (((verifier >> 14) & 1) | ((verifier << 1) & 0x7FFF)) ^ byte
+    return verifier ^ 0xCE4B
+
+
+def _rc4(key: bytes, length: int) -> bytes:
+    """The first `length` bytes of the RC4 keystream (a few dozen: pure Python is fine)."""
+    if not key:
+        raise ValueError("empty RC4 key")
+    state = list(range(256))
+    j = 0
+    for i in range(256):
+        j = (j + state[i] + key[i % len(key)]) & 0xFF
+        state[i], state[j] = state[j], state[i]
+    out = bytearray()
+    i = j = 0
+    for _ in range(length):
+        i = (i + 1) & 0xFF
+        j = (j + state[i]) & 0xFF
+        state[i], state[j] = state[j], state[i]
+        out.append(state[(state[i] + state[j]) & 0xFF])
+    return bytes(out)
 
 
 def _biff_substream(stream: bytes, start: int):
@@ -705,7 +1025,7 @@ def _check_dimensions(body: bytes, extent: _Extent) -> None:
     else:
         return
     if first_row > end_row or first_col > end_col or end_row > 65536 or end_col > 256:
-        raise _unreadable(f"BIFF: DIMENSIONS {first_row}:{end_row} × {first_col}:{end_col}")
+        raise _unreadable(f"BIFF: DIMENSIONS {first_row}:{end_row} x {first_col}:{end_col}")
     extent.add(end_row, end_col)
 
 
@@ -713,7 +1033,7 @@ def _check_dimensions(body: bytes, extent: _Extent) -> None:
 # Parsing (after the checks)
 
 
-def _parse_with_calamine(data: bytes, lim: _Limits) -> list[Sheet]:
+def _parse_with_calamine(data: bytes, lim: _Limits, biff: str | None = None) -> list[Sheet]:
     book = None
     try:
         book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
@@ -728,7 +1048,7 @@ def _parse_with_calamine(data: bytes, lim: _Limits) -> list[Sheet]:
             sheets.append(Sheet(meta.name, rows, meta.visible != python_calamine.SheetVisibleEnum.Visible))
         return sheets
     except BaseException as exc:  # noqa: BLE001 - sorted out in _reader_failure
-        rejected = _reader_failure(exc)
+        rejected = _reader_failure(exc, biff)
         if rejected is None:
             raise
         raise rejected from None
@@ -737,16 +1057,24 @@ def _parse_with_calamine(data: bytes, lim: _Limits) -> list[Sheet]:
             book.close()
 
 
-def _reader_failure(exc: BaseException) -> FileRejected | None:
+def _reader_failure(exc: BaseException, biff: str | None) -> FileRejected | None:
     """What a calamine failure means for the file; None for what must propagate."""
-    if isinstance(exc, python_calamine.PasswordError):
-        return FileRejected("encrypted", _MSG_ENCRYPTED)
     if isinstance(exc, (FileRejected, MemoryError)):
         return None
+    detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, python_calamine.PasswordError):
+        return _encrypted(detail)
     # pyo3 raises a Rust panic as PanicException, a BaseException: still a bad file, not an interrupt
-    if isinstance(exc, Exception) or type(exc).__name__ == "PanicException":
-        return _unreadable(f"{type(exc).__name__}: {exc}")
-    return None
+    if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+        return None
+    if biff == "biff5":  # Excel 95, often written by other programs: the cure is the same re-save
+        return _old_excel("Excel 5.0/95，1993–1995 年", detail)
+    if isinstance(exc, python_calamine.WorksheetNotFound):
+        name = str(exc).strip()[:60]
+        return _unreadable(detail, (
+            f"文件已损坏或不完整：工作簿中列出的工作表「{name}」找不到内容，系统无法读取。请用 Excel 或 WPS 打开，"
+            "确认内容完整后“另存为”新的 Excel 工作簿（.xlsx）再重新报送。"))
+    return _unreadable(detail)
 
 
 def _clean_rows(raw: list[list[object]]) -> list[list[object]]:

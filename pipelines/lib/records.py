@@ -30,12 +30,17 @@ class Issue:
 
 
 class FileRejected(Exception):
-    """The whole file cannot be used. Carries exactly one issue."""
+    """The whole file cannot be used. Carries exactly one issue.
 
-    def __init__(self, code: str, message: str):
+    message is what the unit reads (Chinese, what the file is and what to do); detail is the reader's
+    own account for a developer (English, internals) and never reaches the unit.
+    """
+
+    def __init__(self, code: str, message: str, detail: str | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.detail = detail
 
 
 @dataclass
