@@ -22,6 +22,7 @@ from pipelines.lib.ledgers import (
     parse_units,
 )
 from pipelines.lib.records import ERROR, WARNING, FileRejected, ParsedFile
+from tests.test_wild_workbooks import assert_clean_message
 
 D = date(2024, 3, 5)
 
@@ -311,6 +312,75 @@ def test_empty_and_unsupported_files(tmp_path):
     with pytest.raises(FileRejected) as exc:
         parse_meetings(tmp_path / "m.pdf")
     assert exc.value.code == "unsupported_format"
+
+
+def test_stray_nul_is_a_row_problem_not_an_encoding(tmp_path):
+    # one NUL byte used to refuse the whole UTF-8 file as "encoding not recognized"
+    rows = [MEETING_HEADER, *MEETING_ROWS]
+    rows[2] = ["清丰县委\x00", *rows[2][1:]]
+    for encoding in ("utf-8", "gbk"):
+        pf = parse_meetings(write_csv(tmp_path / f"m_{encoding}.csv", rows, encoding))
+        check_accounting(pf)
+        assert [r["unit"] for r in pf.records] == ["清丰县委", "清丰县委", "清丰县政府"]
+        assert [(i.code, i.severity, i.row) for i in pf.issues if i.code == "nul_character"] == [
+            ("nul_character", WARNING, 3)]
+
+
+def test_utf16_without_bom_is_still_refused(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_bytes(write_csv(tmp_path / "x.csv", [MEETING_HEADER, *MEETING_ROWS]).read_text().encode("utf-16-le"))
+    with pytest.raises(FileRejected) as exc:
+        parse_meetings(path)
+    assert exc.value.code == "unknown_encoding" and "UTF-16" in exc.value.message
+
+
+@pytest.mark.parametrize(
+    "encoding, header, row, named",
+    [
+        ("big5", ["單位", "日期", "會議類型", "主題"],
+         ["清豐縣司法局", "2024-03-05", "常委會", "學習憲法與法治政府建設"], "Big5"),
+        ("shift_jis", ["部署", "日付", "会議の種類", "議題"],
+         ["法務局", "2024-03-05", "定例会議", "憲法の学習と法治行政の推進"], "Shift-JIS"),
+        ("euc_kr", ["부서", "날짜", "회의 종류", "주제"],
+         ["법무부", "2024-03-05", "정기 회의", "헌법 학습 및 법치 행정 추진"], "EUC-KR"),
+    ],
+)
+def test_csv_in_another_encoding_is_told_so_not_header_not_found(tmp_path, encoding, header, row, named):
+    # these decode as GB18030 without an error (into nonsense): the missing header gives them away
+    path = write_csv(tmp_path / "m.csv", [header, row, row], encoding)
+    path.read_bytes().decode("gb18030")
+    with pytest.raises(FileRejected) as exc:
+        parse_meetings(path)
+    assert exc.value.code == "unknown_encoding" and named in exc.value.message
+    assert "UTF-8" in exc.value.message and ".xlsx" in exc.value.message
+
+
+def test_gbk_csv_without_header_is_still_header_not_found(tmp_path):
+    rows = [["会议台账"], ["说明：本表由衢州市柯城区司法局填报，王喆、张堃审核"], ["甲", "乙", "丙"]]
+    with pytest.raises(FileRejected) as exc:
+        parse_meetings(write_csv(tmp_path / "m.csv", rows, "gbk"))
+    assert exc.value.code == "header_not_found"
+
+
+def test_binary_file_named_csv_says_what_it_is(tmp_path):
+    (tmp_path / "m.csv").write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
+    with pytest.raises(FileRejected) as exc:
+        parse_meetings(tmp_path / "m.csv")
+    assert exc.value.code == "not_a_workbook" and "PDF" in exc.value.message
+    (tmp_path / "old.csv").write_bytes(b"\x09\x04\x06\x00\x00\x00\x10\x00\x00\x00\x0a\x00\x00\x00")
+    with pytest.raises(FileRejected) as exc:
+        parse_meetings(tmp_path / "old.csv")
+    assert exc.value.code == "old_excel_format"
+
+
+def test_rejection_messages_carry_no_reader_internals(tmp_path):
+    (tmp_path / "bad.csv").write_bytes(b"\xff\x80\xff\x80,\x81\x20\n")
+    (tmp_path / "empty.xlsx").write_bytes(b"")
+    (tmp_path / "broken.xlsx").write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+    for name in ("bad.csv", "empty.xlsx", "broken.xlsx"):
+        with pytest.raises(FileRejected) as exc:
+            parse_meetings(tmp_path / name)
+        assert_clean_message(exc.value.message)
 
 
 # --- rows -------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 
 from pipelines.lib.dates import parse_date
 from pipelines.lib.records import FileRejected
-from pipelines.lib.text import clean_cell, decode_text, parse_number, to_halfwidth
+from pipelines.lib.text import clean_cell, decode_text, other_encoding, parse_number, to_halfwidth
 
 
 # --- to_halfwidth -----------------------------------------------------------------------------
@@ -137,6 +137,9 @@ def test_decode_text_strips_stray_bom():
         b"\xff\x80\xff\x80 not text",  # invalid in UTF-8 and in GB18030
         bytes(range(128, 256)),
         SAMPLE.encode("utf-16-le"),  # UTF-16 without a BOM: NUL bytes
+        SAMPLE.encode("utf-16-be"),
+        b"\xff\xfe\x00\x00" + SAMPLE.encode("utf-32-le"),  # UTF-32 with its BOM
+        SAMPLE.encode("utf-32-le"),
         b"PK\x03\x04\x14\x00\x00\x00",  # a zip header
         b"\xff\xfe\x00\xd8",  # BOM, then a lone surrogate
     ],
@@ -146,6 +149,58 @@ def test_decode_text_rejects_undecodable(data):
         decode_text(data)
     assert exc.value.code == "unknown_encoding"
     assert "编码" in exc.value.message
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
+def test_a_stray_nul_does_not_change_the_encoding(encoding):
+    # one NUL in a cell is a data problem of its row (reported by the ledger parser), not proof
+    # that the whole file is in another encoding
+    text = "单位,日期\n清丰县\x00,2024-03-05\n"
+    assert decode_text(text.encode(encoding)) == (text, "utf-8" if encoding == "utf-8" else "gb18030")
+
+
+TRADITIONAL = "單位,日期,會議類型,主題\n清豐縣司法局,2024-03-05,常委會,學習憲法與法治政府建設\n"
+JAPANESE = "部署,日付,会議の種類,議題\n法務局,2024-03-05,定例会議,憲法の学習と法治行政の推進について\n"
+KOREAN = "부서,날짜,회의 종류,주제\n법무부,2024-03-05,정기 회의,헌법 학습 및 법치 행정 추진\n"
+
+
+@pytest.mark.parametrize(
+    "data, named",
+    [
+        (TRADITIONAL.encode("big5"), "Big5"),
+        (JAPANESE.encode("shift_jis"), "Shift-JIS"),
+        (KOREAN.encode("euc_kr"), "EUC-KR"),
+    ],
+)
+def test_text_in_another_encoding_that_decodes_as_gb18030_is_told(data, named):
+    # the strict GB18030 decode succeeds (into unusual characters): only the content tells
+    text, encoding = decode_text(data)
+    assert encoding == "gb18030" and text != data.decode("big5", errors="replace")
+    assert named in other_encoding(data, encoding)
+
+
+@pytest.mark.parametrize(
+    "data, encoding",
+    [
+        (SAMPLE.encode("gbk"), "gb18030"),
+        (RARE.encode("gb18030"), "gb18030"),
+        ((SAMPLE * 50).encode("gbk"), "gb18030"),
+        ("说明：本表由衢州市柯城区司法局填报，王喆、张堃审核。\n甲,乙,丙\n".encode("gbk"), "gb18030"),
+        (SAMPLE.encode("utf-8"), "utf-8"),
+        ("Réunion,Date\nParis,2024\n".encode(), "utf-8"),
+    ],
+)
+def test_chinese_and_utf8_text_is_not_suspected(data, encoding):
+    assert other_encoding(data, encoding) is None
+
+
+def test_undecodable_text_names_what_it_looks_like():
+    with pytest.raises(FileRejected) as exc:
+        decode_text("Société,Année\nÉvénement,Réunion à Genève\n".encode("cp1252"))
+    assert exc.value.code == "unknown_encoding" and "Latin-1" in exc.value.message
+    with pytest.raises(FileRejected) as exc:
+        decode_text(SAMPLE.encode("utf-16-le"))
+    assert "UTF-16" in exc.value.message
 
 
 def test_decode_text_never_replaces():

@@ -12,6 +12,7 @@ once per sheet and each row is converted by one small function working on list i
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import re
@@ -21,9 +22,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipelines.lib.dates import parse_date
-from pipelines.lib.excel import read_workbook
+from pipelines.lib.excel import read_workbook, sniff_binary
 from pipelines.lib.records import ERROR, WARNING, FileRejected, Issue, ParsedFile
-from pipelines.lib.text import clean_cell, decode_text, parse_number, to_halfwidth
+from pipelines.lib.text import clean_cell, decode_text, other_encoding, parse_number, to_halfwidth, unknown_encoding
 
 # The file is already in memory; the csv module's default 128 KiB field cap would turn one huge
 # cell into an exception mid-file. Oversized values are rejected per row instead (MAX_TEXT_LEN).
@@ -547,37 +548,61 @@ def _sniff_delimiter(text: str) -> str:
     return "\t" if head.count("\t") > head.count(",") else ","
 
 
-def _read_tables(path: Path) -> tuple[list[tuple[str | None, list[list[object]]]], str | None]:
-    """[(sheet name or None for CSV, rows)], and the text encoding (None for workbooks)."""
+@dataclass
+class _Tables:
+    tables: list[tuple[str | None, list[list[object]]]]  # (sheet name or None for CSV, rows)
+    encoding: str | None = None  # the text encoding of a CSV (None for workbooks)
+    sample: bytes = b""  # a CSV's first bytes, to tell its encoding when no header is found
+    nul_rows: list[int] = dataclasses.field(default_factory=list)  # 1-based CSV rows that held NUL characters
+
+
+def _read_tables(path: Path) -> _Tables:
     path = Path(path)
     try:
         size = path.stat().st_size
         with path.open("rb") as fh:
             magic = fh.read(8)
-    except OSError as exc:
-        raise FileRejected("file_unreadable", f"文件无法打开：{exc.strerror or exc}。") from None
+    except OSError:
+        raise FileRejected("file_unreadable", "文件无法打开（可能已被移走、正被其他程序占用或没有读取权限），"
+                                              "请确认文件完好后重新报送。") from None
+    if size == 0:
+        raise FileRejected("empty_file", "文件是空的（0字节），请重新导出后报送。")
     suffix = path.suffix.lower()
     # Content decides, not the name: a workbook renamed to .csv still reads as a workbook.
     if magic.startswith(_ZIP_MAGIC) or magic == _OLE_MAGIC or suffix in _WORKBOOK_SUFFIXES:
-        return [(s.name, s.rows) for s in read_workbook(path)], None
+        return _Tables([(s.name, s.rows) for s in read_workbook(path)])
     if suffix not in _TEXT_SUFFIXES:
         raise FileRejected(
             "unsupported_format",
             f"不支持的文件类型“{suffix or '无扩展名'}”：请报送.xlsx、.xls或.csv文件。",
         )
-    if size == 0:
-        raise FileRejected("empty_file", "文件是空的（0字节），请重新导出后报送。")
     if size > MAX_CSV_BYTES:
         raise FileRejected(
             "file_too_large",
             f"文件过大（{size // (1024 * 1024)} MB，上限{MAX_CSV_BYTES // (1024 * 1024)} MB），请拆分后报送。",
         )
-    text, encoding = decode_text(path.read_bytes())
+    data = path.read_bytes()
+    known = sniff_binary(data[:16])  # a PDF or an old Excel file named .csv says what it is
+    if known is not None:
+        raise known
+    text, encoding = decode_text(data)
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text)))
-    except csv.Error as exc:
-        raise FileRejected("csv_malformed", f"CSV文件格式错误，无法逐行读取：{exc}。") from None
-    return [(None, rows)], encoding
+    except csv.Error:
+        raise FileRejected("csv_malformed", "CSV文件格式错误（例如引号不成对），无法逐行读取。"
+                                            "请用 Excel 或 WPS 打开检查后重新导出CSV，再报送。") from None
+    nul_rows = _strip_nul(rows) if "\x00" in text else []
+    return _Tables([(None, rows)], encoding, data[:65536], nul_rows)
+
+
+def _strip_nul(rows: list[list[str]]) -> list[int]:
+    """Remove NUL characters from the cells (a data problem of their rows, not of the encoding)."""
+    hit = []
+    for i, row in enumerate(rows):
+        if any("\x00" in cell for cell in row):
+            row[:] = [cell.replace("\x00", "") for cell in row]
+            hit.append(i + 1)
+    return hit
 
 
 # --------------------------------------------------------------------------------------------
@@ -607,7 +632,8 @@ def _is_noise_row(cells: list[object], header: _Header, first_data_row: bool) ->
 
 
 def _parse(path: Path, spec: _KindSpec) -> ParsedFile:
-    tables, encoding = _read_tables(path)
+    read = _read_tables(path)
+    tables, encoding = read.tables, read.encoding
     aliases = _ALIASES[spec.kind]
     result = ParsedFile(kind=spec.kind)
     if encoding is not None:
@@ -652,14 +678,33 @@ def _parse(path: Path, spec: _KindSpec) -> ParsedFile:
         if sheet_errors:
             first = sheet_errors[0]
             raise FileRejected(first.code, first.message)
+        if encoding is not None:  # no header: text that decoded may still be in another encoding
+            other = other_encoding(read.sample, encoding)
+            if other is not None:
+                raise unknown_encoding(other)
         raise FileRejected(
             "header_not_found",
             f"未找到{spec.title}的表头：前{HEADER_SCAN_ROWS}行中没有一行包含所需的列名。"
             f"应有的列：{spec.expected}。请按模板填写表头后重新报送。",
         )
     result.issues.extend(sheet_errors)
+    _warn_nul_rows(read.nul_rows, result)
     result.meta["sheets"] = sheets_read
     return result
+
+
+_NUL_ROWS_SHOWN = 20
+
+
+def _warn_nul_rows(rows: list[int], result: ParsedFile) -> None:
+    for row in rows[:_NUL_ROWS_SHOWN]:
+        result.issues.append(Issue(
+            "nul_character", f"第{row}行含有不可见的空字符（NUL），已删除后读取，请核对该行内容是否完整。",
+            WARNING, None, row))
+    if len(rows) > _NUL_ROWS_SHOWN:
+        result.issues.append(Issue(
+            "nul_character", f"另有{len(rows) - _NUL_ROWS_SHOWN}行含有不可见的空字符（NUL），已删除后读取。"
+            "文件可能由其他系统导出时出错，请核对后重新导出。", WARNING))
 
 
 def _read_rows(rows, header: _Header, spec: _KindSpec, sheet, unit_default, year, is_csv,
