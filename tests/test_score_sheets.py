@@ -1,7 +1,9 @@
 """The score-sheet parser on layouts offices really send (real .xlsx files written by openpyxl)."""
 from openpyxl import Workbook
+from openpyxl.chart import BarChart, Reference
 
 from pipelines.lib.score_sheets import parse_score_sheet
+from tests.test_wild_workbooks import assert_clean_message
 
 
 def _sheet(path, tail_rows, merge_last=False):
@@ -58,3 +60,30 @@ def test_workbook_without_a_score_sheet_is_one_error(tmp_path):
     wb.save(tmp_path / "d.xlsx")
     parsed = parse_score_sheet(tmp_path / "d.xlsx")
     assert parsed.file_error is not None and parsed.file_error.code == "header_not_found"
+
+
+def test_header_not_found_names_the_sheets_as_the_clerk_sees_them(tmp_path):
+    wb = Workbook()
+    wb.active.title = "Sheet1"
+    wb.active.append(["只是说明"])
+    wb.create_sheet("汇总 (2)").append(["合计", 3])
+    wb.save(tmp_path / "e.xlsx")
+    error = parse_score_sheet(tmp_path / "e.xlsx").file_error
+    assert error.code == "header_not_found"
+    assert "「Sheet1」、「汇总 (2)」" in error.message and "工作任务" in error.message
+    assert_clean_message(error.message)
+
+
+def test_workbook_without_a_worksheet_says_so(tmp_path):
+    # only a chart sheet: nothing calamine lists as a worksheet
+    wb = Workbook()
+    data = wb.active
+    data.append([1])
+    chart = BarChart()
+    chart.add_data(Reference(data, min_col=1, min_row=1, max_row=1))
+    wb.create_chartsheet("图表").add_chart(chart)
+    wb.remove(data)
+    wb.save(tmp_path / "chart.xlsx")
+    error = parse_score_sheet(tmp_path / "chart.xlsx").file_error
+    assert error.code == "header_not_found" and "没有可读取的工作表" in error.message
+    assert_clean_message(error.message)

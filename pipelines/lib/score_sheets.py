@@ -209,8 +209,21 @@ def parse_score_sheet(path: Path) -> ParsedFile:
                         f"合计行{column}为{declared:g}分，但各项{column}相加为{sum(values):g}分，请核对。",
                         WARNING, sheet.name, sheet_meta["total_row"]))
     if not parsed.meta["sheets"]:
-        names = "、".join(s.name for s in sheets) or "无"
-        return ParsedFile("score_sheet", file_error=Issue(
-            "header_not_found",
-            f"未在任何工作表（{names}）中找到打分表表头（应含“工作任务”和“自评分/得分”或“核定分”列），无法读取。"))
+        return ParsedFile("score_sheet", file_error=Issue("header_not_found", _no_header_message(sheets)))
     return parsed
+
+
+_SHEETS_NAMED = 8
+
+
+def _no_header_message(sheets: list[Sheet]) -> str:
+    if not sheets:
+        return ("工作簿中没有可读取的工作表（没有工作表，或只有图表、宏表），找不到打分表，无法读取。"
+                "请确认报送的是打分表，按模板填写后重新报送。")
+    # sheet names in 「」: they are the unit's own words, whatever language they are in
+    names = "、".join(f"「{s.name}」" for s in sheets[:_SHEETS_NAMED])
+    if len(sheets) > _SHEETS_NAMED:
+        names += f"等{len(sheets)}个工作表"
+    return (f"未在任何工作表（{names}）的前{HEADER_SCAN_ROWS}行中找到打分表表头"
+            "（应含“工作任务”和“自评分/得分”或“核定分”列），无法读取。"
+            "请确认报送的是打分表，并按模板填写表头后重新报送。")
