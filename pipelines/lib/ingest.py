@@ -28,7 +28,7 @@ from pipelines.lib.warehouse import transaction, utc_now
 
 
 # Bump when any parser's output changes: cached results of older parsers are then re-parsed.
-PARSER_VERSION = 3
+PARSER_VERSION = 4
 
 KIND_FOLDERS = {
     "score_sheets": "score_sheet", "打分表": "score_sheet",
