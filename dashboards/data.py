@@ -27,6 +27,10 @@ class NoWarehouse(Exception):
     """No published marts yet."""
 
 
+class WarehouseUnreadable(Exception):
+    """The file is there but cannot be read as the published marts: damaged, cut short, or not a warehouse."""
+
+
 def warehouse_path() -> Path:
     return Path(os.environ.get("FAZHI_WAREHOUSE", ROOT / "data" / "marts" / "fazhi.duckdb"))
 
@@ -69,7 +73,10 @@ def query(sql: str, **params) -> pd.DataFrame:
     if stamp is None:
         raise NoWarehouse(str(warehouse_path()))
     used = set(re.findall(r"\$(\w+)", sql))
-    return _cached(sql, {k: v for k, v in params.items() if k in used}, stamp).copy()
+    try:
+        return _cached(sql, {k: v for k, v in params.items() if k in used}, stamp).copy()
+    except (duckdb.Error, OSError) as error:
+        raise WarehouseUnreadable(str(warehouse_path())) from error
 
 
 def available() -> bool:

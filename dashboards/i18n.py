@@ -43,6 +43,16 @@ TEXT: dict[str, tuple[str, str]] = {
     "published": ("数据发布于 {when}（北京时间），来源文件 {files} 个", "Published {when} (Beijing time) from {files} files"),
     "no_warehouse": ("尚未生成数据仓库。请先运行 `fazhi run`（或 `./dev up`），数据发布后本页自动显示。",
                      "No warehouse yet. Run `fazhi run` (or `./dev up`); this page shows the data once published."),
+    "warehouse_unreadable": (
+        ("数据仓库文件无法读取：文件可能已损坏或不完整，暂时无法显示数据。"
+         "请管理员重新运行 `fazhi run` 生成并发布数据；如仍无法打开，请联系法治办。"),
+        ("The data warehouse cannot be read: the file may be damaged or incomplete, so no data can be shown. "
+         "Ask the administrator to run `fazhi run` again to rebuild and publish it; if that does not help, "
+         "contact the rule-of-law office.")),
+    "page_failed": (
+        "本页出现意外错误，暂时无法显示。请刷新页面重试；如仍出现，请联系法治办并告知出错的时间和页面。",
+        ("This page hit an unexpected error and cannot be shown. Reload to try again; if it happens again, "
+         "contact the rule-of-law office with the time and the page.")),
     "no_data_year": ("{year} 年度暂无数据（尚未收到或尚未处理该年度的材料）。",
                      "No data for {year} yet (nothing received or processed for that year)."),
     "no_rows": ("当前筛选条件下没有数据。", "Nothing matches the current filters."),

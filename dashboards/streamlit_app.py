@@ -5,6 +5,7 @@ freshness line, then hands over to the chosen page.
 """
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -12,10 +13,12 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `dashboards` importable when run as a script
 
-from dashboards import data, filters  # noqa: E402
-from dashboards.i18n import t  # noqa: E402
-from dashboards.pages import PAGES  # noqa: E402
-from dashboards.ui import freshness  # noqa: E402
+from dashboards import data, filters
+from dashboards.i18n import t
+from dashboards.pages import PAGES
+from dashboards.ui import freshness
+
+LOG = logging.getLogger("fazhi.dashboard")
 
 st.set_page_config(page_title="法治履职台账", page_icon=":material/balance:", layout="wide")
 
@@ -26,8 +29,18 @@ st.sidebar.radio(t("language"), ["zh", "en"], key="lang", horizontal=True,
 navigation = st.navigation([st.Page(path, title=t(key), icon=icon, default=position == 0)
                             for position, (path, key, icon) in enumerate(PAGES)])
 
-if data.available():
-    st.session_state["filters"] = filters.sidebar()
-    st.sidebar.caption(freshness())
-st.sidebar.caption(t("app_title"))
-navigation.run()
+# Users never see a traceback (`fazhi dashboard` also turns Streamlit's error details off): one plain
+# message on the page, the details in the server's log. st.stop, st.rerun and st.switch_page raise
+# BaseException, so they pass through.
+try:
+    if data.available():
+        st.session_state["filters"] = filters.sidebar()
+        st.sidebar.caption(freshness())
+    st.sidebar.caption(t("app_title"))
+    navigation.run()
+except data.WarehouseUnreadable as error:
+    LOG.error("warehouse %s cannot be read: %s", error, error.__cause__)
+    st.error(t("warehouse_unreadable"))
+except Exception:
+    LOG.exception("page %s failed", navigation.url_path or "/")
+    st.error(t("page_failed"))

@@ -7,11 +7,14 @@ Regions and scores are the ones of the RANKING case in test_pipeline_correctness
 from __future__ import annotations
 
 import datetime
+import logging
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 from builders import (
     city_units,
@@ -331,3 +334,58 @@ def test_quality_filters_reach_ledgers_through_their_unit(ledger_app):
     names = " ".join(listed["文件"])
     assert "清丰县委_2024年会议学法台账" in names and "filings.csv" in names
     assert "范县" not in names and "濮阳市司法局" not in names
+
+
+UNREADABLE = "数据仓库文件无法读取"
+PAGE_FAILED = "本页出现意外错误"
+
+
+def _no_traceback(at: AppTest) -> None:
+    """Nothing a user sees names an exception, a stack or a source file."""
+    assert not at.exception, [e.value for e in at.exception]
+    shown = _texts(at) + "\n".join(m.value for m in at.sidebar.caption)
+    for marker in ("Traceback", "File \"", ".py", "Error:", "Exception"):
+        assert marker not in shown, f"{marker!r} shown to the user:\n{shown}"
+
+
+@pytest.mark.parametrize("damage", ["random_bytes", "truncated", "no_marts"])
+def test_unreadable_warehouse_gets_one_plain_message_on_every_page(built, tmp_path, monkeypatch, damage):
+    served = tmp_path / "fazhi.duckdb"
+    if damage == "random_bytes":
+        served.write_bytes(os.urandom(64 * 1024))
+    elif damage == "truncated":                  # a copy that stopped part-way
+        served.write_bytes(built.path.read_bytes()[:20_000])
+    else:                                        # a DuckDB file, but not a published warehouse
+        duckdb.connect(str(served)).close()
+    monkeypatch.setenv("FAZHI_WAREHOUSE", str(served))
+    for page in PAGES:
+        at = AppTest.from_file(APP, default_timeout=60).run()
+        at.switch_page(page)
+        at.run()
+        _no_traceback(at)
+        errors = [e.value for e in at.error]
+        assert len(errors) == 1 and UNREADABLE in errors[0], errors
+        assert "fazhi run" in errors[0] and "法治办" in errors[0]      # what to do, whom to ask
+
+
+def test_a_page_that_fails_shows_a_plain_message_and_logs_the_error(built, tmp_path, monkeypatch, caplog):
+    """A warehouse from another version (scores stored as text): the page cannot draw, and says so plainly."""
+    served = tmp_path / "fazhi.duckdb"
+    shutil.copy(built.path, served)
+    with duckdb.connect(str(served)) as con:
+        con.execute("alter table marts.region_rankings alter score type varchar")
+        con.execute("update marts.region_rankings set score = '待定' where score is not null")
+    monkeypatch.setenv("FAZHI_WAREHOUSE", str(served))
+    with caplog.at_level(logging.ERROR):
+        at = AppTest.from_file(APP, default_timeout=60).run()
+    _no_traceback(at)
+    assert [t.value for t in at.title] == ["总览"]
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and PAGE_FAILED in errors[0], errors
+    failed = [r for r in caplog.records if r.name == "fazhi.dashboard" and r.exc_info]
+    assert failed, "the failure was not logged with its traceback"
+    # The other pages still work.
+    at.switch_page("app_pages/quality.py")
+    at.run()
+    _no_traceback(at)
+    assert not at.error and _metric(at, "收到文件") == "11"
