@@ -337,3 +337,33 @@ def test_sheet_size_is_its_data_not_its_styling():
     company = sheets["Company Type"]
     assert (len(company.rows), {len(r) for r in company.rows}) == (23, {3})
     assert company.rows[0] == ["Code", "Description", "Company Type"]
+
+
+def test_the_whole_folder_dropped_into_data_raw_is_explained_file_by_file(tmp_path):
+    """The pipeline's own path: each real-world file, placed (linked, not copied) among a year's score
+    sheets and among its meeting ledgers, is one rejected submission with a clean error, and the run
+    goes on and publishes."""
+    from builders import city_units, write_units
+    from conftest import run_fazhi
+
+    if not WILD.is_dir():
+        pytest.skip(f"{WILD} is absent: the real-world spreadsheets are kept outside the project")
+    files = sorted(WILD.iterdir())
+    raw = tmp_path / "raw"
+    write_units(raw, city_units(["清丰县"]))
+    for folder in ("score_sheets", "meetings"):
+        target = raw / "2024" / folder
+        target.mkdir(parents=True)
+        for path in files:
+            (target / path.name).symlink_to(path)
+    wh = run_fazhi(raw, tmp_path / "fazhi.duckdb", [2024])
+    submissions = wh.df("select file, status, rows_loaded from marts.submissions where year = 2024")
+    assert len(submissions) == 2 * len(files)
+    assert set(submissions["status"]) == {"rejected"} and submissions["rows_loaded"].sum() == 0
+    errors = wh.df("""select file, message from marts.ingest_issues
+                      where year = 2024 and severity = 'error' and "row" is null""")
+    assert set(errors["file"]) == set(submissions["file"])
+    for message in errors["message"].unique():
+        assert_clean_message(message)
+    assert wh.one("select count(*) from marts.task_scores where year = 2024") == (0,)
+    assert wh.one("select count(*) from marts.meetings where year = 2024") == (0,)

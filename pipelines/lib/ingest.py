@@ -36,13 +36,6 @@ KIND_FOLDERS = {
     "filings": "filings", "报送登记": "filings",
     "normative_docs": "normative_docs", "规范性文件": "normative_docs",
 }
-KIND_EXTENSIONS = {
-    "score_sheet": {".xlsx", ".xlsm", ".xls"},
-    "meetings": {".csv", ".xlsx", ".xlsm", ".xls"},
-    "filings": {".csv", ".xlsx", ".xlsm", ".xls"},
-    "normative_docs": {".csv", ".xlsx", ".xlsm", ".xls"},
-    "units": {".csv", ".xlsx", ".xlsm", ".xls"},
-}
 PARSERS: dict[str, Callable[[Path], ParsedFile]] = {
     "score_sheet": parse_score_sheet,
     "meetings": ledgers.parse_meetings,
@@ -91,8 +84,7 @@ def discover(raw_dir: Path) -> list[RawFile]:
                 continue
             stat = os.stat(os.path.join(dirpath, name))
             parts = [*folders, name]
-            stem, ext = os.path.splitext(name)
-            ext = ext.lower()
+            stem = os.path.splitext(name)[0]
             kind = year = note = None
             if name.startswith("~$"):
                 note = "office_lock_file"
@@ -102,8 +94,6 @@ def discover(raw_dir: Path) -> list[RawFile]:
                 kind, year = KIND_FOLDERS[parts[1]], int(parts[0])
             else:
                 note = "unknown_location"
-            if kind and ext not in KIND_EXTENSIONS[kind]:
-                note, kind = "unsupported_extension", None
             found.append(RawFile("/".join(parts), kind, year, stat.st_size, stat.st_mtime_ns, note=note))
     return found
 
@@ -196,8 +186,9 @@ def _crash_issue(kind: str | None, detail: str | None) -> Issue:
         return Issue("parse_timeout", "文件读取超时（内容异常庞大或已损坏），未能读取。请检查文件后重新报送。")
     if kind == "crash":
         return Issue("parse_crashed", "文件读取时导致读取程序异常退出（文件可能已损坏或结构异常），未能读取。请重新导出后报送。")
-    return Issue("parse_failed", "文件无法读取（读取程序无法处理其内容，文件可能已损坏）。"
-                                 "请用 Excel 或 WPS 打开确认内容完整后另存为 .xlsx，再重新报送。")
+    return Issue("parse_failed", "文件读取时出现意外错误，未能读取（文件可能已损坏，或结构不常见）。请用 Excel 或 WPS 打开，"
+                                 "确认内容完整后“另存为”新的 Excel 工作簿（.xlsx）或 CSV UTF-8 文件再重新报送；"
+                                 "如仍不行，请联系系统管理员。")
 
 
 def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFile]]) -> None:

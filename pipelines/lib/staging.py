@@ -56,7 +56,6 @@ YEAR_TABLES = ("stg_submissions", "stg_task_scores", "stg_sheet_totals", "stg_me
 IGNORED_MESSAGES = {
     "office_lock_file": "这是Excel/WPS打开文件时生成的临时锁定文件，已忽略。",
     "unknown_location": "文件不在约定目录（data/raw/<年度>/score_sheets|meetings|filings|normative_docs/）中，未读取。请移到对应目录。",
-    "unsupported_extension": "文件类型不受支持（打分表须为.xlsx/.xls，台账须为.csv/.xlsx/.xls），未读取。",
 }
 SUPERSEDED_REASON = "同一单位、同一角色、同一年度有更晚报送的文件，本文件保留为历史记录，不计分。"
 
