@@ -17,9 +17,10 @@ from typing import Any
 
 import yaml
 
+from pipelines.lib.text import to_halfwidth
+
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: the same safe subset, faster
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
-ROLES = ("party", "government", "department", "township_party", "township_government")
 PERIODS = ("quarter", "half_year", "year")
 
 
@@ -77,6 +78,16 @@ def _compile(keyword: str) -> str | re.Pattern:
 
 
 @dataclass(frozen=True)
+class Role:
+    id: str
+    name: str
+    unit_type: str  # the registry's 单位类型 of units in this role
+    level: str  # region | department | township: how the dashboard groups roles
+    side: str  # party | government | department
+    sheet_line: MeetingType  # how a score sheet's 责任人 line names this role
+
+
+@dataclass(frozen=True)
 class FrequencyRequirement:
     id: str
     name: str
@@ -124,7 +135,6 @@ class RankingPolicy:
     score_basis: str
     ties: str
     bottom_places: int
-    unit_groups: tuple[str, ...]
 
     def describe(self, role_names: dict[str, str]) -> str:
         """The policy in words, for the footnote of the ranking circular (通报)."""
@@ -145,8 +155,7 @@ class Rulebook:
     name: str
     version: int
     fingerprint: str  # changes whenever any rule changes: part of what makes a result reproducible
-    role_names: dict[str, str]
-    unit_type_roles: dict[str, str]  # 党委 → party …
+    roles: dict[str, Role]
     templates: dict[str, Template]
     meeting_types: dict[str, MeetingType]
     frequency_requirements: dict[str, FrequencyRequirement]
@@ -154,6 +163,22 @@ class Rulebook:
     normative_deadline_days: int
     evidence_links: tuple[EvidenceLink, ...]
     ranking: RankingPolicy
+
+    @property
+    def role_names(self) -> dict[str, str]:
+        return {r.id: r.name for r in self.roles.values()}
+
+    @property
+    def unit_type_roles(self) -> dict[str, str]:
+        """党委 → party …"""
+        return {r.unit_type: r.id for r in self.roles.values()}
+
+    def role_of_sheet_line(self, text: str | None) -> str | None:
+        """The role a score sheet's 责任人 line names (县（区）党委主要负责人 → party); the first that matches."""
+        if not text:
+            return None
+        line = to_halfwidth(text)
+        return next((r.id for r in self.roles.values() if r.sheet_line.matches(line)), None)
 
     def classify_meeting(self, type_text: str, topic: str) -> list[str]:
         text = f"{type_text}｜{topic}"
@@ -229,27 +254,32 @@ def _load_cached(folder: Path, stamps: tuple) -> Rulebook:
     return _build(data, raw_templates, fingerprint)
 
 
+def _matcher(mid: str, spec: dict) -> MeetingType:
+    return MeetingType(
+        id=mid,
+        name=spec.get("name", mid),
+        all_of=tuple(tuple(g) for g in spec["all_of"]),
+        none_of=tuple(spec.get("none_of", ())),
+        study=bool(spec.get("study", False)),
+        _compiled=(
+            tuple(tuple(_compile(k) for k in g) for g in spec["all_of"]),
+            tuple(_compile(k) for k in spec.get("none_of", ())),
+        ),
+    )
+
+
 def _build(data: dict, raw_templates: dict[str, dict], fingerprint: str) -> Rulebook:
-    roles = data.get("roles") or {}
-    unknown_roles = set(roles) - set(ROLES)
-    if unknown_roles:
-        raise RulebookError(f"unknown roles: {sorted(unknown_roles)}")
+    roles_spec = data.get("roles") or {}
+    roles = {}
+    for rid, spec in roles_spec.items():
+        missing = [k for k in ("name", "unit_type", "template", "level", "side", "sheet_line") if k not in spec]
+        if missing:
+            raise RulebookError(f"role {rid}: missing {missing}")
+        roles[rid] = Role(rid, spec["name"], spec["unit_type"], spec["level"], spec["side"],
+                          _matcher(rid, spec["sheet_line"]))
     templates = {role: _template(role, raw_templates[role]) for role in roles if role in raw_templates}
 
-    meeting_types = {
-        mid: MeetingType(
-            id=mid,
-            name=spec["name"],
-            all_of=tuple(tuple(g) for g in spec["all_of"]),
-            none_of=tuple(spec.get("none_of", ())),
-            study=bool(spec.get("study", False)),
-            _compiled=(
-                tuple(tuple(_compile(k) for k in g) for g in spec["all_of"]),
-                tuple(_compile(k) for k in spec.get("none_of", ())),
-            ),
-        )
-        for mid, spec in (data.get("meeting_types") or {}).items()
-    }
+    meeting_types = {mid: _matcher(mid, spec) for mid, spec in (data.get("meeting_types") or {}).items()}
 
     frequency = {}
     for rid, spec in (data.get("frequency_requirements") or {}).items():
@@ -270,7 +300,7 @@ def _build(data: dict, raw_templates: dict[str, dict], fingerprint: str) -> Rule
         missing = set(req.meeting_types) - set(meeting_types)
         if missing:
             raise RulebookError(f"{rid}: unknown meeting types {sorted(missing)}")
-        _check_roles(rid, req.roles, roles)
+        _check_roles(rid, req.roles, roles_spec)
         frequency[rid] = req
 
     filings = {}
@@ -286,7 +316,7 @@ def _build(data: dict, raw_templates: dict[str, dict], fingerprint: str) -> Rule
             due_day=int(due["day"]),
             source=spec.get("source", ""),
         )
-        _check_roles(fid, filings[fid].roles, roles)
+        _check_roles(fid, filings[fid].roles, roles_spec)
         filings[fid].due_date(2024)  # an impossible date fails here, not mid-run
 
     links = []
@@ -308,13 +338,13 @@ def _build(data: dict, raw_templates: dict[str, dict], fingerprint: str) -> Rule
 
     rank = data.get("ranking") or {}
     ranking = RankingPolicy(
-        region_roles=tuple(rank.get("region_roles", ("party", "government"))),
+        region_roles=tuple(rank["region_roles"]),
         require_all_region_roles=bool(rank.get("require_all_region_roles", True)),
         score_basis=rank.get("score_basis", "verified_else_self"),
         ties=rank.get("ties", "competition"),
         bottom_places=int(rank.get("bottom_places", 1)),
-        unit_groups=tuple(rank.get("unit_groups", ROLES)),
     )
+    _check_roles("ranking.region_roles", ranking.region_roles, roles_spec)
     if ranking.score_basis not in ("verified_else_self", "self", "verified"):
         raise RulebookError("ranking.score_basis must be verified_else_self, self or verified")
     if ranking.ties != "competition":
@@ -325,8 +355,7 @@ def _build(data: dict, raw_templates: dict[str, dict], fingerprint: str) -> Rule
         name=str(data.get("name", "")),
         version=int(data.get("version", 1)),
         fingerprint=fingerprint,
-        role_names={role: spec["name"] for role, spec in roles.items()},
-        unit_type_roles={spec["unit_type"]: role for role, spec in roles.items()},
+        roles=roles,
         templates=templates,
         meeting_types=meeting_types,
         frequency_requirements=frequency,

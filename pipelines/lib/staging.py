@@ -143,22 +143,6 @@ def _issue(year, file, sheet, row, unit, severity, code, message) -> dict:
 # One year
 # --------------------------------------------------------------------------------------------
 
-def role_from_text(text: str | None) -> str | None:
-    """The role a 责任人 line names, e.g. 县（区）党委主要负责人 → party."""
-    if not text:
-        return None
-    t = to_halfwidth(text)
-    if "乡镇" in t or "街道" in t:
-        return "township_party" if ("党委" in t or "党工委" in t) else "township_government"
-    if "部门" in t or "市直" in t:
-        return "department"
-    if "党委" in t or "党工委" in t or "县委" in t or "区委" in t:
-        return "party"
-    if "政府" in t or "管委会" in t:
-        return "government"
-    return None
-
-
 def _file_frame(con: duckdb.DuckDBPyConnection, kind: str) -> pd.DataFrame:
     frame = con.execute(
         "select r.path as file, r.sha256, r.folder_year, r.mtime_ns, p.meta, p.rows_read, p.error_code, "
@@ -275,7 +259,7 @@ class YearStager:
             if sm.get("year") and b["folder_year"] and sm["year"] != b["folder_year"]:
                 self.issues.append(_issue(self.year, b["file"], b["sheet"], None, label, WARNING, "year_mismatch",
                                           f"文件内写明年度为{sm['year']}年，但放在{b['folder_year']}年文件夹中；按文件内年度{sm['year']}年计。"))
-            role = role_from_text(sm.get("role_text"))
+            role = self.rules.role_of_sheet_line(sm.get("role_text"))
             unit, problem_msg = None, None
             if label:
                 res = self.registry.resolve(label, role)
