@@ -12,8 +12,10 @@ One predicate, `needs_escape(text)`, decides which strings are dangerous: those 
   unavoidable changes: control characters XML cannot hold are dropped, and a carriage return is
   written as a line feed (XML turns it into one on reading anyway).
 
-Non-string values (numbers, including negative ones, booleans, dates, Timestamps) are never
-touched; missing values (None, NaN, NaT) become empty cells.
+Only strings are neutralised, and only strings come from the data: tables hand their numbers over as
+numbers (never as display text like "+2.5"), so non-string values (numbers, including negative ones,
+booleans, dates, Timestamps) are written as they are, an Excel number format giving them the look they
+have on screen; missing values (None, NaN, NaT, NA) become empty cells.
 """
 from __future__ import annotations
 
@@ -98,7 +100,10 @@ def table_to_csv(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def table_to_xlsx(frame: pd.DataFrame, sheet_title: str = "数据") -> bytes:
+def table_to_xlsx(frame: pd.DataFrame, sheet_title: str = "数据",
+                  number_formats: dict[str, str] | None = None) -> bytes:
+    """`number_formats`: column → Excel number format for its numbers (e.g. "+0.0;-0.0;0.0")."""
+    formats = {list(frame.columns).index(c) + 1: f for c, f in (number_formats or {}).items() if c in frame.columns}
     wb = Workbook()
     ws = wb.active
     ws.title = sheet_title[:31]  # Excel's sheet-name limit
@@ -107,7 +112,11 @@ def table_to_xlsx(frame: pd.DataFrame, sheet_title: str = "数据") -> bytes:
         write_cell(ws, 1, col, str(name)).font = Font(bold=True)
     for r, row in enumerate(frame.itertuples(index=False, name=None), start=2):
         for col, value in enumerate(row, start=1):
-            write_cell(ws, r, col, value)
+            cell = write_cell(ws, r, col, value)
+            if col in formats and cell.data_type == "n":
+                cell.number_format = formats[col]
+            elif cell.is_date and cell.value.time() == dt.time(0):
+                cell.number_format = "yyyy-mm-dd"  # a date the marts keep as midnight
             widths[col - 1] = max(widths[col - 1], _display_width(_plain(value)))
     for col, width in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(col)].width = min(max(width + 2, 8), 60)

@@ -1,7 +1,12 @@
 """Numbers as the office prints them: scores with one decimal rounded half up (95.25 → 95.3, as in
-Excel and by hand), rates as percentages, changes with a sign or an arrow."""
+Excel and by hand), rates as percentages, changes with a sign or an arrow.
+
+On screen a table shows this text; its downloads keep the number and carry the matching Excel number
+format (`Shown`), so a spreadsheet reads the same and can still add up."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
@@ -37,3 +42,16 @@ def fmt_rank_change(change) -> str:
         return "—"
     change = int(change)
     return f"↑{change}" if change > 0 else f"↓{-change}" if change < 0 else "→0"
+
+
+@dataclass(frozen=True)
+class Shown:
+    """How a column of numbers reads on screen, and the Excel number format that reads the same."""
+    text: Callable[[object], str]
+    excel: str
+
+
+SCORE = Shown(fmt_score, "0.0")
+RATE = Shown(fmt_rate, "0.0%")
+SCORE_CHANGE = Shown(fmt_score_change, "+0.0;-0.0;0.0")
+RANK_CHANGE = Shown(fmt_rank_change, '"↑"0;"↓"0;"→"0')

@@ -115,17 +115,17 @@ POLICY = "按总得分从高到低排名，得分相同者并列；末两位为�
 @pytest.fixture
 def circular() -> bytes:
     rows = pd.DataFrame([
-        dict(rank=1, tie=False, region="济南市", score=95.25, party_score=47.5, government_score=47.75,
-             rank_change=2, score_change=1.5, is_bottom=False, note=""),
-        dict(rank=2, tie=True, region="青岛市", score=90.0, party_score=45.0, government_score=45.0,
-             rank_change=-1, score_change=-0.5, is_bottom=False, note="=1+1"),
-        dict(rank=2, tie=True, region="淄博市", score=90.0, party_score=44.0, government_score=46.0,
-             rank_change=float("nan"), score_change=float("nan"), is_bottom=False, note=""),
-        dict(rank=4, tie=False, region="枣庄市", score=70.0, party_score=35.0, government_score=35.0,
-             rank_change=0, score_change=0.0, is_bottom=True, note="约谈"),
-        dict(rank=None, tie=False, region="东营市", score=None, party_score=None,
-             government_score=None, rank_change=None, score_change=None, is_bottom=False,
-             note="材料未报送"),
+        {"rank": 1, "tie": False, "region": "济南市", "score": 95.25, "party_score": 47.5, "government_score": 47.75,
+             "rank_change": 2, "score_change": 1.5, "is_bottom": False, "note": ""},
+        {"rank": 2, "tie": True, "region": "青岛市", "score": 90.0, "party_score": 45.0, "government_score": 45.0,
+             "rank_change": -1, "score_change": -0.5, "is_bottom": False, "note": "=1+1"},
+        {"rank": 2, "tie": True, "region": "淄博市", "score": 90.0, "party_score": 44.0, "government_score": 46.0,
+             "rank_change": float("nan"), "score_change": float("nan"), "is_bottom": False, "note": ""},
+        {"rank": 4, "tie": False, "region": "枣庄市", "score": 70.0, "party_score": 35.0, "government_score": 35.0,
+             "rank_change": 0, "score_change": 0.0, "is_bottom": True, "note": "约谈"},
+        {"rank": None, "tie": False, "region": "东营市", "score": None, "party_score": None,
+             "government_score": None, "rank_change": None, "score_change": None, "is_bottom": False,
+             "note": "材料未报送"},
     ])
     return ranking_circular(rows, year=2024, title="2024年度排名通报", issued_on=dt.date(2026, 11, 23),
                             policy_note=POLICY, columns=LABELS)
@@ -170,13 +170,13 @@ def test_circular_footnote_and_no_formula(circular):
 
 
 def test_circular_uses_caller_labels():
-    rows = pd.DataFrame([dict(rank=1, tie=True, region="Jinan", score=90.0, party_score=45.0,
-                              government_score=45.0, rank_change=1, score_change=1.0,
-                              is_bottom=False, note=""),
-                         dict(rank=float("nan"), tie=False, region="Qingdao", score=float("nan"),
-                              party_score=float("nan"), government_score=float("nan"),
-                              rank_change=float("nan"), score_change=float("nan"),
-                              is_bottom=False, note="")])
+    rows = pd.DataFrame([{"rank": 1, "tie": True, "region": "Jinan", "score": 90.0, "party_score": 45.0,
+                              "government_score": 45.0, "rank_change": 1, "score_change": 1.0,
+                              "is_bottom": False, "note": ""},
+                         {"rank": float("nan"), "tie": False, "region": "Qingdao", "score": float("nan"),
+                              "party_score": float("nan"), "government_score": float("nan"),
+                              "rank_change": float("nan"), "score_change": float("nan"),
+                              "is_bottom": False, "note": ""}])
     labels = dict(LABELS, rank="Rank", tie_label="tied", not_ranked_label="not ranked",
                   year_label="Year", date_label="Date", policy_label="Rule: ")
     ws = _load(ranking_circular(rows, year=2025, title="Ranking 2025", issued_on=dt.date(2026, 1, 2),
@@ -184,3 +184,27 @@ def test_circular_uses_caller_labels():
     assert ws["A3"].value == "Rank" and ws["A4"].value == "1（tied）" and ws["A5"].value == "not ranked"
     assert ws["A2"].value == "Year：2025　　Date：2026-01-02"
     assert ws["A7"].value == "Rule: highest first"
+
+
+def test_xlsx_number_formats_dress_numbers_and_leave_text_alone():
+    frame = pd.DataFrame({"区县": ["-1+1", "乙县", "丙县"], "得分变化": [2.5, -0.25, float("nan")],
+                          "报送率": [0.875, 1.0, None],
+                          "日期": pd.to_datetime(["2024-03-05 00:00", None, "2024-03-06 08:30"])})
+    data = table_to_xlsx(frame, number_formats={"得分变化": "+0.0;-0.0;0.0", "报送率": "0.0%", "不存在": "0"})
+    _assert_no_formula(data)
+    ws = _load(data)
+    assert ws["A2"].value == "-1+1" and ws["A2"].data_type == "s"     # text from data stays text
+    assert (ws["B2"].value, ws["B2"].data_type, ws["B2"].number_format) == (2.5, "n", "+0.0;-0.0;0.0")
+    assert (ws["B3"].value, ws["B3"].number_format) == (-0.25, "+0.0;-0.0;0.0")
+    assert ws["B4"].value is None and ws["C4"].value is None
+    assert (ws["C2"].value, ws["C2"].number_format) == (0.875, "0.0%")
+    assert ws["D2"].value == dt.datetime(2024, 3, 5) and ws["D2"].number_format == "yyyy-mm-dd"
+    assert ws["D4"].value == dt.datetime(2024, 3, 6, 8, 30) and ws["D4"].number_format != "yyyy-mm-dd"
+    assert ws["D3"].value is None
+
+
+def test_csv_writes_signed_numbers_as_plain_numbers():
+    frame = pd.DataFrame({"区县": ["+cmd", "@SUM(A1)"], "得分变化": [2.5, -1.0],
+                          "名次变化": pd.array([3, None], "Int64")})
+    rows = list(csv.reader(io.StringIO(table_to_csv(frame).decode("utf-8-sig"))))
+    assert rows[1:] == [["'+cmd", "2.5", "3"], ["'@SUM(A1)", "-1.0", ""]]
