@@ -1,11 +1,18 @@
-"""Plotly figures as pure functions of a frame and the labels to show (tested without Streamlit)."""
+"""Plotly figures as pure functions of a frame and the labels to show (tested without Streamlit).
+
+Plotly reads a subset of HTML (<b>, <a href>, <br>, entities) in every label, tick, hover text and title,
+and LaTeX between $ signs: each string that comes from the data goes through `text` first.
+"""
 from __future__ import annotations
+
+import html
+import re
 
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboards.formats import fmt_rank_change, fmt_rate, fmt_score, fmt_score_change
+from dashboards.formats import fmt_rank_change, fmt_rate, fmt_score, fmt_score_change, is_missing
 
 LEAD = "#2e7d32"      # first place
 BOTTOM = "#c62828"    # 末位
@@ -13,10 +20,33 @@ NEUTRAL = "#5b7db1"
 UNRANKED = "#b0b0b0"
 UP, DOWN = "#2e7d32", "#c62828"
 FONT = "Noto Sans CJK SC, WenQuanYi Micro Hei, Microsoft YaHei, sans-serif"
+MISSING = "—"
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_ISOLATE = "\u2068", "\u2069"
+
+
+def text(value) -> str:
+    """A data string as Plotly shows it literally: markup escaped (&, <, > and $ as entities), bidirectional
+    controls (an RTL override) isolated so they cannot reorder the rest of a hover line; missing as —."""
+    if is_missing(value):
+        return MISSING
+    shown = html.escape(str(value), quote=False).replace("$", "&#36;")
+    return shown.join(_ISOLATE) if _BIDI_CONTROLS.search(shown) else shown
+
+
+def data_of(label: str) -> str:
+    """The data string behind a label made by `text` (a clicked category comes back as drawn)."""
+    if label.startswith(_ISOLATE[0]) and label.endswith(_ISOLATE[1]):
+        label = label[1:-1]
+    return html.unescape(label)
+
+
+def _texts(values) -> list[str]:
+    return [text(v) for v in values]
 
 
 def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
-    fig.update_layout(title=title, height=height, font_family=FONT, margin=dict(l=10, r=10, t=50, b=10),
+    fig.update_layout(title=text(title), height=height, font_family=FONT, margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       plot_bgcolor="white")
     return fig
 
@@ -28,7 +58,7 @@ def ranking_bar(frame: pd.DataFrame, *, label: str, value: str, title: str, rank
     colors = [UNRANKED if pd.isna(r) else BOTTOM if b else LEAD if r == 1 else NEUTRAL
               for r, b in zip(frame[rank], frame[bottom].fillna(False))]
     fig = go.Figure(go.Bar(
-        x=frame[value], y=frame[label], orientation="h", marker_color=colors,
+        x=frame[value], y=_texts(frame[label]), orientation="h", marker_color=colors,
         text=[fmt_score(v) for v in frame[value]], textposition="outside",
         hovertemplate=f"%{{y}}<br>{value_label}%{{x:.1f}}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", type="category")
@@ -46,7 +76,8 @@ def change_bar(frame: pd.DataFrame, *, label: str, title: str, rank_change_label
     for col, column in ((1, "rank_change"), (2, "score_change")):
         values = frame[column]
         fig.add_trace(go.Bar(
-            x=values, y=frame[label], orientation="h", name=rank_change_label if col == 1 else score_change_label,
+            x=values, y=_texts(frame[label]), orientation="h",
+            name=rank_change_label if col == 1 else score_change_label,
             marker_color=[UP if v > 0 else DOWN if v < 0 else UNRANKED for v in values.fillna(0)],
             text=[fmt_rank_change(v) if col == 1 else fmt_score_change(v) for v in values],
             textposition="outside", cliponaxis=False, showlegend=False), row=1, col=col)
@@ -65,11 +96,11 @@ def heatmap(frame: pd.DataFrame, *, x: str, y: str, z: str, title: str, z_label:
         grid = grid.reindex(columns=[c for c in x_order if c in grid.columns])
     if y_order is not None:
         grid = grid.reindex(index=[r for r in y_order if r in grid.index])
-    text = grid.map(lambda v: "" if pd.isna(v) else f"{v * 100:.0f}%")
+    cells = grid.map(lambda v: "" if pd.isna(v) else f"{v * 100:.0f}%")
     fig = go.Figure(go.Heatmap(
-        z=grid.values, x=list(grid.columns), y=list(grid.index), text=text.values, texttemplate="%{text}",
+        z=grid.values, x=_texts(grid.columns), y=_texts(grid.index), text=cells.values, texttemplate="%{text}",
         colorscale="RdYlGn", zmin=max(0.0, float(pd.Series(grid.values.ravel()).min()) if grid.size else 0.0),
-        zmax=1.0, colorbar=dict(title=z_label, tickformat=".0%"),
+        zmax=1.0, colorbar={"title": z_label, "tickformat": ".0%"},
         hovertemplate=f"%{{x}}<br>%{{y}}<br>{z_label} %{{z:.1%}}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category", tickangle=-45)
@@ -87,7 +118,7 @@ def met_matrix(frame: pd.DataFrame, *, row: str, col: str, met: str, text: str, 
         grid, labels = grid.reindex(columns=keep), labels.reindex(columns=keep)
     labels = labels.reindex(index=grid.index)
     fig = go.Figure(go.Heatmap(
-        z=grid.values, x=list(grid.columns), y=list(grid.index), text=labels.fillna("").values,
+        z=grid.values, x=_texts(grid.columns), y=_texts(grid.index), text=labels.fillna("").values,
         texttemplate="%{text}", zmin=0, zmax=1, showscale=False,
         colorscale=[[0, "#ef9a9a"], [0.5, "#ef9a9a"], [0.5, "#a5d6a7"], [1, "#a5d6a7"]],
         hovertemplate="%{y}<br>%{x}: %{text}<extra></extra>"))
@@ -103,11 +134,11 @@ def rates_bar(frame: pd.DataFrame, *, label: str, rates: dict[str, str], title: 
     """Grouped bars of rates (filing, on time …) per report type or unit, as percentages."""
     fig = go.Figure()
     for column, name in rates.items():
-        fig.add_trace(go.Bar(x=frame[label], y=frame[column], name=name,
+        fig.add_trace(go.Bar(x=_texts(frame[label]), y=frame[column], name=name,
                              text=[fmt_rate(v) for v in frame[column]],
                              textposition="outside"))
     fig.update_yaxes(tickformat=".0%", range=[0, 1.12])
-    fig.update_layout(barmode="group", legend=dict(orientation="h", y=-0.2))
+    fig.update_layout(barmode="group", legend={"orientation": "h", "y": -0.2})
     return _layout(fig, title, height=380)
 
 
@@ -119,7 +150,7 @@ def history(frame: pd.DataFrame, *, title: str, score_label: str, rank_label: st
                              text=[fmt_score(v) for v in frame["score"]],
                              textposition="top center", line_color=NEUTRAL), secondary_y=False)
     fig.add_trace(go.Scatter(x=frame["year"], y=frame["rank"], name=rank_label, mode="lines+markers",
-                             line=dict(color="#ef6c00", dash="dot")), secondary_y=True)
+                             line={"color": "#ef6c00", "dash": "dot"}), secondary_y=True)
     fig.update_yaxes(title_text=score_label, secondary_y=False)
     fig.update_yaxes(title_text=rank_label, autorange="reversed", secondary_y=True)
     fig.update_xaxes(type="category")
@@ -131,7 +162,7 @@ def count_bar(frame: pd.DataFrame, *, label: str, value: str, title: str, color:
     """Counts per category (issues by code, files by status), largest first."""
     frame = frame.sort_values(value, ascending=True)
     marker = [colors.get(c, NEUTRAL) for c in frame[color]] if color and colors else NEUTRAL
-    fig = go.Figure(go.Bar(x=frame[value], y=frame[label], orientation="h", marker_color=marker,
+    fig = go.Figure(go.Bar(x=frame[value], y=_texts(frame[label]), orientation="h", marker_color=marker,
                            text=frame[value], textposition="outside"))
     fig.update_yaxes(type="category")
     return _layout(fig, title, height=max(260, 26 * len(frame) + 90))

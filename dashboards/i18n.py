@@ -40,7 +40,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "role_township_party": ("乡镇党委", "Township Party committee"),
     "role_township_government": ("乡镇政府", "Township government"),
     # freshness and empty states
-    "published": ("数据发布于 {when}（北京时间），来源文件 {files} 个", "Published {when} (Beijing time) from {files} files"),
+    "published": ("数据发布于 {when}（北京时间），来源文件 {files} 个",
+                  "Published {when} (Beijing time) from {files} files"),
     "no_warehouse": ("尚未生成数据仓库。请先运行 `fazhi run`（或 `./dev up`），数据发布后本页自动显示。",
                      "No warehouse yet. Run `fazhi run` (or `./dev up`); this page shows the data once published."),
     "warehouse_unreadable": (
@@ -116,7 +117,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "tasks_lost": ("失分最多的考核事项", "Tasks lost most often"),
     "reqs_missed": ("未达标最多的制度要求", "Requirements missed most often"),
     "cell_detail": ("选中格子背后的单位与事项", "Units and tasks behind the selected cell"),
-    "pick_cell": ("点击热力图中的格子，或在此选择区县与职责", "Click a heatmap cell, or choose a region and duty group here"),
+    "pick_cell": ("点击热力图中的格子，或在此选择区县与职责",
+                  "Click a heatmap cell, or choose a region and duty group here"),
     "findings": ("短板清单", "Findings"),
     "scope": ("范围", "Scope"),
     "severity": ("严重程度", "Severity"),
@@ -215,14 +217,16 @@ TEXT: dict[str, tuple[str, str]] = {
     "scope_requirement": ("制度要求", "Requirement"),
     "subject": ("对象", "Subject"),
     "restatements": ("更正记录", "Restatements"),
-    "no_restatements": ("本年度已发布的分数和名次没有被更正过。", "No published score or rank of this year has been changed."),
+    "no_restatements": ("本年度已发布的分数和名次没有被更正过。",
+                        "No published score or rank of this year has been changed."),
     "restated_at": ("更正时间（北京时间）", "Changed at (Beijing time)"),
     "measure": ("项目", "Measure"),
     "old_value": ("原值", "Was"),
     "new_value": ("新值", "Now"),
     "reason": ("原因", "Why"),
     "restated_notice": ("本年度有 {n} 项已发布的分数或名次被更正，详见“数据质量”页的更正记录。",
-                        "{n} published scores or ranks of this year were changed; see Restatements on the Data quality page."),
+                        ("{n} published scores or ranks of this year were changed; see Restatements on the "
+                         "Data quality page.")),
     "severity_warning": ("提醒", "warning"),
     "error_only": ("只看错误", "Errors only"),
 }

@@ -1,15 +1,44 @@
-"""Pieces every page uses: the empty states, tables with their downloads, the jump to a unit."""
+"""Pieces every page uses: the empty states, tables with their downloads, data as plain text, the jump to a
+unit."""
 from __future__ import annotations
+
+import re
 
 import pandas as pd
 import streamlit as st
 
 from dashboards import data, exports
 from dashboards.filters import Filters, current
+from dashboards.formats import Shown, is_missing
 from dashboards.i18n import t
 from dashboards.pages import UNIT_PAGE
 
 HIGHLIGHT = "background-color: #fde0e0"
+MISSING = "—"  # how a missing value shows (never nan, None, NaT or <NA>)
+
+# Streamlit's Markdown rewrites some text after parsing, where backslash escapes no longer count: bare URLs
+# and e-mail addresses become links, -- -> <- >= <= ~= become typographic symbols, :word: becomes an emoji
+# or the Streamlit logo. An invisible word joiner (U+2060) between the characters stops each of them.
+_REWRITTEN = re.compile(r"(?i)(?<=https)(?=:)|(?<=http)(?=:)|(?<=www)(?=\.)|(?<=@)|(?<=[-<>~])(?=[-=>])"
+                        r"|(?<=:)(?=[\w+-]+:)")
+_ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain(value, missing: str = MISSING) -> str:
+    """Text from the data (names, file and sheet names, messages), made safe for every Streamlit surface that
+    reads Markdown (st.markdown, caption, headers, alerts, metric values, radio and tab labels): it shows as
+    written, never as bold, a link, code, HTML, LaTeX, colour or an icon. Every ASCII punctuation mark is
+    backslash-escaped (CommonMark allows it for all of them, and Streamlit's `$`, `:colour[…]` and
+    `:material/…:` syntax respect it); line breaks read as spaces; text with bidirectional controls (an
+    RTL override) is isolated so it cannot reorder the words around it. Missing values show as `missing`.
+    Tables (st.dataframe) and select boxes show plain text already and take the value as it is.
+    """
+    if is_missing(value):
+        return missing
+    text = _REWRITTEN.sub("\u2060", re.sub(r"\s+", " ", str(value)))
+    text = _ASCII_PUNCTUATION.sub(r"\\\1", text)
+    return f"\u2068{text}\u2069" if _BIDI_CONTROLS.search(text) else text
 
 
 def page(title_key: str) -> Filters:
@@ -25,31 +54,43 @@ def page(title_key: str) -> Filters:
     return filters
 
 
-def labelled(frame: pd.DataFrame, columns: dict[str, str] | None = None) -> pd.DataFrame:
-    """Keep `columns` (column → label key; default: every column, named by its label key) in order,
-    under the user's labels."""
-    columns = columns or {c: c for c in frame.columns}
-    return frame[list(columns)].rename(columns={c: t(k) for c, k in columns.items()})
+def table(frame: pd.DataFrame, key: str, *, columns: dict[str, str] | None = None,
+          shown_as: dict[str, Shown | pd.Series] | None = None, select: bool = False, height: int | None = None,
+          highlight: pd.Series | None = None):
+    """A table with CSV and Excel downloads.
 
-
-def table(frame: pd.DataFrame, key: str, *, select: bool = False, height: int | None = None,
-          highlight: pd.Series | None = None, **kwargs):
-    """A table with CSV and Excel downloads (through `exports`, which keeps text as text).
-
-    `highlight` marks rows (e.g. 末位) in light red. With `select=True` returns the selected row
-    position (or None): the pages' drill-downs.
+    `frame` holds the values; the downloads carry them as they are (numbers stay numbers, text from the
+    data stays text, `exports` neutralising formulas in it). `columns` picks, orders and names the columns
+    (column → label key; default: every column under its own name). `shown_as` says how a column reads on
+    screen: a `Shown` (whose Excel number format goes with the download) or the text of each row. Dates
+    show as dates, missing values as —. `highlight` marks rows (e.g. 末位) in light red. With `select=True`
+    returns the selected row position (or None): the pages' drill-downs.
     """
     if frame.empty:
         st.caption(t("no_rows"))
         return None
     frame = frame.reset_index(drop=True)
-    options = dict(hide_index=True, key=f"tbl_{key}", **kwargs)
+    shown_as = shown_as or {}
+    screen = frame.copy()
+    for column, how in shown_as.items():
+        screen[column] = list(how) if isinstance(how, pd.Series) else frame[column].map(how.text)
+    for column in screen.columns:
+        if pd.api.types.is_datetime64_any_dtype(screen[column]):
+            screen[column] = _when_text(screen[column])
+    number_formats = {c: how.excel for c, how in shown_as.items() if isinstance(how, Shown)}
+    if columns:
+        names = {c: t(k) for c, k in columns.items()}
+        frame, screen = (f[list(columns)].rename(columns=names) for f in (frame, screen))
+        number_formats = {names[c]: f for c, f in number_formats.items() if c in names}
+    options = {"hide_index": True, "key": f"tbl_{key}", "placeholder": MISSING}
     if height:
         options["height"] = height
-    shown = frame
+    shown = screen
     if highlight is not None and highlight.any():
         marks = list(highlight.fillna(False))
-        shown = frame.style.apply(lambda row: [HIGHLIGHT if marks[row.name] else ""] * len(row), axis=1)
+        # A styled table shows the Styler's text, so it is told how numbers and missing values read.
+        shown = (screen.style.apply(lambda row: [HIGHLIGHT if marks[row.name] else ""] * len(row), axis=1)
+                 .format(_cell_text, na_rep=MISSING))
     if select:
         event = st.dataframe(shown, on_select="rerun", selection_mode="single-row", **options)
         rows = event.selection.rows if event else []
@@ -61,10 +102,24 @@ def table(frame: pd.DataFrame, key: str, *, select: bool = False, height: int | 
     # click ("ignore"): a rerun re-registers every deferred file, and a second click during it was lost.
     left.download_button(t("download_csv"), lambda: exports.table_to_csv(frame), file_name=f"{key}.csv",
                          mime="text/csv", key=f"csv_{key}", on_click="ignore")
-    right.download_button(t("download_xlsx"), lambda: exports.table_to_xlsx(frame, sheet_title=key[:31]),
+    right.download_button(t("download_xlsx"),
+                          lambda: exports.table_to_xlsx(frame, sheet_title=key[:31], number_formats=number_formats),
                           file_name=f"{key}.xlsx", key=f"xlsx_{key}", on_click="ignore",
                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     return rows[0] if rows else None
+
+
+def _cell_text(value) -> str:
+    """A float as written by hand (7 not 7.000000, 1.5 not 1.500000); anything else as it is."""
+    return f"{value:.6f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+
+
+def _when_text(values: pd.Series) -> pd.Series:
+    """Dates as 2024-03-05; with the time when any value has one. Missing stays missing (shown as —)."""
+    dated = values.dropna()
+    with_time = bool(len(dated)) and bool((dated != dated.dt.normalize()).any())
+    text = values.dt.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+    return text.astype(object).where(values.notna(), None)
 
 
 def open_unit(unit_id: str) -> None:
@@ -77,6 +132,11 @@ def beijing_time(utc) -> str:
     """The marts keep UTC; the office reads Beijing time."""
     when = pd.Timestamp(utc)
     return "" if pd.isna(when) else (when + pd.Timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")
+
+
+def beijing(utc: pd.Series) -> pd.Series:
+    """A column of UTC timestamps in Beijing time (for tables: shown as such, downloaded as date-times)."""
+    return pd.to_datetime(utc) + pd.Timedelta(hours=8)
 
 
 def freshness() -> str:

@@ -8,12 +8,15 @@ Chromium is Debian's (`apt-get install chromium fonts-wqy-microhei`; the fonts d
 """
 from __future__ import annotations
 
+import csv
 import io
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
+import pandas as pd
 import pytest
 from conftest import serving
 from openpyxl import load_workbook
@@ -77,7 +80,14 @@ def browser_page():
             context.set_default_timeout(TIMEOUT_MS)
             page = context.new_page()
             page.script_errors = []  # uncaught errors in the page's JavaScript
+            page.dialogs = []        # alert/confirm/prompt: nothing on these pages may open one
             page.on("pageerror", lambda error: page.script_errors.append(str(error)))
+
+            def on_dialog(dialog):
+                page.dialogs.append(f"{dialog.type}: {dialog.message}")
+                dialog.dismiss()
+
+            page.on("dialog", on_dialog)
             yield page
         finally:
             browser.close()
@@ -95,7 +105,7 @@ def _settled(page, title: str) -> None:
     assert errors.count() == 0, f"{title}: the page shows an exception:\n" + "\n---\n".join(errors.all_inner_texts())
 
 
-def _screenshot(page, name: str) -> None:
+def _screenshot(page, name: str, folder: Path = ARTIFACTS) -> None:
     """Full page: Streamlit scrolls inside its main block, so grow the viewport to the content first."""
     height = page.evaluate("""() => Math.max(document.documentElement.scrollHeight,
         ...[...document.querySelectorAll('[data-testid="stMain"], [data-testid="stSidebarContent"]')]
@@ -103,7 +113,7 @@ def _screenshot(page, name: str) -> None:
     viewport = page.viewport_size
     page.set_viewport_size({"width": viewport["width"], "height": max(viewport["height"], int(height))})
     try:
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
     finally:
         page.set_viewport_size(viewport)
 
@@ -155,6 +165,7 @@ def test_every_page_in_a_browser(browser_page, app_url):  # browser first: no Ch
         if name == "ranking":
             _ranking_checks(page, app_url)
     assert not page.script_errors, f"errors in the page's JavaScript: {page.script_errors}"
+    assert not page.dialogs, page.dialogs
 
 
 def test_downloads_clicked_in_quick_succession_all_arrive(browser_page, app_url):
@@ -195,3 +206,51 @@ def test_downloads_clicked_in_quick_succession_all_arrive(browser_page, app_url)
             assert body.decode("utf-8-sig").startswith("名次,区县"), body[:80]
         else:
             load_workbook(io.BytesIO(body), read_only=True).close()
+
+
+def _download(page, button) -> bytes:
+    with page.expect_download() as info:
+        button.click()
+    assert info.value.failure() is None, info.value.failure()
+    return Path(info.value.path()).read_bytes()
+
+
+def test_table_downloads_keep_numbers_as_numbers(browser_page, app_url, warehouse):
+    """Scores, changes and ranks reach CSV and Excel as numbers (never as quoted text like '+2.5), one decimal
+    and a sign kept as an Excel number format; missing values are empty cells."""
+    page = browser_page
+    page.goto(app_url + "/ranking")
+    _settled(page, "排名")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        expected = con.execute("""select region, rank, score, party_score, government_score, rank_change, score_change
+                                  from marts.region_rankings where year = ? order by rank nulls last, region""",
+                               [YEAR]).df()
+    numbers = {"名次": "rank", "综合得分": "score", "党委得分": "party_score", "政府得分": "government_score",
+               "名次变化": "rank_change", "得分变化": "score_change"}
+    assert expected["score_change"].lt(0).any() and expected["rank_change"].gt(0).any()  # signs to keep
+
+    rows = list(csv.reader(io.StringIO(_download(page, page.get_by_role("button", name="下载 CSV").first)
+                                       .decode("utf-8-sig"))))
+    column = {name: i for i, name in enumerate(rows[0])}
+    assert [r[column["区县"]] for r in rows[1:]] == list(expected["region"])
+    for row, want in zip(rows[1:], expected.to_dict("records")):
+        for label, field in numbers.items():
+            cell = row[column[label]]
+            if pd.isna(want[field]):
+                assert cell == "", (label, cell)
+            else:
+                assert float(cell) == pytest.approx(want[field]), (label, cell, want[field])
+
+    book = load_workbook(io.BytesIO(_download(page, page.get_by_role("button", name="下载 Excel").first)))
+    sheet = book.worksheets[0]
+    header = {cell.value: cell.column for cell in sheet[1]}
+    for r, want in enumerate(expected.to_dict("records"), start=2):
+        assert sheet.cell(r, header["区县"]).value == want["region"]
+        for label, field in numbers.items():
+            cell = sheet.cell(r, header[label])
+            if pd.isna(want[field]):
+                assert cell.value is None, (label, cell.value)
+            else:
+                assert cell.data_type == "n" and cell.value == pytest.approx(want[field]), (label, cell.value)
+        assert sheet.cell(r, header["综合得分"]).number_format == "0.0"
+        assert sheet.cell(r, header["得分变化"]).number_format == "+0.0;-0.0;0.0"

@@ -69,7 +69,8 @@ def test_met_matrix_marks_gaps_and_shows_actual_over_required():
 
 def test_rates_bar_one_trace_per_rate_with_percent_labels():
     frame = pd.DataFrame({"report": ["述法", "年报"], "filing_rate": [1.0, 0.5], "on_time_rate": [0.75, NAN]})
-    fig = figures.rates_bar(frame, label="report", rates={"filing_rate": "报送率", "on_time_rate": "按时率"}, title="报送")
+    fig = figures.rates_bar(frame, label="report", rates={"filing_rate": "报送率", "on_time_rate": "按时率"},
+                            title="报送")
     assert [tr.name for tr in fig.data] == ["报送率", "按时率"]
     assert list(fig.data[0].text) == ["100.0%", "50.0%"] and list(fig.data[1].text) == ["75.0%", ""]
     assert fig.layout.yaxis.tickformat == ".0%"
@@ -108,3 +109,43 @@ def test_rank_formats():
     assert fmt_rank_change(3) == "↑3" and fmt_rank_change(-1) == "↓1" and fmt_rank_change(0) == "→0"
     assert fmt_rank_change(None) == "—" and fmt_score_change(math.nan) == "—"
     assert fmt_score_change(1.25) == "+1.3" and fmt_score_change(-0.04) == "0.0" and fmt_score_change(-2) == "-2.0"
+
+
+HOSTILE = ["<b>x</b>", "[link](http://evil.example)", "$x$", "a & b", "<a href='http://evil.example'>y</a>",
+           "\u202e反转", "**bold**"]
+
+
+def _drawn(fig) -> str:
+    """Every string the figure hands to Plotly (labels, ticks, hover text, titles)."""
+    return str(fig.to_plotly_json())
+
+
+def test_data_strings_reach_plotly_escaped():
+    """Plotly draws <b>, <a href>, <br> and entities in labels, and LaTeX between $: data must not."""
+    frame = pd.DataFrame({"region": HOSTILE, "score": [90.0 + i for i in range(len(HOSTILE))],
+                          "rank": range(len(HOSTILE), 0, -1), "is_bottom": [False] * len(HOSTILE),
+                          "rank_change": [1] * len(HOSTILE), "score_change": [0.5] * len(HOSTILE)})
+    figs = [figures.ranking_bar(frame, label="region", value="score", title="$x$ <b>排名</b>"),
+            figures.change_bar(frame, label="region", title="变化", rank_change_label="名次",
+                               score_change_label="得分"),
+            figures.heatmap(frame.assign(duty="1. " + frame["region"], rate=0.5), x="region", y="duty", z="rate",
+                            title="热力图", z_label="得分率"),
+            figures.met_matrix(frame.assign(period="2024H1", met=True, cell="1/1"), row="region", col="period",
+                               met="met", text="cell", title="矩阵 · <i>要求</i>", met_label="达标",
+                               not_met_label="未达标"),
+            figures.rates_bar(frame.assign(rate=0.5), label="region", rates={"rate": "报送率"}, title="报送"),
+            figures.count_bar(frame.assign(n=1), label="region", value="n", title="问题")]
+    for fig in figs:
+        drawn = _drawn(fig)
+        for raw in ("<b>x</b>", "<a href", "$x$", "a & b", "<i>"):
+            assert raw not in drawn, (fig.layout.title.text, raw)
+        assert "&lt;b&gt;x&lt;/b&gt;" in drawn and "&#36;x&#36;" in drawn and "a &amp; b" in drawn
+    bar = figs[0].data[0]
+    assert figures.text("<b>x</b>") in bar.y and figs[0].layout.title.text == "&#36;x&#36; &lt;b&gt;排名&lt;/b&gt;"
+    # An RTL override stays inside its label; a missing label reads —.
+    assert figures.text("\u202e反转") == "\u2068\u202e反转\u2069" and figures.text(None) == "—"
+
+
+@pytest.mark.parametrize("value", HOSTILE + ["plain", "&amp;", "&#36;", ""])
+def test_a_clicked_label_leads_back_to_its_data(value):
+    assert figures.data_of(figures.text(value)) == value

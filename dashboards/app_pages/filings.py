@@ -3,9 +3,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data, figures
-from dashboards.formats import fmt_rate
+from dashboards.formats import RATE, fmt_rate
 from dashboards.i18n import role_label, t
-from dashboards.ui import labelled, page, table
+from dashboards.ui import page, table
 
 f = page("page_filings")
 
@@ -20,23 +20,25 @@ if filings.empty:
 else:
     filings["report"] = filings["report"].fillna(filings["report_type"])
     rates = (filings.groupby("report", as_index=False)[["required", "filed", "on_time"]].sum()
-             .assign(filing_rate=lambda d: d["filed"] / d["required"], on_time_rate=lambda d: d["on_time"] / d["required"]))
+             .assign(filing_rate=lambda d: d["filed"] / d["required"].where(d["required"] > 0),
+                     on_time_rate=lambda d: d["on_time"] / d["required"].where(d["required"] > 0)))
     st.plotly_chart(figures.rates_bar(rates, label="report", title=t("page_filings"),
                                       rates={"filing_rate": t("filing_rate"), "on_time_rate": t("on_time_rate")}),
                     key="filing_rates")
-    table(labelled(pd.DataFrame({"report_type": rates["report"], "required": rates["required"],
-                                 "filed": rates["filed"], "filing_rate": rates["filing_rate"].map(fmt_rate),
-                                 "on_time_rate": rates["on_time_rate"].map(fmt_rate)})),
-          key=f"filing_rates_{f.year}")
+    table(rates, key=f"filing_rates_{f.year}",
+          columns={"report": "report_type", "required": "required", "filed": "filed", "filing_rate": "filing_rate",
+                   "on_time_rate": "on_time_rate"},
+          shown_as={"filing_rate": RATE, "on_time_rate": RATE})
 
     st.subheader(t("overdue"))
     late = filings[(filings["filed"] < filings["required"]) | (filings["on_time"] < filings["filed"])]
     late = late.sort_values(["days_late", "unit_name"], ascending=[False, True], na_position="first")
-    table(pd.DataFrame({
-        t("unit_name"): late["unit_name"], t("role"): late["role"].map(role_label), t("region"): late["region"],
-        t("report_type"): late["report"], t("due_date"): late["due_date"].map(lambda d: "" if pd.isna(d) else f"{d:%Y-%m-%d}"),
-        t("filed_date"): late["filed_date"].map(lambda d: t("not_filed") if pd.isna(d) else f"{d:%Y-%m-%d}"),
-        t("days_late"): late["days_late"]}), key=f"overdue_{f.year}")
+    late = late.assign(role_label=late["role"].map(role_label))
+    dates = pd.to_datetime(late["filed_date"])
+    table(late, key=f"overdue_{f.year}",
+          columns={"unit_name": "unit_name", "role_label": "role", "region": "region", "report": "report_type",
+                   "due_date": "due_date", "filed_date": "filed_date", "days_late": "days_late"},
+          shown_as={"filed_date": dates.dt.strftime("%Y-%m-%d").where(dates.notna(), t("not_filed"))})
 
 st.subheader(t("normative"))
 docs = data.query(f"""
@@ -54,8 +56,7 @@ else:
     c1.metric(t("filing_rate"), fmt_rate(totals["filed"] / issued) or "—")
     c2.metric(t("timely_rate"), fmt_rate(totals["filed_on_time"] / issued) or "—")
     c3.metric(t("compliance_rate"), fmt_rate(totals["compliant"] / filed) or "—")
-    table(pd.DataFrame({
-        t("unit_name"): docs["unit_name"], t("region"): docs["region"], t("issued"): docs["issued"],
-        t("filed"): docs["filed"], t("filing_rate"): docs["filing_rate"].map(fmt_rate),
-        t("timely_rate"): docs["timely_rate"].map(fmt_rate),
-        t("compliance_rate"): docs["compliance_rate"].map(fmt_rate)}), key=f"normative_{f.year}")
+    table(docs, key=f"normative_{f.year}",
+          columns={"unit_name": "unit_name", "region": "region", "issued": "issued", "filed": "filed",
+                   "filing_rate": "filing_rate", "timely_rate": "timely_rate", "compliance_rate": "compliance_rate"},
+          shown_as={"filing_rate": RATE, "timely_rate": RATE, "compliance_rate": RATE})

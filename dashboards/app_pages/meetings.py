@@ -1,11 +1,10 @@
 """会议学习: quarter-by-quarter compliance per unit and requirement; from a gap to the missing periods."""
-import pandas as pd
 import streamlit as st
 
 from dashboards import data, figures
-from dashboards.formats import fmt_rate
+from dashboards.formats import RATE
 from dashboards.i18n import role_label, t
-from dashboards.ui import labelled, open_unit, page, table
+from dashboards.ui import open_unit, page, table
 
 f = page("page_meetings")
 
@@ -23,9 +22,10 @@ if compliance.empty:
 summary = (compliance.groupby(["requirement_id", "requirement"], as_index=False)
            .agg(met_rate=("met", "mean"), missed=("met", lambda m: int((~m).sum())), total=("met", "size")))
 summary = summary.sort_values("met_rate")
-table(labelled(pd.DataFrame({"requirement": summary["requirement"], "met_rate": summary["met_rate"].map(fmt_rate),
-                             "units_losing": summary["missed"].astype(str) + "/" + summary["total"].astype(str)})),
-      key=f"requirement_rates_{f.year}")
+summary["units_losing"] = summary["missed"].astype(str) + "/" + summary["total"].astype(str)
+table(summary, key=f"requirement_rates_{f.year}",
+      columns={"requirement": "requirement", "met_rate": "met_rate", "units_losing": "units_losing"},
+      shown_as={"met_rate": RATE})
 
 names = dict(zip(summary["requirement_id"], summary["requirement"]))
 requirement = st.selectbox(t("requirement"), list(summary["requirement_id"]), format_func=names.get,
@@ -51,8 +51,8 @@ if len(units):
     unit_names = dict(zip(units["unit_id"], units["unit_name"]))
     pick = st.selectbox(t("pick_gap_unit"), list(unit_names), key="meet_gap_unit", format_func=unit_names.get)
     unit_gaps = gaps[gaps["unit_id"] == pick]
-    table(labelled(unit_gaps, {"requirement": "requirement", "period": "period", "required": "required",
-                               "actual": "actual"}), key=f"gaps_{pick}_{f.year}")
+    table(unit_gaps, key=f"gaps_{pick}_{f.year}",
+          columns={"requirement": "requirement", "period": "period", "required": "required", "actual": "actual"})
     if st.button(t("go_unit"), key="meet_go_unit"):
         open_unit(pick)
 else:

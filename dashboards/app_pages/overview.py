@@ -4,7 +4,7 @@ import streamlit as st
 from dashboards import data, figures
 from dashboards.formats import fmt_score
 from dashboards.i18n import t
-from dashboards.ui import page
+from dashboards.ui import page, plain
 
 f = page("page_overview")
 
@@ -30,10 +30,11 @@ if len(ranked):
     bottom = ranked[ranked["is_bottom"].fillna(False)]
     st.subheader(t("leaders_laggards"))
     left, right = st.columns(2)
-    left.success(f"**{t('top_region')}**：" + "、".join(f"{r.region}（{fmt_score(r.score)}）" for r in top.itertuples()))
+    left.success(f"**{t('top_region')}**：" + "、".join(
+        f"{plain(r.region)}（{fmt_score(r.score)}）" for r in top.itertuples()))
     if len(bottom):
         right.error(f"**{t('bottom_region')}**：" + "、".join(
-            f"{r.region}（{fmt_score(r.score)}）" for r in bottom.itertuples()))
+            f"{plain(r.region)}（{fmt_score(r.score)}）" for r in bottom.itertuples()))
 
 if len(rankings):
     st.plotly_chart(figures.ranking_bar(rankings, label="region", value="score", title=t("ranking_chart"),

@@ -3,11 +3,19 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data, figures
-from dashboards.formats import fmt_score
+from dashboards.formats import fmt_score, is_missing
 from dashboards.i18n import fmt_rank, label, role_label, t
-from dashboards.ui import beijing_time, labelled, page, table
+from dashboards.ui import MISSING, beijing, page, plain, table
 
 f = page("page_quality")
+
+
+def _text(value) -> str:
+    """A value as a select box shows it (plain text): — when missing, a row number without a decimal point."""
+    if is_missing(value):
+        return MISSING
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
 
 # A file is in scope when its unit passes the filters. Ledgers carry no role of their own: their unit's
 # region and role decide. A file with no known unit (a register for many units, a name nobody could match)
@@ -20,6 +28,7 @@ files = data.query("""
       and (u.region is null or len($regions) = 0 or list_contains($regions, u.region))
       and (coalesce(s.role, u.role) is null or list_contains($roles, coalesce(s.role, u.role)))
     order by s.status, s.file""", **f.params)
+files["loaded_at"] = beijing(files["loaded_at"])
 counts = files["status"].value_counts()
 files["status_label"] = files["status"].map(lambda v: label("file_status", v))
 files["kind_label"] = files["kind"].map(lambda v: label("kind", v))
@@ -52,9 +61,9 @@ if codes:
     shown = shown[shown["code"].isin(codes)]
 shown = shown.sort_values(["severity", "file", "row"]).reset_index(drop=True)
 shown["severity_label"] = shown["severity"].map(lambda s: t(f"severity_{s}"))
-picked = table(labelled(shown, {"file": "file", "sheet": "sheet_name", "row": "row", "unit": "unit",
-                                "severity_label": "severity", "code": "code", "message": "message"}),
-               key=f"issues_{f.year}", select=True)
+picked = table(shown, key=f"issues_{f.year}", select=True,
+               columns={"file": "file", "sheet": "sheet_name", "row": "row", "unit": "unit",
+                        "severity_label": "severity", "code": "code", "message": "message"})
 
 st.subheader(t("issue_detail"))
 choices = shown.index.tolist()
@@ -64,17 +73,17 @@ if choices:
     if st.session_state.get("quality_issue") not in choices:
         st.session_state["quality_issue"] = choices[0]
     pick = st.selectbox(t("issue_detail"), choices, key="quality_issue", label_visibility="collapsed",
-                        format_func=lambda i: f"{shown.at[i, 'file']} · {shown.at[i, 'sheet'] or ''} · "
-                                              f"{t('row')} {shown.at[i, 'row'] if pd.notna(shown.at[i, 'row']) else '—'}"
-                                              f" · {shown.at[i, 'code']}")
+                        format_func=lambda i: " · ".join((_text(shown.at[i, "file"]), _text(shown.at[i, "sheet"]),
+                                                          f"{t('row')} {_text(shown.at[i, 'row'])}",
+                                                          _text(shown.at[i, "code"]))))
     issue = shown.loc[pick]
-    st.markdown(f"**{t('file')}**：`{issue['file']}`　**{t('sheet_name')}**：{issue['sheet'] or '—'}　"
-                f"**{t('row')}**：{'—' if pd.isna(issue['row']) else int(issue['row'])}")
-    st.warning(issue["message"])
-    table(labelled(files[files["file"] == issue["file"]],
-                   {"file": "file", "kind_label": "kind", "unit_name": "unit", "status_label": "status", "rows_read": "rows_read",
-                    "rows_loaded": "rows_loaded", "rows_rejected": "rows_rejected", "superseded_by": "superseded_by",
-                    "loaded_at": "loaded_at"}), key=f"issue_file_{f.year}")
+    st.markdown(f"**{t('file')}**：{plain(issue['file'])}　**{t('sheet_name')}**：{plain(issue['sheet'])}　"
+                f"**{t('row')}**：{plain(issue['row'])}")
+    st.warning(plain(issue["message"]))
+    table(files[files["file"] == issue["file"]], key=f"issue_file_{f.year}",
+          columns={"file": "file", "kind_label": "kind", "unit_name": "unit", "status_label": "status",
+                   "rows_read": "rows_read", "rows_loaded": "rows_loaded", "rows_rejected": "rows_rejected",
+                   "superseded_by": "superseded_by", "loaded_at": "loaded_at"})
 
 st.subheader(t("restatements"))
 changed = data.restatements(f.year)
@@ -87,17 +96,18 @@ else:
     changed = changed.assign(
         scope=changed["scope"].map(lambda v: label("scope", v)),
         measure_label=changed["measure"].map(lambda v: t(v)),
-        old=[number[m](v) for m, v in zip(changed["measure"], changed["old_value"])],
-        new=[number[m](v) for m, v in zip(changed["measure"], changed["new_value"])],
-        restated_at=changed["restated_at"].map(beijing_time))
-    table(labelled(changed, {"restated_at": "restated_at", "scope": "scope", "subject": "subject",
-                             "measure_label": "measure", "old": "old_value", "new": "new_value", "reason": "reason"}),
-          key=f"restatements_{f.year}")
+        restated_at=beijing(changed["restated_at"]))
+    table(changed, key=f"restatements_{f.year}",
+          columns={"restated_at": "restated_at", "scope": "scope", "subject": "subject", "measure_label": "measure",
+                   "old_value": "old_value", "new_value": "new_value", "reason": "reason"},
+          shown_as={"old_value": pd.Series([number[m](v) for m, v in zip(changed["measure"], changed["old_value"])]),
+                    "new_value": pd.Series([number[m](v) for m, v in zip(changed["measure"], changed["new_value"])])})
 
 st.subheader(t("submissions"))
-table(labelled(files, {"file": "file", "kind_label": "kind", "unit_name": "unit", "status_label": "status",
-                       "rows_read": "rows_read", "rows_loaded": "rows_loaded", "rows_rejected": "rows_rejected",
-                       "superseded_by": "superseded_by"}), key=f"files_{f.year}")
+table(files, key=f"files_{f.year}",
+      columns={"file": "file", "kind_label": "kind", "unit_name": "unit", "status_label": "status",
+               "rows_read": "rows_read", "rows_loaded": "rows_loaded", "rows_rejected": "rows_rejected",
+               "superseded_by": "superseded_by"})
 
 st.subheader(t("nothing_submitted"))
 missing = data.query(f"""
@@ -106,4 +116,4 @@ missing = data.query(f"""
         select 1 from marts.submissions s where s.year = u.year and s.unit_id = u.unit_id)
     order by region, role, unit_name""", **f.params)
 missing["role"] = missing["role"].map(role_label)
-table(labelled(missing, {"unit_name": "unit_name", "region": "region", "role": "role"}), key=f"nothing_{f.year}")
+table(missing, key=f"nothing_{f.year}", columns={"unit_name": "unit_name", "region": "region", "role": "role"})

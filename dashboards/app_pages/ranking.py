@@ -5,9 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data, exports
-from dashboards.formats import fmt_rank_change, fmt_score, fmt_score_change
-from dashboards.i18n import fmt_rank, role_label, t
-from dashboards.ui import labelled, open_unit, page, table
+from dashboards.formats import RANK_CHANGE, SCORE, SCORE_CHANGE
+from dashboards.i18n import fmt_rank, label, role_label, t
+from dashboards.ui import open_unit, page, table
 
 f = page("page_ranking")
 changed = data.restatements(f.year)
@@ -34,30 +34,27 @@ with tab_regions:
                coalesce(is_bottom, false) as is_bottom, note
         from marts.region_rankings where {f.where(role=False)} order by rank nulls last, region""", **f.params)
     regions["tie"] = _tied(regions["rank"])
-    shown = pd.DataFrame({
-        "rank": [fmt_rank(r, tie) for r, tie in zip(regions["rank"], regions["tie"])],
-        "region": regions["region"],
-        "score": regions["score"].map(fmt_score),
-        "party_score": regions["party_score"].map(fmt_score),
-        "government_score": regions["government_score"].map(fmt_score),
-        "prev_rank": regions["prev_rank"].map(lambda v: "—" if pd.isna(v) else str(int(v))),
-        "rank_change": regions["rank_change"].map(fmt_rank_change),
-        "score_change": regions["score_change"].map(fmt_score_change),
-        "remark": [_remark(r) for r in regions.itertuples()],
-    })
-    table(labelled(shown), key=f"region_ranking_{f.year}",
-          highlight=regions["is_bottom"])
+    regions["remark"] = [_remark(r) for r in regions.itertuples()]
+    table(regions, key=f"region_ranking_{f.year}", highlight=regions["is_bottom"],
+          columns={"rank": "rank", "region": "region", "score": "score", "party_score": "party_score",
+                   "government_score": "government_score", "prev_rank": "prev_rank", "rank_change": "rank_change",
+                   "score_change": "score_change", "remark": "remark"},
+          shown_as={"rank": pd.Series([fmt_rank(r, tie) for r, tie in zip(regions["rank"], regions["tie"])]),
+                    "score": SCORE, "party_score": SCORE, "government_score": SCORE,
+                    "rank_change": RANK_CHANGE, "score_change": SCORE_CHANGE})
 
     info = data.publication()
-    circular = lambda: exports.ranking_circular(
-        regions.assign(note=regions["note"].fillna("")),
-        year=f.year, title=t("circular_title", year=f.year), issued_on=datetime.date.today(),
-        policy_note=info.get("ranking_policy") or "",
-        columns={"rank": t("rank"), "region": t("region"), "score": t("score"), "party_score": t("party_score"),
-                 "government_score": t("government_score"), "rank_change": t("rank_change"),
-                 "score_change": t("score_change"), "note": t("remark"), "year_label": t("year"),
-                 "date_label": t("date_label"), "tie_label": t("tie"), "not_ranked_label": t("not_ranked"),
-                 "policy_label": t("policy_label"), "bottom_label": t("bottom")})
+    def circular() -> bytes:  # built only when downloaded
+        return exports.ranking_circular(
+            regions.assign(note=regions["note"].fillna("")),
+            year=f.year, title=t("circular_title", year=f.year), issued_on=datetime.date.today(),
+            policy_note=info["ranking_policy"] if isinstance(info.get("ranking_policy"), str) else "",
+            columns={"rank": t("rank"), "region": t("region"), "score": t("score"), "party_score": t("party_score"),
+                     "government_score": t("government_score"), "rank_change": t("rank_change"),
+                     "score_change": t("score_change"), "note": t("remark"), "year_label": t("year"),
+                     "date_label": t("date_label"), "tie_label": t("tie"), "not_ranked_label": t("not_ranked"),
+                     "policy_label": t("policy_label"), "bottom_label": t("bottom")})
+
     st.download_button(t("circular_download"), circular, file_name=f"{f.year}_ranking_circular.xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                        type="primary", key="circular", on_click="ignore")
@@ -85,22 +82,19 @@ with tab_units:
     for role in roles:
         group = units[units["role"] == role].reset_index(drop=True)
         ties = _tied(group["rank"])
-        change = group["prev_rank"] - group["rank"]
-        shown = pd.DataFrame({
-            "rank": [fmt_rank(r, tie) for r, tie in zip(group["rank"], ties)],
-            "unit_name": group["unit_name"],
-            "region": group["region"],
-            "score": group["score"].map(fmt_score),
-            "score_change": (group["score"] - group["prev_score"]).map(fmt_score_change),
-            "rank_change": change.map(fmt_rank_change),
-            # Translated once per distinct value, not once per unit (thousands of rows at province scale).
-            "score_source": group["score_source"].map({v: t(f"source_{v}") for v in group["score_source"].dropna().unique()})
-                                                 .fillna("—"),
-            "status": group["status"].map({v: t(f"status_{v}") for v in group["status"].unique()}),
-            "remark": group["is_bottom"].map(lambda b: t("bottom") if b else ""),
-        })
+        group["score_change"] = group["score"] - group["prev_score"]
+        group["rank_change"] = group["prev_rank"] - group["rank"]
+        # Translated once per distinct value, not once per unit (thousands of rows at province scale).
+        group["source_label"] = group["score_source"].map(
+            {v: t(f"source_{v}") for v in group["score_source"].dropna().unique()})
+        group["status_label"] = group["status"].map({v: label("status", v) for v in group["status"].unique()})
+        group["remark"] = group["is_bottom"].map(lambda b: t("bottom") if b else "")
         st.subheader(role_label(role))
-        picked = table(labelled(shown), key=f"unit_ranking_{role}_{f.year}",
-                       select=True, highlight=group["is_bottom"])
+        picked = table(group, key=f"unit_ranking_{role}_{f.year}", select=True, highlight=group["is_bottom"],
+                       columns={"rank": "rank", "unit_name": "unit_name", "region": "region", "score": "score",
+                                "score_change": "score_change", "rank_change": "rank_change",
+                                "source_label": "score_source", "status_label": "status", "remark": "remark"},
+                       shown_as={"rank": pd.Series([fmt_rank(r, tie) for r, tie in zip(group["rank"], ties)]),
+                                 "score": SCORE, "score_change": SCORE_CHANGE, "rank_change": RANK_CHANGE})
         if picked is not None:
             open_unit(group.at[picked, "unit_id"])

@@ -1,11 +1,10 @@
 """短板: region × duty group heatmap with drill-down, the tasks and requirements lost most often."""
-import pandas as pd
 import streamlit as st
 
 from dashboards import data, figures
-from dashboards.formats import fmt_rate, fmt_score
+from dashboards.formats import RATE, SCORE
 from dashboards.i18n import label, role_label, t
-from dashboards.ui import labelled, open_unit, page, table
+from dashboards.ui import open_unit, page, table
 
 f = page("page_weak")
 
@@ -15,7 +14,7 @@ if not sheet_roles:
     st.stop()
 role = st.radio(t("heatmap_role"), sheet_roles, horizontal=True, format_func=role_label, key="weak_role")
 
-cells = data.query(f"""
+cells = data.query("""
     select u.region, k.duty_no, any_value(k.duty) as duty,
            sum(s.points) / nullif(sum(s.max_points), 0) as rate
     from marts.task_scores s
@@ -37,9 +36,9 @@ event = st.plotly_chart(
 
 # The cell behind a click (or the two pickers, for keyboards and printouts).
 points = (event.selection.points if event and event.selection else []) or []
-if points:
-    st.session_state["weak_region"] = points[0]["x"]
-    st.session_state["weak_duty"] = points[0]["y"]
+if points:  # categories come back as drawn (escaped for Plotly)
+    st.session_state["weak_region"] = figures.data_of(points[0]["x"])
+    st.session_state["weak_duty"] = figures.data_of(points[0]["y"])
 st.subheader(t("cell_detail"))
 st.caption(t("pick_cell"))
 left, right = st.columns(2)
@@ -57,16 +56,16 @@ behind = data.query("""
     where s.year = $year and s.role = $role and u.region = $region and s.duty_no = $duty_no
     order by s.lost_points desc, s.task_no""", year=f.year, role=role, region=region, duty_no=duty_no)
 behind["text"] = behind["text"].str.slice(0, 40)
-picked = table(labelled(behind, {"unit_name": "unit_name", "task_no": "task_no", "text": "task",
-                                 "max_points": "max_points", "points": "points", "lost_points": "lost_points",
-                                 "flag_note": "flag"}), key=f"weak_cell_{f.year}", select=True)
+picked = table(behind, key=f"weak_cell_{f.year}", select=True,
+               columns={"unit_name": "unit_name", "task_no": "task_no", "text": "task", "max_points": "max_points",
+                        "points": "points", "lost_points": "lost_points", "flag_note": "flag"})
 if picked is not None:
     open_unit(behind.at[picked, "unit_id"])
 
 left, right = st.columns(2)
 with left:
     st.subheader(t("tasks_lost"))
-    tasks = data.query(f"""
+    tasks = data.query("""
         select s.role, s.task_no, any_value(k.text) as text, count(*) filter (where s.lost_points > 0) as losing,
                count(*) as units, sum(s.lost_points) as lost
         from marts.task_scores s join marts.units u using (unit_id, role)
@@ -74,11 +73,12 @@ with left:
         where s.year = $year and list_contains($roles, s.role)
           and (len($regions) = 0 or list_contains($regions, u.region))
         group by all having losing > 0 order by losing desc, lost desc limit 15""", **f.params)
-    tasks = pd.DataFrame({"role": tasks["role"].map(role_label), "task_no": tasks["task_no"],
-                          "task": tasks["text"].str.slice(0, 30),
-                          "units_losing": tasks["losing"].astype(str) + "/" + tasks["units"].astype(str),
-                          "lost_points": tasks["lost"].map(fmt_score)})
-    table(labelled(tasks), key=f"tasks_lost_{f.year}")
+    tasks = tasks.assign(role_label=tasks["role"].map(role_label), task=tasks["text"].str.slice(0, 30),
+                         units_losing=tasks["losing"].astype(str) + "/" + tasks["units"].astype(str))
+    table(tasks, key=f"tasks_lost_{f.year}",
+          columns={"role_label": "role", "task_no": "task_no", "task": "task", "units_losing": "units_losing",
+                   "lost": "lost_points"},
+          shown_as={"lost": SCORE})
 with right:
     st.subheader(t("reqs_missed"))
     reqs = data.query(f"""
@@ -86,9 +86,10 @@ with right:
                avg(c.met::int) as met_rate
         from marts.requirement_compliance c join marts.rulebook_requirements r using (requirement_id)
         where {f.where('c')} group by all having missed > 0 order by missed desc""", **f.params)
-    reqs = pd.DataFrame({"requirement": reqs["name"], "units_losing": reqs["missed"].astype(str) + "/"
-                         + reqs["total"].astype(str), "met_rate": reqs["met_rate"].map(fmt_rate)})
-    table(labelled(reqs), key=f"reqs_missed_{f.year}")
+    reqs = reqs.assign(units_losing=reqs["missed"].astype(str) + "/" + reqs["total"].astype(str))
+    table(reqs, key=f"reqs_missed_{f.year}",
+          columns={"name": "requirement", "units_losing": "units_losing", "met_rate": "met_rate"},
+          shown_as={"met_rate": RATE})
 
 st.subheader(t("findings"))
 findings = data.query("""
@@ -99,12 +100,13 @@ findings = data.query("""
     where w.year = $year
     order by case w.severity when 'high' then 0 when 'medium' then 1 else 2 end, w.scope, w.scope_id""", year=f.year)
 # Each finding follows the filters it can: regions by region or unit, roles by unit or task.
-region_of = findings["region"].where(findings["scope"] == "unit", findings["scope_id"].where(findings["scope"] == "region"))
+region_of = findings["region"].where(findings["scope"] == "unit",
+                                     findings["scope_id"].where(findings["scope"] == "region"))
 findings = findings[(region_of.isna() | region_of.isin(f.regions) if f.regions else True)
                     & (findings["role"].isna() | findings["role"].isin(f.roles))]
 findings = findings.assign(subject=[f"{role_label(r)} 第{s.partition('-')[2]}项" if sc == "task" else s
                                     for s, sc, r in zip(findings["subject"], findings["scope"], findings["role"])],
                            scope=findings["scope"].map(lambda v: label("scope", v)),
                            severity=findings["severity"].map(lambda v: label("severity", v)))
-table(labelled(findings, {"severity": "severity", "scope": "scope", "subject": "subject", "item": "metric",
-                          "note": "note"}), key=f"weak_spots_{f.year}")
+table(findings, key=f"weak_spots_{f.year}",
+      columns={"severity": "severity", "scope": "scope", "subject": "subject", "item": "metric", "note": "note"})
