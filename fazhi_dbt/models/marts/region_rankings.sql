@@ -1,0 +1,62 @@
+with region_roles as (
+    -- the roles whose scores make a region's score, in their rulebook order
+    select role, region_position from {{ source('reference', 'rulebook_roles') }} where in_region_score
+), policy as (
+    select
+        i.bottom_places,
+        -- scores needed for a region to be ranked: every region role, or any one of them
+        case when i.require_all_region_roles then (select count(*) from region_roles) else 1 end as roles_needed
+    from {{ source('reference', 'rulebook_info') }} i
+), regions as (
+    select distinct u.region
+    from {{ source('reference', 'stg_units') }} u
+    join region_roles r using (role)
+), region_scores as (
+    select
+        y.year,
+        g.region,
+        max(s.score) filter (where r.region_position = 1) as party_score,
+        max(s.score) filter (where r.region_position = 2) as government_score,
+        case when count(s.score) filter (where r.role is not null) >= any_value(p.roles_needed)
+             then avg(s.score) filter (where r.role is not null) end as score,
+        string_agg(case when s.score is null and r.role is not null then s.unit_name || '未报送或未计分' end, '；'
+                   order by r.region_position, s.unit_name) as note
+    from regions g
+    cross join {{ ref('int_years') }} y
+    cross join policy p
+    left join {{ ref('unit_scores') }} s on s.region = g.region and s.year = y.year
+    left join region_roles r on r.role = s.role
+    group by y.year, g.region
+), ranked as (
+    select
+        *,
+        case when score is not null then rank() over (partition by year order by score desc nulls last) end as rank,
+        count(score) over (partition by year) as rank_total,
+        row_number() over (partition by year order by score asc nulls last) as from_bottom
+    from region_scores
+), bottom_cuts as (
+    -- the last `bottom_places` places, ties at the cut included
+    select k.year, max(k.score) as cut
+    from ranked k
+    cross join policy p
+    where k.score is not null and k.from_bottom <= p.bottom_places
+    group by all
+)
+select
+    c.year,
+    c.region,
+    c.score,
+    c.party_score,
+    c.government_score,
+    c.rank::integer as rank,
+    p.rank::integer as prev_rank,
+    (p.rank - c.rank)::integer as rank_change,
+    -- those tied for first are never "last"
+    coalesce(c.score <= k.cut and c.rank > 1, false) as is_bottom,
+    p.score as prev_score,
+    c.score - p.score as score_change,
+    c.rank_total::integer as rank_total,
+    c.note
+from ranked c
+left join bottom_cuts k on k.year = c.year
+left join ranked p on p.region = c.region and p.year = c.year - 1

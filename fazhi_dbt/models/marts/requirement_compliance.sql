@@ -1,0 +1,36 @@
+with counted_meetings as (
+    -- a repeated meeting (same unit, date, type and topic) counts once
+    select year, unit_id, quarter, half, meeting_types, hours
+    from {{ source('staging', 'stg_meetings') }}
+    where not is_duplicate
+), period_actuals as (
+    select
+        p.year,
+        p.requirement_id,
+        p.period,
+        m.unit_id,
+        case when any_value(p.measure) = 'hours' then coalesce(sum(m.hours), 0) else count(*) end as actual
+    from counted_meetings m
+    join {{ ref('int_requirement_periods') }} p
+      on p.year = m.year
+     and list_has_any(m.meeting_types, p.meeting_types)
+     and (p.period_kind = 'year'
+          or (p.period_kind = 'quarter' and m.quarter = p.period_no)
+          or (p.period_kind = 'half_year' and m.half = p.period_no))
+    group by all
+)
+select
+    u.year,
+    p.period,
+    u.unit_id,
+    u.region,
+    u.role,
+    p.requirement_id,
+    p.required,
+    coalesce(a.actual, 0)::double as actual,
+    coalesce(a.actual, 0) >= p.required as met
+from {{ ref('int_unit_years') }} u
+join {{ ref('int_requirement_periods') }} p
+  on p.year = u.year and list_contains(p.roles, u.role)
+left join period_actuals a
+  on a.year = u.year and a.unit_id = u.unit_id and a.requirement_id = p.requirement_id and a.period = p.period

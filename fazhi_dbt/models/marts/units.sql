@@ -1,0 +1,2 @@
+select unit_id, unit_name, unit_type, role, region, aliases
+from {{ source('reference', 'stg_units') }}
