@@ -1,0 +1,71 @@
+"""Tables declared once, in the dbt project's YAML: the Python side creates the tables it writes
+from `fazhi_dbt/models/sources.yml`, and reads the marts' columns from the models' YAML.
+
+A source table's columns (name, data_type, description) live only there; `create_tables` turns them
+into DDL, so a column added for a new asset is one line of YAML.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import yaml
+
+DBT_DIR = Path(__file__).resolve().parent.parent.parent / "fazhi_dbt"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    data_type: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    source: str  # ingest | reference | staging, or "marts" for a model
+    description: str
+    columns: tuple[Column, ...]
+
+    def ddl(self, schema: str = "main") -> str:
+        cols = ", ".join(f'"{c.name}" {c.data_type}' for c in self.columns)
+        return f"create table if not exists {schema}.{self.name} ({cols})"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _columns(spec: list[dict]) -> tuple[Column, ...]:
+    return tuple(Column(c["name"], c.get("data_type", ""), c.get("description", "")) for c in spec or ())
+
+
+@functools.cache
+def source_tables() -> dict[str, Table]:
+    """Every table a Python asset writes, by name."""
+    data = yaml.safe_load((DBT_DIR / "models" / "sources.yml").read_text(encoding="utf-8"))
+    return {t["name"]: Table(t["name"], s["name"], t.get("description", ""), _columns(t.get("columns")))
+            for s in data["sources"] for t in s["tables"]}
+
+
+@functools.cache
+def mart_tables() -> dict[str, Table]:
+    """Every published mart model, by name, from the YAML beside each model."""
+    out = {}
+    for path in sorted((DBT_DIR / "models" / "marts").glob("*.yml")):
+        for m in yaml.safe_load(path.read_text(encoding="utf-8")).get("models") or ():
+            out[m["name"]] = Table(m["name"], "marts", m.get("description", ""), _columns(m.get("columns")))
+    return out
+
+
+def tables_of(source: str) -> list[str]:
+    return [t.name for t in source_tables().values() if t.source == source]
+
+
+def create_tables(con: duckdb.DuckDBPyConnection, names: list[str] | None = None) -> None:
+    """Create (if absent) the source tables named, or all of them."""
+    for name in names or list(source_tables()):
+        con.execute(source_tables()[name].ddl())
