@@ -6,13 +6,21 @@ and LaTeX between $ signs: each string that comes from the data goes through `te
 from __future__ import annotations
 
 import html
-import re
 
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboards.formats import fmt_rank_change, fmt_rate, fmt_score, fmt_score_change, is_missing
+from dashboards.formats import (
+    ISOLATE,
+    MISSING,
+    fmt_rank_change,
+    fmt_rate,
+    fmt_score,
+    fmt_score_change,
+    is_missing,
+    isolated,
+)
 
 LEAD = "#2e7d32"      # first place
 BOTTOM = "#c62828"    # 末位
@@ -20,9 +28,6 @@ NEUTRAL = "#5b7db1"
 UNRANKED = "#b0b0b0"
 UP, DOWN = "#2e7d32", "#c62828"
 FONT = "Noto Sans CJK SC, WenQuanYi Micro Hei, Microsoft YaHei, sans-serif"
-MISSING = "—"
-_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_ISOLATE = "\u2068", "\u2069"
 
 
 def text(value) -> str:
@@ -30,13 +35,12 @@ def text(value) -> str:
     controls (an RTL override) isolated so they cannot reorder the rest of a hover line; missing as —."""
     if is_missing(value):
         return MISSING
-    shown = html.escape(str(value), quote=False).replace("$", "&#36;")
-    return shown.join(_ISOLATE) if _BIDI_CONTROLS.search(shown) else shown
+    return isolated(html.escape(str(value), quote=False).replace("$", "&#36;"))
 
 
 def data_of(label: str) -> str:
     """The data string behind a label made by `text` (a clicked category comes back as drawn)."""
-    if label.startswith(_ISOLATE[0]) and label.endswith(_ISOLATE[1]):
+    if label.startswith(ISOLATE[0]) and label.endswith(ISOLATE[1]):
         label = label[1:-1]
     return html.unescape(label)
 

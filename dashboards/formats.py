@@ -1,19 +1,30 @@
-"""Numbers as the office prints them: scores with one decimal rounded half up (95.25 → 95.3, as in
-Excel and by hand), rates as percentages, changes with a sign or an arrow.
+"""Values as the office reads them: scores with one decimal rounded half up (95.25 → 95.3, as in
+Excel and by hand), rates as percentages, changes with a sign or an arrow; missing values as —.
 
 On screen a table shows this text; its downloads keep the number and carry the matching Excel number
 format (`Shown`), so a spreadsheet reads the same and can still add up."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 
+MISSING = "—"  # how a missing value shows anywhere (never nan, None, NaT or <NA>)
+ISOLATE = "\u2068", "\u2069"  # first-strong isolate … pop directional isolate
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
 
 def is_missing(value) -> bool:
     return value is None or bool(pd.isna(value))
+
+
+def isolated(text: str) -> str:
+    """Text with bidirectional controls (an RTL override in a name) wrapped in an isolate, so that it shows as
+    written without reordering the words around it; any other text unchanged."""
+    return text.join(ISOLATE) if _BIDI_CONTROLS.search(text) else text
 
 
 def _half_up(value, places: int, scale: int = 1) -> Decimal:

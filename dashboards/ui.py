@@ -9,12 +9,11 @@ import streamlit as st
 
 from dashboards import data, exports
 from dashboards.filters import Filters, current
-from dashboards.formats import Shown, is_missing
+from dashboards.formats import MISSING, Shown, is_missing, isolated
 from dashboards.i18n import t
 from dashboards.pages import UNIT_PAGE
 
 HIGHLIGHT = "background-color: #fde0e0"
-MISSING = "—"  # how a missing value shows (never nan, None, NaT or <NA>)
 
 # Streamlit's Markdown rewrites some text after parsing, where backslash escapes no longer count: bare URLs
 # and e-mail addresses become links, -- -> <- >= <= ~= become typographic symbols, :word: becomes an emoji
@@ -22,7 +21,6 @@ MISSING = "—"  # how a missing value shows (never nan, None, NaT or <NA>)
 _REWRITTEN = re.compile(r"(?i)(?<=https)(?=:)|(?<=http)(?=:)|(?<=www)(?=\.)|(?<=@)|(?<=[-<>~])(?=[-=>])"
                         r"|(?<=:)(?=[\w+-]+:)")
 _ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
-_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def plain(value, missing: str = MISSING) -> str:
@@ -38,7 +36,7 @@ def plain(value, missing: str = MISSING) -> str:
         return missing
     text = _REWRITTEN.sub("\u2060", re.sub(r"\s+", " ", str(value)))
     text = _ASCII_PUNCTUATION.sub(r"\\\1", text)
-    return f"\u2068{text}\u2069" if _BIDI_CONTROLS.search(text) else text
+    return isolated(text)
 
 
 def page(title_key: str) -> Filters:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import subprocess
 import sys
@@ -254,3 +255,25 @@ def test_table_downloads_keep_numbers_as_numbers(browser_page, app_url, warehous
                 assert cell.data_type == "n" and cell.value == pytest.approx(want[field]), (label, cell.value)
         assert sheet.cell(r, header["综合得分"]).number_format == "0.0"
         assert sheet.cell(r, header["得分变化"]).number_format == "+0.0;-0.0;0.0"
+
+
+def test_an_unreadable_warehouse_shows_one_plain_message_in_a_browser(browser_page, tmp_path):
+    """A damaged warehouse behind `fazhi dashboard`: every page says so in one sentence, with what to do, and
+    shows no traceback, no exception text and no path on the server."""
+    from playwright.sync_api import expect
+
+    served = tmp_path / "fazhi.duckdb"
+    served.write_bytes(os.urandom(64 * 1024))
+    page = browser_page
+    with serving([str(FAZHI), "dashboard", "--warehouse", str(served)], "/_stcore/health", tmp_path / "log",
+                 within=60, cwd=ROOT, stop_within=10) as url:
+        for path in ("/", "/quality", "/unit"):
+            page.goto(url + path)
+            expect(page.get_by_text("数据仓库文件无法读取")).to_be_visible()
+            expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
+            assert page.get_by_test_id("stException").count() == 0
+            alerts = page.get_by_test_id("stAlert").all_inner_texts()
+            assert len(alerts) == 1 and "fazhi run" in alerts[0] and "法治办" in alerts[0], alerts
+            shown = page.get_by_test_id("stApp").inner_text()
+            for leak in ("Traceback", ".py", "IO Error", "duckdb", str(tmp_path)):
+                assert leak not in shown, (path, leak, shown)

@@ -3,9 +3,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data, figures
-from dashboards.formats import fmt_score, is_missing
+from dashboards.formats import MISSING, fmt_score, is_missing
 from dashboards.i18n import fmt_rank, label, role_label, t
-from dashboards.ui import MISSING, beijing, page, plain, table
+from dashboards.ui import beijing, page, plain, table
 
 f = page("page_quality")
 

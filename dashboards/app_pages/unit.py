@@ -3,9 +3,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data, figures
-from dashboards.formats import fmt_rank_change, fmt_score, fmt_score_change
+from dashboards.formats import MISSING, fmt_rank_change, fmt_score, fmt_score_change
 from dashboards.i18n import fmt_rank, label, role_label, t
-from dashboards.ui import MISSING, page, plain, table
+from dashboards.ui import page, plain, table
 
 f = page("page_unit")
 
