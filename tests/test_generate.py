@@ -13,7 +13,11 @@ import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
 
-from pipelines.lib import generate as gen
+from generator import format_summary, generate, plans
+from generator.draws import seeded
+from generator.registry import build_registry
+from generator.tree import KINDS
+from generator.vocabulary import LAWS, MEETING_TEXTS, OTHER_MEETINGS, ROLE_FILE_LABELS
 from pipelines.lib.rulebook import load_rulebook
 
 RB = load_rulebook()
@@ -25,7 +29,7 @@ POINTS = re.compile(r"[（(]\s*([0-9０-９.]+)\s*分\s*[）)]")
 def city(tmp_path_factory):
     """The default demo tree: city scale, five years, seed 0."""
     out = tmp_path_factory.mktemp("raw")
-    return out, gen.generate(out, scale="city", years=YEARS, seed=0)
+    return out, generate(out, scale="city", years=YEARS, seed=0)
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -51,11 +55,11 @@ def _anomalies(summary: dict, code: str) -> list[dict]:
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    summary = gen.generate(a, years=[2023, 2024], seed=7)
-    gen.generate(b, years=[2023, 2024], seed=7)
-    # every writer is covered: the fast writer, openpyxl (timestamps pinned) and xlwt
+    summary = generate(a, years=[2023, 2024], seed=7)
+    generate(b, years=[2023, 2024], seed=7)
+    # every writer is covered: the fast writer, XlsxWriter, openpyxl (timestamps pinned) and xlwt
     assert summary["anomalies"]["openpyxl_writer"] and summary["anomalies"]["legacy_xls"]
-    gen.generate(c, years=[2023, 2024], seed=8)
+    generate(c, years=[2023, 2024], seed=8)
     ta, tb, tc = _tree(a), _tree(b), _tree(c)
     assert ta == tb
     assert sorted(p.stat().st_mtime_ns for p in a.rglob("*.*")) == sorted(p.stat().st_mtime_ns for p in b.rglob("*.*"))
@@ -66,17 +70,17 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
 
 def test_adding_years_leaves_other_years_unchanged(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
-    gen.generate(one, years=[2024], seed=3)
-    gen.generate(two, years=[2022, 2024], seed=3)
+    generate(one, years=[2024], seed=3)
+    generate(two, years=[2022, 2024], seed=3)
     t1, t2 = _tree(one), _tree(two)
     assert t1 == {k: v for k, v in t2.items() if not k.startswith("2022/")}
 
 
 def test_regenerating_replaces_the_previous_tree(tmp_path):
     reused, fresh = tmp_path / "reused", tmp_path / "fresh"
-    gen.generate(reused, years=[2024], seed=1)
-    gen.generate(reused, years=[2024], seed=2)
-    gen.generate(fresh, years=[2024], seed=2)
+    generate(reused, years=[2024], seed=1)
+    generate(reused, years=[2024], seed=2)
+    generate(fresh, years=[2024], seed=2)
     assert _tree(reused) == _tree(fresh)
 
 
@@ -100,12 +104,12 @@ def test_tree_layout_and_summary(city):
     out, summary = city
     assert (out / "units.csv").is_file()
     for year in YEARS:
-        for kind in gen.KINDS:
+        for kind in KINDS:
             files = list((out / str(year) / kind).iterdir())
             assert files, (year, kind)
             assert all(f.suffix in (".xlsx", ".xls", ".csv") and f.stat().st_size > 0 for f in files)
     on_disk = Counter(p.parent.name for p in out.glob("*/*/*"))
-    for kind in gen.KINDS:
+    for kind in KINDS:
         assert summary["files"][kind] == on_disk[kind]
     assert summary["units"] == 66 and summary["regions"] == 9
     assert 2_400 <= summary["rows"]["meetings"] / len(YEARS) <= 4_000  # SPEC §8: ~3,000 a year
@@ -141,7 +145,7 @@ def test_units_csv(city):
 @pytest.mark.parametrize("scale, regions, units", [("province", (130, 170), (2_500, 3_500)),
                                                     ("nation", (2_600, 3_200), (40_000, 50_000))])
 def test_larger_scales_have_unique_names(scale, regions, units):
-    reg = gen.build_registry(scale, seed=0)
+    reg = build_registry(scale, seed=0)
     all_units = reg.units
     assert regions[0] <= len(reg.regions) <= regions[1]
     assert units[0] <= len(all_units) <= units[1]
@@ -162,7 +166,7 @@ def _clean_sheet(summary: dict, role: str) -> str:
     flagged = {a["file"] for a in summary["anomaly_files"]
                if a["code"] in ("task_missing", "task_unknown", "corrupt_file", "legacy_xls")}
     out = Path(summary["out"])
-    label = f"_{gen.ROLE_FILE_LABELS[role]}打分表"  # the underscore keeps 党委 apart from 乡镇党委
+    label = f"_{ROLE_FILE_LABELS[role]}打分表"  # the underscore keeps 党委 apart from 乡镇党委
     return next(rel for rel in (p.relative_to(out).as_posix() for p in sorted(out.glob("*/score_sheets/*.xlsx")))
                 if rel not in flagged and label in rel)
 
@@ -260,16 +264,16 @@ def test_verified_scores_in_a_realistic_share_and_mostly_below_self(city):
 
 def test_meeting_texts_classify_as_intended():
     ctx = {"CW": "县委", "RW": "县", "GW": "县政府"}
-    for kind, by_role in gen.MEETING_TEXTS.items():
+    for kind, by_role in MEETING_TEXTS.items():
         for role, (types, topics) in by_role.items():
             for t, topic in itertools.product(types, topics):
                 t = t.format(**ctx, Y=2024, law="《中华人民共和国民法典》")
                 topic = topic.format(**ctx, Y=2024, law="《中华人民共和国民法典》")
                 assert kind in RB.classify_meeting(t, topic), (kind, role, t, topic)
-    for role, pairs in gen.OTHER_MEETINGS.items():
+    for role, pairs in OTHER_MEETINGS.items():
         for t, topic in pairs:
             assert RB.classify_meeting(t.format(**ctx), topic) == [], (role, t, topic)
-    for law in gen.LAWS:  # a law's name alone must not turn a meeting into another type
+    for law in LAWS:  # a law's name alone must not turn a meeting into another type
         assert set(RB.classify_meeting("会前学法", f"学习{law}")) == {"pre_meeting_study"}
 
 
@@ -295,18 +299,18 @@ def test_generated_meetings_mostly_classified(city):
 
 def test_scores_follow_the_records_and_sometimes_contradict_them():
     """Party task 1: 2 of its points are decided by the committee hearings on record."""
-    reg = gen.build_registry("city", 0)
+    reg = build_registry("city", 0)
     party = [u for u in reg.units if u.role == "party"]
     consistent = contradicted = short = 0
     for unit, year in itertools.product(party, range(2015, 2030)):
-        q = gen._quality(0, unit, year)
-        meetings = gen._plan_meetings(RB, unit, year, q, gen._rng(0, year, unit.name, "meetings"), "张三")
-        counts = gen._requirement_counts(RB, meetings, year, lambda a, b: set(RB.classify_meeting(a, b)))
-        evidence = gen._evidence(RB, "party", counts, {}, [], year)
+        q = plans.quality(0, unit, year)
+        meetings = plans.plan_meetings(RB, unit, year, q, seeded(0, year, unit.name, "meetings"), "张三")
+        counts = plans.requirement_counts(RB, meetings, year, lambda a, b: set(RB.classify_meeting(a, b)))
+        evidence = plans.evidence(RB, "party", counts, {}, [], year)
         earned, decided = evidence[1]
         halves = counts.get("committee_hearing", {})
         assert earned == max(0, 2 - sum(max(0, 1 - halves.get(k, 0)) for k in (1, 2)))
-        task1 = next(s for s in gen._plan_scores(RB.templates["party"], q, gen._rng(0, year, unit.name, "scores"),
+        task1 = next(s for s in plans.plan_scores(RB.templates["party"], q, seeded(0, year, unit.name, "scores"),
                                                   evidence) if s.task.task_no == 1)
         assert task1.verified_points <= 6 - (decided - earned)
         if earned < decided:
@@ -319,11 +323,11 @@ def test_scores_follow_the_records_and_sometimes_contradict_them():
 
 
 def test_regions_differ_and_rankings_change():
-    reg = gen.build_registry("city", 0)
+    reg = build_registry("city", 0)
     governments = [u for u in reg.units if u.role == "government"]
-    orders = {y: tuple(u.name for u in sorted(governments, key=lambda u: -gen._quality(0, u, y))) for y in YEARS}
+    orders = {y: tuple(u.name for u in sorted(governments, key=lambda u: -plans.quality(0, u, y))) for y in YEARS}
     assert len(set(orders.values())) > 1
-    spread = [gen._quality(0, u, 2024) for u in governments]
+    spread = [plans.quality(0, u, 2024) for u in governments]
     assert max(spread) - min(spread) > 0.08
 
 
@@ -424,6 +428,6 @@ def test_filing_and_normative_registers(city):
 
 def test_format_summary_is_short(city):
     _, summary = city
-    text = gen.format_summary(summary)
+    text = format_summary(summary)
     assert "66" in text and "打分表" in text and "corrupt_file" in text
     assert len(text.splitlines()) == 5 and len(text) < 1_500
