@@ -43,6 +43,11 @@ def _failure(result, paths, step: str) -> str:
         error = error.cause
     if error is not None and error.cls_name in _PLAIN_ERRORS:
         return error.message.split(": ", 1)[-1].strip()
+    failed_checks = sorted({f"{e.asset_key.to_user_string()}: {e.check_name}"
+                            for e in result.get_asset_check_evaluations() if not e.passed})
+    if failed_checks:
+        shown = "；".join(failed_checks[:10]) + ("……" if len(failed_checks) > 10 else "")
+        return f"有阻断性检查未通过，marts 未发布，仍为上次发布的版本：{shown}。"
     log = paths.work_db.parent / "last_error.log"
     log.write_text("".join(e.step_failure_data.error.to_string() for e in events
                            if e.step_failure_data and e.step_failure_data.error), encoding="utf-8")
@@ -51,23 +56,15 @@ def _failure(result, paths, step: str) -> str:
 
 def run_pipeline(raw: str | None, warehouse: str | None, years: list[int] | None, rulebook: str | None = None,
                  workers: int = 2, quiet: bool = False, wait_seconds: float = 0) -> int:
-    """Materialize the whole graph in-process for the given years (default: every year found).
+    """Materialize the whole graph in-process: every year is rebuilt (figures that compare years read
+    them as they are now); `years` are checked to have data and summarised.
 
-    One run at a time: the run lock is held from the first read to the publication. Years a killed run
-    left half rebuilt are rebuilt too, so what is published never mixes two states of the inputs."""
-    import dagster as dg
-
-    from pipelines.defs import ingest
-    from pipelines.definitions import defs
-    from pipelines.defs.marts import published_warehouse
-    from pipelines.defs.resources import FazhiWarehouse
-    from pipelines.lib import pipeline
+    One run at a time: the run lock is held from the first read to the publication."""
     from pipelines.lib.rulebook import RulebookError, load_rulebook
     from pipelines.lib.runlock import RunLocked, command_line, run_lock
+    from pipelines.lib.warehouse import Paths
 
-    resource = FazhiWarehouse(raw_dir=raw or "", warehouse=warehouse or "", rulebook=rulebook or "",
-                              parse_workers=workers, lock_wait_seconds=int(wait_seconds))
-    paths = resource.paths
+    paths = Paths.from_env(raw, warehouse)
     if not paths.raw_dir.is_dir():
         _say(f"报送文件目录不存在：{paths.raw_dir}。请检查路径（--raw 或 FAZHI_RAW_DIR）。")
         return EXIT_USAGE
@@ -80,62 +77,56 @@ def run_pipeline(raw: str | None, warehouse: str | None, years: list[int] | None
     try:
         with run_lock(paths.work_db.parent, command_line(), wait_seconds=wait_seconds,
                       on_wait=lambda who: _say(f"另一次运行正在进行，等待其结束：{who}"),
-                      on_takeover=lambda h: _say(f"上次运行未正常结束（{h.describe()}），本次接管并补齐。")):
-            code, years, failed = _run_locked(dg, defs, ingest.raw_files, published_warehouse, resource, paths,
-                                              years, pipeline)
+                      on_takeover=lambda h: _say(f"上次运行未正常结束（{h.describe()}），本次接管。")):
+            code, years = _run_locked(paths, years, rulebook, workers, wait_seconds)
     except RunLocked as exc:
         _say(str(exc))
         return EXIT_LOCKED
-    if code == EXIT_USAGE or not years:
-        return code
-    if not quiet:
-        _print_summary(paths, years, time.perf_counter() - started, failed)
+    if code == 0 and not quiet:
+        _print_summary(paths, years, time.perf_counter() - started)
     return code
 
 
-def _run_locked(dg, defs, raw_files, published_warehouse, resource, paths, years, pipeline):
+def _run_locked(paths, years: list[int] | None, rulebook: str | None, workers: int,
+                wait_seconds: float) -> tuple[int, list[int]]:
+    import dagster as dg
+
+    from pipelines.definitions import defs
+    from pipelines.defs import ingest
+    from pipelines.defs.resources import FazhiWarehouse
+    from pipelines.lib import pipeline
+
+    resources = {**defs.resources, "fazhi": FazhiWarehouse(
+        raw_dir=str(paths.raw_dir), warehouse=str(paths.warehouse), rulebook=rulebook or "",
+        parse_workers=workers, lock_wait_seconds=int(wait_seconds))}
     instance = dg.DagsterInstance.ephemeral()
     # Dagster's own step log stays out of the clerk's terminal; a failure is told in one sentence.
     run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-    result = dg.materialize([raw_files], resources={"fazhi": resource}, instance=instance,
-                            raise_on_error=False, run_config=run_config)
+    reading = [ingest.raw_files, ingest.parsed_files]
+    result = dg.materialize(reading, resources=resources, instance=instance, raise_on_error=False,
+                            run_config=run_config)
     if not result.success:
         _say(_failure(result, paths, "读取报送文件"))
-        return EXIT_FAILED, [], ["ingest"]
+        return EXIT_FAILED, []
     found = pipeline.years_present(paths)
-    if years:
-        absent = [y for y in years if y not in found]
-        if absent:
-            _say(f"{'、'.join(map(str, absent))} 年度没有任何报送数据（{paths.raw_dir}），未运行。"
-                 f"有数据的年度：{'、'.join(map(str, found)) or '无'}。")
-            return EXIT_USAGE, [], []
-    elif not found:
+    absent = [y for y in years or () if y not in found]
+    if absent:
+        _say(f"{'、'.join(map(str, absent))} 年度没有任何报送数据（{paths.raw_dir}），未运行。"
+             f"有数据的年度：{'、'.join(map(str, found)) or '无'}。")
+        return EXIT_USAGE, []
+    if not found:
         _say(f"没有找到任何年度的数据（{paths.raw_dir}）。请先放入文件，或运行 fazhi generate。")
-        return EXIT_USAGE, [], []
-    unfinished = [y for y in pipeline.unfinished_years(paths) if y in found]
-    years = sorted(set(years or found) | set(unfinished))
-    if unfinished:
-        _say(f"上次运行中断，一并重算 {'、'.join(map(str, unfinished))} 年度。")
-    # Build every year, then publish once: the publish step refuses while any year fails its checks.
-    building = [a for a in defs.assets if a not in (raw_files, published_warehouse)]
-    failed: list = []
-    for year in years:
-        r = dg.materialize(building, partition_key=str(year), resources={"fazhi": resource},
-                           instance=instance, raise_on_error=False, run_config=run_config)
-        if not r.success:
-            failed.append(year)
-            if r.get_step_failure_events():
-                _say(_failure(r, paths, f"{year} 年度"))
-    if not failed:
-        r = dg.materialize([published_warehouse], partition_key=str(years[-1]), resources={"fazhi": resource},
-                           instance=instance, raise_on_error=False, run_config=run_config)
-        if not r.success:
-            failed.append("publish")
-            _say(_failure(r, paths, "发布"))
-    return (EXIT_FAILED if failed else 0), years, failed
+        return EXIT_USAGE, []
+    rest = [a for a in defs.assets if a not in reading]
+    result = dg.materialize(rest, resources=resources, instance=instance, raise_on_error=False,
+                            run_config=run_config)
+    if not result.success:
+        _say(_failure(result, paths, "整理、计算或发布"))
+        return EXIT_FAILED, []
+    return 0, years or found
 
 
-def _print_summary(paths, years, elapsed, failed) -> None:
+def _print_summary(paths, years, elapsed) -> None:
     from pipelines.lib import pipeline
 
     s = pipeline.summary(paths, years)
@@ -146,13 +137,46 @@ def _print_summary(paths, years, elapsed, failed) -> None:
     print("问题（级别 代码：条数）：")
     for severity, code, n in s["issues"]:
         print(f"  {severity:<8}{code:<28}{n:>7}")
-    if failed:
-        print(f"以下年度运行失败或未通过检查，marts 未发布（仍为上次发布的版本）：{', '.join(map(str, failed))}",
-              file=sys.stderr)
-    else:
-        print(f"已发布：{paths.warehouse}")
-        print("  查询示例：.venv/bin/python -c \"import duckdb; print(duckdb.connect('"
-              f"{paths.warehouse}', read_only=True).sql('select * from marts.region_rankings order by year, rank'))\"")
+    print(f"已发布：{paths.warehouse}")
+    print("  查询示例：.venv/bin/python -c \"import duckdb; print(duckdb.connect('"
+          f"{paths.warehouse}', read_only=True).sql('select * from marts.region_rankings order by year, rank'))\"")
+
+
+def build_docs(warehouse: str | None) -> int:
+    """The marts' documentation and lineage as one HTML file an analyst opens offline."""
+    import shutil
+    import subprocess
+
+    from pipelines.lib.dbt_project import DBT_EXECUTABLE, prepared_project
+    from pipelines.lib.runlock import RunLocked, command_line, run_lock
+    from pipelines.lib.warehouse import Paths
+
+    paths = Paths.from_env(None, warehouse)
+    if not paths.work_db.exists():
+        _say(f"还没有工作数据库（{paths.work_db}）：请先运行 fazhi run，文档中的表结构取自它。")
+        return EXIT_USAGE
+    project = prepared_project()
+    target = paths.work_db.parent / "dbt_docs"
+    env = {**os.environ, "FAZHI_WORK_DB": str(paths.work_db), "DBT_TARGET_PATH": str(target),
+           "DBT_LOG_PATH": str(target), "DBT_PROFILES_DIR": str(project.project_dir),
+           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    try:
+        with run_lock(paths.work_db.parent, command_line()):
+            done = subprocess.run([DBT_EXECUTABLE, "docs", "generate", "--static", "--quiet"],
+                                  cwd=project.project_dir, env=env, capture_output=True, text=True)
+    except RunLocked as exc:
+        _say(str(exc))
+        return EXIT_LOCKED
+    if done.returncode != 0:
+        log = paths.work_db.parent / "last_error.log"
+        log.write_text(done.stdout + done.stderr, encoding="utf-8")
+        _say(f"文档生成失败，详情已写入 {log}。")
+        return EXIT_FAILED
+    out = paths.warehouse.parent / "docs" / "marts.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(target / "static_index.html", out)
+    print(f"marts 文档与血缘（离线可打开）：{out}")
+    return 0
 
 
 def _dagster_ui(port: int) -> int:
@@ -201,12 +225,15 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--warehouse")
     d.add_argument("--port", type=int, default=8501)
 
+    doc = sub.add_parser("docs", help="生成 marts 的文档与血缘图（单个 HTML 文件，离线可打开）")
+    doc.add_argument("--warehouse")
+
     u = sub.add_parser("ui", help="启动 Dagster 界面和守护进程")
     u.add_argument("--port", type=int, default=3000)
 
     args = parser.parse_args(argv)
     if args.command == "generate":
-        from pipelines.lib.generate import format_summary, generate
+        from generator import format_summary, generate
 
         summary = generate(Path(args.out), scale=args.scale, years=_years(args.years), seed=args.seed)
         print(f"已生成到 {args.out}：")
@@ -231,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
                           "--server.port", str(args.port), "--server.headless", "true",
                           "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none",
                           "--browser.gatherUsageStats", "false"], env=env)
+    if args.command == "docs":
+        return build_docs(args.warehouse)
     if args.command == "ui":
         return _dagster_ui(args.port)
     return 2

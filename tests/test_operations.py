@@ -27,9 +27,13 @@ REGIONS = ["清丰县", "南乐县", "范县"]
 
 
 def _tick(raw: Path, cursor: str | None):
+    """One sensor evaluation: the years whose content changed (what its run request is for)."""
     with dg.build_sensor_context(cursor=cursor, resources={"fazhi": FazhiWarehouse(raw_dir=str(raw))}) as context:
         result = raw_files_sensor(context)
-    return sorted(r.partition_key for r in result.run_requests or []), result.cursor, result
+    requests = result.run_requests or []
+    assert len(requests) <= 1  # one run rebuilds every year
+    years = requests[0].tags["fazhi/years"].split(",") if requests else []
+    return years, result.cursor, result
 
 
 def test_sensor_runs_only_the_years_whose_content_changed(tmp_path):
@@ -87,9 +91,9 @@ def test_year_end_schedule_recomputes_the_year_just_ended():
     context = dg.build_schedule_context(
         scheduled_execution_time=datetime.datetime(2027, 1, 4, 2, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=8))))
     request = year_end_schedule(context)
-    assert request.partition_key == "2026"
+    assert request.tags["fazhi/year"] == "2026" and request.run_key == "year_end_20270104"
     assert year_end_schedule.cron_schedule == "0 2 * 1 1" and year_end_schedule.execution_timezone == "Asia/Shanghai"
-    assert year_end_schedule.job_name == "year_end_recompute"
+    assert year_end_schedule.job_name == "refresh"
 
 
 def _three_years(raw: Path) -> None:
@@ -102,12 +106,10 @@ def _three_years(raw: Path) -> None:
                 write_score_sheet(raw, year, region, role, losing(role, n))
 
 
-def _materialized(instance: dg.DagsterInstance, asset: str) -> set[str]:
-    records = instance.fetch_materializations(dg.AssetKey(asset), limit=100).records
-    return {r.partition_key for r in records}
-
-
-def test_recompute_touches_only_the_year_and_next_rankings_and_records_restatements(tmp_path, monkeypatch):
+def test_recompute_restates_the_year_and_what_the_next_year_compares_with(tmp_path, monkeypatch):
+    # Until the graph was rebuilt over all years, this test pinned that a recomputation rebuilt only
+    # year Y and Y+1's rankings: Y+1's unit prev_score/prev_rank then kept the old figures. Now the
+    # job rebuilds every year, and Y+1's comparisons always read Y as it is.
     raw, path = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb"
     _three_years(raw)
     wh = run_fazhi(raw, path)
@@ -120,12 +122,8 @@ def test_recompute_touches_only_the_year_and_next_rankings_and_records_restateme
     monkeypatch.setenv("FAZHI_RAW_DIR", str(raw))
     monkeypatch.setenv("FAZHI_WAREHOUSE", str(path))
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def("year_end_recompute").execute_in_process(partition_key="2024", instance=instance)
+        result = defs.resolve_job_def("refresh").execute_in_process(instance=instance)
         assert result.success
-        assert _materialized(instance, "unit_scores") == {"2024"}           # 2023 and 2025 not rebuilt
-        assert _materialized(instance, "stg_task_scores") == {"2024"}
-        assert _materialized(instance, "region_rankings") == {"2024", "2025"}  # 2025's prev_rank reads 2024
-        assert _materialized(instance, "weak_spots") == {"2024", "2025"}
 
     after = wh.df("select year, region, rank, prev_rank, score from marts.region_rankings order by year, rank")
     r2024 = after.query("year == 2024").set_index("region")
@@ -148,6 +146,64 @@ def test_recompute_touches_only_the_year_and_next_rankings_and_records_restateme
 
     # History is kept: an unchanged re-run adds nothing and loses nothing.
     assert run_fazhi(raw, path).df("select count(*) as n from marts.restatements")["n"].item() == len(rs)
+
+
+def test_after_recomputing_a_year_the_next_years_comparisons_read_it_as_it_now_is(tmp_path):
+    """Defect: a corrected 2023 sheet and `fazhi recompute --year 2023` left 2024's prev_score and
+    prev_rank (units and regions) at the old 2023 figures."""
+    raw, path = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb"
+    _three_years(raw)
+    run_fazhi(raw, path)
+    write_score_sheet(raw, 2023, "范县", "party", losing("party", 19))  # 范县 2023: 100 → 81 (party)
+    done = subprocess.run([str(FAZHI), "recompute", "--year", "2023", "--raw", str(raw), "--warehouse", str(path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    from conftest import Warehouse
+
+    wh = Warehouse(raw, path)
+    units = wh.df("""select s.year, u.unit_name, s.score, s.rank, s.prev_score, s.prev_rank
+                     from marts.unit_scores s join marts.units u using (unit_id, role)
+                     where s.role = 'party' order by s.year, u.unit_name""").set_index(["year", "unit_name"])
+    for name in units.loc[2024].index:
+        assert units.loc[(2024, name), "prev_score"] == units.loc[(2023, name), "score"]
+        assert units.loc[(2024, name), "prev_rank"] == units.loc[(2023, name), "rank"]
+    assert units.loc[(2023, "中共范县委员会"), "score"] == 81.0
+    regions = wh.df("select year, region, score, rank, prev_score, prev_rank, rank_change, score_change "
+                    "from marts.region_rankings order by year, region").set_index(["year", "region"])
+    for region in REGIONS:
+        this, last = regions.loc[(2024, region)], regions.loc[(2023, region)]
+        assert (this["prev_score"], this["prev_rank"]) == (last["score"], last["rank"])
+        assert this["rank_change"] == last["rank"] - this["rank"]
+        assert this["score_change"] == this["score"] - last["score"]
+
+
+def test_a_sheet_counts_in_the_year_written_inside_it_whatever_folder_the_sensor_saw(tmp_path):
+    """Defect: a late 2023 sheet (年度：2023) dropped into data/raw/2024/ made the sensor run 2024 only,
+    and 2023 kept the unit as missing. The sensor's run now rebuilds every year."""
+    raw, path = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb"
+    write_units(raw, city_units(REGIONS))
+    for year in (2023, 2024):
+        for region in REGIONS:
+            for role in ("party", "government"):
+                if (year, region, role) != (2023, "范县", "party"):
+                    write_score_sheet(raw, year, region, role)
+    run_fazhi(raw, path)
+    _, cursor, _ = _tick(raw, None)
+    write_score_sheet(raw, 2023, "范县", "party", losing("party", 4), file_year=2024)  # in the 2024 folder
+    years, cursor, result = _tick(raw, cursor)
+    assert years == ["2024"]                                    # what the sensor can see: the folder
+    request = result.run_requests[0]
+    resources = {"fazhi": FazhiWarehouse(raw_dir=str(raw), warehouse=str(path))}
+    with dg.instance_for_test() as instance:
+        run = defs.resolve_job_def(raw_files_sensor.job_name).execute_in_process(
+            instance=instance, tags=request.tags, resources=resources)
+        assert run.success
+    from conftest import Warehouse
+
+    row = Warehouse(raw, path).one("""select s.status, s.score, s.source_file from marts.unit_scores s
+                                      join marts.units u using (unit_id, role)
+                                      where s.year = 2023 and u.unit_name = '中共范县委员会'""")
+    assert row == ("scored", 96.0, "2024/score_sheets/范县_party_2023.xlsx")
 
 
 def test_a_removed_file_leaves_the_marts_with_an_issue_saying_so(tmp_path):
@@ -289,7 +345,7 @@ def test_fazhi_ui_serves_the_project_and_its_daemon_runs_the_sensor(tmp_path):
         repo = _graphql(url, """{ repositoriesOrError { ... on RepositoryConnection { nodes {
             jobs { name } sensors { name sensorState { status } } schedules { name scheduleState { status } } } } } }""")
         node = repo["repositoriesOrError"]["nodes"][0]
-        assert {"full_refresh", "year_end_recompute"} <= {j["name"] for j in node["jobs"]}
+        assert "refresh" in {j["name"] for j in node["jobs"]}
         assert [(s["name"], s["sensorState"]["status"]) for s in node["sensors"]] == [("raw_files_sensor", "RUNNING")]
         assert [(s["name"], s["scheduleState"]["status"]) for s in node["schedules"]] == [("year_end_schedule", "RUNNING")]
         assert (home / "dagster.yaml").resolve() == (Path(__file__).resolve().parent.parent / "dagster.yaml")
@@ -302,5 +358,5 @@ def test_fazhi_ui_serves_the_project_and_its_daemon_runs_the_sensor(tmp_path):
                 tags { key value } } } } }""")["runsOrError"]["results"]
             runs = [r for r in runs if r["status"] == "SUCCESS"]
         tags = {t["key"]: t["value"] for t in runs[0]["tags"]}
-        assert tags["dagster/partition"] == "2024" and tags["fazhi/trigger"] == "raw_files_sensor"
+        assert tags["fazhi/years"] == "2024" and tags["fazhi/trigger"] == "raw_files_sensor"
         assert _published_at(path)[1] == 2  # the registry and the one sheet

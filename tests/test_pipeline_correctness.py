@@ -635,7 +635,9 @@ def test_second_run_parses_nothing_and_gives_identical_marts(records):
     wh: Warehouse = records["wh"]
     touched = records["raw"] / "2024" / "meetings" / "会议台账.csv"
     os.utime(touched, (ts(2025, 1, 2), ts(2025, 1, 2)))
-    stats = pipeline.ingest_raw(Paths.from_env(wh.raw, wh.path), load_rulebook())
+    paths = Paths.from_env(wh.raw, wh.path)
+    pipeline.scan_raw_files(paths)
+    stats = pipeline.parse_raw_files(paths)
     assert stats["files_parsed"] == 0
     assert stats["files_cached"] == 9  # units + 5 sheets + meetings + filings + normative
 
@@ -672,32 +674,44 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _with_a_duplicate_task_row(monkeypatch) -> None:
+    """Make score-sheet staging write one task row twice, as a defect would."""
+    import pyarrow as pa
+
+    from pipelines.lib import pipeline
+
+    real = pipeline.STAGERS["score_sheets"]
+
+    def stage_with_duplicate(*args, **kwargs):
+        frames = real(*args, **kwargs)
+        rows = frames["stg_task_scores"]
+        frames["stg_task_scores"] = pa.concat_tables([rows, rows.slice(0, 1)])
+        return frames
+
+    monkeypatch.setitem(pipeline.STAGERS, "score_sheets", stage_with_duplicate)
+
+
 def test_dagster_definitions_checks_pass_and_failing_check_blocks_publication(tmp_path, monkeypatch):
     import dagster as dg
 
-    from pipelines.defs import ingest
     from pipelines.definitions import defs
     from pipelines.defs.resources import FazhiWarehouse
-    from pipelines.lib import pipeline
-    from pipelines.lib.warehouse import Paths, work_connection
 
     raw, warehouse = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb"
     write_units(raw, city_units(["清丰县"]))
     write_score_sheet(raw, Y, "清丰县", "party")
     write_score_sheet(raw, Y, "清丰县", "government", losing("government", 4))  # 96
-    resource = FazhiWarehouse(raw_dir=str(raw), warehouse=str(warehouse))
+    resources = {**defs.resources, "fazhi": FazhiWarehouse(raw_dir=str(raw), warehouse=str(warehouse))}
     instance = dg.DagsterInstance.ephemeral()
     assets = list(defs.assets)
-    partitioned = [a for a in assets if a is not ingest.raw_files]
-    expected_checks = {spec.name for a in assets for spec in a.check_specs}
-    assert len(expected_checks) >= 20
+    expected_checks = {(key.to_user_string(), spec.name) for a in assets for key, spec in
+                       ((spec.asset_key, spec) for spec in a.check_specs)}
+    assert len(expected_checks) >= 40
 
-    r0 = dg.materialize([ingest.raw_files], resources={"fazhi": resource}, instance=instance)
-    assert r0.success
-    r1 = dg.materialize(partitioned, partition_key=str(Y), resources={"fazhi": resource}, instance=instance)
+    r1 = dg.materialize(assets, resources=resources, instance=instance)
     assert r1.success
     evaluations = r1.get_asset_check_evaluations()
-    assert {e.check_name for e in evaluations} == expected_checks
+    assert {(e.asset_key.to_user_string(), e.check_name) for e in evaluations} == expected_checks
     assert all(e.passed for e in evaluations), [e.check_name for e in evaluations if not e.passed]
     assert "published_warehouse" in {e.asset_key.to_user_string() for e in r1.get_asset_materialization_events()}
     wh = Warehouse(raw, warehouse)
@@ -705,34 +719,22 @@ def test_dagster_definitions_checks_pass_and_failing_check_blocks_publication(tm
     published = _sha(warehouse)
 
     # Now the government sends a corrected sheet (100), and staging is made to write one task row
-    # twice. The blocking check stg_task_scores_unique must fail and stop the marts from publishing.
+    # twice. The blocking check on the staging table's key must fail and stop the marts and publication.
     write_score_sheet(raw, Y, "清丰县", "government", mtime=ts(2030, 1, 1))
-    real_stage_year = pipeline.stage_year
-
-    def stage_year_with_duplicate(paths, rules, year):
-        stats = real_stage_year(paths, rules, year)
-        with work_connection(paths) as con:
-            con.execute("insert into stg_task_scores select * from stg_task_scores where year = ? limit 1", [year])
-        return stats
-
-    monkeypatch.setattr(pipeline, "stage_year", stage_year_with_duplicate)
-    assert dg.materialize([ingest.raw_files], resources={"fazhi": resource}, instance=instance).success
-    r2 = dg.materialize(partitioned, partition_key=str(Y), resources={"fazhi": resource}, instance=instance,
-                        raise_on_error=False)
+    _with_a_duplicate_task_row(monkeypatch)
+    r2 = dg.materialize(assets, resources=resources, instance=instance, raise_on_error=False)
     assert not r2.success
-    failed = {e.check_name for e in r2.get_asset_check_evaluations() if not e.passed}
-    assert failed == {"stg_task_scores_unique"}
+    failed = {(e.asset_key.to_user_string(), e.check_name) for e in r2.get_asset_check_evaluations() if not e.passed}
+    assert len(failed) == 1 and next(iter(failed))[0] == "stg_task_scores", failed
+    assert "unique_combination" in next(iter(failed))[1]
     materialized = {e.asset_key.to_user_string() for e in r2.get_asset_materialization_events()}
-    assert "published_warehouse" not in materialized and "unit_scores" not in materialized
+    assert "published_warehouse" not in materialized and "marts/unit_scores" not in materialized
     # The published file is untouched: same bytes, still the old score, no temp file left behind.
     assert _sha(warehouse) == published
     assert wh.one("select score from marts.region_rankings where year = 2024") == (98.0,)
-    assert [p.name for p in warehouse.parent.iterdir() if p.name.endswith(".tmp")] == []
-    # The check itself, called directly on the work database, says what is wrong.
-    results = {r.name: r for r in pipeline.run_checks(Paths.from_env(raw, warehouse), Y, "staging")}
-    assert not results["stg_task_scores_unique"].passed and results["stg_task_scores_unique"].failures == 1
+    assert [p.name for p in warehouse.parent.iterdir() if ".tmp" in p.name] == []
 
-    # The CLI path reports the failed year with a non-zero exit code and publishes nothing either.
+    # The CLI path reports the failed check with a non-zero exit code and publishes nothing either.
     from pipelines.cli import run_pipeline
 
     assert run_pipeline(str(raw), str(warehouse), [Y], quiet=True) == 1
@@ -768,21 +770,9 @@ def test_failed_year_blocks_publication_of_all_years_and_stray_files_are_reporte
     assert stray == [(None, "error", "unknown_location")]
     before = _sha(warehouse)
 
-    # Now 2023 fails a blocking check: neither 2023 nor 2024 (which passes) may be published.
+    # Now a blocking check fails: nothing of any year may be published.
     from pipelines.cli import run_pipeline
-    from pipelines.lib import pipeline
 
-    real = pipeline.stage_year
-
-    def stage_with_duplicate(paths, rules, year):
-        stats = real(paths, rules, year)
-        if year == 2023:
-            from pipelines.lib.warehouse import work_connection
-
-            with work_connection(paths) as con:
-                con.execute("insert into stg_task_scores select * from stg_task_scores where year = 2023 limit 1")
-        return stats
-
-    monkeypatch.setattr(pipeline, "stage_year", stage_with_duplicate)
+    _with_a_duplicate_task_row(monkeypatch)
     assert run_pipeline(str(raw), str(warehouse), [2023, 2024], quiet=True) == 1
     assert _sha(warehouse) == before

@@ -112,7 +112,7 @@ def test_a_sensor_tick_takes_no_lock(office):
     finally:
         holder.kill()
         holder.wait()
-    assert [r.partition_key for r in result.run_requests] == ["2024"]
+    assert [r.tags["fazhi/years"] for r in result.run_requests] == ["2024"]
 
 
 @pytest.mark.parametrize(("args", "says"), [

@@ -1,15 +1,27 @@
-"""Ingest layer: the files in data/raw, their content hashes and parse results, and the unit registry."""
+"""Ingest: the files in data/raw by content, and the parse cache (a content is parsed once)."""
 import dagster as dg
 
-from pipelines.defs.resources import FazhiWarehouse
+from pipelines.defs.resources import WRITER_POOL, FazhiWarehouse, table_specs
 from pipelines.lib import pipeline
 
-WRITER_POOL = "fazhi_work_db"  # one writer at a time on the work database
+
+@dg.multi_asset(specs=table_specs(["raw_files", "file_hashes", "removed_files"], group="ingest"), pool=WRITER_POOL,
+                description="data/raw 中的文件：按内容哈希登记（大小和修改时间未变的不重算），记下被移除的文件。")
+def raw_files(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
+    stats = pipeline.scan_raw_files(fazhi.paths)
+    context.log.info(f"raw files: {stats}")
+    for key in context.selected_asset_keys:
+        yield dg.MaterializeResult(asset_key=key, metadata=stats)
 
 
-@dg.asset(group_name="ingest", pool=WRITER_POOL,
-          description="data/raw 中所有文件：内容哈希、解析缓存（未变化的文件不重复解析）与单位名册。")
-def raw_files(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse) -> dg.MaterializeResult:
-    stats = pipeline.ingest_raw(fazhi.paths, fazhi.rules, workers=fazhi.parse_workers)
-    context.log.info(f"ingest: {stats}")
-    return dg.MaterializeResult(metadata={k: dg.MetadataValue.int(v) for k, v in stats.items()})
+PARSED = ["parsed_files", "parsed_issues", "parsed_score_rows", "parsed_meetings", "parsed_filings",
+          "parsed_normative_docs", "parsed_units"]
+
+
+@dg.multi_asset(specs=table_specs(PARSED, group="ingest", deps=["raw_files"]), pool=WRITER_POOL,
+                description="解析缓存：每个新内容在隔离的子进程中解析一次；未变化的内容不再解析。")
+def parsed_files(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
+    stats = pipeline.parse_raw_files(fazhi.paths, workers=fazhi.parse_workers)
+    context.log.info(f"parse cache: {stats}")
+    for key in context.selected_asset_keys:
+        yield dg.MaterializeResult(asset_key=key, metadata=stats)

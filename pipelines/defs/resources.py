@@ -1,21 +1,40 @@
-"""The warehouse resource: where raw files are, where the marts are published, which rulebook rules.
+"""Resources and shared pieces of the asset definitions.
 
-A run that uses it holds the run lock (pipelines.lib.runlock) from its first step to its last: runs
-execute in one process (the in-process executor), so no other run — a clerk's `fazhi run`, a sensor
-or UI run — can write the work database in between. Sensors and schedules only read, and take no lock.
+`FazhiWarehouse`: where raw files are, where the marts are published, which rulebook rules. A run
+that uses it holds the run lock (pipelines.lib.runlock) from its first step to its last: runs execute
+in one process (the in-process executor), so no other run — a clerk's `fazhi run`, a sensor or UI
+run — can write the work database in between. Sensors and schedules only read, and take no lock.
+
+`FazhiDbt`: dbt for the marts, run as dagster-dbt runs it, minus two per-run costs it does not need.
 """
 from __future__ import annotations
 
 import os
 from contextlib import contextmanager
 from functools import cached_property
+from importlib.metadata import version as package_version
 from typing import Iterator
 
 import dagster as dg
+from dagster_dbt import DbtCliResource
+from packaging.version import Version
 
 from pipelines.lib.rulebook import Rulebook, load_rulebook
 from pipelines.lib.runlock import run_lock
+from pipelines.lib.schema import source_tables
 from pipelines.lib.warehouse import Paths
+
+WRITER_POOL = "fazhi_work_db"  # one writer at a time on the work database
+
+
+def table_specs(tables: list[str], group: str, deps: list[str] | None = None) -> list[dg.AssetSpec]:
+    """One asset per table, described by its declaration in fazhi_dbt/models/sources.yml."""
+    declared = source_tables()
+    return [dg.AssetSpec(t, group_name=group, deps=deps or [], description=declared[t].description,
+                         metadata={"dagster/column_schema": dg.TableSchema(columns=[
+                             dg.TableColumn(c.name, c.data_type, description=c.description or None)
+                             for c in declared[t].columns])})
+            for t in tables]
 
 
 class FazhiWarehouse(dg.ConfigurableResource):
@@ -34,7 +53,7 @@ class FazhiWarehouse(dg.ConfigurableResource):
         return load_rulebook(self.rulebook or os.environ.get("FAZHI_RULEBOOK") or "default")
 
     @contextmanager
-    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["FazhiWarehouse"]:
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[FazhiWarehouse]:
         run = context.run
         if run is None:  # a sensor tick or a schedule evaluation: reads only
             yield self
@@ -44,3 +63,17 @@ class FazhiWarehouse(dg.ConfigurableResource):
                       on_wait=lambda who: context.log.info(f"等待另一次运行结束：{who}"),
                       on_takeover=lambda h: context.log.warning(f"上次运行未正常结束，已接管：{h.describe()}")):
             yield self
+
+
+class FazhiDbt(DbtCliResource):
+    """dagster-dbt's resource without two per-run costs: `dbt --version` in a subprocess (which also
+    asks the package index for newer versions, and this machine is offline) and loading a dbt adapter
+    into this process (only needed to fetch row counts, which are not used). Both override private
+    members of the pinned dagster-dbt 0.29.27: check them when upgrading."""
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        return Version(package_version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args):  # noqa: ANN001 - signature of the parent
+        return None

@@ -1,36 +1,44 @@
-"""Staging layer: one year's rows resolved to registry units and rulebook tasks, with their issues."""
+"""Staging: one asset per input kind, every year at once (a sheet counts in the year written inside it,
+whatever folder it came in)."""
 import dagster as dg
 
-from pipelines.defs.ingest import WRITER_POOL
-from pipelines.defs.partitions import years
-from pipelines.defs.resources import FazhiWarehouse
+from pipelines.defs.resources import WRITER_POOL, FazhiWarehouse, table_specs
 from pipelines.lib import pipeline
 
-STAGING_TABLES = ["stg_submissions", "stg_task_scores", "stg_meetings", "stg_filings", "stg_normative_docs",
-                  "stg_issues"]
-
-
-STAGING_CHECKS = {  # check name → the table it guards (names from pipelines.lib.checks.staging_checks)
-    "stg_task_scores_unique": "stg_task_scores",
-    "stg_task_scores_units_registered": "stg_task_scores",
-    "stg_task_scores_points_in_bounds": "stg_task_scores",
-    "stg_submissions_rows_reconciled": "stg_submissions",
-    "stg_rejected_rows_have_issues": "stg_issues",
-    "stg_meetings_units_registered": "stg_meetings",
+_FILES = ["raw_files", "parsed_files", "parsed_issues"]
+# kind → (the tables it writes, what it reads besides the files and the registry)
+KINDS = {
+    "score_sheets": (["stg_task_scores", "stg_sheet_totals", "stg_score_sheet_files", "stg_score_sheet_issues"],
+                     ["parsed_score_rows", "rulebook_tasks", "rulebook_roles", "rulebook_info"]),
+    "meetings": (["stg_meetings", "stg_meeting_files", "stg_meeting_issues"],
+                 ["parsed_meetings", "rulebook_meeting_types"]),
+    "filings": (["stg_filings", "stg_filing_files", "stg_filing_issues"],
+                ["parsed_filings", "rulebook_filing_requirements"]),
+    "normative_docs": (["stg_normative_docs", "stg_normative_doc_files", "stg_normative_doc_issues"],
+                       ["parsed_normative_docs"]),
+    "other_files": (["stg_other_files", "stg_other_file_issues"], []),
+}
+DESCRIPTIONS = {
+    "score_sheets": "打分表：对应到登记单位和角色，任务对应模板并按计分规则计分；同一单位、角色、年度以最新报送为准。",
+    "meetings": "会议学法台账：对应到登记单位，按规则库归类会议类型，重复的会议只计一次。",
+    "filings": "报送登记：对应到登记单位，报告类型对应到规则库的报送要求。",
+    "normative_docs": "规范性文件登记：对应到登记单位。",
+    "other_files": "未读取的文件（Office 锁定文件、不在约定目录中的文件）：各计入其所在年度并说明原因。",
 }
 
 
-@dg.multi_asset(
-    specs=[dg.AssetSpec(t, group_name="staging", deps=["raw_files"]) for t in STAGING_TABLES],
-    check_specs=[dg.AssetCheckSpec(name, asset=table, blocking=True) for name, table in STAGING_CHECKS.items()],
-    partitions_def=years, pool=WRITER_POOL,
-    description="按年度：单位对应名册、任务对应模板、会议归类；每行入库或拒收并记录原因。",
-)
-def staging_tables(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
-    year = int(context.partition_key)
-    stats = pipeline.stage_year(fazhi.paths, fazhi.rules, year)
-    for table in STAGING_TABLES:
-        yield dg.MaterializeResult(asset_key=table, metadata={"year": year, **stats})
-    for result in pipeline.run_checks(fazhi.paths, year, "staging"):
-        yield dg.AssetCheckResult(asset_key=STAGING_CHECKS[result.name], check_name=result.name,
-                                  passed=result.passed, metadata={"failures": result.failures, "detail": result.detail})
+def _staging_asset(kind: str) -> dg.AssetsDefinition:
+    tables, reads = KINDS[kind]
+    deps = [*_FILES, *reads] + (["stg_units"] if kind != "other_files" else [])
+
+    @dg.multi_asset(name=f"stage_{kind}", specs=table_specs(tables, group="staging", deps=deps), pool=WRITER_POOL,
+                    description=DESCRIPTIONS[kind])
+    def stage(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
+        counts = pipeline.stage_kind(fazhi.paths, fazhi.rules, kind)
+        for key in context.selected_asset_keys:
+            yield dg.MaterializeResult(asset_key=key, metadata={"rows": counts[key.path[-1]]})
+
+    return stage
+
+
+staging_assets = [_staging_asset(kind) for kind in KINDS]

@@ -15,13 +15,9 @@ ENV = "FAZHI_CRASH_AT"
 POINTS = (
     "ingest.hashed",           # file hashes stored, nothing parsed yet
     "ingest.parse_batch",      # inside a parse batch's transaction, after the file list, before the rows
-    "ingest.listed",           # the new listing of data/raw stored
-    "ingest.registry",         # inside the registry's transaction, after the units, before the reference
-    "staging.year",            # inside a year's staging transaction, half the tables written
-    "marts.year",              # inside a year's marts transaction
-    "marts.rankings",          # inside the rankings' transaction, between two years
-    "marts.weak_spots",        # inside the weak spots' transaction
-    "checks.recorded",         # inside the checks' transaction
+    "ingest.listed",           # inside the transaction of the new listing of data/raw
+    "staging.write",           # inside a staging asset's transaction, its tables replaced, not committed
+    "marts.building",          # dbt is building the marts
     "publish.copying",         # the new warehouse file half written
     "publish.before_swap",     # the new warehouse complete, not yet swapped in
 )

@@ -22,6 +22,7 @@ import pandas as pd
 from pipelines.lib import ledgers
 from pipelines.lib.isolation import map_isolated
 from pipelines.lib.records import ERROR, FileRejected, Issue, ParsedFile
+from pipelines.lib.schema import source_tables
 from pipelines.lib.score_sheets import parse_score_sheet
 from pipelines.lib.faults import crashpoint
 from pipelines.lib.warehouse import transaction, utc_now
@@ -43,19 +44,14 @@ PARSERS: dict[str, Callable[[Path], ParsedFile]] = {
     "normative_docs": ledgers.parse_normative_docs,
     "units": ledgers.parse_units,
 }
-# Columns of each kind's parsed rows, in the parse cache (besides sha256, kind, sheet, row).
-RECORD_COLUMNS = {
-    "score_sheet": ["duty_text", "task_no", "task_no_text", "task_text", "max_points_text",
-                    "self_raw", "self_points", "verified_raw", "verified_points", "remark"],
-    "meetings": ["unit", "date", "type_text", "topic", "host", "led_by_principal", "attendees", "hours"],
-    "filings": ["unit", "report_type_text", "year", "filed_date", "due_date", "remark"],
-    "normative_docs": ["unit", "title", "doc_no", "issued_date", "filed_date", "compliant"],
-    "units": ["name", "unit_type", "region", "aliases"],
-}
 RECORD_TABLES = {
     "score_sheet": "parsed_score_rows", "meetings": "parsed_meetings", "filings": "parsed_filings",
     "normative_docs": "parsed_normative_docs", "units": "parsed_units",
 }
+# Columns of each kind's parsed rows besides the key (declared in fazhi_dbt/models/sources.yml).
+RECORD_COLUMNS = {kind: [c for c in source_tables()[table].column_names
+                         if c not in ("sha256", "kind", "sheet", "row", "parse_rejected")]
+                  for kind, table in RECORD_TABLES.items()}
 _YEAR_DIR = re.compile(r"^(19|20)\d{2}$")
 
 
@@ -254,12 +250,10 @@ def record_raw_files(con: duckdb.DuckDBPyConnection, files: list[RawFile]) -> No
         columns=["path", "kind", "folder_year", "size", "mtime_ns", "sha256", "note"],
     )
     # Gone, unless the same bytes are still there under another name (a rename loses no data). The
-    # year is the one the file was last counted in (written inside wins over its folder).
-    staged = con.execute("select count(*) from duckdb_tables() where table_name = 'stg_submissions'").fetchone()[0]
-    counted_in = "(select max(s.year) from stg_submissions s where s.file = o.path)" if staged else "null"
-    con.execute(f"""
+    # year kept is its folder's; the marts count it in the year written inside, as they did the file.
+    con.execute("""
         insert into removed_files
-        select o.path, o.sha256, o.kind, coalesce({counted_in}, o.folder_year), $now
+        select o.path, o.sha256, o.kind, o.folder_year, $now
         from raw_files o
         where o.kind is not null and o.path not in (select path from frame)
           and o.sha256 not in (select sha256 from frame where sha256 is not null)

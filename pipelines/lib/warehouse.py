@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,16 +26,6 @@ from pipelines.lib.faults import crashpoint
 
 DEFAULT_RAW = Path("data/raw")
 DEFAULT_WAREHOUSE = Path("data/marts/fazhi.duckdb")
-
-# Public contract (SPEC §5): tables of the published `marts` schema, in publishing order.
-MART_TABLES = (
-    "unit_scores", "region_rankings", "task_scores", "requirement_compliance",
-    "study_sessions_quarterly", "filing_rates", "normative_doc_rates", "weak_spots",
-    "ingest_issues", "submissions",
-)
-# Extra tables published beside the contract: the registry and the rulebook in force, for tracing.
-EXTRA_TABLES = ("units", "meetings", "rulebook_requirements", "score_sheet_tasks", "publication", "restatements")
-
 
 @dataclass(frozen=True)
 class Paths:
@@ -51,36 +42,6 @@ class Paths:
     @property
     def work_db(self) -> Path:
         return self.warehouse.parent / ".work" / f"{self.warehouse.stem}_work.duckdb"
-
-
-SCHEMA_SQL = """
-create schema if not exists marts;
-create table if not exists file_hashes (path varchar, size bigint, mtime_ns bigint, sha256 varchar);
-create table if not exists raw_files (path varchar, kind varchar, folder_year integer, size bigint,
-    mtime_ns bigint, sha256 varchar, note varchar);
-create table if not exists parsed_files (sha256 varchar, kind varchar, parser_version integer, meta json,
-    rows_read integer, error_code varchar, error_message varchar, parsed_at timestamp);
-create table if not exists parsed_issues (sha256 varchar, kind varchar, sheet varchar, "row" integer,
-    severity varchar, code varchar, message varchar, year integer, unit varchar, rejects_row boolean);
-create table if not exists parsed_score_rows (sha256 varchar, kind varchar, sheet varchar, "row" integer,
-    parse_rejected boolean, duty_text varchar, task_no integer, task_no_text varchar, task_text varchar,
-    max_points_text double, self_raw varchar, self_points double, verified_raw varchar,
-    verified_points double, remark varchar);
-create table if not exists parsed_meetings (sha256 varchar, kind varchar, sheet varchar, "row" integer,
-    parse_rejected boolean, unit varchar, date date, type_text varchar, topic varchar, host varchar,
-    led_by_principal boolean, attendees integer, hours double);
-create table if not exists parsed_filings (sha256 varchar, kind varchar, sheet varchar, "row" integer,
-    parse_rejected boolean, unit varchar, report_type_text varchar, year integer, filed_date date,
-    due_date date, remark varchar);
-create table if not exists parsed_normative_docs (sha256 varchar, kind varchar, sheet varchar,
-    "row" integer, parse_rejected boolean, unit varchar, title varchar, doc_no varchar, issued_date date,
-    filed_date date, compliant boolean);
-create table if not exists removed_files (path varchar, sha256 varchar, kind varchar, year integer,
-    removed_at timestamp);
-create table if not exists year_builds (year integer primary key, started_at timestamp, completed_at timestamp);
-create table if not exists parsed_units (sha256 varchar, kind varchar, sheet varchar, "row" integer,
-    parse_rejected boolean, name varchar, unit_type varchar, region varchar, aliases varchar);
-"""
 
 
 WORK_DB_MEMORY_LIMIT = "1500MB"
@@ -103,16 +64,40 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.commit()
 
 
+_created: set[tuple[str, int]] = set()  # (work database, inode) whose tables this process created
+
+
 @contextmanager
 def work_connection(paths: Paths) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The work database, read-write, with every table the Python assets write (sources.yml)."""
+    from pipelines.lib.schema import create_tables
+
     paths.work_db.parent.mkdir(parents=True, exist_ok=True)
     # Bounded: DuckDB spills to disk beyond this instead of growing with the year being built.
-    con = duckdb.connect(str(paths.work_db), config={"memory_limit": WORK_DB_MEMORY_LIMIT})
+    con = _connect(paths.work_db)
     try:
-        con.execute(SCHEMA_SQL)
+        key = (str(paths.work_db), paths.work_db.stat().st_ino)
+        if key not in _created:
+            with transaction(con):
+                con.execute("create schema if not exists marts")
+                create_tables(con)
+            _created.add(key)
         yield con
     finally:
         con.close()
+
+
+def _connect(path: Path, wait_seconds: float = 120) -> duckdb.DuckDBPyConnection:
+    """Open read-write. The run lock keeps other runs out; a dbt process a killed run left behind may
+    still hold the file for a few seconds, so a lock conflict is waited out, not fatal."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return duckdb.connect(str(path), config={"memory_limit": WORK_DB_MEMORY_LIMIT})
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def publish(paths: Paths, source_files: int, rulebook_id: str = "", rulebook_fingerprint: str = "",

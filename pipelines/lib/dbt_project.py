@@ -1,0 +1,39 @@
+"""The dbt project of the marts (fazhi_dbt/): its manifest, made offline when missing or stale.
+
+`@dbt_assets` reads `target/manifest.json` when the code location loads. A fresh clone has none, and
+an edited model makes it stale: it is then made here with `dbt parse` (no network, no packages).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dagster_dbt import DbtProject
+
+from pipelines.lib.schema import DBT_DIR
+
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))  # the venv's, activated or not
+_SOURCES = ("models", "macros", "tests")
+
+
+def _stale(project: DbtProject) -> bool:
+    manifest = project.manifest_path
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime_ns
+    files = [p for sub in _SOURCES for p in (project.project_dir / sub).rglob("*") if p.is_file()]
+    files += [project.project_dir / "dbt_project.yml", project.project_dir / "profiles.yml"]
+    return any(p.stat().st_mtime_ns > built for p in files)
+
+
+def prepared_project() -> DbtProject:
+    project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
+    if _stale(project):
+        done = subprocess.run([DBT_EXECUTABLE, "parse", "--quiet"], cwd=DBT_DIR, capture_output=True, text=True,
+                              env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+                                   "DBT_PROFILES_DIR": str(DBT_DIR)})
+        if done.returncode != 0:
+            raise RuntimeError(f"dbt parse failed in {DBT_DIR}:\n{done.stdout[-4000:]}{done.stderr[-4000:]}")
+    return project

@@ -1,0 +1,133 @@
+"""What every kind's staging shares: the files and issues it reports, the parse cache it reads, the
+years it covers, and how its tables are replaced."""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from pipelines.lib.schema import source_tables
+
+ISSUE_COLUMNS = source_tables()["stg_meeting_issues"].column_names
+FILE_COLUMNS = source_tables()["stg_meeting_files"].column_names
+IGNORED_MESSAGES = {
+    "office_lock_file": "这是Excel/WPS打开文件时生成的临时锁定文件，已忽略。",
+    "unknown_location": "文件不在约定目录（data/raw/<年度>/score_sheets|meetings|filings|normative_docs/）中，未读取。请移到对应目录。",
+}
+
+
+def issue(year, file, sheet, row, unit, severity, code, message) -> dict:
+    return {"year": year, "file": file, "sheet": sheet, "row": row, "unit": unit,
+            "severity": severity, "code": code, "message": message}
+
+
+def int_or_none(v) -> int | None:
+    if v is None:
+        return None
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return int(v)
+
+
+class Report:
+    """The files of one kind and the issues found in them, across years."""
+
+    def __init__(self, loaded_at: datetime):
+        self.loaded_at = loaded_at
+        self.files: list[dict] = []
+        self.issues: list[dict] = []
+        self.issue_frames: list[pd.DataFrame] = []
+
+    def issue(self, year, file, sheet, row, unit, severity, code, message) -> None:
+        self.issues.append(issue(year, file, sheet, row, unit, severity, code, message))
+
+    def issue_rows(self, year: int, rows: pd.DataFrame, severity: str, code: str, messages: pd.Series) -> None:
+        """Row issues for many rows at once (a large ledger year has tens of thousands)."""
+        if len(rows):
+            self.issue_frames.append(pd.DataFrame({
+                "year": year, "file": rows["file"], "sheet": rows["sheet"], "row": rows["row"],
+                "unit": rows["unit"], "severity": severity, "code": code, "message": messages}))
+
+    def file(self, year, file, sha, kind, rows_read, rows_rejected, status, reason=None, unit_id=None,
+             role=None, sheet=None, superseded_by=None, mtime_ns=None) -> None:
+        self.files.append({
+            "year": year, "file": file, "sha256": sha, "kind": kind, "sheet": sheet, "unit_id": unit_id,
+            "role": role, "rows_read": rows_read, "rows_loaded": rows_read - rows_rejected,
+            "rows_rejected": rows_rejected, "status": status, "status_reason": reason,
+            "superseded_by": superseded_by,
+            "mtime": pd.Timestamp(mtime_ns, unit="ns") if mtime_ns else None, "loaded_at": self.loaded_at,
+        })
+
+    def parse_issues(self, year: int, frame: pd.DataFrame, path_of: dict[str, list[str]],
+                     unit_of: dict[tuple[str, str], str] | None = None) -> None:
+        """Issues the parser found, once per file holding that content; unit_of fills the unit a
+        score sheet names when the parser's issue has none."""
+        for rec in frame.itertuples(index=False):
+            unit = rec.unit if isinstance(rec.unit, str) else (unit_of or {}).get((rec.sha256, rec.sheet))
+            for path in path_of.get(rec.sha256, ()):
+                self.issue(year, path, rec.sheet, int_or_none(rec.row), unit, rec.severity, rec.code, rec.message)
+
+    def files_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.files, columns=FILE_COLUMNS)
+
+    def issues_frame(self) -> pd.DataFrame:
+        return pd.concat([pd.DataFrame(self.issues, columns=ISSUE_COLUMNS), *self.issue_frames], ignore_index=True)
+
+
+def file_frame(con: duckdb.DuckDBPyConnection, kind: str) -> pd.DataFrame:
+    """The current files of a kind with their parse result."""
+    frame = con.execute(
+        "select r.path as file, r.sha256, r.folder_year, r.mtime_ns, p.meta, p.rows_read, p.error_code, "
+        "p.error_message from raw_files r join parsed_files p on p.sha256 = r.sha256 and p.kind = r.kind "
+        "where r.kind = ? order by r.path", [kind]
+    ).df()
+    # DuckDB hands a NULL in a text column that also holds text to pandas as NaN, which is truthy:
+    # without this, one unreadable file would make every other file of its kind look unreadable too.
+    for col in ("meta", "error_code", "error_message"):
+        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+    return frame
+
+
+def parse_issues(con: duckdb.DuckDBPyConnection, shas: list[str], kind: str) -> pd.DataFrame:
+    return con.execute(
+        "select sha256, sheet, \"row\", unit, severity, code, message, rejects_row from parsed_issues "
+        "where kind = ? and sha256 in (select unnest(?))", [kind, shas]
+    ).df()
+
+
+def years_present(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Years with any data: folder years, and years written inside score sheets (the same years the
+    marts cover: fazhi_dbt/models/intermediate/int_years.sql)."""
+    rows = con.execute("""
+        select distinct folder_year from raw_files where folder_year is not null
+        union select distinct try_cast(unnest(json_extract(meta, '$.sheets.*.year')) as integer)
+              from parsed_files where kind = 'score_sheet' and sha256 in (select sha256 from raw_files)
+    """).fetchall()
+    return sorted({int(r[0]) for r in rows if r[0] is not None})
+
+
+def replace(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame | pa.Table) -> int:
+    """Replace a table's rows with `frame` (the caller holds the transaction)."""
+    con.execute(f"delete from {table}")
+    if len(frame):
+        con.register("_rows", frame)
+        con.execute(f"insert into {table} by name select * from _rows")
+        con.unregister("_rows")
+    return len(frame)
+
+
+def year_in_path(path: str) -> int | None:
+    """The year folder a path lies in (`2024/…`), if any."""
+    m = re.match(r"^((?:19|20)\d{2})/", path)
+    return int(m.group(1)) if m else None
+
+
+def sheet_meta(meta: str | None) -> dict:
+    return json.loads(meta) if meta else {}
