@@ -104,7 +104,7 @@ def _assert_recovers(root: Path, uninterrupted: Path, fresh: Path, served_sha: s
     query = "select count(*) from marts.restatements"
     assert mine.one(query) == theirs.one(query)
     assert sorted(p.name for p in warehouse.parent.iterdir()) == [".work", "fazhi.duckdb"], "stray files"
-    assert sorted(p.name for p in (warehouse.parent / ".work").iterdir()) == ["fazhi_work.duckdb", "run.lock"]
+    assert sorted(p.name for p in (warehouse.parent / ".work").iterdir()) == ["dbt", "fazhi_work.duckdb", "run.lock"]
 
 
 @pytest.mark.parametrize("point", POINTS)

@@ -1,0 +1,102 @@
+"""The dbt models: their unit tests (the business rules on given rows), their documentation, and the
+README's contract, which is checked against the models' YAML (the one place columns are declared)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from builders import city_units, losing, write_score_sheet, write_units
+from conftest import run_fazhi
+from pipelines.lib.dbt_project import DBT_EXECUTABLE
+from pipelines.lib.schema import DBT_DIR, mart_tables
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.fixture(scope="module")
+def work_db(tmp_path_factory) -> Path:
+    """A work database the real pipeline built (unit tests need the models' upstream relations)."""
+    root = tmp_path_factory.mktemp("models")
+    raw = root / "raw"
+    write_units(raw, city_units(["清丰县", "范县"]))
+    for region in ("清丰县", "范县"):
+        write_score_sheet(raw, 2024, region, "party", losing("party", 2))
+        write_score_sheet(raw, 2024, region, "government")
+    run_fazhi(raw, root / "marts" / "fazhi.duckdb")
+    return root / "marts" / ".work" / "fazhi_work.duckdb"
+
+
+def _dbt(project: Path, work_db: Path, *args: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    target = work_db.parent / "dbt_unit_tests"
+    env = {**os.environ, "FAZHI_WORK_DB": str(work_db), "DBT_TARGET_PATH": str(target), "DBT_LOG_PATH": str(target),
+           "DBT_PROFILES_DIR": str(project), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    done = subprocess.run([DBT_EXECUTABLE, *args], cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    results = json.loads((target / "run_results.json").read_text())["results"] if (target / "run_results.json").exists() else []
+    return done, results
+
+
+def test_the_business_rules_hold_on_their_unit_tests(work_db):
+    done, results = _dbt(DBT_DIR, work_db, "test", "--select", "test_type:unit")
+    assert done.returncode == 0, done.stdout[-4000:]
+    names = {r["unique_id"].split(".")[-1] for r in results}
+    assert len(names) >= 11 and all(r["status"] == "pass" for r in results)
+    for rule in ("competition_ranking_with_ties", "bottom_cut_with_ties", "evidence", "periods", "duplicates",
+                 "on_time_on_the_due_date", "three_rates"):
+        assert any(rule in n for n in names), f"no unit test for {rule}: {sorted(names)}"
+
+
+def test_a_wrong_expectation_fails_its_unit_test(work_db, tmp_path):
+    """The harness reports a broken rule: the ranking test expecting 1, 2, 3, 4 instead of 1, 2, 2, 4."""
+    project = tmp_path / "fazhi_dbt"
+    shutil.copytree(DBT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    spec = project / "models" / "marts" / "unit_scores.yml"
+    text = spec.read_text(encoding="utf-8")
+    wrong = text.replace("{year: 2024, unit_id: P3, score: 80, rank: 2,", "{year: 2024, unit_id: P3, score: 80, rank: 3,")
+    assert wrong != text
+    spec.write_text(wrong, encoding="utf-8")
+    done, results = _dbt(project, work_db, "test", "--select", "unit_scores_competition_ranking_with_ties")
+    assert done.returncode != 0
+    assert [r["status"] for r in results] == ["fail"]
+
+
+def test_every_mart_and_column_is_documented_and_typed():
+    marts = mart_tables()
+    assert {"unit_scores", "region_rankings", "task_scores", "requirement_compliance", "study_sessions_quarterly",
+            "filing_rates", "normative_doc_rates", "weak_spots", "ingest_issues", "submissions", "units",
+            "score_sheet_tasks", "rulebook_requirements", "meetings", "rulebook_roles"} <= set(marts)
+    for table in marts.values():
+        assert table.description, table.name
+        for column in table.columns:
+            assert column.description and column.data_type, (table.name, column.name)
+        assert (DBT_DIR / "models" / "marts" / f"{table.name}.sql").exists()
+
+
+def test_the_published_tables_have_exactly_the_declared_columns(work_db):
+    from conftest import Warehouse
+
+    wh = Warehouse(Path(), work_db.parent.parent / "fazhi.duckdb")
+    for table in mart_tables().values():
+        published = list(wh.df(f"select * from marts.{table.name} limit 0").columns)
+        assert published == table.column_names, table.name
+
+
+def test_the_readme_contract_is_written_from_the_models_yaml():
+    """README.md's contract section is exactly what the models' YAML says (regenerate it with
+    `.venv/bin/python -m pipelines.lib.contract`)."""
+    from pipelines.lib.contract import render, readme_section
+
+    assert readme_section(README.read_text(encoding="utf-8")) == render()
+
+
+def test_sources_declare_every_column_the_python_side_writes():
+    data = yaml.safe_load((DBT_DIR / "models" / "sources.yml").read_text(encoding="utf-8"))
+    for source in data["sources"]:
+        for table in source["tables"]:
+            for column in table["columns"]:
+                assert column.get("data_type"), (table["name"], column["name"])
