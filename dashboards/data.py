@@ -19,8 +19,6 @@ import streamlit as st
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_TTL_SECONDS = 600
-ALL_ROLES = ("party", "government", "department", "township_party", "township_government")
-REGION_ROLES = ("party", "government")
 
 
 class NoWarehouse(Exception):
@@ -79,6 +77,24 @@ def query(sql: str, **params) -> pd.DataFrame:
         raise WarehouseUnreadable(str(warehouse_path())) from error
 
 
+def roles() -> pd.DataFrame:
+    """The roles of the rulebook in force, as published (`marts.rulebook_roles`), in the rulebook's order: one
+    row per role with its name, unit type, level (region | department | township), side (party | government |
+    department), the score sheet's maximum, and whether (and in which position: 1, 2) it forms a region's
+    score. Nothing in the dashboard names a role: which roles exist, what they are called, how the filters
+    group them and which of them make a region's score all come from here."""
+    return query("""select role, name, unit_type, level, side, max_score, in_region_score, region_position,
+                           display_order
+                    from marts.rulebook_roles order by display_order, role""")
+
+
+def region_roles() -> tuple[str, ...]:
+    """The roles whose scores form a region's score, in their position (the mart's first and second score)."""
+    frame = roles()
+    frame = frame[frame["in_region_score"].fillna(False).astype(bool)].sort_values("region_position")
+    return tuple(frame["role"])
+
+
 def available() -> bool:
     return warehouse_stamp() is not None
 
@@ -86,19 +102,6 @@ def available() -> bool:
 def publication() -> dict:
     frame = query("select * from marts.publication")
     return frame.iloc[0].to_dict() if len(frame) else {}
-
-
-def restatements(year: int) -> pd.DataFrame:
-    """Published figures of `year` a later publication changed (none in a warehouse from before they were kept)."""
-    present = query("""select count(*) as n from duckdb_tables()
-                       where schema_name = 'marts' and table_name = 'restatements'""")["n"].iloc[0]
-    if not present:
-        return pd.DataFrame(columns=["restated_at", "year", "scope", "subject_id", "subject", "measure",
-                                     "old_value", "new_value", "previously_published_at", "reason", "region", "role"])
-    return query("""select r.*, coalesce(u.region, case when r.scope = 'region' then r.subject_id end) as region,
-                           u.role
-                    from marts.restatements r left join marts.units u on r.scope = 'unit' and u.unit_id = r.subject_id
-                    where r.year = $year order by r.restated_at desc, r.scope, r.subject, r.measure""", year=year)
 
 
 def years() -> list[int]:

@@ -149,8 +149,11 @@ def _change_text(change) -> str:
 
 def ranking_circular(rows: pd.DataFrame, *, year: int, title: str, issued_on: dt.date,
                      policy_note: str, columns: dict[str, str]) -> bytes:
-    """The printed 排名通报: title, year/date line, bordered table, 末位 rows in red, rule footnote."""
-    keys = list(_CIRCULAR_COLUMNS)
+    """The printed 排名通报: title, year/date line, bordered table, 末位 rows in red, rule footnote.
+
+    `columns` heads the table (key → heading; a key it leaves out keeps the Chinese default); a score column
+    headed None is left out (a rulebook with a single role forming a region's score has no second score)."""
+    keys = [k for k in _CIRCULAR_COLUMNS if k not in columns or columns[k] is not None]
     last = len(keys)
     wb = Workbook()
     ws = wb.active
@@ -203,7 +206,7 @@ def ranking_circular(rows: pd.DataFrame, *, year: int, title: str, issued_on: dt
     write_cell(ws, foot, 1, text).alignment = Alignment(wrap_text=True, vertical="top")
     ws.merge_cells(start_row=foot, start_column=1, end_row=foot, end_column=last)
     # merged cells do not auto-grow; size the row for the wrapped text
-    line_width = sum(w for _, w in _CIRCULAR_COLUMNS.values())
+    line_width = sum(_CIRCULAR_COLUMNS[k][1] for k in keys)
     lines = sum(max(1, math.ceil(_display_width(p) / line_width)) for p in text.split("\n"))
     ws.row_dimensions[foot].height = 16 * lines
 

@@ -1,7 +1,8 @@
 """The sidebar filters every page honours: year, region, role and level.
 
-Role (党委/政府/部门) and level (县区/市直部门/乡镇) are two views of the marts' `role` column; a page
-receives the roles both allow. Widget values live in session state, so they survive page switches.
+Role (党委/政府/部门) and level (县区/市直部门/乡镇) are two views of the marts' `role` column, both read
+from the rulebook in force (`marts.rulebook_roles`: each role's `side` and `level`); a page receives the
+roles both allow. Widget values live in session state, so they survive page switches.
 """
 from __future__ import annotations
 
@@ -11,18 +12,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from dashboards import data
-from dashboards.i18n import t
-
-LEVEL_ROLES = {
-    "region": ("party", "government"),
-    "department": ("department",),
-    "township": ("township_party", "township_government"),
-}
-SIDE_ROLES = {
-    "party": ("party", "township_party"),
-    "government": ("government", "township_government"),
-    "department": ("department",),
-}
+from dashboards.i18n import label, t
 
 
 @dataclass(frozen=True)
@@ -47,13 +37,30 @@ class Filters:
         return " and ".join(parts)
 
 
+def _grouped(column: str) -> dict[str, tuple[str, ...]]:
+    """Value of the rulebook's `column` (level or side) → its roles, both in the rulebook's order."""
+    roles = data.roles()
+    return {value: tuple(roles.loc[roles[column] == value, "role"]) for value in roles[column].dropna().unique()}
+
+
+def level_roles() -> dict[str, tuple[str, ...]]:
+    """Level (region, department, township) → the roles of that level."""
+    return _grouped("level")
+
+
+def side_roles() -> dict[str, tuple[str, ...]]:
+    """Side (party, government, department) → the roles of that side."""
+    return _grouped("side")
+
+
 def roles_for(level: str | None, side: str | None) -> tuple[str, ...]:
-    allowed = set(data.ALL_ROLES)
+    """The roles both choices allow (None: any), in the rulebook's order."""
+    roles = data.roles()
     if level:
-        allowed &= set(LEVEL_ROLES[level])
+        roles = roles[roles["level"] == level]
     if side:
-        allowed &= set(SIDE_ROLES[side])
-    return tuple(r for r in data.ALL_ROLES if r in allowed)
+        roles = roles[roles["side"] == side]
+    return tuple(roles["role"])
 
 
 def year_options() -> list[int]:
@@ -73,12 +80,16 @@ def sidebar() -> Filters:
     st.sidebar.subheader(t("filters"))
     year = st.sidebar.selectbox(t("year"), years, key="f_year")
     regions = st.sidebar.multiselect(t("region"), data.regions(), key="f_regions", placeholder=t("all"))
-    levels = [None, *LEVEL_ROLES]
+    levels = [None, *level_roles()]
+    if st.session_state.get("f_level") not in levels:  # a choice the rulebook now in force no longer has
+        st.session_state["f_level"] = None
     level = st.sidebar.selectbox(t("level"), levels, key="f_level",
-                                 format_func=lambda v: t("all") if v is None else t(f"level_{v}"))
-    sides = [None, *SIDE_ROLES]
+                                 format_func=lambda v: t("all") if v is None else label("level", v))
+    sides = [None, *side_roles()]
+    if st.session_state.get("f_side") not in sides:
+        st.session_state["f_side"] = None
     side = st.sidebar.selectbox(t("role"), sides, key="f_side",
-                                format_func=lambda v: t("all") if v is None else t(f"side_{v}"))
+                                format_func=lambda v: t("all") if v is None else label("side", v))
     return Filters(year=int(year), regions=tuple(regions), roles=roles_for(level, side))
 
 

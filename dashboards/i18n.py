@@ -2,13 +2,30 @@
 
 Every label lives here once, as (中文, English). Pages ask `t(key)`; the language is the session's
 choice (sidebar switch), Chinese by default.
+
+Roles are not labels of the dashboard's own: which roles exist and what they are called come from the
+rulebook in force (`data.roles()`, the mart `rulebook_roles`). English adds words for the (level, side)
+pairs a rulebook can give a role, and falls back to the rulebook's Chinese name for any other.
 """
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
+from dashboards import data
 from dashboards.formats import is_missing
+
+# The rulebook names the person whose duty a sheet assesses (县（区）党委主要负责人); the dashboard names the
+# unit's role (县（区）党委).
+DUTY_HOLDER = "主要负责人"
+# English for a role, by its level and side in the rulebook ("level.side").
+ROLE_EN = {
+    "region.party": "County Party committee",
+    "region.government": "County government",
+    "department.department": "City department",
+    "township.party": "Township Party committee",
+    "township.government": "Township government",
+}
 
 TEXT: dict[str, tuple[str, str]] = {
     "app_title": ("法治建设第一责任人履职台账", "Rule-of-law duty ledger"),
@@ -33,12 +50,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "side_party": ("党委", "Party committee"),
     "side_government": ("政府", "Government"),
     "side_department": ("部门", "Department"),
-    # roles as stored in the marts
-    "role_party": ("县（区）党委", "County Party committee"),
-    "role_government": ("县（区）政府", "County government"),
-    "role_department": ("市直部门", "City department"),
-    "role_township_party": ("乡镇党委", "Township Party committee"),
-    "role_township_government": ("乡镇政府", "Township government"),
+    # a region's score per role: "党委得分" (the role's unit type in Chinese, its side in English)
+    "role_score": ("{role}得分", "{role} score"),
     # freshness and empty states
     "published": ("数据发布于 {when}（北京时间），来源文件 {files} 个",
                   "Published {when} (Beijing time) from {files} files"),
@@ -73,8 +86,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "units": ("单位排名", "Unit ranking"),
     "rank": ("名次", "Rank"),
     "score": ("综合得分", "Score"),
-    "party_score": ("党委得分", "Party score"),
-    "government_score": ("政府得分", "Government score"),
     "rank_change": ("名次变化", "Rank change"),
     "score_change": ("得分变化", "Score change"),
     "prev_rank": ("上年名次", "Last year's rank"),
@@ -250,8 +261,39 @@ def label(prefix: str, value) -> str:
     return t(key) if key in TEXT else ("" if value is None or pd.isna(value) else str(value))
 
 
+class RoleLabels(dict):
+    """Role → its word; a role the rulebook does not know reads as its code, a missing one as nothing (so that
+    `series.map(labels)` and `labels[role]` never fail)."""
+
+    def __missing__(self, role) -> str:
+        return "" if is_missing(role) else str(role)
+
+
+def role_labels() -> RoleLabels:
+    """Role → the user's word for it. Chinese: the rulebook's name of the role, less 主要负责人. English: the
+    words for its level and side, unless English has none or the rulebook gives that pair to several roles
+    (then the Chinese name, so that no two roles read alike)."""
+    roles = data.roles()
+    names = {r: str(r) if is_missing(n) else (str(n).removesuffix(DUTY_HOLDER) or str(n))
+             for r, n in zip(roles["role"], roles["name"])}
+    if lang() != "en":
+        return RoleLabels(names)
+    pairs = roles["level"].astype(str) + "." + roles["side"].astype(str)
+    shared = set(pairs[pairs.duplicated()])
+    return RoleLabels({r: names[r] if p in shared else ROLE_EN.get(p, names[r]) for r, p in zip(roles["role"], pairs)})
+
+
 def role_label(role: str | None) -> str:
-    return label("role", role)
+    """One role's word (see `role_labels`)."""
+    return role_labels()[role]
+
+
+def region_score_label(role: str) -> str:
+    """Heading of a region's score from one of its roles: 党委得分 (the role's unit type), Party committee score."""
+    roles = data.roles().set_index("role")
+    if lang() == "en":
+        return t("role_score", role=label("side", roles.at[role, "side"]))
+    return t("role_score", role=roles.at[role, "unit_type"])
 
 
 def fmt_rank(rank, tied: bool) -> str:

@@ -39,6 +39,11 @@ def plain(value, missing: str = MISSING) -> str:
     return isolated(text)
 
 
+class Heading(str):
+    """A column heading given as its text rather than as a label key: a heading named after something the
+    rulebook says (党委得分 after the role whose score the column holds)."""
+
+
 def page(title_key: str) -> Filters:
     """Title, then the filters; stops the page with a plain message when there is nothing to show."""
     st.title(t(title_key))
@@ -59,9 +64,9 @@ def table(frame: pd.DataFrame, key: str, *, columns: dict[str, str] | None = Non
 
     `frame` holds the values; the downloads carry them as they are (numbers stay numbers, text from the
     data stays text, `exports` neutralising formulas in it). `columns` picks, orders and names the columns
-    (column → label key; default: every column under its own name). `shown_as` says how a column reads on
-    screen: a `Shown` (whose Excel number format goes with the download) or the text of each row. Dates
-    show as dates, missing values as —. `highlight` marks rows (e.g. 末位) in light red. With `select=True`
+    (column → label key, or a `Heading`; default: every column under its own name). `shown_as` says how a
+    column reads on screen: a `Shown` (whose Excel number format goes with the download) or the text of each
+    row. Dates show as dates, missing values as —. `highlight` marks rows (e.g. 末位) in light red. With `select=True`
     returns the selected row position (or None): the pages' drill-downs.
     """
     if frame.empty:
@@ -77,7 +82,7 @@ def table(frame: pd.DataFrame, key: str, *, columns: dict[str, str] | None = Non
             screen[column] = _when_text(screen[column])
     number_formats = {c: how.excel for c, how in shown_as.items() if isinstance(how, Shown)}
     if columns:
-        names = {c: t(k) for c, k in columns.items()}
+        names = {c: k if isinstance(k, Heading) else t(k) for c, k in columns.items()}
         frame, screen = (f[list(columns)].rename(columns=names) for f in (frame, screen))
         number_formats = {names[c]: f for c, f in number_formats.items() if c in names}
     options = {"hide_index": True, "key": f"tbl_{key}", "placeholder": MISSING}

@@ -32,6 +32,8 @@ from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 from test_pipeline_correctness import RANK_2023, RANK_2024
 
+from pipelines.lib.rulebook import load_rulebook
+
 FAZHI = Path(sys.executable).parent / "fazhi"
 APP = str(Path(__file__).resolve().parent.parent / "dashboards" / "streamlit_app.py")
 PAGES = {
@@ -434,3 +436,120 @@ def test_missing_values_show_as_empty_or_a_dash(app, ledger_app, page):
             for option in range(len(at.selectbox(key="quality_issue").options)):
                 at.selectbox(key="quality_issue").select_index(option).run()
                 assert not _shown_missing(at), _shown_missing(at)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Roles come from the rulebook in force, metrics from the named queries
+
+ROOT = Path(__file__).resolve().parent.parent
+ROLE_COLUMNS = ["role", "name", "unit_type", "level", "side", "max_score", "in_region_score", "region_position",
+                "display_order"]
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [{k: None if pd.isna(v) else v for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def test_the_warehouse_carries_the_rulebook_roles_the_dashboard_reads(built):
+    """marts.rulebook_roles is the rulebook's `roles:` as the pipeline turns them into tables."""
+    from pipelines.lib.reference import rulebook_tables
+
+    expected = rulebook_tables(load_rulebook())["rulebook_roles"][ROLE_COLUMNS]
+    published = built.df(f"select {', '.join(ROLE_COLUMNS)} from marts.rulebook_roles order by display_order")
+    assert _records(published) == _records(expected)
+
+
+@pytest.fixture
+def other_rulebook(built, tmp_path, monkeypatch):
+    """The warehouse as a different rulebook would publish it: the party role renamed (县（区）委员会, unit type
+    县委), the government's score no part of a region's score, a new region-level party role (开发区党工委)
+    with one unit, and no department or township roles."""
+    served = tmp_path / "fazhi.duckdb"
+    shutil.copy(built.path, served)
+    with duckdb.connect(str(served)) as con:
+        con.execute("""update marts.rulebook_roles set name = '县（区）委员会主要负责人', unit_type = '县委'
+                       where region_position = 1""")
+        con.execute("update marts.rulebook_roles set in_region_score = false, region_position = null "
+                    "where region_position = 2")
+        con.execute("delete from marts.rulebook_roles where level in ('department', 'township')")
+        con.execute("""insert into marts.rulebook_roles by name
+                       select 'zone_party' as role, '开发区党工委主要负责人' as name, '开发区党工委' as unit_type,
+                              'region' as level, 'party' as side, 100.0 as max_score, false as in_region_score,
+                              null as region_position, 9 as display_order""")
+        con.execute("""insert into marts.unit_scores by name
+                       select 2024 as year, 'zone-1' as unit_id, '清丰县开发区党工委' as unit_name, '清丰县' as region,
+                              'zone_party' as role, 96.0 as score, 100.0 as max_score, 0.96 as score_rate,
+                              96.0 as self_score, 'self' as score_source, 1 as rank, 1 as rank_total,
+                              'scored' as status, false as is_bottom""")
+    return _opener(served, monkeypatch)
+
+
+def test_a_different_rulebook_changes_the_filters_and_the_ranking(other_rulebook):
+    at = other_rulebook("app_pages/ranking.py")
+    # The filters offer the levels and sides the rulebook's roles have, nothing more.
+    assert at.sidebar.selectbox(key="f_level").options == ["全部", "县（区）"]
+    assert at.sidebar.selectbox(key="f_side").options == ["全部", "党委", "政府"]
+    # Each role under the rulebook's name for it, the new one included.
+    assert [s.value for s in at.main.subheader] == ["县（区）委员会", "县（区）政府", "开发区党工委"]
+    # One score column per role forming a region's score, named after it; only its units to open.
+    columns = list(at.dataframe[0].value.columns)
+    assert "县委得分" in columns and "党委得分" not in columns and "政府得分" not in columns
+    options = at.selectbox(key="ranking_region_unit").options
+    assert len(options) == 6 and all(o.endswith(" · 县（区）委员会") for o in options), options
+    # The side filter follows the rulebook's sides: the new role is a party role.
+    at.sidebar.selectbox(key="f_side").set_value("party").run()
+    assert [s.value for s in at.main.subheader] == ["县（区）委员会", "开发区党工委"]
+    at.sidebar.selectbox(key="f_side").set_value("government").run()
+    assert [s.value for s in at.main.subheader] == ["县（区）政府"]
+    # English has words for a level and side only one role holds; two region party roles keep their names.
+    at.sidebar.selectbox(key="f_side").set_value(None).run()
+    at.sidebar.radio(key="lang").set_value("en").run()
+    assert [s.value for s in at.main.subheader] == ["县（区）委员会", "County government", "开发区党工委"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_under_a_different_rulebook(other_rulebook, page):
+    at = other_rulebook(page)
+    assert [t.value for t in at.title] == [PAGES[page]]
+    _no_traceback(at)
+    assert not [e.value for e in at.error if UNREADABLE in e.value or PAGE_FAILED in e.value]
+
+
+def test_the_unit_page_names_roles_as_the_rulebook_does(other_rulebook):
+    at = other_rulebook("app_pages/unit.py")
+    options = at.selectbox(key="unit_pick").options
+    assert "中共清丰县委员会（县（区）委员会，清丰县）" in options
+    assert "清丰县开发区党工委（开发区党工委，清丰县）" in options
+
+
+ROLE_IDS = sorted(load_rulebook().roles)
+SQL = re.compile(r"(?i)\bselect\b.*\bfrom\b|\bfrom\s+marts\.|\bjoin\s+marts\.|\bdata\.query\(|\bduckdb\b")
+
+
+def test_no_role_is_named_and_no_page_holds_sql_or_computes_metrics():
+    """Roles come from the rulebook (marts.rulebook_roles), never from literals in the dashboard; pages hold
+    no SQL and compute no aggregates: that is dashboards/queries.py's job."""
+    offences = []
+    for path in sorted((ROOT / "dashboards").rglob("*.py")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            where = f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+            named = [r for r in ROLE_IDS if f"'{r}'" in line or f'"{r}"' in line]
+            if named or "township_" in line:
+                offences.append(f"role literal {named or 'township_'} in {where}")
+            if path.parent.name == "app_pages":
+                if SQL.search(line):
+                    offences.append(f"SQL in a page: {where}")
+                if re.search(r"\.(groupby|agg|pivot_table)\(", line):
+                    offences.append(f"a metric computed in a page: {where}")
+    assert not offences, "\n".join(offences)
+
+
+def test_every_named_query_says_what_it_computes():
+    import inspect
+
+    from dashboards import queries
+
+    functions = [f for name, f in inspect.getmembers(queries, inspect.isfunction)
+                 if f.__module__ == queries.__name__ and not name.startswith("_")]
+    assert len(functions) > 20
+    assert not [f.__name__ for f in functions if not (f.__doc__ or "").strip()]

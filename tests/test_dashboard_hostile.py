@@ -114,6 +114,13 @@ def _texts_no_raw_file_sets(con) -> None:
                     where g.note is null""")
     con.execute(f"""update marts.weak_spots w set note = (select h from hostile where i = length(w.scope_id) % {n} + 1),
                     item = (select h from hostile where i = (length(w.scope_id) + 3) % {n} + 1) || ' ' || w.item""")
+    # The rulebook's roles: three hostile values in each name (all of them over the five roles), one in each
+    # unit type (which heads a region's score per role: 党委得分).
+    pick = "(select h from hostile where i = (3 * (r.display_order - 1) + {k}) % {n} + 1)"
+    con.execute(f"""update marts.rulebook_roles r
+                    set name = {pick.format(k=0, n=n)} || {pick.format(k=1, n=n)} || {pick.format(k=2, n=n)}
+                               || ' ' || r.role || '主要负责人',
+                        unit_type = {pick.format(k=0, n=n)} || r.unit_type""")
     con.execute("update marts.publication set ranking_policy = ?", [" ".join(HOSTILE)])
     con.execute("""update marts.submissions set superseded_by = ?, status_reason = ?
                    where file = (select min(file) from marts.submissions where kind = 'score_sheet')""",
@@ -204,6 +211,7 @@ def test_the_case_is_hostile(hostile):
         "issue unit": "select unit from marts.ingest_issues",
         "task text": "select text from marts.score_sheet_tasks",
         "requirement": "select name from marts.rulebook_requirements",
+        "role name": "select name from marts.rulebook_roles",
         "sheet name": "select sheet from marts.submissions",
     }
     for field, sql in fields.items():
@@ -263,6 +271,25 @@ def test_quality_issue_detail_as_written(app, hostile):
     assert "**bold**" in " ".join(issues["说明"]) and "<b>x<_b>" in " ".join(issues["文件"])
 
 
+def test_role_names_from_the_rulebook_as_written(app, hostile):
+    """Roles are named as the rulebook names them (less 主要负责人): the unit ranking's headers, the weak spots'
+    sheet choice, the region ranking's score columns (after the role's unit type)."""
+    roles = hostile.df("select role, name, unit_type, region_position from marts.rulebook_roles order by display_order")
+    names = dict(zip(roles["role"], roles["name"].str.removesuffix("主要负责人")))
+    at = app("app_pages/ranking.py")
+    _safe(at, "ranking")
+    shown = [shown_text(s.value) for s in at.main.subheader]
+    present = hostile.df(f"select distinct role from marts.unit_scores where year = {YEAR}")["role"]
+    assert shown == [names[r] for r in roles["role"] if r in set(present)]
+    region_roles = roles[roles["region_position"].notna()].sort_values("region_position")
+    columns = list(at.dataframe[0].value.columns)
+    assert [f"{u}得分" for u in region_roles["unit_type"]] == [c for c in columns if c.endswith("得分")
+                                                             and c != "综合得分" and c != "得分变化"]
+    at = app("app_pages/weak_spots.py")
+    _safe(at, "weak spots")
+    assert [shown_text(o) for o in at.radio(key="weak_role").options] == [names[r] for r in roles["role"]]
+
+
 def test_tables_hold_the_data_as_written(app, hostile):
     at = app("app_pages/ranking.py")
     regions = hostile.df(f"select region from marts.region_rankings where year = {YEAR} "
@@ -286,6 +313,9 @@ BROWSER_CHECKS = """() => {
         for (const e of root.querySelectorAll('strong, b, em, i, code, del, s, u, h1, h2, h3, h4, h5, h6, li, '
                                                + 'blockquote, pre, .katex, .stMarkdownColoredText, '
                                                + '.stMarkdownColoredBackground, .stMarkdownBadge')) {
+            // A page's own header (st.subheader) may hold data, e.g. a role named as the rulebook names it;
+            // what may not happen is data becoming a heading, or markup inside a header.
+            if (/^H[1-6]$/.test(e.tagName) && e.closest('[data-testid="stHeading"]')) continue;
             if (hasMarker(e.textContent)) bad.push(e.tagName + ' ' + e.className + ': ' + e.textContent);
         }
         for (const e of root.querySelectorAll('[data-testid="stMarkdownContainer"] span[role="img"], '

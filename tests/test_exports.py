@@ -186,6 +186,23 @@ def test_circular_uses_caller_labels():
     assert ws["A7"].value == "Rule: highest first"
 
 
+def test_circular_headings_name_the_rulebook_roles_and_leave_out_an_empty_position():
+    """The ranking page heads each region-role score after its role (rulebook_roles); a rulebook with one role
+    forming a region's score has no second score column (headed None)."""
+    rows = pd.DataFrame([{"rank": 1, "tie": False, "region": "清丰县", "score": 90.0, "party_score": 90.0,
+                          "government_score": None, "rank_change": 1, "score_change": 1.0, "is_bottom": True,
+                          "note": ""}])
+    labels = dict(LABELS, party_score="县委得分", government_score=None)
+    ws = _load(ranking_circular(rows, year=2025, title="通报", issued_on=dt.date(2026, 1, 2), policy_note=POLICY,
+                                columns=labels))
+    assert [c.value for c in ws[3]] == ["排名", "地区", "总得分", "县委得分", "名次变化", "得分变化", "备注"]
+    assert [c.value for c in ws[4]] == [1, "清丰县", 90.0, 90.0, "↑1", 1.0, "末位"]
+    assert ws["D4"].number_format == "0.0" and ws["E4"].number_format == "General"
+    assert all(ws.cell(4, c).fill.fgColor.rgb.endswith("FFC7CE") for c in range(1, 8))
+    assert {"A1:G1", "A2:G2", "A6:G6"} <= {str(r) for r in ws.merged_cells.ranges}
+    assert ws["A6"].value == "排名规则：" + POLICY
+
+
 def test_xlsx_number_formats_dress_numbers_and_leave_text_alone():
     frame = pd.DataFrame({"区县": ["-1+1", "乙县", "丙县"], "得分变化": [2.5, -0.25, float("nan")],
                           "报送率": [0.875, 1.0, None],

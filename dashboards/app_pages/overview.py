@@ -1,33 +1,29 @@
 """总览: headline figures, the ranking bar chart, change since last year."""
 import streamlit as st
 
-from dashboards import data, figures
+from dashboards import figures, queries
 from dashboards.formats import fmt_score
 from dashboards.i18n import t
 from dashboards.ui import page, plain
 
 f = page("page_overview")
 
-rankings = data.query(f"""
-    select region, score, party_score, government_score, rank, prev_rank, rank_change, score_change, is_bottom
-    from marts.region_rankings where {f.where(role=False)} order by rank nulls last, region""", **f.params)
-units = data.query(f"""
-    select status, count(*) as n from marts.unit_scores where {f.where()} group by status""", **f.params)
-rejected = data.query("""select count(*) as n from marts.submissions where year = $year and status = 'rejected'""",
-                      year=f.year)["n"].iloc[0]
+rankings = queries.region_ranking(f)
+summary = queries.region_summary(f)
+counts = queries.unit_status_counts(f)
+rejected = queries.rejected_files(f.year)
 
-counts = dict(zip(units["status"], units["n"]))
 ranked = rankings[rankings["rank"].notna()]
 c1, c2, c3, c4, c5 = st.columns(5)
-c1.metric(t("regions_ranked"), f"{len(ranked)}/{len(rankings)}")
+c1.metric(t("regions_ranked"), f"{summary['ranked']}/{summary['regions']}")
 c2.metric(t("units_scored"), int(counts.get("scored", 0) + counts.get("incomplete", 0)))
-c3.metric(t("avg_score"), fmt_score(ranked["score"].mean()) if len(ranked) else "—")
+c3.metric(t("avg_score"), fmt_score(summary["mean_score"]) or "—")
 c4.metric(t("missing_units"), int(counts.get("missing", 0)))
 c5.metric(t("rejected_files"), int(rejected))
 
 if len(ranked):
     top = ranked[ranked["rank"] == ranked["rank"].min()]
-    bottom = ranked[ranked["is_bottom"].fillna(False)]
+    bottom = ranked[ranked["is_bottom"]]
     st.subheader(t("leaders_laggards"))
     left, right = st.columns(2)
     left.success(f"**{t('top_region')}**：" + "、".join(

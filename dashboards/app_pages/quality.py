@@ -2,9 +2,9 @@
 import pandas as pd
 import streamlit as st
 
-from dashboards import data, figures
+from dashboards import figures, queries
 from dashboards.formats import MISSING, fmt_score, is_missing
-from dashboards.i18n import fmt_rank, label, role_label, t
+from dashboards.i18n import fmt_rank, label, role_labels, t
 from dashboards.ui import beijing, page, plain, table
 
 f = page("page_quality")
@@ -17,17 +17,8 @@ def _text(value) -> str:
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
-# A file is in scope when its unit passes the filters. Ledgers carry no role of their own: their unit's
-# region and role decide. A file with no known unit (a register for many units, a name nobody could match)
-# stays visible whatever the filters: no filter can apply to it, and it is what the clerk must chase.
-files = data.query("""
-    select s.file, s.kind, s.unit_id, u.unit_name, u.region, coalesce(s.role, u.role) as role, s.rows_read,
-           s.rows_loaded, s.rows_rejected, s.status, s.status_reason, s.superseded_by, s.loaded_at
-    from marts.submissions s left join marts.units u on u.unit_id = s.unit_id
-    where s.year = $year
-      and (u.region is null or len($regions) = 0 or list_contains($regions, u.region))
-      and (coalesce(s.role, u.role) is null or list_contains($roles, coalesce(s.role, u.role)))
-    order by s.status, s.file""", **f.params)
+# The files of the year its units' regions and roles allow, and those no filter can apply to (see queries).
+files = queries.submissions(f)
 files["loaded_at"] = beijing(files["loaded_at"])
 counts = files["status"].value_counts()
 files["status_label"] = files["status"].map(lambda v: label("file_status", v))
@@ -42,14 +33,9 @@ st.caption(f"{t('rows_read')} {int(files['rows_read'].sum())} = {t('rows_loaded'
            f" + {t('rows_rejected')} {int(files['rows_rejected'].sum())}")
 
 st.subheader(t("issues"))
-issues = data.query("""
-    select i.file, i.sheet, i."row", i.unit, i.severity, i.code, i.message
-    from marts.ingest_issues i where i.year = $year or i.year is null""", year=f.year)
-in_scope = set(files["file"])
-year_files = set(data.query("select file from marts.submissions where year = $year", year=f.year)["file"])
-issues = issues[issues["file"].isin(in_scope) | ~issues["file"].isin(year_files)]  # registry, stray files
+issues = queries.issues(f)
 st.caption(t("issue_totals", n=len(issues), errors=int((issues["severity"] == "error").sum())))
-by_code = issues.groupby(["severity", "code"], as_index=False).size().rename(columns={"size": "n"})
+by_code = queries.issue_counts(f)
 if len(by_code):
     st.plotly_chart(figures.count_bar(by_code, label="code", value="n", title=t("issue_counts"), color="severity",
                                       colors={"error": "#c62828", "warning": "#ef6c00"}), key="issue_counts")
@@ -86,9 +72,7 @@ if choices:
                    "superseded_by": "superseded_by", "loaded_at": "loaded_at"})
 
 st.subheader(t("restatements"))
-changed = data.restatements(f.year)
-changed = changed[(changed["region"].isin(f.regions) if f.regions else True)
-                  & (changed["role"].isna() | changed["role"].isin(f.roles))]
+changed = queries.restatements_in_scope(f)
 if changed.empty:
     st.caption(t("no_restatements"))
 else:
@@ -110,10 +94,6 @@ table(files, key=f"files_{f.year}",
                "superseded_by": "superseded_by"})
 
 st.subheader(t("nothing_submitted"))
-missing = data.query(f"""
-    select unit_name, region, role from marts.unit_scores u
-    where {f.where('u')} and not exists (
-        select 1 from marts.submissions s where s.year = u.year and s.unit_id = u.unit_id)
-    order by region, role, unit_name""", **f.params)
-missing["role"] = missing["role"].map(role_label)
+missing = queries.nothing_submitted(f)
+missing["role"] = missing["role"].map(role_labels())
 table(missing, key=f"nothing_{f.year}", columns={"unit_name": "unit_name", "region": "region", "role": "role"})

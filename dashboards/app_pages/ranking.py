@@ -4,21 +4,16 @@ import datetime
 import pandas as pd
 import streamlit as st
 
-from dashboards import data, exports
+from dashboards import data, exports, queries
 from dashboards.formats import RANK_CHANGE, SCORE, SCORE_CHANGE
-from dashboards.i18n import fmt_rank, label, role_label, t
-from dashboards.ui import open_unit, page, table
+from dashboards.i18n import fmt_rank, label, region_score_label, role_label, role_labels, t
+from dashboards.ui import Heading, open_unit, page, plain, table
 
 f = page("page_ranking")
-changed = data.restatements(f.year)
+changed = queries.restatements(f.year)
 if len(changed):
     st.info(t("restated_notice", n=len(changed)))
 tab_regions, tab_units = st.tabs([t("regions"), t("units")])
-
-
-def _tied(ranks: pd.Series) -> pd.Series:
-    counts = ranks.map(ranks.value_counts())
-    return ranks.notna() & (counts > 1)
 
 
 def _remark(row) -> str:
@@ -28,19 +23,19 @@ def _remark(row) -> str:
     return "；".join(parts)
 
 
+def _ranks(frame: pd.DataFrame) -> pd.Series:
+    return pd.Series([fmt_rank(r, tie) for r, tie in zip(frame["rank"], frame["tie"])])
+
+
 with tab_regions:
-    regions = data.query(f"""
-        select region, rank, score, party_score, government_score, prev_rank, rank_change, score_change,
-               coalesce(is_bottom, false) as is_bottom, note
-        from marts.region_rankings where {f.where(role=False)} order by rank nulls last, region""", **f.params)
-    regions["tie"] = _tied(regions["rank"])
+    regions = queries.region_ranking(f)
+    # One score column per role forming a region's score, headed by that role (党委得分, 政府得分).
+    role_scores = {column: Heading(region_score_label(role)) for column, role in queries.region_score_columns().items()}
     regions["remark"] = [_remark(r) for r in regions.itertuples()]
     table(regions, key=f"region_ranking_{f.year}", highlight=regions["is_bottom"],
-          columns={"rank": "rank", "region": "region", "score": "score", "party_score": "party_score",
-                   "government_score": "government_score", "prev_rank": "prev_rank", "rank_change": "rank_change",
-                   "score_change": "score_change", "remark": "remark"},
-          shown_as={"rank": pd.Series([fmt_rank(r, tie) for r, tie in zip(regions["rank"], regions["tie"])]),
-                    "score": SCORE, "party_score": SCORE, "government_score": SCORE,
+          columns={"rank": "rank", "region": "region", "score": "score", **role_scores, "prev_rank": "prev_rank",
+                   "rank_change": "rank_change", "score_change": "score_change", "remark": "remark"},
+          shown_as={"rank": _ranks(regions), "score": SCORE, **{c: SCORE for c in role_scores},
                     "rank_change": RANK_CHANGE, "score_change": SCORE_CHANGE})
 
     info = data.publication()
@@ -49,20 +44,18 @@ with tab_regions:
             regions.assign(note=regions["note"].fillna("")),
             year=f.year, title=t("circular_title", year=f.year), issued_on=datetime.date.today(),
             policy_note=info["ranking_policy"] if isinstance(info.get("ranking_policy"), str) else "",
-            columns={"rank": t("rank"), "region": t("region"), "score": t("score"), "party_score": t("party_score"),
-                     "government_score": t("government_score"), "rank_change": t("rank_change"),
-                     "score_change": t("score_change"), "note": t("remark"), "year_label": t("year"),
-                     "date_label": t("date_label"), "tie_label": t("tie"), "not_ranked_label": t("not_ranked"),
-                     "policy_label": t("policy_label"), "bottom_label": t("bottom")})
+            columns={"rank": t("rank"), "region": t("region"), "score": t("score"),
+                     **{c: role_scores.get(c) for c in queries.REGION_SCORE_COLUMNS.values()},
+                     "rank_change": t("rank_change"), "score_change": t("score_change"), "note": t("remark"),
+                     "year_label": t("year"), "date_label": t("date_label"), "tie_label": t("tie"),
+                     "not_ranked_label": t("not_ranked"), "policy_label": t("policy_label"),
+                     "bottom_label": t("bottom")})
 
     st.download_button(t("circular_download"), circular, file_name=f"{f.year}_ranking_circular.xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                        type="primary", key="circular", on_click="ignore")
 
-    units_of_region = data.query(f"""
-        select region, role, unit_id, unit_name from marts.unit_scores
-        where {f.where(role=False)} and list_contains(['party', 'government'], role) order by region, role""",
-                                 **f.params)
+    units_of_region = queries.region_role_units(f)
     if len(units_of_region):
         st.caption(t("open_unit"))
         pick = st.selectbox(t("choose_unit"), list(units_of_region.index), key="ranking_region_unit",
@@ -72,29 +65,24 @@ with tab_regions:
             open_unit(units_of_region.at[pick, "unit_id"])
 
 with tab_units:
-    units = data.query(f"""
-        select unit_id, unit_name, region, role, rank, rank_total, score, score_rate, self_score, verified_score,
-               score_source, status, coalesce(is_bottom, false) as is_bottom, prev_rank, prev_score
-        from marts.unit_scores where {f.where()} order by role, rank nulls last, unit_name""", **f.params)
+    units = queries.unit_ranking(f)
+    names = role_labels()
     roles = [r for r in f.roles if r in set(units["role"])]
     if not roles:
         st.caption(t("no_rows"))
     for role in roles:
         group = units[units["role"] == role].reset_index(drop=True)
-        ties = _tied(group["rank"])
-        group["score_change"] = group["score"] - group["prev_score"]
-        group["rank_change"] = group["prev_rank"] - group["rank"]
         # Translated once per distinct value, not once per unit (thousands of rows at province scale).
         group["source_label"] = group["score_source"].map(
             {v: t(f"source_{v}") for v in group["score_source"].dropna().unique()})
         group["status_label"] = group["status"].map({v: label("status", v) for v in group["status"].unique()})
         group["remark"] = group["is_bottom"].map(lambda b: t("bottom") if b else "")
-        st.subheader(role_label(role))
+        st.subheader(plain(names[role]), anchor=False)  # no link named after data
         picked = table(group, key=f"unit_ranking_{role}_{f.year}", select=True, highlight=group["is_bottom"],
                        columns={"rank": "rank", "unit_name": "unit_name", "region": "region", "score": "score",
                                 "score_change": "score_change", "rank_change": "rank_change",
                                 "source_label": "score_source", "status_label": "status", "remark": "remark"},
-                       shown_as={"rank": pd.Series([fmt_rank(r, tie) for r, tie in zip(group["rank"], ties)]),
-                                 "score": SCORE, "score_change": SCORE_CHANGE, "rank_change": RANK_CHANGE})
+                       shown_as={"rank": _ranks(group), "score": SCORE, "score_change": SCORE_CHANGE,
+                                 "rank_change": RANK_CHANGE})
         if picked is not None:
             open_unit(group.at[picked, "unit_id"])
