@@ -107,7 +107,11 @@ def _assert_recovers(root: Path, uninterrupted: Path, fresh: Path, served_sha: s
     assert sorted(p.name for p in (warehouse.parent / ".work").iterdir()) == ["dbt", "fazhi_work.duckdb", "run.lock"]
 
 
-@pytest.mark.parametrize("point", POINTS)
+# One point in each layer runs with every test run; the others, like the random sweep, with the slow suite.
+EVERY_RUN = {"ingest.parse_batch", "staging.write", "marts.building", "publish.copying"}
+
+
+@pytest.mark.parametrize("point", [p if p in EVERY_RUN else pytest.param(p, marks=pytest.mark.slow) for p in POINTS])
 def test_a_run_killed_at_each_point_is_invisible_and_the_next_run_publishes_the_same(states, tmp_path, point):
     served, uninterrupted, fresh = states
     root = tmp_path / "office"
@@ -118,6 +122,7 @@ def test_a_run_killed_at_each_point_is_invisible_and_the_next_run_publishes_the_
     _assert_recovers(root, uninterrupted, fresh, served_sha)
 
 
+@pytest.mark.slow
 def test_two_kills_in_a_row_then_a_run(states, tmp_path):
     served, uninterrupted, fresh = states
     root = tmp_path / "office"
@@ -149,7 +154,7 @@ def test_seeded_random_kill_moments(states, tmp_path):
     assert _fazhi_run(probe).returncode == 0
     length = time.monotonic() - started
     rng = random.Random(20261202)
-    for attempt in range(20):
+    for attempt in range(12):
         root = tmp_path / f"office{attempt}"
         shutil.copytree(served, root)
         old = _sha(root / "marts" / "fazhi.duckdb")

@@ -5,6 +5,7 @@ an edited model makes it stale: it is then made here with `dbt parse` (no networ
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -30,7 +31,15 @@ def _stale(project: DbtProject) -> bool:
 
 def prepared_project() -> DbtProject:
     project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
-    if _stale(project):
+    if not _stale(project):
+        return project
+    (DBT_DIR / "target").mkdir(exist_ok=True)
+    # Several processes may load the code location at once (test workers, the webserver and the
+    # daemon): one parses, the others wait for its manifest.
+    with open(DBT_DIR / "target" / ".parse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _stale(project):
+            return project
         done = subprocess.run([DBT_EXECUTABLE, "parse", "--quiet"], cwd=DBT_DIR, capture_output=True, text=True,
                               env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
                                    "DBT_PROFILES_DIR": str(DBT_DIR)})
