@@ -41,7 +41,7 @@ def marts(context: dg.AssetExecutionContext, dbt: FazhiDbt, fazhi: FazhiWarehous
     os.environ["FAZHI_WORK_DB"] = str(paths.work_db)
     target = paths.work_db.parent / "dbt"
     # The rules' unit tests (given rows → expected rows) test the SQL, not the data: they run in the
-    # test suite (tests/test_models.py), not in every build.
+    # test suite (tests/models/test_models.py), not in every build.
     build = ["build", "--exclude-resource-type", "unit_test"]
     for event in dbt.cli(build, context=context, target_path=target).stream():
         crashpoint("marts.building")

@@ -2,7 +2,7 @@
 tables, their descriptions, every column with its type and meaning, and an example query.
 
 `python -m pipelines.lib.contract` rewrites the part of README.md between the contract markers;
-tests/test_models.py checks that README.md is what this writes.
+tests/models/test_models.py checks that README.md is what this writes.
 """
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from pipelines.lib.ledgers import (
     parse_units,
 )
 from pipelines.lib.records import ERROR, WARNING, FileRejected, ParsedFile
-from tests.test_wild_workbooks import assert_clean_message
+from test_wild_workbooks import assert_clean_message
 
 D = date(2024, 3, 5)
 

@@ -24,7 +24,7 @@ from openpyxl.styles import Alignment
 from pipelines.lib.excel import MAX_CELLS, MAX_COLS, MAX_ROWS, Sheet, read_workbook
 from pipelines.lib.isolation import map_isolated
 from pipelines.lib.records import FileRejected
-from tests.test_wild_workbooks import assert_clean_message
+from test_wild_workbooks import assert_clean_message
 
 # peak RSS of this process before any hostile file was read (ru_maxrss is in KiB on Linux)
 _BASELINE_MAXRSS_KB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -34,7 +34,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboards.i18n import TEXT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FAZHI = Path(sys.executable).parent / "fazhi"
 APP = str(ROOT / "dashboards" / "streamlit_app.py")
 ARTIFACTS = ROOT / "test-artifacts" / "hostile"

@@ -187,7 +187,7 @@ def test_workers_die_with_a_killed_caller(tmp_path):
         "import test_isolation as t\n"
         f"map_isolated(t._report_pid_and_hang, [{str(pid_file)!r}], timeout_s=None)\n"
     )
-    tests_dir, root = Path(__file__).parent, Path(__file__).parent.parent
+    tests_dir, root = Path(__file__).parent, Path(__file__).parents[2]
     caller = subprocess.Popen([sys.executable, "-c", script, str(tests_dir), str(root)])
     worker_pid = None
     try:

@@ -3,7 +3,7 @@ from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
 
 from pipelines.lib.score_sheets import parse_score_sheet
-from tests.test_wild_workbooks import assert_clean_message
+from test_wild_workbooks import assert_clean_message
 
 
 def _sheet(path, tail_rows, merge_last=False):

@@ -22,7 +22,7 @@ import pytest
 from conftest import serving
 from openpyxl import load_workbook
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FAZHI = Path(sys.executable).parent / "fazhi"
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"

@@ -35,7 +35,7 @@ from test_pipeline_correctness import RANK_2023, RANK_2024
 from pipelines.lib.rulebook import load_rulebook
 
 FAZHI = Path(sys.executable).parent / "fazhi"
-APP = str(Path(__file__).resolve().parent.parent / "dashboards" / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "streamlit_app.py")
 PAGES = {
     "app_pages/overview.py": "总览",
     "app_pages/ranking.py": "排名",
@@ -441,7 +441,7 @@ def test_missing_values_show_as_empty_or_a_dash(app, ledger_app, page):
 # ------------------------------------------------------------------------------------------------------
 # Roles come from the rulebook in force, metrics from the named queries
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ROLE_COLUMNS = ["role", "name", "unit_type", "level", "side", "max_score", "in_region_score", "region_position",
                 "display_order"]
 

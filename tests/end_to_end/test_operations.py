@@ -318,7 +318,7 @@ def test_one_writer_at_a_time_across_runs():
     graph = defs.resolve_asset_graph()
     pools = {node.key.to_user_string(): node.pools for node in graph.asset_nodes}
     assert pools and all(p == {WRITER_POOL} for p in pools.values()), pools
-    config = yaml.safe_load((Path(__file__).resolve().parent.parent / "dagster.yaml").read_text())
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "dagster.yaml").read_text())
     assert config["concurrency"]["pools"]["default_limit"] == 1
 
 
@@ -348,7 +348,7 @@ def test_fazhi_ui_serves_the_project_and_its_daemon_runs_the_sensor(tmp_path):
         assert "refresh" in {j["name"] for j in node["jobs"]}
         assert [(s["name"], s["sensorState"]["status"]) for s in node["sensors"]] == [("raw_files_sensor", "RUNNING")]
         assert [(s["name"], s["scheduleState"]["status"]) for s in node["schedules"]] == [("year_end_schedule", "RUNNING")]
-        assert (home / "dagster.yaml").resolve() == (Path(__file__).resolve().parent.parent / "dagster.yaml")
+        assert (home / "dagster.yaml").resolve() == (Path(__file__).resolve().parents[2] / "dagster.yaml")
 
         runs = []
         while not path.exists() or not runs:  # the sensor's first look sees 2024 and requests a run

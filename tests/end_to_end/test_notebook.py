@@ -20,7 +20,7 @@ from nbclient import NotebookClient
 from builders import city_units, write_filings, write_meetings, write_normative, write_score_sheet, write_units
 from pipelines.cli import run_pipeline
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "analyst_queries.ipynb"
 README = ROOT / "README.md"
 YEARS = (2023, 2024)

@@ -16,7 +16,7 @@ from conftest import run_fazhi
 from pipelines.lib.dbt_project import DBT_EXECUTABLE
 from pipelines.lib.schema import DBT_DIR, mart_tables
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.fixture(scope="module")

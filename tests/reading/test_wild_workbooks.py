@@ -22,7 +22,7 @@ from pipelines.lib.excel import read_workbook
 from pipelines.lib.ingest import _parse_one
 from pipelines.lib.isolation import map_isolated
 
-WILD = Path(__file__).resolve().parents[1].parent / "shared" / "wild-workbooks" / "files"
+WILD = Path(__file__).resolve().parents[2].parent / "shared" / "wild-workbooks" / "files"
 TEXT_SUFFIXES = {".csv", ".tsv"}
 
 # ---------------------------------------------------------------------------------------------
