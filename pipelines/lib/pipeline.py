@@ -14,7 +14,6 @@ import pandas as pd
 from pipelines.lib import ingest, reference
 from pipelines.lib.faults import crashpoint
 from pipelines.lib.rulebook import Rulebook
-from pipelines.lib.schema import source_tables
 from pipelines.lib.staging import common, filings, meetings, normative_docs, other_files, score_sheets, units
 from pipelines.lib.warehouse import Paths, publish, transaction, utc_now, work_connection
 
@@ -113,7 +112,3 @@ def summary(paths: Paths, years: list[int]) -> dict:
                                 where year is null or list_contains($years, year)
                                 group by all order by severity, count(*) desc""", params).fetchall()
     return {"files": files, "issues": issues}
-
-
-def source_table_names(source: str) -> list[str]:
-    return [t.name for t in source_tables().values() if t.source == source]

@@ -61,10 +61,6 @@ def mart_tables() -> dict[str, Table]:
     return out
 
 
-def tables_of(source: str) -> list[str]:
-    return [t.name for t in source_tables().values() if t.source == source]
-
-
 def create_tables(con: duckdb.DuckDBPyConnection, names: list[str] | None = None) -> None:
     """Create (if absent) the source tables named, or all of them."""
     for name in names or list(source_tables()):

@@ -113,6 +113,11 @@ def years_present(con: duckdb.DuckDBPyConnection) -> list[int]:
     return sorted({int(r[0]) for r in rows if r[0] is not None})
 
 
+def concat_rows(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """The staged rows of every year as one frame (an empty one with the table's columns if none)."""
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
 def replace(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame | pa.Table) -> int:
     """Replace a table's rows with `frame` (the caller holds the transaction)."""
     con.execute(f"delete from {table}")

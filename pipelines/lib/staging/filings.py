@@ -10,9 +10,8 @@ from pipelines.lib.names import UnitRegistry
 from pipelines.lib.records import ERROR
 from pipelines.lib.rulebook import Rulebook
 from pipelines.lib.schema import source_tables
-from pipelines.lib.staging.common import Report, int_or_none
+from pipelines.lib.staging.common import Report, concat_rows, int_or_none
 from pipelines.lib.staging.ledgers import stage_ledger, unit_columns
-from pipelines.lib.staging.meetings import _concat
 
 COLUMNS = source_tables()["stg_filings"].column_names
 
@@ -36,5 +35,5 @@ def stage_filings(con: duckdb.DuckDBPyConnection, rules: Rulebook, registry: Uni
         return unknown
 
     report, staged = stage_ledger(con, "filings", registry, years, loaded_at, stage_rows)
-    return {"stg_filings": _concat(staged, COLUMNS), "stg_filing_files": report.files_frame(),
+    return {"stg_filings": concat_rows(staged, COLUMNS), "stg_filing_files": report.files_frame(),
             "stg_filing_issues": report.issues_frame()}

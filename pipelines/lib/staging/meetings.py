@@ -11,7 +11,7 @@ from pipelines.lib.names import UnitRegistry
 from pipelines.lib.records import WARNING
 from pipelines.lib.rulebook import Rulebook
 from pipelines.lib.schema import source_tables
-from pipelines.lib.staging.common import Report, int_or_none
+from pipelines.lib.staging.common import Report, concat_rows, int_or_none
 from pipelines.lib.staging.ledgers import stage_ledger, unit_columns
 
 COLUMNS = source_tables()["stg_meetings"].column_names
@@ -59,9 +59,5 @@ def stage_meetings(con: duckdb.DuckDBPyConnection, rules: Rulebook, registry: Un
         return none
 
     report, staged = stage_ledger(con, "meetings", registry, years, loaded_at, stage_rows)
-    return {"stg_meetings": _concat(staged, COLUMNS), "stg_meeting_files": report.files_frame(),
+    return {"stg_meetings": concat_rows(staged, COLUMNS), "stg_meeting_files": report.files_frame(),
             "stg_meeting_issues": report.issues_frame()}
-
-
-def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)

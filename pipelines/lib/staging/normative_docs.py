@@ -9,9 +9,8 @@ import pandas as pd
 from pipelines.lib.names import UnitRegistry
 from pipelines.lib.rulebook import Rulebook
 from pipelines.lib.schema import source_tables
-from pipelines.lib.staging.common import Report
+from pipelines.lib.staging.common import Report, concat_rows
 from pipelines.lib.staging.ledgers import stage_ledger, unit_columns
-from pipelines.lib.staging.meetings import _concat
 
 COLUMNS = source_tables()["stg_normative_docs"].column_names
 
@@ -27,5 +26,5 @@ def stage_normative_docs(con: duckdb.DuckDBPyConnection, rules: Rulebook, regist
         return pd.Series(False, index=rows.index)
 
     report, staged = stage_ledger(con, "normative_docs", registry, years, loaded_at, stage_rows)
-    return {"stg_normative_docs": _concat(staged, COLUMNS), "stg_normative_doc_files": report.files_frame(),
+    return {"stg_normative_docs": concat_rows(staged, COLUMNS), "stg_normative_doc_files": report.files_frame(),
             "stg_normative_doc_issues": report.issues_frame()}
