@@ -20,6 +20,7 @@ printed; a page is within 1 s when its max is. Waits first until no `bench/inges
 Prints figures and, last,
 `RESULT scale=province pages=7 first_render_max_s=X rerun_max_s=Y filter_change_max_s=Z within_1s=yes|no`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,13 @@ def wait_for_other_benchmarks() -> None:
 def ensure_warehouse() -> None:
     if WAREHOUSE.exists():
         return
-    command = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "ingest.py"), "--scale", "province",
-               "--skip-baseline"]
+    command = [
+        str(ROOT / ".venv" / "bin" / "python"),
+        str(ROOT / "bench" / "ingest.py"),
+        "--scale",
+        "province",
+        "--skip-baseline",
+    ]
     print(f"{WAREHOUSE.relative_to(ROOT)} is missing; publishing it: {' '.join(command)}", flush=True)
     subprocess.run(command, cwd=ROOT, check=True)
 
@@ -111,8 +117,11 @@ def main() -> None:
     wait_for_other_benchmarks()
     ensure_warehouse()
     identity = warehouse_identity()
-    print(f"warehouse={WAREHOUSE.relative_to(ROOT)} ({WAREHOUSE.stat().st_size / 2**20:.1f} MB) "
-          f"repeat={args.repeat} cores={os.cpu_count()}", flush=True)
+    print(
+        f"warehouse={WAREHOUSE.relative_to(ROOT)} ({WAREHOUSE.stat().st_size / 2**20:.1f} MB) "
+        f"repeat={args.repeat} cores={os.cpu_count()}",
+        flush=True,
+    )
 
     first_load = timed_run(AppTest.from_file(str(APP), default_timeout=120), "first load")
 
@@ -123,30 +132,39 @@ def main() -> None:
             seconds = measure_page(page, title)
             for measure, value in seconds.items():
                 samples[page][measure].append(value)
-            print(f"round {round_no} {Path(page).stem:<11} " + " ".join(f"{m}={seconds[m]:.3f}" for m in MEASURES),
-                  flush=True)
+            print(
+                f"round {round_no} {Path(page).stem:<11} "
+                + " ".join(f"{m}={seconds[m]:.3f}" for m in MEASURES),
+                flush=True,
+            )
     if warehouse_identity() != identity:
         raise SystemExit("the warehouse was republished during the benchmark: run it again")
 
     print()
-    print(f"first load: {first_load:.2f} s (first script run of the process, imports included; "
-          "not part of the 1 s target)")
+    print(
+        f"first load: {first_load:.2f} s (first script run of the process, imports included; "
+        "not part of the 1 s target)"
+    )
     print(f"seconds per page over {args.repeat} runs, median / max; within 1 s is judged on the max")
-    print(f"{'page':<11} {'first render':>15} {'warm rerun':>15} {'filter change':>15}   "
-          "within 1 s (first/rerun/filter)")
-    worst = {m: 0.0 for m in MEASURES}
+    print(
+        f"{'page':<11} {'first render':>15} {'warm rerun':>15} {'filter change':>15}   "
+        "within 1 s (first/rerun/filter)"
+    )
+    worst = dict.fromkeys(MEASURES, 0.0)
     for page in PAGES:
         cells, verdicts = [], []
         for measure in MEASURES:
             values = samples[page][measure]
-            worst[measure] = max(worst[measure], max(values))
+            worst[measure] = max(worst[measure], *values)
             cells.append(f"{statistics.median(values):.3f} / {max(values):.3f}")
             verdicts.append(verdict(max(values)))
         print(f"{Path(page).stem:<11} " + " ".join(f"{c:>15}" for c in cells) + "   " + "/".join(verdicts))
     within = all(value <= TARGET_S for value in worst.values())
-    print(f"RESULT scale=province pages={len(PAGES)} first_render_max_s={worst['first']:.2f} "
-          f"rerun_max_s={worst['rerun']:.2f} filter_change_max_s={worst['filter']:.2f} "
-          f"within_1s={'yes' if within else 'no'}")
+    print(
+        f"RESULT scale=province pages={len(PAGES)} first_render_max_s={worst['first']:.2f} "
+        f"rerun_max_s={worst['rerun']:.2f} filter_change_max_s={worst['filter']:.2f} "
+        f"within_1s={'yes' if within else 'no'}"
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ other processes' load inflates wall time, not CPU time, much) and, last, `RESULT
 and ratio = new CPU seconds / old CPU seconds for the package as it ships and for all-XlsxWriter:
 a maintained writer may cost up to twice the time (above that, a path keeps hand-written bytes).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "_data"
 OLD_PATH = "pipelines/lib/generate.py"
 SHIPPED = tree.SHEET_XLSX_WRITER
-RUNS = {"province": dict(scale="province", years=[2024], seed=7),
-        "city": dict(scale="city", years=range(2021, 2026), seed=1)}
+RUNS = {
+    "province": {"scale": "province", "years": [2024], "seed": 7},
+    "city": {"scale": "city", "years": range(2021, 2026), "seed": 1},
+}
 
 
 def _git(*args: str) -> str:
@@ -44,7 +47,9 @@ def load_old(rev: str | None):
     """The old generator module, from git (the last commit that still had it, unless rev is given)."""
     if rev is None:
         rev = _git("rev-list", "-n", "1", "HEAD", "--", OLD_PATH).strip()
-        if subprocess.run(["git", "cat-file", "-e", f"{rev}:{OLD_PATH}"], cwd=ROOT, capture_output=True).returncode:
+        if subprocess.run(
+            ["git", "cat-file", "-e", f"{rev}:{OLD_PATH}"], cwd=ROOT, capture_output=True
+        ).returncode:
             rev += "^"  # that commit deleted it
     DATA.mkdir(parents=True, exist_ok=True)
     path = DATA / "generate_old.py"
@@ -76,13 +81,30 @@ def writer_only(old, n: int = 300) -> tuple[float, float]:
     for unit in units:
         q = old._quality(7, unit, 2024)
         scores = old._plan_scores(rb.templates[unit.role], q, old._rng(7, 2024, unit.name, "scores"), {})
-        sheets.append(old._score_sheet(unit, rb.templates[unit.role], rb, 2024, scores, set(), True,
-                                       old._rng(7, 2024, unit.name, "layout"), [], set()))
+        sheets.append(
+            old._score_sheet(
+                unit,
+                rb.templates[unit.role],
+                rb,
+                2024,
+                scores,
+                set(),
+                True,
+                old._rng(7, 2024, unit.name, "layout"),
+                [],
+                set(),
+            )
+        )
     when = datetime(2025, 1, 10, 9, 30)
 
     def as_new(sheet) -> SheetData:  # the same cells, with this package's Formula
-        rows = [[(Formula(c[0].expr, c[0].cached), c[1]) if c and isinstance(c[0], old.Formula) else c for c in row]
-                for row in sheet.rows]
+        rows = [
+            [
+                (Formula(c[0].expr, c[0].cached), c[1]) if c and isinstance(c[0], old.Formula) else c
+                for c in row
+            ]
+            for row in sheet.rows
+        ]
         return SheetData(sheet.name, rows, sheet.merges, sheet.widths, sheet.heights)
 
     new_sheets = [[as_new(s) for s in book] for book in sheets]
@@ -99,15 +121,20 @@ def writer_only(old, n: int = 300) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=2, help="runs of each variant per scale (best counts)")
-    parser.add_argument("--old-rev", help="git revision holding the old generator (default: the last one that had it)")
+    parser.add_argument(
+        "--old-rev", help="git revision holding the old generator (default: the last one that had it)"
+    )
     args = parser.parse_args()
 
     old, rev = load_old(args.old_rev)
     print(f"old: {OLD_PATH} at {rev} (every .xlsx hand-written)")
     print(f"new: generator/ as it ships (score sheets' .xlsx: {SHIPPED}; ledgers and registers: XlsxWriter)")
     print("all_xlsxwriter: generator/ with every .xlsx through XlsxWriter")
-    variants = {"old": (old.generate, None), "new": (generator.generate, SHIPPED),
-                "all_xlsxwriter": (generator.generate, "xlsx")}
+    variants = {
+        "old": (old.generate, None),
+        "new": (generator.generate, SHIPPED),
+        "all_xlsxwriter": (generator.generate, "xlsx"),
+    }
     results = {}
     for name, kwargs in RUNS.items():
         best = dict.fromkeys(variants, float("inf"))
@@ -115,7 +142,9 @@ def main() -> None:
         summaries = {}
         for _ in range(args.repeat):
             for variant, (generate, sheet_writer) in variants.items():
-                wall, cpu, summaries[variant] = timed(generate, DATA / f"gen-{variant}-{name}", kwargs, sheet_writer)
+                wall, cpu, summaries[variant] = timed(
+                    generate, DATA / f"gen-{variant}-{name}", kwargs, sheet_writer
+                )
                 best[variant] = min(best[variant], wall)
                 best_cpu[variant] = min(best_cpu[variant], cpu)
         files = sum(summaries["old"]["files"].values())
@@ -127,19 +156,25 @@ def main() -> None:
         print(f"{name}: {files:,} files ({formats}); best of {args.repeat}, wall clock and CPU time")
         for variant, seconds in best.items():
             cpu = best_cpu[variant]
-            print(f"  {variant:>14}: wall {seconds:6.2f} s ({files / seconds:4.0f} files/s), "
-                  f"CPU {cpu:6.2f} s ({files / cpu:4.0f} files/s), {cpu / best_cpu['old']:.2f}x the old CPU time")
+            print(
+                f"  {variant:>14}: wall {seconds:6.2f} s ({files / seconds:4.0f} files/s), "
+                f"CPU {cpu:6.2f} s ({files / cpu:4.0f} files/s), {cpu / best_cpu['old']:.2f}x the old CPU time"
+            )
 
     old_rate, new_rate = writer_only(old)
-    print(f".xlsx writers alone, 300 score sheets (wall clock): hand-written {old_rate:.0f}/s, "
-          f"XlsxWriter {new_rate:.0f}/s ({old_rate / new_rate:.1f}x the time)")
+    print(
+        f".xlsx writers alone, 300 score sheets (wall clock): hand-written {old_rate:.0f}/s, "
+        f"XlsxWriter {new_rate:.0f}/s ({old_rate / new_rate:.1f}x the time)"
+    )
     files, best = results["province"]
     _, city = results["city"]
-    print(f"RESULT scale=province old_files_per_cpu_s={files / best['old']:.0f} "
-          f"new_files_per_cpu_s={files / best['new']:.0f} "
-          f"all_xlsxwriter_files_per_cpu_s={files / best['all_xlsxwriter']:.0f} ratio={best['new'] / best['old']:.2f} "
-          f"all_xlsxwriter_ratio={best['all_xlsxwriter'] / best['old']:.2f} city_ratio={city['new'] / city['old']:.2f} "
-          f"city_all_xlsxwriter_ratio={city['all_xlsxwriter'] / city['old']:.2f}")
+    print(
+        f"RESULT scale=province old_files_per_cpu_s={files / best['old']:.0f} "
+        f"new_files_per_cpu_s={files / best['new']:.0f} "
+        f"all_xlsxwriter_files_per_cpu_s={files / best['all_xlsxwriter']:.0f} ratio={best['new'] / best['old']:.2f} "
+        f"all_xlsxwriter_ratio={best['all_xlsxwriter'] / best['old']:.2f} city_ratio={city['new'] / city['old']:.2f} "
+        f"city_all_xlsxwriter_ratio={city['all_xlsxwriter'] / city['old']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -12,13 +12,14 @@ Generates the year once (reused from bench/_data/ when present), then:
    pipeline (no staging, scoring or publishing), so the ratio understates the difference.
 Prints figures and, last, `RESULT scale=… seconds=S files_per_s=F peak_mb=M baseline_ratio=R`.
 """
+
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -38,8 +39,21 @@ def ensure_data(scale: str, seed: int) -> Path:
     if not marker.exists():
         shutil.rmtree(raw.parent, ignore_errors=True)
         started = time.perf_counter()
-        subprocess.run([str(ROOT / ".venv" / "bin" / "fazhi"), "generate", "--out", str(raw), "--scale", scale,
-                        "--years", str(YEAR), "--seed", str(seed)], check=True)
+        subprocess.run(
+            [
+                str(ROOT / ".venv" / "bin" / "fazhi"),
+                "generate",
+                "--out",
+                str(raw),
+                "--scale",
+                scale,
+                "--years",
+                str(YEAR),
+                "--seed",
+                str(seed),
+            ],
+            check=True,
+        )
         print(f"generated {scale} {YEAR} in {time.perf_counter() - started:.1f} s")
         marker.write_text("ok")
     return raw
@@ -61,10 +75,8 @@ class TreeMemory:
                 procs = [self.proc, *self.proc.children(recursive=True)]
                 total = 0
                 for p in procs:
-                    try:
+                    with contextlib.suppress(psutil.Error):
                         total += p.memory_info().rss
-                    except psutil.Error:
-                        pass
                 self.peak = max(self.peak, total)
             except psutil.Error:
                 pass
@@ -81,9 +93,21 @@ def run_pipeline(raw: Path, workdir: Path) -> tuple[float, int, str]:
     workdir.mkdir(parents=True)
     warehouse = workdir / "fazhi.duckdb"
     started = time.perf_counter()
-    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "fazhi"), "run", "--raw", str(raw), "--warehouse",
-                             str(warehouse), "--years", str(YEAR)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "fazhi"),
+            "run",
+            "--raw",
+            str(raw),
+            "--warehouse",
+            str(warehouse),
+            "--years",
+            str(YEAR),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     memory = TreeMemory(proc.pid)
     out, _ = proc.communicate()
     seconds = time.perf_counter() - started
@@ -119,12 +143,14 @@ def run_baseline(raw: Path, workdir: Path) -> tuple[float, int, int]:
             else:
                 engine = "openpyxl" if path.suffix.lower() in (".xlsx", ".xlsm") else None
                 sheets = pd.read_excel(path, sheet_name=None, header=None, dtype=str, engine=engine)
-        except Exception:  # noqa: BLE001 - the baseline skips what it cannot read
+        except Exception:
             continue
         for sheet, frame in sheets.items():
             for i, values in enumerate(frame.itertuples(index=False), start=1):
-                con.execute("insert into raw_rows values (?, ?, ?, ?)",
-                            [str(path), sheet, i, "\t".join("" if pd.isna(v) else str(v) for v in values)])
+                con.execute(
+                    "insert into raw_rows values (?, ?, ?, ?)",
+                    [str(path), sheet, i, "\t".join("" if pd.isna(v) else str(v) for v in values)],
+                )
                 rows += 1
     seconds = time.perf_counter() - started
     con.close()
@@ -145,9 +171,13 @@ def main() -> None:
 
     seconds, peak, out = run_pipeline(raw, workdir)
     print(out.strip())
-    print(f"pipeline: {seconds:.2f} s, {files / seconds:.0f} files/s, peak {peak / 2**20:.0f} MB (process tree)")
+    print(
+        f"pipeline: {seconds:.2f} s, {files / seconds:.0f} files/s, peak {peak / 2**20:.0f} MB (process tree)"
+    )
     with duckdb.connect(str(workdir / "fazhi.duckdb"), read_only=True) as con:
-        rows = con.execute("select sum(rows_read), sum(rows_loaded), sum(rows_rejected) from marts.submissions").fetchone()
+        rows = con.execute(
+            "select sum(rows_read), sum(rows_loaded), sum(rows_rejected) from marts.submissions"
+        ).fetchone()
     print(f"pipeline rows: read {rows[0]}, loaded {rows[1]}, rejected {rows[2]}")
 
     # The same pipeline again on unchanged files: nothing is re-parsed.
@@ -158,17 +188,34 @@ def main() -> None:
     if not args.skip_baseline:
         base_seconds, base_files, base_rows = run_baseline(raw, workdir)
         ratio = base_seconds / seconds
-        print(f"baseline: {base_seconds:.2f} s for {base_files} files, {base_rows} rows "
-              f"({base_files / base_seconds:.0f} files/s)")
-    print(f"RESULT scale={args.scale} seconds={seconds:.2f} files_per_s={files / seconds:.0f} "
-          f"peak_mb={peak / 2**20:.0f} baseline_ratio={ratio:.1f}")
+        print(
+            f"baseline: {base_seconds:.2f} s for {base_files} files, {base_rows} rows "
+            f"({base_files / base_seconds:.0f} files/s)"
+        )
+    print(
+        f"RESULT scale={args.scale} seconds={seconds:.2f} files_per_s={files / seconds:.0f} "
+        f"peak_mb={peak / 2**20:.0f} baseline_ratio={ratio:.1f}"
+    )
 
 
 def run_pipeline_again(raw: Path, workdir: Path) -> tuple[float, int, str]:
     warehouse = workdir / "fazhi.duckdb"
     started = time.perf_counter()
-    out = subprocess.run([str(ROOT / ".venv" / "bin" / "fazhi"), "run", "--raw", str(raw), "--warehouse",
-                          str(warehouse), "--years", str(YEAR)], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "fazhi"),
+            "run",
+            "--raw",
+            str(raw),
+            "--warehouse",
+            str(warehouse),
+            "--years",
+            str(YEAR),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return time.perf_counter() - started, 0, out
 
 

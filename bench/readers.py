@@ -14,6 +14,7 @@ workbooks per second on the same files:
    memory limit, timeout) via `map_isolated`, results returned to the parent.
 The files are read once before timing so every reader sees them in the page cache.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,7 +56,9 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=1500)
     args = parser.parse_args()
     if not SHEETS.exists():
-        raise SystemExit(f"{SHEETS} is missing: run `.venv/bin/python bench/ingest.py --scale province` first")
+        raise SystemExit(
+            f"{SHEETS} is missing: run `.venv/bin/python bench/ingest.py --scale province` first"
+        )
     # Sound workbooks only (the generated year also holds hostile and broken files on purpose), read
     # once here so that every reader starts from the page cache.
     files = []
@@ -67,23 +70,37 @@ def main() -> None:
         except FileRejected:
             continue
         files.append(f)
-    print(f"{len(files)} score-sheet workbooks (.xlsx) from {SHEETS.relative_to(ROOT)}, cores={os.cpu_count()}")
+    print(
+        f"{len(files)} score-sheet workbooks (.xlsx) from {SHEETS.relative_to(ROOT)}, cores={os.cpu_count()}"
+    )
     rates = {
         'pandas.read_excel(engine="openpyxl")': _timed(files, lambda fs: [_openpyxl(f) for f in fs]),
         "python_calamine directly": _timed(files, lambda fs: [_calamine(f) for f in fs]),
-        "read_workbook (sniffed and bounded calamine)": _timed(files, lambda fs: [read_workbook(f) for f in fs]),
+        "read_workbook (sniffed and bounded calamine)": _timed(
+            files, lambda fs: [read_workbook(f) for f in fs]
+        ),
         "parse_score_sheet (read + parse)": _timed(files, lambda fs: [parse_score_sheet(f) for f in fs]),
         "pipeline parsing, 2 isolated workers": _timed(
-            files, lambda fs: map_isolated(_parse_one, [(str(f), "score_sheet") for f in fs], workers=2)),
+            files, lambda fs: map_isolated(_parse_one, [(str(f), "score_sheet") for f in fs], workers=2)
+        ),
     }
     base = rates['pandas.read_excel(engine="openpyxl")']
     print(f"{'reader':<48}{'workbooks/s':>12}{'× openpyxl':>12}")
     for name, rate in rates.items():
         print(f"{name:<48}{rate:>12,.0f}{rate / base:>12.1f}")
-    print("RESULT " + " ".join(f"{key}={rates[name]:.0f}" for key, name in (
-        ("openpyxl", 'pandas.read_excel(engine="openpyxl")'), ("calamine", "python_calamine directly"),
-        ("read_workbook", "read_workbook (sniffed and bounded calamine)"),
-        ("parse", "parse_score_sheet (read + parse)"), ("pipeline_2_workers", "pipeline parsing, 2 isolated workers"))))
+    print(
+        "RESULT "
+        + " ".join(
+            f"{key}={rates[name]:.0f}"
+            for key, name in (
+                ("openpyxl", 'pandas.read_excel(engine="openpyxl")'),
+                ("calamine", "python_calamine directly"),
+                ("read_workbook", "read_workbook (sniffed and bounded calamine)"),
+                ("parse", "parse_score_sheet (read + parse)"),
+                ("pipeline_2_workers", "pipeline parsing, 2 isolated workers"),
+            )
+        )
+    )
 
 
 if __name__ == "__main__":

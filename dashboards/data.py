@@ -7,6 +7,7 @@ changes the file's inode and mtime, so the next rerun reads the new data at once
 memory. (A plain `duckdb.connect(path)` would reuse a database another thread still holds open and
 keep serving the replaced file.)
 """
+
 from __future__ import annotations
 
 import os
@@ -111,9 +112,15 @@ def years() -> list[int]:
 
 
 def regions() -> list[str]:
-    return list(query("select distinct region from marts.units where region is not null order by region")["region"])
+    return list(
+        query("select distinct region from marts.units where region is not null order by region")["region"]
+    )
 
 
 def has_year(year: int) -> bool:
-    return bool(query("select count(*) as n from marts.unit_scores where year = $year and status <> 'missing'",
-                      year=year)["n"].iloc[0])
+    return bool(
+        query(
+            "select count(*) as n from marts.unit_scores where year = $year and status <> 'missing'",
+            year=year,
+        )["n"].iloc[0]
+    )

@@ -17,6 +17,7 @@ numbers (never as display text like "+2.5"), so non-string values (numbers, incl
 booleans, dates, Timestamps) are written as they are, an Excel number format giving them the look they
 have on screen; missing values (None, NaN, NaT, NA) become empty cells.
 """
+
 from __future__ import annotations
 
 import csv
@@ -100,10 +101,13 @@ def table_to_csv(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def table_to_xlsx(frame: pd.DataFrame, sheet_title: str = "数据",
-                  number_formats: dict[str, str] | None = None) -> bytes:
+def table_to_xlsx(
+    frame: pd.DataFrame, sheet_title: str = "数据", number_formats: dict[str, str] | None = None
+) -> bytes:
     """`number_formats`: column → Excel number format for its numbers (e.g. "+0.0;-0.0;0.0")."""
-    formats = {list(frame.columns).index(c) + 1: f for c, f in (number_formats or {}).items() if c in frame.columns}
+    formats = {
+        list(frame.columns).index(c) + 1: f for c, f in (number_formats or {}).items() if c in frame.columns
+    }
     wb = Workbook()
     ws = wb.active
     ws.title = sheet_title[:31]  # Excel's sheet-name limit
@@ -126,9 +130,14 @@ def table_to_xlsx(frame: pd.DataFrame, sheet_title: str = "数据",
 
 # columns of the 通报 table, with the Chinese header used when the caller gives none
 _CIRCULAR_COLUMNS = {
-    "rank": ("排名", 10), "region": ("地区", 16), "score": ("总得分", 10),
-    "party_score": ("党委得分", 11), "government_score": ("政府得分", 11),
-    "rank_change": ("名次变化", 11), "score_change": ("得分变化", 11), "note": ("备注", 30),
+    "rank": ("排名", 10),
+    "region": ("地区", 16),
+    "score": ("总得分", 10),
+    "party_score": ("党委得分", 11),
+    "government_score": ("政府得分", 11),
+    "rank_change": ("名次变化", 11),
+    "score_change": ("得分变化", 11),
+    "note": ("备注", 30),
 }
 
 
@@ -147,8 +156,15 @@ def _change_text(change) -> str:
     return f"↑{int(change)}" if change > 0 else f"↓{-int(change)}"
 
 
-def ranking_circular(rows: pd.DataFrame, *, year: int, title: str, issued_on: dt.date,
-                     policy_note: str, columns: dict[str, str]) -> bytes:
+def ranking_circular(
+    rows: pd.DataFrame,
+    *,
+    year: int,
+    title: str,
+    issued_on: dt.date,
+    policy_note: str,
+    columns: dict[str, str],
+) -> bytes:
     """The printed 排名通报: title, year/date line, bordered table, 末位 rows in red, rule footnote.
 
     `columns` heads the table (key → heading; a key it leaves out keeps the Chinese default); a score column
@@ -163,8 +179,10 @@ def ranking_circular(rows: pd.DataFrame, *, year: int, title: str, issued_on: dt
     ws.cell(1, 1).alignment = _CENTER
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=last)
     ws.row_dimensions[1].height = 42
-    meta = (f"{columns.get('year_label', '年度')}：{year}　　"
-            f"{columns.get('date_label', '日期')}：{issued_on.isoformat()}")
+    meta = (
+        f"{columns.get('year_label', '年度')}：{year}　　"
+        f"{columns.get('date_label', '日期')}：{issued_on.isoformat()}"
+    )
     write_cell(ws, 2, 1, meta).alignment = Alignment(horizontal="center")
     ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=last)
 
@@ -183,8 +201,10 @@ def ranking_circular(rows: pd.DataFrame, *, year: int, title: str, issued_on: dt
             note = f"{bottom_label}；{note}" if note else bottom_label
         values = {
             "rank": _rank_text(rec.get("rank"), bool(_plain(rec.get("tie"))), columns),
-            "region": rec.get("region"), "score": rec.get("score"),
-            "party_score": rec.get("party_score"), "government_score": rec.get("government_score"),
+            "region": rec.get("region"),
+            "score": rec.get("score"),
+            "party_score": rec.get("party_score"),
+            "government_score": rec.get("government_score"),
             "rank_change": _change_text(rec.get("rank_change")),
             "score_change": "—" if _plain(rec.get("score_change")) is None else rec["score_change"],
             "note": note,
@@ -192,8 +212,9 @@ def ranking_circular(rows: pd.DataFrame, *, year: int, title: str, issued_on: dt
         for col, key in enumerate(keys, start=1):
             cell = write_cell(ws, r, col, values[key])
             cell.border = _BORDER
-            cell.alignment = Alignment(horizontal="left" if key == "note" else "center",
-                                       vertical="center", wrap_text=True)
+            cell.alignment = Alignment(
+                horizontal="left" if key == "note" else "center", vertical="center", wrap_text=True
+            )
             if key in ("score", "party_score", "government_score"):
                 cell.number_format = "0.0"
             elif key == "score_change" and not isinstance(cell.value, str):

@@ -4,6 +4,7 @@ Role (党委/政府/部门) and level (县区/市直部门/乡镇) are two views
 from the rulebook in force (`marts.rulebook_roles`: each role's `side` and `level`); a page receives the
 roles both allow. Widget values live in session state, so they survive page switches.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -19,7 +20,7 @@ from dashboards.i18n import label, t
 class Filters:
     year: int
     regions: tuple[str, ...]  # empty: every region
-    roles: tuple[str, ...]    # the roles the level and role choices both allow (may be empty)
+    roles: tuple[str, ...]  # the roles the level and role choices both allow (may be empty)
 
     @property
     def params(self) -> dict:
@@ -40,7 +41,9 @@ class Filters:
 def _grouped(column: str) -> dict[str, tuple[str, ...]]:
     """Value of the rulebook's `column` (level or side) → its roles, both in the rulebook's order."""
     roles = data.roles()
-    return {value: tuple(roles.loc[roles[column] == value, "role"]) for value in roles[column].dropna().unique()}
+    return {
+        value: tuple(roles.loc[roles[column] == value, "role"]) for value in roles[column].dropna().unique()
+    }
 
 
 def level_roles() -> dict[str, tuple[str, ...]]:
@@ -66,7 +69,7 @@ def roles_for(level: str | None, side: str | None) -> tuple[str, ...]:
 def year_options() -> list[int]:
     """The years with data, plus the assessment year in progress (shown with an empty state)."""
     found = data.years()
-    last = max(found + [datetime.date.today().year])
+    last = max([*found, datetime.date.today().year])
     first = min(found) if found else last
     return list(range(last, first - 1, -1))
 
@@ -83,13 +86,15 @@ def sidebar() -> Filters:
     levels = [None, *level_roles()]
     if st.session_state.get("f_level") not in levels:  # a choice the rulebook now in force no longer has
         st.session_state["f_level"] = None
-    level = st.sidebar.selectbox(t("level"), levels, key="f_level",
-                                 format_func=lambda v: t("all") if v is None else label("level", v))
+    level = st.sidebar.selectbox(
+        t("level"), levels, key="f_level", format_func=lambda v: t("all") if v is None else label("level", v)
+    )
     sides = [None, *side_roles()]
     if st.session_state.get("f_side") not in sides:
         st.session_state["f_side"] = None
-    side = st.sidebar.selectbox(t("role"), sides, key="f_side",
-                                format_func=lambda v: t("all") if v is None else label("side", v))
+    side = st.sidebar.selectbox(
+        t("role"), sides, key="f_side", format_func=lambda v: t("all") if v is None else label("side", v)
+    )
     return Filters(year=int(year), regions=tuple(regions), roles=roles_for(level, side))
 
 

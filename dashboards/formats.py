@@ -3,6 +3,7 @@ Excel and by hand), rates as percentages, changes with a sign or an arrow; missi
 
 On screen a table shows this text; its downloads keep the number and carry the matching Excel number
 format (`Shown`), so a spreadsheet reads the same and can still add up."""
+
 from __future__ import annotations
 
 import re
@@ -58,6 +59,7 @@ def fmt_rank_change(change) -> str:
 @dataclass(frozen=True)
 class Shown:
     """How a column of numbers reads on screen, and the Excel number format that reads the same."""
+
     text: Callable[[object], str]
     excel: str
 

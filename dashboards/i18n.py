@@ -7,6 +7,7 @@ Roles are not labels of the dashboard's own: which roles exist and what they are
 rulebook in force (`data.roles()`, the mart `rulebook_roles`). English adds words for the (level, side)
 pairs a rulebook can give a role, and falls back to the rulebook's Chinese name for any other.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -53,22 +54,36 @@ TEXT: dict[str, tuple[str, str]] = {
     # a region's score per role: "党委得分" (the role's unit type in Chinese, its side in English)
     "role_score": ("{role}得分", "{role} score"),
     # freshness and empty states
-    "published": ("数据发布于 {when}（北京时间），来源文件 {files} 个",
-                  "Published {when} (Beijing time) from {files} files"),
-    "no_warehouse": ("尚未生成数据仓库。请先运行 `fazhi run`（或 `./dev up`），数据发布后本页自动显示。",
-                     "No warehouse yet. Run `fazhi run` (or `./dev up`); this page shows the data once published."),
+    "published": (
+        "数据发布于 {when}（北京时间），来源文件 {files} 个",
+        "Published {when} (Beijing time) from {files} files",
+    ),
+    "no_warehouse": (
+        "尚未生成数据仓库。请先运行 `fazhi run`（或 `./dev up`），数据发布后本页自动显示。",
+        "No warehouse yet. Run `fazhi run` (or `./dev up`); this page shows the data once published.",
+    ),
     "warehouse_unreadable": (
-        ("数据仓库文件无法读取：文件可能已损坏或不完整，暂时无法显示数据。"
-         "请管理员重新运行 `fazhi run` 生成并发布数据；如仍无法打开，请联系法治办。"),
-        ("The data warehouse cannot be read: the file may be damaged or incomplete, so no data can be shown. "
-         "Ask the administrator to run `fazhi run` again to rebuild and publish it; if that does not help, "
-         "contact the rule-of-law office.")),
+        (
+            "数据仓库文件无法读取：文件可能已损坏或不完整，暂时无法显示数据。"
+            "请管理员重新运行 `fazhi run` 生成并发布数据；如仍无法打开，请联系法治办。"
+        ),
+        (
+            "The data warehouse cannot be read: the file may be damaged or incomplete, so no data can be shown. "
+            "Ask the administrator to run `fazhi run` again to rebuild and publish it; if that does not help, "
+            "contact the rule-of-law office."
+        ),
+    ),
     "page_failed": (
         "本页出现意外错误，暂时无法显示。请刷新页面重试；如仍出现，请联系法治办并告知出错的时间和页面。",
-        ("This page hit an unexpected error and cannot be shown. Reload to try again; if it happens again, "
-         "contact the rule-of-law office with the time and the page.")),
-    "no_data_year": ("{year} 年度暂无数据（尚未收到或尚未处理该年度的材料）。",
-                     "No data for {year} yet (nothing received or processed for that year)."),
+        (
+            "This page hit an unexpected error and cannot be shown. Reload to try again; if it happens again, "
+            "contact the rule-of-law office with the time and the page."
+        ),
+    ),
+    "no_data_year": (
+        "{year} 年度暂无数据（尚未收到或尚未处理该年度的材料）。",
+        "No data for {year} yet (nothing received or processed for that year).",
+    ),
     "no_rows": ("当前筛选条件下没有数据。", "Nothing matches the current filters."),
     # overview
     "regions_ranked": ("参与排名区县", "Regions ranked"),
@@ -110,8 +125,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "open_unit": ("选中一行，查看该单位详情", "Select a row to open the unit"),
     "go_unit": ("查看单位详情 →", "Open unit detail →"),
     "circular_download": ("下载排名通报（Excel）", "Download the ranking circular (Excel)"),
-    "circular_title": ("{year}年度党政主要负责人履行推进法治建设第一责任人职责情况排名通报",
-                       "{year} ranking of principal leaders' rule-of-law duty performance"),
+    "circular_title": (
+        "{year}年度党政主要负责人履行推进法治建设第一责任人职责情况排名通报",
+        "{year} ranking of principal leaders' rule-of-law duty performance",
+    ),
     "date_label": ("日期", "Date"),
     "policy_label": ("排名规则：", "Ranking policy: "),
     "download_csv": ("下载 CSV", "Download CSV"),
@@ -128,8 +145,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "tasks_lost": ("失分最多的考核事项", "Tasks lost most often"),
     "reqs_missed": ("未达标最多的制度要求", "Requirements missed most often"),
     "cell_detail": ("选中格子背后的单位与事项", "Units and tasks behind the selected cell"),
-    "pick_cell": ("点击热力图中的格子，或在此选择区县与职责",
-                  "Click a heatmap cell, or choose a region and duty group here"),
+    "pick_cell": (
+        "点击热力图中的格子，或在此选择区县与职责",
+        "Click a heatmap cell, or choose a region and duty group here",
+    ),
     "findings": ("短板清单", "Findings"),
     "scope": ("范围", "Scope"),
     "severity": ("严重程度", "Severity"),
@@ -192,8 +211,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "files_partial": ("部分入库", "Partly loaded"),
     "issues": ("问题清单", "Issues"),
     "issue_counts": ("问题按类型", "Issues by type"),
-    "issue_totals": ("本年度问题 {n} 条，其中错误 {errors} 条（错误使该行或该文件未计入）。",
-                     "{n} issues this year, {errors} of them errors (an error keeps its row or file out)."),
+    "issue_totals": (
+        "本年度问题 {n} 条，其中错误 {errors} 条（错误使该行或该文件未计入）。",
+        "{n} issues this year, {errors} of them errors (an error keeps its row or file out).",
+    ),
     "code": ("代码", "Code"),
     "message": ("说明", "Message"),
     "file": ("文件", "File"),
@@ -228,16 +249,22 @@ TEXT: dict[str, tuple[str, str]] = {
     "scope_requirement": ("制度要求", "Requirement"),
     "subject": ("对象", "Subject"),
     "restatements": ("更正记录", "Restatements"),
-    "no_restatements": ("本年度已发布的分数和名次没有被更正过。",
-                        "No published score or rank of this year has been changed."),
+    "no_restatements": (
+        "本年度已发布的分数和名次没有被更正过。",
+        "No published score or rank of this year has been changed.",
+    ),
     "restated_at": ("更正时间（北京时间）", "Changed at (Beijing time)"),
     "measure": ("项目", "Measure"),
     "old_value": ("原值", "Was"),
     "new_value": ("新值", "Now"),
     "reason": ("原因", "Why"),
-    "restated_notice": ("本年度有 {n} 项已发布的分数或名次被更正，详见“数据质量”页的更正记录。",
-                        ("{n} published scores or ranks of this year were changed; see Restatements on the "
-                         "Data quality page.")),
+    "restated_notice": (
+        "本年度有 {n} 项已发布的分数或名次被更正，详见“数据质量”页的更正记录。",
+        (
+            "{n} published scores or ranks of this year were changed; see Restatements on the "
+            "Data quality page."
+        ),
+    ),
     "severity_warning": ("提醒", "warning"),
     "error_only": ("只看错误", "Errors only"),
 }
@@ -274,13 +301,20 @@ def role_labels() -> RoleLabels:
     words for its level and side, unless English has none or the rulebook gives that pair to several roles
     (then the Chinese name, so that no two roles read alike)."""
     roles = data.roles()
-    names = {r: str(r) if is_missing(n) else (str(n).removesuffix(DUTY_HOLDER) or str(n))
-             for r, n in zip(roles["role"], roles["name"])}
+    names = {
+        r: str(r) if is_missing(n) else (str(n).removesuffix(DUTY_HOLDER) or str(n))
+        for r, n in zip(roles["role"], roles["name"], strict=False)
+    }
     if lang() != "en":
         return RoleLabels(names)
     pairs = roles["level"].astype(str) + "." + roles["side"].astype(str)
     shared = set(pairs[pairs.duplicated()])
-    return RoleLabels({r: names[r] if p in shared else ROLE_EN.get(p, names[r]) for r, p in zip(roles["role"], pairs)})
+    return RoleLabels(
+        {
+            r: names[r] if p in shared else ROLE_EN.get(p, names[r])
+            for r, p in zip(roles["role"], pairs, strict=False)
+        }
+    )
 
 
 def role_label(role: str | None) -> str:
@@ -299,5 +333,8 @@ def region_score_label(role: str) -> str:
 def fmt_rank(rank, tied: bool) -> str:
     if is_missing(rank):
         return t("not_ranked")
-    return f"{int(rank)}（{t('tie')}）" if tied and lang() == "zh" else (
-        f"{int(rank)} ({t('tie')})" if tied else str(int(rank)))
+    return (
+        f"{int(rank)}（{t('tie')}）"
+        if tied and lang() == "zh"
+        else (f"{int(rank)} ({t('tie')})" if tied else str(int(rank)))
+    )

@@ -6,6 +6,7 @@ draws and draws it. Each query returns a DataFrame through `data.query` (cached 
 the sidebar's `Filters` where the filters apply. Roles are never named: which roles exist and which of
 them form a region's score come from the rulebook in force (`data.roles()`, the mart `rulebook_roles`).
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -25,23 +26,30 @@ def _in_regions(column: str) -> str:
 # --------------------------------------------------------------------------------------------------
 # Regions and units: ranking, scores, changes
 
+
 def region_score_columns() -> dict[str, str]:
     """Column of `region_ranking` → the role whose score it holds, for the positions the rulebook fills."""
     roles = data.roles()
     placed = roles[roles["in_region_score"].fillna(False).astype(bool) & roles["region_position"].notna()]
-    return {REGION_SCORE_COLUMNS[int(p)]: r for r, p in zip(placed["role"], placed["region_position"])
-            if int(p) in REGION_SCORE_COLUMNS}
+    return {
+        REGION_SCORE_COLUMNS[int(p)]: r
+        for r, p in zip(placed["role"], placed["region_position"], strict=False)
+        if int(p) in REGION_SCORE_COLUMNS
+    }
 
 
 def region_ranking(f: Filters) -> pd.DataFrame:
     """The regions of the year and filter, best first (unranked last): score, the score of each region role,
     rank, last year's rank, rank change (places up, positive) and score change from the mart, 末位, the
     mart's note, and `tie`: whether another region shown holds the same rank (并列)."""
-    return data.query(f"""
+    return data.query(
+        f"""
         select region, rank, score, party_score, government_score, prev_rank, rank_change, score_change,
                coalesce(is_bottom, false) as is_bottom, note,
                rank is not null and count(*) over (partition by rank) > 1 as tie
-        from marts.region_rankings where {f.where(role=False)} order by rank nulls last, region""", **f.params)
+        from marts.region_rankings where {f.where(role=False)} order by rank nulls last, region""",
+        **f.params,
+    )
 
 
 def region_summary(f: Filters) -> dict:
@@ -49,16 +57,23 @@ def region_summary(f: Filters) -> dict:
     `mean_score` of the ranked (None when no region is ranked)."""
     regions = region_ranking(f)
     ranked = regions.loc[regions["rank"].notna(), "score"]
-    return {"regions": len(regions), "ranked": len(ranked), "mean_score": ranked.mean() if len(ranked) else None}
+    return {
+        "regions": len(regions),
+        "ranked": len(ranked),
+        "mean_score": ranked.mean() if len(ranked) else None,
+    }
 
 
 def region_role_units(f: Filters) -> pd.DataFrame:
     """The units whose scores form their region's score (the rulebook's region roles), by region and role:
     what the ranking offers to open."""
-    return data.query(f"""
+    return data.query(
+        f"""
         select region, role, unit_id, unit_name from marts.unit_scores
         where {f.where(role=False)} and list_contains($region_roles, role) order by region, role""",
-                      **f.params, region_roles=list(data.region_roles()))
+        **f.params,
+        region_roles=list(data.region_roles()),
+    )
 
 
 def unit_ranking(f: Filters) -> pd.DataFrame:
@@ -66,131 +81,185 @@ def unit_ranking(f: Filters) -> pd.DataFrame:
     verified scores, status, 末位, last year's rank and score, and the changes: `score_change` (points since
     last year), `rank_change` (places up since last year, positive when the unit moved up) and `tie`
     (another unit of its role holds the same rank)."""
-    return data.query(f"""
+    return data.query(
+        f"""
         select unit_id, unit_name, region, role, rank, rank_total, score, score_rate, self_score, verified_score,
                score_source, status, coalesce(is_bottom, false) as is_bottom, prev_rank, prev_score,
                score - prev_score as score_change, prev_rank - rank as rank_change,
                rank is not null and count(*) over (partition by role, rank) > 1 as tie
-        from marts.unit_scores where {f.where()} order by role, rank nulls last, unit_name""", **f.params)
+        from marts.unit_scores where {f.where()} order by role, rank nulls last, unit_name""",
+        **f.params,
+    )
 
 
 def unit_status_counts(f: Filters) -> dict[str, int]:
     """Units of the filters by status (scored, incomplete, missing)."""
-    counts = data.query(f"""
-        select status, count(*) as n from marts.unit_scores where {f.where()} group by status""", **f.params)
-    return {s: int(n) for s, n in zip(counts["status"], counts["n"])}
+    counts = data.query(
+        f"""
+        select status, count(*) as n from marts.unit_scores where {f.where()} group by status""",
+        **f.params,
+    )
+    return {s: int(n) for s, n in zip(counts["status"], counts["n"], strict=False)}
 
 
 def rejected_files(year: int) -> int:
     """Files of the year the pipeline refused as a whole."""
-    return int(data.query("""select count(*) as n from marts.submissions where year = $year and status = 'rejected'""",
-                          year=year)["n"].iloc[0])
+    return int(
+        data.query(
+            """select count(*) as n from marts.submissions where year = $year and status = 'rejected'""",
+            year=year,
+        )["n"].iloc[0]
+    )
 
 
 def unit_choices(f: Filters, also: str | None = None) -> pd.DataFrame:
     """The units of the filters (id, name, region, role), by region, role and name; with `also`, that unit
     first even when the filters hide it (a unit opened from another page or a shared link)."""
-    units = data.query(f"""
+    units = data.query(
+        f"""
         select unit_id, unit_name, region, role from marts.unit_scores where {f.where()}
-        order by region, role, unit_name""", **f.params)
+        order by region, role, unit_name""",
+        **f.params,
+    )
     if also and also not in set(units["unit_id"]):
-        units = pd.concat([data.query("""select unit_id, unit_name, region, role from marts.unit_scores
-                                         where year = $year and unit_id = $unit""", year=f.year, unit=also), units])
+        units = pd.concat(
+            [
+                data.query(
+                    """select unit_id, unit_name, region, role from marts.unit_scores
+                                         where year = $year and unit_id = $unit""",
+                    year=f.year,
+                    unit=also,
+                ),
+                units,
+            ]
+        )
     return units
 
 
 def unit_score(year: int, unit_id: str) -> pd.Series:
     """One unit's year: every column of `unit_scores`, with `score_change` and `rank_change` since last year
     and `tie` (another unit of its role holds the same rank)."""
-    return data.query("""
+    return data.query(
+        """
         select u.*, u.score - u.prev_score as score_change, u.prev_rank - u.rank as rank_change,
                (select count(*) from marts.unit_scores p
                 where p.year = u.year and p.role = u.role and p.rank = u.rank) > 1 as tie
-        from marts.unit_scores u where u.year = $year and u.unit_id = $unit""", year=year, unit=unit_id).iloc[0]
+        from marts.unit_scores u where u.year = $year and u.unit_id = $unit""",
+        year=year,
+        unit=unit_id,
+    ).iloc[0]
 
 
 def unit_sheet(year: int, unit_id: str) -> pd.DataFrame:
     """A unit's score sheet task by task: duty, task text, points possible, self-assessed, verified and
     counted, points lost, what its records allow (evidence points of evidence max), flags, and where each
     row was read (file, sheet, row)."""
-    return data.query("""
+    return data.query(
+        """
         select s.duty_no, k.duty, s.task_no, k.text, s.max_points, s.self_points, s.verified_points, s.points,
                s.lost_points, s.evidence_points, s.evidence_max, s.flag, s.flag_note, s.file, s.sheet, s."row"
         from marts.task_scores s join marts.score_sheet_tasks k using (role, duty_no, task_no)
-        where s.year = $year and s.unit_id = $unit order by s.task_no""", year=year, unit=unit_id)
+        where s.year = $year and s.unit_id = $unit order by s.task_no""",
+        year=year,
+        unit=unit_id,
+    )
 
 
 def unit_meetings(year: int, unit_id: str) -> pd.DataFrame:
     """A unit's meetings and study sessions of the year, by date: as written, the meeting types they count
     as, study, hours, duplicates, and where each was read."""
-    return data.query("""
+    return data.query(
+        """
         select date, type_text, topic, array_to_string(meeting_types, '、') as types, is_study, hours, is_duplicate,
                file, sheet, "row"
-        from marts.meetings where year = $year and unit_id = $unit order by date""", year=year, unit=unit_id)
+        from marts.meetings where year = $year and unit_id = $unit order by date""",
+        year=year,
+        unit=unit_id,
+    )
 
 
 def unit_history(unit_id: str) -> pd.DataFrame:
     """A unit's score and rank, year by year."""
-    return data.query("""select year, score, rank from marts.unit_scores where unit_id = $unit order by year""",
-                      unit=unit_id)
+    return data.query(
+        """select year, score, rank from marts.unit_scores where unit_id = $unit order by year""",
+        unit=unit_id,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
 # Weak spots
 
+
 def duty_score_rates(f: Filters, role: str) -> pd.DataFrame:
     """Score rate per region and duty group of one role's sheet: points counted over points possible, over
     the units of the region (filtered by region); `region_rate`, the region's mean over its duty groups."""
-    return data.query(f"""
+    return data.query(
+        f"""
         select u.region, k.duty_no, any_value(k.duty) as duty,
                sum(s.points) / nullif(sum(s.max_points), 0) as rate,
                avg(sum(s.points) / nullif(sum(s.max_points), 0)) over (partition by u.region) as region_rate
         from marts.task_scores s
         join marts.units u using (unit_id, role)
         join marts.score_sheet_tasks k using (role, duty_no, task_no)
-        where s.year = $year and s.role = $role and {_in_regions('u.region')}
-        group by u.region, k.duty_no""", year=f.year, regions=list(f.regions), role=role)
+        where s.year = $year and s.role = $role and {_in_regions("u.region")}
+        group by u.region, k.duty_no""",
+        year=f.year,
+        regions=list(f.regions),
+        role=role,
+    )
 
 
 def duty_tasks(year: int, role: str, region: str, duty_no: int) -> pd.DataFrame:
     """The units and tasks behind one heatmap cell (a region's duty group on one role's sheet), points lost
     first."""
-    return data.query("""
+    return data.query(
+        """
         select s.unit_id, u.unit_name, s.task_no, k.text, s.max_points, s.points, s.lost_points, s.flag_note
         from marts.task_scores s join marts.units u using (unit_id, role)
         join marts.score_sheet_tasks k using (role, duty_no, task_no)
         where s.year = $year and s.role = $role and u.region = $region and s.duty_no = $duty_no
-        order by s.lost_points desc, s.task_no""", year=year, role=role, region=region, duty_no=duty_no)
+        order by s.lost_points desc, s.task_no""",
+        year=year,
+        role=role,
+        region=region,
+        duty_no=duty_no,
+    )
 
 
 def tasks_lost_most(f: Filters, limit: int = 15) -> pd.DataFrame:
     """The tasks most units lost points on (then most points lost): role, task, units losing of units
     assessed (`losing`, `units`, `units_losing` as "3/12") and the points lost in all."""
-    return data.query(f"""
+    return data.query(
+        f"""
         select s.role, s.task_no, any_value(k.text) as text, count(*) filter (where s.lost_points > 0) as losing,
                count(*) as units, losing || '/' || units as units_losing, sum(s.lost_points) as lost
         from marts.task_scores s join marts.units u using (unit_id, role)
         join marts.score_sheet_tasks k using (role, duty_no, task_no)
-        where s.year = $year and list_contains($roles, s.role) and {_in_regions('u.region')}
+        where s.year = $year and list_contains($roles, s.role) and {_in_regions("u.region")}
         group by s.role, s.task_no having losing > 0 order by losing desc, lost desc limit {int(limit)}""",
-                      **f.params)
+        **f.params,
+    )
 
 
 def requirements_missed_most(f: Filters) -> pd.DataFrame:
     """The rulebook's requirements most often not met, over units and periods: times missed of times due
     (`missed`, `total`, `units_losing` as "3/12") and the met rate."""
-    return data.query(f"""
+    return data.query(
+        f"""
         select r.name, count(*) filter (where not c.met) as missed, count(*) as total,
                missed || '/' || total as units_losing, avg(c.met::int) as met_rate
         from marts.requirement_compliance c join marts.rulebook_requirements r using (requirement_id)
-        where {f.where('c')} group by all having missed > 0 order by missed desc""", **f.params)
+        where {f.where("c")} group by all having missed > 0 order by missed desc""",
+        **f.params,
+    )
 
 
 def weak_spot_findings(f: Filters) -> pd.DataFrame:
     """The year's findings, most severe first, each following the filters it can: a region's by its region,
     a unit's by its region and role, a task's by its role (the part of its id before '-'). `subject` is the
     unit's name for a unit, the id otherwise; `task_no` is a task's number."""
-    return data.query(f"""
+    return data.query(
+        f"""
         with found as (
             select w.scope, w.scope_id, w.item, w.severity, w.note,
                    case w.scope when 'unit' then u.region when 'region' then w.scope_id end as region,
@@ -200,95 +269,119 @@ def weak_spot_findings(f: Filters) -> pd.DataFrame:
             from marts.weak_spots w left join marts.units u on w.scope = 'unit' and u.unit_id = w.scope_id
             where w.year = $year)
         select * from found
-        where (region is null or {_in_regions('region')}) and (role is null or list_contains($roles, role))
-        order by case severity when 'high' then 0 when 'medium' then 1 else 2 end, scope, scope_id""", **f.params)
+        where (region is null or {_in_regions("region")}) and (role is null or list_contains($roles, role))
+        order by case severity when 'high' then 0 when 'medium' then 1 else 2 end, scope, scope_id""",
+        **f.params,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
 # Meetings and study
 
+
 def requirement_compliance(f: Filters) -> pd.DataFrame:
     """Each unit's standing on each meeting requirement, period by period (required, actual, met), with the
     requirement's name and cadence and `unit_met_rate`: the share of periods the unit met it."""
-    return data.query(f"""
+    return data.query(
+        f"""
         select c.period, c.unit_id, u.unit_name, c.region, c.role, c.requirement_id, r.name as requirement,
                r.period as cadence, c.required, c.actual, c.met,
                avg(c.met::int) over (partition by c.requirement_id, c.unit_id) as unit_met_rate
         from marts.requirement_compliance c
         join marts.units u using (unit_id, role)
         join marts.rulebook_requirements r using (requirement_id)
-        where {f.where('c')}""", **f.params)
+        where {f.where("c")}""",
+        **f.params,
+    )
 
 
 def requirement_met_rates(f: Filters) -> pd.DataFrame:
     """Per requirement, over the units and periods of the filters: the met rate, the times missed of the
     times due (`missed`, `total`, `units_losing` as "3/12"); lowest met rate first."""
-    return data.query(f"""
+    return data.query(
+        f"""
         select c.requirement_id, r.name as requirement, avg(c.met::int) as met_rate,
                count(*) filter (where not c.met) as missed, count(*) as total, missed || '/' || total as units_losing
         from marts.requirement_compliance c
         join marts.units u using (unit_id, role)
         join marts.rulebook_requirements r using (requirement_id)
-        where {f.where('c')} group by c.requirement_id, r.name order by met_rate, c.requirement_id, r.name""",
-                      **f.params)
+        where {f.where("c")} group by c.requirement_id, r.name order by met_rate, c.requirement_id, r.name""",
+        **f.params,
+    )
 
 
 def study_sessions(f: Filters) -> pd.DataFrame:
     """Study sessions per unit and quarter against the rulebook's requirement (sessions, required, met), with
     `unit_met_rate`: the share of quarters the unit met it."""
-    return data.query(f"""
+    return data.query(
+        f"""
         select q.quarter, q.unit_id, u.unit_name, q.role, q.sessions, q.required, q.met,
                avg(q.met::int) over (partition by q.unit_id) as unit_met_rate
         from marts.study_sessions_quarterly q join marts.units u using (unit_id, role)
-        where {f.where('q')}""", **f.params)
+        where {f.where("q")}""",
+        **f.params,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
 # Filings
 
+
 def filing_rates(f: Filters) -> pd.DataFrame:
     """Per report, over the units of the filters: required, filed and on time in all, the filing rate and the
     on-time rate (both over required; none when nothing was required)."""
-    return data.query(f"""
+    return data.query(
+        f"""
         select coalesce(r.name, f.report_type) as report, sum(f.required)::bigint as required,
                sum(f.filed)::bigint as filed, sum(f.on_time)::bigint as on_time,
                sum(f.filed) / nullif(sum(f.required), 0) as filing_rate,
                sum(f.on_time) / nullif(sum(f.required), 0) as on_time_rate
         from marts.filing_rates f join marts.units u using (unit_id, role)
         left join marts.rulebook_requirements r on r.requirement_id = f.report_type
-        where {f.where('f')} group by all order by report""", **f.params)
+        where {f.where("f")} group by all order by report""",
+        **f.params,
+    )
 
 
 def overdue_filings(f: Filters) -> pd.DataFrame:
     """The filings not made, or made late: most days late first (not filed at all first of those)."""
-    return data.query(f"""
+    return data.query(
+        f"""
         select coalesce(r.name, f.report_type) as report, f.report_type, f.unit_id, u.unit_name, f.region, f.role,
                f.required, f.filed, f.on_time, f.due_date, f.filed_date, f.days_late
         from marts.filing_rates f join marts.units u using (unit_id, role)
         left join marts.rulebook_requirements r on r.requirement_id = f.report_type
-        where {f.where('f')} and (f.filed < f.required or f.on_time < f.filed)
-        order by f.days_late desc nulls first, u.unit_name""", **f.params)
+        where {f.where("f")} and (f.filed < f.required or f.on_time < f.filed)
+        order by f.days_late desc nulls first, u.unit_name""",
+        **f.params,
+    )
 
 
 def normative_docs(f: Filters) -> pd.DataFrame:
     """Normative documents per unit: issued, filed, filed on time, compliant and the unit's rates; least
     timely first."""
-    return data.query(f"""
+    return data.query(
+        f"""
         select n.unit_id, u.unit_name, n.region, n.role, n.issued, n.filed, n.filed_on_time, n.compliant,
                n.filing_rate, n.timely_rate, n.compliance_rate
         from marts.normative_doc_rates n join marts.units u using (unit_id, role)
-        where {f.where('n')} order by n.timely_rate nulls last, n.filing_rate nulls last""", **f.params)
+        where {f.where("n")} order by n.timely_rate nulls last, n.filing_rate nulls last""",
+        **f.params,
+    )
 
 
 def normative_totals(f: Filters) -> pd.Series:
     """Normative documents over the units of the filters, with the mart's denominators: filing and timely
     rates over documents issued, the compliance rate over documents filed (none over nothing)."""
-    return data.query(f"""
+    return data.query(
+        f"""
         select sum(n.filed) / nullif(sum(n.issued), 0) as filing_rate,
                sum(n.filed_on_time) / nullif(sum(n.issued), 0) as timely_rate,
                sum(n.compliant) / nullif(sum(n.filed), 0) as compliance_rate
         from marts.normative_doc_rates n join marts.units u using (unit_id, role)
-        where {f.where('n')}""", **f.params).iloc[0]
+        where {f.where("n")}""",
+        **f.params,
+    ).iloc[0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -330,23 +423,40 @@ def issues(f: Filters) -> pd.DataFrame:
 
 def issue_counts(f: Filters) -> pd.DataFrame:
     """The issues of `issues(f)` counted by severity and code."""
-    return data.query(f"""
+    return data.query(
+        f"""
         with shown as ({_ISSUES_IN_SCOPE})
         select severity, code, count(*) as n from shown group by severity, code order by severity, code""",
-                      **f.params)
+        **f.params,
+    )
 
 
 def nothing_submitted(f: Filters) -> pd.DataFrame:
     """The units of the filters with no file of the year at all (not a score sheet, not a ledger)."""
-    return data.query(f"""
+    return data.query(
+        f"""
         select unit_name, region, role from marts.unit_scores u
-        where {f.where('u')} and not exists (
+        where {f.where("u")} and not exists (
             select 1 from marts.submissions s where s.year = u.year and s.unit_id = u.unit_id)
-        order by region, role, unit_name""", **f.params)
+        order by region, role, unit_name""",
+        **f.params,
+    )
 
 
-RESTATEMENT_COLUMNS = ["restated_at", "year", "scope", "subject_id", "subject", "measure", "old_value", "new_value",
-                       "previously_published_at", "reason", "region", "role"]
+RESTATEMENT_COLUMNS = [
+    "restated_at",
+    "year",
+    "scope",
+    "subject_id",
+    "subject",
+    "measure",
+    "old_value",
+    "new_value",
+    "previously_published_at",
+    "reason",
+    "region",
+    "role",
+]
 
 
 def restatements(year: int) -> pd.DataFrame:
@@ -356,15 +466,20 @@ def restatements(year: int) -> pd.DataFrame:
                             where schema_name = 'marts' and table_name = 'restatements'""")["n"].iloc[0]
     if not present:
         return pd.DataFrame(columns=RESTATEMENT_COLUMNS)
-    return data.query("""
+    return data.query(
+        """
         select r.*, coalesce(u.region, case when r.scope = 'region' then r.subject_id end) as region, u.role
         from marts.restatements r left join marts.units u on r.scope = 'unit' and u.unit_id = r.subject_id
-        where r.year = $year order by r.restated_at desc, r.scope, r.subject, r.measure""", year=year)
+        where r.year = $year order by r.restated_at desc, r.scope, r.subject, r.measure""",
+        year=year,
+    )
 
 
 def restatements_in_scope(f: Filters) -> pd.DataFrame:
     """The restatements of the year that concern the filters' regions and roles (a region's figures have no
     role and follow the region filter only)."""
     changed = restatements(f.year)
-    return changed[(changed["region"].isin(f.regions) if f.regions else True)
-                   & (changed["role"].isna() | changed["role"].isin(f.roles))]
+    return changed[
+        (changed["region"].isin(f.regions) if f.regions else True)
+        & (changed["role"].isna() | changed["role"].isin(f.roles))
+    ]

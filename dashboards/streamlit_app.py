@@ -3,6 +3,7 @@
 This script runs on every interaction: it draws the language switch, the shared filters and the
 freshness line, then hands over to the chosen page.
 """
+
 from __future__ import annotations
 
 import logging
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `dashboards` importable when run as a script
+sys.path.insert(
+    0, str(Path(__file__).resolve().parent.parent)
+)  # `dashboards` importable when run as a script
 
 from dashboards import data, filters
 from dashboards.i18n import t
@@ -23,11 +26,20 @@ LOG = logging.getLogger("fazhi.dashboard")
 st.set_page_config(page_title="法治履职台账", page_icon=":material/balance:", layout="wide")
 
 st.session_state.setdefault("lang", "zh")
-st.sidebar.radio(t("language"), ["zh", "en"], key="lang", horizontal=True,
-                 format_func=lambda v: "中文" if v == "zh" else "English")
+st.sidebar.radio(
+    t("language"),
+    ["zh", "en"],
+    key="lang",
+    horizontal=True,
+    format_func=lambda v: "中文" if v == "zh" else "English",
+)
 
-navigation = st.navigation([st.Page(path, title=t(key), icon=icon, default=position == 0)
-                            for position, (path, key, icon) in enumerate(PAGES)])
+navigation = st.navigation(
+    [
+        st.Page(path, title=t(key), icon=icon, default=position == 0)
+        for position, (path, key, icon) in enumerate(PAGES)
+    ]
+)
 
 # Users never see a traceback (`fazhi dashboard` also turns Streamlit's error details off): one plain
 # message on the page, the details in the server's log. st.stop, st.rerun and st.switch_page raise

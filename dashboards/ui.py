@@ -1,5 +1,6 @@
 """Pieces every page uses: the empty states, tables with their downloads, data as plain text, the jump to a
 unit."""
+
 from __future__ import annotations
 
 import re
@@ -18,8 +19,10 @@ HIGHLIGHT = "background-color: #fde0e0"
 # Streamlit's Markdown rewrites some text after parsing, where backslash escapes no longer count: bare URLs
 # and e-mail addresses become links, -- -> <- >= <= ~= become typographic symbols, :word: becomes an emoji
 # or the Streamlit logo. An invisible word joiner (U+2060) between the characters stops each of them.
-_REWRITTEN = re.compile(r"(?i)(?<=https)(?=:)|(?<=http)(?=:)|(?<=www)(?=\.)|(?<=@)|(?<=[-<>~])(?=[-=>])"
-                        r"|(?<=:)(?=[\w+-]+:)")
+_REWRITTEN = re.compile(
+    r"(?i)(?<=https)(?=:)|(?<=http)(?=:)|(?<=www)(?=\.)|(?<=@)|(?<=[-<>~])(?=[-=>])"
+    r"|(?<=:)(?=[\w+-]+:)"
+)
 _ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 
 
@@ -57,9 +60,16 @@ def page(title_key: str) -> Filters:
     return filters
 
 
-def table(frame: pd.DataFrame, key: str, *, columns: dict[str, str] | None = None,
-          shown_as: dict[str, Shown | pd.Series] | None = None, select: bool = False, height: int | None = None,
-          highlight: pd.Series | None = None):
+def table(
+    frame: pd.DataFrame,
+    key: str,
+    *,
+    columns: dict[str, str] | None = None,
+    shown_as: dict[str, Shown | pd.Series] | None = None,
+    select: bool = False,
+    height: int | None = None,
+    highlight: pd.Series | None = None,
+):
     """A table with CSV and Excel downloads.
 
     `frame` holds the values; the downloads carry them as they are (numbers stay numbers, text from the
@@ -92,8 +102,9 @@ def table(frame: pd.DataFrame, key: str, *, columns: dict[str, str] | None = Non
     if highlight is not None and highlight.any():
         marks = list(highlight.fillna(False))
         # A styled table shows the Styler's text, so it is told how numbers and missing values read.
-        shown = (screen.style.apply(lambda row: [HIGHLIGHT if marks[row.name] else ""] * len(row), axis=1)
-                 .format(_cell_text, na_rep=MISSING))
+        shown = screen.style.apply(
+            lambda row: [HIGHLIGHT if marks[row.name] else ""] * len(row), axis=1
+        ).format(_cell_text, na_rep=MISSING)
     if select:
         event = st.dataframe(shown, on_select="rerun", selection_mode="single-row", **options)
         rows = event.selection.rows if event else []
@@ -103,12 +114,22 @@ def table(frame: pd.DataFrame, key: str, *, columns: dict[str, str] | None = Non
     left, right, _ = st.columns([1, 1, 4])
     # Deferred: the file is built only when someone clicks, so big tables cost nothing to show. No rerun on
     # click ("ignore"): a rerun re-registers every deferred file, and a second click during it was lost.
-    left.download_button(t("download_csv"), lambda: exports.table_to_csv(frame), file_name=f"{key}.csv",
-                         mime="text/csv", key=f"csv_{key}", on_click="ignore")
-    right.download_button(t("download_xlsx"),
-                          lambda: exports.table_to_xlsx(frame, sheet_title=key[:31], number_formats=number_formats),
-                          file_name=f"{key}.xlsx", key=f"xlsx_{key}", on_click="ignore",
-                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    left.download_button(
+        t("download_csv"),
+        lambda: exports.table_to_csv(frame),
+        file_name=f"{key}.csv",
+        mime="text/csv",
+        key=f"csv_{key}",
+        on_click="ignore",
+    )
+    right.download_button(
+        t("download_xlsx"),
+        lambda: exports.table_to_xlsx(frame, sheet_title=key[:31], number_formats=number_formats),
+        file_name=f"{key}.xlsx",
+        key=f"xlsx_{key}",
+        on_click="ignore",
+        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
     return rows[0] if rows else None
 
 

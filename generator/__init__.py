@@ -15,6 +15,7 @@ The parts, by concern:
 - writers: .xlsx (XlsxWriter, openpyxl), .xls (xlwt), CSV, and the files' times;
 - draws: seeded random draws and the office calendar; tree: the whole tree and its summary.
 """
+
 from generator.tree import format_summary, generate
 
 __all__ = ["format_summary", "generate"]

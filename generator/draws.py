@@ -4,6 +4,7 @@ Deterministic per seed: every random choice comes from a `random.Random` seeded 
 unit, aspect), so adding a year never changes another year; every date and time is derived from the
 year, never the wall clock.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,12 +21,12 @@ def seeded(*parts: object) -> random.Random:
 def frac(*parts: object) -> float:
     """A fixed number in [0, 1) for `parts`: a phase or offset that needs no generator."""
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2 ** 64
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def choice_w(r: random.Random, pairs) -> Any:
     """One item of (item, weight) pairs."""
-    items, weights = zip(*pairs)
+    items, weights = zip(*pairs, strict=False)
     return r.choices(items, weights)[0]
 
 
@@ -64,7 +65,9 @@ def periods(year: int, period: str) -> list[tuple[int, date, date]]:
     return out
 
 
-def submission_time(r: random.Random, year: int, month: int = 1, day_lo: int = 5, day_hi: int = 25) -> datetime:
+def submission_time(
+    r: random.Random, year: int, month: int = 1, day_lo: int = 5, day_hi: int = 25
+) -> datetime:
     """When a file for `year` is sent in: office hours on a working day of the next year's `month`."""
     d = weekday(date(year + 1, month, r.randint(day_lo, day_hi)))
     return datetime.combine(d, time(r.randint(8, 17), r.randint(0, 59), r.randint(0, 59)))

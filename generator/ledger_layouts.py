@@ -2,6 +2,7 @@
 registers (SPEC §4.2–4.4) as tables, with the column names, date forms and planted problems offices
 produce, and how a table becomes CSV rows or a worksheet.
 """
+
 from __future__ import annotations
 
 import random
@@ -19,9 +20,14 @@ from pipelines.lib.rulebook import Rulebook
 
 # Meeting-ledger columns: (key, the header names offices use for it).
 LEDGER_COLUMNS = (
-    ("unit", ("单位", "单位名称")), ("date", ("日期", "会议日期", "时间")), ("type", ("会议类型", "类型", "活动形式")),
-    ("topic", ("主题", "内容", "学习内容")), ("host", ("主持人",)), ("principal", ("是否主要负责人主持",)),
-    ("attendees", ("参加人数",)), ("hours", ("学时",)),
+    ("unit", ("单位", "单位名称")),
+    ("date", ("日期", "会议日期", "时间")),
+    ("type", ("会议类型", "类型", "活动形式")),
+    ("topic", ("主题", "内容", "学习内容")),
+    ("host", ("主持人",)),
+    ("principal", ("是否主要负责人主持",)),
+    ("attendees", ("参加人数",)),
+    ("hours", ("学时",)),
 )
 
 TEXT_DATE_STYLES = (("iso", 30), ("slash", 25), ("cn", 25), ("dot", 8), ("iso_nopad", 7), ("slash_pad", 5))
@@ -60,8 +66,16 @@ class Table:
     rows: list[list[Any]]
 
 
-def ledger_table(unit: Unit, year: int, meetings: list[Meeting], flags: set[str], rng: random.Random,
-                 log: list[tuple[str, str]], gb18030: bool, known: set[str]) -> Table:
+def ledger_table(
+    unit: Unit,
+    year: int,
+    meetings: list[Meeting],
+    flags: set[str],
+    rng: random.Random,
+    log: list[tuple[str, str]],
+    gb18030: bool,
+    known: set[str],
+) -> Table:
     """A unit's meeting ledger: column names drawn from the aliases, the unit written its own way,
     the planted row problems (undatable, other year, duplicate, blank rows) noted in `log`."""
     cols = [(key, rng.choice(names)) for key, names in LEDGER_COLUMNS]
@@ -81,10 +95,16 @@ def ledger_table(unit: Unit, year: int, meetings: list[Meeting], flags: set[str]
         host = m.host
         if gb18030 and rng.random() < 0.02:
             host = gb18030_only(host)
-        row = {"unit": name_variant(unit, rng) if mix_labels and rng.random() < 0.3 else label,
-               "date": m.day, "type": m.type_text, "topic": m.topic, "host": host,
-               "principal": "是" if m.principal else "否", "attendees": m.attendees,
-               "hours": (points_text(m.hours) + "学时" if rng.random() < 0.01 else m.hours) if m.hours else None}
+        row = {
+            "unit": name_variant(unit, rng) if mix_labels and rng.random() < 0.3 else label,
+            "date": m.day,
+            "type": m.type_text,
+            "topic": m.topic,
+            "host": host,
+            "principal": "是" if m.principal else "否",
+            "attendees": m.attendees,
+            "hours": (points_text(m.hours) + "学时" if rng.random() < 0.01 else m.hours) if m.hours else None,
+        }
         values = [row[key] for key, _ in cols]
         dup = rng.random() < ROW_RATES["duplicate_row"]
         r = rng.random()
@@ -93,7 +113,11 @@ def ledger_table(unit: Unit, year: int, meetings: list[Meeting], flags: set[str]
             log.append(("date_unparseable", values[1]))
             m.day = date(1900, 1, 1)  # the records can no longer date it
         elif r < ROW_RATES["date_unparseable"] + ROW_RATES["date_other_year"]:
-            day = m.day.replace(year=year - 1) if not (m.day.month == 2 and m.day.day == 29) else date(year - 1, 2, 28)
+            day = (
+                m.day.replace(year=year - 1)
+                if not (m.day.month == 2 and m.day.day == 29)
+                else date(year - 1, 2, 28)
+            )
             values[1] = day
             m.day = day
             log.append(("date_other_year", day.isoformat()))
@@ -116,13 +140,23 @@ def ledger_table(unit: Unit, year: int, meetings: list[Meeting], flags: set[str]
     return Table(title, header, rows)
 
 
-def filing_table(group: Group, year: int, plans: dict[str, dict], rb: Rulebook, rng: random.Random,
-                 log: list[tuple[str, str]]) -> Table:
+def filing_table(
+    group: Group,
+    year: int,
+    plans: dict[str, dict],
+    rb: Rulebook,
+    rng: random.Random,
+    log: list[tuple[str, str]],
+) -> Table:
     """A group's report filing register; missing reports are sometimes listed as 未报送, mostly left out."""
     with_due = rng.random() < 0.4
     with_no = rng.random() < 0.3
-    header = (["序号"] if with_no else []) + [rng.choice(("单位", "单位名称", "报送单位")), rng.choice(("报告类型", "报告名称")),
-                                              "年度", rng.choice(("报送日期", "报送时间"))]
+    header = (["序号"] if with_no else []) + [
+        rng.choice(("单位", "单位名称", "报送单位")),
+        rng.choice(("报告类型", "报告名称")),
+        "年度",
+        rng.choice(("报送日期", "报送时间")),
+    ]
     header += (["应报日期"] if with_due else []) + ["备注"]
     year_style = rng.choice((str(year), f"{year}年", f"{year}年度", year))
     rows = []
@@ -143,7 +177,11 @@ def filing_table(group: Group, year: int, plans: dict[str, dict], rb: Rulebook, 
                 remark = rng.choice(("逾期报送", "补报", ""))
             else:
                 remark = rng.choice(("", "", "", "按时报送"))
-            row = [label, report, year_style, filed] + ([req.due_date(year)] if with_due else []) + [remark or None]
+            row = (
+                [label, report, year_style, filed]
+                + ([req.due_date(year)] if with_due else [])
+                + [remark or None]
+            )
             rows.append(row)
     if with_no:
         for n, row in enumerate(rows, 1):
@@ -151,13 +189,24 @@ def filing_table(group: Group, year: int, plans: dict[str, dict], rb: Rulebook, 
     return Table(f"{group.label}{year}年度报告报送登记表", header, rows)
 
 
-def normative_table(group: Group, year: int, plans: dict[str, dict], rng: random.Random,
-                    log: list[tuple[str, str]], deadline: int) -> Table:
+def normative_table(
+    group: Group,
+    year: int,
+    plans: dict[str, dict],
+    rng: random.Random,
+    log: list[tuple[str, str]],
+    deadline: int,
+) -> Table:
     """A group's normative-document register: blank 报备日期 = not filed."""
     with_no = rng.random() < 0.4
-    header = (["序号"] if with_no else []) + [rng.choice(("单位", "制定机关", "单位名称")), "文件名称", "文号",
-                                              rng.choice(("印发日期", "发文日期")), rng.choice(("报备日期", "备案日期")),
-                                              "是否规范"]
+    header = (["序号"] if with_no else []) + [
+        rng.choice(("单位", "制定机关", "单位名称")),
+        "文件名称",
+        "文号",
+        rng.choice(("印发日期", "发文日期")),
+        rng.choice(("报备日期", "备案日期")),
+        "是否规范",
+    ]
     rows = []
     for unit in group.units:
         for doc in plans[unit.name]["docs"]:
@@ -168,7 +217,9 @@ def normative_table(group: Group, year: int, plans: dict[str, dict], rng: random
                 log.append(("normative_late", doc.number))
             if not doc.compliant:
                 log.append(("normative_noncompliant", doc.number))
-            rows.append([label, doc.title, doc.number, doc.issued, doc.filed, "是" if doc.compliant else "否"])
+            rows.append(
+                [label, doc.title, doc.number, doc.issued, doc.filed, "是" if doc.compliant else "否"]
+            )
     if with_no:
         for n, row in enumerate(rows, 1):
             row.insert(0, n)
@@ -185,7 +236,9 @@ def text_value(v: Any, date_style: str) -> str:
     return str(v)
 
 
-def csv_rows(table: Table, rng: random.Random, serial_dates: bool = False, with_title: bool = False) -> list[list[str]]:
+def csv_rows(
+    table: Table, rng: random.Random, serial_dates: bool = False, with_title: bool = False
+) -> list[list[str]]:
     """A register as CSV text: one date form throughout, or bare serial numbers; a title line sometimes."""
     style = choice_w(rng, TEXT_DATE_STYLES)
     out = []
@@ -199,8 +252,13 @@ def csv_rows(table: Table, rng: random.Random, serial_dates: bool = False, with_
     return out
 
 
-def table_sheet(table: Table, rng: random.Random, serial_dates: bool = False, with_title: bool = False,
-                name: str = "Sheet1") -> SheetData:
+def table_sheet(
+    table: Table,
+    rng: random.Random,
+    serial_dates: bool = False,
+    with_title: bool = False,
+    name: str = "Sheet1",
+) -> SheetData:
     """A register as a worksheet: real date cells mostly, sometimes text dates or bare serials."""
     mode = "serial" if serial_dates else rng.choices(("cell", "text"), (75, 25))[0]
     cell_style = choice_w(rng, CELL_DATE_STYLES)
@@ -226,7 +284,14 @@ def table_sheet(table: Table, rng: random.Random, serial_dates: bool = False, wi
             else:
                 cells.append((v, "text" if isinstance(v, str) else "num" if v is not None else "text"))
         rows.append(cells)
-    widths = [max(8.0, min(60.0, 2.2 * max((len(str(r[j])) for r in table.rows if j < len(r) and r[j] is not None),
-                                             default=4))) for j in range(len(table.header))]
+    widths = [
+        max(
+            8.0,
+            min(
+                60.0,
+                2.2 * max((len(str(r[j])) for r in table.rows if j < len(r) and r[j] is not None), default=4),
+            ),
+        )
+        for j in range(len(table.header))
+    ]
     return SheetData(name, rows, merges, widths)
-

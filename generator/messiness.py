@@ -7,6 +7,7 @@ cluster; row-level kinds are a per-row probability. The kinds in `EXPECTED_ISSUE
 pipeline report those issue codes; the others are variety the parsers must take in their stride, or
 (filing_*, normative_*, noted by the register layouts) shortfalls the marts should show.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,32 +18,32 @@ from generator.draws import frac, seeded
 from generator.registry import Unit
 
 SHEET_RATES = {
-    "legacy_xls": 0.04,        # BIFF8 .xls (xlwt)
-    "openpyxl_writer": 0.04,   # written by another producer (openpyxl's styles and layout)
-    "notes_sheet": 0.08,       # an extra 说明 sheet (sometimes before the score sheet)
-    "empty_sheets": 0.06,      # Sheet2/Sheet3 left empty
-    "blank_rows": 0.10,        # blank rows between duty groups
+    "legacy_xls": 0.04,  # BIFF8 .xls (xlwt)
+    "openpyxl_writer": 0.04,  # written by another producer (openpyxl's styles and layout)
+    "notes_sheet": 0.08,  # an extra 说明 sheet (sometimes before the score sheet)
+    "empty_sheets": 0.06,  # Sheet2/Sheet3 left empty
+    "blank_rows": 0.10,  # blank rows between duty groups
     "fullwidth_digits": 0.08,  # （６分）, １２ …
-    "score_text": 0.06,        # scores typed as text: '4.5分', '5'
-    "score_blank": 0.04,       # one or two score cells left blank
-    "score_invalid": 0.02,     # '优', a negative number or more than the task's points
-    "total_mismatch": 0.03,    # 合计 does not equal the sum of the task rows
-    "total_missing": 0.03,     # no 合计 row
-    "unit_alias": 0.15,        # 被考核单位 written as an alias or 中共/委员会/人民政府 variant
-    "unit_unknown": 0.005,     # 被考核单位 misspelled: matches no registry name
-    "task_missing": 0.01,      # a template task left out
-    "task_unknown": 0.008,     # an extra task number the template does not know
-    "year_mismatch": 0.006,    # 年度 inside says the year before the folder's
-    "resubmission": 0.03,      # a corrected file (…_更正.xlsx) follows the first one
-    "corrupt_file": 0.006,     # truncated zip
+    "score_text": 0.06,  # scores typed as text: '4.5分', '5'
+    "score_blank": 0.04,  # one or two score cells left blank
+    "score_invalid": 0.02,  # '优', a negative number or more than the task's points
+    "total_mismatch": 0.03,  # 合计 does not equal the sum of the task rows
+    "total_missing": 0.03,  # no 合计 row
+    "unit_alias": 0.15,  # 被考核单位 written as an alias or 中共/委员会/人民政府 variant
+    "unit_unknown": 0.005,  # 被考核单位 misspelled: matches no registry name
+    "task_missing": 0.01,  # a template task left out
+    "task_unknown": 0.008,  # an extra task number the template does not know
+    "year_mismatch": 0.006,  # 年度 inside says the year before the folder's
+    "resubmission": 0.03,  # a corrected file (…_更正.xlsx) follows the first one
+    "corrupt_file": 0.006,  # truncated zip
 }
 LEDGER_RATES = {
     "legacy_xls": 0.04,
     "xlsx": 0.16,
-    "serial_dates": 0.03,      # the date column holds Excel serial numbers as plain numbers
+    "serial_dates": 0.03,  # the date column holds Excel serial numbers as plain numbers
     "blank_rows": 0.05,
     "unit_unknown": 0.005,
-    "corrupt_file": 0.004,     # only .xlsx ledgers are truncated
+    "corrupt_file": 0.004,  # only .xlsx ledgers are truncated
 }
 ROW_RATES = {
     "date_unparseable": 0.003,
@@ -72,8 +73,13 @@ ISSUE_KINDS = frozenset(EXPECTED_ISSUES)
 UNPARSEABLE_DATES = ("{y}年{m}月", "{m}月上旬", "{y}-02-30", "待补充", "{y}.13.{d}", "同上", "{y}年第{q}季度")
 TOTAL_ERRORS = (-5, -3, -2, -1, 1, 2, 3, 4)
 # A misspelling map: one character an office might get wrong (by sound or shape).
-MISSPELL = dict(zip("清丰南华龙阳台前乐范安平河山城宁源泉林水新东西江海云凤昌兴永和泰康德庆广武文明",
-                    "青峰楠化隆扬苔钱勒泛按坪和衫成凝原全临税心冬希将还运奉长星勇河太糠得亲光午闻名"))
+MISSPELL = dict(
+    zip(
+        "清丰南华龙阳台前乐范安平河山城宁源泉林水新东西江海云凤昌兴永和泰康德庆广武文明",
+        "青峰楠化隆扬苔钱勒泛按坪和衫成凝原全临税心冬希将还运奉长星勇河太糠得亲光午闻名",
+        strict=False,
+    )
+)
 FW_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")
 
 
@@ -92,16 +98,29 @@ def quota(rate: float, n: int, year: int, *key: object) -> int:
     return math.floor(lam * (i + 1) + phase) - math.floor(lam * i + phase)
 
 
-def pick(rate: float, candidates: list[str], year: int, seed: int, kind: str, what: str,
-         exclude: set[str] = frozenset()) -> set[str]:
+def pick(
+    rate: float,
+    candidates: list[str],
+    year: int,
+    seed: int,
+    kind: str,
+    what: str,
+    exclude: set[str] = frozenset(),
+) -> set[str]:
     """The candidates (unit names) that get `kind` this year."""
     pool = [c for c in candidates if c not in exclude]
     k = min(len(pool), quota(rate, len(candidates), year, seed, what, kind))
     return set(seeded(seed, year, "pick", what, kind).sample(pool, k)) if k else set()
 
 
-def year_flags(rates: dict[str, float], candidates: list[str], year: int, seed: int, what: str,
-               exclusive: tuple[str, ...] = ()) -> dict[str, set[str]]:
+def year_flags(
+    rates: dict[str, float],
+    candidates: list[str],
+    year: int,
+    seed: int,
+    what: str,
+    exclusive: tuple[str, ...] = (),
+) -> dict[str, set[str]]:
     """candidate → the kinds it gets this year; a file has at most one of the `exclusive` kinds."""
     flags: dict[str, set[str]] = {c: set() for c in candidates}
     taken: set[str] = set()
@@ -123,7 +142,7 @@ def misspell(name: str, r: random.Random, known: set[str]) -> str:
     positions = [i for i in range(first, len(name)) if name[i] in MISSPELL]
     r.shuffle(positions)
     for i in positions:
-        wrong = name[:i] + MISSPELL[name[i]] + name[i + 1:]
+        wrong = name[:i] + MISSPELL[name[i]] + name[i + 1 :]
         if wrong not in known:
             return wrong
     return name.replace("局", "所", 1) if "局" in name else name + "办公室"

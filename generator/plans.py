@@ -6,6 +6,7 @@ years; the part of a task's points that the records decide (the rulebook's evide
 derived from the meetings, filings and documents planned here, so the verified score agrees with the
 records while some self-scores claim more.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,29 +16,68 @@ from datetime import date, timedelta
 
 from generator.draws import choice_w, clamp, day_in, frac, half, periods, seeded, weekday
 from generator.registry import Unit
-from generator.vocabulary import (DOC_TOPICS_DEPT, DOC_TOPICS_GOV, LAWS, MEETING_TEXTS, REMARKS_LOST, meeting_texts,
-                                  person)
+from generator.vocabulary import (
+    DOC_TOPICS_DEPT,
+    DOC_TOPICS_GOV,
+    LAWS,
+    MEETING_TEXTS,
+    REMARKS_LOST,
+    meeting_texts,
+    person,
+)
 from pipelines.lib.rulebook import Rulebook, Task, Template
 
 # Target meeting rows per unit and year (SPEC §8: ~3,000 a year at city scale, ~50 a unit).
-ROWS_PER_UNIT = {"party": 35, "government": 40, "department": 55, "township_party": 55,
-                 "township_government": 55}
+ROWS_PER_UNIT = {
+    "party": 35,
+    "government": 40,
+    "department": 55,
+    "township_party": 55,
+    "township_government": 55,
+}
 VERIFIED_SHARE = {"region": 0.6, "department": 0.55, "township": 0.4}  # sheets with 督察 scores
 
 # Meetings besides the required ones, by role: (kind, weight). Kinds a role's own requirements
 # count are left out at run time, so filler never turns a missed period into a met one.
 FILLER_KINDS = {
     "party": (("pre_meeting_study", 3), ("law_lecture", 2), ("other", 4)),
-    "government": (("pre_meeting_study", 3), ("central_group_study", 2), ("enforcement_training", 2), ("other", 4)),
-    "department": (("central_group_study", 2), ("xi_thought_study", 1), ("collective_study", 4), ("other", 4)),
+    "government": (
+        ("pre_meeting_study", 3),
+        ("central_group_study", 2),
+        ("enforcement_training", 2),
+        ("other", 4),
+    ),
+    "department": (
+        ("central_group_study", 2),
+        ("xi_thought_study", 1),
+        ("collective_study", 4),
+        ("other", 4),
+    ),
     "township_party": (("collective_study", 4), ("law_lecture", 1), ("pre_meeting_study", 2), ("other", 4)),
-    "township_government": (("collective_study", 4), ("law_lecture", 2), ("pre_meeting_study", 2),
-                            ("enforcement_training", 1), ("other", 4)),
+    "township_government": (
+        ("collective_study", 4),
+        ("law_lecture", 2),
+        ("pre_meeting_study", 2),
+        ("enforcement_training", 1),
+        ("other", 4),
+    ),
 }
-PRINCIPAL_KINDS = {"committee_hearing", "central_group_study", "xi_thought_study", "gov_rol_meeting",
-                   "leading_group_meeting", "collective_study"}
-ATTENDEES = {"committee_hearing": (9, 15), "central_group_study": (12, 30), "xi_thought_study": (12, 30),
-             "law_lecture": (40, 200), "enforcement_training": (30, 150), "leading_group_meeting": (15, 35)}
+PRINCIPAL_KINDS = {
+    "committee_hearing",
+    "central_group_study",
+    "xi_thought_study",
+    "gov_rol_meeting",
+    "leading_group_meeting",
+    "collective_study",
+}
+ATTENDEES = {
+    "committee_hearing": (9, 15),
+    "central_group_study": (12, 30),
+    "xi_thought_study": (12, 30),
+    "law_lecture": (40, 200),
+    "enforcement_training": (30, 150),
+    "leading_group_meeting": (15, 35),
+}
 
 
 def quality(seed: int, unit: Unit, year: int) -> float:
@@ -77,8 +117,16 @@ def _fill(text: str, unit: Unit, year: int, law: str) -> str:
     return text.format(CW=w["CW"], RW=w["RW"], GW=w["GW"], Y=year, law=law)
 
 
-def _meeting(rng: random.Random, kind: str, unit: Unit, year: int, day: date, leader: str, deputy: str,
-             hours: float | None = None) -> Meeting:
+def _meeting(
+    rng: random.Random,
+    kind: str,
+    unit: Unit,
+    year: int,
+    day: date,
+    leader: str,
+    deputy: str,
+    hours: float | None = None,
+) -> Meeting:
     law = rng.choice(LAWS)
     if kind == "other":
         type_text, topic = rng.choice(meeting_texts(kind, unit.role))
@@ -89,11 +137,21 @@ def _meeting(rng: random.Random, kind: str, unit: Unit, year: int, day: date, le
     lo, hi = ATTENDEES.get(kind, (8, 45))
     if kind == "law_lecture" and hours is None and rng.random() < 0.5:
         hours = rng.choice((2, 2, 3))
-    return Meeting(day, kind, _fill(type_text, unit, year, law), _fill(topic, unit, year, law),
-                   leader if principal else deputy, principal, rng.randint(lo, hi), hours)
+    return Meeting(
+        day,
+        kind,
+        _fill(type_text, unit, year, law),
+        _fill(topic, unit, year, law),
+        leader if principal else deputy,
+        principal,
+        rng.randint(lo, hi),
+        hours,
+    )
 
 
-def plan_meetings(rb: Rulebook, unit: Unit, year: int, q: float, rng: random.Random, leader: str) -> list[Meeting]:
+def plan_meetings(
+    rb: Rulebook, unit: Unit, year: int, q: float, rng: random.Random, leader: str
+) -> list[Meeting]:
     """The year's meetings: each period of each frequency requirement met with a chance that grows
     with q, then meetings no requirement of the role counts, up to about ROWS_PER_UNIT."""
     deputy = person(rng)
@@ -126,7 +184,9 @@ def plan_meetings(rb: Rulebook, unit: Unit, year: int, q: float, rng: random.Ran
                 n = need + (int(rng.random() < 0.25) if need == 1 else rng.choice((0, 0, 1, 1, 2)))
             else:
                 n = rng.randint(0, need - 1)
-            out += [_meeting(rng, kind, unit, year, day_in(rng, start, end), leader, deputy) for _ in range(n)]
+            out += [
+                _meeting(rng, kind, unit, year, day_in(rng, start, end), leader, deputy) for _ in range(n)
+            ]
     fillers = [(k, w) for k, w in FILLER_KINDS[unit.role] if k == "other" or k not in counted]
     target = round(ROWS_PER_UNIT[unit.role] * rng.uniform(0.75, 1.25))
     jan1, dec31 = date(year, 1, 1), date(year, 12, 31)
@@ -138,8 +198,9 @@ def plan_meetings(rb: Rulebook, unit: Unit, year: int, q: float, rng: random.Ran
     return out
 
 
-def plan_filings(rb: Rulebook, unit: Unit, year: int, q: float,
-                 rng: random.Random) -> dict[str, tuple[str, date | None]]:
+def plan_filings(
+    rb: Rulebook, unit: Unit, year: int, q: float, rng: random.Random
+) -> dict[str, tuple[str, date | None]]:
     """requirement id → ("on_time" | "late" | "missing", filing date)."""
     out = {}
     for req in rb.filing_requirements.values():
@@ -153,8 +214,12 @@ def plan_filings(rb: Rulebook, unit: Unit, year: int, q: float,
         elif r < p_missing + p_late:
             out[req.id] = ("late", weekday(due + timedelta(days=rng.randint(1, 45))))
         else:
-            out[req.id] = ("on_time", weekday(due - timedelta(days=rng.choice((0, 0, 1, 2, 3, 5, 8, 12, 15, 20, 25))),
-                                              backwards=True))
+            out[req.id] = (
+                "on_time",
+                weekday(
+                    due - timedelta(days=rng.choice((0, 0, 1, 2, 3, 5, 8, 12, 15, 20, 25))), backwards=True
+                ),
+            )
     return out
 
 
@@ -195,7 +260,9 @@ def plan_docs(unit: Unit, year: int, q: float, rng: random.Random) -> list[Norma
     return docs
 
 
-def requirement_counts(rb: Rulebook, meetings: list[Meeting], year: int, classify) -> dict[str, dict[int, float]]:
+def requirement_counts(
+    rb: Rulebook, meetings: list[Meeting], year: int, classify
+) -> dict[str, dict[int, float]]:
     """What the records show per requirement and period (rows the pipeline can date, once each)."""
     out: dict[str, dict[int, float]] = {}
     seen = set()
@@ -236,8 +303,11 @@ def evidence(rb: Rulebook, role: str, counts, filings, docs, year: int) -> dict[
             issued = len(docs)
             filed = [d for d in docs if d.filed]
             timely = [d for d in filed if (d.filed - d.issued).days <= rb.normative_deadline_days]
-            rates = (len(filed) / issued, len(timely) / issued,
-                     (sum(d.compliant for d in filed) / len(filed)) if filed else 0.0)
+            rates = (
+                len(filed) / issued,
+                len(timely) / issued,
+                (sum(d.compliant for d in filed) / len(filed)) if filed else 0.0,
+            )
             earned = next((p for min_rate, p in link.tiers if min(rates) >= min_rate), 0.0)
         prev = out.get(link.task_no, (0.0, 0.0))
         out[link.task_no] = (prev[0] + earned, prev[1] + link.points)
@@ -275,4 +345,3 @@ def plan_scores(template: Template, q: float, rng: random.Random, evidence) -> l
         remark = rng.choice(REMARKS_LOST) if verified < task.points and rng.random() < 0.5 else ""
         out.append(TaskScore(task, self_points, max(0.0, verified), remark))
     return out
-

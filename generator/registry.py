@@ -3,6 +3,7 @@
 City scale is Puyang (9 regions, 4 townships, 40 departments: 66 units); province and nation scale
 are synthesized places of the sizes in SPEC §8. Independent of the years generated.
 """
+
 from __future__ import annotations
 
 import random
@@ -68,7 +69,9 @@ def _region_units(name: str, kind: str, city: str, city_scale: bool) -> list[Uni
     words = _region_words(kind)
     abbr = name[0] if kind != "zone" else name.replace(city, "")[0]
     if kind == "zone":
-        short = name.replace(city, "").replace("经济技术开发区", "开发区").replace("高新技术产业开发区", "高新区")
+        short = (
+            name.replace(city, "").replace("经济技术开发区", "开发区").replace("高新技术产业开发区", "高新区")
+        )
         party_aliases = [f"{name}党工委", f"中共{name}工委"] + ([f"{short}党工委"] if city_scale else [])
         gov_aliases = [f"{name}管委会"] + ([f"{short}管委会"] if city_scale else [])
         party_name, gov_name = f"中共{name}工作委员会", f"{name}管理委员会"
@@ -77,7 +80,7 @@ def _region_units(name: str, kind: str, city: str, city_scale: bool) -> list[Uni
         party_name, gov_name = f"中共{prefix}{name}委员会", f"{prefix}{name}人民政府"
         party_aliases = [f"{name}委", f"中共{name}委"]
         gov_aliases = [f"{name}政府"] + ([f"{name}人民政府"] if prefix else [])
-    common = dict(region=name, city=city, place=name, words=words, quality_key=f"region:{name}")
+    common = {"region": name, "city": city, "place": name, "words": words, "quality_key": f"region:{name}"}
     return [
         Unit(party_name, "party", aliases=tuple(party_aliases), doc_abbr=f"{abbr}委", **common),
         Unit(gov_name, "government", aliases=tuple(gov_aliases), doc_abbr=f"{abbr}政", **common),
@@ -88,19 +91,40 @@ def _township_units(region: str, town: str, city: str, city_scale: bool) -> list
     street = town.endswith("街道")
     tw = "街道" if street else town[-1]
     words = {"CW": f"{tw}党委" if not street else "街道党工委", "RW": tw, "GW": f"{tw}政府"}
-    common = dict(region=region, city=city, place=f"{region}{town}", words=words,
-                  quality_key=f"region:{region}", doc_abbr=town[0])
+    common = {
+        "region": region,
+        "city": city,
+        "place": f"{region}{town}",
+        "words": words,
+        "quality_key": f"region:{region}",
+        "doc_abbr": town[0],
+    }
     if street:
-        party = Unit(f"中共{region}{town}工作委员会", "township_party",
-                     aliases=(f"{region}{town}党工委",) + ((f"{town}党工委",) if city_scale else ()), **common)
-        gov = Unit(f"{region}{town}办事处", "township_government",
-                   aliases=(f"{region}{town}政府",) + ((f"{town}办事处",) if city_scale else ()), **common)
+        party = Unit(
+            f"中共{region}{town}工作委员会",
+            "township_party",
+            aliases=(f"{region}{town}党工委",) + ((f"{town}党工委",) if city_scale else ()),
+            **common,
+        )
+        gov = Unit(
+            f"{region}{town}办事处",
+            "township_government",
+            aliases=(f"{region}{town}政府",) + ((f"{town}办事处",) if city_scale else ()),
+            **common,
+        )
     else:
-        party = Unit(f"中共{region}{town}委员会", "township_party",
-                     aliases=(f"{region}{town}党委",) + ((f"{town}党委",) if city_scale else ()), **common)
-        gov = Unit(f"{region}{town}人民政府", "township_government",
-                   aliases=(f"{region}{town}政府",) + ((f"{town}政府", f"{town}人民政府") if city_scale else ()),
-                   **common)
+        party = Unit(
+            f"中共{region}{town}委员会",
+            "township_party",
+            aliases=(f"{region}{town}党委",) + ((f"{town}党委",) if city_scale else ()),
+            **common,
+        )
+        gov = Unit(
+            f"{region}{town}人民政府",
+            "township_government",
+            aliases=(f"{region}{town}政府",) + ((f"{town}政府", f"{town}人民政府") if city_scale else ()),
+            **common,
+        )
     return [party, gov]
 
 
@@ -110,19 +134,26 @@ def _department_units(city: str, entries: list[tuple[str, str, str]], city_scale
         aliases = [f"市{short}", short] if city_scale else []
         if short != core:
             aliases.append(f"{city}市{short}")
-        out.append(Unit(
-            f"{city}市{core}", "department", region="市直" if city_scale else f"{city}市直",
-            aliases=tuple(dict.fromkeys(aliases)), city=city, place=f"{city}市{core}",
-            words={"CW": "党组", "RW": "局", "GW": "局"}, quality_key=f"dept:{city}市{core}",
-            doc_abbr=f"{city[0]}{abbr}",
-        ))
+        out.append(
+            Unit(
+                f"{city}市{core}",
+                "department",
+                region="市直" if city_scale else f"{city}市直",
+                aliases=tuple(dict.fromkeys(aliases)),
+                city=city,
+                place=f"{city}市{core}",
+                words={"CW": "党组", "RW": "局", "GW": "局"},
+                quality_key=f"dept:{city}市{core}",
+                doc_abbr=f"{city[0]}{abbr}",
+            )
+        )
     return out
 
 
 def _department_groups(city: str, units: list[Unit], city_scale: bool) -> list[Group]:
     size = 10
     prefix = "市直部门" if city_scale else f"{city}市直部门"
-    return [Group(f"{prefix}第{i // size + 1}组", units[i:i + size]) for i in range(0, len(units), size)]
+    return [Group(f"{prefix}第{i // size + 1}组", units[i : i + size]) for i in range(0, len(units), size)]
 
 
 def build_registry(scale: str = "city", seed: int = 0) -> Registry:

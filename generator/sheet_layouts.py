@@ -5,6 +5,7 @@ A sheet is `SheetData`, independent of the file format: rows of cells, each None
 with value str | int | float | date | datetime | Formula | None and style one of `CELL_STYLES`;
 merged ranges, column widths and row heights. The writers turn it into .xlsx or .xls.
 """
+
 from __future__ import annotations
 
 import random
@@ -12,7 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from generator.draws import half, submission_time
-from generator.messiness import blank_score_tasks, fullwidth, invalid_score, misspell, name_variant, total_error
+from generator.messiness import (
+    blank_score_tasks,
+    fullwidth,
+    invalid_score,
+    misspell,
+    name_variant,
+    total_error,
+)
 from generator.plans import TaskScore
 from generator.registry import Unit
 from generator.vocabulary import CITY, NOTES_SHEET_LINES, ROLE_FILE_LABELS, person
@@ -37,9 +45,24 @@ class SheetData:
 
 
 # Cell styles the layouts use; each writer gives them borders, alignment, fonts and number formats.
-CELL_STYLES = (None, "text", "num", "header", "title", "info", "date_iso", "date_cn", "datetime", "date_builtin")
-DATE_STYLES = {"date_iso": "yyyy-mm-dd", "date_cn": 'yyyy"年"m"月"d"日"', "datetime": "yyyy-mm-dd hh:mm",
-               "date_builtin": "m/d/yyyy"}  # date_builtin is Excel's built-in format 14
+CELL_STYLES = (
+    None,
+    "text",
+    "num",
+    "header",
+    "title",
+    "info",
+    "date_iso",
+    "date_cn",
+    "datetime",
+    "date_builtin",
+)
+DATE_STYLES = {
+    "date_iso": "yyyy-mm-dd",
+    "date_cn": 'yyyy"年"m"月"d"日"',
+    "datetime": "yyyy-mm-dd hh:mm",
+    "date_builtin": "m/d/yyyy",
+}  # date_builtin is Excel's built-in format 14
 
 
 def column_letter(j: int) -> str:
@@ -52,9 +75,18 @@ def points_text(p: float) -> str:
     return str(int(p)) if float(p).is_integer() else str(p)
 
 
-def score_sheet(unit: Unit, template: Template, rb: Rulebook, year: int, scores: list[TaskScore],
-                flags: set[str], verified: bool, rng: random.Random, log: list[tuple[str, str]],
-                known: set[str]) -> list[SheetData]:
+def score_sheet(
+    unit: Unit,
+    template: Template,
+    rb: Rulebook,
+    year: int,
+    scores: list[TaskScore],
+    flags: set[str],
+    verified: bool,
+    rng: random.Random,
+    log: list[tuple[str, str]],
+    known: set[str],
+) -> list[SheetData]:
     """The workbook's sheets, laid out like Puyang's attachment 1 (SPEC §4.1)."""
     fw = "fullwidth_digits" in flags
     # Self-assessed sheets either drop the 核定分 column or leave it empty.
@@ -85,7 +117,9 @@ def score_sheet(unit: Unit, template: Template, rb: Rulebook, year: int, scores:
     else:
         unit_text = unit.place if unit.role != "department" and rng.random() < 0.6 else unit.name
     file_year = year - 1 if "year_mismatch" in flags else year
-    year_text = rng.choice((f"年度{colon}{file_year}", f"年度{colon}{file_year}年", f"考核年度{colon}{file_year}年度"))
+    year_text = rng.choice(
+        (f"年度{colon}{file_year}", f"年度{colon}{file_year}年", f"考核年度{colon}{file_year}年度")
+    )
     merge_info = rng.random() < 0.5
     for text in (f"责任人{colon}{role_line}", f"被考核单位{colon}{unit_text}", year_text):
         rows.append([(text, "info")])
@@ -107,8 +141,16 @@ def score_sheet(unit: Unit, template: Template, rb: Rulebook, year: int, scores:
     if "task_unknown" in flags:
         extra_no = max(t.task.task_no for t in scores) + 1
         last = tasks[-1].task
-        extra = Task(last.role, extra_no, last.duty_no, last.duty, "结合本地实际开展法治建设创新工作，形成经验做法（加分项）",
-                     "", "有创新举措并被上级推广得2分。", 2.0)
+        extra = Task(
+            last.role,
+            extra_no,
+            last.duty_no,
+            last.duty,
+            "结合本地实际开展法治建设创新工作，形成经验做法（加分项）",
+            "",
+            "有创新举措并被上级推广得2分。",
+            2.0,
+        )
         tasks.append(TaskScore(extra, 2.0, 2.0 if verified else 0.0, "加分项"))
         log.append(("task_unknown", str(extra_no)))
     score_mode = "num"
@@ -166,8 +208,14 @@ def score_sheet(unit: Unit, template: Template, rb: Rulebook, year: int, scores:
             ver_v = ts.verified_points if verified else None
             if verified and t.task_no in blank_tasks and rng.random() < 0.3:
                 self_v, ver_v = ts.self_points, None
-            row = [duty_cell, (no_value, "num"), (task_text, "text"), (t.responsible or None, "text"),
-                   (check or None, "text"), score_cell(self_v, t, "self")]
+            row = [
+                duty_cell,
+                (no_value, "num"),
+                (task_text, "text"),
+                (t.responsible or None, "text"),
+                (check or None, "text"),
+                score_cell(self_v, t, "self"),
+            ]
             if ver_col:
                 row.append(score_cell(ver_v, t, "verified"))
             row.append((ts.remark or None, "text"))
@@ -197,11 +245,20 @@ def score_sheet(unit: Unit, template: Template, rb: Rulebook, year: int, scores:
             value = half(value)
             if use_formula:
                 letter = column_letter(col)
-                return (Formula(f"SUM({letter}{first_task_row + 1}:{letter}{last_task_row + 1})", value), "num")
+                return (
+                    Formula(f"SUM({letter}{first_task_row + 1}:{letter}{last_task_row + 1})", value),
+                    "num",
+                )
             return (int(value) if float(value).is_integer() else value, "num")
 
-        row = [(label, "header"), (None, "text"), (None, "text"), (None, "text"), (None, "text"),
-               total_cell(5, self_sum + delta)]
+        row = [
+            (label, "header"),
+            (None, "text"),
+            (None, "text"),
+            (None, "text"),
+            (None, "text"),
+            total_cell(5, self_sum + delta),
+        ]
         if ver_col:
             row.append(total_cell(6, ver_sum + delta) if verified else (None, "num"))
         row.append((None, "text"))
@@ -228,4 +285,3 @@ def _take_while(tasks: list[TaskScore], duty_no: int):
         if t.task.duty_no != duty_no:
             return
         yield t
-

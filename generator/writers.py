@@ -8,6 +8,7 @@ takes the core properties' time from `created`; openpyxl would stamp the wall cl
 zip is one whose entries carry the submission time (`_PinnedZip`), as do our own writer's; xlwt
 writes no time at all.
 """
+
 from __future__ import annotations
 
 import csv
@@ -15,10 +16,11 @@ import io
 import os
 import zipfile
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import xlsxwriter
 
@@ -34,22 +36,32 @@ XLSX_FORMATS: dict[str, dict[str, Any]] = {
     "title": {"bold": True, "font_size": 16, "text_wrap": True, "align": "center", "valign": "vcenter"},
     "info": {"valign": "vcenter"},
     **{k: {"num_format": v, "border": 1} for k, v in DATE_STYLES.items() if k != "date_builtin"},
-    "date_builtin": {"num_format": 14, "border": 1},  # Excel's built-in m/d/yyyy, shown in the reader's locale
+    "date_builtin": {
+        "num_format": 14,
+        "border": 1,
+    },  # Excel's built-in m/d/yyyy, shown in the reader's locale
 }
 # Default font of a new workbook: Excel's on Chinese Windows (等线) or WPS's (宋体).
 DEFAULT_FONTS = {"Microsoft Excel": "等线", "WPS 表格": "宋体"}
 
 
-def xlsx_bytes(sheets: list[SheetData], modified: datetime, author: str = "Administrator",
-               app: str = "Microsoft Excel") -> bytes:
+def xlsx_bytes(
+    sheets: list[SheetData], modified: datetime, author: str = "Administrator", app: str = "Microsoft Excel"
+) -> bytes:
     """The sheets as an .xlsx package (XlsxWriter): shared strings, merged cells, widths, heights, styles."""
     buf = io.BytesIO()
     font = {"font_name": DEFAULT_FONTS.get(app, "宋体"), "font_size": 11, "font_charset": 134}
-    wb = xlsxwriter.Workbook(buf, {
-        "in_memory": True, "default_format_properties": font,
-        # Text is text: no formulas, links or numbers made out of strings.
-        "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
-    })
+    wb = xlsxwriter.Workbook(
+        buf,
+        {
+            "in_memory": True,
+            "default_format_properties": font,
+            # Text is text: no formulas, links or numbers made out of strings.
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        },
+    )
     formats: dict[str | None, Any] = {None: None}
 
     def fmt(style: str | None) -> Any:
@@ -110,8 +122,18 @@ def _xlsx_sheet(ws, sheet: SheetData, fmt) -> None:
 # over the twice a maintained writer may cost. Ledgers and registers, a fifth of the .xlsx files,
 # go through XlsxWriter (tree.SHEET_XLSX_WRITER switches the score sheets too).
 # ---------------------------------------------------------------------------------------------
-_STYLE_IDS = {None: 0, "text": 1, "num": 2, "header": 3, "title": 4, "date_iso": 5, "date_cn": 6,
-              "datetime": 7, "date_builtin": 8, "info": 9}
+_STYLE_IDS = {
+    None: 0,
+    "text": 1,
+    "num": 2,
+    "header": 3,
+    "title": 4,
+    "date_iso": 5,
+    "date_cn": 6,
+    "datetime": 7,
+    "date_builtin": 8,
+    "info": 9,
+}
 _COLS = [chr(65 + i) for i in range(26)] + [f"A{chr(65 + i)}" for i in range(26)]
 _EPOCH = date(1899, 12, 30)
 _XML_ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
@@ -123,22 +145,35 @@ _CT_SML = "application/vnd.openxmlformats-officedocument.spreadsheetml"
 _CT_PKG = "application/vnd.openxmlformats-package"
 _HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _FONT = '<name val="宋体"/><family val="3"/><charset val="134"/></font>'
-_THIN = "".join(f'<{side} style="thin"><color auto="1"/></{side}>' for side in ("left", "right", "top", "bottom"))
+_THIN = "".join(
+    f'<{side} style="thin"><color auto="1"/></{side}>' for side in ("left", "right", "top", "bottom")
+)
 # cellXfs in _STYLE_IDS order: (numFmtId, fontId, borderId, alignment attributes)
 _XFS = (
-    (0, 0, 0, ""), (0, 0, 1, 'vertical="center" wrapText="1"'), (0, 0, 1, 'horizontal="center" vertical="center"'),
+    (0, 0, 0, ""),
+    (0, 0, 1, 'vertical="center" wrapText="1"'),
+    (0, 0, 1, 'horizontal="center" vertical="center"'),
     (0, 2, 1, 'horizontal="center" vertical="center" wrapText="1"'),
     (0, 1, 0, 'horizontal="center" vertical="center" wrapText="1"'),
-    (176, 0, 1, ""), (177, 0, 1, ""), (178, 0, 1, ""), (14, 0, 1, ""), (0, 0, 0, 'vertical="center"'),
+    (176, 0, 1, ""),
+    (177, 0, 1, ""),
+    (178, 0, 1, ""),
+    (14, 0, 1, ""),
+    (0, 0, 0, 'vertical="center"'),
 )
 
 
 def _xf(num: int, font: int, border: int, align: str) -> str:
-    applied = (' applyNumberFormat="1"' if num else "") + (' applyFont="1"' if font else "") \
-        + (' applyBorder="1"' if border else "") + (' applyAlignment="1"' if align else "")
+    applied = (
+        (' applyNumberFormat="1"' if num else "")
+        + (' applyFont="1"' if font else "")
+        + (' applyBorder="1"' if border else "")
+        + (' applyAlignment="1"' if align else "")
+    )
     body = f"<alignment {align}/></xf>" if align else "/>"
-    return f'<xf numFmtId="{num}" fontId="{font}" fillId="0" borderId="{border}" xfId="0"{applied}' \
-        + (">" + body if align else body)
+    return f'<xf numFmtId="{num}" fontId="{font}" fillId="0" borderId="{border}" xfId="0"{applied}' + (
+        ">" + body if align else body
+    )
 
 
 _STYLES_XML = (
@@ -151,7 +186,7 @@ _STYLES_XML = (
     '<fills count="2"><fill><patternFill patternType="none"/></fill>'
     '<fill><patternFill patternType="gray125"/></fill></fills>'
     '<borders count="2"><border><left/><right/><top/><bottom/><diagonal/></border>'
-    f'<border>{_THIN}<diagonal/></border></borders>'
+    f"<border>{_THIN}<diagonal/></border></borders>"
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
     f'<cellXfs count="{len(_XFS)}">' + "".join(_xf(*x) for x in _XFS) + "</cellXfs>"
     '<cellStyles count="1"><cellStyle name="常规" xfId="0" builtinId="0"/></cellStyles></styleSheet>'
@@ -185,12 +220,21 @@ def _sheet_xml(sheet: SheetData, sst: dict[str, int], counter: list[int], select
     ncols = max((len(r) for r in rows), default=1) or 1
     dim = f"A1:{_COLS[ncols - 1]}{len(rows)}" if rows else "A1"
     tab = 'tabSelected="1" ' if selected else ""
-    out = [_HEAD, f'<worksheet xmlns="{_NS_MAIN}" xmlns:r="{_NS_REL}"><dimension ref="{dim}"/>',
-           f'<sheetViews><sheetView {tab}workbookViewId="0"/></sheetViews>',
-           '<sheetFormatPr defaultRowHeight="13.5"/>']
+    out = [
+        _HEAD,
+        f'<worksheet xmlns="{_NS_MAIN}" xmlns:r="{_NS_REL}"><dimension ref="{dim}"/>',
+        f'<sheetViews><sheetView {tab}workbookViewId="0"/></sheetViews>',
+        '<sheetFormatPr defaultRowHeight="13.5"/>',
+    ]
     if sheet.widths:
-        out.append("<cols>" + "".join(f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>'
-                                      for i, w in enumerate(sheet.widths, 1)) + "</cols>")
+        out.append(
+            "<cols>"
+            + "".join(
+                f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>'
+                for i, w in enumerate(sheet.widths, 1)
+            )
+            + "</cols>"
+        )
     out.append("<sheetData>")
     for i, row in enumerate(rows):
         r = i + 1
@@ -225,10 +269,17 @@ def _sheet_xml(sheet: SheetData, sst: dict[str, int], counter: list[int], select
             out.append(f'<row r="{r}"{ha}>' + "".join(cells) + "</row>")
     out.append("</sheetData>")
     if sheet.merges:
-        out.append(f'<mergeCells count="{len(sheet.merges)}">' + "".join(
-            f'<mergeCell ref="{_COLS[c1]}{r1 + 1}:{_COLS[c2]}{r2 + 1}"/>' for r1, c1, r2, c2 in sheet.merges)
-            + "</mergeCells>")
-    out.append('<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/></worksheet>')
+        out.append(
+            f'<mergeCells count="{len(sheet.merges)}">'
+            + "".join(
+                f'<mergeCell ref="{_COLS[c1]}{r1 + 1}:{_COLS[c2]}{r2 + 1}"/>'
+                for r1, c1, r2, c2 in sheet.merges
+            )
+            + "</mergeCells>"
+        )
+    out.append(
+        '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/></worksheet>'
+    )
     return "".join(out)
 
 
@@ -242,16 +293,19 @@ def _sst_xml(sst: dict[str, int], count: int) -> str:
 
 
 def _core_xml(author: str, created: datetime, modified: datetime) -> str:
-    return (_HEAD + f'<cp:coreProperties xmlns:cp="{_NS_CORE}" '
-            'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
-            'xmlns:dcmitype="http://purl.org/dc/dcmitype/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
-            f"<dc:creator>{_esc(author)}</dc:creator><cp:lastModifiedBy>{_esc(author)}</cp:lastModifiedBy>"
-            f'<dcterms:created xsi:type="dcterms:W3CDTF">{_w3c(created)}</dcterms:created>'
-            f'<dcterms:modified xsi:type="dcterms:W3CDTF">{_w3c(modified)}</dcterms:modified></cp:coreProperties>')
+    return (
+        _HEAD + f'<cp:coreProperties xmlns:cp="{_NS_CORE}" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
+        'xmlns:dcmitype="http://purl.org/dc/dcmitype/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        f"<dc:creator>{_esc(author)}</dc:creator><cp:lastModifiedBy>{_esc(author)}</cp:lastModifiedBy>"
+        f'<dcterms:created xsi:type="dcterms:W3CDTF">{_w3c(created)}</dcterms:created>'
+        f'<dcterms:modified xsi:type="dcterms:W3CDTF">{_w3c(modified)}</dcterms:modified></cp:coreProperties>'
+    )
 
 
-def fast_xlsx_bytes(sheets: list[SheetData], modified: datetime, author: str = "Administrator",
-                    app: str = "Microsoft Excel") -> bytes:
+def fast_xlsx_bytes(
+    sheets: list[SheetData], modified: datetime, author: str = "Administrator", app: str = "Microsoft Excel"
+) -> bytes:
     """A complete .xlsx package from string templates; the same input gives the same bytes."""
     sst: dict[str, int] = {}
     counter = [0]
@@ -259,34 +313,60 @@ def fast_xlsx_bytes(sheets: list[SheetData], modified: datetime, author: str = "
     n = len(sheets)
     overrides = [("/xl/workbook.xml", f"{_CT_SML}.sheet.main+xml")]
     overrides += [(f"/xl/worksheets/sheet{i}.xml", f"{_CT_SML}.worksheet+xml") for i in range(1, n + 1)]
-    overrides += [("/xl/styles.xml", f"{_CT_SML}.styles+xml"),
-                  ("/xl/sharedStrings.xml", f"{_CT_SML}.sharedStrings+xml"),
-                  ("/docProps/core.xml", f"{_CT_PKG}.core-properties+xml"),
-                  ("/docProps/app.xml", "application/vnd.openxmlformats-officedocument.extended-properties+xml")]
-    ct = (_HEAD + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-          f'<Default Extension="rels" ContentType="{_CT_PKG}.relationships+xml"/>'
-          '<Default Extension="xml" ContentType="application/xml"/>'
-          + "".join(f'<Override PartName="{part}" ContentType="{kind}"/>' for part, kind in overrides) + "</Types>")
-    root_rels = (_HEAD + f'<Relationships xmlns="{_NS_PKG}">'
-                 f'<Relationship Id="rId1" Type="{_NS_REL}/officeDocument" Target="xl/workbook.xml"/>'
-                 f'<Relationship Id="rId2" Type="{_NS_PKG}/metadata/core-properties" Target="docProps/core.xml"/>'
-                 f'<Relationship Id="rId3" Type="{_NS_REL}/extended-properties" Target="docProps/app.xml"/>'
-                 "</Relationships>")
-    workbook = (_HEAD + f'<workbook xmlns="{_NS_MAIN}" xmlns:r="{_NS_REL}"><bookViews><workbookView/></bookViews>'
-                + "<sheets>" + "".join(f'<sheet name="{_esc(s.name)}" sheetId="{i}" r:id="rId{i}"/>'
-                                      for i, s in enumerate(sheets, 1)) + "</sheets></workbook>")
-    wb_rels = (_HEAD + f'<Relationships xmlns="{_NS_PKG}">'
-               + "".join(f'<Relationship Id="rId{i}" Type="{_NS_REL}/worksheet" Target="worksheets/sheet{i}.xml"/>'
-                         for i in range(1, n + 1))
-               + f'<Relationship Id="rId{n + 1}" Type="{_NS_REL}/styles" Target="styles.xml"/>'
-               f'<Relationship Id="rId{n + 2}" Type="{_NS_REL}/sharedStrings" Target="sharedStrings.xml"/>'
-               "</Relationships>")
-    app_xml = (_HEAD + '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties">'
-               f"<Application>{_esc(app)}</Application></Properties>")
-    entries = [("[Content_Types].xml", ct), ("_rels/.rels", root_rels),
-               ("docProps/core.xml", _core_xml(author, modified - timedelta(days=3, hours=2), modified)),
-               ("docProps/app.xml", app_xml), ("xl/workbook.xml", workbook), ("xl/_rels/workbook.xml.rels", wb_rels),
-               ("xl/styles.xml", _STYLES_XML)]
+    overrides += [
+        ("/xl/styles.xml", f"{_CT_SML}.styles+xml"),
+        ("/xl/sharedStrings.xml", f"{_CT_SML}.sharedStrings+xml"),
+        ("/docProps/core.xml", f"{_CT_PKG}.core-properties+xml"),
+        ("/docProps/app.xml", "application/vnd.openxmlformats-officedocument.extended-properties+xml"),
+    ]
+    ct = (
+        _HEAD + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        f'<Default Extension="rels" ContentType="{_CT_PKG}.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        + "".join(f'<Override PartName="{part}" ContentType="{kind}"/>' for part, kind in overrides)
+        + "</Types>"
+    )
+    root_rels = (
+        _HEAD + f'<Relationships xmlns="{_NS_PKG}">'
+        f'<Relationship Id="rId1" Type="{_NS_REL}/officeDocument" Target="xl/workbook.xml"/>'
+        f'<Relationship Id="rId2" Type="{_NS_PKG}/metadata/core-properties" Target="docProps/core.xml"/>'
+        f'<Relationship Id="rId3" Type="{_NS_REL}/extended-properties" Target="docProps/app.xml"/>'
+        "</Relationships>"
+    )
+    workbook = (
+        _HEAD
+        + f'<workbook xmlns="{_NS_MAIN}" xmlns:r="{_NS_REL}"><bookViews><workbookView/></bookViews>'
+        + "<sheets>"
+        + "".join(
+            f'<sheet name="{_esc(s.name)}" sheetId="{i}" r:id="rId{i}"/>' for i, s in enumerate(sheets, 1)
+        )
+        + "</sheets></workbook>"
+    )
+    wb_rels = (
+        _HEAD
+        + f'<Relationships xmlns="{_NS_PKG}">'
+        + "".join(
+            f'<Relationship Id="rId{i}" Type="{_NS_REL}/worksheet" Target="worksheets/sheet{i}.xml"/>'
+            for i in range(1, n + 1)
+        )
+        + f'<Relationship Id="rId{n + 1}" Type="{_NS_REL}/styles" Target="styles.xml"/>'
+        f'<Relationship Id="rId{n + 2}" Type="{_NS_REL}/sharedStrings" Target="sharedStrings.xml"/>'
+        "</Relationships>"
+    )
+    app_xml = (
+        _HEAD
+        + '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties">'
+        f"<Application>{_esc(app)}</Application></Properties>"
+    )
+    entries = [
+        ("[Content_Types].xml", ct),
+        ("_rels/.rels", root_rels),
+        ("docProps/core.xml", _core_xml(author, modified - timedelta(days=3, hours=2), modified)),
+        ("docProps/app.xml", app_xml),
+        ("xl/workbook.xml", workbook),
+        ("xl/_rels/workbook.xml.rels", wb_rels),
+        ("xl/styles.xml", _STYLES_XML),
+    ]
     entries += [(f"xl/worksheets/sheet{i}.xml", x) for i, x in enumerate(sheet_parts, 1)]
     entries.append(("xl/sharedStrings.xml", _sst_xml(sst, counter[0])))
     return _zip([(name, text.encode("utf-8")) for name, text in entries], modified)
@@ -302,6 +382,7 @@ def _zip(entries: list[tuple[str, bytes]], when: datetime) -> bytes:
             info.external_attr = 0
             zf.writestr(info, data, compresslevel=6)
     return buf.getvalue()
+
 
 class _PinnedZip(zipfile.ZipFile):
     """A zip being written whose entries all carry one time (openpyxl would stamp the wall clock)."""
@@ -368,7 +449,8 @@ def xls_bytes(sheets: list[SheetData]) -> bytes:
     wb = xlwt.Workbook(encoding="utf-8")
     border = "borders: left thin, right thin, top thin, bottom thin;"
     styles = {
-        None: xlwt.XFStyle(), "text": xlwt.easyxf(f"align: wrap on, vert centre; {border}"),
+        None: xlwt.XFStyle(),
+        "text": xlwt.easyxf(f"align: wrap on, vert centre; {border}"),
         "num": xlwt.easyxf(f"align: horiz centre, vert centre; {border}"),
         "header": xlwt.easyxf(f"font: bold on; align: wrap on, horiz centre, vert centre; {border}"),
         "title": xlwt.easyxf("font: bold on, height 320; align: horiz centre, vert centre"),

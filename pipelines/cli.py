@@ -1,4 +1,5 @@
 """`fazhi`: run the same asset graph as the Dagster UI, without knowing Dagster (SPEC §9)."""
+
 from __future__ import annotations
 
 import argparse
@@ -43,19 +44,37 @@ def _failure(result, paths, step: str) -> str:
         error = error.cause
     if error is not None and error.cls_name in _PLAIN_ERRORS:
         return error.message.split(": ", 1)[-1].strip()
-    failed_checks = sorted({f"{e.asset_key.to_user_string()}: {e.check_name}"
-                            for e in result.get_asset_check_evaluations() if not e.passed})
+    failed_checks = sorted(
+        {
+            f"{e.asset_key.to_user_string()}: {e.check_name}"
+            for e in result.get_asset_check_evaluations()
+            if not e.passed
+        }
+    )
     if failed_checks:
         shown = "；".join(failed_checks[:10]) + ("……" if len(failed_checks) > 10 else "")
         return f"有阻断性检查未通过，marts 未发布，仍为上次发布的版本：{shown}。"
     log = paths.work_db.parent / "last_error.log"
-    log.write_text("".join(e.step_failure_data.error.to_string() for e in events
-                           if e.step_failure_data and e.step_failure_data.error), encoding="utf-8")
+    log.write_text(
+        "".join(
+            e.step_failure_data.error.to_string()
+            for e in events
+            if e.step_failure_data and e.step_failure_data.error
+        ),
+        encoding="utf-8",
+    )
     return f"运行失败（{step}），marts 未发布，仍为上次发布的版本。错误详情已写入 {log}，请转给系统管理员。"
 
 
-def run_pipeline(raw: str | None, warehouse: str | None, years: list[int] | None, rulebook: str | None = None,
-                 workers: int = 2, quiet: bool = False, wait_seconds: float = 0) -> int:
+def run_pipeline(
+    raw: str | None,
+    warehouse: str | None,
+    years: list[int] | None,
+    rulebook: str | None = None,
+    workers: int = 2,
+    quiet: bool = False,
+    wait_seconds: float = 0,
+) -> int:
     """Materialize the whole graph in-process: every year is rebuilt (figures that compare years read
     them as they are now); `years` are checked to have data and summarised.
 
@@ -75,9 +94,13 @@ def run_pipeline(raw: str | None, warehouse: str | None, years: list[int] | None
         return EXIT_USAGE
     started = time.perf_counter()
     try:
-        with run_lock(paths.work_db.parent, command_line(), wait_seconds=wait_seconds,
-                      on_wait=lambda who: _say(f"另一次运行正在进行，等待其结束：{who}"),
-                      on_takeover=lambda h: _say(f"上次运行未正常结束（{h.describe()}），本次接管。")):
+        with run_lock(
+            paths.work_db.parent,
+            command_line(),
+            wait_seconds=wait_seconds,
+            on_wait=lambda who: _say(f"另一次运行正在进行，等待其结束：{who}"),
+            on_takeover=lambda h: _say(f"上次运行未正常结束（{h.describe()}），本次接管。"),
+        ):
             code, years = _run_locked(paths, years, rulebook, workers, wait_seconds)
     except RunLocked as exc:
         _say(str(exc))
@@ -87,8 +110,9 @@ def run_pipeline(raw: str | None, warehouse: str | None, years: list[int] | None
     return code
 
 
-def _run_locked(paths, years: list[int] | None, rulebook: str | None, workers: int,
-                wait_seconds: float) -> tuple[int, list[int]]:
+def _run_locked(
+    paths, years: list[int] | None, rulebook: str | None, workers: int, wait_seconds: float
+) -> tuple[int, list[int]]:
     import dagster as dg
 
     from pipelines.definitions import defs
@@ -96,30 +120,41 @@ def _run_locked(paths, years: list[int] | None, rulebook: str | None, workers: i
     from pipelines.defs.resources import FazhiWarehouse
     from pipelines.lib import pipeline
 
-    resources = {**defs.resources, "fazhi": FazhiWarehouse(
-        raw_dir=str(paths.raw_dir), warehouse=str(paths.warehouse), rulebook=rulebook or "",
-        parse_workers=workers, lock_wait_seconds=int(wait_seconds))}
+    resources = {
+        **defs.resources,
+        "fazhi": FazhiWarehouse(
+            raw_dir=str(paths.raw_dir),
+            warehouse=str(paths.warehouse),
+            rulebook=rulebook or "",
+            parse_workers=workers,
+            lock_wait_seconds=int(wait_seconds),
+        ),
+    }
     instance = dg.DagsterInstance.ephemeral()
     # Dagster's own step log stays out of the clerk's terminal; a failure is told in one sentence.
     run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     reading = [ingest.raw_files, ingest.parsed_files]
-    result = dg.materialize(reading, resources=resources, instance=instance, raise_on_error=False,
-                            run_config=run_config)
+    result = dg.materialize(
+        reading, resources=resources, instance=instance, raise_on_error=False, run_config=run_config
+    )
     if not result.success:
         _say(_failure(result, paths, "读取报送文件"))
         return EXIT_FAILED, []
     found = pipeline.years_present(paths)
     absent = [y for y in years or () if y not in found]
     if absent:
-        _say(f"{'、'.join(map(str, absent))} 年度没有任何报送数据（{paths.raw_dir}），未运行。"
-             f"有数据的年度：{'、'.join(map(str, found)) or '无'}。")
+        _say(
+            f"{'、'.join(map(str, absent))} 年度没有任何报送数据（{paths.raw_dir}），未运行。"
+            f"有数据的年度：{'、'.join(map(str, found)) or '无'}。"
+        )
         return EXIT_USAGE, []
     if not found:
         _say(f"没有找到任何年度的数据（{paths.raw_dir}）。请先放入文件，或运行 fazhi generate。")
         return EXIT_USAGE, []
     rest = [a for a in defs.assets if a not in reading]
-    result = dg.materialize(rest, resources=resources, instance=instance, raise_on_error=False,
-                            run_config=run_config)
+    result = dg.materialize(
+        rest, resources=resources, instance=instance, raise_on_error=False, run_config=run_config
+    )
     if not result.success:
         _say(_failure(result, paths, "整理、计算或发布"))
         return EXIT_FAILED, []
@@ -138,8 +173,10 @@ def _print_summary(paths, years, elapsed) -> None:
     for severity, code, n in s["issues"]:
         print(f"  {severity:<8}{code:<28}{n:>7}")
     print(f"已发布：{paths.warehouse}")
-    print("  查询示例：.venv/bin/python -c \"import duckdb; print(duckdb.connect('"
-          f"{paths.warehouse}', read_only=True).sql('select * from marts.region_rankings order by year, rank'))\"")
+    print(
+        "  查询示例：.venv/bin/python -c \"import duckdb; print(duckdb.connect('"
+        f"{paths.warehouse}', read_only=True).sql('select * from marts.region_rankings order by year, rank'))\""
+    )
 
 
 def build_docs(warehouse: str | None) -> int:
@@ -157,13 +194,23 @@ def build_docs(warehouse: str | None) -> int:
         return EXIT_USAGE
     project = prepared_project()
     target = paths.work_db.parent / "dbt_docs"
-    env = {**os.environ, "FAZHI_WORK_DB": str(paths.work_db), "DBT_TARGET_PATH": str(target),
-           "DBT_LOG_PATH": str(target), "DBT_PROFILES_DIR": str(project.project_dir),
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {
+        **os.environ,
+        "FAZHI_WORK_DB": str(paths.work_db),
+        "DBT_TARGET_PATH": str(target),
+        "DBT_LOG_PATH": str(target),
+        "DBT_PROFILES_DIR": str(project.project_dir),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
     try:
         with run_lock(paths.work_db.parent, command_line()):
-            done = subprocess.run([DBT_EXECUTABLE, "docs", "generate", "--static", "--quiet"],
-                                  cwd=project.project_dir, env=env, capture_output=True, text=True)
+            done = subprocess.run(
+                [DBT_EXECUTABLE, "docs", "generate", "--static", "--quiet"],
+                cwd=project.project_dir,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
     except RunLocked as exc:
         _say(str(exc))
         return EXIT_LOCKED
@@ -191,8 +238,22 @@ def _dagster_ui(port: int) -> int:
     env.setdefault("FAZHI_RAW_DIR", str((ROOT / "data" / "raw").resolve()))
     env.setdefault("FAZHI_WAREHOUSE", str((ROOT / "data" / "marts" / "fazhi.duckdb").resolve()))
     print(f"Dagster 界面：http://127.0.0.1:{port}（实例目录 {home}）")
-    return supervise([sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions",
-                      "-p", str(port), "-h", "127.0.0.1"], env=env, cwd=home)
+    return supervise(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "dev",
+            "-m",
+            "pipelines.definitions",
+            "-p",
+            str(port),
+            "-h",
+            "127.0.0.1",
+        ],
+        env=env,
+        cwd=home,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,8 +272,13 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--years", help="如 2021-2025 或 2024；默认：数据中出现的所有年度")
     r.add_argument("--rulebook", help="规则目录或名称（默认 default）")
     r.add_argument("--workers", type=int, default=2)
-    r.add_argument("--wait", type=float, default=0, metavar="SECONDS",
-                   help="另一次运行正在进行时最多等待的秒数（默认不等待，直接说明由谁占用）")
+    r.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="另一次运行正在进行时最多等待的秒数（默认不等待，直接说明由谁占用）",
+    )
 
     rc = sub.add_parser("recompute", help="年终重算某一年度（及其下一年度的排名）")
     rc.add_argument("--year", type=int, required=True)
@@ -244,7 +310,9 @@ def main(argv: list[str] | None = None) -> int:
             years = _years(args.years)
         except ValueError:
             parser.error(f"--years 格式不对：{args.years}（应为 2024、2021-2025 或 2021,2023）")
-        return run_pipeline(args.raw, args.warehouse, years, args.rulebook, args.workers, wait_seconds=args.wait)
+        return run_pipeline(
+            args.raw, args.warehouse, years, args.rulebook, args.workers, wait_seconds=args.wait
+        )
     if args.command == "recompute":
         # The year's ranking step also refreshes the next year's prev_rank (pipelines/defs/marts.py).
         return run_pipeline(args.raw, args.warehouse, [args.year], args.rulebook, wait_seconds=args.wait)
@@ -254,10 +322,28 @@ def main(argv: list[str] | None = None) -> int:
             env["FAZHI_WAREHOUSE"] = str(Path(args.warehouse).resolve())
         app = ROOT / "dashboards" / "streamlit_app.py"
         # Error details off: a user sees the app's own message, never a traceback or a source path.
-        return supervise([sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "127.0.0.1",
-                          "--server.port", str(args.port), "--server.headless", "true",
-                          "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none",
-                          "--browser.gatherUsageStats", "false"], env=env)
+        return supervise(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(app),
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                str(args.port),
+                "--server.headless",
+                "true",
+                "--client.toolbarMode",
+                "viewer",
+                "--client.showErrorDetails",
+                "none",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            env=env,
+        )
     if args.command == "docs":
         return build_docs(args.warehouse)
     if args.command == "ui":

@@ -1,5 +1,6 @@
 """The Dagster code location, by concern: ingest → reference → staging (Python) → marts (dbt) →
 publish, one job, the year-end schedule and the new-file sensor."""
+
 import dagster as dg
 
 from pipelines.defs import ingest, jobs, marts, publish, reference, schedules, sensors, staging
@@ -7,13 +8,22 @@ from pipelines.defs.resources import FazhiDbt, FazhiWarehouse
 from pipelines.lib.dbt_project import DBT_EXECUTABLE
 
 defs = dg.Definitions(
-    assets=[ingest.raw_files, ingest.parsed_files, reference.rulebook, reference.unit_registry,
-            *staging.staging_assets, marts.marts, publish.published_warehouse],
+    assets=[
+        ingest.raw_files,
+        ingest.parsed_files,
+        reference.rulebook,
+        reference.unit_registry,
+        *staging.staging_assets,
+        marts.marts,
+        publish.published_warehouse,
+    ],
     jobs=[jobs.refresh],
     schedules=[schedules.year_end_schedule],
     sensors=[sensors.raw_files_sensor],
-    resources={"fazhi": FazhiWarehouse(),
-               "dbt": FazhiDbt(project_dir=marts.dbt_project, dbt_executable=DBT_EXECUTABLE)},
+    resources={
+        "fazhi": FazhiWarehouse(),
+        "dbt": FazhiDbt(project_dir=marts.dbt_project, dbt_executable=DBT_EXECUTABLE),
+    },
     # One process per run: the run lock the warehouse resource takes spans every step of the run.
     executor=dg.in_process_executor,
 )

@@ -1,4 +1,5 @@
 """Build small, hand-made data/raw trees for tests: real files, written the way offices lay them out."""
+
 from __future__ import annotations
 
 import csv
@@ -39,10 +40,22 @@ def city_units(regions: list[str], departments: list[str] = ()) -> list[tuple[st
     return rows
 
 
-def write_score_sheet(raw: Path, year: int, unit_text: str, role: str, scores: dict[int, object] | None = None,
-                      *, verified: dict[int, object] | None = None, name: str | None = None,
-                      total: object = "auto", drop_tasks: tuple[int, ...] = (), extra_rows: list[tuple] = (),
-                      file_year: int | None = None, mtime: float | None = None, notes_sheet: bool = False) -> Path:
+def write_score_sheet(
+    raw: Path,
+    year: int,
+    unit_text: str,
+    role: str,
+    scores: dict[int, object] | None = None,
+    *,
+    verified: dict[int, object] | None = None,
+    name: str | None = None,
+    total: object = "auto",
+    drop_tasks: tuple[int, ...] = (),
+    extra_rows: list[tuple] = (),
+    file_year: int | None = None,
+    mtime: float | None = None,
+    notes_sheet: bool = False,
+) -> Path:
     """A Puyang-style sheet. scores: task_no → self score (default: full points). verified likewise
     (adds a 核定分 column). total: 'auto' writes the sum, None leaves no 合计 row, else that value."""
     template = RULES.templates[role]
@@ -101,8 +114,17 @@ def write_score_sheet(raw: Path, year: int, unit_text: str, role: str, scores: d
     return path
 
 
-def _ledger_csv(raw: Path, year: int, folder: str, name: str, header: list[str], rows: list[tuple], *,
-                encoding: str = "utf-8-sig", pad: bool = True) -> Path:
+def _ledger_csv(
+    raw: Path,
+    year: int,
+    folder: str,
+    name: str,
+    header: list[str],
+    rows: list[tuple],
+    *,
+    encoding: str = "utf-8-sig",
+    pad: bool = True,
+) -> Path:
     """A ledger as a CSV under data/raw/<year>/<folder>/; `pad` fills short rows up to the header."""
     path = raw / str(year) / folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,19 +137,29 @@ def _ledger_csv(raw: Path, year: int, folder: str, name: str, header: list[str],
 
 def write_meetings(raw: Path, year: int, name: str, rows: list[tuple], *, encoding: str = "gbk") -> Path:
     """rows: (单位, 日期, 会议类型, 主题[, 学时])."""
-    return _ledger_csv(raw, year, "meetings", name, ["单位", "日期", "会议类型", "主题", "学时"], rows,
-                       encoding=encoding)
+    return _ledger_csv(
+        raw, year, "meetings", name, ["单位", "日期", "会议类型", "主题", "学时"], rows, encoding=encoding
+    )
 
 
 def write_filings(raw: Path, year: int, rows: list[tuple], name: str = "filings.csv") -> Path:
     """rows: (单位, 报告类型, 年度, 报送日期[, 应报日期])."""
-    return _ledger_csv(raw, year, "filings", name, ["单位", "报告类型", "年度", "报送日期", "应报日期", "备注"], rows)
+    return _ledger_csv(
+        raw, year, "filings", name, ["单位", "报告类型", "年度", "报送日期", "应报日期", "备注"], rows
+    )
 
 
 def write_normative(raw: Path, year: int, rows: list[tuple], name: str = "normative.csv") -> Path:
     """rows: (单位, 文件名称, 文号, 印发日期, 报备日期, 是否规范), written as given."""
-    return _ledger_csv(raw, year, "normative_docs", name, ["单位", "文件名称", "文号", "印发日期", "报备日期", "是否规范"],
-                       rows, pad=False)
+    return _ledger_csv(
+        raw,
+        year,
+        "normative_docs",
+        name,
+        ["单位", "文件名称", "文号", "印发日期", "报备日期", "是否规范"],
+        rows,
+        pad=False,
+    )
 
 
 def losing(role: str, n: float) -> dict[int, float]:

@@ -1,4 +1,5 @@
 """Shared helpers for tests that run the real pipeline on small hand-made data/raw trees."""
+
 from __future__ import annotations
 
 import os
@@ -8,9 +9,9 @@ import subprocess
 import time
 import urllib.request
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 import pytest
@@ -20,8 +21,16 @@ warnings.filterwarnings("ignore", message=".*is currently in beta.*")
 
 
 @contextmanager
-def serving(command: list[str], ready_path: str, log: Path, *, within: float, env: dict | None = None,
-            cwd: Path | None = None, stop_within: float = 30) -> Iterator[str]:
+def serving(
+    command: list[str],
+    ready_path: str,
+    log: Path,
+    *,
+    within: float,
+    env: dict | None = None,
+    cwd: Path | None = None,
+    stop_within: float = 30,
+) -> Iterator[str]:
     """Start a server command (`fazhi dashboard`, `fazhi ui`) on a free local port, in its own process
     group so its children stop with it; yield its base URL once `ready_path` answers."""
     with socket.socket() as s:
@@ -29,8 +38,14 @@ def serving(command: list[str], ready_path: str, log: Path, *, within: float, en
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     with open(log, "w") as out:
-        proc = subprocess.Popen([*command, "--port", str(port)], env=env, cwd=cwd, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [*command, "--port", str(port)],
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + within
         while True:
@@ -43,7 +58,9 @@ def serving(command: list[str], ready_path: str, log: Path, *, within: float, en
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"{command[1]} did not answer on {url} within {within:g} s:\n{log.read_text()[-3000:]}")
+                pytest.fail(
+                    f"{command[1]} did not answer on {url} within {within:g} s:\n{log.read_text()[-3000:]}"
+                )
             time.sleep(0.25)
         yield url
     finally:
@@ -80,7 +97,9 @@ class Warehouse:
         return rows[0]
 
 
-def run_fazhi(raw: Path, warehouse: Path, years: list[int] | None = None, rulebook: str | None = None) -> Warehouse:
+def run_fazhi(
+    raw: Path, warehouse: Path, years: list[int] | None = None, rulebook: str | None = None
+) -> Warehouse:
     """The real pipeline: Dagster materialize in-process, real DuckDB files, then publication."""
     from pipelines.cli import run_pipeline
 

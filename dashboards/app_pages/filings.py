@@ -1,4 +1,5 @@
 """报送: filing and on-time rates by report type, the overdue list, normative-document rates."""
+
 import pandas as pd
 import streamlit as st
 
@@ -13,22 +14,46 @@ rates = queries.filing_rates(f)
 if rates.empty:
     st.caption(t("no_rows"))
 else:
-    st.plotly_chart(figures.rates_bar(rates, label="report", title=t("page_filings"),
-                                      rates={"filing_rate": t("filing_rate"), "on_time_rate": t("on_time_rate")}),
-                    key="filing_rates")
-    table(rates, key=f"filing_rates_{f.year}",
-          columns={"report": "report_type", "required": "required", "filed": "filed", "filing_rate": "filing_rate",
-                   "on_time_rate": "on_time_rate"},
-          shown_as={"filing_rate": RATE, "on_time_rate": RATE})
+    st.plotly_chart(
+        figures.rates_bar(
+            rates,
+            label="report",
+            title=t("page_filings"),
+            rates={"filing_rate": t("filing_rate"), "on_time_rate": t("on_time_rate")},
+        ),
+        key="filing_rates",
+    )
+    table(
+        rates,
+        key=f"filing_rates_{f.year}",
+        columns={
+            "report": "report_type",
+            "required": "required",
+            "filed": "filed",
+            "filing_rate": "filing_rate",
+            "on_time_rate": "on_time_rate",
+        },
+        shown_as={"filing_rate": RATE, "on_time_rate": RATE},
+    )
 
     st.subheader(t("overdue"))
     late = queries.overdue_filings(f)
     late = late.assign(role_label=late["role"].map(role_labels()))
     dates = pd.to_datetime(late["filed_date"])
-    table(late, key=f"overdue_{f.year}",
-          columns={"unit_name": "unit_name", "role_label": "role", "region": "region", "report": "report_type",
-                   "due_date": "due_date", "filed_date": "filed_date", "days_late": "days_late"},
-          shown_as={"filed_date": dates.dt.strftime("%Y-%m-%d").where(dates.notna(), t("not_filed"))})
+    table(
+        late,
+        key=f"overdue_{f.year}",
+        columns={
+            "unit_name": "unit_name",
+            "role_label": "role",
+            "region": "region",
+            "report": "report_type",
+            "due_date": "due_date",
+            "filed_date": "filed_date",
+            "days_late": "days_late",
+        },
+        shown_as={"filed_date": dates.dt.strftime("%Y-%m-%d").where(dates.notna(), t("not_filed"))},
+    )
 
 st.subheader(t("normative"))
 docs = queries.normative_docs(f)
@@ -40,7 +65,17 @@ else:
     c1.metric(t("filing_rate"), fmt_rate(totals["filing_rate"]) or "—")
     c2.metric(t("timely_rate"), fmt_rate(totals["timely_rate"]) or "—")
     c3.metric(t("compliance_rate"), fmt_rate(totals["compliance_rate"]) or "—")
-    table(docs, key=f"normative_{f.year}",
-          columns={"unit_name": "unit_name", "region": "region", "issued": "issued", "filed": "filed",
-                   "filing_rate": "filing_rate", "timely_rate": "timely_rate", "compliance_rate": "compliance_rate"},
-          shown_as={"filing_rate": RATE, "timely_rate": RATE, "compliance_rate": RATE})
+    table(
+        docs,
+        key=f"normative_{f.year}",
+        columns={
+            "unit_name": "unit_name",
+            "region": "region",
+            "issued": "issued",
+            "filed": "filed",
+            "filing_rate": "filing_rate",
+            "timely_rate": "timely_rate",
+            "compliance_rate": "compliance_rate",
+        },
+        shown_as={"filing_rate": RATE, "timely_rate": RATE, "compliance_rate": RATE},
+    )

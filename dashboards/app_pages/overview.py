@@ -1,4 +1,5 @@
 """总览: headline figures, the ranking bar chart, change since last year."""
+
 import streamlit as st
 
 from dashboards import figures, queries
@@ -26,18 +27,33 @@ if len(ranked):
     bottom = ranked[ranked["is_bottom"]]
     st.subheader(t("leaders_laggards"))
     left, right = st.columns(2)
-    left.success(f"**{t('top_region')}**：" + "、".join(
-        f"{plain(r.region)}（{fmt_score(r.score)}）" for r in top.itertuples()))
+    left.success(
+        f"**{t('top_region')}**："
+        + "、".join(f"{plain(r.region)}（{fmt_score(r.score)}）" for r in top.itertuples())
+    )
     if len(bottom):
-        right.error(f"**{t('bottom_region')}**：" + "、".join(
-            f"{plain(r.region)}（{fmt_score(r.score)}）" for r in bottom.itertuples()))
+        right.error(
+            f"**{t('bottom_region')}**："
+            + "、".join(f"{plain(r.region)}（{fmt_score(r.score)}）" for r in bottom.itertuples())
+        )
 
 if len(rankings):
-    st.plotly_chart(figures.ranking_bar(rankings, label="region", value="score", title=t("ranking_chart"),
-                                        value_label=t("score") + " "), key="overview_ranking")
+    st.plotly_chart(
+        figures.ranking_bar(
+            rankings, label="region", value="score", title=t("ranking_chart"), value_label=t("score") + " "
+        ),
+        key="overview_ranking",
+    )
     if rankings["prev_rank"].notna().any():
-        st.plotly_chart(figures.change_bar(rankings[rankings["rank"].notna()], label="region",
-                                           title=t("change_chart"), rank_change_label=t("rank_change"),
-                                           score_change_label=t("score_change")), key="overview_change")
+        st.plotly_chart(
+            figures.change_bar(
+                rankings[rankings["rank"].notna()],
+                label="region",
+                title=t("change_chart"),
+                rank_change_label=t("rank_change"),
+                score_change_label=t("score_change"),
+            ),
+            key="overview_change",
+        )
 else:
     st.caption(t("no_rows"))

@@ -1,4 +1,5 @@
 """数据质量: files received, loaded, superseded, rejected; every issue in Chinese; who submitted nothing."""
+
 import pandas as pd
 import streamlit as st
 
@@ -29,16 +30,27 @@ c2.metric(t("files_loaded"), int(counts.get("loaded", 0)))
 c3.metric(t("files_partial"), int(counts.get("partially_loaded", 0)))
 c4.metric(t("files_superseded"), int(counts.get("superseded", 0)))
 c5.metric(t("files_rejected"), int(counts.get("rejected", 0)))
-st.caption(f"{t('rows_read')} {int(files['rows_read'].sum())} = {t('rows_loaded')} {int(files['rows_loaded'].sum())}"
-           f" + {t('rows_rejected')} {int(files['rows_rejected'].sum())}")
+st.caption(
+    f"{t('rows_read')} {int(files['rows_read'].sum())} = {t('rows_loaded')} {int(files['rows_loaded'].sum())}"
+    f" + {t('rows_rejected')} {int(files['rows_rejected'].sum())}"
+)
 
 st.subheader(t("issues"))
 issues = queries.issues(f)
 st.caption(t("issue_totals", n=len(issues), errors=int((issues["severity"] == "error").sum())))
 by_code = queries.issue_counts(f)
 if len(by_code):
-    st.plotly_chart(figures.count_bar(by_code, label="code", value="n", title=t("issue_counts"), color="severity",
-                                      colors={"error": "#c62828", "warning": "#ef6c00"}), key="issue_counts")
+    st.plotly_chart(
+        figures.count_bar(
+            by_code,
+            label="code",
+            value="n",
+            title=t("issue_counts"),
+            color="severity",
+            colors={"error": "#c62828", "warning": "#ef6c00"},
+        ),
+        key="issue_counts",
+    )
 left, right = st.columns(2)
 errors_only = left.toggle(t("error_only"), value=True, key="quality_errors_only")
 codes = right.multiselect(t("code"), sorted(by_code["code"]), key="quality_codes", placeholder=t("all"))
@@ -47,9 +59,20 @@ if codes:
     shown = shown[shown["code"].isin(codes)]
 shown = shown.sort_values(["severity", "file", "row"]).reset_index(drop=True)
 shown["severity_label"] = shown["severity"].map(lambda s: t(f"severity_{s}"))
-picked = table(shown, key=f"issues_{f.year}", select=True,
-               columns={"file": "file", "sheet": "sheet_name", "row": "row", "unit": "unit",
-                        "severity_label": "severity", "code": "code", "message": "message"})
+picked = table(
+    shown,
+    key=f"issues_{f.year}",
+    select=True,
+    columns={
+        "file": "file",
+        "sheet": "sheet_name",
+        "row": "row",
+        "unit": "unit",
+        "severity_label": "severity",
+        "code": "code",
+        "message": "message",
+    },
+)
 
 st.subheader(t("issue_detail"))
 choices = shown.index.tolist()
@@ -58,18 +81,41 @@ if choices:
         st.session_state["quality_issue"] = picked
     if st.session_state.get("quality_issue") not in choices:
         st.session_state["quality_issue"] = choices[0]
-    pick = st.selectbox(t("issue_detail"), choices, key="quality_issue", label_visibility="collapsed",
-                        format_func=lambda i: " · ".join((_text(shown.at[i, "file"]), _text(shown.at[i, "sheet"]),
-                                                          f"{t('row')} {_text(shown.at[i, 'row'])}",
-                                                          _text(shown.at[i, "code"]))))
+    pick = st.selectbox(
+        t("issue_detail"),
+        choices,
+        key="quality_issue",
+        label_visibility="collapsed",
+        format_func=lambda i: " · ".join(
+            (
+                _text(shown.at[i, "file"]),
+                _text(shown.at[i, "sheet"]),
+                f"{t('row')} {_text(shown.at[i, 'row'])}",
+                _text(shown.at[i, "code"]),
+            )
+        ),
+    )
     issue = shown.loc[pick]
-    st.markdown(f"**{t('file')}**：{plain(issue['file'])}　**{t('sheet_name')}**：{plain(issue['sheet'])}　"
-                f"**{t('row')}**：{plain(issue['row'])}")
+    st.markdown(
+        f"**{t('file')}**：{plain(issue['file'])}　**{t('sheet_name')}**：{plain(issue['sheet'])}　"
+        f"**{t('row')}**：{plain(issue['row'])}"
+    )
     st.warning(plain(issue["message"]))
-    table(files[files["file"] == issue["file"]], key=f"issue_file_{f.year}",
-          columns={"file": "file", "kind_label": "kind", "unit_name": "unit", "status_label": "status",
-                   "rows_read": "rows_read", "rows_loaded": "rows_loaded", "rows_rejected": "rows_rejected",
-                   "superseded_by": "superseded_by", "loaded_at": "loaded_at"})
+    table(
+        files[files["file"] == issue["file"]],
+        key=f"issue_file_{f.year}",
+        columns={
+            "file": "file",
+            "kind_label": "kind",
+            "unit_name": "unit",
+            "status_label": "status",
+            "rows_read": "rows_read",
+            "rows_loaded": "rows_loaded",
+            "rows_rejected": "rows_rejected",
+            "superseded_by": "superseded_by",
+            "loaded_at": "loaded_at",
+        },
+    )
 
 st.subheader(t("restatements"))
 changed = queries.restatements_in_scope(f)
@@ -79,21 +125,50 @@ else:
     number = {"score": fmt_score, "rank": lambda v: fmt_rank(v, False)}
     changed = changed.assign(
         scope=changed["scope"].map(lambda v: label("scope", v)),
-        measure_label=changed["measure"].map(lambda v: t(v)),
-        restated_at=beijing(changed["restated_at"]))
-    table(changed, key=f"restatements_{f.year}",
-          columns={"restated_at": "restated_at", "scope": "scope", "subject": "subject", "measure_label": "measure",
-                   "old_value": "old_value", "new_value": "new_value", "reason": "reason"},
-          shown_as={"old_value": pd.Series([number[m](v) for m, v in zip(changed["measure"], changed["old_value"])]),
-                    "new_value": pd.Series([number[m](v) for m, v in zip(changed["measure"], changed["new_value"])])})
+        measure_label=changed["measure"].map(t),
+        restated_at=beijing(changed["restated_at"]),
+    )
+    table(
+        changed,
+        key=f"restatements_{f.year}",
+        columns={
+            "restated_at": "restated_at",
+            "scope": "scope",
+            "subject": "subject",
+            "measure_label": "measure",
+            "old_value": "old_value",
+            "new_value": "new_value",
+            "reason": "reason",
+        },
+        shown_as={
+            "old_value": pd.Series(
+                [number[m](v) for m, v in zip(changed["measure"], changed["old_value"], strict=False)]
+            ),
+            "new_value": pd.Series(
+                [number[m](v) for m, v in zip(changed["measure"], changed["new_value"], strict=False)]
+            ),
+        },
+    )
 
 st.subheader(t("submissions"))
-table(files, key=f"files_{f.year}",
-      columns={"file": "file", "kind_label": "kind", "unit_name": "unit", "status_label": "status",
-               "rows_read": "rows_read", "rows_loaded": "rows_loaded", "rows_rejected": "rows_rejected",
-               "superseded_by": "superseded_by"})
+table(
+    files,
+    key=f"files_{f.year}",
+    columns={
+        "file": "file",
+        "kind_label": "kind",
+        "unit_name": "unit",
+        "status_label": "status",
+        "rows_read": "rows_read",
+        "rows_loaded": "rows_loaded",
+        "rows_rejected": "rows_rejected",
+        "superseded_by": "superseded_by",
+    },
+)
 
 st.subheader(t("nothing_submitted"))
 missing = queries.nothing_submitted(f)
 missing["role"] = missing["role"].map(role_labels())
-table(missing, key=f"nothing_{f.year}", columns={"unit_name": "unit_name", "region": "region", "role": "role"})
+table(
+    missing, key=f"nothing_{f.year}", columns={"unit_name": "unit_name", "region": "region", "role": "role"}
+)

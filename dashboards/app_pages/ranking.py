@@ -1,4 +1,5 @@
 """排名: regions and units, ties (并列), 末位 flagged, change against last year, the circular (通报)."""
+
 import datetime
 
 import pandas as pd
@@ -24,43 +25,86 @@ def _remark(row) -> str:
 
 
 def _ranks(frame: pd.DataFrame) -> pd.Series:
-    return pd.Series([fmt_rank(r, tie) for r, tie in zip(frame["rank"], frame["tie"])])
+    return pd.Series([fmt_rank(r, tie) for r, tie in zip(frame["rank"], frame["tie"], strict=False)])
 
 
 with tab_regions:
     regions = queries.region_ranking(f)
     # One score column per role forming a region's score, headed by that role (党委得分, 政府得分).
-    role_scores = {column: Heading(region_score_label(role)) for column, role in queries.region_score_columns().items()}
+    role_scores = {
+        column: Heading(region_score_label(role)) for column, role in queries.region_score_columns().items()
+    }
     regions["remark"] = [_remark(r) for r in regions.itertuples()]
-    table(regions, key=f"region_ranking_{f.year}", highlight=regions["is_bottom"],
-          columns={"rank": "rank", "region": "region", "score": "score", **role_scores, "prev_rank": "prev_rank",
-                   "rank_change": "rank_change", "score_change": "score_change", "remark": "remark"},
-          shown_as={"rank": _ranks(regions), "score": SCORE, **{c: SCORE for c in role_scores},
-                    "rank_change": RANK_CHANGE, "score_change": SCORE_CHANGE})
+    table(
+        regions,
+        key=f"region_ranking_{f.year}",
+        highlight=regions["is_bottom"],
+        columns={
+            "rank": "rank",
+            "region": "region",
+            "score": "score",
+            **role_scores,
+            "prev_rank": "prev_rank",
+            "rank_change": "rank_change",
+            "score_change": "score_change",
+            "remark": "remark",
+        },
+        shown_as={
+            "rank": _ranks(regions),
+            "score": SCORE,
+            **dict.fromkeys(role_scores, SCORE),
+            "rank_change": RANK_CHANGE,
+            "score_change": SCORE_CHANGE,
+        },
+    )
 
     info = data.publication()
+
     def circular() -> bytes:  # built only when downloaded
         return exports.ranking_circular(
             regions.assign(note=regions["note"].fillna("")),
-            year=f.year, title=t("circular_title", year=f.year), issued_on=datetime.date.today(),
+            year=f.year,
+            title=t("circular_title", year=f.year),
+            issued_on=datetime.date.today(),
             policy_note=info["ranking_policy"] if isinstance(info.get("ranking_policy"), str) else "",
-            columns={"rank": t("rank"), "region": t("region"), "score": t("score"),
-                     **{c: role_scores.get(c) for c in queries.REGION_SCORE_COLUMNS.values()},
-                     "rank_change": t("rank_change"), "score_change": t("score_change"), "note": t("remark"),
-                     "year_label": t("year"), "date_label": t("date_label"), "tie_label": t("tie"),
-                     "not_ranked_label": t("not_ranked"), "policy_label": t("policy_label"),
-                     "bottom_label": t("bottom")})
+            columns={
+                "rank": t("rank"),
+                "region": t("region"),
+                "score": t("score"),
+                **{c: role_scores.get(c) for c in queries.REGION_SCORE_COLUMNS.values()},
+                "rank_change": t("rank_change"),
+                "score_change": t("score_change"),
+                "note": t("remark"),
+                "year_label": t("year"),
+                "date_label": t("date_label"),
+                "tie_label": t("tie"),
+                "not_ranked_label": t("not_ranked"),
+                "policy_label": t("policy_label"),
+                "bottom_label": t("bottom"),
+            },
+        )
 
-    st.download_button(t("circular_download"), circular, file_name=f"{f.year}_ranking_circular.xlsx",
-                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                       type="primary", key="circular", on_click="ignore")
+    st.download_button(
+        t("circular_download"),
+        circular,
+        file_name=f"{f.year}_ranking_circular.xlsx",
+        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        type="primary",
+        key="circular",
+        on_click="ignore",
+    )
 
     units_of_region = queries.region_role_units(f)
     if len(units_of_region):
         st.caption(t("open_unit"))
-        pick = st.selectbox(t("choose_unit"), list(units_of_region.index), key="ranking_region_unit",
-                            format_func=lambda i: f"{units_of_region.at[i, 'region']} · "
-                                                  f"{role_label(units_of_region.at[i, 'role'])}")
+        pick = st.selectbox(
+            t("choose_unit"),
+            list(units_of_region.index),
+            key="ranking_region_unit",
+            format_func=lambda i: (
+                f"{units_of_region.at[i, 'region']} · {role_label(units_of_region.at[i, 'role'])}"
+            ),
+        )
         if st.button(t("go_unit"), key="ranking_go_region_unit"):
             open_unit(units_of_region.at[pick, "unit_id"])
 
@@ -74,15 +118,33 @@ with tab_units:
         group = units[units["role"] == role].reset_index(drop=True)
         # Translated once per distinct value, not once per unit (thousands of rows at province scale).
         group["source_label"] = group["score_source"].map(
-            {v: t(f"source_{v}") for v in group["score_source"].dropna().unique()})
+            {v: t(f"source_{v}") for v in group["score_source"].dropna().unique()}
+        )
         group["status_label"] = group["status"].map({v: label("status", v) for v in group["status"].unique()})
         group["remark"] = group["is_bottom"].map(lambda b: t("bottom") if b else "")
         st.subheader(plain(names[role]), anchor=False)  # no link named after data
-        picked = table(group, key=f"unit_ranking_{role}_{f.year}", select=True, highlight=group["is_bottom"],
-                       columns={"rank": "rank", "unit_name": "unit_name", "region": "region", "score": "score",
-                                "score_change": "score_change", "rank_change": "rank_change",
-                                "source_label": "score_source", "status_label": "status", "remark": "remark"},
-                       shown_as={"rank": _ranks(group), "score": SCORE, "score_change": SCORE_CHANGE,
-                                 "rank_change": RANK_CHANGE})
+        picked = table(
+            group,
+            key=f"unit_ranking_{role}_{f.year}",
+            select=True,
+            highlight=group["is_bottom"],
+            columns={
+                "rank": "rank",
+                "unit_name": "unit_name",
+                "region": "region",
+                "score": "score",
+                "score_change": "score_change",
+                "rank_change": "rank_change",
+                "source_label": "score_source",
+                "status_label": "status",
+                "remark": "remark",
+            },
+            shown_as={
+                "rank": _ranks(group),
+                "score": SCORE,
+                "score_change": SCORE_CHANGE,
+                "rank_change": RANK_CHANGE,
+            },
+        )
         if picked is not None:
             open_unit(group.at[picked, "unit_id"])

@@ -1,4 +1,5 @@
 """单位详情: one unit's sheet with lost points, its evidence rows, self-score vs records, its history."""
+
 import pandas as pd
 import streamlit as st
 
@@ -27,8 +28,11 @@ unit_id = st.selectbox(t("choose_unit"), list(labels), format_func=labels.get, k
 me = queries.unit_score(f.year, unit_id)
 st.subheader(plain(labels[unit_id]), anchor=False)  # no link named after data
 c1, c2, c3, c4 = st.columns(4)
-c1.metric(t("score"), fmt_score(me["score"]) or "—",
-          None if pd.isna(me["score_change"]) else fmt_score_change(me["score_change"]))
+c1.metric(
+    t("score"),
+    fmt_score(me["score"]) or "—",
+    None if pd.isna(me["score_change"]) else fmt_score_change(me["score_change"]),
+)
 rank_text = fmt_rank(me["rank"], me["tie"])
 if pd.notna(me["rank"]):
     rank_text += f" / {int(me['rank_total'])}"
@@ -43,27 +47,67 @@ if isinstance(me["source_file"], str):
 st.subheader(t("sheet"))
 sheet = queries.unit_sheet(f.year, unit_id)
 evidence = sheet["evidence_max"].notna()
-sheet["evidence"] = [f"{p:g}/{m:g}" if ok else "" for p, m, ok in
-                     zip(sheet["evidence_points"].fillna(0), sheet["evidence_max"].fillna(0), evidence)]
-table(sheet, key=f"sheet_{unit_id}_{f.year}", highlight=sheet["lost_points"].fillna(0) > 0,
-      columns={"task_no": "task_no", "text": "task", "max_points": "max_points", "self_points": "self_points",
-               "verified_points": "verified_points", "points": "points", "lost_points": "lost_points",
-               "evidence": "evidence_points", "flag_note": "flag", "file": "file", "row": "row"})
+sheet["evidence"] = [
+    f"{p:g}/{m:g}" if ok else ""
+    for p, m, ok in zip(
+        sheet["evidence_points"].fillna(0), sheet["evidence_max"].fillna(0), evidence, strict=False
+    )
+]
+table(
+    sheet,
+    key=f"sheet_{unit_id}_{f.year}",
+    highlight=sheet["lost_points"].fillna(0) > 0,
+    columns={
+        "task_no": "task_no",
+        "text": "task",
+        "max_points": "max_points",
+        "self_points": "self_points",
+        "verified_points": "verified_points",
+        "points": "points",
+        "lost_points": "lost_points",
+        "evidence": "evidence_points",
+        "flag_note": "flag",
+        "file": "file",
+        "row": "row",
+    },
+)
 
 flags = sheet[sheet["flag"] == "evidence_shortfall"]
 st.subheader(t("flags"))
-table(flags, key=f"flags_{unit_id}_{f.year}",
-      columns={"task_no": "task_no", "text": "task", "points": "points", "evidence": "evidence_points",
-               "flag_note": "note"})
+table(
+    flags,
+    key=f"flags_{unit_id}_{f.year}",
+    columns={
+        "task_no": "task_no",
+        "text": "task",
+        "points": "points",
+        "evidence": "evidence_points",
+        "flag_note": "note",
+    },
+)
 
 st.subheader(t("evidence_rows"))
 meetings = queries.unit_meetings(f.year, unit_id)
-table(meetings, key=f"meetings_{unit_id}_{f.year}",
-      columns={"date": "meeting_date", "type_text": "meeting_kind", "topic": "topic", "types": "meeting_types",
-               "is_study": "is_study", "hours": "hours", "is_duplicate": "is_duplicate", "file": "file",
-               "sheet": "sheet_name", "row": "row"})
+table(
+    meetings,
+    key=f"meetings_{unit_id}_{f.year}",
+    columns={
+        "date": "meeting_date",
+        "type_text": "meeting_kind",
+        "topic": "topic",
+        "types": "meeting_types",
+        "is_study": "is_study",
+        "hours": "hours",
+        "is_duplicate": "is_duplicate",
+        "file": "file",
+        "sheet": "sheet_name",
+        "row": "row",
+    },
+)
 
 st.subheader(t("history"))
 past = queries.unit_history(unit_id)
-st.plotly_chart(figures.history(past, title=t("history"), score_label=t("score"), rank_label=t("rank")),
-                key="unit_history")
+st.plotly_chart(
+    figures.history(past, title=t("history"), score_label=t("score"), rank_label=t("rank")),
+    key="unit_history",
+)

@@ -1,4 +1,5 @@
 """短板: region × duty group heatmap with drill-down, the tasks and requirements lost most often."""
+
 import streamlit as st
 
 from dashboards import figures, queries
@@ -12,8 +13,9 @@ names = role_labels()
 if not f.roles:
     st.caption(t("no_rows"))
     st.stop()
-role = st.radio(t("heatmap_role"), f.roles, horizontal=True, format_func=lambda r: plain(names[r]),
-                key="weak_role")
+role = st.radio(
+    t("heatmap_role"), f.roles, horizontal=True, format_func=lambda r: plain(names[r]), key="weak_role"
+)
 
 cells = queries.duty_score_rates(f, role)
 if cells.empty:
@@ -24,9 +26,20 @@ duty_order = cells.sort_values("duty_no")["duty_label"].drop_duplicates().tolist
 # Weakest region first.
 region_order = cells.drop_duplicates("region").sort_values(["region_rate", "region"])["region"].tolist()
 event = st.plotly_chart(
-    figures.heatmap(cells, x="region", y="duty_label", z="rate", title=t("heatmap"), z_label=t("score_rate"),
-                    x_order=region_order, y_order=duty_order),
-    on_select="rerun", selection_mode="points", key="weak_heatmap")
+    figures.heatmap(
+        cells,
+        x="region",
+        y="duty_label",
+        z="rate",
+        title=t("heatmap"),
+        z_label=t("score_rate"),
+        x_order=region_order,
+        y_order=duty_order,
+    ),
+    on_select="rerun",
+    selection_mode="points",
+    key="weak_heatmap",
+)
 
 # The cell behind a click (or the two pickers, for keyboards and printouts).
 points = (event.selection.points if event and event.selection else []) or []
@@ -45,9 +58,20 @@ duty_label = right.selectbox(t("duty"), duty_order, key="weak_duty")
 duty_no = int(duty_label.split(".", 1)[0])
 behind = queries.duty_tasks(f.year, role, region, duty_no)
 behind["text"] = behind["text"].str.slice(0, 40)
-picked = table(behind, key=f"weak_cell_{f.year}", select=True,
-               columns={"unit_name": "unit_name", "task_no": "task_no", "text": "task", "max_points": "max_points",
-                        "points": "points", "lost_points": "lost_points", "flag_note": "flag"})
+picked = table(
+    behind,
+    key=f"weak_cell_{f.year}",
+    select=True,
+    columns={
+        "unit_name": "unit_name",
+        "task_no": "task_no",
+        "text": "task",
+        "max_points": "max_points",
+        "points": "points",
+        "lost_points": "lost_points",
+        "flag_note": "flag",
+    },
+)
 if picked is not None:
     open_unit(behind.at[picked, "unit_id"])
 
@@ -56,23 +80,48 @@ with left:
     st.subheader(t("tasks_lost"))
     tasks = queries.tasks_lost_most(f)
     tasks = tasks.assign(role_label=tasks["role"].map(names), task=tasks["text"].str.slice(0, 30))
-    table(tasks, key=f"tasks_lost_{f.year}",
-          columns={"role_label": "role", "task_no": "task_no", "task": "task", "units_losing": "units_losing",
-                   "lost": "lost_points"},
-          shown_as={"lost": SCORE})
+    table(
+        tasks,
+        key=f"tasks_lost_{f.year}",
+        columns={
+            "role_label": "role",
+            "task_no": "task_no",
+            "task": "task",
+            "units_losing": "units_losing",
+            "lost": "lost_points",
+        },
+        shown_as={"lost": SCORE},
+    )
 with right:
     st.subheader(t("reqs_missed"))
     reqs = queries.requirements_missed_most(f)
-    table(reqs, key=f"reqs_missed_{f.year}",
-          columns={"name": "requirement", "units_losing": "units_losing", "met_rate": "met_rate"},
-          shown_as={"met_rate": RATE})
+    table(
+        reqs,
+        key=f"reqs_missed_{f.year}",
+        columns={"name": "requirement", "units_losing": "units_losing", "met_rate": "met_rate"},
+        shown_as={"met_rate": RATE},
+    )
 
 st.subheader(t("findings"))
 findings = queries.weak_spot_findings(f)
-findings = findings.assign(subject=[f"{names[r]} 第{n}项" if sc == "task" else s
-                                    for s, sc, r, n in zip(findings["subject"], findings["scope"], findings["role"],
-                                                           findings["task_no"])],
-                           scope=findings["scope"].map(lambda v: label("scope", v)),
-                           severity=findings["severity"].map(lambda v: label("severity", v)))
-table(findings, key=f"weak_spots_{f.year}",
-      columns={"severity": "severity", "scope": "scope", "subject": "subject", "item": "metric", "note": "note"})
+findings = findings.assign(
+    subject=[
+        f"{names[r]} 第{n}项" if sc == "task" else s
+        for s, sc, r, n in zip(
+            findings["subject"], findings["scope"], findings["role"], findings["task_no"], strict=False
+        )
+    ],
+    scope=findings["scope"].map(lambda v: label("scope", v)),
+    severity=findings["severity"].map(lambda v: label("severity", v)),
+)
+table(
+    findings,
+    key=f"weak_spots_{f.year}",
+    columns={
+        "severity": "severity",
+        "scope": "scope",
+        "subject": "subject",
+        "item": "metric",
+        "note": "note",
+    },
+)

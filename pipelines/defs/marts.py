@@ -4,6 +4,7 @@ Each dbt source is the Python asset of the same name; each model is an asset `ma
 `intermediate/<name>`); each dbt data test is an asset check, blocking when its severity is error,
 so publication waits for every one of them.
 """
+
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -22,18 +23,26 @@ class Translator(DagsterDbtTranslator):
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
             return dg.AssetKey(dbt_resource_props["name"])  # the Python asset that writes the table
-        return dg.AssetKey([dbt_resource_props["fqn"][1], dbt_resource_props["name"]])  # marts/… intermediate/…
+        return dg.AssetKey(
+            [dbt_resource_props["fqn"][1], dbt_resource_props["name"]]
+        )  # marts/… intermediate/…
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return dbt_resource_props["fqn"][1]
 
 
-translator = Translator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True,
-                                                              enable_source_tests_as_checks=True))
+translator = Translator(
+    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=True)
+)
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=translator,
-            pool=WRITER_POOL, name="marts")
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=translator,
+    pool=WRITER_POOL,
+    name="marts",
+)
 def marts(context: dg.AssetExecutionContext, dbt: FazhiDbt, fazhi: FazhiWarehouse):
     paths = fazhi.paths
     # profiles.yml reads the work database's path from here; the target folder beside it keeps dbt's

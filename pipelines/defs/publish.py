@@ -1,4 +1,5 @@
 """Publication: the checked marts copied into a new warehouse file and swapped in atomically."""
+
 import dagster as dg
 
 from pipelines.defs.marts import mart_keys
@@ -6,9 +7,13 @@ from pipelines.defs.resources import WRITER_POOL, FazhiWarehouse
 from pipelines.lib import pipeline
 
 
-@dg.asset(group_name="publish", pool=WRITER_POOL, deps=mart_keys(),
-          description="全部阻断性检查通过后，把 marts 复制到新文件并原子替换 data/marts/fazhi.duckdb；"
-                      "与上次发布相比改变了的已发布得分和名次记入 restatements。")
+@dg.asset(
+    group_name="publish",
+    pool=WRITER_POOL,
+    deps=mart_keys(),
+    description="全部阻断性检查通过后，把 marts 复制到新文件并原子替换 data/marts/fazhi.duckdb；"
+    "与上次发布相比改变了的已发布得分和名次记入 restatements。",
+)
 def published_warehouse(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse) -> dg.MaterializeResult:
     path = pipeline.publish_marts(fazhi.paths, fazhi.rules)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})

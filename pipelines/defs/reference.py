@@ -1,26 +1,48 @@
 """Reference: the rulebook in force as tables, and the unit registry."""
+
 import dagster as dg
 
 from pipelines.defs.resources import WRITER_POOL, FazhiWarehouse, table_specs
 from pipelines.lib import pipeline
 
-RULEBOOK = ["rulebook_info", "rulebook_roles", "rulebook_tasks", "rulebook_evidence_links",
-            "rulebook_frequency_requirements", "rulebook_filing_requirements", "rulebook_meeting_types"]
+RULEBOOK = [
+    "rulebook_info",
+    "rulebook_roles",
+    "rulebook_tasks",
+    "rulebook_evidence_links",
+    "rulebook_frequency_requirements",
+    "rulebook_filing_requirements",
+    "rulebook_meeting_types",
+]
 
 
-@dg.multi_asset(specs=table_specs(RULEBOOK, group="reference"), pool=WRITER_POOL,
-                description="生效的规则库（pipelines/rules）写成表：角色、打分表任务、佐证对应、频次与报送要求、排名规则。")
+@dg.multi_asset(
+    specs=table_specs(RULEBOOK, group="reference"),
+    pool=WRITER_POOL,
+    description="生效的规则库（pipelines/rules）写成表：角色、打分表任务、佐证对应、频次与报送要求、排名规则。",
+)
 def rulebook(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
     counts = pipeline.write_rulebook(fazhi.paths, fazhi.rules)
     for key in context.selected_asset_keys:
-        yield dg.MaterializeResult(asset_key=key, metadata={"rows": counts[key.path[-1]],
-                                                            "rulebook": fazhi.rules.id,
-                                                            "fingerprint": fazhi.rules.fingerprint})
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata={
+                "rows": counts[key.path[-1]],
+                "rulebook": fazhi.rules.id,
+                "fingerprint": fazhi.rules.fingerprint,
+            },
+        )
 
 
-@dg.multi_asset(specs=table_specs(["stg_units", "stg_registry_issues"], group="reference",
-                                  deps=["raw_files", "parsed_files", "parsed_units", "parsed_issues", "rulebook_roles"]),
-                pool=WRITER_POOL, description="单位名册：当前名册中的单位，角色由规则库的单位类型决定；名册的问题。")
+@dg.multi_asset(
+    specs=table_specs(
+        ["stg_units", "stg_registry_issues"],
+        group="reference",
+        deps=["raw_files", "parsed_files", "parsed_units", "parsed_issues", "rulebook_roles"],
+    ),
+    pool=WRITER_POOL,
+    description="单位名册：当前名册中的单位，角色由规则库的单位类型决定；名册的问题。",
+)
 def unit_registry(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
     counts = pipeline.stage_registry(fazhi.paths, fazhi.rules)
     for key in context.selected_asset_keys:

@@ -7,13 +7,14 @@ run — can write the work database in between. Sensors and schedules only read,
 
 `FazhiDbt`: dbt for the marts, run as dagster-dbt runs it, minus two per-run costs it does not need.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from importlib.metadata import version as package_version
-from typing import Iterator
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
@@ -30,11 +31,23 @@ WRITER_POOL = "fazhi_work_db"  # one writer at a time on the work database
 def table_specs(tables: list[str], group: str, deps: list[str] | None = None) -> list[dg.AssetSpec]:
     """One asset per table, described by its declaration in fazhi_dbt/models/sources.yml."""
     declared = source_tables()
-    return [dg.AssetSpec(t, group_name=group, deps=deps or [], description=declared[t].description,
-                         metadata={"dagster/column_schema": dg.TableSchema(columns=[
-                             dg.TableColumn(c.name, c.data_type, description=c.description or None)
-                             for c in declared[t].columns])})
-            for t in tables]
+    return [
+        dg.AssetSpec(
+            t,
+            group_name=group,
+            deps=deps or [],
+            description=declared[t].description,
+            metadata={
+                "dagster/column_schema": dg.TableSchema(
+                    columns=[
+                        dg.TableColumn(c.name, c.data_type, description=c.description or None)
+                        for c in declared[t].columns
+                    ]
+                )
+            },
+        )
+        for t in tables
+    ]
 
 
 class FazhiWarehouse(dg.ConfigurableResource):
@@ -58,10 +71,13 @@ class FazhiWarehouse(dg.ConfigurableResource):
         if run is None:  # a sensor tick or a schedule evaluation: reads only
             yield self
             return
-        with run_lock(self.paths.work_db.parent, f"Dagster 运行 {run.run_id[:8]}（{run.job_name}）",
-                      wait_seconds=self.lock_wait_seconds,
-                      on_wait=lambda who: context.log.info(f"等待另一次运行结束：{who}"),
-                      on_takeover=lambda h: context.log.warning(f"上次运行未正常结束，已接管：{h.describe()}")):
+        with run_lock(
+            self.paths.work_db.parent,
+            f"Dagster 运行 {run.run_id[:8]}（{run.job_name}）",
+            wait_seconds=self.lock_wait_seconds,
+            on_wait=lambda who: context.log.info(f"等待另一次运行结束：{who}"),
+            on_takeover=lambda h: context.log.warning(f"上次运行未正常结束，已接管：{h.describe()}"),
+        ):
             yield self
 
 
@@ -75,5 +91,5 @@ class FazhiDbt(DbtCliResource):
     def _cli_version(self) -> Version:
         return Version(package_version("dbt-core"))
 
-    def _initialize_dbt_core_adapter(self, args):  # noqa: ANN001 - signature of the parent
+    def _initialize_dbt_core_adapter(self, args):
         return None

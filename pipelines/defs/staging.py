@@ -1,5 +1,6 @@
 """Staging: one asset per input kind, every year at once (a sheet counts in the year written inside it,
 whatever folder it came in)."""
+
 import dagster as dg
 
 from pipelines.defs.resources import WRITER_POOL, FazhiWarehouse, table_specs
@@ -8,14 +9,22 @@ from pipelines.lib import pipeline
 _FILES = ["raw_files", "parsed_files", "parsed_issues"]
 # kind → (the tables it writes, what it reads besides the files and the registry)
 KINDS = {
-    "score_sheets": (["stg_task_scores", "stg_sheet_totals", "stg_score_sheet_files", "stg_score_sheet_issues"],
-                     ["parsed_score_rows", "rulebook_tasks", "rulebook_roles", "rulebook_info"]),
-    "meetings": (["stg_meetings", "stg_meeting_files", "stg_meeting_issues"],
-                 ["parsed_meetings", "rulebook_meeting_types"]),
-    "filings": (["stg_filings", "stg_filing_files", "stg_filing_issues"],
-                ["parsed_filings", "rulebook_filing_requirements"]),
-    "normative_docs": (["stg_normative_docs", "stg_normative_doc_files", "stg_normative_doc_issues"],
-                       ["parsed_normative_docs"]),
+    "score_sheets": (
+        ["stg_task_scores", "stg_sheet_totals", "stg_score_sheet_files", "stg_score_sheet_issues"],
+        ["parsed_score_rows", "rulebook_tasks", "rulebook_roles", "rulebook_info"],
+    ),
+    "meetings": (
+        ["stg_meetings", "stg_meeting_files", "stg_meeting_issues"],
+        ["parsed_meetings", "rulebook_meeting_types"],
+    ),
+    "filings": (
+        ["stg_filings", "stg_filing_files", "stg_filing_issues"],
+        ["parsed_filings", "rulebook_filing_requirements"],
+    ),
+    "normative_docs": (
+        ["stg_normative_docs", "stg_normative_doc_files", "stg_normative_doc_issues"],
+        ["parsed_normative_docs"],
+    ),
     "other_files": (["stg_other_files", "stg_other_file_issues"], []),
 }
 DESCRIPTIONS = {
@@ -31,8 +40,12 @@ def _staging_asset(kind: str) -> dg.AssetsDefinition:
     tables, reads = KINDS[kind]
     deps = [*_FILES, *reads] + (["stg_units"] if kind != "other_files" else [])
 
-    @dg.multi_asset(name=f"stage_{kind}", specs=table_specs(tables, group="staging", deps=deps), pool=WRITER_POOL,
-                    description=DESCRIPTIONS[kind])
+    @dg.multi_asset(
+        name=f"stage_{kind}",
+        specs=table_specs(tables, group="staging", deps=deps),
+        pool=WRITER_POOL,
+        description=DESCRIPTIONS[kind],
+    )
     def stage(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
         counts = pipeline.stage_kind(fazhi.paths, fazhi.rules, kind)
         for key in context.selected_asset_keys:

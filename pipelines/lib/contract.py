@@ -4,6 +4,7 @@ tables, their descriptions, every column with its type and meaning, and an examp
 `python -m pipelines.lib.contract` rewrites the part of README.md between the contract markers;
 tests/models/test_models.py checks that README.md is what this writes.
 """
+
 from __future__ import annotations
 
 import sys
@@ -16,9 +17,23 @@ from pipelines.lib.schema import DBT_DIR
 README = Path(__file__).resolve().parent.parent.parent / "README.md"
 BEGIN, END = "<!-- contract: generated from fazhi_dbt/models/marts/*.yml -->", "<!-- contract: end -->"
 # The ten tables of SPEC §5 first, then the ones published beside them for tracing.
-ORDER = ("unit_scores", "region_rankings", "task_scores", "requirement_compliance", "study_sessions_quarterly",
-         "filing_rates", "normative_doc_rates", "weak_spots", "ingest_issues", "submissions",
-         "units", "score_sheet_tasks", "rulebook_requirements", "rulebook_roles", "meetings")
+ORDER = (
+    "unit_scores",
+    "region_rankings",
+    "task_scores",
+    "requirement_compliance",
+    "study_sessions_quarterly",
+    "filing_rates",
+    "normative_doc_rates",
+    "weak_spots",
+    "ingest_issues",
+    "submissions",
+    "units",
+    "score_sheet_tasks",
+    "rulebook_requirements",
+    "rulebook_roles",
+    "meetings",
+)
 
 
 def _models() -> dict[str, dict]:
@@ -41,9 +56,18 @@ def render() -> str:
     parts = []
     for name in ORDER:
         model = models[name]
-        lines = [f"### `{name}`", "", model["description"].strip(), "",
-                 "| column | type | meaning |", "| --- | --- | --- |"]
-        lines += [f"| `{c['name']}` | {c['data_type'].lower()} | {_cell(c['description'])} |" for c in model["columns"]]
+        lines = [
+            f"### `{name}`",
+            "",
+            model["description"].strip(),
+            "",
+            "| column | type | meaning |",
+            "| --- | --- | --- |",
+        ]
+        lines += [
+            f"| `{c['name']}` | {c['data_type'].lower()} | {_cell(c['description'])} |"
+            for c in model["columns"]
+        ]
         query = ((model.get("config") or {}).get("meta") or {}).get("example_query")
         if query:
             lines += ["", "```sql", query.strip(), "```"]
@@ -52,12 +76,12 @@ def render() -> str:
 
 
 def readme_section(text: str) -> str:
-    return text[text.index(BEGIN) + len(BEGIN):text.index(END)].strip("\n") + "\n"
+    return text[text.index(BEGIN) + len(BEGIN) : text.index(END)].strip("\n") + "\n"
 
 
 def write_readme() -> None:
     text = README.read_text(encoding="utf-8")
-    head, tail = text[:text.index(BEGIN) + len(BEGIN)], text[text.index(END):]
+    head, tail = text[: text.index(BEGIN) + len(BEGIN)], text[text.index(END) :]
     README.write_text(f"{head}\n\n{render()}\n{tail}", encoding="utf-8")
 
 

@@ -3,6 +3,7 @@
 parse_date runs once per date cell (millions at national scale), so typed values take an
 isinstance fast path and strings are memoized: a ledger repeats the same few hundred dates.
 """
+
 from __future__ import annotations
 
 import math

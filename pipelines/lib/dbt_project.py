@@ -3,6 +3,7 @@
 `@dbt_assets` reads `target/manifest.json` when the code location loads. A fresh clone has none, and
 an edited model makes it stale: it is then made here with `dbt parse` (no network, no packages).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -40,9 +41,13 @@ def prepared_project() -> DbtProject:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not _stale(project):
             return project
-        done = subprocess.run([DBT_EXECUTABLE, "parse", "--quiet"], cwd=DBT_DIR, capture_output=True, text=True,
-                              env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-                                   "DBT_PROFILES_DIR": str(DBT_DIR)})
+        done = subprocess.run(
+            [DBT_EXECUTABLE, "parse", "--quiet"],
+            cwd=DBT_DIR,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_PROFILES_DIR": str(DBT_DIR)},
+        )
         if done.returncode != 0:
             raise RuntimeError(f"dbt parse failed in {DBT_DIR}:\n{done.stdout[-4000:]}{done.stderr[-4000:]}")
     return project

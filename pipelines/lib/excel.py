@@ -23,6 +23,7 @@ message is Chinese and says what the file is and what to do; the reader's own ac
 FileRejected.detail. They are not a sandbox: parse untrusted files through
 ``pipelines.lib.isolation.map_isolated``, which also contains whatever slips past them.
 """
+
 from __future__ import annotations
 
 import array
@@ -43,13 +44,13 @@ import python_calamine
 from pipelines.lib.records import FileRejected
 
 __all__ = [
+    "MAX_CELLS",
+    "MAX_COLS",
+    "MAX_FILE_BYTES",
+    "MAX_ROWS",
+    "MAX_UNZIPPED_BYTES",
     "Sheet",
     "read_workbook",
-    "MAX_FILE_BYTES",
-    "MAX_UNZIPPED_BYTES",
-    "MAX_ROWS",
-    "MAX_COLS",
-    "MAX_CELLS",
 ]
 
 # Limits. A score sheet is ~35 rows x 10 columns and ~20 KB; a whole-region meeting ledger a few
@@ -61,6 +62,7 @@ MAX_ROWS = 100_000
 MAX_COLS = 1_000
 MAX_CELLS = 5_000_000  # rows x columns counted from A1: what calamine actually allocates
 _MAX_ZIP_MEMBERS = 10_000
+
 
 @dataclass
 class Sheet:
@@ -110,7 +112,9 @@ _log = logging.getLogger(__name__)
 
 
 def _not_a_workbook(what: str) -> FileRejected:
-    return FileRejected("not_a_workbook", f"文件实际上是{what}，不是 Excel 工作簿（只是扩展名像表格文件）。{_RESAVE}")
+    return FileRejected(
+        "not_a_workbook", f"文件实际上是{what}，不是 Excel 工作簿（只是扩展名像表格文件）。{_RESAVE}"
+    )
 
 
 def _other_program(what: str, advice: str = _RESAVE) -> FileRejected:
@@ -228,7 +232,9 @@ def sniff_binary(head: bytes) -> FileRejected | None:
             return _old_excel(_OLD_BIFF_BOF[rtype])
         if rtype == _BOF and rlen in (8, 16) and version in (0x0500, 0x0600):
             # a bare BIFF5/8 stream: what some exporters write, Excel opens it, calamine cannot
-            return _old_excel("Excel 5.0/95，1993–1995 年" if version == 0x0500 else "未封装的 Excel 97 工作簿流")
+            return _old_excel(
+                "Excel 5.0/95，1993–1995 年" if version == 0x0500 else "未封装的 Excel 97 工作簿流"
+            )
         if head.startswith(b"\x00\x00\x02\x00") and head[4:6] in (b"\x04\x04", b"\x05\x04", b"\x06\x04"):
             return _other_program("Lotus 1-2-3 表格（.wk1）")
         if head.startswith(b"\x00\x00\x1a\x00") and head[4:6] in (b"\x00\x10", b"\x01\x10", b"\x02\x10"):
@@ -287,7 +293,8 @@ _COMMENT = re.compile(rb"<!--.*?-->", re.S)
 _CELL_TAG = re.compile(rb"<" + _PREFIX + rb"c[\s/>]")
 # a cell with its reference, and "/" when the tag closes itself (a styled empty cell: no value)
 _CELL_REF = re.compile(
-    rb"<" + _PREFIX + rb"c\s[^>]*?(?<![\w:.-])r\s*=\s*[\"']\$?([A-Za-z]+)\$?([0-9]+)[\"'][^>]*?(/?)>")
+    rb"<" + _PREFIX + rb"c\s[^>]*?(?<![\w:.-])r\s*=\s*[\"']\$?([A-Za-z]+)\$?([0-9]+)[\"'][^>]*?(/?)>"
+)
 _ROW_OR_CELL = re.compile(rb"<" + _PREFIX + rb"(row|c)(?=[\s/>])([^>]*)>")
 _R_ATTR = re.compile(rb"(?<![\w:.-])r\s*=\s*[\"']([^\"']*)[\"']")
 _UNIQUE_COUNT = re.compile(rb"(?<![\w:.-])uniqueCount\s*=\s*[\"']\s*([0-9]+)")
@@ -326,7 +333,7 @@ def _check_zip_package(data: bytes, lim: _Limits, rebuilds: int = _REBUILDS) -> 
         infos = zf.infolist()
     except MemoryError:
         raise
-    except Exception as exc:  # noqa: BLE001 - BadZipFile, NotImplementedError (zip version), ...
+    except Exception as exc:
         raise _unreadable(f"zip: {exc}") from None
     if len(infos) > _MAX_ZIP_MEMBERS:
         raise _bomb(f"压缩包内有 {len(infos):,} 个部件")
@@ -336,15 +343,19 @@ def _check_zip_package(data: bytes, lim: _Limits, rebuilds: int = _REBUILDS) -> 
         if other is not None:
             raise other
     if any(n.startswith("Index/") and n.endswith(".iwa") for n in names) or "Index.zip" in names:
-        raise _other_program("苹果 Numbers 表格", "请在 Numbers 中选择“导出到 → Excel”，生成 .xlsx 文件后重新报送。")
+        raise _other_program(
+            "苹果 Numbers 表格", "请在 Numbers 中选择“导出到 → Excel”，生成 .xlsx 文件后重新报送。"
+        )
 
     total = 0
     for info in infos:
         if info.flag_bits & 0x1:
             raise _encrypted(f"zip member {info.filename} encrypted")
         if info.file_size > lim.max_unzipped_bytes:
-            raise _bomb(f"其中一个部件声明解压后 {info.file_size / 1048576:,.0f} MB，"
-                        f"上限 {lim.max_unzipped_bytes / 1048576:.0f} MB")
+            raise _bomb(
+                f"其中一个部件声明解压后 {info.file_size / 1048576:,.0f} MB，"
+                f"上限 {lim.max_unzipped_bytes / 1048576:.0f} MB"
+            )
         total += info.file_size
     if total > lim.max_unzipped_bytes:
         raise _bomb(f"解压后共 {total / 1048576:,.0f} MB，上限 {lim.max_unzipped_bytes / 1048576:.0f} MB")
@@ -375,11 +386,12 @@ def _check_zip_package(data: bytes, lim: _Limits, rebuilds: int = _REBUILDS) -> 
 def _open_document(zf: zipfile.ZipFile, names: set[str]) -> FileRejected | None:
     """An OpenDocument package (.ods from WPS, LibreOffice ...): what kind, and encrypted or not;
     None when the "mimetype" part says it is something else (an EPUB, ...)."""
+
     def small(name: str) -> bytes:
         try:
             info = zf.getinfo(name)
             return zf.read(info) if info.file_size <= _CHUNK else b""
-        except Exception:  # noqa: BLE001 - a missing or broken part only makes the message vaguer
+        except Exception:
             return b""
 
     kind = small("mimetype").strip()
@@ -390,11 +402,17 @@ def _open_document(zf: zipfile.ZipFile, names: set[str]) -> FileRejected | None:
     if not kind.startswith(b"application/vnd.oasis.opendocument.spreadsheet") and "content.xml" not in names:
         return None
     if b"encryption-data" in small("META-INF/manifest.xml"):
-        return _encrypted("encrypted OpenDocument", (
-            "文件是设置了密码（已加密）的 OpenDocument 表格（.ods），系统无法读取。"
-            "请用 WPS 或 LibreOffice 输入密码打开，取消密码后“另存为”Excel 工作簿（.xlsx），再重新报送。"))
-    return _other_program("OpenDocument 表格（.ods，WPS、LibreOffice 等软件的格式）",
-                          "请用 WPS、Excel 或 LibreOffice 打开后“另存为”Excel 工作簿（.xlsx）再重新报送。")
+        return _encrypted(
+            "encrypted OpenDocument",
+            (
+                "文件是设置了密码（已加密）的 OpenDocument 表格（.ods），系统无法读取。"
+                "请用 WPS 或 LibreOffice 输入密码打开，取消密码后“另存为”Excel 工作簿（.xlsx），再重新报送。"
+            ),
+        )
+    return _other_program(
+        "OpenDocument 表格（.ods，WPS、LibreOffice 等软件的格式）",
+        "请用 WPS、Excel 或 LibreOffice 打开后“另存为”Excel 工作簿（.xlsx）再重新报送。",
+    )
 
 
 _XML_DECL_ENCODING = re.compile(r"^(\s*<\?xml[^>]*?\bencoding\s*=\s*[\"'])[^\"']*([\"'])")
@@ -425,7 +443,7 @@ def _rewritten(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], macros: _Macro
             written.add(name)
             try:
                 raw = zf.read(info)
-            except Exception as exc:  # noqa: BLE001 - bad CRC, truncated member, ...
+            except Exception as exc:
                 raise _unreadable(f"{name}: {exc}") from None
             encoding = _utf16_encoding(raw[:4])
             if encoding is not None:
@@ -450,8 +468,11 @@ def _without_tags(xml: bytes, tag: bytes, ids: set[str], *, by_rid: bool) -> byt
 
     def keep(m: re.Match) -> bytes:
         attrs = _attrs(m.group(2))
-        rid = (next((v for k, v in attrs.items() if k.endswith(":id") or k == "id"), None) if by_rid
-               else attrs.get("Id"))
+        rid = (
+            next((v for k, v in attrs.items() if k.endswith(":id") or k == "id"), None)
+            if by_rid
+            else attrs.get("Id")
+        )
         return b"" if rid in ids else m.group(0)
 
     return pattern.sub(keep, xml)
@@ -480,7 +501,7 @@ class _Package:
             return b""  # only used to find and name parts; the full scan still checks it
         try:
             raw = self._read(info)
-        except Exception as exc:  # noqa: BLE001 - any zip failure means the same to a clerk
+        except Exception as exc:
             raise _unreadable(f"zip: {name}: {exc}") from None
         if _utf16_encoding(raw[:4]) is not None:
             raise _Utf16Part(name)
@@ -510,8 +531,9 @@ def _main_part(package: _Package, names: set[str]) -> str:
         raise _not_a_workbook("PowerPoint 演示文稿（.pptx）")
     if main and main in names:
         if main.endswith(".bin"):
-            raise _other_program("Excel 二进制工作簿（.xlsb）",
-                                 "请用 Excel 打开后“另存为”Excel 工作簿（.xlsx）再重新报送。")
+            raise _other_program(
+                "Excel 二进制工作簿（.xlsb）", "请用 Excel 打开后“另存为”Excel 工作簿（.xlsx）再重新报送。"
+            )
         return main
     if "xl/workbook.xml" in names or "xl/workbook.bin" in names:
         raise _unreadable("_rels/.rels missing or not pointing at the workbook")
@@ -520,8 +542,9 @@ def _main_part(package: _Package, names: set[str]) -> str:
     raise _not_a_workbook("ZIP 压缩包")
 
 
-def _workbook_targets(package: _Package, names: set[str],
-                      book_part: str) -> tuple[dict[str, str], set[str], _MacroSheets | None]:
+def _workbook_targets(
+    package: _Package, names: set[str], book_part: str
+) -> tuple[dict[str, str], set[str], _MacroSheets | None]:
     """The parts the workbook points at: {worksheet part: sheet name}, the other targets, and the
     Excel 4 macro sheets it lists (None if none).
 
@@ -530,7 +553,9 @@ def _workbook_targets(package: _Package, names: set[str],
     """
     base, leaf = posixpath.split(book_part)
     # calamine looks for <dir>/_rels/workbook.xml.rels whatever the part is called; OPC says <leaf>.rels
-    rel_parts = [posixpath.join(base, "_rels", n) for n in dict.fromkeys((leaf + ".rels", "workbook.xml.rels"))]
+    rel_parts = [
+        posixpath.join(base, "_rels", n) for n in dict.fromkeys((leaf + ".rels", "workbook.xml.rels"))
+    ]
     rels = b"".join(package.small(n) for n in rel_parts)
     book = package.small(book_part)
     targets: dict[str, str] = {}
@@ -556,8 +581,10 @@ def _workbook_targets(package: _Package, names: set[str],
 
 def _attrs(raw: bytes) -> dict[str, str]:
     text = raw.decode("utf-8", errors="replace")
-    return {k: _xml_unescape(v, {"&quot;": '"', "&apos;": "'"})
-            for k, v in re.findall(r"([\w:.-]+)\s*=\s*[\"']([^\"']*)[\"']", text)}
+    return {
+        k: _xml_unescape(v, {"&quot;": '"', "&apos;": "'"})
+        for k, v in re.findall(r"([\w:.-]+)\s*=\s*[\"']([^\"']*)[\"']", text)
+    }
 
 
 def _resolve(base: str, target: str) -> set[str]:
@@ -611,12 +638,13 @@ def _scan_xml_part(package: _Package, info: zipfile.ZipInfo, sheet_name: str | N
             _stream_part(package, info, sheet_name, lim, sequential=True)
     except FileRejected:
         raise
-    except Exception as exc:  # noqa: BLE001 - bad CRC, truncated member, unsupported compression
+    except Exception as exc:
         raise _unreadable(f"{name}: {exc}") from None
 
 
-def _stream_part(package: _Package, info: zipfile.ZipInfo, sheet_name: str | None, lim: _Limits,
-                 *, sequential: bool) -> None:
+def _stream_part(
+    package: _Package, info: zipfile.ZipInfo, sheet_name: str | None, lim: _Limits, *, sequential: bool
+) -> None:
     name = info.filename
     chunks = package.chunks(info)
     head = next(chunks, b"")
@@ -737,7 +765,8 @@ class _Cfb:
             raise _CfbError("header truncated")
         (_minor, major, byte_order, sector_shift, mini_shift) = struct.unpack_from("<HHHHH", data, 24)
         (_n_dir, n_fat, first_dir, _sig, cutoff, first_mini_fat, n_mini_fat, first_difat, n_difat) = (
-            struct.unpack_from("<IIIIIIIII", data, 40))
+            struct.unpack_from("<IIIIIIIII", data, 40)
+        )
         if byte_order != 0xFFFE or (major, sector_shift) not in ((3, 9), (4, 12)) or mini_shift != 6:
             raise _CfbError(f"bad header (version {major}, sector shift {sector_shift})")
         self.data = data
@@ -746,9 +775,14 @@ class _Cfb:
         self.n_sectors = max(0, (len(data) - self.ssz + self.ssz - 1) // self.ssz)
         per_sector = self.ssz // 4
         # counts a file of this size can need at most: larger ones only make readers allocate
-        if (n_fat > self.n_sectors // per_sector + 2 or n_difat > n_fat // (per_sector - 1) + 2
-                or n_mini_fat > _MAX_MINI_FAT_SECTORS):
-            raise _CfbError(f"header counts exceed the file (FAT {n_fat}, DIFAT {n_difat}, miniFAT {n_mini_fat})")
+        if (
+            n_fat > self.n_sectors // per_sector + 2
+            or n_difat > n_fat // (per_sector - 1) + 2
+            or n_mini_fat > _MAX_MINI_FAT_SECTORS
+        ):
+            raise _CfbError(
+                f"header counts exceed the file (FAT {n_fat}, DIFAT {n_difat}, miniFAT {n_mini_fat})"
+            )
 
         fat_sectors = [s for s in struct.unpack_from("<109I", data, 76) if s < self.n_sectors][:n_fat]
         difat, seen = first_difat, set()
@@ -769,7 +803,7 @@ class _Cfb:
             name_len, kind = struct.unpack_from("<HB", directory, off + 64)
             if kind not in (1, 2, 5) or not 2 <= name_len <= 64:
                 continue
-            name = directory[off: off + name_len - 2].decode("utf-16-le", errors="replace")
+            name = directory[off : off + name_len - 2].decode("utf-16-le", errors="replace")
             start, size = struct.unpack_from("<IQ", directory, off + 116)
             if major == 3:
                 size &= 0xFFFFFFFF
@@ -786,13 +820,13 @@ class _Cfb:
         start = (index + 1) * self.ssz
         if index >= self.n_sectors or start >= len(self.data):
             raise _CfbError(f"sector {index} outside the file")
-        return self.data[start: start + self.ssz].ljust(self.ssz, b"\x00")
+        return self.data[start : start + self.ssz].ljust(self.ssz, b"\x00")
 
     def _mini_sector(self, index: int) -> bytes:
         start = index * 64
         if start + 64 > len(self.mini_stream):
             raise _CfbError(f"mini sector {index} outside the mini stream")
-        return self.mini_stream[start: start + 64]
+        return self.mini_stream[start : start + 64]
 
     def _chain_bytes(self, start: int, table, read, size: int, limit: int | None = None) -> bytes:
         out, seen, sector = [], set(), start
@@ -887,16 +921,18 @@ def _check_biff(stream: bytes, lim: _Limits) -> str:
     # the workbook globals: FILEPASS, sheet list, shared-string count
     sheets: list[tuple[int, str]] = []
     for rtype, pos, rlen in _biff_substream(stream, 0):
-        body = stream[pos + 4: pos + 4 + rlen]
+        body = stream[pos + 4 : pos + 4 + rlen]
         if rtype == _FILEPASS:
             raise _encrypted_biff(body)
         elif rtype == _BOUNDSHEET and len(body) >= 7:
             offset, _visibility, _kind, cch = struct.unpack_from("<IBBB", body, 0)
             if biff8 and len(body) >= 8:  # flags byte: bit 0 set means UTF-16, else Latin-1
                 wide = body[7] & 1
-                name = body[8: 8 + cch * (2 if wide else 1)].decode("utf-16-le" if wide else "latin-1", "replace")
+                name = body[8 : 8 + cch * (2 if wide else 1)].decode(
+                    "utf-16-le" if wide else "latin-1", "replace"
+                )
             else:  # BIFF5 (Excel 95): bytes in the ANSI code page, GBK on Chinese Windows
-                name = body[7: 7 + cch].decode("gbk", "replace")
+                name = body[7 : 7 + cch].decode("gbk", "replace")
             sheets.append((offset, name))  # every kind: calamine parses them all when it opens
         elif rtype == _SST and len(body) >= 8:
             unique = struct.unpack_from("<I", body, 4)[0]
@@ -916,7 +952,7 @@ def _check_biff(stream: bytes, lim: _Limits) -> str:
                     col = struct.unpack_from("<H", stream, pos + 4 + rlen - 2)[0]
                 extent.add(row + 1, col + 1)
             elif rtype == _DIMENSIONS and pos + 4 + rlen <= end:
-                _check_dimensions(stream[pos + 4: pos + 4 + rlen], extent)
+                _check_dimensions(stream[pos + 4 : pos + 4 + rlen], extent)
     return "biff8" if biff8 else "biff5"
 
 
@@ -954,12 +990,12 @@ def _opens_with(body: bytes, password: str) -> bool:
         h0 = hashlib.md5(secret).digest()[:5]
         h1 = hashlib.md5((h0 + salt) * 16).digest()[:5]
         keystream = _rc4(hashlib.md5(h1 + b"\0\0\0\0").digest(), 32)
-        plain = bytes(a ^ b for a, b in zip(verifier + verifier_hash, keystream))
+        plain = bytes(a ^ b for a, b in zip(verifier + verifier_hash, keystream, strict=False))
         return hashlib.md5(plain[:16]).digest() == plain[16:]
     # RC4 CryptoAPI: header, then salt, verifier and its SHA-1
     header_size = struct.unpack_from("<I", body, 10)[0]
     key_bits = struct.unpack_from("<I", body, 14 + 16)[0] or 40
-    rest = body[14 + header_size:]
+    rest = body[14 + header_size :]
     salt_size = struct.unpack_from("<I", rest, 0)[0]
     if salt_size != 16 or len(rest) < 24 + salt_size + 20:
         return False
@@ -969,7 +1005,7 @@ def _opens_with(body: bytes, password: str) -> bool:
     digest = hashlib.sha1(h0 + b"\0\0\0\0").digest()
     key = digest[:5] + b"\0" * 11 if key_bits == 40 else digest[: key_bits // 8]
     keystream = _rc4(key, 36)
-    plain = bytes(a ^ b for a, b in zip(verifier + verifier_hash, keystream))
+    plain = bytes(a ^ b for a, b in zip(verifier + verifier_hash, keystream, strict=False))
     return hashlib.sha1(plain[:16]).digest() == plain[16:]
 
 
@@ -1047,7 +1083,7 @@ def _parse_with_calamine(data: bytes, lim: _Limits, biff: str | None = None) -> 
             _trim(rows)
             sheets.append(Sheet(meta.name, rows, meta.visible != python_calamine.SheetVisibleEnum.Visible))
         return sheets
-    except BaseException as exc:  # noqa: BLE001 - sorted out in _reader_failure
+    except BaseException as exc:
         rejected = _reader_failure(exc, biff)
         if rejected is None:
             raise
@@ -1071,9 +1107,13 @@ def _reader_failure(exc: BaseException, biff: str | None) -> FileRejected | None
         return _old_excel("Excel 5.0/95，1993–1995 年", detail)
     if isinstance(exc, python_calamine.WorksheetNotFound):
         name = str(exc).strip()[:60]
-        return _unreadable(detail, (
-            f"文件已损坏或不完整：工作簿中列出的工作表「{name}」找不到内容，系统无法读取。请用 Excel 或 WPS 打开，"
-            "确认内容完整后“另存为”新的 Excel 工作簿（.xlsx）再重新报送。"))
+        return _unreadable(
+            detail,
+            (
+                f"文件已损坏或不完整：工作簿中列出的工作表「{name}」找不到内容，系统无法读取。请用 Excel 或 WPS 打开，"
+                "确认内容完整后“另存为”新的 Excel 工作簿（.xlsx）再重新报送。"
+            ),
+        )
     return _unreadable(detail)
 
 
@@ -1116,4 +1156,3 @@ def _trim(rows: list[list[object]]) -> None:
     if width < len(rows[0]):
         for i, row in enumerate(rows):
             rows[i] = row[:width]
-

@@ -4,6 +4,7 @@ power cut, an OOM kill or a closed terminal would, to show that no moment loses 
 Inert unless FAZHI_CRASH_AT is set: `name` kills at the first time that point is reached, `name@n` at
 the n-th time, `*@n` at the n-th crash point of any name (a seeded sweep picks n).
 """
+
 from __future__ import annotations
 
 import os
@@ -13,13 +14,13 @@ ENV = "FAZHI_CRASH_AT"
 
 # Every point, in the order a run reaches them; tests kill at each.
 POINTS = (
-    "ingest.hashed",           # file hashes stored, nothing parsed yet
-    "ingest.parse_batch",      # inside a parse batch's transaction, after the file list, before the rows
-    "ingest.listed",           # inside the transaction of the new listing of data/raw
-    "staging.write",           # inside a staging asset's transaction, its tables replaced, not committed
-    "marts.building",          # dbt is building the marts
-    "publish.copying",         # the new warehouse file half written
-    "publish.before_swap",     # the new warehouse complete, not yet swapped in
+    "ingest.hashed",  # file hashes stored, nothing parsed yet
+    "ingest.parse_batch",  # inside a parse batch's transaction, after the file list, before the rows
+    "ingest.listed",  # inside the transaction of the new listing of data/raw
+    "staging.write",  # inside a staging asset's transaction, its tables replaced, not committed
+    "marts.building",  # dbt is building the marts
+    "publish.copying",  # the new warehouse file half written
+    "publish.before_swap",  # the new warehouse complete, not yet swapped in
 )
 
 _hits: dict[str, int] = {}

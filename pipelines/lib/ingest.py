@@ -5,37 +5,42 @@ unchanged file is never parsed again, whatever its name or how often the pipelin
 runs in child processes (pipelines.lib.isolation) because a hostile workbook can abort or exhaust
 a process; such a file becomes one error for that file and every other file still loads.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import duckdb
 import pandas as pd
 
 from pipelines.lib import ledgers
+from pipelines.lib.faults import crashpoint
 from pipelines.lib.isolation import map_isolated
 from pipelines.lib.records import ERROR, FileRejected, Issue, ParsedFile
 from pipelines.lib.schema import source_tables
 from pipelines.lib.score_sheets import parse_score_sheet
-from pipelines.lib.faults import crashpoint
 from pipelines.lib.warehouse import transaction, utc_now
-
 
 # Bump when any parser's output changes: cached results of older parsers are then re-parsed.
 PARSER_VERSION = 4
 
 KIND_FOLDERS = {
-    "score_sheets": "score_sheet", "打分表": "score_sheet",
-    "meetings": "meetings", "会议台账": "meetings", "学法台账": "meetings",
-    "filings": "filings", "报送登记": "filings",
-    "normative_docs": "normative_docs", "规范性文件": "normative_docs",
+    "score_sheets": "score_sheet",
+    "打分表": "score_sheet",
+    "meetings": "meetings",
+    "会议台账": "meetings",
+    "学法台账": "meetings",
+    "filings": "filings",
+    "报送登记": "filings",
+    "normative_docs": "normative_docs",
+    "规范性文件": "normative_docs",
 }
 PARSERS: dict[str, Callable[[Path], ParsedFile]] = {
     "score_sheet": parse_score_sheet,
@@ -45,13 +50,21 @@ PARSERS: dict[str, Callable[[Path], ParsedFile]] = {
     "units": ledgers.parse_units,
 }
 RECORD_TABLES = {
-    "score_sheet": "parsed_score_rows", "meetings": "parsed_meetings", "filings": "parsed_filings",
-    "normative_docs": "parsed_normative_docs", "units": "parsed_units",
+    "score_sheet": "parsed_score_rows",
+    "meetings": "parsed_meetings",
+    "filings": "parsed_filings",
+    "normative_docs": "parsed_normative_docs",
+    "units": "parsed_units",
 }
 # Columns of each kind's parsed rows besides the key (declared in fazhi_dbt/models/sources.yml).
-RECORD_COLUMNS = {kind: [c for c in source_tables()[table].column_names
-                         if c not in ("sha256", "kind", "sheet", "row", "parse_rejected")]
-                  for kind, table in RECORD_TABLES.items()}
+RECORD_COLUMNS = {
+    kind: [
+        c
+        for c in source_tables()[table].column_names
+        if c not in ("sha256", "kind", "sheet", "row", "parse_rejected")
+    ]
+    for kind, table in RECORD_TABLES.items()
+}
 _YEAR_DIR = re.compile(r"^(19|20)\d{2}$")
 
 
@@ -112,7 +125,7 @@ def hash_files(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: list[RawFil
             fresh.append((f.path, f.size, f.mtime_ns, h))
         f.sha256 = h
     if fresh:
-        frame = pd.DataFrame(fresh, columns=["path", "size", "mtime_ns", "sha256"])
+        frame = pd.DataFrame(fresh, columns=["path", "size", "mtime_ns", "sha256"])  # noqa: F841 (read by name in SQL)
         with transaction(con):
             con.execute("delete from file_hashes where path in (select path from frame)")
             con.execute("insert into file_hashes by name select * from frame")
@@ -138,13 +151,16 @@ class ParseStats:
     rows_parsed: int = 0
 
 
-def refresh_parse_cache(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: list[RawFile],
-                        workers: int = 2) -> ParseStats:
+def refresh_parse_cache(
+    con: duckdb.DuckDBPyConnection, raw_dir: Path, files: list[RawFile], workers: int = 2
+) -> ParseStats:
     """Parse every (content, kind) not yet in the cache; store records, issues and file meta."""
     stats = ParseStats(files_seen=len(files))
     wanted = {(f.sha256, f.kind): f for f in files if f.kind}
     cached = set(
-        con.execute("select sha256, kind from parsed_files where parser_version = ?", [PARSER_VERSION]).fetchall()
+        con.execute(
+            "select sha256, kind from parsed_files where parser_version = ?", [PARSER_VERSION]
+        ).fetchall()
     )
     todo = [f for key, f in wanted.items() if key not in cached]
     stats.files_cached = len(wanted) - len(todo)
@@ -152,7 +168,7 @@ def refresh_parse_cache(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: li
         return stats
     # In batches: the parsed records of a whole nation-scale year held at once would take gigabytes.
     # The child processes parse the next batch while this one is stored, so neither waits idle.
-    batches = [todo[i:i + PARSE_BATCH_FILES] for i in range(0, len(todo), PARSE_BATCH_FILES)]
+    batches = [todo[i : i + PARSE_BATCH_FILES] for i in range(0, len(todo), PARSE_BATCH_FILES)]
 
     def parse(batch: list[RawFile]):
         return map_isolated(_parse_one, [(str(raw_dir / f.path), f.kind) for f in batch], workers=workers)
@@ -164,11 +180,13 @@ def refresh_parse_cache(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: li
             if k + 1 < len(batches):
                 pending = parser.submit(parse, batches[k + 1])
             parsed: list[tuple[RawFile, ParsedFile]] = []
-            for f, outcome in zip(batch, outcomes):
+            for f, outcome in zip(batch, outcomes, strict=False):
                 if outcome.ok:
                     parsed.append((f, outcome.value))
                 else:
-                    parsed.append((f, ParsedFile(f.kind, file_error=_crash_issue(outcome.error_kind, outcome.error))))
+                    parsed.append(
+                        (f, ParsedFile(f.kind, file_error=_crash_issue(outcome.error_kind, outcome.error)))
+                    )
             del outcomes
             with transaction(con):  # a content is in the cache with all its rows and issues, or not at all
                 _store(con, parsed)
@@ -179,12 +197,20 @@ def refresh_parse_cache(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: li
 
 def _crash_issue(kind: str | None, detail: str | None) -> Issue:
     if kind == "timeout":
-        return Issue("parse_timeout", "文件读取超时（内容异常庞大或已损坏），未能读取。请检查文件后重新报送。")
+        return Issue(
+            "parse_timeout", "文件读取超时（内容异常庞大或已损坏），未能读取。请检查文件后重新报送。"
+        )
     if kind == "crash":
-        return Issue("parse_crashed", "文件读取时导致读取程序异常退出（文件可能已损坏或结构异常），未能读取。请重新导出后报送。")
-    return Issue("parse_failed", "文件读取时出现意外错误，未能读取（文件可能已损坏，或结构不常见）。请用 Excel 或 WPS 打开，"
-                                 "确认内容完整后“另存为”新的 Excel 工作簿（.xlsx）或 CSV UTF-8 文件再重新报送；"
-                                 "如仍不行，请联系系统管理员。")
+        return Issue(
+            "parse_crashed",
+            "文件读取时导致读取程序异常退出（文件可能已损坏或结构异常），未能读取。请重新导出后报送。",
+        )
+    return Issue(
+        "parse_failed",
+        "文件读取时出现意外错误，未能读取（文件可能已损坏，或结构不常见）。请用 Excel 或 WPS 打开，"
+        "确认内容完整后“另存为”新的 Excel 工作簿（.xlsx）或 CSV UTF-8 文件再重新报送；"
+        "如仍不行，请联系系统管理员。",
+    )
 
 
 def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFile]]) -> None:
@@ -195,16 +221,18 @@ def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFil
         con.execute(f"delete from {table} where (sha256, kind) in (select (sha256, kind) from new_keys)")
     con.unregister("new_keys")
 
-    files = pd.DataFrame({
-        "sha256": [f.sha256 for f, _ in parsed],
-        "kind": [f.kind for f, _ in parsed],
-        "parser_version": PARSER_VERSION,
-        "meta": [json.dumps(p.meta, ensure_ascii=False, default=str) for _, p in parsed],
-        "rows_read": [p.rows_read for _, p in parsed],
-        "error_code": [p.file_error.code if p.file_error else None for _, p in parsed],
-        "error_message": [p.file_error.message if p.file_error else None for _, p in parsed],
-        "parsed_at": now,
-    })
+    files = pd.DataFrame(  # noqa: F841 (read by name in SQL)
+        {
+            "sha256": [f.sha256 for f, _ in parsed],
+            "kind": [f.kind for f, _ in parsed],
+            "parser_version": PARSER_VERSION,
+            "meta": [json.dumps(p.meta, ensure_ascii=False, default=str) for _, p in parsed],
+            "rows_read": [p.rows_read for _, p in parsed],
+            "error_code": [p.file_error.code if p.file_error else None for _, p in parsed],
+            "error_message": [p.file_error.message if p.file_error else None for _, p in parsed],
+            "parsed_at": now,
+        }
+    )
     con.execute("insert into parsed_files by name select * from files")
     crashpoint("ingest.parse_batch")
 
@@ -212,11 +240,36 @@ def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFil
     for f, p in parsed:
         rejected = set(p.rejected_rows)
         for i in p.issues:
-            issue_rows.append((f.sha256, f.kind, i.sheet, i.row, i.severity, i.code, i.message,
-                               i.year, i.unit, (i.sheet, i.row) in rejected and i.severity == ERROR))
+            issue_rows.append(
+                (
+                    f.sha256,
+                    f.kind,
+                    i.sheet,
+                    i.row,
+                    i.severity,
+                    i.code,
+                    i.message,
+                    i.year,
+                    i.unit,
+                    (i.sheet, i.row) in rejected and i.severity == ERROR,
+                )
+            )
     if issue_rows:
-        issues = pd.DataFrame(issue_rows, columns=["sha256", "kind", "sheet", "row", "severity", "code",
-                                                   "message", "year", "unit", "rejects_row"])
+        issues = pd.DataFrame(  # noqa: F841 (read by name in SQL)
+            issue_rows,
+            columns=[
+                "sha256",
+                "kind",
+                "sheet",
+                "row",
+                "severity",
+                "code",
+                "message",
+                "year",
+                "unit",
+                "rejects_row",
+            ],
+        )
         con.execute("insert into parsed_issues by name select * from issues")
 
     by_kind: dict[str, list[tuple[RawFile, ParsedFile]]] = {}
@@ -235,10 +288,14 @@ def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFil
                 records.append(rec)
             # Rows the parser rejected without a record still count as read: keep a placeholder row.
             for sheet, row in rejected - recorded:
-                records.append({"sha256": f.sha256, "kind": kind, "sheet": sheet, "row": row, "parse_rejected": True})
+                records.append(
+                    {"sha256": f.sha256, "kind": kind, "sheet": sheet, "row": row, "parse_rejected": True}
+                )
         frame = pd.DataFrame.from_records(records, columns=cols)
         if kind == "units":
-            frame["aliases"] = frame["aliases"].map(lambda v: "|".join(v) if isinstance(v, (list, tuple)) else v)
+            frame["aliases"] = frame["aliases"].map(
+                lambda v: "|".join(v) if isinstance(v, (list, tuple)) else v
+            )
         if len(frame):
             con.execute(f"insert into {RECORD_TABLES[kind]} by name select * from frame")
 
@@ -251,13 +308,16 @@ def record_raw_files(con: duckdb.DuckDBPyConnection, files: list[RawFile]) -> No
     )
     # Gone, unless the same bytes are still there under another name (a rename loses no data). The
     # year kept is its folder's; the marts count it in the year written inside, as they did the file.
-    con.execute("""
+    con.execute(
+        """
         insert into removed_files
         select o.path, o.sha256, o.kind, o.folder_year, $now
         from raw_files o
         where o.kind is not null and o.path not in (select path from frame)
           and o.sha256 not in (select sha256 from frame where sha256 is not null)
-          and o.path not in (select path from removed_files)""", {"now": utc_now()})
+          and o.path not in (select path from removed_files)""",
+        {"now": utc_now()},
+    )
     con.execute("delete from removed_files where path in (select path from frame)")  # sent again
     con.execute("delete from raw_files")
     if len(frame):

@@ -27,6 +27,7 @@ Items, ``fn`` and results must be picklable; ``fn`` must be a module-level funct
 be free of side effects that must not repeat: when a worker dies, the items it had finished but
 not yet reported are run again by its replacement.
 """
+
 from __future__ import annotations
 
 import collections
@@ -43,8 +44,9 @@ import resource
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 __all__ = ["Outcome", "map_isolated"]
 
@@ -138,8 +140,10 @@ class _Worker:
         # [index of the running item or -1, time.monotonic() when it started]
         self.state = ctx.RawArray(ctypes.c_double, [-1.0, 0.0])
         self.process = ctx.Process(
-            target=_worker_main, args=(fn, child_conn, self.state, memory_mb),
-            name="fazhi-isolated", daemon=True,
+            target=_worker_main,
+            args=(fn, child_conn, self.state, memory_mb),
+            name="fazhi-isolated",
+            daemon=True,
         )
         with _without_main(fn):
             self.process.start()
@@ -207,7 +211,7 @@ class _Pool:
                 i = self.pending.popleft()
                 try:
                     batch.append((i, pickle.dumps(self.items[i], pickle.HIGHEST_PROTOCOL)))
-                except Exception as exc:  # noqa: BLE001 - e.g. an open file handle as item
+                except Exception as exc:
                     self.results[i] = Outcome(False, None, EXCEPTION, f"item cannot be pickled: {exc!r}")
             if not batch:
                 continue
@@ -249,7 +253,7 @@ class _Pool:
             try:
                 ok, value, kind, error = pickle.loads(blob)
                 self.results[i] = Outcome(ok, value, kind, error)
-            except Exception as exc:  # noqa: BLE001 - e.g. a result class the parent cannot import
+            except Exception as exc:
                 self.results[i] = Outcome(False, None, EXCEPTION, f"result cannot be unpickled: {exc!r}")
             worker.assigned.discard(i)
         if results:
@@ -278,14 +282,16 @@ class _Pool:
                 self.results[index] = Outcome(False, None, CRASH, _describe_exit(worker.process.exitcode))
             else:
                 self.results[index] = Outcome(
-                    False, None, TIMEOUT, f"no result after {self.timeout_s:g} s; worker killed")
+                    False, None, TIMEOUT, f"no result after {self.timeout_s:g} s; worker killed"
+                )
             worker.assigned.discard(index)
             self.barren_deaths = 0
         elif overran is None:
             self.barren_deaths += 1
             if self.barren_deaths > _MAX_BARREN_DEATHS:
                 raise RuntimeError(
-                    f"map_isolated: workers keep dying outside any item ({_describe_exit(worker.process.exitcode)})")
+                    f"map_isolated: workers keep dying outside any item ({_describe_exit(worker.process.exitcode)})"
+                )
         # (killed for a timeout just after that item finished: nobody is blamed, all run again)
         # items finished but unreported, or not started yet, run again in their original order
         self.pending.extendleft(sorted(worker.assigned, reverse=True))
@@ -357,10 +363,10 @@ def _worker_main(fn, conn, state, memory_mb) -> None:
             state[0] = i
             try:
                 blob = dumps((True, fn(loads(item_blob)), None, None), protocol)
-            except BaseException as exc:  # noqa: BLE001 - everything an item does is its outcome
+            except BaseException as exc:
                 try:
                     blob = dumps((False, None, EXCEPTION, repr(exc)), protocol)
-                except BaseException:  # noqa: BLE001 - a repr that itself fails
+                except BaseException:
                     blob = dumps((False, None, EXCEPTION, type(exc).__name__), protocol)
             out.append((i, blob))
             state[0] = -1.0

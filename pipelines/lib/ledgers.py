@@ -9,6 +9,7 @@ warnings. Nothing here knows the unit registry or the rulebook: units stay as wr
 Speed: at national scale this reads ~2.5 M meeting rows a year, so column positions are resolved
 once per sheet and each row is converted by one small function working on list indexes.
 """
+
 from __future__ import annotations
 
 import csv
@@ -17,14 +18,22 @@ import io
 import math
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pipelines.lib.dates import parse_date
 from pipelines.lib.excel import read_workbook, sniff_binary
 from pipelines.lib.records import ERROR, WARNING, FileRejected, Issue, ParsedFile
-from pipelines.lib.text import clean_cell, decode_text, other_encoding, parse_number, to_halfwidth, unknown_encoding
+from pipelines.lib.text import (
+    clean_cell,
+    decode_text,
+    other_encoding,
+    parse_number,
+    to_halfwidth,
+    unknown_encoding,
+)
 
 # The file is already in memory; the csv module's default 128 KiB field cap would turn one huge
 # cell into an exception mid-file. Oversized values are rejected per row instead (MAX_TEXT_LEN).
@@ -188,7 +197,7 @@ def _shown(v: object) -> str:
 class _Ctx:
     """Per-sheet state shared by the row converters (row number, labels, warnings)."""
 
-    __slots__ = ("sheet", "row", "labels", "unit_default", "year", "issues", "prefix")
+    __slots__ = ("issues", "labels", "prefix", "row", "sheet", "unit_default", "year")
 
     def __init__(self, sheet, labels, unit_default, year, issues):
         self.sheet = sheet
@@ -242,7 +251,7 @@ _NONCOMPLIANT = _NO | {"不规范", "不合法", "违法", "不合规", "不通�
 _NOT_FILED = frozenset({"-", "--", "—", "——", "/", "无", "未报", "未报送", "未备案", "未报备", "否", "暂无"})
 
 
-def _yes_no(v: object, yes: frozenset[str], no: frozenset[str]) -> bool | None | str:
+def _yes_no(v: object, yes: frozenset[str], no: frozenset[str]) -> bool | str | None:
     """True/False, None for blank, or the cleaned text when it is neither (caller warns)."""
     if v in yes:  # fast path for the raw "是"/"否"
         return True
@@ -281,7 +290,7 @@ _FILED_DATE_HINT = "无法识别为日期，请按2024-03-05格式填写（尚�
 _YEAR_RE = re.compile(r"(\d{4})\s*(?:年度|年)?")
 
 
-def _year(v: object) -> int | None | object:
+def _year(v: object) -> int | object | None:
     if _blank(v):
         return None
     if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -339,16 +348,22 @@ def _meeting_row(c, ix, ctx) -> dict[str, Any]:
 
     led = _yes_no(c[i_led], _YES, _NO)
     if type(led) is str:
-        ctx.warn("bad_yes_no", ctx.bad("led_by_principal", "是否主要负责人主持", led,
-                                       "应填“是”或“否”，本行按未填处理。"), unit)
+        ctx.warn(
+            "bad_yes_no",
+            ctx.bad("led_by_principal", "是否主要负责人主持", led, "应填“是”或“否”，本行按未填处理。"),
+            unit,
+        )
         led = None
     attendees = None
     raw = c[i_att]
     if not _blank(raw):
         n = parse_number(raw)
         if n is None or n < 0 or n > MAX_ATTENDEES or n != int(n):
-            ctx.warn("bad_attendees", ctx.bad("attendees", "参加人数", raw,
-                                              "应为人数（整数），本行按未填处理。"), unit)
+            ctx.warn(
+                "bad_attendees",
+                ctx.bad("attendees", "参加人数", raw, "应为人数（整数），本行按未填处理。"),
+                unit,
+            )
         else:
             attendees = int(n)
     hours = None
@@ -356,14 +371,24 @@ def _meeting_row(c, ix, ctx) -> dict[str, Any]:
     if not _blank(raw):
         h = parse_number(raw)
         if h is None or h < 0 or h > MAX_HOURS:
-            ctx.warn("bad_hours", ctx.bad("hours", "学时", raw,
-                                          "应为学时数（如2或1.5），本行学时按未填处理。"), unit)
+            ctx.warn(
+                "bad_hours",
+                ctx.bad("hours", "学时", raw, "应为学时数（如2或1.5），本行学时按未填处理。"),
+                unit,
+            )
         else:
             hours = h
     return {
-        "sheet": ctx.sheet, "row": ctx.row, "unit": unit, "date": d,
-        "type_text": type_text or None, "topic": topic or None, "host": host or None,
-        "led_by_principal": led, "attendees": attendees, "hours": hours,
+        "sheet": ctx.sheet,
+        "row": ctx.row,
+        "unit": unit,
+        "date": d,
+        "type_text": type_text or None,
+        "topic": topic or None,
+        "host": host or None,
+        "led_by_principal": led,
+        "attendees": attendees,
+        "hours": hours,
     }
 
 
@@ -382,17 +407,29 @@ def _filing_row(c, ix, ctx) -> dict[str, Any]:
 
     year = _year(c[i_year])
     if year is _BAD:
-        ctx.warn("bad_year", ctx.bad("year", "年度", c[i_year],
-                                     "应为四位年份（如2024），本行年度按文件所属年度处理。"), unit)
+        ctx.warn(
+            "bad_year",
+            ctx.bad("year", "年度", c[i_year], "应为四位年份（如2024），本行年度按文件所属年度处理。"),
+            unit,
+        )
         year = None
     due = _optional_date(ctx, "due_date", "应报日期", c[i_due], False)
     if due is _BAD:
-        ctx.warn("bad_due_date", ctx.bad("due_date", "应报日期", c[i_due],
-                                         "无法识别为日期，本行按规则中的报送期限处理。"), unit)
+        ctx.warn(
+            "bad_due_date",
+            ctx.bad("due_date", "应报日期", c[i_due], "无法识别为日期，本行按规则中的报送期限处理。"),
+            unit,
+        )
         due = None
     return {
-        "sheet": ctx.sheet, "row": ctx.row, "unit": unit, "report_type_text": report,
-        "year": year, "filed_date": filed, "due_date": due, "remark": remark or None,
+        "sheet": ctx.sheet,
+        "row": ctx.row,
+        "unit": unit,
+        "report_type_text": report,
+        "year": year,
+        "filed_date": filed,
+        "due_date": due,
+        "remark": remark or None,
     }
 
 
@@ -403,7 +440,9 @@ def _normative_row(c, ix, ctx) -> dict[str, Any]:
     issued = parse_date(raw)
     if issued is None:
         if _blank(raw):
-            raise ctx.missing("missing_date", "issued_date", "印发日期", "请填写文件印发日期（如2024-03-05）。")
+            raise ctx.missing(
+                "missing_date", "issued_date", "印发日期", "请填写文件印发日期（如2024-03-05）。"
+            )
         raise _RowError("bad_date", ctx.bad("issued_date", "印发日期", raw, _DATE_HINT))
     filed = _optional_date(ctx, "filed_date", "报备日期", c[i_filed], True)
     title = _text(c[i_title])
@@ -414,12 +453,21 @@ def _normative_row(c, ix, ctx) -> dict[str, Any]:
         raise ctx.too_long("doc_no", "文号", doc_no)
     ok = _yes_no(c[i_ok], _COMPLIANT, _NONCOMPLIANT)
     if type(ok) is str:
-        ctx.warn("bad_yes_no", ctx.bad("compliant", "是否规范", ok,
-                                       "应填“是”或“否”（或“规范”/“不规范”），本行按未填处理。"), unit)
+        ctx.warn(
+            "bad_yes_no",
+            ctx.bad("compliant", "是否规范", ok, "应填“是”或“否”（或“规范”/“不规范”），本行按未填处理。"),
+            unit,
+        )
         ok = None
     return {
-        "sheet": ctx.sheet, "row": ctx.row, "unit": unit, "title": title or None,
-        "doc_no": doc_no or None, "issued_date": issued, "filed_date": filed, "compliant": ok,
+        "sheet": ctx.sheet,
+        "row": ctx.row,
+        "unit": unit,
+        "title": title or None,
+        "doc_no": doc_no or None,
+        "issued_date": issued,
+        "filed_date": filed,
+        "compliant": ok,
     }
 
 
@@ -438,15 +486,15 @@ def _unit_row(c, ix, ctx) -> dict[str, Any]:
     raw = c[i_type]
     unit_type = to_halfwidth(_text(raw)).replace(" ", "")
     if not unit_type:
-        raise ctx.missing("missing_unit_type", "unit_type", "单位类型",
-                          f"请填写{'/'.join(UNIT_TYPES)}之一。")
+        raise ctx.missing("missing_unit_type", "unit_type", "单位类型", f"请填写{'/'.join(UNIT_TYPES)}之一。")
     if unit_type not in _UNIT_TYPE_SET:
-        raise _RowError("bad_unit_type", ctx.bad("unit_type", "单位类型", raw,
-                                                 f"不是可用的单位类型，应为{'/'.join(UNIT_TYPES)}之一。"))
+        raise _RowError(
+            "bad_unit_type",
+            ctx.bad("unit_type", "单位类型", raw, f"不是可用的单位类型，应为{'/'.join(UNIT_TYPES)}之一。"),
+        )
     region = _text(c[i_region])
     if not region:
-        raise ctx.missing("missing_region", "region", "所属县区",
-                          "请填写所属县区（市直部门可填“市直”）。")
+        raise ctx.missing("missing_region", "region", "所属县区", "请填写所属县区（市直部门可填“市直”）。")
     if len(region) > MAX_TEXT_LEN:
         raise ctx.too_long("region", "所属县区", region)
     aliases: list[str] = []
@@ -458,8 +506,12 @@ def _unit_row(c, ix, ctx) -> dict[str, Any]:
         if a and a not in aliases:
             aliases.append(a)
     return {
-        "sheet": ctx.sheet, "row": ctx.row, "name": name, "unit_type": unit_type,
-        "region": region, "aliases": aliases,
+        "sheet": ctx.sheet,
+        "row": ctx.row,
+        "name": name,
+        "unit_type": unit_type,
+        "region": region,
+        "aliases": aliases,
     }
 
 
@@ -563,8 +615,10 @@ def _read_tables(path: Path) -> _Tables:
         with path.open("rb") as fh:
             magic = fh.read(8)
     except OSError:
-        raise FileRejected("file_unreadable", "文件无法打开（可能已被移走、正被其他程序占用或没有读取权限），"
-                                              "请确认文件完好后重新报送。") from None
+        raise FileRejected(
+            "file_unreadable",
+            "文件无法打开（可能已被移走、正被其他程序占用或没有读取权限），请确认文件完好后重新报送。",
+        ) from None
     if size == 0:
         raise FileRejected("empty_file", "文件是空的（0字节），请重新导出后报送。")
     suffix = path.suffix.lower()
@@ -589,8 +643,11 @@ def _read_tables(path: Path) -> _Tables:
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text)))
     except csv.Error:
-        raise FileRejected("csv_malformed", "CSV文件格式错误（例如引号不成对），无法逐行读取。"
-                                            "请用 Excel 或 WPS 打开检查后重新导出CSV，再报送。") from None
+        raise FileRejected(
+            "csv_malformed",
+            "CSV文件格式错误（例如引号不成对），无法逐行读取。"
+            "请用 Excel 或 WPS 打开检查后重新导出CSV，再报送。",
+        ) from None
     nul_rows = _strip_nul(rows) if "\x00" in text else []
     return _Tables([(None, rows)], encoding, data[:65536], nul_rows)
 
@@ -622,13 +679,11 @@ def _is_noise_row(cells: list[object], header: _Header, first_data_row: bool) ->
     non_empty = [t for t in texts if t]
     if not non_empty:
         return True
-    if all(t == "" or _header_key(t) == k for t, k in zip(texts, header.keys)):
+    if all(t == "" or _header_key(t) == k for t, k in zip(texts, header.keys, strict=False)):
         return True
     if _FOOTER_RE.match(to_halfwidth(non_empty[0])):
         return True
-    if first_data_row and all(_COLUMN_NUMBER_RE.fullmatch(t) for t in non_empty):
-        return True
-    return False
+    return bool(first_data_row and all(_COLUMN_NUMBER_RE.fullmatch(t) for t in non_empty))
 
 
 def _parse(path: Path, spec: _KindSpec) -> ParsedFile:
@@ -652,26 +707,39 @@ def _parse(path: Path, spec: _KindSpec) -> ParsedFile:
             result.meta.setdefault(k, v)
         unit_default = meta.get("unit") or result.meta.get("unit")
         missing = [
-            name for name in spec.required
+            name
+            for name in spec.required
             if name not in header.columns and not (name == "unit" and unit_default)
         ]
         where = f"工作表“{sheet}”" if sheet is not None else "文件"
         if missing:
             labels = "、".join(spec.fields[field_names.index(n)].aliases[0] for n in missing)
-            sheet_errors.append(Issue(
-                "missing_column",
-                f"{where}的表头（第{header.index + 1}行）缺少“{labels}”列，该表未读取。"
-                f"{spec.title}应有的列：{spec.expected}。",
-                ERROR, sheet, header.index + 1, meta.get("year"), unit_default,
-            ))
+            sheet_errors.append(
+                Issue(
+                    "missing_column",
+                    f"{where}的表头（第{header.index + 1}行）缺少“{labels}”列，该表未读取。"
+                    f"{spec.title}应有的列：{spec.expected}。",
+                    ERROR,
+                    sheet,
+                    header.index + 1,
+                    meta.get("year"),
+                    unit_default,
+                )
+            )
             continue
         sheets_read.append(sheet)
         for dup in header.duplicates:
-            result.issues.append(Issue(
-                "duplicate_column",
-                f"{where}的表头中“{dup}”列出现了不止一次，只读取了第一列。",
-                WARNING, sheet, header.index + 1, meta.get("year"), unit_default,
-            ))
+            result.issues.append(
+                Issue(
+                    "duplicate_column",
+                    f"{where}的表头中“{dup}”列出现了不止一次，只读取了第一列。",
+                    WARNING,
+                    sheet,
+                    header.index + 1,
+                    meta.get("year"),
+                    unit_default,
+                )
+            )
         _read_rows(rows, header, spec, sheet, unit_default, result.meta.get("year"), is_csv, result)
 
     if not sheets_read:
@@ -698,17 +766,29 @@ _NUL_ROWS_SHOWN = 20
 
 def _warn_nul_rows(rows: list[int], result: ParsedFile) -> None:
     for row in rows[:_NUL_ROWS_SHOWN]:
-        result.issues.append(Issue(
-            "nul_character", f"第{row}行含有不可见的空字符（NUL），已删除后读取，请核对该行内容是否完整。",
-            WARNING, None, row))
+        result.issues.append(
+            Issue(
+                "nul_character",
+                f"第{row}行含有不可见的空字符（NUL），已删除后读取，请核对该行内容是否完整。",
+                WARNING,
+                None,
+                row,
+            )
+        )
     if len(rows) > _NUL_ROWS_SHOWN:
-        result.issues.append(Issue(
-            "nul_character", f"另有{len(rows) - _NUL_ROWS_SHOWN}行含有不可见的空字符（NUL），已删除后读取。"
-            "文件可能由其他系统导出时出错，请核对后重新导出。", WARNING))
+        result.issues.append(
+            Issue(
+                "nul_character",
+                f"另有{len(rows) - _NUL_ROWS_SHOWN}行含有不可见的空字符（NUL），已删除后读取。"
+                "文件可能由其他系统导出时出错，请核对后重新导出。",
+                WARNING,
+            )
+        )
 
 
-def _read_rows(rows, header: _Header, spec: _KindSpec, sheet, unit_default, year, is_csv,
-               result: ParsedFile) -> None:
+def _read_rows(
+    rows, header: _Header, spec: _KindSpec, sheet, unit_default, year, is_csv, result: ParsedFile
+) -> None:
     width = header.width
     ix = tuple(header.columns.get(f.name, width) for f in spec.fields)
     mapped = tuple(sorted(set(header.columns.values())))
@@ -751,8 +831,17 @@ def _read_rows(rows, header: _Header, spec: _KindSpec, sheet, unit_default, year
             if _is_noise_row(cells, header, i == first):
                 continue
             unit = _text(cells[ix[0]]) or unit_default or None
-            issues.append(Issue(err.code, err.message, ERROR, sheet, i + 1, year,
-                                unit if unit and len(unit) <= MAX_TEXT_LEN else None))
+            issues.append(
+                Issue(
+                    err.code,
+                    err.message,
+                    ERROR,
+                    sheet,
+                    i + 1,
+                    year,
+                    unit if unit and len(unit) <= MAX_TEXT_LEN else None,
+                )
+            )
             rejected.append((sheet, i + 1))
         rows_read += 1
     result.rows_read += rows_read
@@ -782,4 +871,4 @@ def parse_units(path: Path) -> ParsedFile:
     return _parse(path, _UNITS)
 
 
-__all__ = ["parse_meetings", "parse_filings", "parse_normative_docs", "parse_units", "UNIT_TYPES"]
+__all__ = ["UNIT_TYPES", "parse_filings", "parse_meetings", "parse_normative_docs", "parse_units"]

@@ -4,12 +4,13 @@ Offices write the same unit many ways: 中共清丰县委员会 / 中共清丰�
 清丰县政府, with full-width brackets and stray spaces. Names are compared after normalize_name; an
 unknown name is an error that suggests the closest registry names, never a guess.
 """
+
 from __future__ import annotations
 
 import difflib
-from collections import Counter
 import hashlib
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from pipelines.lib.text import to_halfwidth
@@ -75,7 +76,10 @@ class UnitRegistry:
                     self._by_key.setdefault(key, []).append(u)
         self._by_base_role: dict[tuple[str, str], list[Unit]] = {}
         for u in units:
-            for key in {base_name(normalize_name(u.name)), *(base_name(normalize_name(a)) for a in u.aliases)}:
+            for key in {
+                base_name(normalize_name(u.name)),
+                *(base_name(normalize_name(a)) for a in u.aliases),
+            }:
                 if key and u not in self._by_base_role.setdefault((key, u.role), []):
                     self._by_base_role[(key, u.role)].append(u)
         self._keys = sorted(self._by_key)

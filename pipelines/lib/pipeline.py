@@ -4,6 +4,7 @@ Each step reads the tables its asset declares as dependencies and replaces the t
 transaction (declared in fazhi_dbt/models/sources.yml). Dagster assets (pipelines/defs) call exactly
 these; tests may call them without Dagster. The marts are dbt models (fazhi_dbt/).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -49,11 +50,19 @@ def scan_raw_files(paths: Paths) -> dict[str, int]:
 def parse_raw_files(paths: Paths, workers: int = 2) -> dict[str, int]:
     """The parse cache: every (content, kind) of the listing parsed once, in isolated processes."""
     with work_connection(paths) as con:
-        files = [ingest.RawFile(path, kind, year, size, mtime, sha) for path, kind, year, size, mtime, sha in
-                 con.execute("select path, kind, folder_year, size, mtime_ns, sha256 from raw_files "
-                             "where kind is not null order by path").fetchall()]
+        files = [
+            ingest.RawFile(path, kind, year, size, mtime, sha)
+            for path, kind, year, size, mtime, sha in con.execute(
+                "select path, kind, folder_year, size, mtime_ns, sha256 from raw_files "
+                "where kind is not null order by path"
+            ).fetchall()
+        ]
         stats = ingest.refresh_parse_cache(con, paths.raw_dir, files, workers=workers)
-    return {"files_parsed": stats.files_parsed, "files_cached": stats.files_cached, "rows_parsed": stats.rows_parsed}
+    return {
+        "files_parsed": stats.files_parsed,
+        "files_cached": stats.files_cached,
+        "rows_parsed": stats.rows_parsed,
+    }
 
 
 def write_rulebook(paths: Paths, rules: Rulebook) -> dict[str, int]:
@@ -95,7 +104,9 @@ def publish_marts(paths: Paths, rules: Rulebook) -> Path:
     """Copy the marts (built and checked by dbt) into a new file and swap it in."""
     with work_connection(paths) as con:
         n = con.execute("select count(*) from raw_files").fetchone()[0]
-        missing = con.execute("select count(*) from duckdb_tables() where schema_name = 'marts'").fetchone()[0] == 0
+        missing = (
+            con.execute("select count(*) from duckdb_tables() where schema_name = 'marts'").fetchone()[0] == 0
+        )
     if missing:
         raise PublicationBlocked("marts 尚未生成，未发布。请运行 fazhi run。")
     return publish(paths, n, rules.id, rules.fingerprint, rules.ranking.describe(rules.role_names))
@@ -105,10 +116,15 @@ def summary(paths: Paths, years: list[int]) -> dict:
     """What a clerk reads after a run: files and rows by outcome, issues by code."""
     with work_connection(paths) as con:
         params = {"years": years}
-        files = con.execute("""select status, count(*), sum(rows_read), sum(rows_loaded), sum(rows_rejected)
+        files = con.execute(
+            """select status, count(*), sum(rows_read), sum(rows_loaded), sum(rows_rejected)
                                from marts.submissions where list_contains($years, year) group by status order by status""",
-                            params).fetchall()
-        issues = con.execute("""select severity, code, count(*) from marts.ingest_issues
+            params,
+        ).fetchall()
+        issues = con.execute(
+            """select severity, code, count(*) from marts.ingest_issues
                                 where year is null or list_contains($years, year)
-                                group by all order by severity, count(*) desc""", params).fetchall()
+                                group by all order by severity, count(*) desc""",
+            params,
+        ).fetchall()
     return {"files": files, "issues": issues}

@@ -4,6 +4,7 @@ A parser turns one file's bytes into a ParsedFile and nothing else: it never see
 or the rulebook, so its result depends only on the file's content and can be cached by sha256.
 Unit resolution, scoring and classification happen later, in staging.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field

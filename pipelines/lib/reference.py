@@ -3,6 +3,7 @@
 Rules stay data all the way down: the marts join these tables instead of naming roles, periods or
 thresholds in SQL.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,49 +18,123 @@ def study_required_per_quarter(rules: Rulebook, role: str) -> int:
     the quarters of its period and rounded up (e.g. 4 a year → 1; 2 a year → 1; 1 a quarter → 1)."""
     study = {m.id for m in rules.meeting_types.values() if m.study}
     share = {"quarter": 1, "half_year": 2, "year": 4}
-    needs = [r.min / share[r.period] for r in rules.frequency_requirements.values()
-             if role in r.roles and r.measure == "count" and set(r.meeting_types) <= study]
-    return int(math.ceil(max(needs))) if needs else 0
+    needs = [
+        r.min / share[r.period]
+        for r in rules.frequency_requirements.values()
+        if role in r.roles and r.measure == "count" and set(r.meeting_types) <= study
+    ]
+    return math.ceil(max(needs)) if needs else 0
 
 
 def rulebook_tables(rules: Rulebook) -> dict[str, pd.DataFrame]:
     """Table name → rows, one frame per `reference.rulebook_*` source."""
     policy = rules.ranking
     region_roles = list(policy.region_roles)
-    info = pd.DataFrame([{
-        "rulebook_id": rules.id, "name": rules.name, "version": rules.version, "fingerprint": rules.fingerprint,
-        "score_basis": policy.score_basis, "require_all_region_roles": policy.require_all_region_roles,
-        "bottom_places": policy.bottom_places, "normative_deadline_days": rules.normative_deadline_days,
-        "ranking_policy": policy.describe(rules.role_names),
-    }])
-    roles = pd.DataFrame([{
-        "role": r.id, "name": r.name, "unit_type": r.unit_type, "level": r.level, "side": r.side,
-        "template_name": rules.templates[r.id].name if r.id in rules.templates else None,
-        "max_score": rules.templates[r.id].max_total if r.id in rules.templates else None,
-        "in_region_score": r.id in region_roles,
-        "region_position": region_roles.index(r.id) + 1 if r.id in region_roles else None,
-        "study_required_per_quarter": study_required_per_quarter(rules, r.id),
-        "display_order": n,
-    } for n, r in enumerate(rules.roles.values(), start=1)])
-    tasks = pd.DataFrame([{
-        "role": t.role, "duty_no": t.duty_no, "duty": t.duty, "task_no": t.task_no, "text": t.text,
-        "responsible": t.responsible, "check_standard": t.check_standard, "points": t.points,
-    } for tpl in rules.templates.values() for t in tpl.tasks])
-    links = pd.DataFrame([{
-        "role": lk.role, "task_no": lk.task_no, "rule": lk.rule, "evidence_max": lk.points,
-        "requirement_id": lk.requirement, "filing_id": lk.filing, "deduct": lk.deduct, "min_count": lk.min,
-        "tier_rates": [t[0] for t in lk.tiers], "tier_points": [t[1] for t in lk.tiers], "source": lk.source,
-    } for lk in rules.evidence_links])
-    frequency = pd.DataFrame([{
-        "requirement_id": r.id, "name": r.name, "roles": list(r.roles), "meeting_types": list(r.meeting_types),
-        "period": r.period, "required": r.min, "measure": r.measure, "source": r.source,
-    } for r in rules.frequency_requirements.values()])
-    filings = pd.DataFrame([{
-        "requirement_id": f.id, "name": f.name, "roles": list(f.roles), "due_year_offset": f.due_year_offset,
-        "due_month": f.due_month, "due_day": f.due_day, "source": f.source,
-    } for f in rules.filing_requirements.values()])
-    meeting_types = pd.DataFrame([{"meeting_type": m.id, "name": m.name, "is_study": m.study}
-                                  for m in rules.meeting_types.values()])
-    return {"rulebook_info": info, "rulebook_roles": roles, "rulebook_tasks": tasks,
-            "rulebook_evidence_links": links, "rulebook_frequency_requirements": frequency,
-            "rulebook_filing_requirements": filings, "rulebook_meeting_types": meeting_types}
+    info = pd.DataFrame(
+        [
+            {
+                "rulebook_id": rules.id,
+                "name": rules.name,
+                "version": rules.version,
+                "fingerprint": rules.fingerprint,
+                "score_basis": policy.score_basis,
+                "require_all_region_roles": policy.require_all_region_roles,
+                "bottom_places": policy.bottom_places,
+                "normative_deadline_days": rules.normative_deadline_days,
+                "ranking_policy": policy.describe(rules.role_names),
+            }
+        ]
+    )
+    roles = pd.DataFrame(
+        [
+            {
+                "role": r.id,
+                "name": r.name,
+                "unit_type": r.unit_type,
+                "level": r.level,
+                "side": r.side,
+                "template_name": rules.templates[r.id].name if r.id in rules.templates else None,
+                "max_score": rules.templates[r.id].max_total if r.id in rules.templates else None,
+                "in_region_score": r.id in region_roles,
+                "region_position": region_roles.index(r.id) + 1 if r.id in region_roles else None,
+                "study_required_per_quarter": study_required_per_quarter(rules, r.id),
+                "display_order": n,
+            }
+            for n, r in enumerate(rules.roles.values(), start=1)
+        ]
+    )
+    tasks = pd.DataFrame(
+        [
+            {
+                "role": t.role,
+                "duty_no": t.duty_no,
+                "duty": t.duty,
+                "task_no": t.task_no,
+                "text": t.text,
+                "responsible": t.responsible,
+                "check_standard": t.check_standard,
+                "points": t.points,
+            }
+            for tpl in rules.templates.values()
+            for t in tpl.tasks
+        ]
+    )
+    links = pd.DataFrame(
+        [
+            {
+                "role": lk.role,
+                "task_no": lk.task_no,
+                "rule": lk.rule,
+                "evidence_max": lk.points,
+                "requirement_id": lk.requirement,
+                "filing_id": lk.filing,
+                "deduct": lk.deduct,
+                "min_count": lk.min,
+                "tier_rates": [t[0] for t in lk.tiers],
+                "tier_points": [t[1] for t in lk.tiers],
+                "source": lk.source,
+            }
+            for lk in rules.evidence_links
+        ]
+    )
+    frequency = pd.DataFrame(
+        [
+            {
+                "requirement_id": r.id,
+                "name": r.name,
+                "roles": list(r.roles),
+                "meeting_types": list(r.meeting_types),
+                "period": r.period,
+                "required": r.min,
+                "measure": r.measure,
+                "source": r.source,
+            }
+            for r in rules.frequency_requirements.values()
+        ]
+    )
+    filings = pd.DataFrame(
+        [
+            {
+                "requirement_id": f.id,
+                "name": f.name,
+                "roles": list(f.roles),
+                "due_year_offset": f.due_year_offset,
+                "due_month": f.due_month,
+                "due_day": f.due_day,
+                "source": f.source,
+            }
+            for f in rules.filing_requirements.values()
+        ]
+    )
+    meeting_types = pd.DataFrame(
+        [{"meeting_type": m.id, "name": m.name, "is_study": m.study} for m in rules.meeting_types.values()]
+    )
+    return {
+        "rulebook_info": info,
+        "rulebook_roles": roles,
+        "rulebook_tasks": tasks,
+        "rulebook_evidence_links": links,
+        "rulebook_frequency_requirements": frequency,
+        "rulebook_filing_requirements": filings,
+        "rulebook_meeting_types": meeting_types,
+    }

@@ -4,6 +4,7 @@ was, what it is, when, and which files changed (SPEC §6; the marts are what lea
 Computed while a new warehouse is built, against the one still served, so the record is published
 atomically with the figures it explains and never twice.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -69,14 +70,18 @@ def record(con: duckdb.DuckDBPyConnection, served: Path, now: datetime) -> int:
         return 0
     con.execute(f"attach '{served}' as served (read_only)")
     try:
-        tables = {r[0] for r in con.execute("""select table_name from duckdb_tables()
-                                               where database_name = 'served' and schema_name = 'marts'""").fetchall()}
+        tables = {
+            r[0]
+            for r in con.execute("""select table_name from duckdb_tables()
+                                               where database_name = 'served' and schema_name = 'marts'""").fetchall()
+        }
         if "restatements" in tables:
             con.execute("insert into marts.restatements select * from served.marts.restatements")
         if not {"region_rankings", "unit_scores", "submissions", "publication"} <= tables:
             return 0  # served by a version without these tables: nothing comparable
         before, fingerprint = con.execute(
-            "select published_at, rulebook_fingerprint from served.marts.publication").fetchone()
+            "select published_at, rulebook_fingerprint from served.marts.publication"
+        ).fetchone()
         current = con.execute("select rulebook_fingerprint from marts.publication").fetchone()[0]
         count_before = con.execute("select count(*) from marts.restatements").fetchone()[0]
         con.execute(_CHANGES_SQL, {"now": now, "before": before, "rules_changed": fingerprint != current})

@@ -4,6 +4,7 @@ A rulebook is a folder under pipelines/rules/ (or any path) holding rulebook.yam
 templates it names. `extends: <name>` starts from another rulebook and deep-merges this one over it:
 mappings keyed by id (requirements, meeting types, …) merge per key, anything else is replaced.
 """
+
 from __future__ import annotations
 
 import functools
@@ -139,10 +140,15 @@ class RankingPolicy:
     def describe(self, role_names: dict[str, str]) -> str:
         """The policy in words, for the footnote of the ranking circular (通报)."""
         roles = "、".join(role_names.get(r, r) for r in self.region_roles)
-        basis = {"verified_else_self": "以督察核定分为准，未核定的以自评分计",
-                 "self": "以自评分计", "verified": "以督察核定分计"}[self.score_basis]
-        parts = [f"区县综合得分为{roles}主要负责人得分的平均值（{basis}）",
-                 "得分相同者并列同一名次，其后名次顺延（如1、2、2、4）"]
+        basis = {
+            "verified_else_self": "以督察核定分为准，未核定的以自评分计",
+            "self": "以自评分计",
+            "verified": "以督察核定分计",
+        }[self.score_basis]
+        parts = [
+            f"区县综合得分为{roles}主要负责人得分的平均值（{basis}）",
+            "得分相同者并列同一名次，其后名次顺延（如1、2、2、4）",
+        ]
         if self.require_all_region_roles:
             parts.append(f"{roles}任一缺报的，不参与排名")
         parts.append(f"排名最后{self.bottom_places}位（含并列）列为末位")
@@ -228,7 +234,7 @@ def _raw_rulebook(folder: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, dict
     data = _read_yaml(folder / "rulebook.yaml")
     templates: dict[str, dict] = {}
     if "extends" in data:
-        base, templates = _raw_rulebook(_resolve_dir(data["extends"]), seen + (folder,))
+        base, templates = _raw_rulebook(_resolve_dir(data["extends"]), (*seen, folder))
         data = _deep_merge(base, {k: v for k, v in data.items() if k != "extends"})
     for role, spec in (data.get("roles") or {}).items():
         template_file = folder / spec.get("template", "")
@@ -272,11 +278,19 @@ def _build(data: dict, raw_templates: dict[str, dict], fingerprint: str) -> Rule
     roles_spec = data.get("roles") or {}
     roles = {}
     for rid, spec in roles_spec.items():
-        missing = [k for k in ("name", "unit_type", "template", "level", "side", "sheet_line") if k not in spec]
+        missing = [
+            k for k in ("name", "unit_type", "template", "level", "side", "sheet_line") if k not in spec
+        ]
         if missing:
             raise RulebookError(f"role {rid}: missing {missing}")
-        roles[rid] = Role(rid, spec["name"], spec["unit_type"], spec["level"], spec["side"],
-                          _matcher(rid, spec["sheet_line"]))
+        roles[rid] = Role(
+            rid,
+            spec["name"],
+            spec["unit_type"],
+            spec["level"],
+            spec["side"],
+            _matcher(rid, spec["sheet_line"]),
+        )
     templates = {role: _template(role, raw_templates[role]) for role in roles if role in raw_templates}
 
     meeting_types = {mid: _matcher(mid, spec) for mid, spec in (data.get("meeting_types") or {}).items()}

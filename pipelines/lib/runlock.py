@@ -7,6 +7,7 @@ in one sentence, and a run that takes over after a killed one says so. The lock 
 one process: the CLI holds it around the whole run, and the Dagster resource inside that run takes
 it again.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -17,11 +18,11 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
 
 LOCK_NAME = "run.lock"
 _BEIJING = timezone(timedelta(hours=8))
@@ -73,8 +74,9 @@ def lock_path(work_dir: Path) -> Path:
 
 
 @contextmanager
-def run_lock(work_dir: Path, command: str, wait_seconds: float = 0, on_wait=None,
-             on_takeover=None) -> Iterator[None]:
+def run_lock(
+    work_dir: Path, command: str, wait_seconds: float = 0, on_wait=None, on_takeover=None
+) -> Iterator[None]:
     """Hold the run lock for the block; wait up to `wait_seconds` for another run to finish, then raise
     RunLocked. `on_wait(holder)` is called once when waiting starts; `on_takeover(holder)` when the
     previous holder died without releasing its claim (its lock is gone, its note is still there)."""
@@ -94,8 +96,13 @@ def run_lock(work_dir: Path, command: str, wait_seconds: float = 0, on_wait=None
             previous = _read_holder(fd)
             if previous is not None and on_takeover is not None and previous.pid != os.getpid():
                 on_takeover(previous)
-            note = Holder(os.getpid(), getpass.getuser(), socket.gethostname(), command,
-                          datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            note = Holder(
+                os.getpid(),
+                getpass.getuser(),
+                socket.gethostname(),
+                command,
+                datetime.now(UTC).isoformat(timespec="seconds"),
+            )
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(note.__dict__, ensure_ascii=False).encode("utf-8"), 0)
             os.fsync(fd)
@@ -130,8 +137,10 @@ def _acquire(fd: int, wait_seconds: float, on_wait) -> None:
             who = holder.describe() if holder else "另一次运行"
             if time.monotonic() >= deadline:
                 waited = f"已等待 {wait_seconds:.0f} 秒，" if wait_seconds else ""
-                raise RunLocked(f"{waited}另一次运行正在使用同一工作数据库：{who}。"
-                                "本次未运行，请等它结束后再试（同一时间只能有一次运行）。") from None
+                raise RunLocked(
+                    f"{waited}另一次运行正在使用同一工作数据库：{who}。"
+                    "本次未运行，请等它结束后再试（同一时间只能有一次运行）。"
+                ) from None
             if not told and on_wait is not None:
                 on_wait(who)
                 told = True
@@ -152,4 +161,8 @@ def holder_of(work_dir: Path) -> Holder | None:
 
 
 def command_line() -> str:
-    return " ".join(["fazhi", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith("fazhi") else " ".join(sys.argv)
+    return (
+        " ".join(["fazhi", *sys.argv[1:]])
+        if sys.argv and sys.argv[0].endswith("fazhi")
+        else " ".join(sys.argv)
+    )

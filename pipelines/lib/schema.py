@@ -4,6 +4,7 @@ from `fazhi_dbt/models/sources.yml`, and reads the marts' columns from the model
 A source table's columns (name, data_type, description) live only there; `create_tables` turns them
 into DDL, so a column added for a new asset is one line of YAML.
 """
+
 from __future__ import annotations
 
 import functools
@@ -47,8 +48,11 @@ def _columns(spec: list[dict]) -> tuple[Column, ...]:
 def source_tables() -> dict[str, Table]:
     """Every table a Python asset writes, by name."""
     data = yaml.safe_load((DBT_DIR / "models" / "sources.yml").read_text(encoding="utf-8"))
-    return {t["name"]: Table(t["name"], s["name"], t.get("description", ""), _columns(t.get("columns")))
-            for s in data["sources"] for t in s["tables"]}
+    return {
+        t["name"]: Table(t["name"], s["name"], t.get("description", ""), _columns(t.get("columns")))
+        for s in data["sources"]
+        for t in s["tables"]
+    }
 
 
 @functools.cache

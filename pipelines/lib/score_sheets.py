@@ -5,6 +5,7 @@ task rows with their raw and numeric scores, and the 合计 row. Matching the un
 registry and the tasks against the rulebook's template happens in staging, so a parse result
 depends only on the file's bytes and can be cached by content hash.
 """
+
 from __future__ import annotations
 
 import re
@@ -69,9 +70,9 @@ def _meta_from(rows: list[list[str]]) -> dict[str, str]:
                     continue
                 for label in labels:
                     if text.startswith(label):
-                        value = text[len(label):].lstrip(":：")
+                        value = text[len(label) :].lstrip(":：")
                         if not value:
-                            value = next((c for c in cells[i + 1:] if c), "")
+                            value = next((c for c in cells[i + 1 :] if c), "")
                         if value:
                             meta[key] = value
                         break
@@ -170,17 +171,31 @@ def _parse_sheet(sheet: Sheet, issues: list[Issue]) -> tuple[dict, list[dict], i
                 continue
             value = parse_number(raw)
             if value is None:
-                issues.append(Issue("score_not_number",
-                                    f"{label}任务的{column}“{text}”不是数字，按0分计。请填写数字分值。",
-                                    ERROR, sheet.name, row_no))
+                issues.append(
+                    Issue(
+                        "score_not_number",
+                        f"{label}任务的{column}“{text}”不是数字，按0分计。请填写数字分值。",
+                        ERROR,
+                        sheet.name,
+                        row_no,
+                    )
+                )
             elif value < 0:
-                issues.append(Issue("score_negative",
-                                    f"{label}任务的{column}“{text}”为负数，按0分计。请核对。",
-                                    ERROR, sheet.name, row_no))
+                issues.append(
+                    Issue(
+                        "score_negative",
+                        f"{label}任务的{column}“{text}”为负数，按0分计。请核对。",
+                        ERROR,
+                        sheet.name,
+                        row_no,
+                    )
+                )
             else:
                 record[f"{kind}_points"] = value
         if not record["self_raw"] and not record["verified_raw"]:
-            issues.append(Issue("score_blank", f"{label}任务未填写得分，按0分计。", WARNING, sheet.name, row_no))
+            issues.append(
+                Issue("score_blank", f"{label}任务未填写得分，按0分计。", WARNING, sheet.name, row_no)
+            )
         records.append(record)
     return sheet_meta, records, rows_read
 
@@ -204,10 +219,15 @@ def parse_score_sheet(path: Path) -> ParsedFile:
                 declared = sheet_meta[f"total_{kind}"]
                 values = [r[f"{kind}_points"] for r in records if r[f"{kind}_points"] is not None]
                 if declared is not None and values and abs(declared - sum(values)) > 0.01:
-                    parsed.issues.append(Issue(
-                        "total_mismatch",
-                        f"合计行{column}为{declared:g}分，但各项{column}相加为{sum(values):g}分，请核对。",
-                        WARNING, sheet.name, sheet_meta["total_row"]))
+                    parsed.issues.append(
+                        Issue(
+                            "total_mismatch",
+                            f"合计行{column}为{declared:g}分，但各项{column}相加为{sum(values):g}分，请核对。",
+                            WARNING,
+                            sheet.name,
+                            sheet_meta["total_row"],
+                        )
+                    )
     if not parsed.meta["sheets"]:
         return ParsedFile("score_sheet", file_error=Issue("header_not_found", _no_header_message(sheets)))
     return parsed
@@ -218,12 +238,16 @@ _SHEETS_NAMED = 8
 
 def _no_header_message(sheets: list[Sheet]) -> str:
     if not sheets:
-        return ("工作簿中没有可读取的工作表（没有工作表，或只有图表、宏表），找不到打分表，无法读取。"
-                "请确认报送的是打分表，按模板填写后重新报送。")
+        return (
+            "工作簿中没有可读取的工作表（没有工作表，或只有图表、宏表），找不到打分表，无法读取。"
+            "请确认报送的是打分表，按模板填写后重新报送。"
+        )
     # sheet names in 「」: they are the unit's own words, whatever language they are in
     names = "、".join(f"「{s.name}」" for s in sheets[:_SHEETS_NAMED])
     if len(sheets) > _SHEETS_NAMED:
         names += f"等{len(sheets)}个工作表"
-    return (f"未在任何工作表（{names}）的前{HEADER_SCAN_ROWS}行中找到打分表表头"
-            "（应含“工作任务”和“自评分/得分”或“核定分”列），无法读取。"
-            "请确认报送的是打分表，并按模板填写表头后重新报送。")
+    return (
+        f"未在任何工作表（{names}）的前{HEADER_SCAN_ROWS}行中找到打分表表头"
+        "（应含“工作任务”和“自评分/得分”或“核定分”列），无法读取。"
+        "请确认报送的是打分表，并按模板填写表头后重新报送。"
+    )

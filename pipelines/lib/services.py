@@ -7,8 +7,10 @@ cleanly (SIGINT: `dagster dev` then stops its webserver and daemon itself), then
 descends from it and is still there gets SIGTERM, and after a grace period SIGKILL. Should the
 `fazhi` process itself be killed outright, the server gets SIGTERM from the kernel (PDEATHSIG).
 """
+
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -22,15 +24,19 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 def supervise(command: list[str], *, env: dict | None = None, cwd=None, grace: float = 15.0) -> int:
     """Run `command` until it exits or this process is told to stop; return its exit code."""
-    child = subprocess.Popen(command, env=env, cwd=cwd, start_new_session=True, preexec_fn=_die_with_parent)
+    child = subprocess.Popen(
+        command,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 (one prctl call, no locks taken)
+    )
     stop: list[int] = []
     previous = {sig: signal.signal(sig, lambda signum, _frame: stop.append(signum)) for sig in _STOP_SIGNALS}
     try:
@@ -50,10 +56,8 @@ def _stop_tree(child: subprocess.Popen, grace: float) -> None:
     except psutil.NoSuchProcess:
         family = []
     _signal(child.pid, signal.SIGINT)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         child.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
     left = [p for p in family if _running(p)]
     for p in left:
         _signal(p.pid, signal.SIGTERM)
@@ -74,7 +78,5 @@ def _running(p: psutil.Process) -> bool:
 
 
 def _signal(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass

@@ -4,6 +4,7 @@ Files arrive typed by hand in Excel/WPS on Chinese Windows: full-width digits an
 cells with newlines, numbers written as text ("4.5分"), and CSVs saved as UTF-8, UTF-8 with BOM or
 GBK. These helpers normalise that once, cheaply, so parsers can stay simple.
 """
+
 from __future__ import annotations
 
 import math
@@ -120,7 +121,7 @@ def decode_text(data: bytes) -> tuple[str, str]:
     for bom, enc in _BOMS:
         if data.startswith(bom):
             try:
-                text = data[len(bom):].decode(enc.replace("-sig", ""))
+                text = data[len(bom) :].decode(enc.replace("-sig", ""))
             except UnicodeDecodeError:
                 raise unknown_encoding() from None
             return text.replace("\ufeff", ""), enc
@@ -143,13 +144,17 @@ def decode_text(data: bytes) -> tuple[str, str]:
 
 def _wide_encoding(sample: bytes) -> str | None:
     """UTF-16/UTF-32 without a BOM, told by where the NUL bytes of its ASCII characters fall."""
+
     def share(part: bytes) -> float:
         return part.count(0) / max(1, len(part))
 
     sample = sample[: len(sample) // 4 * 4]
     if len(sample) < 8:
         return None
-    if min(share(sample[2::4]), share(sample[3::4])) > 0.9 or min(share(sample[0::4]), share(sample[1::4])) > 0.9:
+    if (
+        min(share(sample[2::4]), share(sample[3::4])) > 0.9
+        or min(share(sample[0::4]), share(sample[1::4])) > 0.9
+    ):
         return "不带字节顺序标记（BOM）的 UTF-32"
     even, odd = share(sample[0::2]), share(sample[1::2])
     if max(even, odd) >= 0.2 and min(even, odd) <= 0.02:
@@ -235,11 +240,18 @@ def _likely_encoding(sample: bytes) -> str | None:
     if not high:
         return None
     end = len(sample)
-    isolated = sum(1 for i in high if (i == 0 or sample[i - 1] < 0x80) and (i + 1 >= end or sample[i + 1] < 0x80))
+    isolated = sum(
+        1 for i in high if (i == 0 or sample[i - 1] < 0x80) and (i + 1 >= end or sample[i + 1] < 0x80)
+    )
     if isolated * 10 >= len(high) * 7:  # accented letters one at a time: a Western code page
         return "西文（Latin-1/Windows-1252）"
-    for codec, name in (("big5", "繁体中文（Big5）"), ("shift_jis", "日文（Shift-JIS）"),
-                        ("cp932", "日文（Shift-JIS）"), ("euc_kr", "韩文（EUC-KR）"), ("euc_jp", "日文（EUC-JP）")):
+    for codec, name in (
+        ("big5", "繁体中文（Big5）"),
+        ("shift_jis", "日文（Shift-JIS）"),
+        ("cp932", "日文（Shift-JIS）"),
+        ("euc_kr", "韩文（EUC-KR）"),
+        ("euc_jp", "日文（EUC-JP）"),
+    ):
         try:
             sample.decode(codec)
         except UnicodeDecodeError:

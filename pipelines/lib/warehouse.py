@@ -9,16 +9,17 @@ Two DuckDB files:
 - the published warehouse (`data/marts/fazhi.duckdb`): a copy of the `marts` schema, built as a new
   file and swapped in with os.replace, so readers never see a half-written warehouse.
 """
+
 from __future__ import annotations
 
 import os
 import re
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 
@@ -27,13 +28,14 @@ from pipelines.lib.faults import crashpoint
 DEFAULT_RAW = Path("data/raw")
 DEFAULT_WAREHOUSE = Path("data/marts/fazhi.duckdb")
 
+
 @dataclass(frozen=True)
 class Paths:
     raw_dir: Path
     warehouse: Path
 
     @classmethod
-    def from_env(cls, raw: str | Path | None = None, warehouse: str | Path | None = None) -> "Paths":
+    def from_env(cls, raw: str | Path | None = None, warehouse: str | Path | None = None) -> Paths:
         return cls(
             Path(raw or os.environ.get("FAZHI_RAW_DIR") or DEFAULT_RAW).resolve(),
             Path(warehouse or os.environ.get("FAZHI_WAREHOUSE") or DEFAULT_WAREHOUSE).resolve(),
@@ -49,7 +51,7 @@ WORK_DB_MEMORY_LIMIT = "1500MB"
 
 def utc_now() -> datetime:
     """Naive UTC: every timestamp the pipeline writes (the dashboard shows Beijing time)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @contextmanager
@@ -100,8 +102,13 @@ def _connect(path: Path, wait_seconds: float = 120) -> duckdb.DuckDBPyConnection
             time.sleep(0.5)
 
 
-def publish(paths: Paths, source_files: int, rulebook_id: str = "", rulebook_fingerprint: str = "",
-            ranking_policy: str = "") -> Path:
+def publish(
+    paths: Paths,
+    source_files: int,
+    rulebook_id: str = "",
+    rulebook_fingerprint: str = "",
+    ranking_policy: str = "",
+) -> Path:
     """Copy the work database's marts into a new file and atomically replace the served one."""
     from pipelines.lib import restatements
 
@@ -114,9 +121,12 @@ def publish(paths: Paths, source_files: int, rulebook_id: str = "", rulebook_fin
     try:
         con.execute(f"attach '{paths.work_db}' as work (read_only)")
         con.execute("create schema marts")
-        tables = [r[0] for r in con.execute(
-            "select table_name from duckdb_tables() where database_name = 'work' and schema_name = 'marts'"
-        ).fetchall()]
+        tables = [
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where database_name = 'work' and schema_name = 'marts'"
+            ).fetchall()
+        ]
         for table in tables:
             con.execute(f"create table marts.{table} as select * from work.marts.{table}")
             crashpoint("publish.copying")
@@ -163,9 +173,13 @@ def read_only(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
-def table_differences(a: Path, b: Path, ignore_types: tuple[str, ...] = ("TIMESTAMP",),
-                      ignore_columns: tuple[str, ...] = ("work_db",),
-                      where: dict[str, str] | None = None) -> dict[str, tuple[int, int]]:
+def table_differences(
+    a: Path,
+    b: Path,
+    ignore_types: tuple[str, ...] = ("TIMESTAMP",),
+    ignore_columns: tuple[str, ...] = ("work_db",),
+    where: dict[str, str] | None = None,
+) -> dict[str, tuple[int, int]]:
     """Compare two published warehouses table by table, as multisets of rows (NULLs equal): per table
     that differs, (rows only in a, rows only in b). Columns of `ignore_types` (when a run happened) and
     `ignore_columns` (where it ran) are left out; `where` filters a table's rows. A table missing on
@@ -174,9 +188,16 @@ def table_differences(a: Path, b: Path, ignore_types: tuple[str, ...] = ("TIMEST
     try:
         con.execute(f"attach '{a}' as a (read_only)")
         con.execute(f"attach '{b}' as b (read_only)")
-        tables = {db: {r[0] for r in con.execute(
-            "select table_name from duckdb_tables() where database_name = ? and schema_name = 'marts'", [db]
-        ).fetchall()} for db in ("a", "b")}
+        tables = {
+            db: {
+                r[0]
+                for r in con.execute(
+                    "select table_name from duckdb_tables() where database_name = ? and schema_name = 'marts'",
+                    [db],
+                ).fetchall()
+            }
+            for db in ("a", "b")
+        }
         out: dict[str, tuple[int, int]] = {}
         for table in sorted(tables["a"] | tables["b"]):
             if table not in tables["a"] or table not in tables["b"]:
@@ -184,10 +205,15 @@ def table_differences(a: Path, b: Path, ignore_types: tuple[str, ...] = ("TIMEST
                 n = con.execute(f"select count(*) from {side}.marts.{table}").fetchone()[0]
                 out[table] = (n, 0) if side == "a" else (0, n)
                 continue
-            cols = [f'"{name}"' for name, dtype in con.execute(
-                "select column_name, data_type from duckdb_columns() where database_name = 'a' "
-                "and schema_name = 'marts' and table_name = ? order by column_index", [table]).fetchall()
-                if not dtype.startswith(ignore_types) and name not in ignore_columns]
+            cols = [
+                f'"{name}"'
+                for name, dtype in con.execute(
+                    "select column_name, data_type from duckdb_columns() where database_name = 'a' "
+                    "and schema_name = 'marts' and table_name = ? order by column_index",
+                    [table],
+                ).fetchall()
+                if not dtype.startswith(ignore_types) and name not in ignore_columns
+            ]
             filt = f"where {where[table]}" if where and table in where else ""
             sel = {db: f"select {', '.join(cols)} from {db}.marts.{table} {filt}" for db in ("a", "b")}
             only_a = con.execute(f"select count(*) from ({sel['a']} except all {sel['b']})").fetchone()[0]

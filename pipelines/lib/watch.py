@@ -5,6 +5,7 @@ copied in with an old modification time is as new as any other. A file is hashed
 size or mtime differ from what the cursor remembers. A year needs a run when the set of contents in
 it changed: the same bytes under a new name (a rename, a second copy) change nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,8 +20,8 @@ CURSOR_VERSION = 1
 
 @dataclass
 class Scan:
-    cursor: str                      # what was seen now, for the next tick
-    years: list[int]                 # years whose content changed: each needs a run
+    cursor: str  # what was seen now, for the next tick
+    years: list[int]  # years whose content changed: each needs a run
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -28,9 +29,16 @@ class Scan:
     signatures: dict[int, str] = field(default_factory=dict)  # year → digest of its contents
 
     def describe(self) -> str:
-        parts = [f"{label} {len(items)} 个：{'、'.join(items[:5])}{' 等' if len(items) > 5 else ''}"
-                 for label, items in (("新增", self.added), ("更改", self.changed), ("移除", self.removed),
-                                      ("改名或复制", self.renamed)) if items]
+        parts = [
+            f"{label} {len(items)} 个：{'、'.join(items[:5])}{' 等' if len(items) > 5 else ''}"
+            for label, items in (
+                ("新增", self.added),
+                ("更改", self.changed),
+                ("移除", self.removed),
+                ("改名或复制", self.renamed),
+            )
+            if items
+        ]
         return "；".join(parts) or "无变化"
 
 
@@ -52,8 +60,8 @@ def _load(cursor: str | None) -> dict[str, list]:
 def _signatures(files: dict[str, list], all_years: set[int]) -> dict[int, str]:
     """Per year, a digest of the (kind, content) pairs in it; the unit registry belongs to every year."""
     contents: dict[int, set[tuple]] = {y: set() for y in all_years}
-    for _path, (_size, _mtime, sha, kind, year) in files.items():
-        for y in (all_years if kind == "units" else [year] if year is not None else []):
+    for _size, _mtime, sha, kind, year in files.values():
+        for y in all_years if kind == "units" else [year] if year is not None else []:
             contents[y].add((kind, sha))
     return {y: hashlib.sha256(json.dumps(sorted(c)).encode()).hexdigest()[:16] for y, c in contents.items()}
 
@@ -66,12 +74,20 @@ def scan(raw_dir: Path, cursor: str | None) -> Scan:
             continue
         seen = before.get(f.path)
         same = seen is not None and seen[0] == f.size and seen[1] == f.mtime_ns
-        now[f.path] = [f.size, f.mtime_ns, seen[2] if same else _sha256(raw_dir / f.path), f.kind, f.folder_year]
+        now[f.path] = [
+            f.size,
+            f.mtime_ns,
+            seen[2] if same else _sha256(raw_dir / f.path),
+            f.kind,
+            f.folder_year,
+        ]
     years = {v[4] for v in (*before.values(), *now.values()) if v[4] is not None}
     old_sig, new_sig = _signatures(before, years), _signatures(now, years)
     new_shas = {v[2] for v in now.values()}
     result = Scan(
-        cursor=json.dumps({"version": CURSOR_VERSION, "files": now}, ensure_ascii=False, separators=(",", ":")),
+        cursor=json.dumps(
+            {"version": CURSOR_VERSION, "files": now}, ensure_ascii=False, separators=(",", ":")
+        ),
         years=sorted(y for y in years if old_sig[y] != new_sig[y]),
         signatures=new_sig,
     )

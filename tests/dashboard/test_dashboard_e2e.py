@@ -6,6 +6,7 @@ and 查看单位详情 → must land on the unit page.
 
 Chromium is Debian's (`apt-get install chromium fonts-wqy-microhei`; the fonts draw the Chinese text).
 """
+
 from __future__ import annotations
 
 import csv
@@ -47,9 +48,13 @@ DRAWN = """() => !document.querySelector('[data-testid="stSkeleton"]')
 def warehouse(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("e2e")
     raw, path = root / "raw", root / "fazhi.duckdb"
-    for args in (["generate", "--out", str(raw), "--scale", "city", "--years", f"{YEAR - 1}-{YEAR}", "--seed", "3"],
-                 ["run", "--raw", str(raw), "--warehouse", str(path)]):
-        done = subprocess.run([str(FAZHI), *args], cwd=ROOT, check=False, capture_output=True, text=True, timeout=300)
+    for args in (
+        ["generate", "--out", str(raw), "--scale", "city", "--years", f"{YEAR - 1}-{YEAR}", "--seed", "3"],
+        ["run", "--raw", str(raw), "--warehouse", str(path)],
+    ):
+        done = subprocess.run(
+            [str(FAZHI), *args], cwd=ROOT, check=False, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, f"fazhi {args[0]} failed:\n{done.stdout}\n{done.stderr}"
     assert path.exists(), "the pipeline ran but published no warehouse"
     return path
@@ -59,16 +64,24 @@ def warehouse(tmp_path_factory) -> Path:
 def app_url(warehouse, tmp_path_factory):
     log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
     # the command the office runs
-    with serving([str(FAZHI), "dashboard", "--warehouse", str(warehouse)], "/_stcore/health", log,
-                 within=60, cwd=ROOT, stop_within=10) as url:
+    with serving(
+        [str(FAZHI), "dashboard", "--warehouse", str(warehouse)],
+        "/_stcore/health",
+        log,
+        within=60,
+        cwd=ROOT,
+        stop_within=10,
+    ) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def browser_page():
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install it with "
-                    "`apt-get install -y chromium fonts-wqy-microhei` (the test set-up does this)")
+        pytest.fail(
+            f"{CHROMIUM} is missing: install it with "
+            "`apt-get install -y chromium fonts-wqy-microhei` (the test set-up does this)"
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -76,12 +89,13 @@ def browser_page():
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:
-            context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 900},
-                                          locale="zh-CN")
+            context = browser.new_context(
+                accept_downloads=True, viewport={"width": 1400, "height": 900}, locale="zh-CN"
+            )
             context.set_default_timeout(TIMEOUT_MS)
             page = context.new_page()
             page.script_errors = []  # uncaught errors in the page's JavaScript
-            page.dialogs = []        # alert/confirm/prompt: nothing on these pages may open one
+            page.dialogs = []  # alert/confirm/prompt: nothing on these pages may open one
             page.on("pageerror", lambda error: page.script_errors.append(str(error)))
 
             def on_dialog(dialog):
@@ -103,7 +117,9 @@ def _settled(page, title: str) -> None:
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
     page.wait_for_function(DRAWN)  # charts load lazily: wait until every placeholder is a drawn chart
     errors = page.get_by_test_id("stException")
-    assert errors.count() == 0, f"{title}: the page shows an exception:\n" + "\n---\n".join(errors.all_inner_texts())
+    assert errors.count() == 0, f"{title}: the page shows an exception:\n" + "\n---\n".join(
+        errors.all_inner_texts()
+    )
 
 
 def _screenshot(page, name: str, folder: Path = ARTIFACTS) -> None:
@@ -184,7 +200,11 @@ def test_downloads_clicked_in_quick_succession_all_arrive(browser_page, app_url)
     csv_button = page.get_by_role("button", name="下载 CSV").first
     xlsx_button = page.get_by_role("button", name="下载 Excel").first
     circular = page.get_by_role("button", name="下载排名通报（Excel）")
-    rounds = [(csv_button, csv_button, xlsx_button), (circular, csv_button, xlsx_button), (xlsx_button, csv_button)]
+    rounds = [
+        (csv_button, csv_button, xlsx_button),
+        (circular, csv_button, xlsx_button),
+        (xlsx_button, csv_button),
+    ]
     clicks = 0
     for buttons in rounds:
         for button in buttons:
@@ -198,8 +218,11 @@ def test_downloads_clicked_in_quick_succession_all_arrive(browser_page, app_url)
         page.wait_for_timeout(100)
     page.remove_listener("download", arrive)
     names = sorted(d.suggested_filename for d in arrived)
-    assert names == sorted([f"region_ranking_{YEAR}.csv"] * 4 + [f"region_ranking_{YEAR}.xlsx"] * 3
-                           + [f"{YEAR}_ranking_circular.xlsx"]), names
+    assert names == sorted(
+        [f"region_ranking_{YEAR}.csv"] * 4
+        + [f"region_ranking_{YEAR}.xlsx"] * 3
+        + [f"{YEAR}_ranking_circular.xlsx"]
+    ), names
     for download in arrived:
         assert download.failure() is None, download.failure()
         body = Path(download.path()).read_bytes()
@@ -223,18 +246,31 @@ def test_table_downloads_keep_numbers_as_numbers(browser_page, app_url, warehous
     page.goto(app_url + "/ranking")
     _settled(page, "排名")
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        expected = con.execute("""select region, rank, score, party_score, government_score, rank_change, score_change
+        expected = con.execute(
+            """select region, rank, score, party_score, government_score, rank_change, score_change
                                   from marts.region_rankings where year = ? order by rank nulls last, region""",
-                               [YEAR]).df()
-    numbers = {"名次": "rank", "综合得分": "score", "党委得分": "party_score", "政府得分": "government_score",
-               "名次变化": "rank_change", "得分变化": "score_change"}
+            [YEAR],
+        ).df()
+    numbers = {
+        "名次": "rank",
+        "综合得分": "score",
+        "党委得分": "party_score",
+        "政府得分": "government_score",
+        "名次变化": "rank_change",
+        "得分变化": "score_change",
+    }
     assert expected["score_change"].lt(0).any() and expected["rank_change"].gt(0).any()  # signs to keep
 
-    rows = list(csv.reader(io.StringIO(_download(page, page.get_by_role("button", name="下载 CSV").first)
-                                       .decode("utf-8-sig"))))
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                _download(page, page.get_by_role("button", name="下载 CSV").first).decode("utf-8-sig")
+            )
+        )
+    )
     column = {name: i for i, name in enumerate(rows[0])}
     assert [r[column["区县"]] for r in rows[1:]] == list(expected["region"])
-    for row, want in zip(rows[1:], expected.to_dict("records")):
+    for row, want in zip(rows[1:], expected.to_dict("records"), strict=False):
         for label, field in numbers.items():
             cell = row[column[label]]
             if pd.isna(want[field]):
@@ -265,8 +301,14 @@ def test_an_unreadable_warehouse_shows_one_plain_message_in_a_browser(browser_pa
     served = tmp_path / "fazhi.duckdb"
     served.write_bytes(os.urandom(64 * 1024))
     page = browser_page
-    with serving([str(FAZHI), "dashboard", "--warehouse", str(served)], "/_stcore/health", tmp_path / "log",
-                 within=60, cwd=ROOT, stop_within=10) as url:
+    with serving(
+        [str(FAZHI), "dashboard", "--warehouse", str(served)],
+        "/_stcore/health",
+        tmp_path / "log",
+        within=60,
+        cwd=ROOT,
+        stop_within=10,
+    ) as url:
         for path in ("/", "/quality", "/unit"):
             page.goto(url + path)
             expect(page.get_by_text("数据仓库文件无法读取")).to_be_visible()

@@ -1,4 +1,5 @@
 """dashboards.exports: no download ever carries a formula, and the 排名通报 prints as laid out."""
+
 from __future__ import annotations
 
 import csv
@@ -42,13 +43,31 @@ def _load(data: bytes):
 # ---------------------------------------------------------------------------------------------
 # safe_text
 
+
 @pytest.mark.parametrize("text", DANGEROUS)
 def test_safe_text_quotes_dangerous_strings(text):
     assert safe_text(text) == "'" + text
 
 
-@pytest.mark.parametrize("value", ["济南市", "a=1", "1-2", "", " =1", "'=1", 3, -3, -2.5, 0, True, None,
-                                   dt.date(2024, 1, 1), pd.Timestamp("2024-03-01 08:00")])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "济南市",
+        "a=1",
+        "1-2",
+        "",
+        " =1",
+        "'=1",
+        3,
+        -3,
+        -2.5,
+        0,
+        True,
+        None,
+        dt.date(2024, 1, 1),
+        pd.Timestamp("2024-03-01 08:00"),
+    ],
+)
 def test_safe_text_leaves_safe_values_alone(value):
     out = safe_text(value)
     assert out == value and type(out) is type(value)
@@ -62,14 +81,17 @@ def test_safe_text_keeps_nan_a_number():
 # ---------------------------------------------------------------------------------------------
 # table_to_csv / table_to_xlsx
 
+
 @pytest.fixture
 def frame() -> pd.DataFrame:
-    return pd.DataFrame({
-        "地区": ["济南市", "青岛市"] + [f"市{i}" for i in range(len(DANGEROUS) - 2)],
-        "备注": DANGEROUS,
-        "得分": [-2.5, 88.5] + [float("nan")] * (len(DANGEROUS) - 2),
-        "名次": [-3, 7] + list(range(len(DANGEROUS) - 2)),
-    })
+    return pd.DataFrame(
+        {
+            "地区": ["济南市", "青岛市"] + [f"市{i}" for i in range(len(DANGEROUS) - 2)],
+            "备注": DANGEROUS,
+            "得分": [-2.5, 88.5] + [float("nan")] * (len(DANGEROUS) - 2),
+            "名次": [-3, 7, *list(range(len(DANGEROUS) - 2))],
+        }
+    )
 
 
 def test_csv_quotes_dangerous_cells_and_keeps_numbers(frame):
@@ -106,29 +128,93 @@ def test_xlsx_keeps_exact_text_as_string_cells(frame):
 # ---------------------------------------------------------------------------------------------
 # ranking_circular
 
-LABELS = {"rank": "排名", "region": "地区", "score": "总得分", "party_score": "党委得分",
-          "government_score": "政府得分", "rank_change": "名次变化", "score_change": "得分变化",
-          "note": "备注"}
+LABELS = {
+    "rank": "排名",
+    "region": "地区",
+    "score": "总得分",
+    "party_score": "党委得分",
+    "government_score": "政府得分",
+    "rank_change": "名次变化",
+    "score_change": "得分变化",
+    "note": "备注",
+}
 POLICY = "按总得分从高到低排名，得分相同者并列；末两位为末位。"
 
 
 @pytest.fixture
 def circular() -> bytes:
-    rows = pd.DataFrame([
-        {"rank": 1, "tie": False, "region": "济南市", "score": 95.25, "party_score": 47.5, "government_score": 47.75,
-             "rank_change": 2, "score_change": 1.5, "is_bottom": False, "note": ""},
-        {"rank": 2, "tie": True, "region": "青岛市", "score": 90.0, "party_score": 45.0, "government_score": 45.0,
-             "rank_change": -1, "score_change": -0.5, "is_bottom": False, "note": "=1+1"},
-        {"rank": 2, "tie": True, "region": "淄博市", "score": 90.0, "party_score": 44.0, "government_score": 46.0,
-             "rank_change": float("nan"), "score_change": float("nan"), "is_bottom": False, "note": ""},
-        {"rank": 4, "tie": False, "region": "枣庄市", "score": 70.0, "party_score": 35.0, "government_score": 35.0,
-             "rank_change": 0, "score_change": 0.0, "is_bottom": True, "note": "约谈"},
-        {"rank": None, "tie": False, "region": "东营市", "score": None, "party_score": None,
-             "government_score": None, "rank_change": None, "score_change": None, "is_bottom": False,
-             "note": "材料未报送"},
-    ])
-    return ranking_circular(rows, year=2024, title="2024年度排名通报", issued_on=dt.date(2026, 11, 23),
-                            policy_note=POLICY, columns=LABELS)
+    rows = pd.DataFrame(
+        [
+            {
+                "rank": 1,
+                "tie": False,
+                "region": "济南市",
+                "score": 95.25,
+                "party_score": 47.5,
+                "government_score": 47.75,
+                "rank_change": 2,
+                "score_change": 1.5,
+                "is_bottom": False,
+                "note": "",
+            },
+            {
+                "rank": 2,
+                "tie": True,
+                "region": "青岛市",
+                "score": 90.0,
+                "party_score": 45.0,
+                "government_score": 45.0,
+                "rank_change": -1,
+                "score_change": -0.5,
+                "is_bottom": False,
+                "note": "=1+1",
+            },
+            {
+                "rank": 2,
+                "tie": True,
+                "region": "淄博市",
+                "score": 90.0,
+                "party_score": 44.0,
+                "government_score": 46.0,
+                "rank_change": float("nan"),
+                "score_change": float("nan"),
+                "is_bottom": False,
+                "note": "",
+            },
+            {
+                "rank": 4,
+                "tie": False,
+                "region": "枣庄市",
+                "score": 70.0,
+                "party_score": 35.0,
+                "government_score": 35.0,
+                "rank_change": 0,
+                "score_change": 0.0,
+                "is_bottom": True,
+                "note": "约谈",
+            },
+            {
+                "rank": None,
+                "tie": False,
+                "region": "东营市",
+                "score": None,
+                "party_score": None,
+                "government_score": None,
+                "rank_change": None,
+                "score_change": None,
+                "is_bottom": False,
+                "note": "材料未报送",
+            },
+        ]
+    )
+    return ranking_circular(
+        rows,
+        year=2024,
+        title="2024年度排名通报",
+        issued_on=dt.date(2026, 11, 23),
+        policy_note=POLICY,
+        columns=LABELS,
+    )
 
 
 def test_circular_title_meta_and_header(circular):
@@ -170,17 +256,53 @@ def test_circular_footnote_and_no_formula(circular):
 
 
 def test_circular_uses_caller_labels():
-    rows = pd.DataFrame([{"rank": 1, "tie": True, "region": "Jinan", "score": 90.0, "party_score": 45.0,
-                              "government_score": 45.0, "rank_change": 1, "score_change": 1.0,
-                              "is_bottom": False, "note": ""},
-                         {"rank": float("nan"), "tie": False, "region": "Qingdao", "score": float("nan"),
-                              "party_score": float("nan"), "government_score": float("nan"),
-                              "rank_change": float("nan"), "score_change": float("nan"),
-                              "is_bottom": False, "note": ""}])
-    labels = dict(LABELS, rank="Rank", tie_label="tied", not_ranked_label="not ranked",
-                  year_label="Year", date_label="Date", policy_label="Rule: ")
-    ws = _load(ranking_circular(rows, year=2025, title="Ranking 2025", issued_on=dt.date(2026, 1, 2),
-                                policy_note="highest first", columns=labels))
+    rows = pd.DataFrame(
+        [
+            {
+                "rank": 1,
+                "tie": True,
+                "region": "Jinan",
+                "score": 90.0,
+                "party_score": 45.0,
+                "government_score": 45.0,
+                "rank_change": 1,
+                "score_change": 1.0,
+                "is_bottom": False,
+                "note": "",
+            },
+            {
+                "rank": float("nan"),
+                "tie": False,
+                "region": "Qingdao",
+                "score": float("nan"),
+                "party_score": float("nan"),
+                "government_score": float("nan"),
+                "rank_change": float("nan"),
+                "score_change": float("nan"),
+                "is_bottom": False,
+                "note": "",
+            },
+        ]
+    )
+    labels = dict(
+        LABELS,
+        rank="Rank",
+        tie_label="tied",
+        not_ranked_label="not ranked",
+        year_label="Year",
+        date_label="Date",
+        policy_label="Rule: ",
+    )
+    ws = _load(
+        ranking_circular(
+            rows,
+            year=2025,
+            title="Ranking 2025",
+            issued_on=dt.date(2026, 1, 2),
+            policy_note="highest first",
+            columns=labels,
+        )
+    )
     assert ws["A3"].value == "Rank" and ws["A4"].value == "1（tied）" and ws["A5"].value == "not ranked"
     assert ws["A2"].value == "Year：2025　　Date：2026-01-02"
     assert ws["A7"].value == "Rule: highest first"
@@ -189,12 +311,28 @@ def test_circular_uses_caller_labels():
 def test_circular_headings_name_the_rulebook_roles_and_leave_out_an_empty_position():
     """The ranking page heads each region-role score after its role (rulebook_roles); a rulebook with one role
     forming a region's score has no second score column (headed None)."""
-    rows = pd.DataFrame([{"rank": 1, "tie": False, "region": "清丰县", "score": 90.0, "party_score": 90.0,
-                          "government_score": None, "rank_change": 1, "score_change": 1.0, "is_bottom": True,
-                          "note": ""}])
+    rows = pd.DataFrame(
+        [
+            {
+                "rank": 1,
+                "tie": False,
+                "region": "清丰县",
+                "score": 90.0,
+                "party_score": 90.0,
+                "government_score": None,
+                "rank_change": 1,
+                "score_change": 1.0,
+                "is_bottom": True,
+                "note": "",
+            }
+        ]
+    )
     labels = dict(LABELS, party_score="县委得分", government_score=None)
-    ws = _load(ranking_circular(rows, year=2025, title="通报", issued_on=dt.date(2026, 1, 2), policy_note=POLICY,
-                                columns=labels))
+    ws = _load(
+        ranking_circular(
+            rows, year=2025, title="通报", issued_on=dt.date(2026, 1, 2), policy_note=POLICY, columns=labels
+        )
+    )
     assert [c.value for c in ws[3]] == ["排名", "地区", "总得分", "县委得分", "名次变化", "得分变化", "备注"]
     assert [c.value for c in ws[4]] == [1, "清丰县", 90.0, 90.0, "↑1", 1.0, "末位"]
     assert ws["D4"].number_format == "0.0" and ws["E4"].number_format == "General"
@@ -204,13 +342,18 @@ def test_circular_headings_name_the_rulebook_roles_and_leave_out_an_empty_positi
 
 
 def test_xlsx_number_formats_dress_numbers_and_leave_text_alone():
-    frame = pd.DataFrame({"区县": ["-1+1", "乙县", "丙县"], "得分变化": [2.5, -0.25, float("nan")],
-                          "报送率": [0.875, 1.0, None],
-                          "日期": pd.to_datetime(["2024-03-05 00:00", None, "2024-03-06 08:30"])})
+    frame = pd.DataFrame(
+        {
+            "区县": ["-1+1", "乙县", "丙县"],
+            "得分变化": [2.5, -0.25, float("nan")],
+            "报送率": [0.875, 1.0, None],
+            "日期": pd.to_datetime(["2024-03-05 00:00", None, "2024-03-06 08:30"]),
+        }
+    )
     data = table_to_xlsx(frame, number_formats={"得分变化": "+0.0;-0.0;0.0", "报送率": "0.0%", "不存在": "0"})
     _assert_no_formula(data)
     ws = _load(data)
-    assert ws["A2"].value == "-1+1" and ws["A2"].data_type == "s"     # text from data stays text
+    assert ws["A2"].value == "-1+1" and ws["A2"].data_type == "s"  # text from data stays text
     assert (ws["B2"].value, ws["B2"].data_type, ws["B2"].number_format) == (2.5, "n", "+0.0;-0.0;0.0")
     assert (ws["B3"].value, ws["B3"].number_format) == (-0.25, "+0.0;-0.0;0.0")
     assert ws["B4"].value is None and ws["C4"].value is None
@@ -221,7 +364,8 @@ def test_xlsx_number_formats_dress_numbers_and_leave_text_alone():
 
 
 def test_csv_writes_signed_numbers_as_plain_numbers():
-    frame = pd.DataFrame({"区县": ["+cmd", "@SUM(A1)"], "得分变化": [2.5, -1.0],
-                          "名次变化": pd.array([3, None], "Int64")})
+    frame = pd.DataFrame(
+        {"区县": ["+cmd", "@SUM(A1)"], "得分变化": [2.5, -1.0], "名次变化": pd.array([3, None], "Int64")}
+    )
     rows = list(csv.reader(io.StringIO(table_to_csv(frame).decode("utf-8-sig"))))
     assert rows[1:] == [["'+cmd", "2.5", "3"], ["'@SUM(A1)", "-1.0", ""]]

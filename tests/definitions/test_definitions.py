@@ -3,6 +3,7 @@ jobs, schedules and sensors. A changed dependency shows in the snapshot's diff.
 
 To accept a deliberate change: FAZHI_UPDATE_SNAPSHOTS=1 ./dev test -k definitions, and review the diff.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,10 @@ def describe() -> str:
         if not job.name.startswith("__"):
             lines.append(f"job {job.name}")
     for schedule in defs.schedules or ():
-        lines.append(f"schedule {schedule.name}: {schedule.job_name} at {schedule.cron_schedule} "
-                     f"({schedule.execution_timezone})")
+        lines.append(
+            f"schedule {schedule.name}: {schedule.job_name} at {schedule.cron_schedule} "
+            f"({schedule.execution_timezone})"
+        )
     for sensor in defs.sensors or ():
         lines.append(f"sensor {sensor.name}: {sensor.job_name}")
     return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
 """The `fazhi` command as a clerk runs it: generate demo data, run, read the summary."""
+
 import os
 import subprocess
 import sys
@@ -11,8 +12,9 @@ FAZHI = Path(sys.executable).parent / "fazhi"
 
 
 def _fazhi(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(FAZHI), *args], capture_output=True, text=True, env={**os.environ, **(env or {})},
-                          timeout=600)
+    return subprocess.run(
+        [str(FAZHI), *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600
+    )
 
 
 def test_generate_then_run_publishes_and_summarises(tmp_path):
@@ -27,15 +29,18 @@ def test_generate_then_run_publishes_and_summarises(tmp_path):
     assert "已发布" in run.stdout and "loaded" in run.stdout
     with duckdb.connect(str(warehouse), read_only=True) as con:
         years = {y for (y,) in con.execute("select distinct year from marts.region_rankings").fetchall()}
-        unbalanced = con.execute("select count(*) from marts.submissions "
-                                 "where rows_read <> rows_loaded + rows_rejected").fetchone()[0]
+        unbalanced = con.execute(
+            "select count(*) from marts.submissions where rows_read <> rows_loaded + rows_rejected"
+        ).fetchone()[0]
     assert {2023, 2024} <= years and unbalanced == 0
 
 
 def test_run_exits_zero_with_rejected_inputs_and_nonzero_when_the_run_fails(tmp_path):
     raw = tmp_path / "raw"
     (raw / "2024" / "score_sheets").mkdir(parents=True)
-    (raw / "units.csv").write_text("单位名称,单位类型,所属县区,别名\n中共甲县委员会,党委,甲县,\n", encoding="utf-8")
+    (raw / "units.csv").write_text(
+        "单位名称,单位类型,所属县区,别名\n中共甲县委员会,党委,甲县,\n", encoding="utf-8"
+    )
     (raw / "2024" / "score_sheets" / "坏文件.xlsx").write_bytes(b"\x00garbage")
     ok = _fazhi("run", "--raw", str(raw), "--warehouse", str(tmp_path / "w.duckdb"))
     assert ok.returncode == 0 and "not_a_workbook" in ok.stdout
@@ -55,6 +60,7 @@ def test_province_scale_year_runs_and_every_row_is_accounted_for(tmp_path):
     with duckdb.connect(str(warehouse), read_only=True) as con:
         units = con.execute("select count(*) from marts.units").fetchone()[0]
         scored = con.execute("select count(*) from marts.unit_scores where year = 2024").fetchone()[0]
-        unbalanced = con.execute("select count(*) from marts.submissions "
-                                 "where rows_read <> rows_loaded + rows_rejected").fetchone()[0]
+        unbalanced = con.execute(
+            "select count(*) from marts.submissions where rows_read <> rows_loaded + rows_rejected"
+        ).fetchone()[0]
     assert units > 2500 and scored == units and unbalanced == 0

@@ -4,6 +4,7 @@ an uninterrupted run would (SIGKILL, as a power cut or an OOM kill; real `fazhi 
 The kill is injected at named crash points (pipelines.lib.faults): inside ingest, staging, the marts
 and publication. The slow suite sweeps seeded random moments of a whole run instead.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,8 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from builders import city_units, losing, write_meetings, write_score_sheet, write_units
+
 from pipelines.lib.faults import ENV, POINTS
 from pipelines.lib.warehouse import table_differences
 
@@ -50,12 +51,19 @@ def _change_to_b(raw: Path) -> None:
     (raw / "2024" / "score_sheets" / "南乐县_government_2024.xlsx").unlink()
 
 
-def _fazhi_run(root: Path, *, crash_at: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def _fazhi_run(
+    root: Path, *, crash_at: str | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != ENV}
     if crash_at:
         env[ENV] = crash_at
-    return subprocess.run([str(FAZHI), "run", "--raw", str(root / "raw"), "--warehouse", str(root / "marts" / "fazhi.duckdb")],
-                          env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(FAZHI), "run", "--raw", str(root / "raw"), "--warehouse", str(root / "marts" / "fazhi.duckdb")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _sha(path: Path) -> str:
@@ -94,8 +102,12 @@ def _assert_recovers(root: Path, uninterrupted: Path, fresh: Path, served_sha: s
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert table_differences(warehouse, uninterrupted / "marts" / "fazhi.duckdb", where=NOT_TIMED) == {}
-    assert table_differences(warehouse, fresh / "marts" / "fazhi.duckdb",
-                             ignore_columns=("work_db", "reason"), where=NOT_TIMED) == {}
+    assert (
+        table_differences(
+            warehouse, fresh / "marts" / "fazhi.duckdb", ignore_columns=("work_db", "reason"), where=NOT_TIMED
+        )
+        == {}
+    )
     # The same restatements as an uninterrupted run: none invented by the interruption.
     from conftest import Warehouse
 
@@ -104,14 +116,20 @@ def _assert_recovers(root: Path, uninterrupted: Path, fresh: Path, served_sha: s
     query = "select count(*) from marts.restatements"
     assert mine.one(query) == theirs.one(query)
     assert sorted(p.name for p in warehouse.parent.iterdir()) == [".work", "fazhi.duckdb"], "stray files"
-    assert sorted(p.name for p in (warehouse.parent / ".work").iterdir()) == ["dbt", "fazhi_work.duckdb", "run.lock"]
+    assert sorted(p.name for p in (warehouse.parent / ".work").iterdir()) == [
+        "dbt",
+        "fazhi_work.duckdb",
+        "run.lock",
+    ]
 
 
 # One point in each layer runs with every test run; the others, like the random sweep, with the slow suite.
 EVERY_RUN = {"ingest.parse_batch", "staging.write", "marts.building", "publish.copying"}
 
 
-@pytest.mark.parametrize("point", [p if p in EVERY_RUN else pytest.param(p, marks=pytest.mark.slow) for p in POINTS])
+@pytest.mark.parametrize(
+    "point", [p if p in EVERY_RUN else pytest.param(p, marks=pytest.mark.slow) for p in POINTS]
+)
 def test_a_run_killed_at_each_point_is_invisible_and_the_next_run_publishes_the_same(states, tmp_path, point):
     served, uninterrupted, fresh = states
     root = tmp_path / "office"
@@ -137,8 +155,15 @@ def test_the_uninterrupted_and_the_fresh_run_agree(states):
     """The two references agree with each other (what the comparisons above rest on), and the change
     from A to B did reach the marts."""
     served, uninterrupted, fresh = states
-    assert table_differences(uninterrupted / "marts" / "fazhi.duckdb", fresh / "marts" / "fazhi.duckdb",
-                             ignore_columns=("work_db", "reason"), where=NOT_TIMED) == {}
+    assert (
+        table_differences(
+            uninterrupted / "marts" / "fazhi.duckdb",
+            fresh / "marts" / "fazhi.duckdb",
+            ignore_columns=("work_db", "reason"),
+            where=NOT_TIMED,
+        )
+        == {}
+    )
     changed = table_differences(served / "marts" / "fazhi.duckdb", uninterrupted / "marts" / "fazhi.duckdb")
     assert {"unit_scores", "region_rankings", "meetings", "submissions"} <= set(changed)
 
@@ -160,17 +185,28 @@ def test_seeded_random_kill_moments(states, tmp_path):
         old = _sha(root / "marts" / "fazhi.duckdb")
         for _ in range(1 + (rng.random() < 0.3)):
             delay = rng.uniform(0.3, length)
-            proc = subprocess.Popen([str(FAZHI), "run", "--raw", str(root / "raw"), "--warehouse",
-                                     str(root / "marts" / "fazhi.duckdb")],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [
+                    str(FAZHI),
+                    "run",
+                    "--raw",
+                    str(root / "raw"),
+                    "--warehouse",
+                    str(root / "marts" / "fazhi.duckdb"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             time.sleep(delay)
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
         now = root / "marts" / "fazhi.duckdb"
         # Served: the old publication, or (a kill just after the swap) exactly the new one.
-        assert _sha(now) == old or table_differences(now, uninterrupted / "marts" / "fazhi.duckdb",
-                                                     where=NOT_TIMED) == {}
+        assert (
+            _sha(now) == old
+            or table_differences(now, uninterrupted / "marts" / "fazhi.duckdb", where=NOT_TIMED) == {}
+        )
         _assert_recovers(root, uninterrupted, fresh, None)
         shutil.rmtree(root)
 
@@ -181,7 +217,7 @@ def test_a_run_the_sensor_requests_after_a_kill_publishes_the_same(states, tmp_p
     from pipelines.definitions import defs
     from pipelines.defs.resources import FazhiWarehouse
 
-    served, uninterrupted, fresh = states
+    served, uninterrupted, _fresh = states
     root = tmp_path / "office"
     shutil.copytree(served, root)
     served_sha = _sha(root / "marts" / "fazhi.duckdb")

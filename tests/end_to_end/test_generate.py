@@ -1,4 +1,5 @@
 """The synthetic data generator (`fazhi generate`): layout, determinism, realism and the mess it puts in."""
+
 from __future__ import annotations
 
 import csv
@@ -62,7 +63,9 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
     generate(c, years=[2023, 2024], seed=8)
     ta, tb, tc = _tree(a), _tree(b), _tree(c)
     assert ta == tb
-    assert sorted(p.stat().st_mtime_ns for p in a.rglob("*.*")) == sorted(p.stat().st_mtime_ns for p in b.rglob("*.*"))
+    assert sorted(p.stat().st_mtime_ns for p in a.rglob("*.*")) == sorted(
+        p.stat().st_mtime_ns for p in b.rglob("*.*")
+    )
     assert ta != tc
     common = set(ta) & set(tc)
     assert any(ta[k] != tc[k] for k in common if "/" in k)
@@ -127,8 +130,17 @@ def test_units_csv(city):
     assert types["乡镇党委"] == types["乡镇政府"] >= 2
     assert set(types) == {"党委", "政府", "部门", "乡镇党委", "乡镇政府"}
     regions = {r["所属县区"] for r in rows if r["单位类型"] in ("党委", "政府")}
-    assert {"华龙区", "清丰县", "南乐县", "范县", "台前县", "濮阳县", "濮阳经济技术开发区", "濮阳工业园区",
-            "濮阳示范区"} == regions
+    assert {
+        "华龙区",
+        "清丰县",
+        "南乐县",
+        "范县",
+        "台前县",
+        "濮阳县",
+        "濮阳经济技术开发区",
+        "濮阳工业园区",
+        "濮阳示范区",
+    } == regions
     for region in regions:
         assert Counter(r["单位类型"] for r in rows if r["所属县区"] == region)["党委"] == 1
     assert all(r["所属县区"] == "市直" for r in rows if r["单位类型"] == "部门")
@@ -142,8 +154,10 @@ def test_units_csv(city):
     assert len(set(aliases)) == len(aliases) and not set(aliases) & set(names)
 
 
-@pytest.mark.parametrize("scale, regions, units", [("province", (130, 170), (2_500, 3_500)),
-                                                    ("nation", (2_600, 3_200), (40_000, 50_000))])
+@pytest.mark.parametrize(
+    "scale, regions, units",
+    [("province", (130, 170), (2_500, 3_500)), ("nation", (2_600, 3_200), (40_000, 50_000))],
+)
 def test_larger_scales_have_unique_names(scale, regions, units):
     reg = build_registry(scale, seed=0)
     all_units = reg.units
@@ -163,12 +177,18 @@ def test_larger_scales_have_unique_names(scale, regions, units):
 
 def _clean_sheet(summary: dict, role: str) -> str:
     """A score sheet of this role with every template task in it, as .xlsx."""
-    flagged = {a["file"] for a in summary["anomaly_files"]
-               if a["code"] in ("task_missing", "task_unknown", "corrupt_file", "legacy_xls")}
+    flagged = {
+        a["file"]
+        for a in summary["anomaly_files"]
+        if a["code"] in ("task_missing", "task_unknown", "corrupt_file", "legacy_xls")
+    }
     out = Path(summary["out"])
     label = f"_{ROLE_FILE_LABELS[role]}打分表"  # the underscore keeps 党委 apart from 乡镇党委
-    return next(rel for rel in (p.relative_to(out).as_posix() for p in sorted(out.glob("*/score_sheets/*.xlsx")))
-                if rel not in flagged and label in rel)
+    return next(
+        rel
+        for rel in (p.relative_to(out).as_posix() for p in sorted(out.glob("*/score_sheets/*.xlsx")))
+        if rel not in flagged and label in rel
+    )
 
 
 def _read_task_points(path: Path) -> tuple[list[int], list[float]]:
@@ -179,16 +199,20 @@ def _read_task_points(path: Path) -> tuple[list[int], list[float]]:
         if header is None:
             continue
         numbers, points = [], []
-        for r in rows[header + 1:]:
+        for r in rows[header + 1 :]:
             m = POINTS.search(str(r[2] or ""))
             if m:
                 numbers.append(int(str(r[1]).translate(str.maketrans("０１２３４５６７８９", "0123456789"))))
-                points.append(float(m.group(1).translate(str.maketrans("０１２３４５６７８９", "0123456789"))))
+                points.append(
+                    float(m.group(1).translate(str.maketrans("０１２３４５６７８９", "0123456789")))
+                )
         return numbers, points
     raise AssertionError(f"no score sheet in {path}")
 
 
-@pytest.mark.parametrize("role", ["party", "government", "department", "township_party", "township_government"])
+@pytest.mark.parametrize(
+    "role", ["party", "government", "department", "township_party", "township_government"]
+)
 def test_sheet_points_add_up_to_the_template(city, role):
     out, summary = city
     rel = _clean_sheet(summary, role)
@@ -219,8 +243,11 @@ def test_sheet_layout_like_puyang(city):
 def test_sample_opens_with_calamine_and_openpyxl(city):
     out, summary = city
     corrupt = {a["file"] for a in _anomalies(summary, "corrupt_file")}
-    files = [p for p in sorted(out.glob("*/*/*")) if p.suffix in (".xlsx", ".xls")
-             and p.relative_to(out).as_posix() not in corrupt]
+    files = [
+        p
+        for p in sorted(out.glob("*/*/*"))
+        if p.suffix in (".xlsx", ".xls") and p.relative_to(out).as_posix() not in corrupt
+    ]
     sample = files[::7] + [p for p in files if p.suffix == ".xls"][:5]
     assert len(sample) > 50
     for path in sample:
@@ -250,7 +277,9 @@ def test_verified_scores_in_a_realistic_share_and_mostly_below_self(city):
             total += 1
             if len(header) > 7 and header[6] in ("核定分", "督察得分"):
                 start = rows.index(header) + 1
-                values = [(r[5], r[6]) for r in rows[start:] if isinstance(r[5], float) and isinstance(r[6], float)]
+                values = [
+                    (r[5], r[6]) for r in rows[start:] if isinstance(r[5], float) and isinstance(r[6], float)
+                ]
                 if values:
                     with_verified += 1
                     below += sum(s >= v for s, v in values)
@@ -283,11 +312,13 @@ def test_generated_meetings_mostly_classified(city):
     rows_seen = 0
     for path in sorted(out.glob("2024/meetings/*.csv")):
         rows = list(csv.reader(io.StringIO(_decode(path.read_bytes()))))
-        header_at = next(i for i, r in enumerate(rows) if any(h in r for h in ("会议类型", "类型", "活动形式")))
+        header_at = next(
+            i for i, r in enumerate(rows) if any(h in r for h in ("会议类型", "类型", "活动形式"))
+        )
         header = rows[header_at]
         ti = next(i for i, h in enumerate(header) if h in ("会议类型", "类型", "活动形式"))
         pi = next(i for i, h in enumerate(header) if h in ("主题", "内容", "学习内容"))
-        for r in rows[header_at + 1:]:
+        for r in rows[header_at + 1 :]:
             if any(r):
                 found = RB.classify_meeting(r[ti], r[pi])
                 kinds.update(found or ["other"])
@@ -310,8 +341,13 @@ def test_scores_follow_the_records_and_sometimes_contradict_them():
         earned, decided = evidence[1]
         halves = counts.get("committee_hearing", {})
         assert earned == max(0, 2 - sum(max(0, 1 - halves.get(k, 0)) for k in (1, 2)))
-        task1 = next(s for s in plans.plan_scores(RB.templates["party"], q, seeded(0, year, unit.name, "scores"),
-                                                  evidence) if s.task.task_no == 1)
+        task1 = next(
+            s
+            for s in plans.plan_scores(
+                RB.templates["party"], q, seeded(0, year, unit.name, "scores"), evidence
+            )
+            if s.task.task_no == 1
+        )
         assert task1.verified_points <= 6 - (decided - earned)
         if earned < decided:
             short += 1
@@ -325,7 +361,9 @@ def test_scores_follow_the_records_and_sometimes_contradict_them():
 def test_regions_differ_and_rankings_change():
     reg = build_registry("city", 0)
     governments = [u for u in reg.units if u.role == "government"]
-    orders = {y: tuple(u.name for u in sorted(governments, key=lambda u: -plans.quality(0, u, y))) for y in YEARS}
+    orders = {
+        y: tuple(u.name for u in sorted(governments, key=lambda u: -plans.quality(0, u, y))) for y in YEARS
+    }
     assert len(set(orders.values())) > 1
     spread = [plans.quality(0, u, 2024) for u in governments]
     assert max(spread) - min(spread) > 0.08
@@ -335,19 +373,52 @@ def test_regions_differ_and_rankings_change():
 
 
 def test_mess_appears_at_city_scale(city):
-    out, summary = city
+    _out, summary = city
     counts = summary["anomalies"]
-    for code in ("legacy_xls", "resubmission", "score_invalid", "score_blank", "score_text", "total_mismatch",
-                 "date_unparseable", "duplicate_row", "corrupt_file", "unit_unknown", "unit_alias",
-                 "task_missing", "task_unknown", "year_mismatch", "notes_sheet", "fullwidth_digits",
-                 "encoding_gbk", "encoding_utf-8-sig", "encoding_utf-8", "encoding_gb18030", "filing_late",
-                 "filing_missing", "normative_late", "normative_not_filed"):
+    for code in (
+        "legacy_xls",
+        "resubmission",
+        "score_invalid",
+        "score_blank",
+        "score_text",
+        "total_mismatch",
+        "date_unparseable",
+        "duplicate_row",
+        "corrupt_file",
+        "unit_unknown",
+        "unit_alias",
+        "task_missing",
+        "task_unknown",
+        "year_mismatch",
+        "notes_sheet",
+        "fullwidth_digits",
+        "encoding_gbk",
+        "encoding_utf-8-sig",
+        "encoding_utf-8",
+        "encoding_gb18030",
+        "filing_late",
+        "filing_missing",
+        "normative_late",
+        "normative_not_filed",
+    ):
         assert counts.get(code, 0) >= 1, code
     # …but a small share: the demo looks like a real city, not a test of errors.
     sheets = summary["files"]["score_sheets"]
-    problems = {a["file"] for a in summary["anomaly_files"] if a["code"] in (
-        "score_invalid", "score_blank", "total_mismatch", "unit_unknown", "task_missing", "task_unknown",
-        "year_mismatch", "corrupt_file")}
+    problems = {
+        a["file"]
+        for a in summary["anomaly_files"]
+        if a["code"]
+        in (
+            "score_invalid",
+            "score_blank",
+            "total_mismatch",
+            "unit_unknown",
+            "task_missing",
+            "task_unknown",
+            "year_mismatch",
+            "corrupt_file",
+        )
+    }
     assert len(problems) / sheets < 0.2
     assert counts["date_unparseable"] / summary["rows"]["meetings"] < 0.01
 
@@ -390,10 +461,12 @@ def test_resubmission_is_a_later_file_for_the_same_unit(city):
 def test_problem_values_are_in_the_files(city):
     out, summary = city
     invalid = _anomalies(summary, "score_invalid")[0]
-    task_no, bad = invalid["detail"].split(":", 1)
+    _task_no, bad = invalid["detail"].split(":", 1)
     wb = CalamineWorkbook.from_path(str(out / invalid["file"]))
     cells = [str(v) for n in wb.sheet_names for r in wb.get_sheet_by_name(n).to_python() for v in r]
-    assert any(c in (bad, f"{bad}.0") or c.rstrip("0").rstrip(".") == bad.rstrip("0").rstrip(".") for c in cells)
+    assert any(
+        c in (bad, f"{bad}.0") or c.rstrip("0").rstrip(".") == bad.rstrip("0").rstrip(".") for c in cells
+    )
 
     unparseable = next(a for a in _anomalies(summary, "date_unparseable") if a["file"].endswith(".csv"))
     assert unparseable["detail"] in _decode((out / unparseable["file"]).read_bytes())
@@ -406,7 +479,9 @@ def test_problem_values_are_in_the_files(city):
     year = int(mismatch["file"].split("/")[0])
     wb = openpyxl.load_workbook(out / mismatch["file"]) if mismatch["file"].endswith(".xlsx") else None
     if wb is not None:
-        text = " ".join(str(c) for ws in wb.worksheets for r in ws.iter_rows(values_only=True) for c in r if c)
+        text = " ".join(
+            str(c) for ws in wb.worksheets for r in ws.iter_rows(values_only=True) for c in r if c
+        )
         assert f"{year - 1}" in text and f"年度：{year}" not in text
 
 
@@ -415,15 +490,17 @@ def test_filing_and_normative_registers(city):
     path = next(iter(sorted(out.glob("2024/filings/*.csv"))))
     rows = list(csv.reader(io.StringIO(_decode(path.read_bytes()))))
     header = next(r for r in rows if "年度" in r)
-    assert any(h in header for h in ("报告类型", "报告名称")) and any(h in header for h in ("报送日期", "报送时间"))
+    assert any(h in header for h in ("报告类型", "报告名称")) and any(
+        h in header for h in ("报送日期", "报送时间")
+    )
     ti = next(i for i, h in enumerate(header) if h in ("报告类型", "报告名称"))
-    for r in rows[rows.index(header) + 1:]:
+    for r in rows[rows.index(header) + 1 :]:
         assert RB.classify_report(r[ti]) is not None, r[ti]
     path = next(iter(sorted(out.glob("2024/normative_docs/*.csv"))))
     rows = list(csv.reader(io.StringIO(_decode(path.read_bytes()))))
     header = next(r for r in rows if "文号" in r)
     assert "文件名称" in header and "是否规范" in header
-    assert {r[header.index("是否规范")] for r in rows[rows.index(header) + 1:]} <= {"是", "否"}
+    assert {r[header.index("是否规范")] for r in rows[rows.index(header) + 1 :]} <= {"是", "否"}
 
 
 def test_format_summary_is_short(city):

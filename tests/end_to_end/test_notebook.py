@@ -6,18 +6,25 @@ venv's own ipykernel) with FAZHI_WAREHOUSE pointing at that warehouse. Every ```
 README must run too, and appear in the notebook, so the documented queries cannot drift from the
 marts contract.
 """
+
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import duckdb
 import nbformat
 import pytest
+from builders import (
+    city_units,
+    write_filings,
+    write_meetings,
+    write_normative,
+    write_score_sheet,
+    write_units,
+)
 from nbclient import NotebookClient
 
-from builders import city_units, write_filings, write_meetings, write_normative, write_score_sheet, write_units
 from pipelines.cli import run_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,32 +43,47 @@ def build_raw(raw: Path) -> None:
         write_score_sheet(raw, y, "清丰县", "government", {4: 2, 10: 5})
         write_score_sheet(raw, y, "南乐县", "party", {2: None, 3: "四分"}, mtime=1_700_000_000)
         write_score_sheet(raw, y, "南乐县", "government", verified={1: 5, 4: 1})
-        write_meetings(raw, y, "meetings.csv", [
-            ("中共清丰县委", f"{y}-03-05", "常委会", "听取法治建设工作汇报"),
-            ("中共清丰县委", f"{y}/4/10", "中心组学习", "学习习近平法治思想"),
-            ("中共清丰县委", f"{y}.4.10", "中心组学习", "学习习近平法治思想"),
-            ("中共清丰县委", f"{y}-10-12", "中心组学习", "学习《中华人民共和国行政复议法》"),
-            ("清丰县政府", f"{y}年6月1日", "政府常务会", "法治政府建设专题"),
-            ("清丰县政府", f"{y}-09-01", "集体学法", "学习行政处罚法"),
-            ("清丰县政府", f"{y}-11-20", "专题讲座", "法治专题讲座：依法行政"),
-            ("南乐县委", f"{y}-02-01", "座谈会", "春节走访慰问"),
-            ("南乐县委", f"{y}-07-01", "常委会", "听取全县法治建设工作汇报"),
-            ("市司法局", f"{y}-05-06", "执法培训", "行政执法人员法治培训", 24),
-            ("不存在县委", f"{y}-02-01", "常委会", "法治建设汇报"),
-        ])
-        write_filings(raw, y, [
-            ("清丰县政府", "法治政府建设年度报告", y, f"{y + 1}-03-20"),
-            ("中共清丰县委", "年终述法报告", y, f"{y + 1}-02-10"),
-            ("南乐县政府", "督察自查报告", y, f"{y}-08-09"),
-        ])
-        write_normative(raw, y, [
-            ("清丰县政府", "关于加强河道管理的通知", f"清政〔{y}〕1号", f"{y}-01-05", f"{y}-01-20", "是"),
-            ("清丰县政府", "关于规范停车收费的通知", f"清政〔{y}〕2号", f"{y}-03-05", "", "是"),
-        ])
+        write_meetings(
+            raw,
+            y,
+            "meetings.csv",
+            [
+                ("中共清丰县委", f"{y}-03-05", "常委会", "听取法治建设工作汇报"),
+                ("中共清丰县委", f"{y}/4/10", "中心组学习", "学习习近平法治思想"),
+                ("中共清丰县委", f"{y}.4.10", "中心组学习", "学习习近平法治思想"),
+                ("中共清丰县委", f"{y}-10-12", "中心组学习", "学习《中华人民共和国行政复议法》"),
+                ("清丰县政府", f"{y}年6月1日", "政府常务会", "法治政府建设专题"),
+                ("清丰县政府", f"{y}-09-01", "集体学法", "学习行政处罚法"),
+                ("清丰县政府", f"{y}-11-20", "专题讲座", "法治专题讲座：依法行政"),
+                ("南乐县委", f"{y}-02-01", "座谈会", "春节走访慰问"),
+                ("南乐县委", f"{y}-07-01", "常委会", "听取全县法治建设工作汇报"),
+                ("市司法局", f"{y}-05-06", "执法培训", "行政执法人员法治培训", 24),
+                ("不存在县委", f"{y}-02-01", "常委会", "法治建设汇报"),
+            ],
+        )
+        write_filings(
+            raw,
+            y,
+            [
+                ("清丰县政府", "法治政府建设年度报告", y, f"{y + 1}-03-20"),
+                ("中共清丰县委", "年终述法报告", y, f"{y + 1}-02-10"),
+                ("南乐县政府", "督察自查报告", y, f"{y}-08-09"),
+            ],
+        )
+        write_normative(
+            raw,
+            y,
+            [
+                ("清丰县政府", "关于加强河道管理的通知", f"清政〔{y}〕1号", f"{y}-01-05", f"{y}-01-20", "是"),
+                ("清丰县政府", "关于规范停车收费的通知", f"清政〔{y}〕2号", f"{y}-03-05", "", "是"),
+            ],
+        )
     # 2024 only: 范县 party drops task 7 (government never sends a sheet: region not ranked);
     # 南乐县 party re-submits a corrected sheet, which supersedes the first one.
     write_score_sheet(raw, 2024, "范县", "party", {1: 3}, drop_tasks=(7,))
-    write_score_sheet(raw, 2024, "南乐县", "party", {2: 5}, name="南乐县_party_2024_更正.xlsx", mtime=1_800_000_000)
+    write_score_sheet(
+        raw, 2024, "南乐县", "party", {2: 5}, name="南乐县_party_2024_更正.xlsx", mtime=1_800_000_000
+    )
     misplaced = raw / "2024" / "其他"
     misplaced.mkdir(parents=True)
     (misplaced / "说明.txt").write_text("随文件报送的说明", encoding="utf-8")
@@ -90,8 +112,12 @@ def test_readme_queries_run_on_the_published_warehouse(warehouse):
     assert len(queries) >= 15  # one per published table
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        tables = {r[0] for r in con.execute(
-            "select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()}
+        tables = {
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'marts'"
+            ).fetchall()
+        }
         for sql in queries:
             con.execute(sql).df()  # raises on any error
         documented = {t for sql in queries for t in re.findall(r"marts\.(\w+)", sql)}
@@ -124,8 +150,9 @@ def test_notebook_executes(warehouse, monkeypatch):
     # The kernel inherits this process's environment.
     monkeypatch.setenv("FAZHI_WAREHOUSE", str(warehouse))
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = NotebookClient(nb, kernel_name="python3", timeout=120,
-                            resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client = NotebookClient(
+        nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    )
     client.execute()  # raises CellExecutionError on the first failing cell
 
     tagged = {}
@@ -138,10 +165,26 @@ def test_notebook_executes(warehouse, monkeypatch):
 
     assert str(warehouse) in tagged["setup"]
     # Key results: not empty, and showing what the data holds.
-    for tag in ("unit_scores", "region_rankings", "task_scores", "requirement_compliance",
-                "study_sessions_quarterly", "filing_rates", "normative_doc_rates", "weak_spots",
-                "ingest_issues", "submissions", "units", "score_sheet_tasks", "rulebook_requirements",
-                "meetings", "publication", "trace_row", "trace_compliance", "trace_meetings"):
+    for tag in (
+        "unit_scores",
+        "region_rankings",
+        "task_scores",
+        "requirement_compliance",
+        "study_sessions_quarterly",
+        "filing_rates",
+        "normative_doc_rates",
+        "weak_spots",
+        "ingest_issues",
+        "submissions",
+        "units",
+        "score_sheet_tasks",
+        "rulebook_requirements",
+        "meetings",
+        "publication",
+        "trace_row",
+        "trace_compliance",
+        "trace_meetings",
+    ):
         assert tag in tagged, f"no cell tagged {tag}"
         assert tagged[tag].strip() and "Empty DataFrame" not in tagged[tag], f"{tag}: empty output"
     assert "清丰县" in tagged["region_rankings"] and "南乐县" in tagged["region_rankings"]

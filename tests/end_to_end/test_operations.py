@@ -1,5 +1,6 @@
 """Operations (SPEC §6): the new-file sensor, the January schedule, the year-end recomputation,
 restatements, removed files, and publication that survives kill -9 and readers."""
+
 from __future__ import annotations
 
 import datetime
@@ -14,9 +15,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-
 from builders import city_units, losing, write_score_sheet, write_units
 from conftest import run_fazhi, serving
+
 from pipelines.definitions import defs
 from pipelines.defs.resources import FazhiWarehouse
 from pipelines.defs.schedules import year_end_schedule
@@ -28,7 +29,9 @@ REGIONS = ["清丰县", "南乐县", "范县"]
 
 def _tick(raw: Path, cursor: str | None):
     """One sensor evaluation: the years whose content changed (what its run request is for)."""
-    with dg.build_sensor_context(cursor=cursor, resources={"fazhi": FazhiWarehouse(raw_dir=str(raw))}) as context:
+    with dg.build_sensor_context(
+        cursor=cursor, resources={"fazhi": FazhiWarehouse(raw_dir=str(raw))}
+    ) as context:
         result = raw_files_sensor(context)
     requests = result.run_requests or []
     assert len(requests) <= 1  # one run rebuilds every year
@@ -43,31 +46,31 @@ def test_sensor_runs_only_the_years_whose_content_changed(tmp_path):
     write_score_sheet(raw, 2024, "清丰县", "party")
 
     years, cursor, _ = _tick(raw, None)
-    assert years == ["2023", "2024"]                         # first look: every year with files
+    assert years == ["2023", "2024"]  # first look: every year with files
 
     years, cursor, result = _tick(raw, cursor)
-    assert years == [] and result.skip_reason is not None   # nothing changed, nothing hashed anew
+    assert years == [] and result.skip_reason is not None  # nothing changed, nothing hashed anew
 
     new = write_score_sheet(raw, 2024, "范县", "party")
     years, cursor, _ = _tick(raw, cursor)
-    assert years == ["2024"]                                 # a new file: its year only
+    assert years == ["2024"]  # a new file: its year only
 
     new.rename(new.with_name("范县党委_更名.xlsx"))
     years, cursor, _ = _tick(raw, cursor)
-    assert years == []                                       # same bytes under a new name: no run
+    assert years == []  # same bytes under a new name: no run
 
     shutil.copy(a2023, tmp_path / "keep.xlsx")
     write_score_sheet(raw, 2023, "清丰县", "party", losing("party", 7))  # corrected in place
     old = datetime.datetime(2020, 1, 1).timestamp()
-    os.utime(a2023, (old, old))                              # …with an old mtime: still seen
+    os.utime(a2023, (old, old))  # …with an old mtime: still seen
     years, cursor, _ = _tick(raw, cursor)
     assert years == ["2023"]
 
     a2023.unlink()
     years, cursor, _ = _tick(raw, cursor)
-    assert years == ["2023"]                                 # removed: its data must leave 2023
+    assert years == ["2023"]  # removed: its data must leave 2023
 
-    write_units(raw, city_units(REGIONS + ["台前县"]))     # the registry belongs to every year
+    write_units(raw, city_units([*REGIONS, "台前县"]))  # the registry belongs to every year
     years, cursor, _ = _tick(raw, cursor)
     assert years == ["2024"]  # 2023 has no files left; the registry change affects each year with data
 
@@ -84,23 +87,31 @@ def test_sensor_ignores_a_file_copied_twice_and_hashes_only_what_moved(tmp_path,
     real = watch._sha256
     monkeypatch.setattr(watch, "_sha256", lambda p: hashed.append(p.name) or real(p))
     years, cursor, _ = _tick(raw, cursor)
-    assert years == [] and hashed == ["副本.xlsx"]          # the unchanged files were not read again
+    assert years == [] and hashed == ["副本.xlsx"]  # the unchanged files were not read again
 
 
 def test_year_end_schedule_recomputes_the_year_just_ended():
     context = dg.build_schedule_context(
-        scheduled_execution_time=datetime.datetime(2027, 1, 4, 2, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=8))))
+        scheduled_execution_time=datetime.datetime(
+            2027, 1, 4, 2, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=8))
+        )
+    )
     request = year_end_schedule(context)
     assert request.tags["fazhi/year"] == "2026" and request.run_key == "year_end_20270104"
-    assert year_end_schedule.cron_schedule == "0 2 * 1 1" and year_end_schedule.execution_timezone == "Asia/Shanghai"
+    assert (
+        year_end_schedule.cron_schedule == "0 2 * 1 1"
+        and year_end_schedule.execution_timezone == "Asia/Shanghai"
+    )
     assert year_end_schedule.job_name == "refresh"
 
 
 def _three_years(raw: Path) -> None:
     write_units(raw, city_units(REGIONS))
-    for year, lost in ((2023, {"清丰县": 10, "南乐县": 5, "范县": 0}),
-                       (2024, {"清丰县": 0, "南乐县": 5, "范县": 10}),
-                       (2025, {"清丰县": 0, "南乐县": 5, "范县": 10})):
+    for year, lost in (
+        (2023, {"清丰县": 10, "南乐县": 5, "范县": 0}),
+        (2024, {"清丰县": 0, "南乐县": 5, "范县": 10}),
+        (2025, {"清丰县": 0, "南乐县": 5, "范县": 10}),
+    ):
         for region, n in lost.items():
             for role in ("party", "government"):
                 write_score_sheet(raw, year, region, role, losing(role, n))
@@ -113,8 +124,14 @@ def test_recompute_restates_the_year_and_what_the_next_year_compares_with(tmp_pa
     raw, path = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb"
     _three_years(raw)
     wh = run_fazhi(raw, path)
-    before = wh.df("select year, region, rank, prev_rank, score from marts.region_rankings order by year, rank")
-    assert before.query("year == 2024").set_index("region")["rank"].to_dict() == {"清丰县": 1, "南乐县": 2, "范县": 3}
+    before = wh.df(
+        "select year, region, rank, prev_rank, score from marts.region_rankings order by year, rank"
+    )
+    assert before.query("year == 2024").set_index("region")["rank"].to_dict() == {
+        "清丰县": 1,
+        "南乐县": 2,
+        "范县": 3,
+    }
     published_before = wh.df("select published_at from marts.publication")["published_at"].item()
 
     # A corrected 2024 sheet arrives: 清丰县's party committee lost 20 points, not 0.
@@ -125,18 +142,37 @@ def test_recompute_restates_the_year_and_what_the_next_year_compares_with(tmp_pa
         result = defs.resolve_job_def("refresh").execute_in_process(instance=instance)
         assert result.success
 
-    after = wh.df("select year, region, rank, prev_rank, score from marts.region_rankings order by year, rank")
+    after = wh.df(
+        "select year, region, rank, prev_rank, score from marts.region_rankings order by year, rank"
+    )
     r2024 = after.query("year == 2024").set_index("region")
     # 清丰县 (80 + 100) / 2 = 90 ties 范县's 90 behind 南乐县's 95.
-    assert r2024.loc["清丰县", "score"] == 90.0 and r2024["rank"].to_dict() == {"南乐县": 1, "清丰县": 2, "范县": 2}
-    assert after.query("year == 2025").set_index("region")["prev_rank"].to_dict() == {"清丰县": 2, "南乐县": 1, "范县": 2}
+    assert r2024.loc["清丰县", "score"] == 90.0 and r2024["rank"].to_dict() == {
+        "南乐县": 1,
+        "清丰县": 2,
+        "范县": 2,
+    }
+    assert after.query("year == 2025").set_index("region")["prev_rank"].to_dict() == {
+        "清丰县": 2,
+        "南乐县": 1,
+        "范县": 2,
+    }
     assert after.query("year == 2023").equals(before.query("year == 2023"))
 
     rs = wh.df("select * from marts.restatements order by scope, subject_id, measure")
     region = rs[rs["scope"] == "region"].set_index(["subject_id", "measure"])
-    assert (region.loc[("清丰县", "score"), "old_value"], region.loc[("清丰县", "score"), "new_value"]) == (100.0, 90.0)
-    assert (region.loc[("清丰县", "rank"), "old_value"], region.loc[("清丰县", "rank"), "new_value"]) == (1, 2)
-    assert (region.loc[("南乐县", "rank"), "old_value"], region.loc[("南乐县", "rank"), "new_value"]) == (2, 1)
+    assert (region.loc[("清丰县", "score"), "old_value"], region.loc[("清丰县", "score"), "new_value"]) == (
+        100.0,
+        90.0,
+    )
+    assert (region.loc[("清丰县", "rank"), "old_value"], region.loc[("清丰县", "rank"), "new_value"]) == (
+        1,
+        2,
+    )
+    assert (region.loc[("南乐县", "rank"), "old_value"], region.loc[("南乐县", "rank"), "new_value"]) == (
+        2,
+        1,
+    )
     assert "更正：2024/score_sheets/清丰县_party_2024.xlsx" in region.loc[("清丰县", "score"), "reason"]
     assert region.loc[("南乐县", "rank"), "reason"].startswith("本单位文件未变")  # moved because 清丰县 fell
     assert set(rs["year"]) == {2024}
@@ -155,8 +191,12 @@ def test_after_recomputing_a_year_the_next_years_comparisons_read_it_as_it_now_i
     _three_years(raw)
     run_fazhi(raw, path)
     write_score_sheet(raw, 2023, "范县", "party", losing("party", 19))  # 范县 2023: 100 → 81 (party)
-    done = subprocess.run([str(FAZHI), "recompute", "--year", "2023", "--raw", str(raw), "--warehouse", str(path)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(FAZHI), "recompute", "--year", "2023", "--raw", str(raw), "--warehouse", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     from conftest import Warehouse
 
@@ -168,8 +208,10 @@ def test_after_recomputing_a_year_the_next_years_comparisons_read_it_as_it_now_i
         assert units.loc[(2024, name), "prev_score"] == units.loc[(2023, name), "score"]
         assert units.loc[(2024, name), "prev_rank"] == units.loc[(2023, name), "rank"]
     assert units.loc[(2023, "中共范县委员会"), "score"] == 81.0
-    regions = wh.df("select year, region, score, rank, prev_score, prev_rank, rank_change, score_change "
-                    "from marts.region_rankings order by year, region").set_index(["year", "region"])
+    regions = wh.df(
+        "select year, region, score, rank, prev_score, prev_rank, rank_change, score_change "
+        "from marts.region_rankings order by year, region"
+    ).set_index(["year", "region"])
     for region in REGIONS:
         this, last = regions.loc[(2024, region)], regions.loc[(2023, region)]
         assert (this["prev_score"], this["prev_rank"]) == (last["score"], last["rank"])
@@ -191,12 +233,13 @@ def test_a_sheet_counts_in_the_year_written_inside_it_whatever_folder_the_sensor
     _, cursor, _ = _tick(raw, None)
     write_score_sheet(raw, 2023, "范县", "party", losing("party", 4), file_year=2024)  # in the 2024 folder
     years, cursor, result = _tick(raw, cursor)
-    assert years == ["2024"]                                    # what the sensor can see: the folder
+    assert years == ["2024"]  # what the sensor can see: the folder
     request = result.run_requests[0]
     resources = {"fazhi": FazhiWarehouse(raw_dir=str(raw), warehouse=str(path))}
     with dg.instance_for_test() as instance:
         run = defs.resolve_job_def(raw_files_sensor.job_name).execute_in_process(
-            instance=instance, tags=request.tags, resources=resources)
+            instance=instance, tags=request.tags, resources=resources
+        )
         assert run.success
     from conftest import Warehouse
 
@@ -217,9 +260,13 @@ def test_a_removed_file_leaves_the_marts_with_an_issue_saying_so(tmp_path):
                     where s.year = 2025 and u.unit_name = '范县人民政府'""")
     assert unit["status"].item() == "missing" and unit["score"].isna().all()
     issue = wh.df("select * from marts.ingest_issues where code = 'file_removed'")
-    assert list(issue["file"]) == ["2025/score_sheets/范县_government_2025.xlsx"] and list(issue["year"]) == [2025]
+    assert list(issue["file"]) == ["2025/score_sheets/范县_government_2025.xlsx"] and list(issue["year"]) == [
+        2025
+    ]
     assert "已从 data/raw 中移除" in issue["message"].item()
-    assert "2025/score_sheets/范县_government_2025.xlsx" not in set(wh.df("select file from marts.submissions")["file"])
+    assert "2025/score_sheets/范县_government_2025.xlsx" not in set(
+        wh.df("select file from marts.submissions")["file"]
+    )
     # Renaming a file is not a removal.
     kept = raw / "2025" / "score_sheets" / "范县_party_2025.xlsx"
     kept.rename(kept.with_name("范县党委2025.xlsx"))
@@ -238,8 +285,12 @@ def _published_at(path: Path):
 def city(tmp_path_factory):
     root = tmp_path_factory.mktemp("ops")
     raw, path = root / "raw", root / "marts" / "fazhi.duckdb"
-    done = subprocess.run([str(FAZHI), "generate", "--out", str(raw), "--scale", "city", "--years", "2023-2024",
-                           "--seed", "5"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(FAZHI), "generate", "--out", str(raw), "--scale", "city", "--years", "2023-2024", "--seed", "5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     return raw, path
 
@@ -261,15 +312,18 @@ def test_kill_9_leaves_the_last_marts_served_and_the_next_run_succeeds(city, whe
                 time.sleep(0.01)
             time.sleep(0.5)
         else:  # the new warehouse file is being written beside the served one
-            while not list(path.parent.glob(f".{path.name}.*.tmp")) and proc.poll() is None \
-                    and time.monotonic() < deadline:
+            while (
+                not list(path.parent.glob(f".{path.name}.*.tmp"))
+                and proc.poll() is None
+                and time.monotonic() < deadline
+            ):
                 time.sleep(0.002)
         assert proc.poll() is None, "the run ended before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    assert _published_at(path) == served                     # the last publication, intact and readable
+    assert _published_at(path) == served  # the last publication, intact and readable
     done = subprocess.run(run, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert _published_at(path)[0] > served[0]
@@ -289,11 +343,14 @@ def test_the_dashboard_reads_while_the_marts_are_published(city):
     def read():
         while not stop.is_set():
             try:
-                frame = data._read("""select p.published_at, count(*) as n from marts.publication p,
-                                      marts.region_rankings group by all""", {})
+                frame = data._read(
+                    """select p.published_at, count(*) as n from marts.publication p,
+                                      marts.region_rankings group by all""",
+                    {},
+                )
                 seen.add(frame["published_at"].item())
                 assert frame["n"].item() > 0
-            except Exception as error:  # noqa: BLE001 - every failure is the finding
+            except Exception as error:
                 errors.append(repr(error))
 
     reader = threading.Thread(target=read)
@@ -326,8 +383,11 @@ def _graphql(url: str, query: str) -> dict:
     import json
     import urllib.request
 
-    request = urllib.request.Request(f"{url}/graphql", data=json.dumps({"query": query}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)["data"]
 
@@ -342,20 +402,32 @@ def test_fazhi_ui_serves_the_project_and_its_daemon_runs_the_sensor(tmp_path):
     log = tmp_path / "ui.log"
     deadline = time.monotonic() + 180
     with serving([str(FAZHI), "ui"], "/server_info", log, within=180, env=env) as url:
-        repo = _graphql(url, """{ repositoriesOrError { ... on RepositoryConnection { nodes {
-            jobs { name } sensors { name sensorState { status } } schedules { name scheduleState { status } } } } } }""")
+        repo = _graphql(
+            url,
+            """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+            jobs { name } sensors { name sensorState { status } } schedules { name scheduleState { status } } } } } }""",
+        )
         node = repo["repositoriesOrError"]["nodes"][0]
         assert "refresh" in {j["name"] for j in node["jobs"]}
-        assert [(s["name"], s["sensorState"]["status"]) for s in node["sensors"]] == [("raw_files_sensor", "RUNNING")]
-        assert [(s["name"], s["scheduleState"]["status"]) for s in node["schedules"]] == [("year_end_schedule", "RUNNING")]
+        assert [(s["name"], s["sensorState"]["status"]) for s in node["sensors"]] == [
+            ("raw_files_sensor", "RUNNING")
+        ]
+        assert [(s["name"], s["scheduleState"]["status"]) for s in node["schedules"]] == [
+            ("year_end_schedule", "RUNNING")
+        ]
         assert (home / "dagster.yaml").resolve() == (Path(__file__).resolve().parents[2] / "dagster.yaml")
 
         runs = []
         while not path.exists() or not runs:  # the sensor's first look sees 2024 and requests a run
-            assert time.monotonic() < deadline, "no published marts from a sensor run:\n" + log.read_text()[-3000:]
+            assert time.monotonic() < deadline, (
+                "no published marts from a sensor run:\n" + log.read_text()[-3000:]
+            )
             time.sleep(1)
-            runs = _graphql(url, """{ runsOrError { ... on Runs { results { status
-                tags { key value } } } } }""")["runsOrError"]["results"]
+            runs = _graphql(
+                url,
+                """{ runsOrError { ... on Runs { results { status
+                tags { key value } } } } }""",
+            )["runsOrError"]["results"]
             runs = [r for r in runs if r["status"] == "SUCCESS"]
         tags = {t["key"]: t["value"] for t in runs[0]["tags"]}
         assert tags["fazhi/years"] == "2024" and tags["fazhi/trigger"] == "raw_files_sensor"

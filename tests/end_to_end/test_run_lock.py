@@ -1,5 +1,6 @@
 """One run at a time on a work database, said plainly; wrong arguments get a clear sentence and a
 non-zero exit code, never a traceback."""
+
 from __future__ import annotations
 
 import os
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-
 from builders import city_units, write_score_sheet, write_units
 
 FAZHI = Path(sys.executable).parent / "fazhi"
@@ -26,8 +26,12 @@ def office(tmp_path):
 
 
 def _run(raw: Path, warehouse: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(FAZHI), "run", "--raw", str(raw), "--warehouse", str(warehouse), *extra],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(FAZHI), "run", "--raw", str(raw), "--warehouse", str(warehouse), *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _holder(warehouse: Path, seconds: float) -> subprocess.Popen:
@@ -36,7 +40,7 @@ def _holder(warehouse: Path, seconds: float) -> subprocess.Popen:
         import time
         from pathlib import Path
         from pipelines.lib.runlock import run_lock
-        with run_lock(Path({str(warehouse.parent / '.work')!r}), "fazhi run --years 2024"):
+        with run_lock(Path({str(warehouse.parent / ".work")!r}), "fazhi run --years 2024"):
             print("held", flush=True)
             time.sleep({seconds})
     """)
@@ -115,16 +119,23 @@ def test_a_sensor_tick_takes_no_lock(office):
     assert [r.tags["fazhi/years"] for r in result.run_requests] == ["2024"]
 
 
-@pytest.mark.parametrize(("args", "says"), [
-    (["--raw", "/nonexistent/raw"], "报送文件目录不存在：/nonexistent/raw"),
-    (["--years", "2030"], "2030 年度没有任何报送数据"),
-    (["--years", "二〇二四"], "--years 格式不对"),
-    (["--rulebook", "no_such_rulebook"], "规则无法加载（no_such_rulebook）"),
-])
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--raw", "/nonexistent/raw"], "报送文件目录不存在：/nonexistent/raw"),
+        (["--years", "2030"], "2030 年度没有任何报送数据"),
+        (["--years", "二〇二四"], "--years 格式不对"),
+        (["--rulebook", "no_such_rulebook"], "规则无法加载（no_such_rulebook）"),
+    ],
+)
 def test_wrong_arguments_exit_non_zero_with_one_clear_sentence(office, args, says):
     raw, warehouse = office
-    done = subprocess.run([str(FAZHI), "run", "--raw", str(raw), "--warehouse", str(warehouse), *args],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(FAZHI), "run", "--raw", str(raw), "--warehouse", str(warehouse), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2
     assert says in done.stderr and "Traceback" not in done.stderr
     assert not warehouse.exists()

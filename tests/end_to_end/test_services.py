@@ -1,5 +1,6 @@
 """`fazhi dashboard` and `fazhi ui` stop as a whole: a stop signal to the `fazhi` process (what a service
 manager or Ctrl+C sends) stops every process it started and frees the port."""
+
 from __future__ import annotations
 
 import os
@@ -45,21 +46,29 @@ def _port_free(port: int) -> bool:
     return True
 
 
-@pytest.mark.parametrize(("command", "ready", "within", "sig"), [
-    ("dashboard", "/_stcore/health", 60, signal.SIGTERM),
-    ("dashboard", "/_stcore/health", 60, signal.SIGINT),
-    ("ui", "/server_info", 180, signal.SIGTERM),
-])
+@pytest.mark.parametrize(
+    ("command", "ready", "within", "sig"),
+    [
+        ("dashboard", "/_stcore/health", 60, signal.SIGTERM),
+        ("dashboard", "/_stcore/health", 60, signal.SIGINT),
+        ("ui", "/server_info", 180, signal.SIGTERM),
+    ],
+)
 def test_a_stop_signal_to_fazhi_stops_every_process_it_started(tmp_path, command, ready, within, sig):
     port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "FAZHI_RAW_DIR": str(tmp_path / "raw"),
-           "FAZHI_WAREHOUSE": str(tmp_path / "marts" / "fazhi.duckdb")}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "FAZHI_RAW_DIR": str(tmp_path / "raw"),
+        "FAZHI_WAREHOUSE": str(tmp_path / "marts" / "fazhi.duckdb"),
+    }
     (tmp_path / "raw").mkdir()
     log = tmp_path / "server.log"
     with open(log, "w") as out:
         # Not in a session of its own: the signal goes to the `fazhi` process alone, as `kill PID` does.
-        proc = subprocess.Popen([str(FAZHI), command, "--port", str(port)], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(FAZHI), command, "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         deadline = time.monotonic() + within
         while not _answers(f"http://127.0.0.1:{port}{ready}"):
@@ -70,7 +79,7 @@ def test_a_stop_signal_to_fazhi_stops_every_process_it_started(tmp_path, command
         assert family, "the server runs in processes of its own"
         proc.send_signal(sig)
         assert proc.wait(timeout=60) == 0
-        gone, alive = psutil.wait_procs(family, timeout=10)
+        _gone, alive = psutil.wait_procs(family, timeout=10)
         assert alive == [], f"left running: {[p.cmdline() for p in alive]}"
         assert _port_free(port)
     finally:

@@ -1,5 +1,6 @@
 """The dbt models: their unit tests (the business rules on given rows), their documentation, and the
 README's contract, which is checked against the models' YAML (the one place columns are declared)."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from builders import city_units, losing, write_score_sheet, write_units
 from conftest import run_fazhi
+
 from pipelines.lib.dbt_project import DBT_EXECUTABLE
 from pipelines.lib.schema import DBT_DIR, mart_tables
 
@@ -34,10 +35,22 @@ def work_db(tmp_path_factory) -> Path:
 
 def _dbt(project: Path, work_db: Path, *args: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
     target = work_db.parent / "dbt_unit_tests"
-    env = {**os.environ, "FAZHI_WORK_DB": str(work_db), "DBT_TARGET_PATH": str(target), "DBT_LOG_PATH": str(target),
-           "DBT_PROFILES_DIR": str(project), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    done = subprocess.run([DBT_EXECUTABLE, *args], cwd=project, env=env, capture_output=True, text=True, timeout=600)
-    results = json.loads((target / "run_results.json").read_text())["results"] if (target / "run_results.json").exists() else []
+    env = {
+        **os.environ,
+        "FAZHI_WORK_DB": str(work_db),
+        "DBT_TARGET_PATH": str(target),
+        "DBT_LOG_PATH": str(target),
+        "DBT_PROFILES_DIR": str(project),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    done = subprocess.run(
+        [DBT_EXECUTABLE, *args], cwd=project, env=env, capture_output=True, text=True, timeout=600
+    )
+    results = (
+        json.loads((target / "run_results.json").read_text())["results"]
+        if (target / "run_results.json").exists()
+        else []
+    )
     return done, results
 
 
@@ -46,8 +59,15 @@ def test_the_business_rules_hold_on_their_unit_tests(work_db):
     assert done.returncode == 0, done.stdout[-4000:]
     names = {r["unique_id"].split(".")[-1] for r in results}
     assert len(names) >= 11 and all(r["status"] == "pass" for r in results)
-    for rule in ("competition_ranking_with_ties", "bottom_cut_with_ties", "evidence", "periods", "duplicates",
-                 "on_time_on_the_due_date", "three_rates"):
+    for rule in (
+        "competition_ranking_with_ties",
+        "bottom_cut_with_ties",
+        "evidence",
+        "periods",
+        "duplicates",
+        "on_time_on_the_due_date",
+        "three_rates",
+    ):
         assert any(rule in n for n in names), f"no unit test for {rule}: {sorted(names)}"
 
 
@@ -57,7 +77,9 @@ def test_a_wrong_expectation_fails_its_unit_test(work_db, tmp_path):
     shutil.copytree(DBT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
     spec = project / "models" / "marts" / "unit_scores.yml"
     text = spec.read_text(encoding="utf-8")
-    wrong = text.replace("{year: 2024, unit_id: P3, score: 80, rank: 2,", "{year: 2024, unit_id: P3, score: 80, rank: 3,")
+    wrong = text.replace(
+        "{year: 2024, unit_id: P3, score: 80, rank: 2,", "{year: 2024, unit_id: P3, score: 80, rank: 3,"
+    )
     assert wrong != text
     spec.write_text(wrong, encoding="utf-8")
     done, results = _dbt(project, work_db, "test", "--select", "unit_scores_competition_ranking_with_ties")
@@ -67,9 +89,23 @@ def test_a_wrong_expectation_fails_its_unit_test(work_db, tmp_path):
 
 def test_every_mart_and_column_is_documented_and_typed():
     marts = mart_tables()
-    assert {"unit_scores", "region_rankings", "task_scores", "requirement_compliance", "study_sessions_quarterly",
-            "filing_rates", "normative_doc_rates", "weak_spots", "ingest_issues", "submissions", "units",
-            "score_sheet_tasks", "rulebook_requirements", "meetings", "rulebook_roles"} <= set(marts)
+    assert {
+        "unit_scores",
+        "region_rankings",
+        "task_scores",
+        "requirement_compliance",
+        "study_sessions_quarterly",
+        "filing_rates",
+        "normative_doc_rates",
+        "weak_spots",
+        "ingest_issues",
+        "submissions",
+        "units",
+        "score_sheet_tasks",
+        "rulebook_requirements",
+        "meetings",
+        "rulebook_roles",
+    } <= set(marts)
     for table in marts.values():
         assert table.description, table.name
         for column in table.columns:
@@ -89,7 +125,7 @@ def test_the_published_tables_have_exactly_the_declared_columns(work_db):
 def test_the_readme_contract_is_written_from_the_models_yaml():
     """README.md's contract section is exactly what the models' YAML says (regenerate it with
     `.venv/bin/python -m pipelines.lib.contract`)."""
-    from pipelines.lib.contract import render, readme_section
+    from pipelines.lib.contract import readme_section, render
 
     assert readme_section(README.read_text(encoding="utf-8")) == render()
 

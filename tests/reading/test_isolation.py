@@ -1,5 +1,6 @@
 """pipelines.lib.isolation: a crash, a memory blow-up, a hang or an exception in one item is
 attributed to exactly that item; every other item still completes and the caller survives."""
+
 from __future__ import annotations
 
 import os
@@ -75,20 +76,32 @@ def _write_package(path: Path, sheet_body: str) -> str:
     rels_ns = "http://schemas.openxmlformats.org/package/2006/relationships"
     doc_rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("[Content_Types].xml",
-                    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-                    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-                    '<Default Extension="xml" ContentType="application/xml"/></Types>')
-        zf.writestr("_rels/.rels", f'<Relationships xmlns="{rels_ns}"><Relationship Id="rId1" '
-                                   f'Type="{doc_rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
-        zf.writestr("xl/workbook.xml",
-                    '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-                    f'xmlns:r="{doc_rel}"><sheets><sheet name="S1" sheetId="1" r:id="rId1"/></sheets></workbook>')
-        zf.writestr("xl/_rels/workbook.xml.rels", f'<Relationships xmlns="{rels_ns}"><Relationship Id="rId1" '
-                                                  f'Type="{doc_rel}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>')
-        zf.writestr("xl/worksheets/sheet1.xml",
-                    '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-                    f"<sheetData>{sheet_body}</sheetData></worksheet>")
+        zf.writestr(
+            "[Content_Types].xml",
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/></Types>',
+        )
+        zf.writestr(
+            "_rels/.rels",
+            f'<Relationships xmlns="{rels_ns}"><Relationship Id="rId1" '
+            f'Type="{doc_rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        )
+        zf.writestr(
+            "xl/workbook.xml",
+            '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            f'xmlns:r="{doc_rel}"><sheets><sheet name="S1" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        )
+        zf.writestr(
+            "xl/_rels/workbook.xml.rels",
+            f'<Relationships xmlns="{rels_ns}"><Relationship Id="rId1" '
+            f'Type="{doc_rel}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>',
+        )
+        zf.writestr(
+            "xl/worksheets/sheet1.xml",
+            '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+            f"<sheetData>{sheet_body}</sheetData></worksheet>",
+        )
     return str(path)
 
 
@@ -116,9 +129,10 @@ def test_calamine_abort_on_corner_cells_is_contained(tmp_path):
     """calamine aborts (or fails to allocate) on cells at A1 and XFD1048576: inside map_isolated
     that is one failed item; read_workbook refuses the same file before calamine touches it."""
     good = _write_package(tmp_path / "good.xlsx", '<row r="1"><c r="A1"><v>1</v></c></row>')
-    corner = _write_package(tmp_path / "corner.xlsx",
-                            '<row r="1"><c r="A1"><v>1</v></c></row>'
-                            '<row r="1048576"><c r="XFD1048576"><v>2</v></c></row>')
+    corner = _write_package(
+        tmp_path / "corner.xlsx",
+        '<row r="1"><c r="A1"><v>1</v></c></row><row r="1048576"><c r="XFD1048576"><v>2</v></c></row>',
+    )
     raw = map_isolated(_calamine_read, [good, corner, good], workers=2, memory_mb=1536, timeout_s=60)
     assert raw[0].ok and raw[2].ok and raw[0].value == 1
     assert not raw[1].ok and raw[1].error_kind in ("crash", "exception"), raw[1]
@@ -139,7 +153,9 @@ def test_order_and_values_survive_batching():
 def test_crash_in_the_middle_of_a_batch_reruns_the_unreported_items():
     items = list(range(200))
     items[150] = 3  # _misbehave aborts on 3; batches of 100 put it mid-batch
-    outcomes = map_isolated(_misbehave, [i if i not in (5, 7, 9) else 4 for i in items], workers=2, chunksize=100)
+    outcomes = map_isolated(
+        _misbehave, [i if i not in (5, 7, 9) else 4 for i in items], workers=2, chunksize=100
+    )
     assert [i for i, o in enumerate(outcomes) if not o.ok] == [3, 150]
     assert all(o.error_kind == "crash" for o in outcomes if not o.ok)
 
@@ -169,8 +185,10 @@ def test_throughput_of_small_items(n):
     outcomes = map_isolated(_identity, range(n), workers=2)
     elapsed = time.perf_counter() - started
     assert [o.value for o in outcomes] == list(range(n))
-    print(f"\nmap_isolated: {n} trivial items in {elapsed * 1000:.0f} ms "
-          f"({elapsed / n * 1e6:.1f} µs an item, worker start-up included)")
+    print(
+        f"\nmap_isolated: {n} trivial items in {elapsed * 1000:.0f} ms "
+        f"({elapsed / n * 1e6:.1f} µs an item, worker start-up included)"
+    )
 
 
 def _report_pid_and_hang(path: str) -> None:

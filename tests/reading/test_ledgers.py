@@ -4,6 +4,7 @@ by openpyxl, legacy .xls by xlwt.
 Every test checks the accounting contract: rows_read == len(records) + len(rejected_rows), and each
 rejected row carries exactly one error issue.
 """
+
 from __future__ import annotations
 
 import csv
@@ -14,6 +15,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 import xlwt
+from test_wild_workbooks import assert_clean_message
 
 from pipelines.lib.ledgers import (
     parse_filings,
@@ -22,22 +24,23 @@ from pipelines.lib.ledgers import (
     parse_units,
 )
 from pipelines.lib.records import ERROR, WARNING, FileRejected, ParsedFile
-from test_wild_workbooks import assert_clean_message
 
 D = date(2024, 3, 5)
 
 
 # --- helpers ----------------------------------------------------------------------------------
 
-def write_csv(path: Path, rows: list[list[object]], encoding: str = "utf-8",
-              delimiter: str = ",") -> Path:
+
+def write_csv(path: Path, rows: list[list[object]], encoding: str = "utf-8", delimiter: str = ",") -> Path:
     buf = io.StringIO(newline="")
     csv.writer(buf, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
     path.write_bytes(buf.getvalue().encode(encoding))
     return path
 
 
-def write_xlsx(path: Path, sheets: dict[str, list[list[object]]], merge: dict[str, list[str]] | None = None) -> Path:
+def write_xlsx(
+    path: Path, sheets: dict[str, list[list[object]]], merge: dict[str, list[str]] | None = None
+) -> Path:
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
     for name, rows in sheets.items():
@@ -92,6 +95,7 @@ MEETING_ROWS = [
 
 # --- encodings --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])
 def test_meetings_csv_encodings(tmp_path, encoding):
     path = write_csv(tmp_path / "m.csv", [MEETING_HEADER, *MEETING_ROWS], encoding)
@@ -102,9 +106,16 @@ def test_meetings_csv_encodings(tmp_path, encoding):
     assert pf.meta["encoding"] == ("gb18030" if encoding == "gbk" else encoding)
     first, second, third = pf.records
     assert first == {
-        "sheet": None, "row": 2, "unit": "清丰县委", "date": D, "type_text": "常委会",
-        "topic": "听取法治建设工作汇报", "host": "张三", "led_by_principal": True,
-        "attendees": 15, "hours": None,
+        "sheet": None,
+        "row": 2,
+        "unit": "清丰县委",
+        "date": D,
+        "type_text": "常委会",
+        "topic": "听取法治建设工作汇报",
+        "host": "张三",
+        "led_by_principal": True,
+        "attendees": 15,
+        "hours": None,
     }
     assert second["date"] == date(2024, 4, 8) and second["hours"] == 2.0
     assert third["date"] == date(2024, 5, 6) and third["hours"] == 1.5
@@ -146,24 +157,38 @@ def test_undecodable_csv_is_rejected(tmp_path, data):
 
 # --- dates ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "raw",
-    ["2024-03-05", "2024/3/5", "2024.3.5", "2024年3月5日", "2024-03-05 00:00:00",
-     "２０２４年３月５日", "２０２４－０３－０５", "45356", "20240305"],
+    [
+        "2024-03-05",
+        "2024/3/5",
+        "2024.3.5",
+        "2024年3月5日",
+        "2024-03-05 00:00:00",
+        "２０２４年３月５日",
+        "２０２４－０３－０５",
+        "45356",
+        "20240305",
+    ],
 )
 def test_every_csv_date_form(tmp_path, raw):
-    path = write_csv(tmp_path / "m.csv", [MEETING_HEADER, ["清丰县委", raw, "常委会", "法治汇报", "", "", "", ""]])
+    path = write_csv(
+        tmp_path / "m.csv", [MEETING_HEADER, ["清丰县委", raw, "常委会", "法治汇报", "", "", "", ""]]
+    )
     pf = parse_meetings(path)
     check_accounting(pf)
     assert [r["date"] for r in pf.records] == [D]
 
 
 def test_bad_date_row_is_rejected_others_loaded(tmp_path):
-    rows = [["单位", "会议日期", "会议类型", "主题"],
-            ["清丰县委", "2024-03-05", "常委会", "法治汇报"],
-            ["清丰县委", "2024-13-45", "常委会", "法治汇报"],
-            ["清丰县委", "", "常委会", "法治汇报"],
-            ["清丰县委", "2024-06-01", "中心组", "学法"]]
+    rows = [
+        ["单位", "会议日期", "会议类型", "主题"],
+        ["清丰县委", "2024-03-05", "常委会", "法治汇报"],
+        ["清丰县委", "2024-13-45", "常委会", "法治汇报"],
+        ["清丰县委", "", "常委会", "法治汇报"],
+        ["清丰县委", "2024-06-01", "中心组", "学法"],
+    ]
     pf = parse_meetings(write_csv(tmp_path / "m.csv", rows))
     check_accounting(pf)
     assert pf.rows_read == 4
@@ -177,19 +202,20 @@ def test_bad_date_row_is_rejected_others_loaded(tmp_path):
 
 # --- workbooks --------------------------------------------------------------------------------
 
+
 def _meeting_sheet_rows() -> list[list[object]]:
     return [
-        ["2024年度清丰县委会议学法台账", None, None, None, None, None],        # row 1: title (merged)
+        ["2024年度清丰县委会议学法台账", None, None, None, None, None],  # row 1: title (merged)
         ["填报单位：清丰县委", None, None, "填报时间：2025年1月6日", None, None],  # row 2
-        ["序号", "单位名称", "学习日期", "活动形式", "学习内容", "学时（小时）"],     # row 3: header
-        [1, "清丰县委", datetime(2024, 3, 5), "中心组学习", "学习宪法", 2],       # row 4: datetime cell
-        [2, "清丰县委", 45356, "常委会", "听取法治工作汇报", None],               # row 5: Excel serial
-        [3, None, None, None, None, None],                                       # row 6: pre-numbered blank
-        [None, None, None, None, None, None],                                    # row 7: blank
-        [4, "清丰县委", "2024-13-45", "常委会", "法治", None],                    # row 8: bad date
-        [5, "清丰县委", "2024年6月1日", "讲座", "民法典\n专题讲座", "两小时"],     # row 9: wrapped, bad hours
-        [6, None, "2024.7.1", "集体学法", "学习行政处罚法", 1.5],                 # row 10: unit from title
-        ["填表人：王五", None, None, None, None, None],                          # row 11: footer
+        ["序号", "单位名称", "学习日期", "活动形式", "学习内容", "学时（小时）"],  # row 3: header
+        [1, "清丰县委", datetime(2024, 3, 5), "中心组学习", "学习宪法", 2],  # row 4: datetime cell
+        [2, "清丰县委", 45356, "常委会", "听取法治工作汇报", None],  # row 5: Excel serial
+        [3, None, None, None, None, None],  # row 6: pre-numbered blank
+        [None, None, None, None, None, None],  # row 7: blank
+        [4, "清丰县委", "2024-13-45", "常委会", "法治", None],  # row 8: bad date
+        [5, "清丰县委", "2024年6月1日", "讲座", "民法典\n专题讲座", "两小时"],  # row 9: wrapped, bad hours
+        [6, None, "2024.7.1", "集体学法", "学习行政处罚法", 1.5],  # row 10: unit from title
+        ["填表人：王五", None, None, None, None, None],  # row 11: footer
     ]
 
 
@@ -230,10 +256,13 @@ def test_xls_legacy_workbook(tmp_path):
 
 def test_several_data_sheets_are_all_read(tmp_path):
     header = ["单位", "日期", "类型", "内容"]
-    path = write_xlsx(tmp_path / "m.xlsx", {
-        "一季度": [header, ["清丰县委", datetime(2024, 3, 5), "常委会", "法治"]],
-        "二季度": [["二季度台账"], header, ["清丰县委", datetime(2024, 5, 5), "中心组", "学法"]],
-    })
+    path = write_xlsx(
+        tmp_path / "m.xlsx",
+        {
+            "一季度": [header, ["清丰县委", datetime(2024, 3, 5), "常委会", "法治"]],
+            "二季度": [["二季度台账"], header, ["清丰县委", datetime(2024, 5, 5), "中心组", "学法"]],
+        },
+    )
     pf = parse_meetings(path)
     check_accounting(pf)
     assert [(r["sheet"], r["row"]) for r in pf.records] == [("一季度", 2), ("二季度", 3)]
@@ -250,11 +279,21 @@ def test_workbook_saved_with_csv_name_is_read_as_workbook(tmp_path):
 
 # --- headers ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "header",
     [
         ["单位名称", "会议日期", "类型", "内容", "主持人", "是否主要负责人主持", "参加人数", "学时"],
-        ["单位", "时间", "活动形式", "学习内容", "主持人", "是否主要负责人主持（是/否）", "参会人数", "学时(小时)"],
+        [
+            "单位",
+            "时间",
+            "活动形式",
+            "学习内容",
+            "主持人",
+            "是否主要负责人主持（是/否）",
+            "参会人数",
+            "学时(小时)",
+        ],
         ["＊单位：", "日　期", "形式", "议题", "主持人", "是否主要负责人主持", "参加人数", "学时"],
         ["单位", "学习日期", "会议类型", "会议主题", "主持人", "是否主要负责人主持", "参加人数", "学时"],
     ],
@@ -297,7 +336,11 @@ def test_missing_unit_column_without_title_unit(tmp_path):
 
 
 def test_unit_from_title_line(tmp_path):
-    rows = [["填报单位（盖章）：南乐县政府"], ["日期", "会议类型", "主题"], ["2024-03-05", "常务会", "法治政府建设"]]
+    rows = [
+        ["填报单位（盖章）：南乐县政府"],
+        ["日期", "会议类型", "主题"],
+        ["2024-03-05", "常务会", "法治政府建设"],
+    ]
     pf = parse_meetings(write_csv(tmp_path / "m.csv", rows))
     check_accounting(pf)
     assert pf.records[0]["unit"] == "南乐县政府" and pf.records[0]["row"] == 3
@@ -323,12 +366,15 @@ def test_stray_nul_is_a_row_problem_not_an_encoding(tmp_path):
         check_accounting(pf)
         assert [r["unit"] for r in pf.records] == ["清丰县委", "清丰县委", "清丰县政府"]
         assert [(i.code, i.severity, i.row) for i in pf.issues if i.code == "nul_character"] == [
-            ("nul_character", WARNING, 3)]
+            ("nul_character", WARNING, 3)
+        ]
 
 
 def test_utf16_without_bom_is_still_refused(tmp_path):
     path = tmp_path / "m.csv"
-    path.write_bytes(write_csv(tmp_path / "x.csv", [MEETING_HEADER, *MEETING_ROWS]).read_text().encode("utf-16-le"))
+    path.write_bytes(
+        write_csv(tmp_path / "x.csv", [MEETING_HEADER, *MEETING_ROWS]).read_text().encode("utf-16-le")
+    )
     with pytest.raises(FileRejected) as exc:
         parse_meetings(path)
     assert exc.value.code == "unknown_encoding" and "UTF-16" in exc.value.message
@@ -337,12 +383,24 @@ def test_utf16_without_bom_is_still_refused(tmp_path):
 @pytest.mark.parametrize(
     "encoding, header, row, named",
     [
-        ("big5", ["單位", "日期", "會議類型", "主題"],
-         ["清豐縣司法局", "2024-03-05", "常委會", "學習憲法與法治政府建設"], "Big5"),
-        ("shift_jis", ["部署", "日付", "会議の種類", "議題"],
-         ["法務局", "2024-03-05", "定例会議", "憲法の学習と法治行政の推進"], "Shift-JIS"),
-        ("euc_kr", ["부서", "날짜", "회의 종류", "주제"],
-         ["법무부", "2024-03-05", "정기 회의", "헌법 학습 및 법치 행정 추진"], "EUC-KR"),
+        (
+            "big5",
+            ["單位", "日期", "會議類型", "主題"],
+            ["清豐縣司法局", "2024-03-05", "常委會", "學習憲法與法治政府建設"],
+            "Big5",
+        ),
+        (
+            "shift_jis",
+            ["部署", "日付", "会議の種類", "議題"],
+            ["法務局", "2024-03-05", "定例会議", "憲法の学習と法治行政の推進"],
+            "Shift-JIS",
+        ),
+        (
+            "euc_kr",
+            ["부서", "날짜", "회의 종류", "주제"],
+            ["법무부", "2024-03-05", "정기 회의", "헌법 학습 및 법치 행정 추진"],
+            "EUC-KR",
+        ),
     ],
 )
 def test_csv_in_another_encoding_is_told_so_not_header_not_found(tmp_path, encoding, header, row, named):
@@ -384,6 +442,7 @@ def test_rejection_messages_carry_no_reader_internals(tmp_path):
 
 
 # --- rows -------------------------------------------------------------------------------------
+
 
 def test_blank_rows_footer_and_column_number_row(tmp_path):
     rows = [
@@ -427,8 +486,14 @@ def test_optional_values_with_warnings(tmp_path):
     pf = parse_meetings(write_csv(tmp_path / "m.csv", rows))
     check_accounting(pf)
     assert len(pf.records) == 3 and not pf.rejected_rows
-    assert codes(pf) == ["bad_yes_no", "bad_attendees", "bad_hours", "bad_hours",
-                         "bad_attendees", "bad_hours"]
+    assert codes(pf) == [
+        "bad_yes_no",
+        "bad_attendees",
+        "bad_hours",
+        "bad_hours",
+        "bad_attendees",
+        "bad_hours",
+    ]
     a, b, c = pf.records
     assert (a["led_by_principal"], a["attendees"], a["hours"]) == (None, None, None)
     assert (b["led_by_principal"], b["attendees"]) == (True, 30)
@@ -442,7 +507,7 @@ def test_garbage_never_raises(tmp_path):
         MEETING_HEADER,
         ["清丰县委", "2024-03-05", "常委会", "法" * 100_000, "", "", "", ""],  # 100k-char cell
         ["清丰县委", "9" * 500, "常委会", "法治", "", "", "", ""],
-        ["清丰县委", "=HYPERLINK(\"x\")", "常委会", "法治", "", "", "", ""],
+        ["清丰县委", '=HYPERLINK("x")', "常委会", "法治", "", "", "", ""],
         ["\x07\x1b", "2024-03-05", "常委会", "法治", "", "", "", ""],
         ["清丰县委", "2024-03-05", "常委会", "法治", "", "", "", ""],
     ]
@@ -458,9 +523,9 @@ def test_inconsistent_column_counts(tmp_path):
     path = tmp_path / "m.csv"
     path.write_text(
         "单位,日期,会议类型,主题,学时\n"
-        "清丰县委,2024-03-05,常委会,法治\n"          # one cell short
+        "清丰县委,2024-03-05,常委会,法治\n"  # one cell short
         "清丰县委,2024-03-06,常委会,法治,2,多余,内容\n"  # extra non-empty cells
-        "清丰县委,2024-03-07,常委会,法治,2,,\n"      # extra empty cells: fine
+        "清丰县委,2024-03-07,常委会,法治,2,,\n"  # extra empty cells: fine
         "清丰县委,2024-03-08,常委会,法治,2\n",
         encoding="utf-8",
     )
@@ -486,6 +551,7 @@ def test_quoted_multiline_cell_keeps_spreadsheet_row_numbers(tmp_path):
 
 # --- filings ----------------------------------------------------------------------------------
 
+
 def test_filings(tmp_path):
     rows = [
         ["2024年度报告报送登记表"],
@@ -501,9 +567,16 @@ def test_filings(tmp_path):
     check_accounting(pf)
     assert pf.kind == "filings" and pf.rows_read == 6
     a, b, c, d = pf.records
-    assert a == {"sheet": None, "row": 3, "unit": "清丰县政府", "report_type_text": "法治政府建设年度报告",
-                 "year": 2024, "filed_date": date(2025, 3, 20), "due_date": date(2025, 3, 31),
-                 "remark": None}
+    assert a == {
+        "sheet": None,
+        "row": 3,
+        "unit": "清丰县政府",
+        "report_type_text": "法治政府建设年度报告",
+        "year": 2024,
+        "filed_date": date(2025, 3, 20),
+        "due_date": date(2025, 3, 31),
+        "remark": None,
+    }
     assert b["filed_date"] is None and b["year"] == 2024 and b["remark"] == "尚未报送"
     assert c["filed_date"] is None
     assert d["year"] is None and d["due_date"] is None and d["filed_date"] == date(2024, 8, 9)
@@ -513,10 +586,15 @@ def test_filings(tmp_path):
 
 
 def test_filings_xlsx_with_date_cells(tmp_path):
-    path = write_xlsx(tmp_path / "f.xlsx", {"Sheet1": [
-        ["单位", "报告名称", "年度", "报送时间", "截止日期"],
-        ["清丰县委", "述法报告", 2024, datetime(2025, 1, 20), 45688],
-    ]})
+    path = write_xlsx(
+        tmp_path / "f.xlsx",
+        {
+            "Sheet1": [
+                ["单位", "报告名称", "年度", "报送时间", "截止日期"],
+                ["清丰县委", "述法报告", 2024, datetime(2025, 1, 20), 45688],
+            ]
+        },
+    )
     pf = parse_filings(path)
     check_accounting(pf)
     rec = pf.records[0]
@@ -525,6 +603,7 @@ def test_filings_xlsx_with_date_cells(tmp_path):
 
 
 # --- normative documents ------------------------------------------------------------------------
+
 
 def test_normative_docs(tmp_path):
     rows = [
@@ -538,9 +617,16 @@ def test_normative_docs(tmp_path):
     pf = parse_normative_docs(write_csv(tmp_path / "n.csv", rows, "utf-8-sig"))
     check_accounting(pf)
     a, b, c, e = pf.records
-    assert a == {"sheet": None, "row": 2, "unit": "清丰县政府", "title": "关于加强扬尘治理的通告",
-                 "doc_no": "清政〔2024〕1号", "issued_date": D, "filed_date": date(2024, 3, 20),
-                 "compliant": True}
+    assert a == {
+        "sheet": None,
+        "row": 2,
+        "unit": "清丰县政府",
+        "title": "关于加强扬尘治理的通告",
+        "doc_no": "清政〔2024〕1号",
+        "issued_date": D,
+        "filed_date": date(2024, 3, 20),
+        "compliant": True,
+    }
     assert b["filed_date"] is None and b["compliant"] is None
     assert c["compliant"] is False and c["issued_date"] == date(2024, 5, 1)
     assert e["compliant"] is None
@@ -549,11 +635,16 @@ def test_normative_docs(tmp_path):
 
 
 def test_normative_docs_xls(tmp_path):
-    path = write_xls(tmp_path / "n.xls", {"备案登记": [
-        ["规范性文件备案登记表"],
-        ["单位", "文件名称", "文号", "发文日期", "报备日期", "是否规范"],
-        ["清丰县政府", "通告", "清政〔2024〕1号", date(2024, 3, 5), date(2024, 3, 20), "是"],
-    ]})
+    path = write_xls(
+        tmp_path / "n.xls",
+        {
+            "备案登记": [
+                ["规范性文件备案登记表"],
+                ["单位", "文件名称", "文号", "发文日期", "报备日期", "是否规范"],
+                ["清丰县政府", "通告", "清政〔2024〕1号", date(2024, 3, 5), date(2024, 3, 20), "是"],
+            ]
+        },
+    )
     pf = parse_normative_docs(path)
     check_accounting(pf)
     assert pf.records[0]["issued_date"] == D and pf.records[0]["row"] == 3
@@ -561,6 +652,7 @@ def test_normative_docs_xls(tmp_path):
 
 
 # --- unit registry --------------------------------------------------------------------------------
+
 
 def test_units(tmp_path):
     rows = [
@@ -579,18 +671,29 @@ def test_units(tmp_path):
     party, gov, dept, town = pf.records
     assert party["aliases"] == ["清丰县委", "清丰县委员会", "县委", "中共清丰县委"]
     assert gov["aliases"] == [] and gov["unit_type"] == "政府"
-    assert dept == {"sheet": None, "row": 4, "name": "濮阳市司法局", "unit_type": "部门",
-                    "region": "市直", "aliases": ["市司法局"]}
+    assert dept == {
+        "sheet": None,
+        "row": 4,
+        "name": "濮阳市司法局",
+        "unit_type": "部门",
+        "region": "市直",
+        "aliases": ["市司法局"],
+    }
     assert town["unit_type"] == "乡镇党委"
     assert codes(pf, ERROR) == ["bad_unit_type", "missing_region", "missing_unit_name"]
     assert "事业单位" in pf.issues[0].message and "乡镇政府" in pf.issues[0].message
 
 
 def test_units_xlsx(tmp_path):
-    path = write_xlsx(tmp_path / "units.xlsx", {"名册": [
-        ["单位名称", "单位类型", "所属县（区）", "别名"],
-        ["南乐县人民政府", "政府", "南乐县", "南乐县政府｜县政府"],
-    ]})
+    path = write_xlsx(
+        tmp_path / "units.xlsx",
+        {
+            "名册": [
+                ["单位名称", "单位类型", "所属县（区）", "别名"],
+                ["南乐县人民政府", "政府", "南乐县", "南乐县政府｜县政府"],
+            ]
+        },
+    )
     pf = parse_units(path)
     check_accounting(pf)
     assert pf.records[0]["region"] == "南乐县"

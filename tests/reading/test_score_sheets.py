@@ -1,9 +1,10 @@
 """The score-sheet parser on layouts offices really send (real .xlsx files written by openpyxl)."""
+
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
+from test_wild_workbooks import assert_clean_message
 
 from pipelines.lib.score_sheets import parse_score_sheet
-from test_wild_workbooks import assert_clean_message
 
 
 def _sheet(path, tail_rows, merge_last=False):
@@ -14,7 +15,18 @@ def _sheet(path, tail_rows, merge_last=False):
     ws.append(["被考核单位：清丰县", None, "年度：２０２４"])
     ws.append([])
     ws.append(["主要职责", "序号", "工作任务", "落实单位", "检查标准", "自评得分", "督察得分", "备注"])
-    ws.append(["1. 领导核心作用", "１", "县（区）常委会每半年至少听取一次法治建设工作汇报。（６分）", "县委办", "…", "５", 4, ""])
+    ws.append(
+        [
+            "1. 领导核心作用",
+            "１",
+            "县（区）常委会每半年至少听取一次法治建设工作汇报。（６分）",
+            "县委办",
+            "…",
+            "５",
+            4,
+            "",
+        ]
+    )
     ws.append([None, 2, "担任委员会主任（6分）", "县委办", "…", "4.5分", None, ""])
     ws.append([])
     ws.append([None, 3, "纳入总体规划（4分）", "县委办", "…", "", "", ""])
@@ -43,8 +55,14 @@ def test_meta_merged_duty_fullwidth_and_text_scores(tmp_path):
 
 
 def test_spaced_total_and_merged_signoff_rows_are_not_tasks(tmp_path):
-    parsed = _sheet(tmp_path / "b.xlsx", [["合  计", None, None, None, None, 12, None, None],
-                                          ["填表人：张三  审核人：李四  填报日期：2025年1月20日"]], merge_last=True)
+    parsed = _sheet(
+        tmp_path / "b.xlsx",
+        [
+            ["合  计", None, None, None, None, 12, None, None],
+            ["填表人：张三  审核人：李四  填报日期：2025年1月20日"],
+        ],
+        merge_last=True,
+    )
     assert parsed.rows_read == 3
     assert {i.code for i in parsed.issues} == {"score_blank", "total_mismatch"}
 

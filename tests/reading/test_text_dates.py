@@ -1,4 +1,5 @@
 """Unit tests for the shared text and date helpers."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, time
@@ -9,8 +10,8 @@ from pipelines.lib.dates import parse_date
 from pipelines.lib.records import FileRejected
 from pipelines.lib.text import clean_cell, decode_text, other_encoding, parse_number, to_halfwidth
 
-
 # --- to_halfwidth -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "raw, expected",
@@ -32,6 +33,7 @@ def test_to_halfwidth(raw, expected):
 
 
 # --- clean_cell -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "raw, expected",
@@ -56,6 +58,7 @@ def test_clean_cell(raw, expected):
 
 
 # --- parse_number -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "raw, expected",

@@ -9,6 +9,7 @@ past the checks would show up as a crash here instead of taking the test run dow
 What each file really is comes from the tables below (grouped by class, with the reason) and is
 cross-checked against the file's bytes, so a table entry cannot claim a class the bytes deny.
 """
+
 from __future__ import annotations
 
 import re
@@ -33,10 +34,56 @@ _QUOTED = re.compile(r"「[^」]*」|“[^”]*”")
 _ASCII_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 # product, format and encoding names a clerk knows or can look up
 _ALLOWED_WORDS = {
-    "Excel", "WPS", "LibreOffice", "Numbers", "OpenDocument", "Lotus", "Word", "PowerPoint", "Publisher",
-    "Works", "PDF", "RTF", "HTML", "MHT", "XML", "ZIP", "RAR", "gz", "CSV", "TXT", "BOM", "NUL", "MB",
-    "xlsx", "xls", "xlsb", "ods", "odt", "odp", "csv", "docx", "doc", "pptx", "ppt", "wk1", "wk3", "wk4",
-    "UTF", "GBK", "GB18030", "Big5", "Shift", "JIS", "EUC", "KR", "JP", "ISO", "Latin", "Windows", "x",
+    "Excel",
+    "WPS",
+    "LibreOffice",
+    "Numbers",
+    "OpenDocument",
+    "Lotus",
+    "Word",
+    "PowerPoint",
+    "Publisher",
+    "Works",
+    "PDF",
+    "RTF",
+    "HTML",
+    "MHT",
+    "XML",
+    "ZIP",
+    "RAR",
+    "gz",
+    "CSV",
+    "TXT",
+    "BOM",
+    "NUL",
+    "MB",
+    "xlsx",
+    "xls",
+    "xlsb",
+    "ods",
+    "odt",
+    "odp",
+    "csv",
+    "docx",
+    "doc",
+    "pptx",
+    "ppt",
+    "wk1",
+    "wk3",
+    "wk4",
+    "UTF",
+    "GBK",
+    "GB18030",
+    "Big5",
+    "Shift",
+    "JIS",
+    "EUC",
+    "KR",
+    "JP",
+    "ISO",
+    "Latin",
+    "Windows",
+    "x",
 }
 _INTERNALS = re.compile(
     r"error|exception|calamine|traceback|panic|python|errno|zip:|ole2?\b|biff|cfb|sector|fat\b|difat|"
@@ -77,29 +124,51 @@ def test_clean_message_helper_catches_what_it_must():
 # and is simply not a score sheet or a ledger: header_not_found.
 
 ENCRYPTED = {  # a password the unit set: Office encryption (OLE2 EncryptedPackage), BIFF FILEPASS, ODS
-    "calamine__pass_protected.ods", "calamine__pass_protected.xlsb", "calamine__pass_protected.xlsx",
-    "excelize__encryptAES.xlsx", "excelize__encryptSHA1.xlsx", "excelize__encryptSHA512.xlsx",
-    "poi__35897-type4.xls", "poi__51832.xls", "poi__crash-9bf3cd4bd6f50a8a9339d363c2c7af14b536865c.xlsx",
-    "poi__password.xls", "poi__protected_passtika.xlsb", "poi__protected_passtika.xlsx",
-    "poi__xor-encryption-abc.xls", "pycalamine__password.xls", "pycalamine__password.xlsx",
-    "roo__encrypted-letmein.ods", "sheetjs__biff5__password_2002_40_xor.xls",
-    "sheetjs__password_2002_128_strong.xls", "sheetjs__password_2002_40_972000.xls",
-    "sheetjs__password_2002_40_basecrypto.xls", "sheetjs__password_2002_40_xor.xls",
+    "calamine__pass_protected.ods",
+    "calamine__pass_protected.xlsb",
+    "calamine__pass_protected.xlsx",
+    "excelize__encryptAES.xlsx",
+    "excelize__encryptSHA1.xlsx",
+    "excelize__encryptSHA512.xlsx",
+    "poi__35897-type4.xls",
+    "poi__51832.xls",
+    "poi__crash-9bf3cd4bd6f50a8a9339d363c2c7af14b536865c.xlsx",
+    "poi__password.xls",
+    "poi__protected_passtika.xlsb",
+    "poi__protected_passtika.xlsx",
+    "poi__xor-encryption-abc.xls",
+    "pycalamine__password.xls",
+    "pycalamine__password.xlsx",
+    "roo__encrypted-letmein.ods",
+    "sheetjs__biff5__password_2002_40_xor.xls",
+    "sheetjs__password_2002_128_strong.xls",
+    "sheetjs__password_2002_40_972000.xls",
+    "sheetjs__password_2002_40_basecrypto.xls",
+    "sheetjs__password_2002_40_xor.xls",
 }
 DEFAULT_KEY = {  # encrypted with Excel's built-in key (VelvetSweatshop): Excel opens it without asking
     "messytables__encrypted_no_password.xls",
 }
 OLD_EXCEL = {  # bare BIFF2-4 streams (Excel 2.x-4.0), and a Quattro Pro BIFF5 file calamine cannot list
-    "poi__testEXCEL_3.xls", "poi__testEXCEL_4.xls", "sheetjs__crlf__CRLFR9_4.XLS", "sheetjs__crlf__CRLFX5_2.XLS",
-    "sheetjs__crlf__CRLFX5_3.XLS", "sheetjs__crlf__CRLFX5_4.XLS", "xlrd__biff4_no_format_no_window2.xls",
+    "poi__testEXCEL_3.xls",
+    "poi__testEXCEL_4.xls",
+    "sheetjs__crlf__CRLFR9_4.XLS",
+    "sheetjs__crlf__CRLFX5_2.XLS",
+    "sheetjs__crlf__CRLFX5_3.XLS",
+    "sheetjs__crlf__CRLFX5_4.XLS",
+    "xlrd__biff4_no_format_no_window2.xls",
     "sheetjs__artifacts__quattro__write_57.xls",
 }
 NOT_A_WORKBOOK = {  # a text file named .xls, and an empty zip named .xlsx
-    "calamine__too_small.xls", "openpyxl__tests__data__reader__null_archive.xlsx",
+    "calamine__too_small.xls",
+    "openpyxl__tests__data__reader__null_archive.xlsx",
 }
 CORRUPT = {  # fuzzed or truncated files and packages missing their parts
-    "calamine__OOM_alloc2.xls", "calamine__OOM_alloc3.xls", "libxls__xls2csv_ole_ole2_fread_327.xls",
-    "libxls__xls2csv_ole_read_MSAT_772.xls", "libxls__xls2csv_ole_read_MSAT_body_637.xls",
+    "calamine__OOM_alloc2.xls",
+    "calamine__OOM_alloc3.xls",
+    "libxls__xls2csv_ole_ole2_fread_327.xls",
+    "libxls__xls2csv_ole_read_MSAT_772.xls",
+    "libxls__xls2csv_ole_read_MSAT_body_637.xls",
     "libxls__xls2csv_ole_read_MSAT_body_687.xls",
     "poi__clusterfuzz-testcase-minimized-POIFuzzer-5040805309710336.xlsx",
     "poi__clusterfuzz-testcase-minimized-POIHSSFFuzzer-4819588401201152.xls",
@@ -107,31 +176,51 @@ CORRUPT = {  # fuzzed or truncated files and packages missing their parts
     "poi__clusterfuzz-testcase-minimized-POIXSSFFuzzer-6123461607817216.xlsx",
     "poi__clusterfuzz-testcase-minimized-XLSX2CSVFuzzer-5636439151607808.xlsx",
     "poi__clusterfuzz-testcase-minimized-XLSX2CSVFuzzer-6594557414080512.xlsx",
-    "poi__crash-274d6342e4842d61be0fb48eaadad6208ae767ae.xlsx", "poi__poc-shared-strings.xlsx",
-    "poi__xlsx-corrupted.xlsx", "tealeg__badfile_noWorkbookRels.xlsx", "tealeg__badfile_noWorksheets.xlsx",
+    "poi__crash-274d6342e4842d61be0fb48eaadad6208ae767ae.xlsx",
+    "poi__poc-shared-strings.xlsx",
+    "poi__xlsx-corrupted.xlsx",
+    "tealeg__badfile_noWorkbookRels.xlsx",
+    "tealeg__badfile_noWorksheets.xlsx",
 }
 ENTITY_BOMBS = {"poi__poc-xmlbomb-empty.xlsx", "poi__poc-xmlbomb.xlsx"}  # billion laughs in sharedStrings
 OTHER_ENCODING = {  # text tables in an encoding that is not read (or that decodes as GB18030 into nonsense)
-    "chardet__Big5___ude_1.txt.csv", "chardet__CP932__www2.chuo-u.ac.jp-suishin.xml.csv",
-    "chardet__EUC-KR___ude_euc2.txt.csv", "chardet__EUC-TW___ude_euc-tw1.txt.csv",
-    "chardet__SHIFT_JIS___ude_2.txt.csv", "chardet__UTF-16LE__nobom-utf16le.txt.csv",
-    "chardet__UTF-32__bom-utf-32-le.srt.csv", "chardet__iso-2022-jp___ude_1.txt.csv",
-    "chardet__iso-8859-1___ude_1.txt.csv", "chardet__windows-1252___ude_1.txt.csv", "csvkit__test_latin1.csv",
-    "messytables__211.csv", "messytables__characters.csv", "messytables__spanish_chars.csv",
+    "chardet__Big5___ude_1.txt.csv",
+    "chardet__CP932__www2.chuo-u.ac.jp-suishin.xml.csv",
+    "chardet__EUC-KR___ude_euc2.txt.csv",
+    "chardet__EUC-TW___ude_euc-tw1.txt.csv",
+    "chardet__SHIFT_JIS___ude_2.txt.csv",
+    "chardet__UTF-16LE__nobom-utf16le.txt.csv",
+    "chardet__UTF-32__bom-utf-32-le.srt.csv",
+    "chardet__iso-2022-jp___ude_1.txt.csv",
+    "chardet__iso-8859-1___ude_1.txt.csv",
+    "chardet__windows-1252___ude_1.txt.csv",
+    "csvkit__test_latin1.csv",
+    "messytables__211.csv",
+    "messytables__characters.csv",
+    "messytables__spanish_chars.csv",
     "messytables__sparse_with_column_errors.csv",
 }
 # named in the manifest after an encoding, read fine: GB2312 is GBK's subset; UTF-16 with a BOM is
 # Excel's "Unicode text"; roo's "iso_8859_1" file is in fact UTF-8
 READABLE_TEXT = {
-    "chardet__GB2312___mozilla_bug171813_text.html.csv", "chardet__UTF-16__bom-utf-16-be.srt.csv",
-    "chardet__UTF-16__bom-utf-16-le.srt.csv", "csvkit__test_utf16_big.csv", "csvkit__test_utf16_little.csv",
-    "messytables__utf-16le_encoded.csv", "roo__iso_8859_1.csv", "csvkit__null_byte.csv",
+    "chardet__GB2312___mozilla_bug171813_text.html.csv",
+    "chardet__UTF-16__bom-utf-16-be.srt.csv",
+    "chardet__UTF-16__bom-utf-16-le.srt.csv",
+    "csvkit__test_utf16_big.csv",
+    "csvkit__test_utf16_little.csv",
+    "messytables__utf-16le_encoded.csv",
+    "roo__iso_8859_1.csv",
+    "csvkit__null_byte.csv",
 }
 # workbooks Excel and LibreOffice open that calamine alone cannot, read after repair: (sheet, rows, cols)
 READ_AFTER_REPAIR = {
     "sheetjs__BlankSheetTypes.xlsm": [("Sheet1", 0, 0)],  # Excel 4 macro sheet, chart and dialog sheets
     "poi__xlmmacro.xlsm": [("Sheet1", 0, 0), ("Sheet2", 0, 0)],  # an Excel 4 macro sheet first
-    "roo__Pfand_from_windows_phone.xlsx": [("Blatt1", 7, 5), ("Blatt2", 0, 0), ("Blatt3", 0, 0)],  # UTF-16 XML
+    "roo__Pfand_from_windows_phone.xlsx": [
+        ("Blatt1", 7, 5),
+        ("Blatt2", 0, 0),
+        ("Blatt3", 0, 0),
+    ],  # UTF-16 XML
     "roo__Pfand_from_windows_phone.xlsm": [("Blatt1", 7, 5), ("Blatt2", 0, 0), ("Blatt3", 0, 0)],
 }
 
@@ -140,9 +229,14 @@ def expected_code(path: Path) -> str:
     name = path.name
     if path.stat().st_size == 0:
         return "empty_file"
-    for names, code in ((ENCRYPTED | DEFAULT_KEY, "encrypted"), (OLD_EXCEL, "old_excel_format"),
-                        (NOT_A_WORKBOOK, "not_a_workbook"), (CORRUPT, "unreadable_workbook"),
-                        (ENTITY_BOMBS, "xml_entities"), (OTHER_ENCODING, "unknown_encoding")):
+    for names, code in (
+        (ENCRYPTED | DEFAULT_KEY, "encrypted"),
+        (OLD_EXCEL, "old_excel_format"),
+        (NOT_A_WORKBOOK, "not_a_workbook"),
+        (CORRUPT, "unreadable_workbook"),
+        (ENTITY_BOMBS, "xml_entities"),
+        (OTHER_ENCODING, "unknown_encoding"),
+    ):
         if name in names:
             return code
     # another program's format, whatever the name says: OpenDocument (roo__type_openoffice.xlsx is
@@ -186,14 +280,26 @@ def test_tables_agree_with_the_bytes():
     if not WILD.is_dir():
         pytest.skip(f"{WILD} is absent: the real-world spreadsheets are kept outside the project")
     files = {p.name: p for p in WILD.iterdir()}
-    named = (ENCRYPTED | DEFAULT_KEY | OLD_EXCEL | NOT_A_WORKBOOK | CORRUPT | ENTITY_BOMBS | OTHER_ENCODING
-             | READABLE_TEXT | set(READ_AFTER_REPAIR))
+    named = (
+        ENCRYPTED
+        | DEFAULT_KEY
+        | OLD_EXCEL
+        | NOT_A_WORKBOOK
+        | CORRUPT
+        | ENTITY_BOMBS
+        | OTHER_ENCODING
+        | READABLE_TEXT
+        | set(READ_AFTER_REPAIR)
+    )
     assert named <= set(files), sorted(named - set(files))
     for name in ENCRYPTED | DEFAULT_KEY:
         data = files[name].read_bytes()
         office = data.startswith(b"\xd0\xcf\x11\xe0") and "EncryptedPackage".encode("utf-16-le") in data
-        ods = b"encryption-data" in (zipfile.ZipFile(files[name]).read("META-INF/manifest.xml")
-                                     if "META-INF/manifest.xml" in _zip_names(files[name]) else b"")
+        ods = b"encryption-data" in (
+            zipfile.ZipFile(files[name]).read("META-INF/manifest.xml")
+            if "META-INF/manifest.xml" in _zip_names(files[name])
+            else b""
+        )
         assert office or ods or _biff_has_filepass(data), name
     for name in OLD_EXCEL:
         data = files[name].read_bytes()
@@ -227,7 +333,7 @@ def outcomes() -> dict[tuple[str, str], object]:
     jobs = [(str(p), "score_sheet") for p in files if p.suffix.lower() not in TEXT_SUFFIXES]
     jobs += [(str(p), "meetings") for p in files]
     results = map_isolated(_parse_one, jobs, workers=2, timeout_s=60)
-    return {(Path(path).name, kind): outcome for (path, kind), outcome in zip(jobs, results)}
+    return {(Path(path).name, kind): outcome for (path, kind), outcome in zip(jobs, results, strict=False)}
 
 
 def test_every_file_gets_one_clean_chinese_outcome_and_nothing_loads(outcomes):
@@ -300,8 +406,11 @@ def test_files_in_another_encoding_are_named(outcomes):
 
 
 def test_readable_workbooks_that_are_no_score_sheet_say_so_by_sheet(outcomes):
-    readable = [name for (name, kind), o in outcomes.items()
-                if kind == "score_sheet" and o.value.file_error.code == "header_not_found"]
+    readable = [
+        name
+        for (name, kind), o in outcomes.items()
+        if kind == "score_sheet" and o.value.file_error.code == "header_not_found"
+    ]
     assert len(readable) >= 240
     for name in readable:
         message = outcomes[(name, "score_sheet")].value.file_error.message

@@ -1,4 +1,5 @@
 """Unit names as offices write them, against the registry."""
+
 from pipelines.lib.names import Unit, UnitRegistry, normalize_name
 
 UNITS = [
@@ -21,11 +22,17 @@ def test_normalize_variants():
 
 def test_names_aliases_and_region_or_township_with_role():
     cases = {
-        ("中共清丰县委", None): "a", ("清丰县委", None): "a", ("清丰县政府", None): "b",
-        ("清丰县", "party"): "a", ("清丰县", "government"): "b",
-        ("清丰县马庄桥镇", "township_party"): "c", ("清丰县马庄桥镇", "township_government"): "d",
-        ("濮阳经济技术开发区", "party"): "e", ("濮阳经济技术开发区", "government"): "f",
-        ("市司法局", None): "g", ("濮阳市司法局", "department"): "g",
+        ("中共清丰县委", None): "a",
+        ("清丰县委", None): "a",
+        ("清丰县政府", None): "b",
+        ("清丰县", "party"): "a",
+        ("清丰县", "government"): "b",
+        ("清丰县马庄桥镇", "township_party"): "c",
+        ("清丰县马庄桥镇", "township_government"): "d",
+        ("濮阳经济技术开发区", "party"): "e",
+        ("濮阳经济技术开发区", "government"): "f",
+        ("市司法局", None): "g",
+        ("濮阳市司法局", "department"): "g",
     }
     for (text, role), unit_id in cases.items():
         resolved = REGISTRY.resolve(text, role)

@@ -123,7 +123,7 @@ def test_texts_non_empty(template):
 
 
 def test_text_cleaned_of_extraction_artefacts(template):
-    role, t = template
+    _role, t = template
     strings = [d["text"] for d in t["duties"]]
     for task in t["tasks"]:
         strings += [task["text"], task["responsible"], task["check_standard"]]

@@ -1,5 +1,6 @@
 """What every kind's staging shares: the files and issues it reports, the parse cache it reads, the
 years it covers, and how its tables are replaced."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,16 @@ IGNORED_MESSAGES = {
 
 
 def issue(year, file, sheet, row, unit, severity, code, message) -> dict:
-    return {"year": year, "file": file, "sheet": sheet, "row": row, "unit": unit,
-            "severity": severity, "code": code, "message": message}
+    return {
+        "year": year,
+        "file": file,
+        "sheet": sheet,
+        "row": row,
+        "unit": unit,
+        "severity": severity,
+        "code": code,
+        "message": message,
+    }
 
 
 def int_or_none(v) -> int | None:
@@ -48,37 +57,85 @@ class Report:
     def issue(self, year, file, sheet, row, unit, severity, code, message) -> None:
         self.issues.append(issue(year, file, sheet, row, unit, severity, code, message))
 
-    def issue_rows(self, year: int, rows: pd.DataFrame, severity: str, code: str, messages: pd.Series) -> None:
+    def issue_rows(
+        self, year: int, rows: pd.DataFrame, severity: str, code: str, messages: pd.Series
+    ) -> None:
         """Row issues for many rows at once (a large ledger year has tens of thousands)."""
         if len(rows):
-            self.issue_frames.append(pd.DataFrame({
-                "year": year, "file": rows["file"], "sheet": rows["sheet"], "row": rows["row"],
-                "unit": rows["unit"], "severity": severity, "code": code, "message": messages}))
+            self.issue_frames.append(
+                pd.DataFrame(
+                    {
+                        "year": year,
+                        "file": rows["file"],
+                        "sheet": rows["sheet"],
+                        "row": rows["row"],
+                        "unit": rows["unit"],
+                        "severity": severity,
+                        "code": code,
+                        "message": messages,
+                    }
+                )
+            )
 
-    def file(self, year, file, sha, kind, rows_read, rows_rejected, status, reason=None, unit_id=None,
-             role=None, sheet=None, superseded_by=None, mtime_ns=None) -> None:
-        self.files.append({
-            "year": year, "file": file, "sha256": sha, "kind": kind, "sheet": sheet, "unit_id": unit_id,
-            "role": role, "rows_read": rows_read, "rows_loaded": rows_read - rows_rejected,
-            "rows_rejected": rows_rejected, "status": status, "status_reason": reason,
-            "superseded_by": superseded_by,
-            "mtime": pd.Timestamp(mtime_ns, unit="ns") if mtime_ns else None, "loaded_at": self.loaded_at,
-        })
+    def file(
+        self,
+        year,
+        file,
+        sha,
+        kind,
+        rows_read,
+        rows_rejected,
+        status,
+        reason=None,
+        unit_id=None,
+        role=None,
+        sheet=None,
+        superseded_by=None,
+        mtime_ns=None,
+    ) -> None:
+        self.files.append(
+            {
+                "year": year,
+                "file": file,
+                "sha256": sha,
+                "kind": kind,
+                "sheet": sheet,
+                "unit_id": unit_id,
+                "role": role,
+                "rows_read": rows_read,
+                "rows_loaded": rows_read - rows_rejected,
+                "rows_rejected": rows_rejected,
+                "status": status,
+                "status_reason": reason,
+                "superseded_by": superseded_by,
+                "mtime": pd.Timestamp(mtime_ns, unit="ns") if mtime_ns else None,
+                "loaded_at": self.loaded_at,
+            }
+        )
 
-    def parse_issues(self, year: int, frame: pd.DataFrame, path_of: dict[str, list[str]],
-                     unit_of: dict[tuple[str, str], str] | None = None) -> None:
+    def parse_issues(
+        self,
+        year: int,
+        frame: pd.DataFrame,
+        path_of: dict[str, list[str]],
+        unit_of: dict[tuple[str, str], str] | None = None,
+    ) -> None:
         """Issues the parser found, once per file holding that content; unit_of fills the unit a
         score sheet names when the parser's issue has none."""
         for rec in frame.itertuples(index=False):
             unit = rec.unit if isinstance(rec.unit, str) else (unit_of or {}).get((rec.sha256, rec.sheet))
             for path in path_of.get(rec.sha256, ()):
-                self.issue(year, path, rec.sheet, int_or_none(rec.row), unit, rec.severity, rec.code, rec.message)
+                self.issue(
+                    year, path, rec.sheet, int_or_none(rec.row), unit, rec.severity, rec.code, rec.message
+                )
 
     def files_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.files, columns=FILE_COLUMNS)
 
     def issues_frame(self) -> pd.DataFrame:
-        return pd.concat([pd.DataFrame(self.issues, columns=ISSUE_COLUMNS), *self.issue_frames], ignore_index=True)
+        return pd.concat(
+            [pd.DataFrame(self.issues, columns=ISSUE_COLUMNS), *self.issue_frames], ignore_index=True
+        )
 
 
 def file_frame(con: duckdb.DuckDBPyConnection, kind: str) -> pd.DataFrame:
@@ -86,7 +143,8 @@ def file_frame(con: duckdb.DuckDBPyConnection, kind: str) -> pd.DataFrame:
     frame = con.execute(
         "select r.path as file, r.sha256, r.folder_year, r.mtime_ns, p.meta, p.rows_read, p.error_code, "
         "p.error_message from raw_files r join parsed_files p on p.sha256 = r.sha256 and p.kind = r.kind "
-        "where r.kind = ? order by r.path", [kind]
+        "where r.kind = ? order by r.path",
+        [kind],
     ).df()
     # DuckDB hands a NULL in a text column that also holds text to pandas as NaN, which is truthy:
     # without this, one unreadable file would make every other file of its kind look unreadable too.
@@ -97,8 +155,9 @@ def file_frame(con: duckdb.DuckDBPyConnection, kind: str) -> pd.DataFrame:
 
 def parse_issues(con: duckdb.DuckDBPyConnection, shas: list[str], kind: str) -> pd.DataFrame:
     return con.execute(
-        "select sha256, sheet, \"row\", unit, severity, code, message, rejects_row from parsed_issues "
-        "where kind = ? and sha256 in (select unnest(?))", [kind, shas]
+        'select sha256, sheet, "row", unit, severity, code, message, rejects_row from parsed_issues '
+        "where kind = ? and sha256 in (select unnest(?))",
+        [kind, shas],
     ).df()
 
 

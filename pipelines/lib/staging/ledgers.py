@@ -1,9 +1,10 @@
 """What the three ledgers share: their rows resolved to registered units, counted in the year of
 their date (or 年度 column), and each file of a year folder accounted for whole."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 import duckdb
 import pandas as pd
@@ -22,28 +23,46 @@ UNUSED_COLUMNS = {"meetings": ", host, led_by_principal, attendees"}
 RowStager = Callable[[Report, int, pd.DataFrame, list[pd.DataFrame]], pd.Series]
 
 
-def stage_ledger(con: duckdb.DuckDBPyConnection, kind: str, registry: UnitRegistry, years: list[int],
-                 loaded_at: datetime, stage_rows: RowStager) -> tuple[Report, list[pd.DataFrame]]:
+def stage_ledger(
+    con: duckdb.DuckDBPyConnection,
+    kind: str,
+    registry: UnitRegistry,
+    years: list[int],
+    loaded_at: datetime,
+    stage_rows: RowStager,
+) -> tuple[Report, list[pd.DataFrame]]:
     report = Report(loaded_at)
     staged: list[pd.DataFrame] = []
     files = file_frame(con, kind)
     if files.empty:
         return report, staged
     date_col = DATE_COLUMN[kind]
-    row_year = f"coalesce(year(t.{date_col}), r.folder_year)" if date_col else "coalesce(t.year, r.folder_year)"
+    row_year = (
+        f"coalesce(year(t.{date_col}), r.folder_year)" if date_col else "coalesce(t.year, r.folder_year)"
+    )
     for year in years:
         rows = con.execute(
             f"select r.path as file, r.folder_year, {row_year} as row_year, "
             f"t.* exclude (sha256, kind{UNUSED_COLUMNS.get(kind, '')}) "
             f"from raw_files r join {RECORD_TABLES[kind]} t on t.sha256 = r.sha256 and t.kind = r.kind "
-            f"where r.kind = ? and (r.folder_year = ? or {row_year} = ?)", [kind, year, year]
+            f"where r.kind = ? and (r.folder_year = ? or {row_year} = ?)",
+            [kind, year, year],
         ).df()
         _year(con, report, kind, registry, files, year, rows, staged, stage_rows)
     return report, staged
 
 
-def _year(con: duckdb.DuckDBPyConnection, report: Report, kind: str, registry: UnitRegistry, files: pd.DataFrame, year: int, rows: pd.DataFrame,
-          staged: list[pd.DataFrame], stage_rows: RowStager) -> None:
+def _year(
+    con: duckdb.DuckDBPyConnection,
+    report: Report,
+    kind: str,
+    registry: UnitRegistry,
+    files: pd.DataFrame,
+    year: int,
+    rows: pd.DataFrame,
+    staged: list[pd.DataFrame],
+    stage_rows: RowStager,
+) -> None:
     for col in ("file", "sheet"):  # repeated on every row of a file
         rows[col] = rows[col].astype("category")
     mine = files[files["folder_year"] == year]
@@ -58,7 +77,9 @@ def _year(con: duckdb.DuckDBPyConnection, report: Report, kind: str, registry: U
     if rows.empty:
         for f in mine.itertuples(index=False):
             if not f.error_code:
-                report.file(year, f.file, f.sha256, kind, 0, 0, "loaded", "文件中没有数据行。", mtime_ns=f.mtime_ns)
+                report.file(
+                    year, f.file, f.sha256, kind, 0, 0, "loaded", "文件中没有数据行。", mtime_ns=f.mtime_ns
+                )
         return
 
     # Resolve each distinct unit text once.
@@ -72,8 +93,12 @@ def _year(con: duckdb.DuckDBPyConnection, report: Report, kind: str, registry: U
     rows.loc[stage_rows(report, year, rows, staged), "rejected"] = True
 
     own = rows[rows["folder_year"] == year]
-    counts = {file: (int(n), int(rej)) for file, n, rej in
-              own.groupby("file", observed=True).agg(n=("row", "size"), rej=("rejected", "sum")).itertuples()}
+    counts = {
+        file: (int(n), int(rej))
+        for file, n, rej in own.groupby("file", observed=True)
+        .agg(n=("row", "size"), rej=("rejected", "sum"))
+        .itertuples()
+    }
     units_of = own.dropna(subset=["unit_id"]).groupby("file", observed=True)["unit_id"].unique().to_dict()
     for f in mine.itertuples(index=False):
         if f.error_code:
@@ -81,8 +106,21 @@ def _year(con: duckdb.DuckDBPyConnection, report: Report, kind: str, registry: U
         n, rej = counts.get(f.file, (0, 0))
         status = "loaded" if rej == 0 else ("rejected" if rej == n and n else "partially_loaded")
         units = units_of.get(f.file, ())
-        report.file(year, f.file, f.sha256, kind, n, rej, status, None,
-                    units[0] if len(units) == 1 else None, None, None, None, f.mtime_ns)
+        report.file(
+            year,
+            f.file,
+            f.sha256,
+            kind,
+            n,
+            rej,
+            status,
+            None,
+            units[0] if len(units) == 1 else None,
+            None,
+            None,
+            None,
+            f.mtime_ns,
+        )
 
 
 def unit_columns(registry: UnitRegistry, frame: pd.DataFrame) -> pd.DataFrame:

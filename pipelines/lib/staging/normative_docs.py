@@ -1,4 +1,5 @@
 """Normative-document registers: each document of the year with its filing and compliance."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -15,8 +16,13 @@ from pipelines.lib.staging.ledgers import stage_ledger, unit_columns
 COLUMNS = source_tables()["stg_normative_docs"].column_names
 
 
-def stage_normative_docs(con: duckdb.DuckDBPyConnection, rules: Rulebook, registry: UnitRegistry, years: list[int],
-                         loaded_at: datetime) -> dict[str, pd.DataFrame]:
+def stage_normative_docs(
+    con: duckdb.DuckDBPyConnection,
+    rules: Rulebook,
+    registry: UnitRegistry,
+    years: list[int],
+    loaded_at: datetime,
+) -> dict[str, pd.DataFrame]:
     def stage_rows(report: Report, year: int, rows: pd.DataFrame, staged: list[pd.DataFrame]) -> pd.Series:
         ok = rows[~rows["rejected"] & (rows["row_year"] == year)].copy()
         if not ok.empty:
@@ -26,5 +32,8 @@ def stage_normative_docs(con: duckdb.DuckDBPyConnection, rules: Rulebook, regist
         return pd.Series(False, index=rows.index)
 
     report, staged = stage_ledger(con, "normative_docs", registry, years, loaded_at, stage_rows)
-    return {"stg_normative_docs": concat_rows(staged, COLUMNS), "stg_normative_doc_files": report.files_frame(),
-            "stg_normative_doc_issues": report.issues_frame()}
+    return {
+        "stg_normative_docs": concat_rows(staged, COLUMNS),
+        "stg_normative_doc_files": report.files_frame(),
+        "stg_normative_doc_issues": report.issues_frame(),
+    }

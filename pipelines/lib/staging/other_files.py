@@ -1,4 +1,5 @@
 """Files in a year folder that are not read (an office lock file, a file outside the kind folders)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -10,10 +11,13 @@ from pipelines.lib.records import ERROR, WARNING
 from pipelines.lib.staging.common import IGNORED_MESSAGES, Report, year_in_path
 
 
-def stage_other_files(con: duckdb.DuckDBPyConnection, years: list[int], loaded_at: datetime) -> dict[str, pd.DataFrame]:
+def stage_other_files(
+    con: duckdb.DuckDBPyConnection, years: list[int], loaded_at: datetime
+) -> dict[str, pd.DataFrame]:
     report = Report(loaded_at)
     ignored = con.execute(
-        "select path, sha256, note, mtime_ns, folder_year from raw_files where kind is null order by path").fetchall()
+        "select path, sha256, note, mtime_ns, folder_year from raw_files where kind is null order by path"
+    ).fetchall()
     for path, sha, note, mtime_ns, folder_year in ignored:
         year = folder_year or year_in_path(path)
         if year not in years:
@@ -23,4 +27,3 @@ def stage_other_files(con: duckdb.DuckDBPyConnection, years: list[int], loaded_a
         report.issue(year, path, None, None, None, severity, note, message)
         report.file(year, path, sha, None, 0, 0, "ignored", message, mtime_ns=mtime_ns)
     return {"stg_other_files": report.files_frame(), "stg_other_file_issues": report.issues_frame()}
-

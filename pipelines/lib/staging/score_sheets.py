@@ -1,5 +1,6 @@
 """Score sheets: each sheet resolved to a registered unit and role, its rows matched to the
 template's tasks and scored (scoring.py); the newest submission of a unit, role and year counts."""
+
 from __future__ import annotations
 
 import re
@@ -20,15 +21,34 @@ from pipelines.lib.staging.scoring import TaskScore, missing_task, score_task
 from pipelines.lib.text import to_halfwidth
 
 KIND = "score_sheet"
-ScoreRow = namedtuple("ScoreRow", ["sha256", "sheet", "row", "task_no", "task_no_text", "task_text", "max_points_text",
-                                   "self_raw", "self_points", "verified_raw", "verified_points"])
+ScoreRow = namedtuple(
+    "ScoreRow",
+    [
+        "sha256",
+        "sheet",
+        "row",
+        "task_no",
+        "task_no_text",
+        "task_text",
+        "max_points_text",
+        "self_raw",
+        "self_points",
+        "verified_raw",
+        "verified_points",
+    ],
+)
 SUPERSEDED_REASON = "同一单位、同一角色、同一年度有更晚报送的文件，本文件保留为历史记录，不计分。"
 TASK_COLUMNS = source_tables()["stg_task_scores"].column_names
 TOTAL_COLUMNS = source_tables()["stg_sheet_totals"].column_names
 
 
-def stage_score_sheets(con: duckdb.DuckDBPyConnection, rules: Rulebook, registry: UnitRegistry, years: list[int],
-                       loaded_at: datetime) -> dict[str, pd.DataFrame | pa.Table]:
+def stage_score_sheets(
+    con: duckdb.DuckDBPyConnection,
+    rules: Rulebook,
+    registry: UnitRegistry,
+    years: list[int],
+    loaded_at: datetime,
+) -> dict[str, pd.DataFrame | pa.Table]:
     stager = _Stager(con, rules, registry, Report(loaded_at))
     tasks: list[dict] = []
     totals: list[dict] = []
@@ -56,13 +76,23 @@ class _Stager:
             if f.error_code:
                 if f.folder_year == year:
                     report.issue(year, f.file, None, None, None, ERROR, f.error_code, f.error_message)
-                    report.file(year, f.file, f.sha256, KIND, 0, 0, "rejected", f.error_message, mtime_ns=f.mtime_ns)
+                    report.file(
+                        year, f.file, f.sha256, KIND, 0, 0, "rejected", f.error_message, mtime_ns=f.mtime_ns
+                    )
                 continue
             for sheet, sm in (sheet_meta(f.meta).get("sheets") or {}).items():
                 if (sm.get("year") or f.folder_year) != year:  # the year written inside wins over the folder
                     continue
-                blocks.append({"file": f.file, "sha256": f.sha256, "sheet": sheet, "meta": sm,
-                               "folder_year": f.folder_year, "mtime_ns": f.mtime_ns})
+                blocks.append(
+                    {
+                        "file": f.file,
+                        "sha256": f.sha256,
+                        "sheet": sheet,
+                        "meta": sm,
+                        "folder_year": f.folder_year,
+                        "mtime_ns": f.mtime_ns,
+                    }
+                )
         if not blocks:
             return
         shas = sorted({b["sha256"] for b in blocks})
@@ -70,14 +100,17 @@ class _Stager:
         rows_by_block: dict[tuple[str, str], list[ScoreRow]] = {}
         for rec in self.con.execute(
             f"select {', '.join(ScoreRow._fields)} from parsed_score_rows "
-            "where kind = 'score_sheet' and sha256 in (select unnest(?)) order by sha256, sheet, \"row\"", [shas]
+            "where kind = 'score_sheet' and sha256 in (select unnest(?)) order by sha256, sheet, \"row\"",
+            [shas],
         ).fetchall():
             rows_by_block.setdefault((rec[0], rec[1]), []).append(ScoreRow(*rec))
 
         resolved = [self._resolve(year, b, rows_by_block.get((b["sha256"], b["sheet"]))) for b in blocks]
         # Re-submission: the newest file (modification time, then name) for a unit, role and year wins.
         current: dict[tuple[str, str], dict] = {}
-        for b in sorted((b for b in resolved if b["unit"] is not None), key=lambda b: (b["mtime_ns"], b["file"])):
+        for b in sorted(
+            (b for b in resolved if b["unit"] is not None), key=lambda b: (b["mtime_ns"], b["file"])
+        ):
             current[(b["unit"].unit_id, b["unit"].role)] = b
 
         path_of: dict[str, list[str]] = {}
@@ -85,8 +118,12 @@ class _Stager:
             path_of.setdefault(b["sha256"], [])
             if b["file"] not in path_of[b["sha256"]]:
                 path_of[b["sha256"]].append(b["file"])
-        report.parse_issues(year, parse_issues(self.con, shas, KIND), path_of,
-                            {(b["sha256"], b["sheet"]): b["meta"].get("unit_text") for b in resolved})
+        report.parse_issues(
+            year,
+            parse_issues(self.con, shas, KIND),
+            path_of,
+            {(b["sha256"], b["sheet"]): b["meta"].get("unit_text") for b in resolved},
+        )
 
         for b in resolved:
             unit = b["unit"]
@@ -94,32 +131,92 @@ class _Stager:
             if unit is None:
                 report.issue(year, b["file"], b["sheet"], None, label, ERROR, "unknown_unit", b["problem"])
                 for r in b["rows"] or []:
-                    report.issue(year, b["file"], b["sheet"], r.row, label, ERROR, "row_unit_unknown",
-                                 "本行所属打分表的被考核单位无法确认（见该文件的单位问题），本行未计分。")
-                report.file(year, b["file"], b["sha256"], KIND, b["n_rows"], b["n_rows"], "rejected", b["problem"],
-                            sheet=b["sheet"], mtime_ns=b["mtime_ns"])
+                    report.issue(
+                        year,
+                        b["file"],
+                        b["sheet"],
+                        r.row,
+                        label,
+                        ERROR,
+                        "row_unit_unknown",
+                        "本行所属打分表的被考核单位无法确认（见该文件的单位问题），本行未计分。",
+                    )
+                report.file(
+                    year,
+                    b["file"],
+                    b["sha256"],
+                    KIND,
+                    b["n_rows"],
+                    b["n_rows"],
+                    "rejected",
+                    b["problem"],
+                    sheet=b["sheet"],
+                    mtime_ns=b["mtime_ns"],
+                )
                 continue
             winner = current[(unit.unit_id, unit.role)]
             if winner is not b:
-                report.file(year, b["file"], b["sha256"], KIND, b["n_rows"], 0, "superseded", SUPERSEDED_REASON,
-                            unit.unit_id, unit.role, b["sheet"], winner["file"], b["mtime_ns"])
+                report.file(
+                    year,
+                    b["file"],
+                    b["sha256"],
+                    KIND,
+                    b["n_rows"],
+                    0,
+                    "superseded",
+                    SUPERSEDED_REASON,
+                    unit.unit_id,
+                    unit.role,
+                    b["sheet"],
+                    winner["file"],
+                    b["mtime_ns"],
+                )
                 continue
             rejected = self._score(year, b, unit, tasks)
-            totals.append({"year": year, "unit_id": unit.unit_id, "role": unit.role, "file": b["file"],
-                           "sheet": b["sheet"], "has_verified": bool(b["meta"].get("has_verified"))})
+            totals.append(
+                {
+                    "year": year,
+                    "unit_id": unit.unit_id,
+                    "role": unit.role,
+                    "file": b["file"],
+                    "sheet": b["sheet"],
+                    "has_verified": bool(b["meta"].get("has_verified")),
+                }
+            )
             status = "loaded" if rejected == 0 else "partially_loaded"
             if b["n_rows"] and rejected == b["n_rows"]:
                 status = "rejected"
-            report.file(year, b["file"], b["sha256"], KIND, b["n_rows"], rejected, status, None,
-                        unit.unit_id, unit.role, b["sheet"], None, b["mtime_ns"])
+            report.file(
+                year,
+                b["file"],
+                b["sha256"],
+                KIND,
+                b["n_rows"],
+                rejected,
+                status,
+                None,
+                unit.unit_id,
+                unit.role,
+                b["sheet"],
+                None,
+                b["mtime_ns"],
+            )
 
     def _resolve(self, year: int, b: dict, rows: list[ScoreRow] | None) -> dict:
         """The registered unit a sheet assesses, or the reason it has none."""
         sm = b["meta"]
         label = sm.get("unit_text") or ""
         if sm.get("year") and b["folder_year"] and sm["year"] != b["folder_year"]:
-            self.report.issue(year, b["file"], b["sheet"], None, label, WARNING, "year_mismatch",
-                              f"文件内写明年度为{sm['year']}年，但放在{b['folder_year']}年文件夹中；按文件内年度{sm['year']}年计。")
+            self.report.issue(
+                year,
+                b["file"],
+                b["sheet"],
+                None,
+                label,
+                WARNING,
+                "year_mismatch",
+                f"文件内写明年度为{sm['year']}年，但放在{b['folder_year']}年文件夹中；按文件内年度{sm['year']}年计。",
+            )
         role = self.rules.role_of_sheet_line(sm.get("role_text"))
         unit: Unit | None = None
         problem = None
@@ -136,10 +233,14 @@ class _Stager:
                     unit = found.unit
                     break
             if unit is None:
-                problem = "打分表中未写明“被考核单位”，文件名也无法对应到登记单位，请补充“被考核单位：××”一行。"
+                problem = (
+                    "打分表中未写明“被考核单位”，文件名也无法对应到登记单位，请补充“被考核单位：××”一行。"
+                )
         if unit is not None and role is not None and unit.role != role:
-            problem = (f"打分表责任人“{sm.get('role_text')}”与被考核单位“{unit.name}”的登记类型"
-                       f"（{unit.unit_type}）不一致，请核对。")
+            problem = (
+                f"打分表责任人“{sm.get('role_text')}”与被考核单位“{unit.name}”的登记类型"
+                f"（{unit.unit_type}）不一致，请核对。"
+            )
             unit = None
         if unit is not None and unit.role not in self.rules.templates:
             problem = f"规则中没有“{unit.unit_type}”类单位的打分表模板，无法计分。"
@@ -151,8 +252,10 @@ class _Stager:
         index = self._task_indexes.get(role)
         if index is None:
             tasks = self.rules.templates[role].tasks
-            index = self._task_indexes[role] = ({t.task_no: t for t in tasks},
-                                                {to_halfwidth(t.text)[:10]: t for t in tasks})
+            index = self._task_indexes[role] = (
+                {t.task_no: t for t in tasks},
+                {to_halfwidth(t.text)[:10]: t for t in tasks},
+            )
         return index
 
     def _score(self, year: int, b: dict, unit: Unit, out: list[dict]) -> int:
@@ -166,13 +269,24 @@ class _Stager:
         def add(task: Task, scored: TaskScore, row: int | None) -> None:
             for severity, code, message in scored.problems:
                 self.report.issue(year, b["file"], b["sheet"], row, label, severity, code, message)
-            out.append({
-                "year": year, "unit_id": unit.unit_id, "role": unit.role, "duty_no": task.duty_no,
-                "task_no": task.task_no, "max_points": task.points, "self_points": scored.self_points,
-                "verified_points": scored.verified_points, "points": scored.points,
-                "score_source": scored.score_source, "flag": scored.flag,
-                "file": b["file"], "sheet": b["sheet"], "row": row,
-            })
+            out.append(
+                {
+                    "year": year,
+                    "unit_id": unit.unit_id,
+                    "role": unit.role,
+                    "duty_no": task.duty_no,
+                    "task_no": task.task_no,
+                    "max_points": task.points,
+                    "self_points": scored.self_points,
+                    "verified_points": scored.verified_points,
+                    "points": scored.points,
+                    "score_source": scored.score_source,
+                    "flag": scored.flag,
+                    "file": b["file"],
+                    "sheet": b["sheet"],
+                    "row": row,
+                }
+            )
 
         for r in b["rows"] or []:
             task = by_no.get(r.task_no) if r.task_no is not None else None
@@ -181,13 +295,29 @@ class _Stager:
             if task is None:
                 rejected += 1
                 shown = r.task_no_text or (r.task_text or "")[:20]
-                self.report.issue(year, b["file"], b["sheet"], r.row, label, ERROR, "unknown_task",
-                                  f"第{r.row}行任务“{shown}”不在{template.name}打分表模板中，本行未计分。请按模板序号填写。")
+                self.report.issue(
+                    year,
+                    b["file"],
+                    b["sheet"],
+                    r.row,
+                    label,
+                    ERROR,
+                    "unknown_task",
+                    f"第{r.row}行任务“{shown}”不在{template.name}打分表模板中，本行未计分。请按模板序号填写。",
+                )
                 continue
             if task.task_no in seen:
                 rejected += 1
-                self.report.issue(year, b["file"], b["sheet"], r.row, label, ERROR, "duplicate_task",
-                                  f"第{task.task_no}项任务在表中重复出现，本行未计分，以第一次出现的为准。")
+                self.report.issue(
+                    year,
+                    b["file"],
+                    b["sheet"],
+                    r.row,
+                    label,
+                    ERROR,
+                    "duplicate_task",
+                    f"第{task.task_no}项任务在表中重复出现，本行未计分，以第一次出现的为准。",
+                )
                 continue
             seen.add(task.task_no)
             add(task, score_task(task, r, self.rules.ranking.score_basis), r.row)

@@ -1,5 +1,6 @@
 """The scoring policy, in one place: which score of a task row counts, and what a blank, invalid,
 above-maximum or missing score is worth. It reads the rulebook's score basis and the template."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -25,21 +26,33 @@ def score_task(task: Task, row, basis: str) -> TaskScore:
     max_points_text), scored under `basis` (verified_else_self | self | verified)."""
     problems = []
     if row.max_points_text is not None and abs(row.max_points_text - task.points) > 1e-9:
-        problems.append((WARNING, "max_points_mismatch",
-                         f"第{task.task_no}项任务表中分值为{row.max_points_text:g}分，模板为{task.points:g}分，按模板计。"))
+        problems.append(
+            (
+                WARNING,
+                "max_points_mismatch",
+                f"第{task.task_no}项任务表中分值为{row.max_points_text:g}分，模板为{task.points:g}分，按模板计。",
+            )
+        )
     values: dict[str, float | None] = {}
     above_max = set()
     for kind, column in COLUMN_NAMES.items():
         v = getattr(row, f"{kind}_points")
         if v is not None and v > task.points + 1e-9:  # the template's maximum is the limit
-            problems.append((ERROR, "score_above_max",
-                             f"第{task.task_no}项任务{column}“{getattr(row, f'{kind}_raw')}”超过该项满分"
-                             f"{task.points:g}分，按0分计。"))
+            problems.append(
+                (
+                    ERROR,
+                    "score_above_max",
+                    f"第{task.task_no}项任务{column}“{getattr(row, f'{kind}_raw')}”超过该项满分"
+                    f"{task.points:g}分，按0分计。",
+                )
+            )
             v = 0.0
             above_max.add(kind)
         values[kind] = v
     filled = {"self": bool(row.self_raw), "verified": bool(row.verified_raw)}
-    use = {"self": "self", "verified": "verified"}.get(basis) or ("verified" if filled["verified"] else "self")
+    use = {"self": "self", "verified": "verified"}.get(basis) or (
+        "verified" if filled["verified"] else "self"
+    )
     points = values[use]
     flag = None
     if not filled[use]:
@@ -51,5 +64,17 @@ def score_task(task: Task, row, basis: str) -> TaskScore:
 
 def missing_task(task: Task) -> TaskScore:
     """A template task the sheet does not have: 0 points, and the unit is told which."""
-    return TaskScore(None, None, 0.0, None, "missing_task", [
-        (ERROR, "task_missing", f"打分表缺少第{task.task_no}项任务（{task.text[:20]}…，{task.points:g}分），该项按0分计。")])
+    return TaskScore(
+        None,
+        None,
+        0.0,
+        None,
+        "missing_task",
+        [
+            (
+                ERROR,
+                "task_missing",
+                f"打分表缺少第{task.task_no}项任务（{task.text[:20]}…，{task.points:g}分），该项按0分计。",
+            )
+        ],
+    )

@@ -1,4 +1,5 @@
 """The unit registry: the current units file, each unit's role from the rulebook's unit types."""
+
 from __future__ import annotations
 
 import duckdb
@@ -24,43 +25,89 @@ def stage_units(con: duckdb.DuckDBPyConnection, rules: Rulebook) -> dict[str, pd
     units: list[Unit] = []
     seen: dict[tuple[str, str], int] = {}
     if not files:
-        issues.append(issue(None, "units", None, None, None, ERROR, "units_missing",
-                            "未找到单位名册（data/raw/units.csv 或 units.xlsx），所有报送都无法对应到单位。"))
+        issues.append(
+            issue(
+                None,
+                "units",
+                None,
+                None,
+                None,
+                ERROR,
+                "units_missing",
+                "未找到单位名册（data/raw/units.csv 或 units.xlsx），所有报送都无法对应到单位。",
+            )
+        )
     else:
         path, sha, err_code, err_msg = files[0]
         for other in files[1:]:
-            issues.append(issue(None, other[0], None, None, None, WARNING, "units_duplicate_file",
-                                f"存在多个单位名册，使用最新的“{path}”，本文件未使用。"))
+            issues.append(
+                issue(
+                    None,
+                    other[0],
+                    None,
+                    None,
+                    None,
+                    WARNING,
+                    "units_duplicate_file",
+                    f"存在多个单位名册，使用最新的“{path}”，本文件未使用。",
+                )
+            )
         if err_code:
             issues.append(issue(None, path, None, None, None, ERROR, err_code, err_msg))
         rows = con.execute(
-            "select sheet, \"row\", name, unit_type, region, aliases from parsed_units "
-            "where sha256 = ? and not parse_rejected order by sheet nulls first, \"row\"", [sha]
+            'select sheet, "row", name, unit_type, region, aliases from parsed_units '
+            'where sha256 = ? and not parse_rejected order by sheet nulls first, "row"',
+            [sha],
         ).fetchall()
         for sheet, row, name, unit_type, region, aliases in rows:
             role = rules.unit_type_roles.get(unit_type)
             if role is None:
-                issues.append(issue(None, path, sheet, row, name, ERROR, "unit_type_unknown",
-                                    f"单位“{name}”的单位类型“{unit_type}”不在规则之内（应为"
-                                    f"{'/'.join(rules.unit_type_roles)}），该单位未登记。"))
+                issues.append(
+                    issue(
+                        None,
+                        path,
+                        sheet,
+                        row,
+                        name,
+                        ERROR,
+                        "unit_type_unknown",
+                        f"单位“{name}”的单位类型“{unit_type}”不在规则之内（应为"
+                        f"{'/'.join(rules.unit_type_roles)}），该单位未登记。",
+                    )
+                )
                 continue
             uid = unit_id_for(unit_type, name)
             if (uid, role) in seen:
-                issues.append(issue(None, path, sheet, row, name, ERROR, "unit_duplicate",
-                                    f"单位“{name}”在名册中重复登记（另见第{seen[(uid, role)]}行），本行未使用。"))
+                issues.append(
+                    issue(
+                        None,
+                        path,
+                        sheet,
+                        row,
+                        name,
+                        ERROR,
+                        "unit_duplicate",
+                        f"单位“{name}”在名册中重复登记（另见第{seen[(uid, role)]}行），本行未使用。",
+                    )
+                )
                 continue
             seen[(uid, role)] = row
             alias_list = tuple(a for a in (aliases or "").split("|") if a)
             units.append(Unit(uid, name, unit_type, role, region or "", alias_list))
         for sheet, row, unit, severity, code, message in con.execute(
-                "select sheet, \"row\", unit, severity, code, message from parsed_issues "
-                "where sha256 = ? and kind = 'units'", [sha]).fetchall():
+            'select sheet, "row", unit, severity, code, message from parsed_issues '
+            "where sha256 = ? and kind = 'units'",
+            [sha],
+        ).fetchall():
             issues.append(issue(None, path, sheet, row, unit, severity, code, message))
     for path, note in con.execute(
-            "select path, note from raw_files where kind is null and folder_year is null order by path").fetchall():
+        "select path, note from raw_files where kind is null and folder_year is null order by path"
+    ).fetchall():
         if year_in_path(path) is None:
             severity = WARNING if note == "office_lock_file" else ERROR
-            issues.append(issue(None, path, None, None, None, severity, note, IGNORED_MESSAGES.get(note, note)))
+            issues.append(
+                issue(None, path, None, None, None, severity, note, IGNORED_MESSAGES.get(note, note))
+            )
     frame = pd.DataFrame(
         [(u.unit_id, u.name, u.unit_type, u.role, u.region, "、".join(u.aliases), None) for u in units],
         columns=UNIT_COLUMNS,
@@ -69,7 +116,9 @@ def stage_units(con: duckdb.DuckDBPyConnection, rules: Rulebook) -> dict[str, pd
 
 
 def load_registry(con: duckdb.DuckDBPyConnection) -> UnitRegistry:
-    rows = con.execute("select unit_id, unit_name, unit_type, role, region, aliases from stg_units").fetchall()
-    return UnitRegistry([Unit(a, b, c, d, e, tuple(x for x in (f or "").split("、") if x))
-                         for a, b, c, d, e, f in rows])
-
+    rows = con.execute(
+        "select unit_id, unit_name, unit_type, role, region, aliases from stg_units"
+    ).fetchall()
+    return UnitRegistry(
+        [Unit(a, b, c, d, e, tuple(x for x in (f or "").split("、") if x)) for a, b, c, d, e, f in rows]
+    )
