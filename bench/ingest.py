@@ -141,8 +141,10 @@ def run_baseline(raw: Path, workdir: Path) -> tuple[float, int, int]:
             if path.suffix.lower() == ".csv":
                 sheets = {"": _read_csv(path)}
             else:
-                engine = "openpyxl" if path.suffix.lower() in (".xlsx", ".xlsm") else None
-                sheets = pd.read_excel(path, sheet_name=None, header=None, dtype=str, engine=engine)
+                xlsx = path.suffix.lower() in (".xlsx", ".xlsm")
+                sheets = pd.read_excel(
+                    path, sheet_name=None, header=None, dtype=str, engine="openpyxl" if xlsx else None
+                )
         except Exception:
             continue
         for sheet, frame in sheets.items():
@@ -177,7 +179,7 @@ def main() -> None:
     with duckdb.connect(str(workdir / "fazhi.duckdb"), read_only=True) as con:
         rows = con.execute(
             "select sum(rows_read), sum(rows_loaded), sum(rows_rejected) from marts.submissions"
-        ).fetchone()
+        ).fetchone() or (None, None, None)
     print(f"pipeline rows: read {rows[0]}, loaded {rows[1]}, rejected {rows[2]}")
 
     # The same pipeline again on unchanged files: nothing is re-parsed.

@@ -121,7 +121,7 @@ def _run_locked(
     from pipelines.lib import pipeline
 
     resources = {
-        **defs.resources,
+        **(defs.resources or {}),
         "fazhi": FazhiWarehouse(
             raw_dir=str(paths.raw_dir),
             warehouse=str(paths.warehouse),
@@ -151,7 +151,7 @@ def _run_locked(
     if not found:
         _say(f"没有找到任何年度的数据（{paths.raw_dir}）。请先放入文件，或运行 fazhi generate。")
         return EXIT_USAGE, []
-    rest = [a for a in defs.assets if a not in reading]
+    rest = [a for a in defs.assets or () if isinstance(a, dg.AssetsDefinition) and a not in reading]
     result = dg.materialize(
         rest, resources=resources, instance=instance, raise_on_error=False, run_config=run_config
     )

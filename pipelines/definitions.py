@@ -22,7 +22,7 @@ defs = dg.Definitions(
     sensors=[sensors.raw_files_sensor],
     resources={
         "fazhi": FazhiWarehouse(),
-        "dbt": FazhiDbt(project_dir=marts.dbt_project, dbt_executable=DBT_EXECUTABLE),
+        "dbt": FazhiDbt(project_dir=str(marts.dbt_project.project_dir), dbt_executable=DBT_EXECUTABLE),
     },
     # One process per run: the run lock the warehouse resource takes spans every step of the run.
     executor=dg.in_process_executor,

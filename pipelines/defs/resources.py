@@ -68,6 +68,7 @@ class FazhiWarehouse(dg.ConfigurableResource):
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[FazhiWarehouse]:
         run = context.run
+        log = context.log or dg.get_dagster_logger()
         if run is None:  # a sensor tick or a schedule evaluation: reads only
             yield self
             return
@@ -75,8 +76,8 @@ class FazhiWarehouse(dg.ConfigurableResource):
             self.paths.work_db.parent,
             f"Dagster 运行 {run.run_id[:8]}（{run.job_name}）",
             wait_seconds=self.lock_wait_seconds,
-            on_wait=lambda who: context.log.info(f"等待另一次运行结束：{who}"),
-            on_takeover=lambda h: context.log.warning(f"上次运行未正常结束，已接管：{h.describe()}"),
+            on_wait=lambda who: log.info(f"等待另一次运行结束：{who}"),
+            on_takeover=lambda h: log.warning(f"上次运行未正常结束，已接管：{h.describe()}"),
         ):
             yield self
 
