@@ -3,7 +3,6 @@ with region_roles as (
     select role, region_position from {{ source('reference', 'rulebook_roles') }} where in_region_score
 ), policy as (
     select
-        i.bottom_places,
         -- scores needed for a region to be ranked: every region role, or any one of them
         case when i.require_all_region_roles then (select count(*) from region_roles) else 1 end as roles_needed
     from {{ source('reference', 'rulebook_info') }} i
@@ -30,17 +29,10 @@ with region_roles as (
 ), ranked as (
     select
         *,
-        case when score is not null then rank() over (partition by year order by score desc nulls last) end as rank,
-        count(score) over (partition by year) as rank_total,
-        row_number() over (partition by year order by score asc nulls last) as from_bottom
+        {{ ranking_columns('year') }}
     from region_scores
 ), bottom_cuts as (
-    -- the last `bottom_places` places, ties at the cut included
-    select k.year, max(k.score) as cut
-    from ranked k
-    cross join policy p
-    where k.score is not null and k.from_bottom <= p.bottom_places
-    group by all
+    {{ bottom_cuts('ranked', 'k.year') }}
 )
 select
     c.year,
@@ -51,8 +43,7 @@ select
     c.rank::integer as rank,
     p.rank::integer as prev_rank,
     (p.rank - c.rank)::integer as rank_change,
-    -- those tied for first are never "last"
-    coalesce(c.score <= k.cut and c.rank > 1, false) as is_bottom,
+    {{ is_bottom('c', 'k') }} as is_bottom,
     p.score as prev_score,
     c.score - p.score as score_change,
     c.rank_total::integer as rank_total,

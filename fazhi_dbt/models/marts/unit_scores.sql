@@ -36,19 +36,11 @@ with sheet_scores as (
 ), ranked as (
     select
         *,
-        -- competition ranking (1, 2, 2, 4) within the role across the city
-        case when score is not null
-             then rank() over (partition by year, role order by score desc nulls last) end as rank,
-        count(score) over (partition by year, role) as rank_total,
-        row_number() over (partition by year, role order by score asc nulls last) as from_bottom
+        -- within the role across the city
+        {{ ranking_columns('year, role') }}
     from unit_years
 ), bottom_cuts as (
-    -- the last `bottom_places` places, ties at the cut included
-    select k.year, k.role, max(k.score) as cut
-    from ranked k
-    cross join {{ source('reference', 'rulebook_info') }} i
-    where k.score is not null and k.from_bottom <= i.bottom_places
-    group by all
+    {{ bottom_cuts('ranked', 'k.year, k.role') }}
 )
 select
     r.year,
@@ -65,8 +57,7 @@ select
     r.rank::integer as rank,
     r.rank_total::integer as rank_total,
     r.status,
-    -- those tied for first are never "last", even when every ranked unit is tied
-    coalesce(r.score <= c.cut and r.rank > 1, false) as is_bottom,
+    {{ is_bottom('r', 'c') }} as is_bottom,
     r.source_file,
     p.score as prev_score,
     p.rank::integer as prev_rank
