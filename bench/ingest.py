@@ -103,6 +103,7 @@ def run_pipeline(raw: Path, workdir: Path) -> tuple[float, int, str]:
             str(warehouse),
             "--years",
             str(YEAR),
+            "--timings",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -74,6 +74,7 @@ def run_pipeline(
     workers: int = 2,
     quiet: bool = False,
     wait_seconds: float = 0,
+    timings: bool = False,
 ) -> int:
     """Materialize the whole graph in-process: every year is rebuilt (figures that compare years read
     them as they are now); `years` are checked to have data and summarised.
@@ -101,18 +102,22 @@ def run_pipeline(
             on_wait=lambda who: _say(f"另一次运行正在进行，等待其结束：{who}"),
             on_takeover=lambda h: _say(f"上次运行未正常结束（{h.describe()}），本次接管。"),
         ):
-            code, years = _run_locked(paths, years, rulebook, workers, wait_seconds)
+            code, years, steps = _run_locked(paths, years, rulebook, workers, wait_seconds)
     except RunLocked as exc:
         _say(str(exc))
         return EXIT_LOCKED
     if code == 0 and not quiet:
         _print_summary(paths, years, time.perf_counter() - started)
+    if timings:
+        print("各步骤用时（秒）：")
+        for step, seconds in steps:
+            print(f"  {step:<28}{seconds:>8.2f}")
     return code
 
 
 def _run_locked(
     paths, years: list[int] | None, rulebook: str | None, workers: int, wait_seconds: float
-) -> tuple[int, list[int]]:
+) -> tuple[int, list[int], list[tuple[str, float]]]:
     import dagster as dg
 
     from pipelines.definitions import defs
@@ -139,7 +144,8 @@ def _run_locked(
     )
     if not result.success:
         _say(_failure(result, paths, "读取报送文件"))
-        return EXIT_FAILED, []
+        return EXIT_FAILED, [], []
+    steps = _step_seconds(instance, result.run_id)
     found = pipeline.years_present(paths)
     absent = [y for y in years or () if y not in found]
     if absent:
@@ -147,18 +153,33 @@ def _run_locked(
             f"{'、'.join(map(str, absent))} 年度没有任何报送数据（{paths.raw_dir}），未运行。"
             f"有数据的年度：{'、'.join(map(str, found)) or '无'}。"
         )
-        return EXIT_USAGE, []
+        return EXIT_USAGE, [], []
     if not found:
         _say(f"没有找到任何年度的数据（{paths.raw_dir}）。请先放入文件，或运行 fazhi generate。")
-        return EXIT_USAGE, []
+        return EXIT_USAGE, [], []
     rest = [a for a in defs.assets or () if isinstance(a, dg.AssetsDefinition) and a not in reading]
     result = dg.materialize(
         rest, resources=resources, instance=instance, raise_on_error=False, run_config=run_config
     )
     if not result.success:
         _say(_failure(result, paths, "整理、计算或发布"))
-        return EXIT_FAILED, []
-    return 0, years or found
+        return EXIT_FAILED, [], []
+    return 0, years or found, steps + _step_seconds(instance, result.run_id)
+
+
+def _step_seconds(instance, run_id: str) -> list[tuple[str, float]]:
+    """Each step of a finished run and its wall time, in the order the steps started."""
+    started: dict[str, float] = {}
+    seconds: list[tuple[str, float]] = []
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            started[event.step_key] = entry.timestamp
+        elif event.event_type_value == "STEP_SUCCESS":
+            seconds.append((event.step_key, entry.timestamp - started[event.step_key]))
+    return seconds
 
 
 def _print_summary(paths, years, elapsed) -> None:
@@ -279,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECONDS",
         help="另一次运行正在进行时最多等待的秒数（默认不等待，直接说明由谁占用）",
     )
+    r.add_argument("--timings", action="store_true", help="最后列出每个步骤的用时")
 
     rc = sub.add_parser("recompute", help="年终重算某一年度（及其下一年度的排名）")
     rc.add_argument("--year", type=int, required=True)
@@ -311,10 +333,16 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             parser.error(f"--years 格式不对：{args.years}（应为 2024、2021-2025 或 2021,2023）")
         return run_pipeline(
-            args.raw, args.warehouse, years, args.rulebook, args.workers, wait_seconds=args.wait
+            args.raw,
+            args.warehouse,
+            years,
+            args.rulebook,
+            args.workers,
+            wait_seconds=args.wait,
+            timings=args.timings,
         )
     if args.command == "recompute":
-        # The year's ranking step also refreshes the next year's prev_rank (pipelines/defs/marts.py).
+        # Every year is rebuilt (the next year's comparisons read this one); the year must have data.
         return run_pipeline(args.raw, args.warehouse, [args.year], args.rulebook, wait_seconds=args.wait)
     if args.command == "dashboard":
         env = dict(os.environ)
