@@ -319,6 +319,10 @@ def main(argv: list[str] | None = None) -> int:
     u = sub.add_parser("ui", help="启动 Dagster 界面和守护进程")
     u.add_argument("--port", type=int, default=3000)
 
+    from access import cli as users_cli
+
+    users_cli.add_parser(sub)
+
     args = parser.parse_args(argv)
     if args.command == "generate":
         from generator import format_summary, generate
@@ -343,7 +347,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.command == "recompute":
         # Every year is rebuilt (the next year's comparisons read this one); the year must have data.
-        return run_pipeline(args.raw, args.warehouse, [args.year], args.rulebook, wait_seconds=args.wait)
+        code = run_pipeline(args.raw, args.warehouse, [args.year], args.rulebook, wait_seconds=args.wait)
+        from access import audit
+
+        audit.record("recompute", users_cli.operator(), None, year=args.year, exit_code=code)
+        return code
+    if args.command == "users":
+        return users_cli.run(args)
     if args.command == "dashboard":
         env = dict(os.environ)
         if args.warehouse:

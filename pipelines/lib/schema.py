@@ -30,6 +30,8 @@ class Table:
     source: str  # ingest | reference | staging, or "marts" for a model
     description: str
     columns: tuple[Column, ...]
+    # Which rows a viewer scoped to one region may read (a mart's `meta.row_filter`; access/scope.py).
+    row_filter: str | None = None
 
     def ddl(self, schema: str = "main") -> str:
         cols = ", ".join(f'"{c.name}" {c.data_type}' for c in self.columns)
@@ -61,7 +63,14 @@ def mart_tables() -> dict[str, Table]:
     out = {}
     for path in sorted((DBT_DIR / "models" / "marts").glob("*.yml")):
         for m in yaml.safe_load(path.read_text(encoding="utf-8")).get("models") or ():
-            out[m["name"]] = Table(m["name"], "marts", m.get("description", ""), _columns(m.get("columns")))
+            meta = (m.get("config") or {}).get("meta") or {}
+            out[m["name"]] = Table(
+                m["name"],
+                "marts",
+                m.get("description", ""),
+                _columns(m.get("columns")),
+                row_filter=meta.get("row_filter"),
+            )
     return out
 
 
