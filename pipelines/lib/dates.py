@@ -81,16 +81,17 @@ def parse_date(v: object) -> date | None:
     Accepts date/datetime objects, Excel serial numbers (1900 system, 1990..2100), and text such as
     2024-03-05, 2024/3/5, 2024.3.5, 2024年3月5日, 2024-03-05 00:00:00, 20240305, full-width digits.
     """
-    t = type(v)
-    if t is str:
+    # exact type checks first (the common cases, and bool must not count as a number);
+    # written inline so that the checker narrows v
+    if type(v) is str:
         if not v or len(v) > _MAX_DATE_TEXT:
             return None
         return _parse_date_text(v)
-    if t is datetime:
+    if type(v) is datetime:
         return v.date() if MIN_YEAR <= v.year <= MAX_YEAR else None
-    if t is date:
+    if type(v) is date:
         return v if MIN_YEAR <= v.year <= MAX_YEAR else None
-    if t is float or t is int:
+    if type(v) is float or type(v) is int:
         return _from_serial(float(v))
     if isinstance(v, datetime):  # subclasses (pandas Timestamp, ...)
         return v.date() if MIN_YEAR <= v.year <= MAX_YEAR else None

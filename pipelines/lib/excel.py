@@ -35,6 +35,7 @@ import re
 import struct
 import sys
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import unescape as _xml_unescape
@@ -653,7 +654,7 @@ def _stream_part(
     body = _COMMENT.sub(b"", head[:65536])
     root_match = _ROOT.search(body)
     root = root_match.group(1) if root_match else b""
-    if root == b"sst":
+    if root_match is not None and root == b"sst":
         m = _UNIQUE_COUNT.search(body, root_match.start(), root_match.start() + 4096)
         # calamine reserves this many strings up front: bound it by what the part can hold
         if m and int(m.group(1)) > min(lim.max_cells, info.file_size // 4 + 16):
@@ -1117,7 +1118,7 @@ def _reader_failure(exc: BaseException, biff: str | None) -> FileRejected | None
     return _unreadable(detail)
 
 
-def _clean_rows(raw: list[list[object]]) -> list[list[object]]:
+def _clean_rows(raw: Iterable[Iterable[object]]) -> list[list[object]]:
     # '' is calamine's empty cell; legacy .xls gives integral numbers as int: make them float
     # like .xlsx does so callers see one type (bool is an int subclass: keep it)
     return [[None if v == "" else (float(v) if type(v) is int else v) for v in row] for row in raw]

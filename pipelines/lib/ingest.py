@@ -184,6 +184,7 @@ def refresh_parse_cache(
                 if outcome.ok:
                     parsed.append((f, outcome.value))
                 else:
+                    assert f.kind is not None  # only files of a known kind are parsed (`wanted`)
                     parsed.append(
                         (f, ParsedFile(f.kind, file_error=_crash_issue(outcome.error_kind, outcome.error)))
                     )
@@ -274,6 +275,7 @@ def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFil
 
     by_kind: dict[str, list[tuple[RawFile, ParsedFile]]] = {}
     for f, p in parsed:
+        assert f.kind is not None  # only files of a known kind are parsed
         by_kind.setdefault(f.kind, []).append((f, p))
     for kind, items in by_kind.items():
         cols = ["sha256", "kind", "sheet", "row", "parse_rejected", *RECORD_COLUMNS[kind]]
@@ -287,7 +289,7 @@ def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFil
                 rec["sha256"], rec["kind"], rec["parse_rejected"] = f.sha256, kind, key in rejected
                 records.append(rec)
             # Rows the parser rejected without a record still count as read: keep a placeholder row.
-            for sheet, row in rejected - recorded:
+            for sheet, row in rejected.difference(recorded):
                 records.append(
                     {"sha256": f.sha256, "kind": kind, "sheet": sheet, "row": row, "parse_rejected": True}
                 )

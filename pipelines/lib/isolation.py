@@ -127,7 +127,7 @@ def _without_main(fn):
 def _forkserver_context(fn):
     ctx = multiprocessing.get_context("forkserver")
     # Takes effect when the fork server starts (first use in this process); keeps what others set.
-    wanted = {__name__, getattr(fn, "__module__", None)} - {None, "__main__"}
+    wanted = {m for m in (__name__, getattr(fn, "__module__", None)) if m is not None and m != "__main__"}
     current = getattr(multiprocessing.forkserver._forkserver, "_preload_modules", None) or []
     if not wanted <= set(current):
         ctx.set_forkserver_preload(list(dict.fromkeys([*current, *sorted(wanted)])))
@@ -206,7 +206,7 @@ class _Pool:
         for worker in list(self.workers):
             if worker.assigned or worker not in self.workers:
                 continue
-            batch = []
+            batch: list[tuple[int, bytes]] = []
             while self.pending and len(batch) < self.chunksize:
                 i = self.pending.popleft()
                 try:
@@ -326,7 +326,7 @@ def _die_with_parent() -> None:
     # cleanup has to do).
     server = getattr(multiprocessing.forkserver, "_forkserver", None)
     alive_fd = getattr(server, "_forkserver_alive_fd", None)
-    if isinstance(alive_fd, int):
+    if server is not None and isinstance(alive_fd, int):
         with contextlib.suppress(OSError):
             os.close(alive_fd)
         server._forkserver_alive_fd = None

@@ -18,7 +18,7 @@ import io
 import math
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,7 +115,7 @@ def _alias_table(spec: _KindSpec) -> dict[str, tuple[str, int]]:
     return table
 
 
-def _match_header(row: list[object], spec: _KindSpec, aliases: dict[str, tuple[str, int]]):
+def _match_header(row: Sequence[object], spec: _KindSpec, aliases: dict[str, tuple[str, int]]):
     keys = [_header_key(v) for v in row]
     best: dict[str, tuple[int, int]] = {}  # field → (alias priority, column)
     duplicates: list[str] = []
@@ -136,7 +136,7 @@ def _match_header(row: list[object], spec: _KindSpec, aliases: dict[str, tuple[s
     return keys, columns, labels, duplicates
 
 
-def _find_header(rows: list[list[object]], spec: _KindSpec, aliases) -> _Header | None:
+def _find_header(rows: Sequence[Sequence[object]], spec: _KindSpec, aliases) -> _Header | None:
     for i, row in enumerate(rows[:HEADER_SCAN_ROWS]):
         m = _match_header(row, spec, aliases)
         if m is not None:
@@ -156,7 +156,7 @@ _META_YEAR_RES = (
 )
 
 
-def _title_meta(rows: list[list[object]]) -> dict[str, Any]:
+def _title_meta(rows: Sequence[Sequence[object]]) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     for row in rows:
         for v in row:
@@ -602,7 +602,7 @@ def _sniff_delimiter(text: str) -> str:
 
 @dataclass
 class _Tables:
-    tables: list[tuple[str | None, list[list[object]]]]  # (sheet name or None for CSV, rows)
+    tables: list[tuple[str | None, Sequence[Sequence[object]]]]  # (sheet name or None for CSV, rows)
     encoding: str | None = None  # the text encoding of a CSV (None for workbooks)
     sample: bytes = b""  # a CSV's first bytes, to tell its encoding when no header is found
     nul_rows: list[int] = dataclasses.field(default_factory=list)  # 1-based CSV rows that held NUL characters

@@ -311,9 +311,9 @@ def _build(data: dict, raw_templates: dict[str, dict], fingerprint: str) -> Rule
             raise RulebookError(f"{rid}: period must be one of {PERIODS}")
         if req.measure not in ("count", "hours"):
             raise RulebookError(f"{rid}: measure must be count or hours")
-        missing = set(req.meeting_types) - set(meeting_types)
-        if missing:
-            raise RulebookError(f"{rid}: unknown meeting types {sorted(missing)}")
+        unknown = set(req.meeting_types) - set(meeting_types)
+        if unknown:
+            raise RulebookError(f"{rid}: unknown meeting types {sorted(unknown)}")
         _check_roles(rid, req.roles, roles_spec)
         frequency[rid] = req
 

@@ -100,7 +100,7 @@ def _parse_sheet(sheet: Sheet, issues: list[Issue]) -> tuple[dict, list[dict], i
         return None
     meta = _meta_from(texts[:header_at])
     title = next((c for cells in texts[:header_at] for c in cells if c), "")
-    sheet_meta = {
+    sheet_meta: dict[str, str | int | float | None] = {
         "title": title,
         "role_text": meta.get("role_text"),
         "unit_text": meta.get("unit_text"),

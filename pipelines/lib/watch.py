@@ -73,14 +73,11 @@ def scan(raw_dir: Path, cursor: str | None) -> Scan:
         if f.kind is None:  # lock files, unknown places: the run reports them, they hold no year's data
             continue
         seen = before.get(f.path)
-        same = seen is not None and seen[0] == f.size and seen[1] == f.mtime_ns
-        now[f.path] = [
-            f.size,
-            f.mtime_ns,
-            seen[2] if same else _sha256(raw_dir / f.path),
-            f.kind,
-            f.folder_year,
-        ]
+        if seen is not None and seen[0] == f.size and seen[1] == f.mtime_ns:
+            sha = seen[2]
+        else:
+            sha = _sha256(raw_dir / f.path)
+        now[f.path] = [f.size, f.mtime_ns, sha, f.kind, f.folder_year]
     years = {v[4] for v in (*before.values(), *now.values()) if v[4] is not None}
     old_sig, new_sig = _signatures(before, years), _signatures(now, years)
     new_shas = {v[2] for v in now.values()}
