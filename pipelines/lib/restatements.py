@@ -12,6 +12,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.lib.warehouse import one_row
+
 RESTATEMENTS_DDL = """
 create table if not exists marts.restatements (restated_at timestamp, year integer, scope varchar,
     subject_id varchar, subject varchar, measure varchar, old_value double, new_value double,
@@ -79,12 +81,12 @@ def record(con: duckdb.DuckDBPyConnection, served: Path, now: datetime) -> int:
             con.execute("insert into marts.restatements select * from served.marts.restatements")
         if not {"region_rankings", "unit_scores", "submissions", "publication"} <= tables:
             return 0  # served by a version without these tables: nothing comparable
-        before, fingerprint = con.execute(
-            "select published_at, rulebook_fingerprint from served.marts.publication"
-        ).fetchone()
-        current = con.execute("select rulebook_fingerprint from marts.publication").fetchone()[0]
-        count_before = con.execute("select count(*) from marts.restatements").fetchone()[0]
+        before, fingerprint = one_row(
+            con, "select published_at, rulebook_fingerprint from served.marts.publication"
+        )
+        current = one_row(con, "select rulebook_fingerprint from marts.publication")[0]
+        count_before = one_row(con, "select count(*) from marts.restatements")[0]
         con.execute(_CHANGES_SQL, {"now": now, "before": before, "rules_changed": fingerprint != current})
-        return con.execute("select count(*) from marts.restatements").fetchone()[0] - count_before
+        return one_row(con, "select count(*) from marts.restatements")[0] - count_before
     finally:
         con.execute("detach served")

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -173,6 +174,14 @@ def read_only(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
+def one_row(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> tuple[Any, ...]:
+    """The row of a query that always returns one (an aggregate, a one-row table)."""
+    row = con.execute(sql, params).fetchone()
+    if row is None:
+        raise LookupError(f"no row from: {sql}")
+    return row
+
+
 def table_differences(
     a: Path,
     b: Path,
@@ -202,7 +211,7 @@ def table_differences(
         for table in sorted(tables["a"] | tables["b"]):
             if table not in tables["a"] or table not in tables["b"]:
                 side = "a" if table in tables["a"] else "b"
-                n = con.execute(f"select count(*) from {side}.marts.{table}").fetchone()[0]
+                n = one_row(con, f"select count(*) from {side}.marts.{table}")[0]
                 out[table] = (n, 0) if side == "a" else (0, n)
                 continue
             cols = [
@@ -216,8 +225,8 @@ def table_differences(
             ]
             filt = f"where {where[table]}" if where and table in where else ""
             sel = {db: f"select {', '.join(cols)} from {db}.marts.{table} {filt}" for db in ("a", "b")}
-            only_a = con.execute(f"select count(*) from ({sel['a']} except all {sel['b']})").fetchone()[0]
-            only_b = con.execute(f"select count(*) from ({sel['b']} except all {sel['a']})").fetchone()[0]
+            only_a = one_row(con, f"select count(*) from ({sel['a']} except all {sel['b']})")[0]
+            only_b = one_row(con, f"select count(*) from ({sel['b']} except all {sel['a']})")[0]
             if only_a or only_b:
                 out[table] = (only_a, only_b)
         return out
