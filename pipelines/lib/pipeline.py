@@ -7,16 +7,14 @@ these; tests may call them without Dagster. The marts are dbt models (fazhi_dbt/
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-
-import pandas as pd
 
 from pipelines.lib import ingest, reference
 from pipelines.lib.faults import crashpoint
 from pipelines.lib.rulebook import Rulebook
 from pipelines.lib.staging import common, filings, meetings, normative_docs, other_files, score_sheets, units
-from pipelines.lib.warehouse import Paths, publish, transaction, utc_now, work_connection
+from pipelines.lib.warehouse import Paths, one_row, publish, transaction, utc_now, work_connection
 
 
 class InputError(ValueError):
@@ -27,7 +25,7 @@ class PublicationBlocked(RuntimeError):
     """The marts are not fit to publish: the served warehouse stays as it was."""
 
 
-def _replace_all(con, frames: dict[str, pd.DataFrame]) -> dict[str, int]:
+def _replace_all(con, frames: Mapping[str, common.StagedTable]) -> dict[str, int]:
     with transaction(con):
         counts = {table: common.replace(con, table, frame) for table, frame in frames.items()}
         crashpoint("staging.write")
@@ -75,7 +73,7 @@ def stage_registry(paths: Paths, rules: Rulebook) -> dict[str, int]:
         return _replace_all(con, units.stage_units(con, rules))
 
 
-StageKind = Callable[..., dict[str, pd.DataFrame]]
+StageKind = Callable[..., Mapping[str, common.StagedTable]]
 STAGERS: dict[str, StageKind] = {
     "score_sheets": score_sheets.stage_score_sheets,
     "meetings": meetings.stage_meetings,
@@ -88,6 +86,7 @@ def stage_kind(paths: Paths, rules: Rulebook, kind: str) -> dict[str, int]:
     """One input kind's stg_* tables, every year at once."""
     with work_connection(paths) as con:
         years = common.years_present(con)
+        frames: Mapping[str, common.StagedTable]
         if kind == "other_files":
             frames = other_files.stage_other_files(con, years, utc_now())
         else:
@@ -103,10 +102,8 @@ def years_present(paths: Paths) -> list[int]:
 def publish_marts(paths: Paths, rules: Rulebook) -> Path:
     """Copy the marts (built and checked by dbt) into a new file and swap it in."""
     with work_connection(paths) as con:
-        n = con.execute("select count(*) from raw_files").fetchone()[0]
-        missing = (
-            con.execute("select count(*) from duckdb_tables() where schema_name = 'marts'").fetchone()[0] == 0
-        )
+        n = one_row(con, "select count(*) from raw_files")[0]
+        missing = one_row(con, "select count(*) from duckdb_tables() where schema_name = 'marts'")[0] == 0
     if missing:
         raise PublicationBlocked("marts 尚未生成，未发布。请运行 fazhi run。")
     return publish(paths, n, rules.id, rules.fingerprint, rules.ranking.describe(rules.role_names))

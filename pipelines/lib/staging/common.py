@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -15,6 +16,8 @@ from pipelines.lib.schema import source_tables
 
 ISSUE_COLUMNS = source_tables()["stg_meeting_issues"].column_names
 FILE_COLUMNS = source_tables()["stg_meeting_files"].column_names
+# A stg_* table's rows as a stager hands them over: DuckDB reads either as is.
+StagedTable = pd.DataFrame | pa.Table
 IGNORED_MESSAGES = {
     "office_lock_file": "这是Excel/WPS打开文件时生成的临时锁定文件，已忽略。",
     "unknown_location": "文件不在约定目录（data/raw/<年度>/score_sheets|meetings|filings|normative_docs/）中，未读取。请移到对应目录。",
@@ -122,6 +125,7 @@ class Report:
     ) -> None:
         """Issues the parser found, once per file holding that content; unit_of fills the unit a
         score sheet names when the parser's issue has none."""
+        rec: Any  # a frame row: its fields have the table's column types, which the checker cannot see
         for rec in frame.itertuples(index=False):
             unit = rec.unit if isinstance(rec.unit, str) else (unit_of or {}).get((rec.sha256, rec.sheet))
             for path in path_of.get(rec.sha256, ()):
@@ -177,7 +181,7 @@ def concat_rows(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
-def replace(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame | pa.Table) -> int:
+def replace(con: duckdb.DuckDBPyConnection, table: str, frame: StagedTable) -> int:
     """Replace a table's rows with `frame` (the caller holds the transaction)."""
     con.execute(f"delete from {table}")
     if len(frame):

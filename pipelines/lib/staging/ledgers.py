@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -66,6 +67,7 @@ def _year(
     for col in ("file", "sheet"):  # repeated on every row of a file
         rows[col] = rows[col].astype("category")
     mine = files[files["folder_year"] == year]
+    f: Any  # a frame row: its fields have the table's column types, which the checker cannot see
     for f in mine.itertuples(index=False):
         if f.error_code:
             report.issue(year, f.file, None, None, None, ERROR, f.error_code, f.error_message)
@@ -86,6 +88,7 @@ def _year(
     res = {u: registry.resolve(u) for u in rows["unit"].dropna().unique()}
     rows["unit_id"] = rows["unit"].map({u: r.unit.unit_id for u, r in res.items() if r.unit})
     unknown = rows["unit_id"].isna() & ~rows["parse_rejected"]
+    r: Any  # a frame row, as `f`
     for r in rows[unknown & (rows["folder_year"] == year)].itertuples(index=False):
         msg = res[r.unit].message(r.unit) if r.unit in res else "本行未填写单位名称。"
         report.issue(year, r.file, r.sheet, int_or_none(r.row), r.unit, ERROR, "unknown_unit", msg)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -68,6 +69,7 @@ def stage_meetings(
             + "”与已登记的会议重复（同一单位、日期、类型、主题），只计一次。",
         )
         dated_elsewhere = rows[~rows["rejected"] & (rows["folder_year"] == year) & (rows["row_year"] != year)]
+        r: Any  # a frame row: its fields have the table's column types, which the checker cannot see
         for r in dated_elsewhere.itertuples(index=False):
             report.issue(
                 year,

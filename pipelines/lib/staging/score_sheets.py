@@ -7,6 +7,7 @@ import re
 from collections import namedtuple
 from datetime import datetime
 from pathlib import PurePosixPath
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -16,7 +17,7 @@ from pipelines.lib.names import Unit, UnitRegistry
 from pipelines.lib.records import ERROR, WARNING
 from pipelines.lib.rulebook import Rulebook, Task
 from pipelines.lib.schema import source_tables
-from pipelines.lib.staging.common import Report, file_frame, parse_issues, sheet_meta
+from pipelines.lib.staging.common import Report, StagedTable, file_frame, parse_issues, sheet_meta
 from pipelines.lib.staging.scoring import TaskScore, missing_task, score_task
 from pipelines.lib.text import to_halfwidth
 
@@ -48,7 +49,7 @@ def stage_score_sheets(
     registry: UnitRegistry,
     years: list[int],
     loaded_at: datetime,
-) -> dict[str, pd.DataFrame | pa.Table]:
+) -> dict[str, StagedTable]:
     stager = _Stager(con, rules, registry, Report(loaded_at))
     tasks: list[dict] = []
     totals: list[dict] = []
@@ -72,6 +73,7 @@ class _Stager:
     def year(self, files: pd.DataFrame, year: int, tasks: list[dict], totals: list[dict]) -> None:
         report = self.report
         blocks = []  # one per (file, score sheet inside it)
+        f: Any  # a frame row: its fields have the table's column types, which the checker cannot see
         for f in files.itertuples(index=False):
             if f.error_code:
                 if f.folder_year == year:
