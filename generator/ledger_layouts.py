@@ -95,7 +95,7 @@ def ledger_table(
         host = m.host
         if gb18030 and rng.random() < 0.02:
             host = gb18030_only(host)
-        row = {
+        fields = {
             "unit": name_variant(unit, rng) if mix_labels and rng.random() < 0.3 else label,
             "date": m.day,
             "type": m.type_text,
@@ -105,12 +105,13 @@ def ledger_table(
             "attendees": m.attendees,
             "hours": (points_text(m.hours) + "学时" if rng.random() < 0.01 else m.hours) if m.hours else None,
         }
-        values = [row[key] for key, _ in cols]
+        values = [fields[key] for key, _ in cols]
         dup = rng.random() < ROW_RATES["duplicate_row"]
         r = rng.random()
         if r < ROW_RATES["date_unparseable"]:
-            values[1] = unparseable_date(rng, year, m.day)
-            log.append(("date_unparseable", values[1]))
+            text = unparseable_date(rng, year, m.day)
+            values[1] = text
+            log.append(("date_unparseable", text))
             m.day = date(1900, 1, 1)  # the records can no longer date it
         elif r < ROW_RATES["date_unparseable"] + ROW_RATES["date_other_year"]:
             day = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Collection
 from datetime import date
 
 from generator.draws import frac, seeded
@@ -105,7 +106,7 @@ def pick(
     seed: int,
     kind: str,
     what: str,
-    exclude: set[str] = frozenset(),
+    exclude: Collection[str] = frozenset(),
 ) -> set[str]:
     """The candidates (unit names) that get `kind` this year."""
     pool = [c for c in candidates if c not in exclude]

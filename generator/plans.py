@@ -23,6 +23,7 @@ from generator.vocabulary import (
     MEETING_TEXTS,
     REMARKS_LOST,
     meeting_texts,
+    other_meeting_texts,
     person,
 )
 from pipelines.lib.rulebook import Rulebook, Task, Template
@@ -129,7 +130,7 @@ def _meeting(
 ) -> Meeting:
     law = rng.choice(LAWS)
     if kind == "other":
-        type_text, topic = rng.choice(meeting_texts(kind, unit.role))
+        type_text, topic = rng.choice(other_meeting_texts(unit.role))
     else:
         types, topics = meeting_texts(kind, unit.role)
         type_text, topic = rng.choice(types), rng.choice(topics)
@@ -202,7 +203,7 @@ def plan_filings(
     rb: Rulebook, unit: Unit, year: int, q: float, rng: random.Random
 ) -> dict[str, tuple[str, date | None]]:
     """requirement id → ("on_time" | "late" | "missing", filing date)."""
-    out = {}
+    out: dict[str, tuple[str, date | None]] = {}
     for req in rb.filing_requirements.values():
         if unit.role not in req.roles:
             continue
@@ -234,6 +235,7 @@ class NormativeDoc:
 
 def plan_docs(unit: Unit, year: int, q: float, rng: random.Random) -> list[NormativeDoc]:
     """The normative documents a government or department issued, filed in time or late or not at all."""
+    topics: tuple[str, ...]
     if unit.role == "government":
         n = rng.randint(2, 7)
         topics, place = DOC_TOPICS_GOV, unit.place
@@ -284,12 +286,13 @@ def requirement_counts(
 
 def evidence(rb: Rulebook, role: str, counts, filings, docs, year: int) -> dict[int, tuple[float, float]]:
     """task_no → (points the records earn, points the records decide), per the rulebook's links."""
-    out = {}
+    out: dict[int, tuple[float, float]] = {}
     for link in rb.evidence_links:
         if link.role != role:
             continue
         earned = link.points
         if link.rule in ("deduct_per_missing", "threshold"):
+            assert link.requirement is not None  # the rulebook loader checks these rules name one
             req = rb.frequency_requirements[link.requirement]
             got = counts.get(req.id, {})
             if link.rule == "deduct_per_missing":

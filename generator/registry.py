@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from generator.vocabulary import CITY, DEPARTMENTS, PLACE_SYLLABLES, PUYANG_REGIONS, PUYANG_TOWNSHIPS
 
@@ -23,6 +24,22 @@ class Unit:
     words: dict[str, str]  # text pieces for meeting types/topics: CW 县委, RW 县, GW 县政府 …
     quality_key: str  # units of one region share its quality level
     doc_abbr: str  # 文号 prefix of its normative documents
+
+
+class _Placed(TypedDict):
+    """The Unit fields that the units of one region share."""
+
+    region: str
+    city: str
+    place: str
+    words: dict[str, str]
+    quality_key: str
+
+
+class _TownshipPlaced(_Placed):
+    """The Unit fields that the two units of one township share."""
+
+    doc_abbr: str
 
 
 @dataclass
@@ -80,7 +97,13 @@ def _region_units(name: str, kind: str, city: str, city_scale: bool) -> list[Uni
         party_name, gov_name = f"中共{prefix}{name}委员会", f"{prefix}{name}人民政府"
         party_aliases = [f"{name}委", f"中共{name}委"]
         gov_aliases = [f"{name}政府"] + ([f"{name}人民政府"] if prefix else [])
-    common = {"region": name, "city": city, "place": name, "words": words, "quality_key": f"region:{name}"}
+    common: _Placed = {
+        "region": name,
+        "city": city,
+        "place": name,
+        "words": words,
+        "quality_key": f"region:{name}",
+    }
     return [
         Unit(party_name, "party", aliases=tuple(party_aliases), doc_abbr=f"{abbr}委", **common),
         Unit(gov_name, "government", aliases=tuple(gov_aliases), doc_abbr=f"{abbr}政", **common),
@@ -91,7 +114,7 @@ def _township_units(region: str, town: str, city: str, city_scale: bool) -> list
     street = town.endswith("街道")
     tw = "街道" if street else town[-1]
     words = {"CW": f"{tw}党委" if not street else "街道党工委", "RW": tw, "GW": f"{tw}政府"}
-    common = {
+    common: _TownshipPlaced = {
         "region": region,
         "city": city,
         "place": f"{region}{town}",
@@ -158,8 +181,8 @@ def _department_groups(city: str, units: list[Unit], city_scale: bool) -> list[G
 
 def build_registry(scale: str = "city", seed: int = 0) -> Registry:
     """The units of a city, province or nation: independent of the years generated."""
+    groups: list[Group] = []
     if scale == "city":
-        groups = []
         for name, kind in PUYANG_REGIONS:
             units = _region_units(name, kind, CITY, True)
             for region, town in PUYANG_TOWNSHIPS:
@@ -174,7 +197,6 @@ def build_registry(scale: str = "city", seed: int = 0) -> Registry:
     spec = SCALES[scale]
     rng = random.Random(f"{seed}|registry|{scale}")
     stems = _unique_stems(rng, spec.cities * (spec.counties_per_city[1] + 1))
-    groups: list[Group] = []
     regions: list[str] = []
     for _ in range(spec.cities):
         city = stems.pop()

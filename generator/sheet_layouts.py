@@ -269,7 +269,7 @@ def score_sheet(
         sign_off = f"填表人：{person(rng)}　　审核人：{person(rng)}　　填报日期：{signed.year}年{signed.month}月{signed.day}日"
         rows.append([(sign_off, "info")])
         merges.append((len(rows) - 1, 0, len(rows) - 1, total_cols - 1))
-    widths = [28, 6, 46, 20, 48, 9] + ([9] if ver_col else []) + [14]
+    widths: list[float] = [28, 6, 46, 20, 48, 9, *([9] if ver_col else []), 14]
     name = rng.choice(("打分表", "Sheet1", f"{year}年度", "附件1", ROLE_FILE_LABELS[unit.role][:2]))
     sheets = [SheetData(name, rows, merges, widths, heights)]
     if "notes_sheet" in flags:

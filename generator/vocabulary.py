@@ -233,7 +233,7 @@ MEETING_TEXTS: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     },
 }
 # Meetings no requirement counts, as (type, topic) pairs: the rulebook should classify them as other.
-OTHER_MEETINGS = {
+OTHER_MEETINGS: dict[str, tuple[tuple[str, str], ...]] = {
     "party": (
         ("{CW}常委会", "研究部署乡村振兴重点工作"),
         ("常委会会议", "传达学习省委全会精神"),
@@ -271,10 +271,13 @@ OTHER_MEETINGS = {
 }
 
 
+def other_meeting_texts(role: str) -> tuple[tuple[str, str], ...]:
+    """(type, topic) pairs of the "other" meetings of a role."""
+    return OTHER_MEETINGS.get(role) or OTHER_MEETINGS["*"]
+
+
 def meeting_texts(kind: str, role: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(types, topics) for a kind and role; for "other", (type, topic) pairs."""
-    if kind == "other":
-        return OTHER_MEETINGS.get(role) or OTHER_MEETINGS["*"]
+    """(types, topics) for a kind (not "other": see other_meeting_texts) and role."""
     by_role = MEETING_TEXTS[kind]
     return by_role.get(role) or by_role.get("*") or next(iter(by_role.values()))
 

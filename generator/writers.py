@@ -66,7 +66,7 @@ def xlsx_bytes(
 
     def fmt(style: str | None) -> Any:
         f = formats.get(style)
-        if f is None and style not in formats:
+        if f is None and style is not None and style not in formats:
             f = formats[style] = wb.add_format(XLSX_FORMATS[style])
         return f
 
@@ -411,7 +411,9 @@ def openpyxl_bytes(sheets: list[SheetData], modified: datetime, author: str) -> 
     from openpyxl.writer.excel import ExcelWriter
 
     wb = Workbook()
-    wb.remove(wb.active)
+    default = wb.active
+    assert default is not None  # a new workbook has one sheet
+    wb.remove(default)
     wrap = Alignment(vertical="center", wrap_text=True)
     center = Alignment(horizontal="center", vertical="center", wrap_text=True)
     for sheet in sheets:
