@@ -55,6 +55,8 @@ def load_old(rev: str | None):
     path = DATA / "generate_old.py"
     path.write_text(_git("show", f"{rev}:{OLD_PATH}"), encoding="utf-8")
     spec = importlib.util.spec_from_file_location("generate_old", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"{path}: not loadable as a module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
