@@ -55,7 +55,7 @@ def _read(sql: str, params: dict) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False, max_entries=500)
-def _cached(sql: str, params: dict, stamp: tuple) -> pd.DataFrame:
+def _cached(sql: str, params: dict, stamp: tuple[str, int, int, int] | None) -> pd.DataFrame:
     for _ in range(3):
         frame = _read(sql, params)
         # A publication between stat() and attach would cache new data under the old stamp (harmless)

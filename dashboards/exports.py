@@ -25,6 +25,7 @@ import datetime as dt
 import io
 import math
 import unicodedata
+from collections.abc import Mapping
 
 import pandas as pd
 from openpyxl import Workbook
@@ -110,6 +111,7 @@ def table_to_xlsx(
     }
     wb = Workbook()
     ws = wb.active
+    assert ws is not None  # a new workbook has one sheet
     ws.title = sheet_title[:31]  # Excel's sheet-name limit
     widths = [_display_width(c) for c in frame.columns]
     for col, name in enumerate(frame.columns, start=1):
@@ -141,11 +143,17 @@ _CIRCULAR_COLUMNS = {
 }
 
 
-def _rank_text(rank, tie: bool, columns: dict[str, str]):
+def _label(columns: Mapping[str, str | None], key: str, default: str) -> str:
+    """The text `columns` gives a label key, else the Chinese default (None heads only score columns)."""
+    text = columns.get(key)
+    return default if text is None else text
+
+
+def _rank_text(rank, tie: bool, columns: Mapping[str, str | None]):
     rank = _plain(rank)
     if rank is None:
-        return columns.get("not_ranked_label", "不排名")
-    return f"{int(rank)}（{columns.get('tie_label', '并列')}）" if tie else int(rank)
+        return _label(columns, "not_ranked_label", "不排名")
+    return f"{int(rank)}（{_label(columns, 'tie_label', '并列')}）" if tie else int(rank)
 
 
 def _change_text(change) -> str:
@@ -163,7 +171,7 @@ def ranking_circular(
     title: str,
     issued_on: dt.date,
     policy_note: str,
-    columns: dict[str, str],
+    columns: Mapping[str, str | None],
 ) -> bytes:
     """The printed 排名通报: title, year/date line, bordered table, 末位 rows in red, rule footnote.
 
@@ -173,6 +181,7 @@ def ranking_circular(
     last = len(keys)
     wb = Workbook()
     ws = wb.active
+    assert ws is not None  # a new workbook has one sheet
     ws.title = str(year)
 
     write_cell(ws, 1, 1, title).font = Font(bold=True, size=16)
@@ -180,8 +189,8 @@ def ranking_circular(
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=last)
     ws.row_dimensions[1].height = 42
     meta = (
-        f"{columns.get('year_label', '年度')}：{year}　　"
-        f"{columns.get('date_label', '日期')}：{issued_on.isoformat()}"
+        f"{_label(columns, 'year_label', '年度')}：{year}　　"
+        f"{_label(columns, 'date_label', '日期')}：{issued_on.isoformat()}"
     )
     write_cell(ws, 2, 1, meta).alignment = Alignment(horizontal="center")
     ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=last)
@@ -196,7 +205,7 @@ def ranking_circular(
     for r, rec in enumerate(rows.to_dict("records"), start=4):
         bottom = bool(_plain(rec.get("is_bottom")))
         note = "" if _plain(rec.get("note")) is None else str(_plain(rec.get("note")))
-        bottom_label = columns.get("bottom_label", "末位")
+        bottom_label = _label(columns, "bottom_label", "末位")
         if bottom and bottom_label not in note:  # readable on a black-and-white print too
             note = f"{bottom_label}；{note}" if note else bottom_label
         values = {
@@ -223,7 +232,7 @@ def ranking_circular(
                 cell.fill = _BOTTOM_FILL
 
     foot = r + 2  # one empty row after the table
-    text = f"{columns.get('policy_label', '排名规则：')}{policy_note}"
+    text = f"{_label(columns, 'policy_label', '排名规则：')}{policy_note}"
     write_cell(ws, foot, 1, text).alignment = Alignment(wrap_text=True, vertical="top")
     ws.merge_cells(start_row=foot, start_column=1, end_row=foot, end_column=last)
     # merged cells do not auto-grow; size the row for the wrapped text
@@ -235,7 +244,7 @@ def ranking_circular(
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.fitToPage = True
     ws.print_title_rows = "1:3"
     ws.print_options.horizontalCentered = True
     return _workbook_bytes(wb)

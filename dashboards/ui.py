@@ -4,6 +4,7 @@ unit."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, TypedDict
 
 import pandas as pd
 import streamlit as st
@@ -13,6 +14,9 @@ from dashboards.filters import Filters, current
 from dashboards.formats import MISSING, Shown, is_missing, isolated
 from dashboards.i18n import t
 from dashboards.pages import UNIT_PAGE
+
+if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
 
 HIGHLIGHT = "background-color: #fde0e0"
 
@@ -60,6 +64,15 @@ def page(title_key: str) -> Filters:
     return filters
 
 
+class _TableOptions(TypedDict, total=False):
+    """The st.dataframe arguments every table passes."""
+
+    hide_index: bool
+    key: str
+    placeholder: str
+    height: int
+
+
 def table(
     frame: pd.DataFrame,
     key: str,
@@ -95,10 +108,10 @@ def table(
         names = {c: k if isinstance(k, Heading) else t(k) for c, k in columns.items()}
         frame, screen = (f[list(columns)].rename(columns=names) for f in (frame, screen))
         number_formats = {names[c]: f for c, f in number_formats.items() if c in names}
-    options = {"hide_index": True, "key": f"tbl_{key}", "placeholder": MISSING}
+    options: _TableOptions = {"hide_index": True, "key": f"tbl_{key}", "placeholder": MISSING}
     if height:
         options["height"] = height
-    shown = screen
+    shown: pd.DataFrame | Styler = screen
     if highlight is not None and highlight.any():
         marks = list(highlight.fillna(False))
         # A styled table shows the Styler's text, so it is told how numbers and missing values read.

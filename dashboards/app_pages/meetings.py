@@ -25,7 +25,7 @@ table(
 
 names = dict(zip(summary["requirement_id"], summary["requirement"], strict=False))
 requirement = st.selectbox(
-    t("requirement"), list(summary["requirement_id"]), format_func=names.get, key="meet_requirement"
+    t("requirement"), list(summary["requirement_id"]), format_func=names.__getitem__, key="meet_requirement"
 )
 chosen = compliance[compliance["requirement_id"] == requirement].copy()
 chosen["label"] = chosen["unit_name"] + "（" + chosen["role"].map(roles) + "）"
@@ -68,7 +68,9 @@ gaps = compliance[~compliance["met"]].sort_values(["unit_name", "requirement_id"
 units = gaps.drop_duplicates("unit_id")[["unit_id", "unit_name", "role"]]
 if len(units):
     unit_names = dict(zip(units["unit_id"], units["unit_name"], strict=False))
-    pick = st.selectbox(t("pick_gap_unit"), list(unit_names), key="meet_gap_unit", format_func=unit_names.get)
+    pick = st.selectbox(
+        t("pick_gap_unit"), list(unit_names), key="meet_gap_unit", format_func=unit_names.__getitem__
+    )
     unit_gaps = gaps[gaps["unit_id"] == pick]
     table(
         unit_gaps,

@@ -1,6 +1,7 @@
 """排名: regions and units, ties (并列), 末位 flagged, change against last year, the circular (通报)."""
 
 import datetime
+from typing import cast
 
 import pandas as pd
 import streamlit as st
@@ -97,16 +98,18 @@ with tab_regions:
     units_of_region = queries.region_role_units(f)
     if len(units_of_region):
         st.caption(t("open_unit"))
+        choices = {
+            i: f"{region} · {role_label(role)}"
+            for i, region, role in zip(
+                units_of_region.index, units_of_region["region"], units_of_region["role"], strict=True
+            )
+        }
         pick = st.selectbox(
-            t("choose_unit"),
-            list(units_of_region.index),
-            key="ranking_region_unit",
-            format_func=lambda i: (
-                f"{units_of_region.at[i, 'region']} · {role_label(units_of_region.at[i, 'role'])}"
-            ),
+            t("choose_unit"), list(choices), key="ranking_region_unit", format_func=choices.__getitem__
         )
         if st.button(t("go_unit"), key="ranking_go_region_unit"):
-            open_unit(units_of_region.at[pick, "unit_id"])
+            # pandas types a cell as any scalar; unit ids are text
+            open_unit(cast(str, units_of_region.at[pick, "unit_id"]))
 
 with tab_units:
     units = queries.unit_ranking(f)
@@ -147,4 +150,4 @@ with tab_units:
             },
         )
         if picked is not None:
-            open_unit(group.at[picked, "unit_id"])
+            open_unit(cast(str, group.at[picked, "unit_id"]))  # as above

@@ -18,12 +18,17 @@ if units.empty:
     st.info(t("no_unit"))
     st.stop()
 roles = role_labels()
-labels = {r.unit_id: f"{r.unit_name}（{roles[r.role]}，{r.region}）" for r in units.itertuples()}
+labels: dict[str, str] = {
+    unit_id: f"{name}（{roles[role]}，{region}）"
+    for unit_id, name, role, region in zip(
+        units["unit_id"], units["unit_name"], units["role"], units["region"], strict=True
+    )
+}
 if wanted in labels:
     st.session_state["unit_pick"] = wanted
 elif st.session_state.get("unit_pick") not in labels:
     st.session_state["unit_pick"] = next(iter(labels))
-unit_id = st.selectbox(t("choose_unit"), list(labels), format_func=labels.get, key="unit_pick")
+unit_id = st.selectbox(t("choose_unit"), list(labels), format_func=labels.__getitem__, key="unit_pick")
 
 me = queries.unit_score(f.year, unit_id)
 st.subheader(plain(labels[unit_id]), anchor=False)  # no link named after data

@@ -1,5 +1,7 @@
 """短板: region × duty group heatmap with drill-down, the tasks and requirements lost most often."""
 
+from typing import cast
+
 import streamlit as st
 
 from dashboards import figures, queries
@@ -73,7 +75,7 @@ picked = table(
     },
 )
 if picked is not None:
-    open_unit(behind.at[picked, "unit_id"])
+    open_unit(cast(str, behind.at[picked, "unit_id"]))  # pandas types a cell as any scalar; ids are text
 
 left, right = st.columns(2)
 with left:
