@@ -6,6 +6,11 @@ never blocked and never half-seen. Results are cached per (query, file identity)
 changes the file's inode and mtime, so the next rerun reads the new data at once; the TTL only bounds
 memory. (A plain `duckdb.connect(path)` would reuse a database another thread still holds open and
 keep serving the replaced file.)
+
+Every read is made for the signed-in viewer (dashboards/auth.py) and fails without one. A viewer scoped
+to one region reads an in-memory copy holding only the rows its region may see (access/scope.py), built
+once per publication and region: whatever a page, widget, URL parameter or export asks for, other
+regions' unit rows are not there to be found.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import streamlit as st
+
+from access.scope import scoped_copy
+from dashboards import auth
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_TTL_SECONDS = 600
@@ -44,7 +52,18 @@ def warehouse_stamp() -> tuple[str, int, int, int] | None:
     return str(path), st_.st_ino, st_.st_mtime_ns, st_.st_size
 
 
-def _read(sql: str, params: dict) -> pd.DataFrame:
+@st.cache_resource(ttl=CACHE_TTL_SECONDS, show_spinner=False, max_entries=32)
+def _scoped(region: str, stamp: tuple[str, int, int, int] | None) -> duckdb.DuckDBPyConnection:
+    return scoped_copy(warehouse_path(), region)
+
+
+def _read(sql: str, params: dict, region: str | None, stamp) -> pd.DataFrame:
+    if region is not None:
+        cursor = _scoped(region, stamp).cursor()
+        try:
+            return cursor.execute(sql, params).df()
+        finally:
+            cursor.close()
     con = duckdb.connect(":memory:")
     try:
         con.execute(f"attach '{warehouse_path()}' as wh (read_only)")
@@ -55,9 +74,11 @@ def _read(sql: str, params: dict) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False, max_entries=500)
-def _cached(sql: str, params: dict, stamp: tuple[str, int, int, int] | None) -> pd.DataFrame:
+def _cached(
+    sql: str, params: dict, stamp: tuple[str, int, int, int] | None, region: str | None
+) -> pd.DataFrame:
     for _ in range(3):
-        frame = _read(sql, params)
+        frame = _read(sql, params, region, stamp)
         # A publication between stat() and attach would cache new data under the old stamp (harmless)
         # or, read the other way round, old data under the new stamp; re-read until they agree.
         if warehouse_stamp() == stamp:
@@ -72,8 +93,9 @@ def query(sql: str, **params) -> pd.DataFrame:
     if stamp is None:
         raise NoWarehouse(str(warehouse_path()))
     used = set(re.findall(r"\$(\w+)", sql))
+    region = auth.viewer().region  # no signed-in viewer, no data
     try:
-        return _cached(sql, {k: v for k, v in params.items() if k in used}, stamp).copy()
+        return _cached(sql, {k: v for k, v in params.items() if k in used}, stamp, region).copy()
     except (duckdb.Error, OSError) as error:
         raise WarehouseUnreadable(str(warehouse_path())) from error
 

@@ -38,6 +38,56 @@ TEXT: dict[str, tuple[str, str]] = {
     "page_filings": ("报送", "Filings"),
     "page_unit": ("单位详情", "Unit detail"),
     "page_quality": ("数据质量", "Data quality"),
+    "page_console": ("SQL 控制台", "SQL console"),
+    "page_audit": ("审计日志", "Audit trail"),
+    # sign-in
+    "sign_in_title": ("法治履职台账 · 登录", "Rule-of-law duty ledger · Sign in"),
+    "sign_in_name": ("用户名", "User name"),
+    "sign_in_password": ("密码", "Password"),
+    "sign_in_submit": ("登录", "Sign in"),
+    "sign_out": ("退出登录", "Sign out"),
+    "signed_out": ("已退出登录。", "Signed out."),
+    "session_expired": (
+        "长时间未操作，已自动退出，请重新登录。",
+        "Your session was idle too long; please sign in again.",
+    ),
+    "account_gone": (
+        "账户已停用或已删除，请联系法治办。",
+        "This account is disabled or removed; contact the office.",
+    ),
+    "export_capped": ("下载只含前 {rows} 行。", "Downloads hold the first {rows} rows."),
+    # the SQL console
+    "console_intro": (
+        "只读查询已发布的 marts：一次一条 SELECT，屏幕上最多显示 {rows} 行，单次查询最长 {seconds} 秒。"
+        "不能读写文件、访问网络或修改设置；工作库与中间表不可见。",
+        "Read-only queries over the published marts: one SELECT at a time, up to {rows} rows on screen, "
+        "{seconds} s per query. No files, network or settings; the work database is not reachable.",
+    ),
+    "console_schema": ("表与字段", "Tables and columns"),
+    "console_use_example": ("填入示例查询", "Use the example query"),
+    "console_column": ("字段", "Column"),
+    "console_type": ("类型", "Type"),
+    "console_doc": ("说明", "Description"),
+    "console_run": ("运行", "Run"),
+    "console_rows": ("{rows} 行，用时 {seconds} 秒", "{rows} rows in {seconds} s"),
+    "console_rows_capped": (
+        "只显示前 {rows} 行（结果更多），用时 {seconds} 秒",
+        "First {rows} rows shown (there are more), {seconds} s",
+    ),
+    "console_download_full": (
+        "下载完整结果（Excel，最多 {rows} 行）",
+        "Download the full result (Excel, up to {rows} rows)",
+    ),
+    # the audit trail
+    "audit_intro": (
+        "只追加、不修改的操作记录（{path}），最新的在前。",
+        "Append-only record ({path}), newest first.",
+    ),
+    "audit_at": ("时间（北京时间）", "Time (Beijing)"),
+    "audit_event": ("事件", "Event"),
+    "audit_user": ("用户", "User"),
+    "audit_role": ("角色", "Role"),
+    "audit_details": ("详情", "Details"),
     # filters
     "filters": ("筛选", "Filters"),
     "year": ("年度", "Year"),

@@ -1,14 +1,17 @@
 """The dashboard's pages, in navigation order: script (relative to streamlit_app.py), the i18n key of
-its title, its icon. The first is the default page."""
+its title, its icon, and the capability (access/policy.yaml) a viewer needs to see it. The first is the
+default page. What a page shows within it is scoped where the data is read (dashboards/data.py)."""
 
 # Material icons ship with Streamlit; emoji would need a colour-emoji font the office PC may lack.
 PAGES = [
-    ("app_pages/overview.py", "page_overview", ":material/dashboard:"),
-    ("app_pages/ranking.py", "page_ranking", ":material/leaderboard:"),
-    ("app_pages/weak_spots.py", "page_weak", ":material/target:"),
-    ("app_pages/meetings.py", "page_meetings", ":material/event_note:"),
-    ("app_pages/filings.py", "page_filings", ":material/outbox:"),
-    ("app_pages/unit.py", "page_unit", ":material/account_balance:"),
-    ("app_pages/quality.py", "page_quality", ":material/fact_check:"),
+    ("app_pages/overview.py", "page_overview", ":material/dashboard:", "view"),
+    ("app_pages/ranking.py", "page_ranking", ":material/leaderboard:", "view"),
+    ("app_pages/weak_spots.py", "page_weak", ":material/target:", "view"),
+    ("app_pages/meetings.py", "page_meetings", ":material/event_note:", "view"),
+    ("app_pages/filings.py", "page_filings", ":material/outbox:", "view"),
+    ("app_pages/unit.py", "page_unit", ":material/account_balance:", "view"),
+    ("app_pages/quality.py", "page_quality", ":material/fact_check:", "view"),
+    ("app_pages/console.py", "page_console", ":material/terminal:", "console"),
+    ("app_pages/audit.py", "page_audit", ":material/history:", "audit"),
 ]
 UNIT_PAGE = "app_pages/unit.py"

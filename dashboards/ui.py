@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, TypedDict
 import pandas as pd
 import streamlit as st
 
-from dashboards import data, exports
+from access import audit
+from dashboards import auth, data, exports
 from dashboards.filters import Filters, current
 from dashboards.formats import MISSING, Shown, is_missing, isolated
 from dashboards.i18n import t
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
 
 HIGHLIGHT = "background-color: #fde0e0"
+EXPORT_MAX_ROWS = 500_000  # a download carries at most this many rows (Excel's limit is 1,048,576)
 
 # Streamlit's Markdown rewrites some text after parsing, where backslash escapes no longer count: bare URLs
 # and e-mail addresses become links, -- -> <- >= <= ~= become typographic symbols, :word: becomes an emoji
@@ -82,6 +84,7 @@ def table(
     select: bool = False,
     height: int | None = None,
     highlight: pd.Series | None = None,
+    export: str = "export",
 ):
     """A table with CSV and Excel downloads.
 
@@ -90,7 +93,8 @@ def table(
     (column → label key, or a `Heading`; default: every column under its own name). `shown_as` says how a
     column reads on screen: a `Shown` (whose Excel number format goes with the download) or the text of each
     row. Dates show as dates, missing values as —. `highlight` marks rows (e.g. 末位) in light red. With `select=True`
-    returns the selected row position (or None): the pages' drill-downs.
+    returns the selected row position (or None): the pages' drill-downs. The downloads are offered only to a
+    viewer holding the `export` capability (access/policy.yaml), and each download is recorded in the audit trail.
     """
     if frame.empty:
         st.caption(t("no_rows"))
@@ -124,12 +128,31 @@ def table(
     else:
         st.dataframe(shown, **options)
         rows = []
+    if auth.can(export):
+        _downloads(frame, key, number_formats)
+    return rows[0] if rows else None
+
+
+def _downloads(frame: pd.DataFrame, key: str, number_formats: dict) -> None:
+    if len(frame) > EXPORT_MAX_ROWS:
+        st.caption(t("export_capped", rows=EXPORT_MAX_ROWS))
+        frame = frame.head(EXPORT_MAX_ROWS)
+    viewer = auth.viewer()
+
+    def csv() -> bytes:
+        audit.record("export", viewer.name, viewer.role, what=key, format="csv", rows=len(frame))
+        return exports.table_to_csv(frame)
+
+    def xlsx() -> bytes:
+        audit.record("export", viewer.name, viewer.role, what=key, format="xlsx", rows=len(frame))
+        return exports.table_to_xlsx(frame, sheet_title=key[:31], number_formats=number_formats)
+
     left, right, _ = st.columns([1, 1, 4])
     # Deferred: the file is built only when someone clicks, so big tables cost nothing to show. No rerun on
     # click ("ignore"): a rerun re-registers every deferred file, and a second click during it was lost.
     left.download_button(
         t("download_csv"),
-        lambda: exports.table_to_csv(frame),
+        csv,
         file_name=f"{key}.csv",
         mime="text/csv",
         key=f"csv_{key}",
@@ -137,13 +160,12 @@ def table(
     )
     right.download_button(
         t("download_xlsx"),
-        lambda: exports.table_to_xlsx(frame, sheet_title=key[:31], number_formats=number_formats),
+        xlsx,
         file_name=f"{key}.xlsx",
         key=f"xlsx_{key}",
         on_click="ignore",
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
-    return rows[0] if rows else None
 
 
 def _cell_text(value) -> str:

@@ -112,3 +112,24 @@ def run_fazhi(
 @pytest.fixture
 def run():
     return run_fazhi
+
+
+@pytest.fixture(scope="session")
+def access_dir(tmp_path_factory):
+    """Accounts for every test (one per role of the access policy, see tests/dashboard/sessions.py) and
+    its audit trail: never the checkout's data/access."""
+    from sessions import LIAISON_REGION, PASSWORD, user_of
+
+    from access.accounts import Accounts
+    from access.policy import load_policy
+
+    path = tmp_path_factory.mktemp("access")
+    accounts = Accounts(path=path / "users.json")
+    for key, role in load_policy().roles.items():
+        accounts.add(user_of(key), key, PASSWORD, region=LIAISON_REGION if role.scope == "region" else None)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _access(access_dir, monkeypatch):
+    monkeypatch.setenv("FAZHI_ACCESS_DIR", str(access_dir))

@@ -62,6 +62,7 @@ shown["severity_label"] = shown["severity"].map(lambda s: t(f"severity_{s}"))
 picked = table(
     shown,
     key=f"issues_{f.year}",
+    export="export_quality",
     select=True,
     columns={
         "file": "file",
@@ -104,6 +105,7 @@ if choices:
     table(
         files[files["file"] == issue["file"]],
         key=f"issue_file_{f.year}",
+        export="export_quality",
         columns={
             "file": "file",
             "kind_label": "kind",
@@ -131,6 +133,7 @@ else:
     table(
         changed,
         key=f"restatements_{f.year}",
+        export="export_quality",
         columns={
             "restated_at": "restated_at",
             "scope": "scope",
@@ -154,6 +157,7 @@ st.subheader(t("submissions"))
 table(
     files,
     key=f"files_{f.year}",
+    export="export_quality",
     columns={
         "file": "file",
         "kind_label": "kind",
@@ -170,5 +174,8 @@ st.subheader(t("nothing_submitted"))
 missing = queries.nothing_submitted(f)
 missing["role"] = missing["role"].map(role_labels())
 table(
-    missing, key=f"nothing_{f.year}", columns={"unit_name": "unit_name", "region": "region", "role": "role"}
+    missing,
+    key=f"nothing_{f.year}",
+    export="export_quality",
+    columns={"unit_name": "unit_name", "region": "region", "role": "role"},
 )

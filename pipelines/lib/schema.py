@@ -32,6 +32,7 @@ class Table:
     columns: tuple[Column, ...]
     # Which rows a viewer scoped to one region may read (a mart's `meta.row_filter`; access/scope.py).
     row_filter: str | None = None
+    example_query: str | None = None  # a mart's `meta.example_query`: the README's and the console's
 
     def ddl(self, schema: str = "main") -> str:
         cols = ", ".join(f'"{c.name}" {c.data_type}' for c in self.columns)
@@ -70,6 +71,7 @@ def mart_tables() -> dict[str, Table]:
                 m.get("description", ""),
                 _columns(m.get("columns")),
                 row_filter=meta.get("row_filter"),
+                example_query=meta.get("example_query"),
             )
     return out
 

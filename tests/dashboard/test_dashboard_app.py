@@ -29,6 +29,7 @@ from builders import (
     write_units,
 )
 from conftest import run_fazhi
+from sessions import signed_in
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 from test_pipeline_correctness import RANK_2023, RANK_2024
@@ -118,7 +119,7 @@ def _opener(warehouse: Path, monkeypatch):
     monkeypatch.setenv("FAZHI_WAREHOUSE", str(warehouse))
 
     def open_page(page: str | None = None, **state) -> AppTest:
-        at = AppTest.from_file(APP, default_timeout=60)
+        at = signed_in(AppTest.from_file(APP, default_timeout=60))
         for key, value in state.items():
             at.session_state[key] = value
         at.run()
@@ -229,7 +230,7 @@ def test_year_without_data_has_a_plain_empty_state(app):
 
 def test_no_warehouse_yet(tmp_path, monkeypatch):
     monkeypatch.setenv("FAZHI_WAREHOUSE", str(tmp_path / "none" / "fazhi.duckdb"))
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = signed_in(AppTest.from_file(APP, default_timeout=60)).run()
     assert not at.exception
     assert "尚未生成数据仓库" in _texts(at)
 
@@ -297,7 +298,7 @@ def test_publication_during_an_open_session(app, built, tmp_path, monkeypatch):
     served = tmp_path / "marts" / "fazhi.duckdb"
     shutil.copy(built.path, served.parent.mkdir(parents=True) or served)
     monkeypatch.setenv("FAZHI_WAREHOUSE", str(served))
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = signed_in(AppTest.from_file(APP, default_timeout=60)).run()
     assert _metric(at, "参与排名区县") == "5/6"
     # 华龙区 government's sheet arrives late; the office's run publishes a new file over the served one.
     write_score_sheet(raw, 2024, "华龙区", "government", losing("government", 20))
@@ -406,7 +407,7 @@ def test_unreadable_warehouse_gets_one_plain_message_on_every_page(built, tmp_pa
         duckdb.connect(str(served)).close()
     monkeypatch.setenv("FAZHI_WAREHOUSE", str(served))
     for page in PAGES:
-        at = AppTest.from_file(APP, default_timeout=60).run()
+        at = signed_in(AppTest.from_file(APP, default_timeout=60)).run()
         at.switch_page(page)
         at.run()
         _no_traceback(at)
@@ -424,7 +425,7 @@ def test_a_page_that_fails_shows_a_plain_message_and_logs_the_error(built, tmp_p
         con.execute("update marts.region_rankings set score = '待定' where score is not null")
     monkeypatch.setenv("FAZHI_WAREHOUSE", str(served))
     with caplog.at_level(logging.ERROR):
-        at = AppTest.from_file(APP, default_timeout=60).run()
+        at = signed_in(AppTest.from_file(APP, default_timeout=60)).run()
     _no_traceback(at)
     assert [t.value for t in at.title] == ["总览"]
     errors = [e.value for e in at.error]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 import subprocess
@@ -22,6 +23,7 @@ import pandas as pd
 import pytest
 from conftest import serving
 from openpyxl import load_workbook
+from sessions import PASSWORD, user_of
 
 ROOT = Path(__file__).resolve().parents[2]
 FAZHI = Path(sys.executable).parent / "fazhi"
@@ -61,7 +63,7 @@ def warehouse(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def app_url(warehouse, tmp_path_factory):
+def app_url(warehouse, tmp_path_factory, access_dir):
     log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
     # the command the office runs
     with serving(
@@ -71,6 +73,7 @@ def app_url(warehouse, tmp_path_factory):
         within=60,
         cwd=ROOT,
         stop_within=10,
+        env={**os.environ, "FAZHI_ACCESS_DIR": str(access_dir)},
     ) as url:
         yield url
 
@@ -106,6 +109,17 @@ def browser_page():
             yield page
         finally:
             browser.close()
+
+
+def sign_in(page, url: str, user: str = user_of("analyst"), password: str = PASSWORD) -> None:
+    """Open `url` and sign in through the form, as a person would (a new page load is a new session)."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    page.get_by_label("用户名").fill(user)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("button", name="退出登录")).to_be_visible()
 
 
 def _settled(page, title: str) -> None:
@@ -173,7 +187,7 @@ def _ranking_checks(page, base: str) -> None:
 def test_every_page_in_a_browser(browser_page, app_url):  # browser first: no Chromium fails at once
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = browser_page
-    page.goto(app_url + "/")
+    sign_in(page, app_url + "/")
     _settled(page, "总览")
     _screenshot(page, "overview")
     for name, path, title in PAGES[1:]:
@@ -185,11 +199,11 @@ def test_every_page_in_a_browser(browser_page, app_url):  # browser first: no Ch
     assert not page.dialogs, page.dialogs
 
 
-def test_downloads_clicked_in_quick_succession_all_arrive(browser_page, app_url):
+def test_downloads_clicked_in_quick_succession_all_arrive(browser_page, app_url, access_dir):
     """A second click while the first download is on its way must not be lost (it was, when a click reran
     the page and the rerun replaced the file the other click was fetching)."""
     page = browser_page
-    page.goto(app_url + "/ranking")
+    sign_in(page, app_url + "/ranking")
     _settled(page, "排名")
     arrived = []
 
@@ -230,6 +244,14 @@ def test_downloads_clicked_in_quick_succession_all_arrive(browser_page, app_url)
             assert body.decode("utf-8-sig").startswith("名次,区县"), body[:80]
         else:
             load_workbook(io.BytesIO(body), read_only=True).close()
+    # every download is in the audit trail, with who and what
+    exports = [
+        e
+        for e in map(json.loads, (access_dir / "audit.jsonl").read_text().splitlines())
+        if e["event"] == "export" and e["user"] == user_of("analyst")
+    ]
+    assert len(exports) >= clicks
+    assert {e["what"] for e in exports} >= {f"region_ranking_{YEAR}", "ranking_circular"}
 
 
 def _download(page, button) -> bytes:
@@ -243,7 +265,7 @@ def test_table_downloads_keep_numbers_as_numbers(browser_page, app_url, warehous
     """Scores, changes and ranks reach CSV and Excel as numbers (never as quoted text like '+2.5), one decimal
     and a sign kept as an Excel number format; missing values are empty cells."""
     page = browser_page
-    page.goto(app_url + "/ranking")
+    sign_in(page, app_url + "/ranking")
     _settled(page, "排名")
     with duckdb.connect(str(warehouse), read_only=True) as con:
         expected = con.execute(
@@ -310,7 +332,7 @@ def test_an_unreadable_warehouse_shows_one_plain_message_in_a_browser(browser_pa
         stop_within=10,
     ) as url:
         for path in ("/", "/quality", "/unit"):
-            page.goto(url + path)
+            sign_in(page, url + path)
             expect(page.get_by_text("数据仓库文件无法读取")).to_be_visible()
             expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
             assert page.get_by_test_id("stException").count() == 0

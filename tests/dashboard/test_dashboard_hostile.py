@@ -31,6 +31,7 @@ from builders import losing, write_filings, write_meetings, write_score_sheet, w
 from conftest import run_fazhi, serving
 from markdown_it import MarkdownIt
 from openpyxl import load_workbook
+from sessions import signed_in
 from streamlit.testing.v1 import AppTest
 
 from dashboards.i18n import TEXT
@@ -262,7 +263,7 @@ def app(hostile, monkeypatch):
     monkeypatch.setenv("FAZHI_WAREHOUSE", str(hostile.path))
 
     def open_page(page: str) -> AppTest:
-        at = AppTest.from_file(APP, default_timeout=60).run()
+        at = signed_in(AppTest.from_file(APP, default_timeout=60)).run()
         at.switch_page(page)
         at.run()
         return at
