@@ -8,6 +8,7 @@ session idle for longer than the policy allows ends. What a user may do comes fr
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ import streamlit as st
 
 from access import audit
 from access.accounts import Accounts, users_file
+from access.oidc import allowlist_file, grant_for, load_allowlist
 from access.policy import load_policy
 from dashboards.i18n import t
 
@@ -74,15 +76,42 @@ def _end(event: str, viewer: Viewer | None, notice: str | None = None) -> None:
         st.session_state.pop(key, None)
     if notice:
         st.session_state[NOTICE_KEY] = notice
+    if oidc_enabled() and st.user.is_logged_in:
+        st.logout()  # the provider's session cookie ends too, or the next click would sign in again
+
+
+def oidc_enabled() -> bool:
+    """FAZHI_SIGN_IN=oidc: the organisation's identity provider (st.login) instead of the accounts file."""
+    return os.environ.get("FAZHI_SIGN_IN", "accounts") == "oidc"
+
+
+def _oidc_viewer() -> Viewer | None:
+    if not st.user.is_logged_in:
+        return None
+    grant = grant_for(st.user.to_dict(), load_allowlist(allowlist_file().read_text(encoding="utf-8")))
+    role = load_policy().roles.get(grant.role) if grant else None
+    if grant is None or role is None:
+        st.session_state[NOTICE_KEY] = t("oidc_not_allowed")
+        return None
+    return Viewer(grant.email, grant.email, role.key, role.name, grant.region, role.can)
 
 
 def current() -> Viewer | None:
     """The signed-in viewer of this session, or None (after an idle timeout or a disabled account)."""
-    name = st.session_state.get(USER_KEY)
     st.session_state.pop(VIEWER_KEY, None)
+    if oidc_enabled():
+        viewer = _oidc_viewer()
+        if viewer is not None and st.session_state.get(USER_KEY) != viewer.name:
+            audit.record("sign_in", viewer.name, viewer.role, via="oidc")
+        if viewer is not None:
+            st.session_state[USER_KEY] = viewer.name
+            st.session_state.setdefault(SEEN_KEY, time.time())
+        name = viewer.name if viewer else None
+    else:
+        name = st.session_state.get(USER_KEY)
+        viewer = _viewer(name) if name else None
     if not name:
         return None
-    viewer = _viewer(name)
     idle = time.time() - float(st.session_state.get(SEEN_KEY) or 0)
     if viewer is None:
         _end("sign_out", None, t("account_gone"))
@@ -99,6 +128,10 @@ def sign_in_form() -> None:
     st.title(t("sign_in_title"))
     if notice := st.session_state.pop(NOTICE_KEY, None):
         st.info(notice)
+    if oidc_enabled():
+        if st.button(t("oidc_sign_in"), type="primary"):
+            st.login()
+        return
     with st.form("sign_in", clear_on_submit=False):
         name = st.text_input(t("sign_in_name"), key="sign_in_name", max_chars=64)
         password = st.text_input(

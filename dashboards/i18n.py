@@ -47,6 +47,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "sign_in_submit": ("登录", "Sign in"),
     "sign_out": ("退出登录", "Sign out"),
     "signed_out": ("已退出登录。", "Signed out."),
+    "oidc_sign_in": ("使用单位统一身份认证登录", "Sign in with the organisation's account"),
+    "oidc_not_allowed": (
+        "你的账号未获授权使用本系统，请联系法治办开通。",
+        "Your account is not authorised for this system; ask the office.",
+    ),
     "session_expired": (
         "长时间未操作，已自动退出，请重新登录。",
         "Your session was idle too long; please sign in again.",

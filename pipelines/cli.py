@@ -312,6 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("dashboard", help="启动看板（Streamlit）")
     d.add_argument("--warehouse")
     d.add_argument("--port", type=int, default=8501)
+    d.add_argument(
+        "--address",
+        default="127.0.0.1",
+        help="监听地址（默认 127.0.0.1，只有本机可访问；0.0.0.0 供局域网访问，须有账户，建议放在 HTTPS 反向代理之后）",
+    )
 
     doc = sub.add_parser("docs", help="生成 marts 的文档与血缘图（单个 HTML 文件，离线可打开）")
     doc.add_argument("--warehouse")
@@ -355,6 +360,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "users":
         return users_cli.run(args)
     if args.command == "dashboard":
+        from access.accounts import Accounts
+
+        if not any(not a.disabled for a in Accounts().all()):
+            _say(
+                "还没有可用的登录账户，看板不会启动。请先用 fazhi users add 建立账户"
+                "（或 fazhi users demo 建立演示账户）。"
+            )
+            return EXIT_USAGE
         env = dict(os.environ)
         if args.warehouse:
             env["FAZHI_WAREHOUSE"] = str(Path(args.warehouse).resolve())
@@ -368,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
                 "run",
                 str(app),
                 "--server.address",
-                "127.0.0.1",
+                args.address,
                 "--server.port",
                 str(args.port),
                 "--server.headless",

@@ -135,3 +135,44 @@ def test_users_cli(tmp_path):
     events = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert [e["action"] for e in events] == ["add", "add", "disable", "set-role", "reset-password"]
     assert PASSWORD not in (tmp_path / "audit.jsonl").read_text()
+
+
+def _cli(*args, env):
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, env=env
+    )
+
+
+def test_the_dashboard_does_not_start_without_an_account(tmp_path):
+    env = {"FAZHI_ACCESS_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = _cli("dashboard", "--port", "8599", env=env)
+    assert done.returncode == 2 and "fazhi users add" in done.stdout + done.stderr
+
+
+def test_demo_accounts_once_per_role_with_the_liaison_in_a_published_region(tmp_path):
+    import duckdb
+
+    warehouse = tmp_path / "fazhi.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema marts")
+        con.execute(
+            "create table marts.units as select * from (values ('u1', '清丰县'), ('u2', '范县')) t(unit_id, region)"
+        )
+    env = {
+        "FAZHI_ACCESS_DIR": str(tmp_path / "access"),
+        "FAZHI_WAREHOUSE": str(warehouse),
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+    }
+    first = _cli("users", "demo", env=env)
+    assert first.returncode == 0 and "demo-passwords.txt" in first.stdout
+    passwords = tmp_path / "access" / "demo-passwords.txt"
+    assert passwords.stat().st_mode & 0o077 == 0
+    lines = [line.split("\t") for line in passwords.read_text().splitlines() if not line.startswith("#")]
+    assert {name for name, *_ in lines} == {f"demo-{role}" for role in load_policy().roles}
+    store = Accounts(path=tmp_path / "access" / "users.json")
+    for name, password, _label in lines:
+        assert store.sign_in(name, password).account is not None
+    assert store.get("demo-liaison").region == "清丰县"
+    again = _cli("users", "demo", env=env)
+    assert again.returncode == 0 and again.stdout == ""  # already done: nothing changes, nothing said
