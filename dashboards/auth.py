@@ -18,7 +18,7 @@ from access import audit
 from access.accounts import Accounts, users_file
 from access.oidc import allowlist_file, grant_for, load_allowlist
 from access.policy import load_policy
-from dashboards.i18n import t
+from dashboards import i18n
 
 USER_KEY = "user"
 SEEN_KEY = "last_seen"
@@ -91,7 +91,7 @@ def _oidc_viewer() -> Viewer | None:
     grant = grant_for(st.user.to_dict(), load_allowlist(allowlist_file().read_text(encoding="utf-8")))
     role = load_policy().roles.get(grant.role) if grant else None
     if grant is None or role is None:
-        st.session_state[NOTICE_KEY] = t("oidc_not_allowed")
+        st.session_state[NOTICE_KEY] = i18n.t("oidc_not_allowed")
         return None
     return Viewer(grant.email, grant.email, role.key, role.name, grant.region, role.can)
 
@@ -114,10 +114,10 @@ def current() -> Viewer | None:
         return None
     idle = time.time() - float(st.session_state.get(SEEN_KEY) or 0)
     if viewer is None:
-        _end("sign_out", None, t("account_gone"))
+        _end("sign_out", None, i18n.t("account_gone"))
         return None
     if idle > load_policy().sign_in.idle_minutes * 60:
-        _end("session_expired", viewer, t("session_expired"))
+        _end("session_expired", viewer, i18n.t("session_expired"))
         return None
     st.session_state[SEEN_KEY] = time.time()
     st.session_state[VIEWER_KEY] = viewer
@@ -125,19 +125,19 @@ def current() -> Viewer | None:
 
 
 def sign_in_form() -> None:
-    st.title(t("sign_in_title"))
+    st.title(i18n.t("sign_in_title"))
     if notice := st.session_state.pop(NOTICE_KEY, None):
         st.info(notice)
     if oidc_enabled():
-        if st.button(t("oidc_sign_in"), type="primary"):
+        if st.button(i18n.t("oidc_sign_in"), type="primary"):
             st.login()
         return
     with st.form("sign_in", clear_on_submit=False):
-        name = st.text_input(t("sign_in_name"), key="sign_in_name", max_chars=64)
+        name = st.text_input(i18n.t("sign_in_name"), key="sign_in_name", max_chars=64)
         password = st.text_input(
-            t("sign_in_password"), type="password", key="sign_in_password", max_chars=256
+            i18n.t("sign_in_password"), type="password", key="sign_in_password", max_chars=256
         )
-        submitted = st.form_submit_button(t("sign_in_submit"), type="primary")
+        submitted = st.form_submit_button(i18n.t("sign_in_submit"), type="primary")
     if not submitted:
         return
     result = accounts().sign_in(name.strip(), password)
@@ -156,8 +156,8 @@ def sign_in_form() -> None:
 def sign_out_button(viewer: Viewer) -> None:
     where = f" · {viewer.region}" if viewer.region else ""
     st.sidebar.caption(f"{viewer.display_name}（{viewer.role_name}{where}）")
-    if st.sidebar.button(t("sign_out"), key="sign_out"):
-        _end("sign_out", viewer, t("signed_out"))
+    if st.sidebar.button(i18n.t("sign_out"), key="sign_out"):
+        _end("sign_out", viewer, i18n.t("signed_out"))
         st.rerun()
 
 

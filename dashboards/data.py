@@ -57,7 +57,7 @@ def _scoped(region: str, stamp: tuple[str, int, int, int] | None) -> duckdb.Duck
     return scoped_copy(warehouse_path(), region)
 
 
-def _read(sql: str, params: dict, region: str | None, stamp) -> pd.DataFrame:
+def _read(sql: str, params: dict, region: str | None = None, stamp=None) -> pd.DataFrame:
     if region is not None:
         cursor = _scoped(region, stamp).cursor()
         try:

@@ -248,7 +248,7 @@ def build_docs(warehouse: str | None) -> int:
 
 
 def _dagster_ui(port: int) -> int:
-    """`dagster dev`: the webserver and the daemon (schedule, sensor, run queue) for this project."""
+    """The Dagster webserver behind sign-in and the daemon (schedule, sensor, run queue) for this project."""
     home = Path(os.environ.get("DAGSTER_HOME") or ROOT / ".dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
@@ -258,20 +258,13 @@ def _dagster_ui(port: int) -> int:
     # The code location runs from DAGSTER_HOME: pin the data paths the office uses, absolute.
     env.setdefault("FAZHI_RAW_DIR", str((ROOT / "data" / "raw").resolve()))
     env.setdefault("FAZHI_WAREHOUSE", str((ROOT / "data" / "marts" / "fazhi.duckdb").resolve()))
-    print(f"Dagster 界面：http://127.0.0.1:{port}（实例目录 {home}）")
+    print(
+        f"Dagster 界面：http://127.0.0.1:{port}（实例目录 {home}）；"
+        "用有“重新计算”权限的看板账户登录（如法治办工作人员）。"
+    )
+    # The webserver behind the product's sign-in, with the daemon beside it (pipelines/lib/ui_server.py).
     return supervise(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "dev",
-            "-m",
-            "pipelines.definitions",
-            "-p",
-            str(port),
-            "-h",
-            "127.0.0.1",
-        ],
+        [sys.executable, "-m", "pipelines.lib.ui_server", "127.0.0.1", str(port)],
         env=env,
         cwd=home,
     )

@@ -30,6 +30,7 @@ def serving(
     env: dict | None = None,
     cwd: Path | None = None,
     stop_within: float = 30,
+    headers: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """Start a server command (`fazhi dashboard`, `fazhi ui`) on a free local port, in its own process
     group so its children stop with it; yield its base URL once `ready_path` answers."""
@@ -52,7 +53,8 @@ def serving(
             if proc.poll() is not None:
                 pytest.fail(f"{command[1]} exited with code {proc.returncode}:\n{log.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(url + ready_path, timeout=2) as response:
+                request = urllib.request.Request(url + ready_path, headers=headers or {})
+                with urllib.request.urlopen(request, timeout=2) as response:
                     if response.status == 200:
                         break
             except OSError:
@@ -112,6 +114,13 @@ def run_fazhi(
 @pytest.fixture
 def run():
     return run_fazhi
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    """The header a browser sends after the Dagster UI's sign-in prompt (pipelines/lib/ui_server.py)."""
+    import base64
+
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ started them: SIGTERM (a service manager), SIGINT (Ctrl+C) or SIGHUP (a closed t
 `fazhi` process stops every process it started and frees their ports.
 
 The server runs in its own session. On a stop signal it is asked to shut down the way it shuts down
-cleanly (SIGINT: `dagster dev` then stops its webserver and daemon itself), then every process that
+cleanly (SIGINT: the Dagster webserver then stops itself and its daemon), then every process that
 descends from it and is still there gets SIGTERM, and after a grace period SIGKILL. Should the
 `fazhi` process itself be killed outright, the server gets SIGTERM from the kernel (PDEATHSIG).
 """
@@ -23,7 +23,7 @@ _PR_SET_PDEATHSIG = 1
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:  # runs in the child between fork and exec
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -35,7 +35,7 @@ def supervise(command: list[str], *, env: dict | None = None, cwd=None, grace: f
         env=env,
         cwd=cwd,
         start_new_session=True,
-        preexec_fn=_die_with_parent,  # noqa: PLW1509 (one prctl call, no locks taken)
+        preexec_fn=die_with_parent,  # noqa: PLW1509 (one prctl call, no locks taken)
     )
     stop: list[int] = []
     previous = {sig: signal.signal(sig, lambda signum, _frame: stop.append(signum)) for sig in _STOP_SIGNALS}

@@ -19,6 +19,7 @@ import csv
 import datetime as dt
 import html
 import io
+import os
 import re
 import sys
 from pathlib import Path
@@ -91,7 +92,7 @@ PAGES = [
 FORMULA_START = ("=", "+", "-", "@")
 
 browser_page = e2e.browser_page  # the end-to-end test's Chromium (it records dialogs and script errors)
-_settled, _screenshot = e2e._settled, e2e._screenshot
+_settled, _screenshot, sign_in = e2e._settled, e2e._screenshot, e2e.sign_in
 
 
 def _unit(h: str, role: str) -> str:
@@ -445,7 +446,7 @@ URLS = {
 
 
 @pytest.fixture(scope="module")
-def served(hostile, tmp_path_factory):
+def served(hostile, tmp_path_factory, access_dir):
     log = tmp_path_factory.mktemp("hostile_streamlit") / "streamlit.log"
     with serving(
         [str(FAZHI), "dashboard", "--warehouse", str(hostile.path)],
@@ -454,6 +455,7 @@ def served(hostile, tmp_path_factory):
         within=60,
         cwd=ROOT,
         stop_within=10,
+        env={**os.environ, "FAZHI_ACCESS_DIR": str(access_dir)},
     ) as url:
         yield url
 
@@ -492,7 +494,7 @@ def test_every_page_shows_the_data_as_written_in_a_browser(browser_page, served,
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = browser_page
     for app_page, (path, title) in URLS.items():
-        page.goto(served + path)
+        sign_in(page, served + path)
         _settled(page, title)
         _screenshot(page, Path(app_page).stem, ARTIFACTS)
         bad = page.evaluate(BROWSER_CHECKS)
@@ -522,7 +524,7 @@ def _neutralised(value: str) -> str:
 
 def test_downloads_carry_the_data_as_text_and_numbers_as_numbers(browser_page, served, hostile):
     page = browser_page
-    page.goto(served + "/quality")
+    sign_in(page, served + "/quality")
     _settled(page, "数据质量")
     issues = hostile.df(f"""select file, sheet, "row", unit, code, message from marts.ingest_issues
                             where (year = {YEAR} or year is null) and severity = 'error'
@@ -563,7 +565,7 @@ def test_downloads_carry_the_data_as_text_and_numbers_as_numbers(browser_page, s
         )
         assert r[2].value is None or r[2].data_type == "n"
 
-    page.goto(served + "/ranking")
+    sign_in(page, served + "/ranking")
     _settled(page, "排名")
     regions = hostile.df(f"""select region, rank, score, note from marts.region_rankings where year = {YEAR}
                              order by rank nulls last, region""")

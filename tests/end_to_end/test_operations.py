@@ -16,7 +16,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from builders import city_units, losing, write_score_sheet, write_units
-from conftest import run_fazhi, serving
+from conftest import basic_auth, run_fazhi, serving
+from sessions import PASSWORD, user_of
 
 from pipelines.definitions import defs
 from pipelines.defs.resources import FazhiWarehouse
@@ -379,17 +380,51 @@ def test_one_writer_at_a_time_across_runs():
     assert config["concurrency"]["pools"]["default_limit"] == 1
 
 
-def _graphql(url: str, query: str) -> dict:
+CLERK = basic_auth(user_of("clerk"), PASSWORD)  # a role holding `recompute`, the UI's capability
+LAUNCH = """mutation { launchRun(executionParams: {selector: {repositoryLocationName: "fazhi",
+    repositoryName: "__repository__", jobName: "refresh"}, runConfigData: {}}) { __typename } }"""
+
+
+def _graphql(url: str, query: str, headers: dict[str, str] = CLERK) -> dict:
     import json
     import urllib.request
 
     request = urllib.request.Request(
         f"{url}/graphql",
         data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **headers},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)["data"]
+
+
+def _refused(request) -> int:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def _the_ui_is_behind_sign_in_and_refuses_forged_requests(url: str) -> None:
+    import json
+    import urllib.parse
+    import urllib.request
+
+    get_launch = f"{url}/graphql?" + urllib.parse.urlencode({"query": LAUNCH})
+    post = {"data": json.dumps({"query": LAUNCH}).encode(), "method": "POST"}
+    evil = {"Origin": "http://evil.example", "Content-Type": "application/json"}
+    leader = basic_auth(user_of("leader"), PASSWORD)  # signed in, but without the capability
+    assert _refused(urllib.request.Request(f"{url}/server_info")) == 401
+    assert _refused(urllib.request.Request(f"{url}/server_info", headers=leader)) == 401
+    assert _refused(urllib.request.Request(get_launch, headers=CLERK)) == 403  # a mutation sent as GET
+    assert _refused(urllib.request.Request(get_launch, headers=evil)) == 403
+    assert _refused(urllib.request.Request(f"{url}/graphql", headers={**CLERK, **evil}, **post)) == 403
+    assert _refused(urllib.request.Request(f"{url}/graphql", headers=evil, **post)) == 403
+    assert _graphql(url, "{ version }") is not None  # the UI's own requests go through
 
 
 def test_fazhi_ui_serves_the_project_and_its_daemon_runs_the_sensor(tmp_path):
@@ -401,7 +436,8 @@ def test_fazhi_ui_serves_the_project_and_its_daemon_runs_the_sensor(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(home), "FAZHI_RAW_DIR": str(raw), "FAZHI_WAREHOUSE": str(path)}
     log = tmp_path / "ui.log"
     deadline = time.monotonic() + 180
-    with serving([str(FAZHI), "ui"], "/server_info", log, within=180, env=env) as url:
+    with serving([str(FAZHI), "ui"], "/server_info", log, within=180, env=env, headers=CLERK) as url:
+        _the_ui_is_behind_sign_in_and_refuses_forged_requests(url)
         repo = _graphql(
             url,
             """{ repositoriesOrError { ... on RepositoryConnection { nodes {

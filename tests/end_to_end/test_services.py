@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -25,9 +26,12 @@ def _free_port() -> int:
 
 
 def _answers(url: str) -> bool:
+    """The server answers HTTP (the Dagster UI answers 401 until signed in: an answer all the same)."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200
+    except urllib.error.HTTPError as error:
+        return error.code == 401
     except OSError:
         return False
 
