@@ -341,3 +341,37 @@ def test_an_unreadable_warehouse_shows_one_plain_message_in_a_browser(browser_pa
             shown = page.get_by_test_id("stApp").inner_text()
             for leak in ("Traceback", ".py", "IO Error", "duckdb", str(tmp_path)):
                 assert leak not in shown, (path, leak, shown)
+
+
+def test_sign_in_failures_lockout_and_sign_out_in_a_browser(browser_page, app_url, access_dir):
+    """The sign-in form as a person meets it: the same answer for a wrong password and an unknown name,
+    a lock after repeated failures, and sign-out back to the form."""
+    from playwright.sync_api import expect
+
+    from access.accounts import WRONG, Accounts
+    from access.policy import load_policy
+
+    Accounts(path=access_dir / "users.json").add("browser-lock", "analyst", PASSWORD)
+    page = browser_page
+
+    def attempt(user: str, password: str) -> None:
+        page.get_by_label("用户名").fill(user)
+        page.get_by_label("密码").fill(password)
+        page.get_by_role("button", name="登录").click()
+        expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
+
+    page.goto(app_url + "/")
+    attempt("nobody-at-all", PASSWORD)
+    expect(page.get_by_text(WRONG)).to_be_visible()
+    for _ in range(load_policy().sign_in.max_failures):
+        attempt("browser-lock", "wrong password")
+    expect(page.get_by_text("已暂时锁定")).to_be_visible()
+    attempt("browser-lock", PASSWORD)  # the right password, still locked
+    expect(page.get_by_text("已暂时锁定")).to_be_visible()
+    assert page.get_by_role("button", name="退出登录").count() == 0
+
+    sign_in(page, app_url + "/")
+    _settled(page, "总览")
+    page.get_by_role("button", name="退出登录").click()
+    expect(page.get_by_text("已退出登录")).to_be_visible()
+    expect(page.get_by_role("button", name="登录")).to_be_visible()
