@@ -5,12 +5,14 @@ topics name the region, and a broken file from 西城区."""
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import duckdb
 import pytest
+import test_dashboard_e2e as e2e
 from builders import city_units, write_corrupt, write_meetings, write_score_sheet, write_units
-from conftest import run_fazhi
+from conftest import run_fazhi, serving
 from sessions import LIAISON_REGION, PASSWORD, signed_in, user_of
 from streamlit.testing.v1 import AppTest
 from test_dashboard_app import APP, PAGES
@@ -269,3 +271,55 @@ def test_the_office_reads_the_audit_trail(served):
     at = signed_in(_app(), user_of("clerk")).run()
     at.switch_page("app_pages/audit.py").run()
     assert not at.exception and [t.value for t in at.title] == ["审计日志"]
+
+
+# -- in a real browser ------------------------------------------------------------------------------
+
+browser_page = e2e.browser_page
+
+
+@pytest.fixture(scope="module")
+def dashboard(warehouse, access_dir, tmp_path_factory):
+    """`fazhi dashboard` on the two-region warehouse, sessions ending after 6 idle seconds."""
+    log = tmp_path_factory.mktemp("access_dashboard") / "streamlit.log"
+    env = {**os.environ, "FAZHI_ACCESS_DIR": str(access_dir), "FAZHI_IDLE_MINUTES": "0.1"}
+    with serving(
+        [str(e2e.FAZHI), "dashboard", "--warehouse", str(warehouse)],
+        "/_stcore/health",
+        log,
+        within=60,
+        cwd=e2e.ROOT,
+        stop_within=10,
+        env=env,
+    ) as url:
+        yield url
+
+
+def test_a_liaisons_downloads_hold_only_its_own_region(browser_page, dashboard, warehouse):
+    page = browser_page
+    texts = []
+    for path, title in (
+        ("/quality", "数据质量"),
+        ("/meetings", "会议学习"),
+        ("/unit", "单位详情"),
+        ("/weak_spots", "短板"),
+    ):
+        e2e.sign_in(page, dashboard + path, user_of("liaison"))
+        e2e._settled(page, title)
+        buttons = page.get_by_role("button", name="下载 CSV")
+        texts += [e2e._download(page, buttons.nth(i)).decode("utf-8-sig") for i in range(buttons.count())]
+    together = "\n".join(texts)
+    assert len(texts) >= 3 and LIAISON_REGION in together  # its own rows are there
+    for mark in [*_other_region_marks(warehouse), f"{OTHER}政府_打分表", f"{OTHER}委_会议学法台账"]:
+        assert mark not in together, mark
+
+
+def test_an_idle_session_ends_in_a_browser(browser_page, dashboard):
+    from playwright.sync_api import expect
+
+    page = browser_page
+    e2e.sign_in(page, dashboard + "/", user_of("analyst"))
+    page.wait_for_timeout(7_000)
+    page.get_by_test_id("stSidebarNav").get_by_role("link").filter(has_text="排名").click()
+    expect(page.get_by_text("长时间未操作")).to_be_visible()
+    expect(page.get_by_role("button", name="登录")).to_be_visible()

@@ -409,7 +409,7 @@ def _refused(request) -> int:
         return error.code
 
 
-def _the_ui_is_behind_sign_in_and_refuses_forged_requests(url: str) -> None:
+def _the_ui_is_behind_sign_in_and_refuses_forged_requests(url: str, access_dir: Path) -> None:
     import json
     import urllib.parse
     import urllib.request
@@ -425,9 +425,17 @@ def _the_ui_is_behind_sign_in_and_refuses_forged_requests(url: str) -> None:
     assert _refused(urllib.request.Request(f"{url}/graphql", headers={**CLERK, **evil}, **post)) == 403
     assert _refused(urllib.request.Request(f"{url}/graphql", headers=evil, **post)) == 403
     assert _graphql(url, "{ version }") is not None  # the UI's own requests go through
+    # a run launched from the UI is in the audit trail with who launched it (here a job that does not
+    # exist, so nothing runs: the attempt is what is recorded)
+    _graphql(url, LAUNCH.replace('"refresh"', '"no_such_job"'))
+    entries = [json.loads(line) for line in (access_dir / "audit.jsonl").read_text().splitlines()]
+    assert any(
+        e["event"] == "recompute" and e["user"] == user_of("clerk") and e.get("via") == "dagster_ui"
+        for e in entries
+    )
 
 
-def test_fazhi_ui_serves_the_project_and_its_daemon_runs_the_sensor(tmp_path):
+def test_fazhi_ui_serves_the_project_and_its_daemon_runs_the_sensor(tmp_path, access_dir):
     """`fazhi ui` for real: webserver and daemon on a git-ignored DAGSTER_HOME; a file in data/raw is
     picked up by the sensor, run by the daemon, and published."""
     raw, path, home = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb", tmp_path / "dagster_home"
@@ -437,7 +445,7 @@ def test_fazhi_ui_serves_the_project_and_its_daemon_runs_the_sensor(tmp_path):
     log = tmp_path / "ui.log"
     deadline = time.monotonic() + 180
     with serving([str(FAZHI), "ui"], "/server_info", log, within=180, env=env, headers=CLERK) as url:
-        _the_ui_is_behind_sign_in_and_refuses_forged_requests(url)
+        _the_ui_is_behind_sign_in_and_refuses_forged_requests(url, access_dir)
         repo = _graphql(
             url,
             """{ repositoriesOrError { ... on RepositoryConnection { nodes {
