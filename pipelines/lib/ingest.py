@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -66,6 +67,8 @@ RECORD_COLUMNS = {
     for kind, table in RECORD_TABLES.items()
 }
 _YEAR_DIR = re.compile(r"^(19|20)\d{2}$")
+
+LOG = logging.getLogger("fazhi.ingest")
 
 
 @dataclass
@@ -185,9 +188,9 @@ def refresh_parse_cache(
                     parsed.append((f, outcome.value))
                 else:
                     assert f.kind is not None  # only files of a known kind are parsed (`wanted`)
-                    parsed.append(
-                        (f, ParsedFile(f.kind, file_error=_crash_issue(outcome.error_kind, outcome.error)))
-                    )
+                    # The clerk gets a sentence; the reader's own words only reach a log an administrator turns on.
+                    LOG.info("parsing %s failed (%s): %s", f.path, outcome.error_kind, outcome.error)
+                    parsed.append((f, ParsedFile(f.kind, file_error=_crash_issue(outcome.error_kind))))
             del outcomes
             with transaction(con):  # a content is in the cache with all its rows and issues, or not at all
                 _store(con, parsed)
@@ -196,7 +199,7 @@ def refresh_parse_cache(
     return stats
 
 
-def _crash_issue(kind: str | None, detail: str | None) -> Issue:
+def _crash_issue(kind: str | None) -> Issue:
     if kind == "timeout":
         return Issue(
             "parse_timeout", "文件读取超时（内容异常庞大或已损坏），未能读取。请检查文件后重新报送。"
