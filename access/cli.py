@@ -83,10 +83,10 @@ def _demo(accounts: Accounts) -> int:
 def _demo_regions() -> list[str]:
     import duckdb
 
-    from dashboards.data import warehouse_path
+    from pipelines.lib.warehouse import Paths
 
     try:
-        with duckdb.connect(str(warehouse_path()), read_only=True) as con:
+        with duckdb.connect(str(Paths.from_env(None, None).warehouse), read_only=True) as con:
             rows = con.execute(
                 "select distinct region from marts.units where region is not null order by 1"
             ).fetchall()
