@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import json
 import os
 import re
@@ -27,7 +28,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from access.policy import Policy, PolicyError, access_dir, load_policy
 
 _HASHER = PasswordHasher()
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))  # verified against when the name is unknown
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 WRONG = "用户名或密码不正确。"
 
@@ -60,6 +60,12 @@ class SignIn:
     locked: bool = False
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the name is unknown; made on first need, not when any `fazhi` command starts."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -77,9 +83,13 @@ def _read(path: Path) -> dict[str, Account]:
 
 @contextmanager
 def _locked(path: Path, write: bool) -> Iterator[dict[str, Account]]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    with open(path.with_suffix(".lock"), "w") as lock:
+    if not write and not path.parent.exists():  # nothing written yet: no accounts, nothing to create
+        yield {}
+        return
+    if write:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+    with open(path.with_suffix(".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
         accounts = _read(path)
         yield accounts
@@ -197,7 +207,7 @@ class Accounts:
             if account is None:
                 # The same work as a real check, so the time taken does not tell which names exist.
                 with contextlib.suppress(VerificationError):
-                    _HASHER.verify(_DUMMY_HASH, password)
+                    _HASHER.verify(_dummy_hash(), password)
                 return self._unknown_failure(name, lock_for)
             if account.locked_until and dt.datetime.fromisoformat(account.locked_until) > _now():
                 return SignIn(

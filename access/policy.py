@@ -49,7 +49,8 @@ class Policy:
             raise PolicyError(f"没有这个角色：{key}（可用：{'、'.join(self.roles)}）") from None
 
 
-def parse_policy(doc: dict) -> Policy:
+def parse_policy(doc: dict, idle_minutes: str | None = None) -> Policy:
+    """The policy in `doc`; `idle_minutes`, when given, replaces the idle time it sets."""
     roles = {}
     for key, spec in (doc.get("roles") or {}).items():
         can = frozenset(spec.get("can") or ())
@@ -62,8 +63,7 @@ def parse_policy(doc: dict) -> Policy:
         raise PolicyError("没有定义任何角色")
     s = doc.get("sign_in") or {}
     settings = SignInSettings(
-        # FAZHI_IDLE_MINUTES: an install's own idle time, without editing the policy
-        idle_minutes=float(os.environ.get("FAZHI_IDLE_MINUTES") or s.get("idle_minutes", 30)),
+        idle_minutes=float(idle_minutes or s.get("idle_minutes", 30)),
         max_failures=int(s.get("max_failures", 5)),
         lockout_minutes=float(s.get("lockout_minutes", 15)),
         min_password_length=int(s.get("min_password_length", 10)),
@@ -72,12 +72,13 @@ def parse_policy(doc: dict) -> Policy:
 
 
 def load_policy() -> Policy:
+    # FAZHI_IDLE_MINUTES: an install's own idle time, without editing the policy
     return _load_policy(os.environ.get("FAZHI_IDLE_MINUTES"))
 
 
 @cache
-def _load_policy(_idle_override: str | None) -> Policy:  # cached per override: tests and installs set it
-    return parse_policy(yaml.safe_load(POLICY_FILE.read_text(encoding="utf-8")))
+def _load_policy(idle_minutes: str | None) -> Policy:
+    return parse_policy(yaml.safe_load(POLICY_FILE.read_text(encoding="utf-8")), idle_minutes)
 
 
 def access_dir() -> Path:
