@@ -4,6 +4,7 @@ unit."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TypedDict
 
 import pandas as pd
@@ -133,20 +134,29 @@ def table(
     return rows[0] if rows else None
 
 
+def recorded(what: str, build: Callable[[], bytes], **details) -> Callable[[], bytes]:
+    """`build` for a download button, recording the download in the audit trail when it is built. That
+    happens later, outside this script run, so the viewer is taken now."""
+    viewer = auth.viewer()
+
+    def build_and_record() -> bytes:
+        audit.record("export", viewer.name, viewer.role, what=what, **details)
+        return build()
+
+    return build_and_record
+
+
 def _downloads(frame: pd.DataFrame, key: str, number_formats: dict) -> None:
     if len(frame) > EXPORT_MAX_ROWS:
         st.caption(t("export_capped", rows=EXPORT_MAX_ROWS))
         frame = frame.head(EXPORT_MAX_ROWS)
-    viewer = auth.viewer()
-
-    def csv() -> bytes:
-        audit.record("export", viewer.name, viewer.role, what=key, format="csv", rows=len(frame))
-        return exports.table_to_csv(frame)
-
-    def xlsx() -> bytes:
-        audit.record("export", viewer.name, viewer.role, what=key, format="xlsx", rows=len(frame))
-        return exports.table_to_xlsx(frame, sheet_title=key[:31], number_formats=number_formats)
-
+    csv = recorded(key, lambda: exports.table_to_csv(frame), format="csv", rows=len(frame))
+    xlsx = recorded(
+        key,
+        lambda: exports.table_to_xlsx(frame, sheet_title=key[:31], number_formats=number_formats),
+        format="xlsx",
+        rows=len(frame),
+    )
     left, right, _ = st.columns([1, 1, 4])
     # Deferred: the file is built only when someone clicks, so big tables cost nothing to show. No rerun on
     # click ("ignore"): a rerun re-registers every deferred file, and a second click during it was lost.

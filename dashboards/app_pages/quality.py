@@ -1,12 +1,28 @@
 """数据质量: files received, loaded, superseded, rejected; every issue in Chinese; who submitted nothing."""
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
-from dashboards import figures, queries
+from dashboards import figures, queries, ui
 from dashboards.formats import MISSING, fmt_score, is_missing
 from dashboards.i18n import fmt_rank, label, role_labels, t
-from dashboards.ui import beijing, page, plain, table
+from dashboards.ui import beijing, page, plain
+
+# Every list on this page is a data-quality list: its downloads follow that capability.
+table = partial(ui.table, export="export_quality")
+# A submitted file as both file lists show it (the one under an issue adds when it was loaded).
+FILE_COLUMNS = {
+    "file": "file",
+    "kind_label": "kind",
+    "unit_name": "unit",
+    "status_label": "status",
+    "rows_read": "rows_read",
+    "rows_loaded": "rows_loaded",
+    "rows_rejected": "rows_rejected",
+    "superseded_by": "superseded_by",
+}
 
 f = page("page_quality")
 
@@ -62,7 +78,6 @@ shown["severity_label"] = shown["severity"].map(lambda s: t(f"severity_{s}"))
 picked = table(
     shown,
     key=f"issues_{f.year}",
-    export="export_quality",
     select=True,
     columns={
         "file": "file",
@@ -105,18 +120,7 @@ if choices:
     table(
         files[files["file"] == issue["file"]],
         key=f"issue_file_{f.year}",
-        export="export_quality",
-        columns={
-            "file": "file",
-            "kind_label": "kind",
-            "unit_name": "unit",
-            "status_label": "status",
-            "rows_read": "rows_read",
-            "rows_loaded": "rows_loaded",
-            "rows_rejected": "rows_rejected",
-            "superseded_by": "superseded_by",
-            "loaded_at": "loaded_at",
-        },
+        columns={**FILE_COLUMNS, "loaded_at": "loaded_at"},
     )
 
 st.subheader(t("restatements"))
@@ -133,7 +137,6 @@ else:
     table(
         changed,
         key=f"restatements_{f.year}",
-        export="export_quality",
         columns={
             "restated_at": "restated_at",
             "scope": "scope",
@@ -157,17 +160,7 @@ st.subheader(t("submissions"))
 table(
     files,
     key=f"files_{f.year}",
-    export="export_quality",
-    columns={
-        "file": "file",
-        "kind_label": "kind",
-        "unit_name": "unit",
-        "status_label": "status",
-        "rows_read": "rows_read",
-        "rows_loaded": "rows_loaded",
-        "rows_rejected": "rows_rejected",
-        "superseded_by": "superseded_by",
-    },
+    columns=FILE_COLUMNS,
 )
 
 st.subheader(t("nothing_submitted"))
@@ -176,6 +169,5 @@ missing["role"] = missing["role"].map(role_labels())
 table(
     missing,
     key=f"nothing_{f.year}",
-    export="export_quality",
     columns={"unit_name": "unit_name", "region": "region", "role": "role"},
 )

@@ -6,11 +6,10 @@ from typing import cast
 import pandas as pd
 import streamlit as st
 
-from access import audit
 from dashboards import auth, data, exports, queries
 from dashboards.formats import RANK_CHANGE, SCORE, SCORE_CHANGE
 from dashboards.i18n import fmt_rank, label, region_score_label, role_label, role_labels, t
-from dashboards.ui import Heading, open_unit, page, plain, table
+from dashboards.ui import Heading, open_unit, page, plain, recorded, table
 
 f = page("page_ranking")
 changed = queries.restatements(f.year)
@@ -62,10 +61,7 @@ with tab_regions:
 
     info = data.publication()
 
-    viewer = auth.viewer()  # the download is built later, outside this run
-
     def circular() -> bytes:  # built only when downloaded
-        audit.record("export", viewer.name, viewer.role, what="ranking_circular", year=f.year)
         return exports.ranking_circular(
             regions.assign(note=regions["note"].fillna("")),
             year=f.year,
@@ -92,7 +88,7 @@ with tab_regions:
     if auth.can("export_circular"):
         st.download_button(
             t("circular_download"),
-            circular,
+            recorded("ranking_circular", circular, year=f.year),
             file_name=f"{f.year}_ranking_circular.xlsx",
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             type="primary",
