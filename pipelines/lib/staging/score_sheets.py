@@ -268,9 +268,12 @@ class _Stager:
         seen: set[int] = set()
         rejected = 0
 
+        def sheet_issue(row: int | None, severity: str, code: str, message: str) -> None:
+            self.report.issue(year, b["file"], b["sheet"], row, label, severity, code, message)
+
         def add(task: Task, scored: TaskScore, row: int | None) -> None:
             for severity, code, message in scored.problems:
-                self.report.issue(year, b["file"], b["sheet"], row, label, severity, code, message)
+                sheet_issue(row, severity, code, message)
             out.append(
                 {
                     "year": year,
@@ -297,12 +300,8 @@ class _Stager:
             if task is None:
                 rejected += 1
                 shown = r.task_no_text or (r.task_text or "")[:20]
-                self.report.issue(
-                    year,
-                    b["file"],
-                    b["sheet"],
+                sheet_issue(
                     r.row,
-                    label,
                     ERROR,
                     "unknown_task",
                     f"第{r.row}行任务“{shown}”不在{template.name}打分表模板中，本行未计分。请按模板序号填写。",
@@ -310,12 +309,8 @@ class _Stager:
                 continue
             if task.task_no in seen:
                 rejected += 1
-                self.report.issue(
-                    year,
-                    b["file"],
-                    b["sheet"],
+                sheet_issue(
                     r.row,
-                    label,
                     ERROR,
                     "duplicate_task",
                     f"第{task.task_no}项任务在表中重复出现，本行未计分，以第一次出现的为准。",
