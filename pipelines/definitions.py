@@ -12,6 +12,7 @@ defs = dg.Definitions(
         ingest.raw_files,
         ingest.parsed_files,
         reference.rulebook,
+        reference.run_context,
         reference.unit_registry,
         *staging.staging_assets,
         marts.marts,

@@ -13,6 +13,7 @@ RULEBOOK = [
     "rulebook_frequency_requirements",
     "rulebook_filing_requirements",
     "rulebook_meeting_types",
+    "rulebook_calendar",
 ]
 
 
@@ -47,3 +48,13 @@ def unit_registry(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
     counts = pipeline.stage_registry(fazhi.paths, fazhi.rules)
     for key in context.selected_asset_keys:
         yield dg.MaterializeResult(asset_key=key, metadata={"rows": counts[key.path[-1]]})
+
+
+@dg.multi_asset(
+    specs=table_specs(["run_context"], group="reference"),
+    pool=WRITER_POOL,
+    description="计算基准日期（fazhi run --as-of，默认当天）：预警、逾期和整改状态按此日期计算。",
+)
+def run_context(fazhi: FazhiWarehouse):
+    as_of = pipeline.write_run_context(fazhi.paths, fazhi.as_of_date)
+    return dg.MaterializeResult(asset_key="run_context", metadata={"as_of": as_of.isoformat()})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from functools import cached_property
 from importlib.metadata import version as package_version
 
@@ -23,7 +24,7 @@ from packaging.version import Version
 from pipelines.lib.rulebook import Rulebook, load_rulebook
 from pipelines.lib.runlock import run_lock
 from pipelines.lib.schema import source_tables
-from pipelines.lib.warehouse import Paths
+from pipelines.lib.warehouse import Paths, today
 
 WRITER_POOL = "fazhi_work_db"  # one writer at a time on the work database
 
@@ -55,11 +56,16 @@ class FazhiWarehouse(dg.ConfigurableResource):
     warehouse: str = ""  # empty: FAZHI_WAREHOUSE or data/marts/fazhi.duckdb
     rulebook: str = ""  # empty: FAZHI_RULEBOOK or "default"
     parse_workers: int = 2
+    as_of: str = ""  # YYYY-MM-DD the in-year figures are computed as of; empty: today (Beijing time)
     lock_wait_seconds: int = 1800  # a run queued behind another run waits this long, then fails saying who
 
     @property
     def paths(self) -> Paths:
         return Paths.from_env(self.raw_dir or None, self.warehouse or None)
+
+    @property
+    def as_of_date(self) -> date:
+        return date.fromisoformat(self.as_of) if self.as_of else today()
 
     @cached_property
     def rules(self) -> Rulebook:

@@ -21,6 +21,7 @@ ORDER = (
     "unit_scores",
     "region_rankings",
     "task_scores",
+    "task_evidence",
     "requirement_compliance",
     "study_sessions_quarterly",
     "filing_rates",

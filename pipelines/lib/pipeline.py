@@ -8,7 +8,10 @@ these; tests may call them without Dagster. The marts are dbt models (fazhi_dbt/
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import date
 from pathlib import Path
+
+import pandas as pd
 
 from pipelines.lib import ingest, reference
 from pipelines.lib.faults import crashpoint
@@ -66,6 +69,14 @@ def parse_raw_files(paths: Paths, workers: int = 2) -> dict[str, int]:
 def write_rulebook(paths: Paths, rules: Rulebook) -> dict[str, int]:
     with work_connection(paths) as con:
         return _replace_all(con, reference.rulebook_tables(rules))
+
+
+def write_run_context(paths: Paths, as_of: date) -> date:
+    """The date the in-year figures are computed as of (warnings, overdue days, rectification status)."""
+    frame = pd.DataFrame({"as_of": [as_of], "computed_at": [utc_now()]})
+    with work_connection(paths) as con:
+        _replace_all(con, {"run_context": frame})
+    return as_of
 
 
 def stage_registry(paths: Paths, rules: Rulebook) -> dict[str, int]:

@@ -42,8 +42,40 @@ def rulebook_tables(rules: Rulebook) -> dict[str, pd.DataFrame]:
                 "bottom_places": policy.bottom_places,
                 "normative_deadline_days": rules.normative_deadline_days,
                 "ranking_policy": policy.describe(rules.role_names),
+                "problem_list_filing": rules.rectification.problem_list_filing,
+                "problem_list_source": rules.rectification.problem_list_source,
+                "feedback_source": rules.rectification.feedback_source,
+                "days_per_missing": rules.early_warning.days_per_missing,
+                "session_hours": rules.early_warning.session_hours,
+                "filing_due_soon_days": rules.early_warning.filing_due_soon_days,
+                "resubmit_days": rules.resubmit_days,
             }
         ]
+    )
+    calendar = pd.DataFrame(
+        [
+            {
+                "phase_no": n,
+                "phase_id": p.id,
+                "name": p.name,
+                "start_month": p.start[0],
+                "start_day": p.start[1],
+                "end_month": p.end[0],
+                "end_day": p.end[1],
+                "source": p.source,
+            }
+            for n, p in enumerate(rules.inspection_calendar, start=1)
+        ],
+        columns=[
+            "phase_no",
+            "phase_id",
+            "name",
+            "start_month",
+            "start_day",
+            "end_month",
+            "end_day",
+            "source",
+        ],
     )
     roles = pd.DataFrame(
         [
@@ -137,4 +169,5 @@ def rulebook_tables(rules: Rulebook) -> dict[str, pd.DataFrame]:
         "rulebook_frequency_requirements": frequency,
         "rulebook_filing_requirements": filings,
         "rulebook_meeting_types": meeting_types,
+        "rulebook_calendar": calendar,
     }

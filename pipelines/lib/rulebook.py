@@ -156,6 +156,38 @@ class RankingPolicy:
 
 
 @dataclass(frozen=True)
+class CalendarPhase:
+    """One phase of the year's inspection calendar (督察): month-day dates within the year."""
+
+    id: str
+    name: str
+    start: tuple[int, int]
+    end: tuple[int, int]
+    source: str
+
+    def dates(self, year: int) -> tuple[date, date]:
+        return date(year, *self.start), date(year, *self.end)
+
+
+@dataclass(frozen=True)
+class RectificationRules:
+    problem_list_filing: str | None  # the filing whose report must come with a problem list
+    problem_list_source: str  # the 问题来源 of that list (a ledger source code)
+    feedback_source: str  # the 问题来源 whose problems each need a rectification measure
+
+
+@dataclass(frozen=True)
+class EarlyWarning:
+    days_per_missing: int  # an open period is at risk with fewer days left than this per missing meeting
+    session_hours: float  # hours requirements: one "missing meeting" per this many hours short
+    filing_due_soon_days: int  # an unfiled report is due soon within this many days of its due date
+
+
+# 问题来源 codes of the rectification ledger (the reader maps the words offices write onto these).
+RECTIFICATION_SOURCES = ("self_check", "inspection_feedback", "shufa_review", "other")
+
+
+@dataclass(frozen=True)
 class Rulebook:
     id: str
     name: str
@@ -169,6 +201,10 @@ class Rulebook:
     normative_deadline_days: int
     evidence_links: tuple[EvidenceLink, ...]
     ranking: RankingPolicy
+    inspection_calendar: tuple[CalendarPhase, ...]
+    rectification: RectificationRules
+    early_warning: EarlyWarning
+    resubmit_days: int  # a notice gives a unit this many days to resubmit
 
     @property
     def role_names(self) -> dict[str, str]:
@@ -364,6 +400,30 @@ def _build(data: dict, raw_templates: dict[str, dict], fingerprint: str) -> Rule
     if ranking.ties != "competition":
         raise RulebookError("ranking.ties: only competition ranking (1,2,2,4) is implemented")
 
+    rect = data.get("rectification") or {}
+    rectification = RectificationRules(
+        problem_list_filing=rect.get("problem_list_filing"),
+        problem_list_source=rect.get("problem_list_source", "self_check"),
+        feedback_source=rect.get("feedback_source", "inspection_feedback"),
+    )
+    if rectification.problem_list_filing and rectification.problem_list_filing not in filings:
+        raise RulebookError(f"rectification: unknown filing {rectification.problem_list_filing}")
+    for code in (rectification.problem_list_source, rectification.feedback_source):
+        if code not in RECTIFICATION_SOURCES:
+            raise RulebookError(f"rectification: source must be one of {RECTIFICATION_SOURCES}")
+    warn = data.get("early_warning") or {}
+    early_warning = EarlyWarning(
+        days_per_missing=int(warn.get("days_per_missing", 30)),
+        session_hours=float(warn.get("session_hours", 8)),
+        filing_due_soon_days=int(warn.get("filing_due_soon_days", 14)),
+    )
+    if (
+        early_warning.days_per_missing < 0
+        or early_warning.session_hours <= 0
+        or early_warning.filing_due_soon_days < 0
+    ):
+        raise RulebookError("early_warning: days must be ≥ 0 and session_hours > 0")
+
     return Rulebook(
         id=str(data.get("id", "default")),
         name=str(data.get("name", "")),
@@ -377,7 +437,34 @@ def _build(data: dict, raw_templates: dict[str, dict], fingerprint: str) -> Rule
         normative_deadline_days=int((data.get("normative_documents") or {}).get("filing_deadline_days", 30)),
         evidence_links=tuple(links),
         ranking=ranking,
+        inspection_calendar=tuple(_phase(p) for p in data.get("inspection_calendar") or ()),
+        rectification=rectification,
+        early_warning=early_warning,
+        resubmit_days=int((data.get("notices") or {}).get("resubmit_days", 10)),
     )
+
+
+def _month_day(owner: str, text: object) -> tuple[int, int]:
+    try:
+        month, day = (int(x) for x in str(text).split("-"))
+        date(2024, month, day)  # 2024: a leap year, so 02-29 is allowed
+    except ValueError:
+        raise RulebookError(f"{owner}: dates are MM-DD, got {text!r}") from None
+    return month, day
+
+
+def _phase(spec: dict) -> CalendarPhase:
+    where = f"inspection_calendar {spec.get('id')}"
+    phase = CalendarPhase(
+        id=str(spec["id"]),
+        name=str(spec["name"]),
+        start=_month_day(where, spec["start"]),
+        end=_month_day(where, spec["end"]),
+        source=str(spec.get("source", "")),
+    )
+    if phase.end < phase.start:
+        raise RulebookError(f"{where}: ends before it starts")
+    return phase
 
 
 def _check_roles(owner: str, used: tuple[str, ...], roles: dict) -> None:

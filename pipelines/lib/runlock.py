@@ -21,11 +21,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
+from pipelines.lib.warehouse import BEIJING
+
 LOCK_NAME = "run.lock"
-_BEIJING = timezone(timedelta(hours=8))
 _held: dict[str, tuple[int, int]] = {}  # lock path → (fd, depth), this process
 _guard = threading.Lock()
 
@@ -44,7 +45,7 @@ class Holder:
 
     def describe(self) -> str:
         try:
-            since = datetime.fromisoformat(self.since).astimezone(_BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+            since = datetime.fromisoformat(self.since).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
         except ValueError:
             since = self.since
         return f"{self.command}（进程 {self.pid}，{self.user}@{self.host}，自北京时间 {since} 起）"

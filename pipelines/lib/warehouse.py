@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,14 @@ WORK_DB_MEMORY_LIMIT = "1500MB"
 def utc_now() -> datetime:
     """Naive UTC: every timestamp the pipeline writes (the dashboard shows Beijing time)."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+BEIJING = timezone(timedelta(hours=8))
+
+
+def today() -> date:
+    """The office's date (Beijing time), whatever the machine's time zone."""
+    return datetime.now(BEIJING).date()
 
 
 @contextmanager

@@ -1,4 +1,6 @@
-with filed_reports as (
+with run as (
+    select as_of from {{ source('reference', 'run_context') }}
+), filed_reports as (
     -- the earliest filing counts; a due date written in the register overrides the rulebook's
     select year, unit_id, report_type, min(filed_date) as filed_date, min(due_date) as due_override
     from {{ source('staging', 'stg_filings') }}
@@ -32,6 +34,7 @@ select
     due_date,
     filed_date,
     case when filed_date is not null then greatest(date_diff('day', due_date, filed_date), 0)
-         when due_date < current_date then date_diff('day', due_date, current_date)
+         when due_date < run.as_of then date_diff('day', due_date, run.as_of)
     end::integer as days_late
 from required_reports
+cross join run
