@@ -2,14 +2,14 @@
 
 Deterministic per seed: every random choice comes from a `random.Random` seeded by (seed, year,
 unit, aspect), so adding a year never changes another year; every date and time is derived from the
-year, never the wall clock.
+year and the as-of date, never the wall clock (today is only the default as-of date).
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 
@@ -70,4 +70,18 @@ def submission_time(
 ) -> datetime:
     """When a file for `year` is sent in: office hours on a working day of the next year's `month`."""
     d = weekday(date(year + 1, month, r.randint(day_lo, day_hi)))
+    return datetime.combine(d, time(r.randint(8, 17), r.randint(0, 59), r.randint(0, 59)))
+
+
+def today_in_china() -> date:
+    """Today's date in Beijing, the default as-of date of a generated tree."""
+    return datetime.now(timezone(timedelta(hours=8))).date()
+
+
+def in_year_time(r: random.Random, year: int, as_of: date) -> datetime | None:
+    """When a file of the running year was sent: office hours on one of the last working days up to
+    `as_of` (None when that falls before the year began: nothing to send yet)."""
+    d = weekday(as_of - timedelta(days=r.randint(0, 4)), backwards=True)
+    if d.year != year:
+        return None
     return datetime.combine(d, time(r.randint(8, 17), r.randint(0, 59), r.randint(0, 59)))

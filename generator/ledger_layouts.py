@@ -6,16 +6,22 @@ produce, and how a table becomes CSV rows or a worksheet.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
 from generator.draws import choice_w
 from generator.messiness import ROW_RATES, gb18030_only, misspell, name_variant, unparseable_date
-from generator.plans import Meeting
+from generator.plans import Meeting, Rectification
 from generator.registry import Group, Unit
 from generator.sheet_layouts import SheetData, points_text
-from generator.vocabulary import REPORT_TEXTS
+from generator.vocabulary import (
+    RECTIFICATION_FOOTERS,
+    RECTIFICATION_REMARKS,
+    RECTIFICATION_SOURCES,
+    REPORT_TEXTS,
+    person,
+)
 from pipelines.lib.rulebook import Rulebook
 
 # Meeting-ledger columns: (key, the header names offices use for it).
@@ -29,6 +35,19 @@ LEDGER_COLUMNS = (
     ("attendees", ("参加人数",)),
     ("hours", ("学时",)),
 )
+# Rectification-ledger columns: (key, the header names offices use for it).
+RECTIFICATION_COLUMNS = (
+    ("unit", ("单位", "单位名称", "整改单位", "责任单位")),
+    ("source", ("问题来源", "问题类型")),
+    ("problem", ("问题描述", "存在问题")),
+    ("measure", ("整改措施", "整改举措")),
+    ("owner", ("责任人", "责任领导")),
+    ("deadline", ("整改时限", "完成时限", "整改期限")),
+    ("status", ("整改状态", "整改进展", "完成情况")),
+    ("done", ("完成日期", "实际完成时间", "销号日期")),
+    ("remark", ("备注",)),
+)
+LONG_TERM = "长期坚持"  # what 整改时限 says of a problem that is never ticked off
 
 TEXT_DATE_STYLES = (("iso", 30), ("slash", 25), ("cn", 25), ("dot", 8), ("iso_nopad", 7), ("slash_pad", 5))
 CELL_DATE_STYLES = (("date_iso", 45), ("date_cn", 25), ("date_builtin", 20), ("datetime", 10))
@@ -64,6 +83,8 @@ class Table:
     title: str | None
     header: list[str]
     rows: list[list[Any]]
+    subtitle: str | None = None  # a line under the title (填报单位、填报日期), only with the title
+    footer: list[str] = field(default_factory=list)  # lines under the table (填表人 …)
 
 
 def ledger_table(
@@ -197,8 +218,10 @@ def normative_table(
     rng: random.Random,
     log: list[tuple[str, str]],
     deadline: int,
+    on: date | None = None,
 ) -> Table:
-    """A group's normative-document register: blank 报备日期 = not filed."""
+    """A group's normative-document register: blank 报备日期 = not filed (compiled `on` a day of the
+    running year: not filed yet, and not late while the deadline has not passed)."""
     with_no = rng.random() < 0.4
     header = (["序号"] if with_no else []) + [
         rng.choice(("单位", "制定机关", "单位名称")),
@@ -212,7 +235,9 @@ def normative_table(
     for unit in group.units:
         for doc in plans[unit.name]["docs"]:
             label = unit.name if rng.random() < 0.8 else name_variant(unit, rng)
-            if doc.filed is None:
+            if doc.filed is None and on is not None and (on - doc.issued).days <= deadline:
+                log.append(("normative_pending", doc.number))
+            elif doc.filed is None:
                 log.append(("normative_not_filed", doc.number))
             elif (doc.filed - doc.issued).days > deadline:
                 log.append(("normative_late", doc.number))
@@ -243,13 +268,19 @@ def csv_rows(
     """A register as CSV text: one date form throughout, or bare serial numbers; a title line sometimes."""
     style = choice_w(rng, TEXT_DATE_STYLES)
     out = []
+    pad = [""] * (len(table.header) - 1)
     if with_title and table.title:
-        out.append([table.title] + [""] * (len(table.header) - 1))
+        out.append([table.title, *pad])
+        if table.subtitle:
+            out.append([table.subtitle, *pad])
     out.append(table.header)
     for row in table.rows:
         if serial_dates:
             row = [excel_serial(v) if isinstance(v, date) else v for v in row]
         out.append([text_value(v, style) for v in row])
+    if table.footer:
+        out.append(["", *pad])
+        out += [[line, *pad] for line in table.footer]
     return out
 
 
@@ -269,6 +300,8 @@ def table_sheet(
     if with_title and table.title:
         rows.append([(table.title, "title")])
         merges.append((0, 0, 0, len(table.header) - 1))
+        if table.subtitle:
+            rows.append([(table.subtitle, "info")])
     rows.append([(h, "header") for h in table.header])
     for row in table.rows:
         cells = []
@@ -285,6 +318,9 @@ def table_sheet(
             else:
                 cells.append((v, "text" if isinstance(v, str) else "num" if v is not None else "text"))
         rows.append(cells)
+    if table.footer:
+        rows.append([])
+        rows += [[(line, "info")] for line in table.footer]
     widths = [
         max(
             8.0,
@@ -296,3 +332,91 @@ def table_sheet(
         for j in range(len(table.header))
     ]
     return SheetData(name, rows, merges, widths)
+
+
+def rectification_table(
+    entries: list[tuple[Unit, list[Rectification]]],
+    on: date,
+    title: str,
+    subtitle: str,
+    flags: set[str],
+    rng: random.Random,
+    log: list[tuple[str, str]],
+    known: set[str],
+) -> Table:
+    """A rectification ledger compiled on `on`: one unit's file or a group's register. Statuses are
+    as of that day; a few 已完成 rows lose their 完成日期 or get one no reader can date (noted)."""
+    cols = [(key, rng.choice(names)) for key, names in RECTIFICATION_COLUMNS]
+    with_no = rng.random() < 0.5
+    header = (["序号"] if with_no else []) + [name for _, name in cols]
+    misspelled = rng.choice(entries)[0].name if "unit_unknown" in flags else None
+    rows: list[list[Any]] = []
+    for unit, items in entries:
+        if unit.name == misspelled:
+            label = misspell(unit.name, rng, known)
+            log.append(("unit_unknown", label))
+        else:
+            label = unit.name if rng.random() < 0.75 else name_variant(unit, rng)
+        for item in items:
+            status = item.status(on)
+            done: Any = item.done if status == "已完成" else None
+            where = f"{unit.name}:{item.problem[:12]}"
+            if status == "已完成":
+                r = rng.random()
+                if r < ROW_RATES["done_no_date"]:
+                    done = None
+                    log.append(("rectification_done_no_date", where))
+                elif r < ROW_RATES["done_no_date"] + ROW_RATES["done_bad_date"]:
+                    assert item.done is not None
+                    done = unparseable_date(rng, on.year, item.done)
+                    log.append(("rectification_bad_date", done))
+                elif item.deadline is not None and item.done is not None and item.done > item.deadline:
+                    log.append(("rectification_late", where))
+                elif item.done == item.deadline:
+                    log.append(("rectification_on_deadline", where))
+            elif item.overdue(on):
+                log.append(("rectification_overdue", where))
+            if not item.measure:
+                log.append(("rectification_no_measure", where))
+            if item.deadline is None:
+                log.append(("rectification_long_term", where))
+            late = item.done is not None and item.deadline is not None and item.done > item.deadline
+            kind = (
+                "long_term"
+                if item.deadline is None
+                else ("late" if late else "done")
+                if status == "已完成"
+                else "overdue"
+                if item.overdue(on)
+                else "open"
+                if status == "整改中"
+                else "not_started"
+            )
+            fields = {
+                "unit": label,
+                "source": RECTIFICATION_SOURCES[item.source],
+                "problem": item.problem,
+                "measure": item.measure or None,
+                "owner": item.owner,
+                "deadline": item.deadline or LONG_TERM,
+                "status": status,
+                "done": done,
+                "remark": rng.choice(RECTIFICATION_REMARKS[kind]) or None,
+            }
+            rows.append([fields[key] for key, _ in cols])
+    if "blank_rows" in flags and rows:
+        for _ in range(rng.randint(1, 2)):
+            rows.insert(rng.randrange(len(rows) + 1), [None] * len(cols))
+    if with_no:
+        n = 0
+        for row in rows:
+            if any(v is not None for v in row):
+                n += 1
+                row.insert(0, n)
+            else:
+                row.insert(0, None)
+    footer = []
+    if "footer" in flags:
+        line = rng.choice(RECTIFICATION_FOOTERS)
+        footer.append(line.format(p=person(rng), q=person(rng), n=rng.randint(4000000, 8999999)))
+    return Table(title, header, rows, subtitle, footer)

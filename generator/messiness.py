@@ -50,7 +50,23 @@ ROW_RATES = {
     "date_unparseable": 0.003,
     "date_other_year": 0.002,  # a typo puts the meeting in the year before
     "duplicate_row": 0.01,
+    # rectification ledgers: an item marked 已完成 whose 完成日期 is left blank, or not a date
+    "done_no_date": 0.015,
+    "done_bad_date": 0.008,
 }
+# Rectification ledgers (整改台账): a unit's own file or its group's register; a share of the
+# units that filed a self-inspection report send no problem list with it.
+RECTIFICATION_RATES = {
+    "legacy_xls": 0.05,
+    "xlsx": 0.35,
+    "serial_dates": 0.03,
+    "blank_rows": 0.06,
+    "footer": 0.3,  # 填表人/审核人 lines under the table
+    "unit_unknown": 0.01,
+    "corrupt_file": 0.01,  # only .xlsx ones are truncated
+}
+NO_PROBLEM_LIST = 0.06
+RECTIFICATION_REGISTER_SHARE = {"region": 0.5, "department": 0.3}  # groups that send one register
 # What Excel and WPS save a CSV in on Chinese Windows, and how often.
 CSV_ENCODINGS = (("gbk", 0.55), ("utf-8-sig", 0.25), ("utf-8", 0.15), ("gb18030", 0.05))
 

@@ -19,9 +19,14 @@ from generator.registry import Unit
 from generator.vocabulary import (
     DOC_TOPICS_DEPT,
     DOC_TOPICS_GOV,
+    INSPECTION_FEEDBACK_PROBLEMS,
     LAWS,
     MEETING_TEXTS,
+    OTHER_PROBLEMS,
+    RECTIFICATION_OWNER_TITLES,
     REMARKS_LOST,
+    SELF_CHECK_PROBLEMS,
+    SHUFA_REVIEW_PROBLEMS,
     meeting_texts,
     other_meeting_texts,
     person,
@@ -79,6 +84,22 @@ ATTENDEES = {
     "enforcement_training": (30, 150),
     "leading_group_meeting": (15, 35),
 }
+
+
+def scope(unit: Unit) -> str:
+    """Which share of VERIFIED_SHARE applies: a region's units, a department or a township."""
+    if unit.role == "department":
+        return "department"
+    return "township" if unit.role.startswith("township") else "region"
+
+
+def inspected(seed: int, unit: Unit, year: int) -> bool:
+    """Whether the year's on-site inspection (督察) visited the unit: its score sheet then carries
+    verified scores and its rectification ledger the inspection's feedback. Inspections visit a
+    region's party committee and government together."""
+    where = scope(unit)
+    key = unit.quality_key if where == "region" else unit.name
+    return seeded(seed, year, "inspected", key).random() < VERIFIED_SHARE[where]
 
 
 def quality(seed: int, unit: Unit, year: int) -> float:
@@ -347,4 +368,170 @@ def plan_scores(template: Template, q: float, rng: random.Random, evidence) -> l
             self_points = task.points if rng.random() > 0.03 else max(0.0, task.points - rng.choice((0.5, 1)))
         remark = rng.choice(REMARKS_LOST) if verified < task.points and rng.random() < 0.5 else ""
         out.append(TaskScore(task, self_points, max(0.0, verified), remark))
+    return out
+
+
+# --- the running year -------------------------------------------------------------------------------
+
+
+def filings_as_of(
+    rb: Rulebook, filings: dict[str, tuple[str, date | None]], year: int, cut: date
+) -> dict[str, tuple[str, date | None]]:
+    """The filings a register compiled on `cut` shows: those made by then; those due by then and not
+    made are missing (as yet); those due later and not made are left out."""
+    out: dict[str, tuple[str, date | None]] = {}
+    for req_id, (status, filed) in filings.items():
+        if filed is not None and filed <= cut:
+            out[req_id] = (status, filed)
+        elif rb.filing_requirements[req_id].due_date(year) < cut:
+            out[req_id] = ("missing", None)
+    return out
+
+
+def docs_as_of(docs: list[NormativeDoc], cut: date) -> list[NormativeDoc]:
+    """The documents issued by `cut`, with a filing made after it not made yet."""
+    return [
+        NormativeDoc(
+            d.title, d.number, d.issued, d.filed if d.filed and d.filed <= cut else None, d.compliant
+        )
+        for d in docs
+        if d.issued <= cut
+    ]
+
+
+def fall_behind(
+    rb: Rulebook, unit: Unit, meetings: list[Meeting], cut: date, which: str, rng: random.Random, classify
+) -> tuple[list[Meeting], str | None]:
+    """A unit behind on one of its meeting requirements in the running year: nothing yet in the
+    current period ("current"), or the last closed quarter or half year left short ("past").
+    Returns the meetings left and "requirement:period" (None when the role has no such period)."""
+    reqs = [
+        r
+        for r in sorted(rb.frequency_requirements.values(), key=lambda r: r.id)
+        if unit.role in r.roles and r.measure != "hours" and (which == "current" or r.period != "year")
+    ]
+    if not reqs:
+        return meetings, None
+    req = rng.choice(reqs)
+    spans = periods(cut.year, req.period)
+    k = next(n for n, start, end in spans if start <= cut <= end) - (which == "past")
+    if k < 1:
+        return meetings, None
+    _, start, end = spans[k - 1]
+    types = set(req.meeting_types)
+    kept = [m for m in meetings if not (start <= m.day <= end and types & classify(m.type_text, m.topic))]
+    return kept, f"{req.id}:{k}"
+
+
+# --- rectification ledgers (整改台账) --------------------------------------------------------------
+
+# Month-end deadlines an office sets after the self-inspection and the inspection feedback:
+# (month, day, weight). Sep 5 is when the rectification report is due (seeds 004 四(四)).
+SELF_CHECK_DEADLINES = ((9, 5, 3), (9, 30, 4), (10, 31, 3), (11, 30, 2), (12, 31, 3))
+FEEDBACK_DEADLINES = ((9, 5, 2), (9, 30, 3), (10, 31, 3), (11, 30, 2), (12, 31, 2))
+SHUFA_DEADLINES = ((4, 30, 2), (5, 31, 2), (6, 30, 3), (9, 30, 1))
+# Rates of row-level problems and variety (per item of the kind named).
+RECT_ROW_RATES = {
+    "long_term": 0.03,  # a self-check item whose deadline is 长期坚持 instead of a date
+    "no_measure": 0.08,  # a feedback item without a 整改措施
+    "on_deadline": 0.02,  # completed on the very day of the deadline
+}
+
+
+@dataclass
+class Rectification:
+    """One problem to fix. `raised` (when it was found) is no column: it decides whether the item
+    exists yet on a date. `started`/`done` are None when it never was, by any date."""
+
+    source: str  # self_check | inspection_feedback | shufa_review | other
+    problem: str
+    measure: str  # "" when the unit gave none
+    owner: str
+    raised: date
+    deadline: date | None  # None: 长期坚持
+    started: date | None
+    done: date | None
+
+    def status(self, on: date) -> str:
+        """已完成 / 整改中 / 未启动 as the ledger compiled on `on` says."""
+        if self.done is not None and self.done <= on:
+            return "已完成"
+        return "整改中" if self.started is not None and self.started <= on else "未启动"
+
+    def overdue(self, on: date) -> bool:
+        return self.deadline is not None and self.deadline < on and self.status(on) != "已完成"
+
+
+def _deadline(rng: random.Random, year: int, options) -> date:
+    month, day = choice_w(rng, [((m, d), w) for m, d, w in options])
+    return date(year, month, day)
+
+
+def plan_rectifications(
+    unit: Unit,
+    year: int,
+    q: float,
+    rng: random.Random,
+    self_check_filed: date | None,
+    problem_list: bool,
+    was_inspected: bool,
+) -> list[Rectification]:
+    """The unit's problems of the year and how their rectification goes.
+
+    Self-check (自查) problems come with the self-inspection report (its filing date; none without a
+    report or when the unit sent no problem list); the inspection's feedback (督察反馈) is issued on
+    Aug 25; the review of last year's 述法 (述法评议) in February; now and then a problem from
+    elsewhere (其他). The better the unit, the more it finishes in time; nothing is finished after
+    Dec 31 of the year (what is open then stays open in the year's ledger).
+    """
+    found: list[tuple[str, tuple[str, str], date, date | None]] = []
+    if self_check_filed is not None and problem_list:
+        for pair in rng.sample(SELF_CHECK_PROBLEMS, rng.randint(2, 6)):
+            long_term = rng.random() < RECT_ROW_RATES["long_term"]
+            deadline = None if long_term else _deadline(rng, year, SELF_CHECK_DEADLINES)
+            if deadline is not None and deadline <= self_check_filed:  # a report filed very late
+                deadline = date(year, 12, 31)
+            found.append(("self_check", pair, self_check_filed, deadline))
+    if was_inspected:
+        n = rng.choice((1, 1, 2, 2, 3)) + int(rng.random() < (1 - q) * 2)
+        for pair in rng.sample(INSPECTION_FEEDBACK_PROBLEMS, n):
+            found.append(
+                ("inspection_feedback", pair, date(year, 8, 25), _deadline(rng, year, FEEDBACK_DEADLINES))
+            )
+    if rng.random() < 0.25 + (1 - q):
+        for pair in rng.sample(SHUFA_REVIEW_PROBLEMS, rng.choice((1, 1, 2))):
+            raised = day_in(rng, date(year, 2, 1), date(year, 2, 28))
+            found.append(("shufa_review", pair, raised, _deadline(rng, year, SHUFA_DEADLINES)))
+    if rng.random() < 0.15:
+        raised = day_in(rng, date(year, 1, 10), date(year, 10, 31))
+        deadline = min(raised + timedelta(days=rng.choice((30, 45, 60, 90))), date(year, 12, 31))
+        found.append(("other", rng.choice(OTHER_PROBLEMS), raised, deadline))
+    dec31 = date(year, 12, 31)
+    p_open, p_late = (1 - q) * 0.8, (1 - q) * 1.0
+    out = []
+    for source, (problem, measure), raised, deadline in found:
+        if source == "inspection_feedback" and rng.random() < RECT_ROW_RATES["no_measure"]:
+            measure = ""
+        owner = person(rng)
+        if rng.random() < 0.3:
+            owner += f"（{rng.choice(RECTIFICATION_OWNER_TITLES)}）"
+        started: date | None = weekday(raised + timedelta(days=rng.randint(1, 15)))
+        done: date | None = None
+        r = rng.random()
+        if deadline is None:
+            pass  # long-term: in hand, never ticked off
+        elif r < p_open:
+            started = started if rng.random() < 0.7 else None  # some never started
+        elif r < p_open + p_late:
+            done = weekday(deadline + timedelta(days=rng.randint(3, 45)))
+            done = done if done <= dec31 else None
+        elif r < p_open + p_late + RECT_ROW_RATES["on_deadline"]:
+            done = deadline
+        else:
+            last = deadline - timedelta(days=1)
+            lo = max(raised + timedelta(days=3), deadline - timedelta(days=40))
+            done = day_in(rng, lo, last) if lo <= last else deadline
+        if started is not None and done is not None and started > done:
+            started = raised
+        out.append(Rectification(source, problem, measure, owner, raised, deadline, started, done))
     return out

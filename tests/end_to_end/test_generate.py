@@ -8,6 +8,7 @@ import itertools
 import re
 import zipfile
 from collections import Counter
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import openpyxl
@@ -19,10 +20,12 @@ from generator.draws import seeded
 from generator.registry import build_registry
 from generator.tree import KINDS
 from generator.vocabulary import LAWS, MEETING_TEXTS, OTHER_MEETINGS, ROLE_FILE_LABELS
+from pipelines.lib.dates import parse_date
 from pipelines.lib.rulebook import load_rulebook
 
 RB = load_rulebook()
 YEARS = range(2021, 2026)
+AS_OF = date(2026, 6, 30)  # after YEARS: every year of the demo tree is complete
 POINTS = re.compile(r"[（(]\s*([0-9０-９.]+)\s*分\s*[）)]")
 
 
@@ -30,7 +33,7 @@ POINTS = re.compile(r"[（(]\s*([0-9０-９.]+)\s*分\s*[）)]")
 def city(tmp_path_factory):
     """The default demo tree: city scale, five years, seed 0."""
     out = tmp_path_factory.mktemp("raw")
-    return out, generate(out, scale="city", years=YEARS, seed=0)
+    return out, generate(out, scale="city", years=YEARS, seed=0, as_of=AS_OF)
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -56,11 +59,11 @@ def _anomalies(summary: dict, code: str) -> list[dict]:
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    summary = generate(a, years=[2023, 2024], seed=7)
-    generate(b, years=[2023, 2024], seed=7)
+    summary = generate(a, years=[2023, 2024], seed=7, as_of=AS_OF)
+    generate(b, years=[2023, 2024], seed=7, as_of=AS_OF)
     # every writer is covered: the fast writer, XlsxWriter, openpyxl (timestamps pinned) and xlwt
     assert summary["anomalies"]["openpyxl_writer"] and summary["anomalies"]["legacy_xls"]
-    generate(c, years=[2023, 2024], seed=8)
+    generate(c, years=[2023, 2024], seed=8, as_of=AS_OF)
     ta, tb, tc = _tree(a), _tree(b), _tree(c)
     assert ta == tb
     assert sorted(p.stat().st_mtime_ns for p in a.rglob("*.*")) == sorted(
@@ -73,17 +76,17 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
 
 def test_adding_years_leaves_other_years_unchanged(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
-    generate(one, years=[2024], seed=3)
-    generate(two, years=[2022, 2024], seed=3)
+    generate(one, years=[2024], seed=3, as_of=AS_OF)
+    generate(two, years=[2022, 2024], seed=3, as_of=AS_OF)
     t1, t2 = _tree(one), _tree(two)
     assert t1 == {k: v for k, v in t2.items() if not k.startswith("2022/")}
 
 
 def test_regenerating_replaces_the_previous_tree(tmp_path):
     reused, fresh = tmp_path / "reused", tmp_path / "fresh"
-    generate(reused, years=[2024], seed=1)
-    generate(reused, years=[2024], seed=2)
-    generate(fresh, years=[2024], seed=2)
+    generate(reused, years=[2024], seed=1, as_of=AS_OF)
+    generate(reused, years=[2024], seed=2, as_of=AS_OF)
+    generate(fresh, years=[2024], seed=2, as_of=AS_OF)
     assert _tree(reused) == _tree(fresh)
 
 
@@ -506,5 +509,261 @@ def test_filing_and_normative_registers(city):
 def test_format_summary_is_short(city):
     _, summary = city
     text = format_summary(summary)
-    assert "66" in text and "打分表" in text and "corrupt_file" in text
-    assert len(text.splitlines()) == 5 and len(text) < 1_500
+    assert "66" in text and "打分表" in text and "corrupt_file" in text and "整改事项" in text
+    assert len(text.splitlines()) == 6 and len(text) < 1_500  # and a line for a running year
+
+
+# --- rectification ledgers (整改台账) ----------------------------------------------------------------
+
+RECT_HEADERS = {
+    "unit": ("单位", "单位名称", "整改单位", "责任单位"),
+    "source": ("问题来源", "问题类型"),
+    "problem": ("问题描述", "存在问题"),
+    "measure": ("整改措施", "整改举措"),
+    "owner": ("责任人", "责任领导"),
+    "deadline": ("整改时限", "完成时限", "整改期限"),
+    "status": ("整改状态", "整改进展", "完成情况"),
+    "done": ("完成日期", "实际完成时间", "销号日期"),
+    "remark": ("备注",),
+}
+
+
+def _rows(path: Path) -> list[list]:
+    """A table file's rows as a reader gets them: CSV decoded as offices save it, else the first sheet."""
+    if path.suffix == ".csv":
+        return list(csv.reader(io.StringIO(_decode(path.read_bytes()))))
+    wb = CalamineWorkbook.from_path(str(path))
+    return wb.get_sheet_by_name(wb.sheet_names[0]).to_python()
+
+
+def _text(v) -> str:
+    return "" if v is None else str(v).strip()
+
+
+def _rect_rows(path: Path) -> list[dict]:
+    """The item rows of a rectification ledger by an alias-based reader: the header within the first
+    15 rows; blank rows and the lines under the table (no 问题来源) left out."""
+    rows = _rows(path)
+    names = {h for hs in RECT_HEADERS.values() for h in hs}
+    at = next(i for i, r in enumerate(rows[:15]) if sum(_text(c) in names for c in r) == len(RECT_HEADERS))
+    header = [_text(c) for c in rows[at]]
+    col = {k: next(i for i, h in enumerate(header) if h in hs) for k, hs in RECT_HEADERS.items()}
+    out = []
+    for r in rows[at + 1 :]:
+        r = list(r) + [None] * (len(header) - len(r))
+        if _text(r[col["source"]]):
+            out.append({k: (r[i] if isinstance(r[i], (int, float)) else _text(r[i])) for k, i in col.items()})
+        else:
+            assert not any(_text(r[col[k]]) for k in ("status", "deadline", "problem")), (path, r)
+    return out
+
+
+def _rect_files(out: Path, summary: dict) -> list[Path]:
+    corrupt = {a["file"] for a in _anomalies(summary, "corrupt_file")}
+    return [p for p in sorted(out.glob("*/rectifications/*")) if p.relative_to(out).as_posix() not in corrupt]
+
+
+def test_rectification_ledgers_read_by_their_aliases(city):
+    out, summary = city
+    rect = summary["rectifications"]
+    files = _rect_files(out, summary)
+    assert (
+        len(files) + len([a for a in _anomalies(summary, "corrupt_file") if "/rectifications/" in a["file"]])
+        == rect["files"]
+        == summary["files"]["rectifications"]
+    )
+    assert rect["registers"] and rect["unit_files"]  # group registers and units' own files
+    assert {p.suffix for p in files} == {".csv", ".xlsx", ".xls"}
+    got = Counter()
+    for path in files:
+        for row in _rect_rows(path):
+            got["items"] += 1
+            got[row["status"]] += 1
+            assert row["source"] in ("自查", "督察反馈", "述法评议", "其他")
+            assert row["status"] in ("已完成", "整改中", "未启动")
+            assert row["problem"] and row["owner"], (path, row)
+            deadline = parse_date(row["deadline"]) if row["deadline"] != "长期坚持" else None
+            assert deadline is not None or row["deadline"] == "长期坚持", (path, row)
+            done = parse_date(row["done"]) if row["done"] != "" else None
+            if row["status"] != "已完成":
+                assert row["done"] == "", (path, row)
+                got["overdue"] += deadline is not None and deadline < AS_OF
+            elif done is None:
+                got["done_without_date" if row["done"] == "" else "done_bad_date"] += 1
+            elif deadline is not None:
+                got["late"] += done > deadline
+                got["on_deadline"] += done == deadline
+            if not row["measure"]:
+                assert row["source"] == "督察反馈", (path, row)  # only feedback items lack a measure
+                got["no_measure"] += 1
+    in_corrupt = rect["items_in_corrupt_files"]
+    assert got["items"] == rect["items"] - in_corrupt == summary["rows"]["rectifications"] - in_corrupt
+    assert got["已完成"] + got["整改中"] + got["未启动"] == got["items"]
+    readable = {p.relative_to(out).as_posix() for p in files}
+
+    def planted(code: str) -> int:
+        return sum(a["file"] in readable for a in _anomalies(summary, code))
+
+    # past years' ledgers are compiled in January after the year: overdue then is overdue on AS_OF
+    assert got["overdue"] == planted("rectification_overdue") > 0
+    assert got["done_without_date"] == planted("rectification_done_no_date") > 0
+    assert got["done_bad_date"] == planted("rectification_bad_date") > 0
+    assert got["late"] == planted("rectification_late") > 0
+    assert got["on_deadline"] == planted("rectification_on_deadline") > 0
+    assert got["no_measure"] == planted("rectification_no_measure") > 0
+    assert rect["overdue"] >= got["overdue"] and rect["completed_late"] >= got["late"]
+    # realistic shares: most items are done, a few problems are planted
+    assert got["已完成"] / got["items"] > 0.6 and got["整改中"] > got["未启动"] > 0
+    assert (got["done_without_date"] + got["done_bad_date"]) / got["已完成"] < 0.05
+    assert got["on_deadline"] < got["late"]
+    assert set(rect["by_source"]) == {"自查", "督察反馈", "述法评议", "其他"}
+    assert sum(rect["by_status"].values()) == rect["items"]
+    assert sum(y["items"] for y in rect["by_year"].values()) == rect["items"]
+
+
+def _resolver() -> dict[str, str]:
+    """What a ledger may call a unit (name, alias, 中共/人民政府 spelled otherwise) → its name."""
+    out = {}
+    for u in build_registry("city", 0).units:
+        for n in (u.name, *u.aliases):
+            out[n.replace(" ", "").removeprefix("中共")] = u.name
+    return out
+
+
+def test_rectification_items_follow_the_inspection_calendar(city):
+    out, summary = city
+    resolve = _resolver()
+    sources = Counter()
+    self_check_units: dict[int, set[str]] = {}
+    for path in _rect_files(out, summary):
+        year = int(path.parts[-3])
+        for row in _rect_rows(path):
+            deadline = parse_date(row["deadline"]) if row["deadline"] != "长期坚持" else None
+            sources[row["source"]] += 1
+            if row["source"] == "自查":  # listed with the self-inspection report of Aug 10
+                assert deadline is None or deadline >= date(year, 9, 5), row
+                unit = resolve.get(row["unit"].replace(" ", "").removeprefix("中共"))
+                self_check_units.setdefault(year, set()).add(unit or row["unit"])
+            elif row["source"] == "督察反馈":  # the inspection's feedback of Aug 25
+                assert deadline is not None and date(year, 9, 5) <= deadline <= date(year, 12, 31), row
+            elif row["source"] == "述法评议":  # the review of the 述法 held early in the year
+                assert deadline is not None and date(year, 4, 30) <= deadline <= date(year, 9, 30), row
+            assert deadline is None or deadline.year == year, row
+            assert (
+                row["status"] != "已完成"
+                or not row["done"]
+                or parse_date(row["done"]) is None
+                or (parse_date(row["done"]).year == year)
+            )
+    assert sources["自查"] > sources["督察反馈"] > sources["述法评议"] > sources["其他"] > 0
+    # units that filed the self-inspection report but sent no problem list: none of their rows is 自查
+    missing = _anomalies(summary, "rectification_no_problem_list")
+    assert len(missing) == summary["rectifications"]["units_without_problem_list"] >= 3
+    reg = {u.name: u for u in build_registry("city", 0).units}
+    for entry in missing:
+        year, unit = int(entry["file"].split("/")[0]), reg[entry["detail"]]
+        assert unit.name not in self_check_units.get(year, set())
+        q = plans.quality(0, unit, year)
+        status, _ = plans.plan_filings(RB, unit, year, q, seeded(0, year, unit.name, "filings"))[
+            "self_inspection_report"
+        ]
+        assert status != "missing"
+
+
+# --- the running year ------------------------------------------------------------------------------
+
+
+def _sent_on(path: Path) -> date:
+    """A file's modification day in China time (when the office sent it)."""
+    return datetime.fromtimestamp(path.stat().st_mtime, timezone(timedelta(hours=8))).date()
+
+
+def test_default_years_run_to_the_as_of_year_and_later_years_are_refused(tmp_path):
+    summary = generate(tmp_path / "a", years=None, seed=4, as_of=date(2022, 3, 1))
+    assert summary["years"] == [2021, 2022] and summary["in_year"]["year"] == 2022
+    assert summary["as_of"] == "2022-03-01"
+    with pytest.raises(ValueError, match="2023"):
+        generate(tmp_path / "b", years=[2022, 2023], seed=4, as_of=date(2022, 12, 31))
+
+
+def test_running_year_holds_only_what_exists_by_the_as_of_date(tmp_path):
+    as_of = date(2026, 9, 18)
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    summary = generate(a, years=[2025, 2026], seed=2, as_of=as_of)
+    generate(b, years=[2025, 2026], seed=2, as_of=as_of)
+    generate(c, years=[2025, 2026], seed=2, as_of=date(2026, 11, 20))
+    ta, tb, tc = _tree(a), _tree(b), _tree(c)
+    assert ta == tb  # the same as_of, the same bytes
+    assert sorted(p.stat().st_mtime_ns for p in a.rglob("*.*")) == sorted(
+        p.stat().st_mtime_ns for p in b.rglob("*.*")
+    )
+    # the past year is complete whatever the as_of date; the running year differs
+    assert {k: v for k, v in ta.items() if k.startswith("2025/")} == {
+        k: v for k, v in tc.items() if k.startswith("2025/")
+    }
+    assert {k: v for k, v in ta.items() if k.startswith("2026/")} != {
+        k: v for k, v in tc.items() if k.startswith("2026/")
+    }
+    assert not list((a / "2026" / "score_sheets").iterdir())  # sent after the year ends
+    assert list((a / "2025" / "score_sheets").iterdir())
+    for kind in ("meetings", "filings", "normative_docs", "rectifications"):
+        files = list((a / "2026" / kind).iterdir())
+        assert files, kind
+        assert all(_sent_on(p) <= as_of for p in files), kind
+
+    latest = Counter()
+    for kind, header_words in (
+        ("meetings", ("日期", "会议日期", "时间")),
+        ("filings", ("报送日期", "报送时间")),
+        ("normative_docs", ("印发日期", "发文日期", "报备日期", "备案日期")),
+    ):
+        for path in sorted((a / "2026" / kind).iterdir()):
+            if any(x["file"] == f"2026/{kind}/{path.name}" for x in _anomalies(summary, "corrupt_file")):
+                continue
+            rows = _rows(path)
+            at = next(i for i, r in enumerate(rows) if any(_text(c) in header_words for c in r))
+            cols = [i for i, c in enumerate(rows[at]) if _text(c) in header_words]
+            for r in rows[at + 1 :]:
+                for i in cols:
+                    d = parse_date(r[i]) if i < len(r) and r[i] not in (None, "") else None
+                    if d is not None:
+                        assert d <= as_of, (path, r)
+                        latest[kind] = max(latest[kind], d.toordinal())
+    assert date.fromordinal(latest["meetings"]) >= date(2026, 9, 1)  # in-year data up to the last days
+
+    rows = [r for p in _rect_files(a, summary) if "2026/" in p.as_posix() for r in _rect_rows(p)]
+    sources = Counter(r["source"] for r in rows)
+    assert sources["自查"] and sources["督察反馈"] and sources["述法评议"]
+    statuses = Counter(r["status"] for r in rows)
+    assert statuses["已完成"] and statuses["整改中"] and statuses["未启动"]
+    # open items whose deadline has not come yet, and overdue ones
+    deadlines = [
+        parse_date(r["deadline"]) for r in rows if r["status"] != "已完成" and r["deadline"] != "长期坚持"
+    ]
+    assert any(d > as_of for d in deadlines) and any(d < as_of for d in deadlines)
+    for r in rows:
+        done = parse_date(r["done"]) if r["done"] else None
+        assert done is None or done <= as_of, r
+
+    in_year = summary["in_year"]
+    assert in_year["year"] == 2026 and in_year["as_of"] == as_of.isoformat() and in_year["units_behind"] >= 3
+    assert "2026 年为当年" in format_summary(summary)
+    # a unit behind on a meeting requirement: the ledger shows none of that type in that period
+    behind = _anomalies(summary, "behind_current_period") + _anomalies(summary, "behind_past_period")
+    assert {a["code"] for a in behind} == {"behind_current_period", "behind_past_period"}
+    for entry in behind:
+        req_id, k = entry["detail"].split(":")
+        req = RB.frequency_requirements[req_id]
+        months = {"quarter": 3, "half_year": 6, "year": 12}[req.period]
+        rows = _rows(a / entry["file"])
+        at = next(
+            i for i, r in enumerate(rows) if any(_text(c) in ("会议类型", "类型", "活动形式") for c in r)
+        )
+        header = [_text(c) for c in rows[at]]
+        di = next(i for i, h in enumerate(header) if h in ("日期", "会议日期", "时间"))
+        ti = next(i for i, h in enumerate(header) if h in ("会议类型", "类型", "活动形式"))
+        pi = next(i for i, h in enumerate(header) if h in ("主题", "内容", "学习内容"))
+        for r in rows[at + 1 :]:
+            d = parse_date(r[di]) if r[di] not in (None, "") else None
+            if d is not None and (d.month - 1) // months + 1 == int(k):
+                assert not set(req.meeting_types) & set(RB.classify_meeting(_text(r[ti]), _text(r[pi]))), r
