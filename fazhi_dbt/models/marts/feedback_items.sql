@@ -1,0 +1,256 @@
+-- What each unit must be told about its year: rejected files, row errors and warnings, missing score sheets,
+-- overdue reports and self-scores the records contradict. Many rows of one file with the same code become
+-- one summarised item (the row-level detail stays in ingest_issues): a clerk forwards a notice, not a dump.
+{%- set summary_min_rows = var('feedback_summary_min_rows', 4) %}
+{%- set example_rows = var('feedback_example_rows', 5) %}
+{#- A unit name compared as pipelines/lib/names.py normalize_name compares it: full-width ASCII and the
+    ideographic space folded, spaces dropped, 中国共产党/中共 dropped, 委员会 → 委, 人民政府 → 政府, brackets
+    dropped. @@ stands for the expression to normalise. -#}
+{%- set normalized -%}
+replace(replace(replace(replace(replace(replace(regexp_replace(translate(coalesce(@@, ''),
+    '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　',
+    '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ '),
+    '\s+', '', 'g'), '中国共产党', ''), '中共', ''), '委员会', '委'), '人民政府', '政府'), '(', ''), ')', '')
+{%- endset %}
+with context as (
+    select r.as_of, (r.as_of + i.resubmit_days)::date as resubmit_by
+    from {{ source('reference', 'run_context') }} r
+    cross join {{ source('reference', 'rulebook_info') }} i
+), registry_keys as (
+    -- every registry name and alias, normalised; a key naming two units names neither
+    select name_key, min(unit_id) as unit_id
+    from (
+        select unit_id, {{ normalized | replace('@@', 'name') }} as name_key
+        from (
+            select unit_id, unit_name as name from {{ source('reference', 'stg_units') }}
+            union all
+            select unit_id, unnest(string_split(aliases, '、')) as name from {{ source('reference', 'stg_units') }}
+        )
+    )
+    where name_key <> ''
+    group by name_key
+    having count(distinct unit_id) = 1
+), file_status as (
+    -- a file all of whose sheets were superseded by a newer submission: the unit has already resent it
+    select year, file, bool_and(status = 'superseded') as superseded
+    from {{ ref('submissions') }}
+    where year is not null
+    group by year, file
+), file_units as (
+    -- the unit of a file (one unit only) and of each score sheet in it
+    select year, file, case when count(distinct unit_id) = 1 then min(unit_id) end as unit_id
+    from {{ ref('submissions') }}
+    where year is not null
+    group by year, file
+), sheet_units as (
+    select year, file, sheet, case when count(distinct unit_id) = 1 then min(unit_id) end as unit_id
+    from {{ ref('submissions') }}
+    where year is not null and sheet is not null
+    group by year, file, sheet
+), row_units as (
+    -- a ledger row that was loaded knows its unit
+    select file, sheet, "row", min(unit_id) as unit_id
+    from (
+        select file, sheet, "row", unit_id from {{ source('staging', 'stg_meetings') }}
+        union all
+        select file, sheet, "row", unit_id from {{ source('staging', 'stg_filings') }}
+        union all
+        select file, sheet, "row", unit_id from {{ source('staging', 'stg_normative_docs') }}
+    )
+    group by file, sheet, "row"
+), rejected as (
+    select
+        s.year, s.file, s.sheet, s.status_reason,
+        coalesce(fu.unit_id, su.unit_id, s.unit_id) as unit_id
+    from {{ ref('submissions') }} s
+    left join file_units fu on fu.year = s.year and fu.file = s.file
+    left join sheet_units su on su.year = s.year and su.file = s.file and su.sheet = s.sheet
+    where s.status = 'rejected' and s.year is not null
+), issues as (
+    -- the year's issues a unit can act on: not the registry's (no year; the office keeps the registry), not a
+    -- removed file's or an office lock file's (the office's doing), not those of a file already resent
+    select i.*
+    from {{ ref('ingest_issues') }} i
+    left join file_status fs on fs.year = i.year and fs.file = i.file
+    where i.year is not null
+      and i.code not in ('file_removed', 'office_lock_file')
+      and not coalesce(fs.superseded, false)
+      -- a rejected file's own reason is said once, by its rejected_file item
+      and not (i."row" is null and i.severity = 'error' and exists (
+          select 1 from rejected r
+          where r.year = i.year and r.file = i.file and r.sheet is not distinct from i.sheet
+            and r.status_reason = i.message))
+), issue_units as (
+    select
+        i.*,
+        coalesce(ru.unit_id, su.unit_id, fu.unit_id, nk.unit_id) as known_unit,
+        -- the file name, for a file no row or sheet could tie to a unit (an unreadable file, an unknown name)
+        {{ normalized | replace('@@', "regexp_replace(regexp_extract(i.file, '[^/]+$'), '\\.[^.]*$', '')") }}
+            as file_key
+    from issues i
+    left join row_units ru on ru.file = i.file and ru.sheet is not distinct from i.sheet and ru."row" = i."row"
+    left join sheet_units su on su.year = i.year and su.file = i.file and su.sheet = i.sheet
+    left join file_units fu on fu.year = i.year and fu.file = i.file
+    left join registry_keys nk on nk.name_key = {{ normalized | replace('@@', 'i.unit') }}
+), named_files as (
+    -- files whose name contains a registry name or alias: the longest such name, when it names one unit
+    select file_key, case when count(distinct unit_id) = 1 then min(unit_id) end as unit_id
+    from (
+        select f.file_key, k.unit_id, length(k.name_key) as len,
+               max(length(k.name_key)) over (partition by f.file_key) as longest
+        from (
+            select distinct file_key from issue_units where known_unit is null
+            union
+            select distinct {{ normalized | replace('@@', "regexp_replace(regexp_extract(file, '[^/]+$'), '\\.[^.]*$', '')") }}
+            from rejected where unit_id is null
+        ) f
+        join registry_keys k on contains(f.file_key, k.name_key)
+    )
+    where len = longest
+    group by file_key
+), resolved as (
+    select iu.*, coalesce(iu.known_unit, nf.unit_id) as unit_id_resolved
+    from issue_units iu
+    left join named_files nf on nf.file_key = iu.file_key
+), grouped as (
+    -- rows of one file with the same code (and, for an unresolved unit, the same name as written)
+    select
+        year,
+        unit_id_resolved as unit_id,
+        case when unit_id_resolved is null then unit end as unit_text,
+        severity,
+        file,
+        sheet,
+        code,
+        count(*) as n,
+        list("row" order by "row") filter (where "row" is not null) as rows_list,
+        list(message order by "row" nulls first, message) as messages,
+        list(struct_pack("row" := "row", message := message) order by "row" nulls first, message) as items
+    from resolved
+    group by all
+), issue_items as (
+    select
+        year, unit_id, unit_text,
+        case severity when 'error' then 'error' else 'warning' end as category,
+        severity, file, sheet,
+        null::integer as "row",
+        true as is_summary,
+        n::integer as rows_affected,
+        rows_list[1:{{ example_rows }}]::integer[] as example_rows,
+        code,
+        case when len(rows_list) > 0
+             then '同类问题共' || n || '行（第' || array_to_string(rows_list[1:{{ example_rows }}], '、')
+                  || '行' || case when len(rows_list) > {{ example_rows }} then '等' else '' end || '）。例：'
+             else '同类问题共' || n || '处。例：'
+        end || messages[1] as message
+    from grouped
+    where n >= {{ summary_min_rows }}
+    union all
+    select
+        year, unit_id, unit_text,
+        case severity when 'error' then 'error' else 'warning' end as category,
+        severity, file, sheet,
+        item."row" as "row",
+        false as is_summary,
+        1 as rows_affected,
+        null::integer[] as example_rows,
+        code,
+        item.message as message
+    from (select *, unnest(items) as item from grouped where n < {{ summary_min_rows }})
+), rejected_items as (
+    select
+        r.year,
+        coalesce(r.unit_id, nf.unit_id) as unit_id,
+        null::varchar as unit_text,
+        'rejected_file' as category,
+        'error' as severity,
+        r.file, r.sheet,
+        null::integer as "row",
+        false as is_summary,
+        1 as rows_affected,
+        null::integer[] as example_rows,
+        coalesce((
+            select min(i.code) from {{ ref('ingest_issues') }} i
+            where i.year = r.year and i.file = r.file and i.sheet is not distinct from r.sheet
+              and i."row" is null and i.severity = 'error' and i.message = r.status_reason
+        ), 'file_rejected') as code,
+        coalesce(r.status_reason, '文件中没有一行可以采用，整个文件未被采用（原因见下列各项）。') as message
+    from rejected r
+    left join named_files nf
+      on r.unit_id is null
+     and nf.file_key = {{ normalized | replace('@@', "regexp_replace(regexp_extract(r.file, '[^/]+$'), '\\.[^.]*$', '')") }}
+), missing_sheets as (
+    select
+        s.year, s.unit_id, null::varchar as unit_text,
+        'missing_submission' as category, 'error' as severity,
+        null::varchar as file, null::varchar as sheet, null::integer as "row",
+        false as is_summary, 1 as rows_affected, null::integer[] as example_rows,
+        'missing_score_sheet' as code,
+        '未收到' || s.year || '年度打分表（' || coalesce(r.name, s.role) || '）。' as message
+    from {{ ref('unit_scores') }} s
+    left join {{ source('reference', 'rulebook_roles') }} r using (role)
+    where s.status = 'missing'
+), overdue_filings as (
+    select
+        f.year, f.unit_id, null::varchar as unit_text,
+        'missing_submission' as category, 'error' as severity,
+        null::varchar as file, null::varchar as sheet, null::integer as "row",
+        false as is_summary, 1 as rows_affected, null::integer[] as example_rows,
+        'filing_overdue' as code,
+        '未见“' || coalesce(q.name, f.report_type) || '”的报送记录（应报日期' || strftime(f.due_date, '%Y-%m-%d')
+            || '，已逾期' || f.days_late || '天）。' as message
+    from {{ ref('filing_rates') }} f
+    left join {{ source('reference', 'rulebook_filing_requirements') }} q on q.requirement_id = f.report_type
+    where f.filed = 0 and f.days_late > 0
+), shortfalls as (
+    select
+        t.year, t.unit_id, null::varchar as unit_text,
+        'evidence_shortfall' as category, 'warning' as severity,
+        t.file, t.sheet, t."row",
+        false as is_summary, 1 as rows_affected, null::integer[] as example_rows,
+        'evidence_shortfall' as code,
+        '打分表第' || t.task_no || '项自评与记录不符：' || t.flag_note || '。' as message
+    from {{ ref('task_scores') }} t
+    where t.flag = 'evidence_shortfall'
+), items as (
+    select * from rejected_items
+    union all by name
+    select * from issue_items
+    union all by name
+    select * from missing_sheets
+    union all by name
+    select * from overdue_filings
+    union all by name
+    select * from shortfalls
+)
+select
+    i.year,
+    i.unit_id,
+    u.unit_name,
+    u.region,
+    i.unit_text,
+    i.category,
+    i.severity,
+    i.file,
+    i.sheet,
+    i."row",
+    i.is_summary,
+    i.rows_affected,
+    i.example_rows,
+    i.code,
+    i.message,
+    case i.category
+        when 'rejected_file' then '整个文件未被采用：请按说明处理后重新报送该文件。'
+        when 'error' then case when i.is_summary
+                               then '以上各行未被采用：请逐行核对文件中的同类问题，改正后重新报送该文件。'
+                               else '该项未被采用：请按说明改正后重新报送该文件。' end
+        when 'warning' then '已按说明处理并采用：请核对；如有误，请改正后重新报送该文件。'
+        when 'missing_submission' then case i.code
+                               when 'missing_score_sheet' then '请按打分表模板填写并报送。'
+                               else '请尽快报送该报告，并在报送登记中如实登记报送日期。' end
+        when 'evidence_shortfall' then '请按会议、报送等实际记录核实该项自评分：如有漏报的记录，请补报相应台账；否则请修改自评分后重新报送打分表。'
+    end as action,
+    c.resubmit_by
+from items i
+left join {{ source('reference', 'stg_units') }} u using (unit_id)
+cross join context c
