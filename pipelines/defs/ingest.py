@@ -3,7 +3,7 @@
 import dagster as dg
 
 from pipelines.defs.resources import WRITER_POOL, FazhiWarehouse, table_specs
-from pipelines.lib import pipeline
+from pipelines.lib import ingest, pipeline
 
 
 @dg.multi_asset(
@@ -18,15 +18,7 @@ def raw_files(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
         yield dg.MaterializeResult(asset_key=key, metadata=stats)
 
 
-PARSED = [
-    "parsed_files",
-    "parsed_issues",
-    "parsed_score_rows",
-    "parsed_meetings",
-    "parsed_filings",
-    "parsed_normative_docs",
-    "parsed_units",
-]
+PARSED = ["parsed_files", "parsed_issues", *ingest.RECORD_TABLES.values()]
 
 
 @dg.multi_asset(

@@ -25,6 +25,10 @@ KINDS = {
         ["stg_normative_docs", "stg_normative_doc_files", "stg_normative_doc_issues"],
         ["parsed_normative_docs"],
     ),
+    "rectifications": (
+        ["stg_rectifications", "stg_rectification_files", "stg_rectification_issues"],
+        ["parsed_rectifications"],
+    ),
     "other_files": (["stg_other_files", "stg_other_file_issues"], []),
 }
 DESCRIPTIONS = {
@@ -32,6 +36,7 @@ DESCRIPTIONS = {
     "meetings": "会议学法台账：对应到登记单位，按规则库归类会议类型，重复的会议只计一次。",
     "filings": "报送登记：对应到登记单位，报告类型对应到规则库的报送要求。",
     "normative_docs": "规范性文件登记：对应到登记单位。",
+    "rectifications": "整改台账：对应到登记单位；同一问题出现在多份台账中时以最新报送的为准。",
     "other_files": "未读取的文件（Office 锁定文件、不在约定目录中的文件）：各计入其所在年度并说明原因。",
 }
 

@@ -42,12 +42,15 @@ KIND_FOLDERS = {
     "报送登记": "filings",
     "normative_docs": "normative_docs",
     "规范性文件": "normative_docs",
+    "rectifications": "rectifications",
+    "整改台账": "rectifications",
 }
 PARSERS: dict[str, Callable[[Path], ParsedFile]] = {
     "score_sheet": parse_score_sheet,
     "meetings": ledgers.parse_meetings,
     "filings": ledgers.parse_filings,
     "normative_docs": ledgers.parse_normative_docs,
+    "rectifications": ledgers.parse_rectifications,
     "units": ledgers.parse_units,
 }
 RECORD_TABLES = {
@@ -55,6 +58,7 @@ RECORD_TABLES = {
     "meetings": "parsed_meetings",
     "filings": "parsed_filings",
     "normative_docs": "parsed_normative_docs",
+    "rectifications": "parsed_rectifications",
     "units": "parsed_units",
 }
 # Columns of each kind's parsed rows besides the key (declared in fazhi_dbt/models/sources.yml).

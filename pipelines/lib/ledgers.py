@@ -1,4 +1,5 @@
-"""Parsers for the tabular ledgers offices send: meetings, filings, normative documents, units.
+"""Parsers for the tabular ledgers offices send: meetings, filings, normative documents,
+rectifications, units.
 
 Each `parse_<kind>(path)` turns one .csv/.xlsx/.xls file into a ParsedFile. The header row is found
 by column aliases (offices put title lines above it and word the columns their own way); every
@@ -471,6 +472,138 @@ def _normative_row(c, ix, ctx) -> dict[str, Any]:
     }
 
 
+# 问题来源 and 整改状态 as offices write them → the codes the rulebook and the marts use. Matched after
+# removing spaces; the first code one of whose words the text contains wins (督察 before 自查: "督察自查"
+# problems come from the inspection's feedback only when written so, rare enough to check by eye).
+_SOURCE_WORDS = (
+    (
+        "inspection_feedback",
+        ("督察反馈", "督查反馈", "督察组反馈", "督察", "督查", "反馈意见", "巡察", "巡视"),
+    ),
+    ("self_check", ("自查", "自纠", "自检")),
+    ("shufa_review", ("述法", "评议", "述职")),
+    ("other", ("其他", "其它", "上级", "审计", "信访", "群众")),
+)
+_STATUS_WORDS = (
+    ("not_started", ("未启动", "未开始", "未整改", "尚未", "未完成")),
+    ("in_progress", ("整改中", "正在", "推进中", "进行中", "持续", "部分完成", "基本完成")),
+    ("done", ("已完成", "已整改", "已销号", "已办结", "完成", "销号", "办结")),
+)
+_ONGOING_DEADLINE = ("长期", "持续", "常态")
+
+
+def _code(text: str, words: tuple[tuple[str, tuple[str, ...]], ...]) -> str | None:
+    key = to_halfwidth(text).replace(" ", "")
+    return next((code for code, ws in words if any(w in key for w in ws)), None)
+
+
+def _rectification_row(c, ix, ctx) -> dict[str, Any]:
+    i_unit, i_source, i_desc, i_measure, i_owner, i_deadline, i_status, i_done, i_remark, i_year = ix
+    unit = _unit(c, i_unit, ctx)
+    description = _text(c[i_desc])
+    if not description:
+        raise ctx.missing("missing_description", "description", "问题描述", "请写明存在的问题。")
+    texts = {}
+    for field, label, i in (
+        ("description", "问题描述", i_desc),
+        ("measure", "整改措施", i_measure),
+        ("owner", "责任人", i_owner),
+        ("remark", "备注", i_remark),
+    ):
+        texts[field] = _text(c[i])
+        if len(texts[field]) > MAX_TEXT_LEN:
+            raise ctx.too_long(field, label, texts[field])
+
+    raw_deadline = c[i_deadline]
+    deadline = parse_date(raw_deadline)
+    long_term = False
+    if deadline is None and not _blank(raw_deadline):
+        if any(w in _text(raw_deadline) for w in _ONGOING_DEADLINE):
+            long_term = True  # 长期坚持: an ongoing measure has no date to be late against
+        else:
+            raise _RowError(
+                "bad_date",
+                ctx.bad(
+                    "deadline",
+                    "整改时限",
+                    raw_deadline,
+                    "无法识别为日期，请按2024-09-30格式填写（长期整改的填“长期坚持”）。",
+                ),
+            )
+    elif deadline is None:
+        ctx.warn("missing_deadline", f"{ctx.where()}未填写整改时限，无法判断是否逾期，请补填。", unit)
+
+    done = _optional_date(ctx, "done_date", "完成日期", c[i_done], False)
+    if done is _BAD:
+        raise _RowError(
+            "bad_date",
+            ctx.bad(
+                "done_date",
+                "完成日期",
+                c[i_done],
+                "无法识别为日期，请按2024-09-30格式填写（尚未完成的请留空）。",
+            ),
+        )
+    source_text = _text(c[i_source])
+    source = _code(source_text, _SOURCE_WORDS) if source_text else None
+    if source is None:
+        shown = f"“{_shown(source_text)}”" if source_text else "未填写"
+        ctx.warn(
+            "unknown_source",
+            f"{ctx.where()}的问题来源{shown}，应为自查、督察反馈、述法评议或其他，本行按“其他”处理。",
+            unit,
+        )
+        source = "other"
+    status_text = _text(c[i_status])
+    status = _code(status_text, _STATUS_WORDS) if status_text else None
+    if status is None:
+        status = "done" if done else "in_progress"
+        shown = f"“{_shown(status_text)}”无法识别" if status_text else "未填写"
+        ctx.warn(
+            "unknown_status",
+            f"{ctx.where()}的整改状态{shown}，应为已完成、整改中或未启动；"
+            + ("已填完成日期，按“已完成”处理。" if done else "按“整改中”处理。"),
+            unit,
+        )
+    if status == "done" and done is None:
+        ctx.warn(
+            "missing_done_date",
+            f"{ctx.where()}整改状态为已完成，但未填写完成日期，无法判断是否按期完成。",
+            unit,
+        )
+    elif status != "done" and done is not None:
+        ctx.warn(
+            "done_date_not_done",
+            f"{ctx.where()}填写了完成日期，但整改状态不是“已完成”，按所填状态处理，请核对。",
+            unit,
+        )
+
+    year = _year(c[i_year])
+    if year is _BAD:
+        ctx.warn(
+            "bad_year",
+            ctx.bad("year", "年度", c[i_year], "应为四位年份（如2024），本行年度按文件所属年度处理。"),
+            unit,
+        )
+        year = None
+    return {
+        "sheet": ctx.sheet,
+        "row": ctx.row,
+        "unit": unit,
+        "year": year,
+        "source": source,
+        "source_text": source_text or None,
+        "description": description,
+        "measure": texts["measure"] or None,
+        "owner": texts["owner"] or None,
+        "deadline": deadline,
+        "long_term": long_term,
+        "status": status,
+        "done_date": done,
+        "remark": texts["remark"] or None,
+    }
+
+
 UNIT_TYPES = ("党委", "政府", "部门", "乡镇党委", "乡镇政府")
 _UNIT_TYPE_SET = frozenset(UNIT_TYPES)
 _ALIAS_SPLIT = re.compile(r"[;；、|｜]")
@@ -572,6 +705,28 @@ _NORMATIVE = _KindSpec(
     convert=_normative_row,
 )
 
+_RECTIFICATIONS = _KindSpec(
+    kind="rectifications",
+    title="整改台账",
+    fields=(
+        _f("unit", "单位", "单位名称", "整改单位", "责任单位", "填报单位", "被督察单位"),
+        _f("source", "问题来源", "问题类型", "来源", "问题类别"),
+        _f("description", "问题描述", "存在问题", "问题", "具体问题", "问题表现", "主要问题", "问题内容"),
+        _f("measure", "整改措施", "整改举措", "措施", "整改方案"),
+        _f("owner", "责任人", "责任领导", "整改责任人", "牵头领导"),
+        _f("deadline", "整改时限", "完成时限", "整改期限", "时限", "计划完成时间", "整改完成时限"),
+        _f("status", "整改状态", "整改进展", "完成情况", "整改情况", "状态", "进展情况"),
+        _f("done_date", "完成日期", "实际完成时间", "实际完成日期", "销号日期", "完成时间"),
+        _f("remark", "备注", "说明"),
+        _f("year", "年度", "所属年度"),
+    ),
+    anchors=(frozenset({"description"}), frozenset({"status", "deadline", "measure"})),
+    required=("unit",),
+    expected="单位（或整改单位/责任单位）、问题来源、问题描述（或存在问题）、整改措施、责任人、整改时限（或完成时限）、"
+    "整改状态（已完成/整改中/未启动）、完成日期；可选：备注、年度",
+    convert=_rectification_row,
+)
+
 _UNITS = _KindSpec(
     kind="units",
     title="单位名册",
@@ -587,7 +742,9 @@ _UNITS = _KindSpec(
     convert=_unit_row,
 )
 
-_ALIASES = {spec.kind: _alias_table(spec) for spec in (_MEETINGS, _FILINGS, _NORMATIVE, _UNITS)}
+_ALIASES = {
+    spec.kind: _alias_table(spec) for spec in (_MEETINGS, _FILINGS, _NORMATIVE, _RECTIFICATIONS, _UNITS)
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -866,9 +1023,21 @@ def parse_normative_docs(path: Path) -> ParsedFile:
     return _parse(path, _NORMATIVE)
 
 
+def parse_rectifications(path: Path) -> ParsedFile:
+    """整改台账: one record per problem (unit, source, description, measure, owner, deadline, status, …)."""
+    return _parse(path, _RECTIFICATIONS)
+
+
 def parse_units(path: Path) -> ParsedFile:
     """The unit registry: one record per unit (name, unit_type, region, aliases)."""
     return _parse(path, _UNITS)
 
 
-__all__ = ["UNIT_TYPES", "parse_filings", "parse_meetings", "parse_normative_docs", "parse_units"]
+__all__ = [
+    "UNIT_TYPES",
+    "parse_filings",
+    "parse_meetings",
+    "parse_normative_docs",
+    "parse_rectifications",
+    "parse_units",
+]

@@ -16,7 +16,16 @@ import pandas as pd
 from pipelines.lib import ingest, reference
 from pipelines.lib.faults import crashpoint
 from pipelines.lib.rulebook import Rulebook
-from pipelines.lib.staging import common, filings, meetings, normative_docs, other_files, score_sheets, units
+from pipelines.lib.staging import (
+    common,
+    filings,
+    meetings,
+    normative_docs,
+    other_files,
+    rectifications,
+    score_sheets,
+    units,
+)
 from pipelines.lib.warehouse import Paths, one_row, publish, transaction, utc_now, work_connection
 
 
@@ -90,6 +99,7 @@ STAGERS: dict[str, StageKind] = {
     "meetings": meetings.stage_meetings,
     "filings": filings.stage_filings,
     "normative_docs": normative_docs.stage_normative_docs,
+    "rectifications": rectifications.stage_rectifications,
 }
 
 

@@ -12,6 +12,13 @@ select
     y.year::varchar || p.suffix as period,
     p.period_kind,
     p.period_no,
+    -- the period's first and last day: quarters and halves are calendar months 3 and 6 long
+    make_date(y.year, case p.period_kind when 'quarter' then 3 * p.period_no - 2
+                                          when 'half_year' then 6 * p.period_no - 5 else 1 end, 1) as period_start,
+    (make_date(y.year, case p.period_kind when 'quarter' then 3 * p.period_no - 2
+                                           when 'half_year' then 6 * p.period_no - 5 else 1 end, 1)
+     + to_months(case p.period_kind when 'quarter' then 3 when 'half_year' then 6 else 12 end)
+     - interval 1 day)::date as period_end,
     r.required,
     r.measure,
     r.roles,

@@ -1,5 +1,6 @@
 {%- set year_issue_tables = ['stg_score_sheet_issues', 'stg_meeting_issues', 'stg_filing_issues',
-                             'stg_normative_doc_issues', 'stg_other_file_issues'] -%}
+                             'stg_normative_doc_issues', 'stg_rectification_issues',
+                             'stg_other_file_issues'] -%}
 with year_issues as (
     {% for table in year_issue_tables -%}
     select year, file, sheet, "row", unit, severity, code, message

@@ -1,6 +1,8 @@
-with counted_meetings as (
+with run as (
+    select as_of from {{ source('reference', 'run_context') }}
+), counted_meetings as (
     -- a repeated meeting (same unit, date, type and topic) counts once
-    select year, unit_id, quarter, half, meeting_types, hours
+    select year, unit_id, date, quarter, half, meeting_types, hours
     from {{ source('staging', 'stg_meetings') }}
     where not is_duplicate
 ), period_actuals as (
@@ -9,8 +11,12 @@ with counted_meetings as (
         p.requirement_id,
         p.period,
         m.unit_id,
-        case when any_value(p.measure) = 'hours' then coalesce(sum(m.hours), 0) else count(*) end as actual
+        case when any_value(p.measure) = 'hours' then coalesce(sum(m.hours), 0) else count(*) end as actual,
+        -- what the records held on the computation date (a ledger may list meetings planned after it)
+        case when any_value(p.measure) = 'hours' then coalesce(sum(m.hours) filter (where m.date <= run.as_of), 0)
+             else count(*) filter (where m.date <= run.as_of) end as actual_as_of
     from counted_meetings m
+    cross join run
     join {{ ref('int_requirement_periods') }} p
       on p.year = m.year
      and list_has_any(m.meeting_types, p.meeting_types)
@@ -28,7 +34,8 @@ select
     p.requirement_id,
     p.required,
     coalesce(a.actual, 0)::double as actual,
-    coalesce(a.actual, 0) >= p.required as met
+    coalesce(a.actual, 0) >= p.required as met,
+    coalesce(a.actual_as_of, 0)::double as actual_as_of
 from {{ ref('int_unit_years') }} u
 join {{ ref('int_requirement_periods') }} p
   on p.year = u.year and list_contains(p.roles, u.role)

@@ -1,5 +1,5 @@
 {%- set file_tables = ['stg_score_sheet_files', 'stg_meeting_files', 'stg_filing_files',
-                       'stg_normative_doc_files', 'stg_other_files'] -%}
+                       'stg_normative_doc_files', 'stg_rectification_files', 'stg_other_files'] -%}
 with files as (
     {% for table in file_tables -%}
     select * from {{ source('staging', table) }}

@@ -20,7 +20,7 @@ FILE_COLUMNS = source_tables()["stg_meeting_files"].column_names
 StagedTable = pd.DataFrame | pa.Table
 IGNORED_MESSAGES = {
     "office_lock_file": "这是Excel/WPS打开文件时生成的临时锁定文件，已忽略。",
-    "unknown_location": "文件不在约定目录（data/raw/<年度>/score_sheets|meetings|filings|normative_docs/）中，未读取。请移到对应目录。",
+    "unknown_location": "文件不在约定目录（data/raw/<年度>/score_sheets|meetings|filings|normative_docs|rectifications/）中，未读取。请移到对应目录。",
 }
 
 

@@ -1,4 +1,4 @@
-"""What the three ledgers share: their rows resolved to registered units, counted in the year of
+"""What the ledgers share: their rows resolved to registered units, counted in the year of
 their date (or 年度 column), and each file of a year folder accounted for whole."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pipelines.lib.names import UnitRegistry
 from pipelines.lib.records import ERROR
 from pipelines.lib.staging.common import Report, file_frame, int_or_none, parse_issues
 
-# kind → the column whose date decides a row's year (None: the filing's 年度 column)
-DATE_COLUMN = {"meetings": "date", "filings": None, "normative_docs": "issued_date"}
+# kind → the column whose date decides a row's year (None: the row's 年度 column, else its folder's)
+DATE_COLUMN = {"meetings": "date", "filings": None, "normative_docs": "issued_date", "rectifications": None}
 # Only the columns staging uses: at nation scale a year holds millions of meeting rows.
 UNUSED_COLUMNS = {"meetings": ", host, led_by_principal, attendees"}
 
