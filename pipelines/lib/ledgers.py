@@ -550,7 +550,7 @@ def _rectification_row(c, ix, ctx) -> dict[str, Any]:
         shown = f"“{_shown(source_text)}”" if source_text else "未填写"
         ctx.warn(
             "unknown_source",
-            f"{ctx.where()}的问题来源{shown}，应为自查、督察反馈、述法评议或其他，本行按“其他”处理。",
+            f"{ctx.where()}的问题来源{shown}，应为自查、督察反馈、述法评议或其他，本行按“其他”处理，请核对后补正。",
             unit,
         )
         source = "other"
@@ -562,19 +562,20 @@ def _rectification_row(c, ix, ctx) -> dict[str, Any]:
         ctx.warn(
             "unknown_status",
             f"{ctx.where()}的整改状态{shown}，应为已完成、整改中或未启动；"
-            + ("已填完成日期，按“已完成”处理。" if done else "按“整改中”处理。"),
+            + ("已填完成日期，按“已完成”处理" if done else "按“整改中”处理")
+            + "，请核对后补正。",
             unit,
         )
     if status == "done" and done is None:
         ctx.warn(
             "missing_done_date",
-            f"{ctx.where()}整改状态为已完成，但未填写完成日期，无法判断是否按期完成。",
+            f"{ctx.where()}整改状态为已完成，但未填写完成日期，无法判断是否按期完成，请补填完成日期。",
             unit,
         )
     elif status != "done" and done is not None:
         ctx.warn(
             "done_date_not_done",
-            f"{ctx.where()}填写了完成日期，但整改状态不是“已完成”，按所填状态处理，请核对。",
+            f"{ctx.where()}填写了完成日期，但整改状态不是“已完成”，按所填状态处理，请核对整改状态。",
             unit,
         )
 
