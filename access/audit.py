@@ -27,6 +27,7 @@ EVENTS = {
     "console_query": "SQL 查询",
     "console_refused": "SQL 查询被拒绝",
     "recompute": "重新计算",
+    "upload": "上传报送文件",
     "accounts": "账户管理",
 }
 MAX_DETAIL_CHARS = 4000  # a console query's text is kept, up to this long

@@ -12,7 +12,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_FILE = Path(__file__).with_name("policy.yaml")
 CAPABILITIES = frozenset(
-    {"view", "export", "export_quality", "export_circular", "console", "recompute", "audit"}
+    {"view", "export", "export_quality", "export_circular", "console", "recompute", "upload", "audit"}
 )
 SCOPES = frozenset({"all", "region"})
 

@@ -247,6 +247,128 @@ def build_docs(warehouse: str | None) -> int:
     return 0
 
 
+def check_files(
+    files: list[str],
+    kind: str | None,
+    year: int | None,
+    raw: str | None,
+    warehouse: str | None,
+    rulebook: str | None,
+    store: bool,
+) -> int:
+    """`fazhi check`: each file through the ingestion's parsers and staging against the published
+    registry and records, as the upload page does; with --store the readable ones go into data/raw.
+
+    Exit codes: 0 every file is readable and every row usable (warnings allowed); 1 a file is refused
+    whole, or has rows or units that will not count; 2 wrong arguments (a missing file, no published
+    warehouse, an unknown kind, a rulebook that cannot be loaded)."""
+    from pipelines.lib import check
+    from pipelines.lib.rulebook import RulebookError
+    from pipelines.lib.warehouse import Paths
+
+    paths = Paths.from_env(raw, warehouse)
+    chosen = None
+    if kind:
+        chosen = check.kind_from_text(kind)
+        if chosen is None:
+            names = "、".join(f"{k}（{check.kind_name(k)}）" for k in check.upload_kinds())
+            _say(f"没有这个类别：{kind}。可用：{names}。")
+            return EXIT_USAGE
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        _say(f"找不到文件：{'、'.join(missing)}。")
+        return EXIT_USAGE
+    try:
+        reference = check.Reference.load(paths.warehouse, rulebook)
+    except FileNotFoundError:
+        _say(f"还没有已发布的数据（{paths.warehouse}），无法核对单位名册：请先运行 fazhi run。")
+        return EXIT_USAGE
+    except RulebookError as exc:
+        _say(f"规则无法加载（{rulebook or '默认规则'}）：{exc}")
+        return EXIT_USAGE
+    worst = 0
+    for name in files:
+        result = check.check_file(Path(name), reference, kind=chosen, year=year)
+        print("\n".join(_check_lines(name, result, reference)))
+        if result.refused is not None or result.errors or result.rows_rejected:
+            worst = 1
+        if store:
+            problem = result.store_problem()
+            if problem is not None:
+                print(f"  未存入：{problem}")
+                continue
+            assert result.kind is not None and result.year is not None
+            stored = check.store(
+                Path(name).read_bytes(), Path(name).name, paths.raw_dir, result.year, result.kind
+            )
+            from access import audit
+            from access import cli as users_cli
+
+            audit.record(
+                "upload",
+                users_cli.operator(),
+                None,
+                file=stored.relative,
+                original_name=Path(name).name,
+                kind=result.kind,
+                year=result.year,
+                unit="、".join(u.unit.name for u in result.units if u.unit) or None,
+                via="fazhi check --store",
+            )
+            print(f"  已存入：{stored.path}（运行 fazhi run 后计入）")
+    return worst
+
+
+def _check_lines(name: str, c, reference) -> list[str]:
+    """One file's check as the clerk reads it."""
+    from pipelines.lib import check
+
+    out = [f"文件：{name}"]
+    if c.refused is not None:
+        out.append(f"  拒收（{c.refused.code}）：{c.refused.message}")
+        return out
+    how = "自动识别" if c.kind_detected else "指定"
+    out.append(f"  类别：{check.kind_name(c.kind)}（{how}）")
+    year_how = {"file": "文件内写明", "given": "指定"}.get(c.year_source or "", "未写明，请用 --year 指定")
+    out.append(f"  年度：{c.year if c.year else '—'}（{year_how}）")
+    for u in c.units:
+        if u.unit is not None:
+            rows = f"，{u.rows}行" if u.rows else ""
+            out.append(f"  单位：{u.text} → {u.unit.name}（{u.unit.region}，{u.unit.unit_type}{rows}）")
+        else:
+            out.append(f"  单位：{u.text} → 无法确认：{u.problem or '不在单位名册中'}")
+    names = reference.rules.role_names
+    if c.roles:
+        out.append(f"  角色：{'、'.join(names.get(r, r) for r in c.roles)}")
+    out.append(f"  行：读入 {c.rows_read}，可用 {c.rows_usable}，拒收 {c.rows_rejected}")
+    for t in c.totals:
+        declared = "、".join(
+            f"{label}{v:g}分"
+            for label, v in (("自评", t.declared_self), ("核定", t.declared_verified))
+            if v is not None
+        )
+        out.append(
+            f"  合计（{t.sheet}）：表内合计 {declared or '未填'}；按规则计分 {t.counted:g} 分（满分 {t.max_total:g}）"
+        )
+    for line in c.contradictions:
+        out.append(f"  与记录不符：{line}")
+    if c.evidence_note:
+        out.append(f"  记录比对：{c.evidence_note}")
+    for f in c.replaces:
+        out.append(f"  将替代此前报送：{f}（同一单位、角色、年度以最新报送为准）")
+    if c.issues:
+        out.append(f"  问题（{len(c.issues)}条）：")
+        for i in c.issues:
+            where = "".join(
+                part
+                for part in (f"工作表“{i.sheet}”" if i.sheet else "", f"第{i.row}行" if i.row else "")
+                if part
+            )
+            level = "错误" if i.severity == "error" else "提醒"
+            out.append(f"    [{level}] {i.code} {where + '：' if where else ''}{i.message}")
+    return out
+
+
 def _dagster_ui(port: int) -> int:
     """The Dagster webserver behind sign-in and the daemon (schedule, sensor, run queue) for this project."""
     home = Path(os.environ.get("DAGSTER_HOME") or ROOT / ".dagster_home").resolve()
@@ -304,11 +426,27 @@ def main(argv: list[str] | None = None) -> int:
 
     d = sub.add_parser("dashboard", help="启动看板（Streamlit）")
     d.add_argument("--warehouse")
+    d.add_argument("--raw", help="上传页存入报送文件的目录（默认 FAZHI_RAW_DIR 或仓库内 data/raw）")
     d.add_argument("--port", type=int, default=8501)
     d.add_argument(
         "--address",
         default="127.0.0.1",
         help="监听地址（默认 127.0.0.1，只有本机可访问；0.0.0.0 供局域网访问，须有账户，建议放在 HTTPS 反向代理之后）",
+    )
+
+    ck = sub.add_parser(
+        "check",
+        help="检查报送文件（与上传页相同）：类别、单位、年度、可用与拒收行、与记录不符的自评分",
+        description="退出码：0 全部可读且每行可用；1 有文件被拒收或有行、单位不能计入；2 参数错误或尚无已发布数据。",
+    )
+    ck.add_argument("files", nargs="+", metavar="FILE")
+    ck.add_argument("--kind", help="类别（默认自动识别）：score_sheet/打分表、meetings/会议台账 等")
+    ck.add_argument("--year", type=int, help="年度（默认取文件内写明的年度）")
+    ck.add_argument("--raw")
+    ck.add_argument("--warehouse")
+    ck.add_argument("--rulebook")
+    ck.add_argument(
+        "--store", action="store_true", help="把可读的文件存入 data/raw/<年度>/<类别>/（不覆盖已有文件）"
     )
 
     doc = sub.add_parser("docs", help="生成 marts 的文档与血缘图（单个 HTML 文件，离线可打开）")
@@ -364,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(os.environ)
         if args.warehouse:
             env["FAZHI_WAREHOUSE"] = str(Path(args.warehouse).resolve())
+        if args.raw:
+            env["FAZHI_RAW_DIR"] = str(Path(args.raw).resolve())
         app = ROOT / "dashboards" / "streamlit_app.py"
         # Error details off: a user sees the app's own message, never a traceback or a source path.
         return supervise(
@@ -390,6 +530,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.command == "docs":
         return build_docs(args.warehouse)
+    if args.command == "check":
+        return check_files(
+            args.files, args.kind, args.year, args.raw, args.warehouse, args.rulebook, args.store
+        )
     if args.command == "ui":
         return _dagster_ui(args.port)
     return 2

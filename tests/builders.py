@@ -207,3 +207,15 @@ def write_corrupt(raw: Path, year: int, name: str, how: str = "random", kind: st
     else:
         raise ValueError(how)
     return path
+
+
+def write_oversized_workbook(folder: Path, name: str, megabytes: int = 21) -> Path:
+    """A file named like a workbook, over the 20 MB workbook limit: a zip header, then filler."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    with open(path, "wb") as fh:
+        fh.write(b"PK\x03\x04")
+        block = os.urandom(1 << 20)
+        for _ in range(megabytes):
+            fh.write(block)
+    return path
