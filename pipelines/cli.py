@@ -6,11 +6,20 @@ import argparse
 import os
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 from pipelines.lib.services import supervise
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _date(text: str) -> date:
+    """--as-of: a calendar date written YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"日期格式不对：{text}（应为 2026-09-30 这样的年-月-日）") from None
 
 
 def _years(text: str | None) -> list[int] | None:
@@ -75,6 +84,7 @@ def run_pipeline(
     quiet: bool = False,
     wait_seconds: float = 0,
     timings: bool = False,
+    as_of: date | None = None,
 ) -> int:
     """Materialize the whole graph in-process: every year is rebuilt (figures that compare years read
     them as they are now); `years` are checked to have data and summarised.
@@ -102,7 +112,7 @@ def run_pipeline(
             on_wait=lambda who: _say(f"另一次运行正在进行，等待其结束：{who}"),
             on_takeover=lambda h: _say(f"上次运行未正常结束（{h.describe()}），本次接管。"),
         ):
-            code, years, steps = _run_locked(paths, years, rulebook, workers, wait_seconds)
+            code, years, steps = _run_locked(paths, years, rulebook, workers, wait_seconds, as_of)
     except RunLocked as exc:
         _say(str(exc))
         return EXIT_LOCKED
@@ -116,7 +126,12 @@ def run_pipeline(
 
 
 def _run_locked(
-    paths, years: list[int] | None, rulebook: str | None, workers: int, wait_seconds: float
+    paths,
+    years: list[int] | None,
+    rulebook: str | None,
+    workers: int,
+    wait_seconds: float,
+    as_of: date | None,
 ) -> tuple[int, list[int], list[tuple[str, float]]]:
     import dagster as dg
 
@@ -133,6 +148,7 @@ def _run_locked(
             rulebook=rulebook or "",
             parse_workers=workers,
             lock_wait_seconds=int(wait_seconds),
+            as_of=as_of.isoformat() if as_of else "",
         ),
     }
     instance = dg.DagsterInstance.ephemeral()
@@ -399,8 +415,11 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("generate", help="生成模拟的 data/raw 目录（含各种真实的格式问题）")
     g.add_argument("--out", required=True)
     g.add_argument("--scale", choices=["city", "province", "nation"], default="city")
-    g.add_argument("--years", default="2021-2025")
+    g.add_argument("--years", help="如 2021-2025；默认：2021 年至基准日期所在年度")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument(
+        "--as-of", type=_date, metavar="YYYY-MM-DD", help="基准日期：当年只生成到此日为止的记录（默认今天）"
+    )
 
     r = sub.add_parser("run", help="读取 data/raw，计算并发布 marts")
     r.add_argument("--raw")
@@ -416,6 +435,12 @@ def main(argv: list[str] | None = None) -> int:
         help="另一次运行正在进行时最多等待的秒数（默认不等待，直接说明由谁占用）",
     )
     r.add_argument("--timings", action="store_true", help="最后列出每个步骤的用时")
+    r.add_argument(
+        "--as-of",
+        type=_date,
+        metavar="YYYY-MM-DD",
+        help="计算基准日期：预警、逾期天数和整改状态按此日计算（默认今天）",
+    )
 
     rc = sub.add_parser("recompute", help="年终重算某一年度（及其下一年度的排名）")
     rc.add_argument("--year", type=int, required=True)
@@ -463,7 +488,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "generate":
         from generator import format_summary, generate
 
-        summary = generate(Path(args.out), scale=args.scale, years=_years(args.years), seed=args.seed)
+        summary = generate(
+            Path(args.out), scale=args.scale, years=_years(args.years), seed=args.seed, as_of=args.as_of
+        )
         print(f"已生成到 {args.out}：")
         print(format_summary(summary))
         return 0
@@ -480,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
             args.workers,
             wait_seconds=args.wait,
             timings=args.timings,
+            as_of=args.as_of,
         )
     if args.command == "recompute":
         # Every year is rebuilt (the next year's comparisons read this one); the year must have data.
