@@ -161,7 +161,11 @@ with context as (
     select
         r.year,
         coalesce(r.unit_id, nf.unit_id) as unit_id,
-        null::varchar as unit_text,
+        -- unresolved: the one name its rows wrote, if they agree
+        case when coalesce(r.unit_id, nf.unit_id) is null then (
+            select case when count(distinct i.unit) = 1 then min(i.unit) end from {{ ref('ingest_issues') }} i
+            where i.year = r.year and i.file = r.file
+        ) end as unit_text,
         'rejected_file' as category,
         'error' as severity,
         r.file, r.sheet,
