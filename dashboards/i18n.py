@@ -40,6 +40,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "page_quality": ("数据质量", "Data quality"),
     "page_console": ("SQL 控制台", "SQL console"),
     "page_audit": ("审计日志", "Audit trail"),
+    "page_upload": ("上传", "Upload"),
     # sign-in
     "sign_in_title": ("法治履职台账 · 登录", "Rule-of-law duty ledger · Sign in"),
     "sign_in_name": ("用户名", "User name"),
@@ -93,6 +94,66 @@ TEXT: dict[str, tuple[str, str]] = {
     "audit_user": ("用户", "User"),
     "audit_role": ("角色", "Role"),
     "audit_details": ("详情", "Details"),
+    # the upload page
+    "upload_intro": (
+        "拖入一个或多个报送文件（.xlsx、.xls、.csv）：每个文件立即用数据管道的同一套读取程序检查，"
+        "先看它将计为什么，确认后才存入报送目录（从不覆盖已有文件），并在后台重新计算。",
+        "Drop one or more submitted files (.xlsx, .xls, .csv): each is checked at once by the pipeline's "
+        "own readers; you see what it will count as before it is stored (never over an earlier file) "
+        "and recomputed in the background.",
+    ),
+    "upload_liaison": (
+        "县区联络员可以检查任何文件，但只能存入本县区（{region}）单位的材料。",
+        "A county liaison may check any file but store only its own region's ({region}) units' files.",
+    ),
+    "upload_kind": ("类别", "Kind"),
+    "upload_kind_auto": ("自动识别", "Detect"),
+    "upload_year": ("年度", "Year"),
+    "upload_year_auto": ("按文件内写明的年度", "As written in the file"),
+    "upload_files": ("报送文件", "Submitted files"),
+    "upload_detected": ("{kind}（自动识别）", "{kind} (detected)"),
+    "upload_chosen": ("{kind}（指定）", "{kind} (chosen)"),
+    "upload_year_file": ("{year}（文件内写明）", "{year} (written in the file)"),
+    "upload_year_given": ("{year}（指定）", "{year} (chosen)"),
+    "upload_year_none": ("文件中未写明，请在上方选择年度", "Not in the file: choose a year above"),
+    "upload_unit_rows": ("{rows} 行", "{rows} rows"),
+    "upload_unit_unknown": ("无法确认：{problem}", "Not resolved: {problem}"),
+    "upload_rows_label": ("行数", "Rows"),
+    "upload_rows": (
+        "读入 {read} 行，可用 {usable} 行，拒收 {rejected} 行",
+        "{read} rows read, {usable} usable, {rejected} rejected",
+    ),
+    "upload_total": ("合计（{sheet}）", "Total ({sheet})"),
+    "upload_total_value": (
+        "表内合计 {declared}；按规则计分 {counted} 分（满分 {max}）",
+        "the sheet says {declared}; counted {counted} of {max}",
+    ),
+    "upload_total_blank": ("未填", "blank"),
+    "upload_replaces": ("将替代", "Replaces"),
+    "upload_contradictions": ("自评分与记录不符", "Claimed points the records contradict"),
+    "upload_no_contradictions": (
+        "没有超出会议、报送记录所支持的自评分。",
+        "No claim exceeds what the meeting and filing records support.",
+    ),
+    "upload_issues": ("问题", "Issues"),
+    "upload_refused": ("拒收（{code}）：{message}", "Refused ({code}): {message}"),
+    "upload_confirm": ("确认存入并重新计算", "Store and recompute"),
+    "upload_stored": (
+        "已存入 {file}（原文件名 {original}）。",
+        "Stored as {file} (original name {original}).",
+    ),
+    "upload_pending": ("已提交，正在重新计算……", "Submitted; recomputing …"),
+    "upload_live": (
+        "新数据已生效（发布于 {when}，北京时间）。",
+        "The new figures are live (published {when}, Beijing time).",
+    ),
+    "upload_run_failed": (
+        "重新计算未完成（退出码 {code}），看板仍显示上次发布的数据。运行记录在服务器上的 {log}，请转给系统管理员。",
+        "The recomputation did not finish (exit code {code}); the dashboard still shows the last publication. "
+        "Its log is {log} on the server: pass it to the administrator.",
+    ),
+    "upload_refresh": ("刷新", "Refresh"),
+    "kind_rectifications": ("整改台账", "rectification ledger"),
     # filters
     "filters": ("筛选", "Filters"),
     "year": ("年度", "Year"),

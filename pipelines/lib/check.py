@@ -238,7 +238,7 @@ def check_file(
     _stage(result, parsed, reference, region)
     if result.kind == SCORE_SHEET:
         _compare_with_records(result, reference, region)
-        _replaced(result, reference)
+        _replaced(result, reference, region)
     return result
 
 
@@ -522,9 +522,14 @@ def _compare_with_records(result: FileCheck, reference: Reference, region: str |
         )
 
 
-def _replaced(result: FileCheck, reference: Reference) -> None:
-    """Earlier submissions this sheet will replace (the newest of a unit, role and year counts)."""
-    pairs = {(u.unit.unit_id, u.unit.role) for u in result.units if u.unit is not None}
+def _replaced(result: FileCheck, reference: Reference, region: str | None) -> None:
+    """Earlier submissions this sheet will replace (the newest of a unit, role and year counts); for a
+    county liaison only its own region's (other regions' files are not its to see)."""
+    pairs = {
+        (u.unit.unit_id, u.unit.role)
+        for u in result.units
+        if u.unit is not None and (region is None or u.unit.region == region)
+    }
     if not pairs or result.year is None:
         return
     with read_only(reference.warehouse) as con:
