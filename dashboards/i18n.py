@@ -383,6 +383,45 @@ TEXT: dict[str, tuple[str, str]] = {
     ),
     "severity_warning": ("提醒", "warning"),
     "error_only": ("只看错误", "Errors only"),
+    # feedback to units (the notices)
+    "feedback": ("反馈通知", "Feedback to units"),
+    "feedback_help": (
+        "每个有问题的单位一份通知。同一文件中同类问题较多的合并为一项，列出前几行的行号和总行数；逐行明细见上方的问题清单。",
+        (
+            "One notice per unit with problems. Many rows of one file with the same problem are one item, with "
+            "the first rows and the count; the row-by-row detail is in the issue list above."
+        ),
+    ),
+    "feedback_none": ("本年度没有需要反馈给单位的问题。", "Nothing to tell any unit this year."),
+    "feedback_totals": (
+        "需反馈单位 {units} 个，反馈事项 {items} 项（涉及 {rows} 行或处）。",
+        "{units} units to tell, {items} items ({rows} rows or places).",
+    ),
+    "feedback_category": ("类别", "Category"),
+    "feedback_action": ("处理要求", "What to do"),
+    "feedback_resubmit_by": ("重新报送截止", "Resubmit by"),
+    "feedback_unit": ("下载哪个单位的通知", "Unit whose notice to download"),
+    "feedback_unit_option": ("{region} · {unit}（{n} 项）", "{region} · {unit} ({n} items)"),
+    "feedback_download_unit": ("下载反馈通知（Word）", "Download the notice (Word)"),
+    "feedback_download_all": (
+        "下载全部单位的反馈通知（zip，{n} 份）",
+        "Download every unit's notice (zip, {n})",
+    ),
+    "feedback_unresolved": ("未能对应单位", "Unit not resolved"),
+    "feedback_unresolved_help": (
+        "这些文件或行所写的单位不在单位名册中，文件名也对不上任何登记单位，无法写入通知：请核实是哪个单位报送的，"
+        "或先在单位名册中登记。",
+        (
+            "These files or rows name a unit the registry does not hold, and their file names name none either, "
+            "so no notice can carry them: find out who sent them, or register the unit."
+        ),
+    ),
+    "feedback_unit_text": ("所写单位", "Unit as written"),
+    "feedback_rejected_file": ("文件未采用", "File not used"),
+    "feedback_error": ("错误（未采用）", "Error (not used)"),
+    "feedback_warning": ("提示（已采用，请核对）", "Warning (used; check)"),
+    "feedback_missing_submission": ("未报送", "Not submitted"),
+    "feedback_evidence_shortfall": ("自评与记录不符", "Self-score beyond the records"),
 }
 
 LANGS = ("zh", "en")
