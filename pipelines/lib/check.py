@@ -230,10 +230,12 @@ def check_file(
         result.refused = parsed.file_error
         return result
     result.year, result.year_source = (year, "given") if year else (_year_inside(result.kind, parsed), "file")
-    if result.year is None:
+    if result.year is None:  # not staged (staging needs the year); what the parser and registry say
         result.year_source = None
-        result.rows_read = parsed.rows_read
+        result.rows_read, result.rows_rejected = parsed.rows_read, len(set(parsed.rejected_rows))
         result.issues = list(parsed.issues)
+        if result.kind != SCORE_SHEET:
+            result.units = _ledger_units(parsed, reference.registry(), reference.registry(region))
         return result
     _stage(result, parsed, reference, region)
     if result.kind == SCORE_SHEET:

@@ -181,6 +181,20 @@ def test_every_ledger_kind_is_recognised_and_a_chosen_kind_is_read_as_such(publi
     assert forced.refused is not None and forced.refused.code == "not_a_workbook"
     given = check.check_file(meetings, reference, year=2024)
     assert (given.year, given.year_source) == (2024, "given")
+    # a kind the ingestion reads is offered and detected without naming it here: the rectification
+    # ledger, whose rows carry no year of their own (the folder's counts), so the year must be chosen
+    rect = tmp_path / "整改台账.csv"
+    rect.write_text(
+        "单位,问题来源,问题描述,整改措施,责任人,整改时限,整改状态,完成日期,备注\n"
+        f"{EAST}委,自查,学法次数不足,补学,张三,2024-09-05,已完成,2024-08-30,\n",
+        encoding="utf-8-sig",
+    )
+    found = check.check_file(rect, reference)
+    assert set(check.upload_kinds()) == set(ingest.PARSERS) - {"units"}
+    assert (found.kind, found.year, found.rows_usable) == ("rectifications", None, 1)
+    assert [u.unit.name for u in found.units if u.unit] == [f"中共{EAST}委员会"]
+    assert "年度" in (found.store_problem() or "")
+    assert check.check_file(rect, reference, year=2024).store_problem() is None
 
 
 def test_check_store_puts_a_readable_file_under_data_raw_and_audits_it(published, tmp_path, access_dir):
