@@ -22,6 +22,7 @@ import importlib.util
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -37,6 +38,15 @@ RUNS = {
     "province": {"scale": "province", "years": [2024], "seed": 7},
     "city": {"scale": "city", "years": range(2021, 2026), "seed": 1},
 }
+
+
+def _comparable(summary: dict) -> tuple[int, dict[str, int]]:
+    """Files and planted anomalies of the kinds the old generator wrote (it had no rectification ledgers)."""
+    files = sum(n for kind, n in summary["files"].items() if kind != "rectifications")
+    if "anomaly_files" not in summary:
+        return files, dict(summary["anomalies"])
+    kept = Counter(a["code"] for a in summary["anomaly_files"] if "/rectifications/" not in a["file"])
+    return files, dict(sorted(kept.items()))
 
 
 def _git(*args: str) -> str:
@@ -151,8 +161,7 @@ def main() -> None:
                 best_cpu[variant] = min(best_cpu[variant], cpu)
         files = sum(summaries["old"]["files"].values())
         for variant, summary in summaries.items():  # the same tree, only written differently
-            assert sum(summary["files"].values()) == files, variant
-            assert summary["anomalies"] == summaries["old"]["anomalies"], variant
+            assert _comparable(summary) == _comparable(summaries["old"]), variant
         formats = ", ".join(f"{v:,} {k}" for k, v in sorted(summaries["old"]["files_by_format"].items()))
         results[name] = (files, best_cpu)
         print(f"{name}: {files:,} files ({formats}); best of {args.repeat}, wall clock and CPU time")

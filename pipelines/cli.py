@@ -488,9 +488,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "generate":
         from generator import format_summary, generate
 
-        summary = generate(
-            Path(args.out), scale=args.scale, years=_years(args.years), seed=args.seed, as_of=args.as_of
-        )
+        try:
+            summary = generate(
+                Path(args.out), scale=args.scale, years=_years(args.years), seed=args.seed, as_of=args.as_of
+            )
+        except ValueError as exc:  # a year after the as-of date, or a malformed --years
+            parser.error(str(exc))
         print(f"已生成到 {args.out}：")
         print(format_summary(summary))
         return 0
