@@ -1,14 +1,17 @@
-"""数据质量: files received, loaded, superseded, rejected; every issue in Chinese; who submitted nothing."""
+"""数据质量: files received, loaded, superseded, rejected; every issue in Chinese; what each unit must be told
+(summarised per file, with its notice to download); who submitted nothing."""
 
 from functools import partial
 
 import pandas as pd
 import streamlit as st
 
-from dashboards import figures, queries, ui
+from dashboards import auth, data, figures, queries, ui
 from dashboards.formats import MISSING, fmt_score, is_missing
 from dashboards.i18n import fmt_rank, label, role_labels, t
-from dashboards.ui import beijing, page, plain
+from dashboards.ui import beijing, page, plain, recorded
+from pipelines.lib import notices
+from pipelines.lib.warehouse import today
 
 # Every list on this page is a data-quality list: its downloads follow that capability.
 table = partial(ui.table, export="export_quality")
@@ -121,6 +124,99 @@ if choices:
         files[files["file"] == issue["file"]],
         key=f"issue_file_{f.year}",
         columns={**FILE_COLUMNS, "loaded_at": "loaded_at"},
+    )
+
+st.subheader(t("feedback"))
+st.caption(t("feedback_help"))
+# The notices read what this viewer may read (a liaison: its region's units only, by the mart's row filter).
+year_notices, unresolved = notices.load(data.query, f.year)
+year_notices = [n for n in year_notices if n.role in f.roles and (not f.regions or n.region in f.regions)]
+if not year_notices:
+    st.caption(t("feedback_none"))
+else:
+    items = pd.concat([n.items for n in year_notices], ignore_index=True)
+    items["category_label"] = items["category"].map(lambda v: label("feedback", v))
+    items["rows"] = [notices.rows_text(item) for _, item in items.iterrows()]
+    st.caption(
+        t(
+            "feedback_totals",
+            units=len(year_notices),
+            items=len(items),
+            rows=int(items["rows_affected"].sum()),
+        )
+    )
+    table(
+        items,
+        key=f"feedback_{f.year}",
+        columns={
+            "unit_name": "unit",
+            "region": "region",
+            "category_label": "feedback_category",
+            "file": "file",
+            "sheet": "sheet_name",
+            "rows": "row",
+            "message": "message",
+            "action": "feedback_action",
+            "resubmit_by": "feedback_resubmit_by",
+        },
+    )
+    by_unit = {n.unit_id: n for n in year_notices}
+    chosen = st.selectbox(
+        t("feedback_unit"),
+        list(by_unit),
+        key="feedback_unit",
+        format_func=lambda u: t(
+            "feedback_unit_option",
+            region=by_unit[u].region or MISSING,
+            unit=by_unit[u].unit_name,
+            n=len(by_unit[u].items),
+        ),
+    )
+    if auth.can("export_quality") and chosen in by_unit:
+        notice = by_unit[chosen]
+        issued_on = today()
+        left, right = st.columns(2)
+        # Built when clicked, recorded in the audit trail like every download.
+        left.download_button(
+            t("feedback_download_unit"),
+            recorded(
+                f"notice_{f.year}",
+                lambda: notices.notice_docx(notice, issued_on),
+                format="docx",
+                unit=notice.unit_id,
+            ),
+            file_name=notice.file_name,
+            mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            key="feedback_notice",
+            on_click="ignore",
+        )
+        right.download_button(
+            t("feedback_download_all", n=len(year_notices)),
+            recorded(
+                f"notices_{f.year}",
+                lambda: notices.notices_zip(year_notices, issued_on),
+                format="zip",
+                units=len(year_notices),
+            ),
+            file_name=notices.ZIP_NAME.format(year=f.year),
+            mime="application/zip",
+            key="feedback_notices_zip",
+            on_click="ignore",
+        )
+if len(unresolved):
+    st.subheader(t("feedback_unresolved"))
+    st.caption(t("feedback_unresolved_help"))
+    unresolved = unresolved.assign(rows=[notices.rows_text(item) for _, item in unresolved.iterrows()])
+    table(
+        unresolved,
+        key=f"feedback_unresolved_{f.year}",
+        columns={
+            "unit_text": "feedback_unit_text",
+            "file": "file",
+            "sheet": "sheet_name",
+            "rows": "row",
+            "message": "message",
+        },
     )
 
 st.subheader(t("restatements"))

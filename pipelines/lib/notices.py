@@ -33,8 +33,9 @@ from docx.oxml.ns import qn
 from docx.shared import Cm, Pt
 from docx.table import Table
 
-# What reads the published marts: SQL with named $parameters → a frame (DuckDB's, or the dashboard's data.query).
-Read = Callable[[str, dict[str, Any]], pd.DataFrame]
+# What reads the published marts: read(sql, **named $parameters) → a frame (the dashboard's data.query, or a
+# read-only DuckDB connection's, see `notices_command`).
+Read = Callable[..., pd.DataFrame]
 
 OFFICE = "市委全面依法治市委员会办公室"
 TITLE = "关于报送材料问题的反馈通知"
@@ -72,7 +73,7 @@ SUBMISSIONS_SQL = """
     from marts.submissions
     where year = $year
     order by file, sheet"""
-UNITS_SQL = "select unit_id, unit_name, region, aliases from marts.units order by region, unit_name"
+UNITS_SQL = "select unit_id, unit_name, region, role, aliases from marts.units order by region, unit_name"
 
 # XML 1.0 cannot hold these; python-docx would refuse the whole document.
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -111,6 +112,7 @@ class Notice:
     unit_id: str
     unit_name: str
     region: str | None
+    role: str | None
     items: pd.DataFrame
     received: pd.DataFrame
     resubmit_by: date | None
@@ -152,8 +154,9 @@ def _ordered(items: pd.DataFrame) -> pd.DataFrame:
 def load(read: Read, year: int) -> tuple[list[Notice], pd.DataFrame]:
     """The year's notices, one per unit with something to be told, by region and unit name; and the items
     whose unit could not be resolved (未能对应单位), which no notice can carry."""
-    items = read(ITEMS_SQL, {"year": year})
-    files = read(SUBMISSIONS_SQL, {"year": year})
+    items = read(ITEMS_SQL, year=year)
+    files = read(SUBMISSIONS_SQL, year=year)
+    roles = read(UNITS_SQL).set_index("unit_id")["role"].to_dict()
     unresolved = _ordered(items[items["unit_id"].isna()])
     items = items[items["unit_id"].notna()]
     notices = []
@@ -168,6 +171,7 @@ def load(read: Read, year: int) -> tuple[list[Notice], pd.DataFrame]:
                 unit_id=str(unit_id),
                 unit_name=_text(first["unit_name"], ""),
                 region=None if pd.isna(first["region"]) else str(first["region"]),
+                role=roles.get(unit_id),
                 items=_ordered(own),
                 received=mine.drop_duplicates(["file", "sheet"]).reset_index(drop=True),
                 resubmit_by=pd.Timestamp(deadline.iloc[0]).date() if len(deadline) else None,
@@ -395,7 +399,7 @@ def notices_command(warehouse: str | None, year: int, out: str | None, unit: str
                 _say(f"已发布的数据（{path}）中还没有反馈事项：请先用当前版本运行一次 fazhi run。")
                 return 2
 
-            def read(sql: str, params: dict[str, Any]) -> pd.DataFrame:
+            def read(sql: str, **params: Any) -> pd.DataFrame:
                 used = set(re.findall(r"\$(\w+)", sql))
                 return con.execute(sql, {k: v for k, v in params.items() if k in used}).df()
 
@@ -405,7 +409,7 @@ def notices_command(warehouse: str | None, year: int, out: str | None, unit: str
                 _say(f"已发布的数据中没有 {year} 年度（有的年度：{shown}）。")
                 return 2
             notices, unresolved = load(read, year)
-            units = read(UNITS_SQL, {})
+            units = read(UNITS_SQL)
         if unit is not None:
             chosen = _pick_unit(units, unit)
             if chosen.empty:

@@ -270,11 +270,11 @@ def test_a_region_scoped_reader_builds_notices_for_its_own_units_only(built):
     con = scoped_copy(built.path, "范县")
     try:
 
-        def read(sql: str, params: dict) -> object:
+        def read(sql: str, **params: object) -> object:
             used = set(re.findall(r"\$(\w+)", sql))
             return con.execute(sql, {k: v for k, v in params.items() if k in used}).df()
 
-        found, unresolved = notices.load(read, YEAR)  # type: ignore[arg-type]
+        found, unresolved = notices.load(read, YEAR)
     finally:
         con.close()
     assert sorted(n.unit_name for n in found) == ["中共范县委员会", "范县人民政府"]
@@ -286,7 +286,7 @@ def test_a_region_scoped_reader_builds_notices_for_its_own_units_only(built):
 def test_text_from_the_data_stays_text(built):
     with duckdb.connect(str(built.path), read_only=True) as con:
         found, _ = notices.load(
-            lambda sql, params: con.execute(sql, {k: v for k, v in params.items() if "$" + k in sql}).df(),
+            lambda sql, **params: con.execute(sql, {k: v for k, v in params.items() if "$" + k in sql}).df(),
             YEAR,
         )
     notice = found[0]
