@@ -9,6 +9,8 @@ PAGES = [
     ("app_pages/weak_spots.py", "page_weak", ":material/target:", "view"),
     ("app_pages/meetings.py", "page_meetings", ":material/event_note:", "view"),
     ("app_pages/filings.py", "page_filings", ":material/outbox:", "view"),
+    ("app_pages/warnings.py", "page_warnings", ":material/notifications:", "view"),
+    ("app_pages/rectification.py", "page_rectification", ":material/task_alt:", "view"),
     ("app_pages/unit.py", "page_unit", ":material/account_balance:", "view"),
     ("app_pages/quality.py", "page_quality", ":material/fact_check:", "view"),
     ("app_pages/upload.py", "page_upload", ":material/upload_file:", "upload"),

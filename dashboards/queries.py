@@ -483,3 +483,159 @@ def restatements_in_scope(f: Filters) -> pd.DataFrame:
         (changed["region"].isin(f.regions) if f.regions else True)
         & (changed["role"].isna() | changed["role"].isin(f.roles))
     ]
+
+
+# --------------------------------------------------------------------------------------------------
+# The running year: early warnings, and rectification against the inspection calendar
+
+# The warning states a leader acts on, most urgent first (marts.early_warnings.state).
+ALERT_STATES = ("unmet", "overdue", "at_risk", "due_soon")
+
+
+def _present(table: str) -> bool:
+    """Whether the served warehouse has `table` (one published before it existed does not)."""
+    return bool(
+        data.query(
+            """select count(*) as n from duckdb_tables() where schema_name = 'marts' and table_name = $t""",
+            t=table,
+        )["n"].iloc[0]
+    )
+
+
+def as_of() -> pd.Timestamp | None:
+    """The date the published in-year figures were computed as of (`fazhi run --as-of`, default that day)."""
+    if not _present("early_warnings"):
+        return None
+    frame = data.query("select max(as_of) as as_of from marts.early_warnings")
+    return None if frame.empty or pd.isna(frame["as_of"].iloc[0]) else pd.Timestamp(frame["as_of"].iloc[0])
+
+
+def warning_counts(f: Filters) -> dict[str, int]:
+    """Requirement periods and filings of the filters by warning state (met, on_track, at_risk, …)."""
+    if not _present("early_warnings"):
+        return {}
+    counts = data.query(
+        f"select state, count(*) as n from marts.early_warnings where {f.where()} group by state", **f.params
+    )
+    return {s: int(n) for s, n in zip(counts["state"], counts["n"], strict=False)}
+
+
+def warnings_by_region(f: Filters, states: tuple[str, ...] = ALERT_STATES) -> pd.DataFrame:
+    """Per region: units with any warning in `states`, and the count of each state."""
+    if not _present("early_warnings"):
+        return pd.DataFrame(columns=["region", "units", *states])
+    counts = ", ".join(f"count(*) filter (where state = '{s}') as {s}" for s in states)
+    return data.query(
+        f"""
+        select region, count(distinct unit_id) as units, {counts}
+        from marts.early_warnings where {f.where()} and list_contains($states, state)
+        group by region order by units desc, region""",
+        **f.params,
+        states=list(states),
+    )
+
+
+def warnings_list(f: Filters, states: tuple[str, ...] = ALERT_STATES) -> pd.DataFrame:
+    """Every warning of the filters in `states`, by region, unit and due date: what is needed and by when."""
+    if not _present("early_warnings"):
+        return pd.DataFrame(columns=["region", "unit_id", "unit_name", "state", "message", "due_date"])
+    return data.query(
+        f"""
+        select w.region, w.unit_id, u.unit_name, w.role, w.kind, w.name, w.period, w.due_date, w.days_left,
+               w.required, w.actual, w.state, w.message
+        from marts.early_warnings w join marts.units u using (unit_id)
+        where {f.where("w")} and list_contains($states, w.state)
+        order by w.region, u.unit_name, w.due_date, w.name""",
+        **f.params,
+        states=list(states),
+    )
+
+
+def unit_warnings(year: int, unit_id: str) -> pd.DataFrame:
+    """One unit's requirements and filings of the year with their state, by due date."""
+    if not _present("early_warnings"):
+        return pd.DataFrame(columns=["name", "period", "due_date", "state", "message"])
+    return data.query(
+        """select kind, name, period, due_date, required, actual, state, message from marts.early_warnings
+           where year = $year and unit_id = $unit order by due_date, name""",
+        year=year,
+        unit=unit_id,
+    )
+
+
+def inspection_calendar(year: int) -> pd.DataFrame:
+    """The year's inspection phases in order, with where the computation date stands (done, current, upcoming)."""
+    if not _present("inspection_calendar"):
+        return pd.DataFrame(columns=["phase_no", "name", "start_date", "end_date", "state", "source"])
+    return data.query(
+        """select phase_no, name, start_date, end_date, state, source from marts.inspection_calendar
+           where year = $year order by phase_no""",
+        year=year,
+    )
+
+
+def rectification_items(f: Filters, overdue_only: bool = False) -> pd.DataFrame:
+    """The problems of the filters, overdue first (longest overdue first), then by deadline."""
+    if not _present("rectification_items"):
+        return pd.DataFrame(columns=["region", "unit_id", "unit_name", "description", "note"])
+    return data.query(
+        f"""
+        select region, unit_id, unit_name, source, description, measure, owner, deadline, status, done_date,
+               is_overdue, overdue_days, on_time, flag, note, file, sheet, "row"
+        from marts.rectification_items
+        where {f.where()} and (not $overdue_only or is_overdue)
+        order by is_overdue desc, overdue_days desc nulls last, deadline nulls last, region, unit_name""",
+        **f.params,
+        overdue_only=overdue_only,
+    )
+
+
+def rectification_by_region(f: Filters) -> pd.DataFrame:
+    """Completion by region over the units of the filters: items, done, overdue, on-time rate, flags."""
+    if not _present("rectification_summary"):
+        return pd.DataFrame(columns=["region", "items", "done", "overdue", "on_time_rate"])
+    return data.query(
+        f"""
+        select region, count(*) as units, sum(items)::int as items, sum(done)::int as done,
+               sum(overdue)::int as overdue, sum(done_on_time)::int as done_on_time,
+               sum(done_late)::int as done_late,
+               sum(done_on_time) / nullif(sum(done_on_time) + sum(done_late) + sum(overdue), 0) as on_time_rate,
+               sum(done) / nullif(sum(items), 0) as done_rate,
+               sum(without_measure)::int as without_measure, sum(without_problem_list)::int as without_problem_list
+        from marts.rectification_summary s join marts.units u using (unit_id, region)
+        where s.scope = 'unit' and {f.where("s", role=False)} and list_contains($roles, u.role)
+        group by region order by overdue desc, region""",
+        **f.params,
+    )
+
+
+def rectification_flags(f: Filters) -> pd.DataFrame:
+    """Units of the filters the rulebook's rectification rules flag: a self-inspection report without a
+    problem list, or inspection-feedback problems without a measure."""
+    if not _present("rectification_summary"):
+        return pd.DataFrame(
+            columns=["region", "unit_id", "unit_name", "without_problem_list", "without_measure"]
+        )
+    return data.query(
+        f"""
+        select s.region, s.unit_id, s.unit_name, s.without_problem_list, s.without_measure
+        from marts.rectification_summary s join marts.units u using (unit_id, region)
+        where s.scope = 'unit' and {f.where("s", role=False)} and list_contains($roles, u.role)
+          and (s.without_problem_list > 0 or s.without_measure > 0)
+        order by s.region, s.unit_name""",
+        **f.params,
+    )
+
+
+def unit_rectifications(year: int, unit_id: str) -> pd.DataFrame:
+    """One unit's problems of the year, overdue first."""
+    if not _present("rectification_items"):
+        return pd.DataFrame(columns=["description", "note"])
+    return data.query(
+        """select source, description, measure, owner, deadline, status, done_date, overdue_days, note, file,
+                  sheet, "row"
+           from marts.rectification_items where year = $year and unit_id = $unit
+           order by is_overdue desc, overdue_days desc nulls last, deadline nulls last""",
+        year=year,
+        unit=unit_id,
+    )

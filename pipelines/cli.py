@@ -442,6 +442,12 @@ def main(argv: list[str] | None = None) -> int:
         help="计算基准日期：预警、逾期天数和整改状态按此日计算（默认今天）",
     )
 
+    n = sub.add_parser("notices", help="生成各单位的反馈通知（Word，每单位一份，另附全部单位的 zip）")
+    n.add_argument("--year", type=int, required=True)
+    n.add_argument("--out", help="输出目录（默认：数据仓库旁的 notices/<年度>/）")
+    n.add_argument("--unit", help="只生成这个单位的通知（单位名称、别名或 unit_id）")
+    n.add_argument("--warehouse")
+
     rc = sub.add_parser("recompute", help="年终重算某一年度（及其下一年度的排名）")
     rc.add_argument("--year", type=int, required=True)
     rc.add_argument("--raw")
@@ -512,6 +518,10 @@ def main(argv: list[str] | None = None) -> int:
             timings=args.timings,
             as_of=args.as_of,
         )
+    if args.command == "notices":
+        from pipelines.lib.notices import notices_command
+
+        return notices_command(args.warehouse, args.year, args.out, args.unit)
     if args.command == "recompute":
         # Every year is rebuilt (the next year's comparisons read this one); the year must have data.
         code = run_pipeline(args.raw, args.warehouse, [args.year], args.rulebook, wait_seconds=args.wait)

@@ -1,10 +1,11 @@
-"""总览: headline figures, the ranking bar chart, change since last year."""
+"""总览: headline figures, the year's warnings as of the computation date, the ranking bar chart, change
+since last year."""
 
 import streamlit as st
 
 from dashboards import figures, queries
 from dashboards.formats import fmt_score
-from dashboards.i18n import t
+from dashboards.i18n import label, t
 from dashboards.ui import page, plain
 
 f = page("page_overview")
@@ -21,6 +22,19 @@ c2.metric(t("units_scored"), int(counts.get("scored", 0) + counts.get("incomplet
 c3.metric(t("avg_score"), fmt_score(summary["mean_score"]) or "—")
 c4.metric(t("missing_units"), int(counts.get("missing", 0)))
 c5.metric(t("rejected_files"), int(rejected))
+
+warnings = queries.warning_counts(f)
+if warnings:
+    as_of = queries.as_of()
+    st.subheader(t("warnings_headline"))
+    if as_of is not None:
+        st.caption(t("as_of_note", date=as_of.strftime("%Y-%m-%d")))
+    w1, w2, w3, w4 = st.columns(4)
+    w1.metric(label("warning", "at_risk"), warnings.get("at_risk", 0))
+    w2.metric(label("warning", "due_soon"), warnings.get("due_soon", 0))
+    w3.metric(label("warning", "overdue"), warnings.get("overdue", 0))
+    w4.metric(label("warning", "unmet"), warnings.get("unmet", 0))
+    st.page_link("app_pages/warnings.py", label=t("warnings_open"), icon=":material/notifications:")
 
 if len(ranked):
     top = ranked[ranked["rank"] == ranked["rank"].min()]

@@ -1,4 +1,5 @@
-"""单位详情: one unit's sheet with lost points, its evidence rows, self-score vs records, its history."""
+"""单位详情: one unit's sheet with lost points, its evidence rows, self-score vs records, where it stands on
+the year's requirements and filings, its rectification items, its history."""
 
 import pandas as pd
 import streamlit as st
@@ -108,6 +109,39 @@ table(
         "sheet": "sheet_name",
         "row": "row",
     },
+)
+
+st.subheader(t("unit_warnings"))
+warnings = queries.unit_warnings(f.year, unit_id)
+table(
+    warnings.assign(state_label=warnings["state"].map(lambda s: label("warning", s))),
+    key=f"unit_warnings_{unit_id}_{f.year}",
+    columns={
+        "name": "requirement",
+        "period": "period",
+        "due_date": "due_date",
+        "state_label": "warning_state",
+        "message": "what_is_needed",
+    },
+    highlight=warnings["state"].isin(queries.ALERT_STATES),
+)
+
+st.subheader(t("unit_rectifications"))
+problems = queries.unit_rectifications(f.year, unit_id)
+table(
+    problems.assign(source_label=problems["source"].map(lambda s: label("problem_source", s))),
+    key=f"unit_rect_{unit_id}_{f.year}",
+    columns={
+        "source_label": "problem_source",
+        "description": "problem",
+        "measure": "rect_measure",
+        "owner": "owner",
+        "deadline": "deadline",
+        "note": "note",
+        "file": "file",
+        "row": "row",
+    },
+    highlight=problems["overdue_days"].notna(),
 )
 
 st.subheader(t("history"))

@@ -44,6 +44,8 @@ PAGES = {
     "app_pages/weak_spots.py": "短板",
     "app_pages/meetings.py": "会议学习",
     "app_pages/filings.py": "报送",
+    "app_pages/warnings.py": "预警",
+    "app_pages/rectification.py": "整改",
     "app_pages/unit.py": "单位详情",
     "app_pages/quality.py": "数据质量",
 }
