@@ -31,6 +31,7 @@ ORDER = (
     "rectification_items",
     "rectification_summary",
     "inspection_calendar",
+    "feedback_items",
     "ingest_issues",
     "submissions",
     "units",

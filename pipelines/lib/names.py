@@ -12,6 +12,7 @@ import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 from pipelines.lib.text import to_halfwidth
 
@@ -65,6 +66,9 @@ class Resolution:
         return f"单位名称“{text}”不在单位名册中。{hint}请核对名称，或先在单位名册（units）中登记。"
 
 
+_NAME_PARTS = re.compile(r"[_\-\s()（）]+")  # how offices join a file name's parts
+
+
 class UnitRegistry:
     def __init__(self, units: list[Unit]):
         self.units = units
@@ -110,6 +114,15 @@ class UnitRegistry:
         if len(candidates) > 1:
             return Resolution(None, "ambiguous", sorted(u.name for u in candidates))
         return Resolution(None, "unknown", self.suggest(key))
+
+    def in_file_name(self, path: str, role: str | None = None) -> Unit | None:
+        """The first registered unit a part of the file name names (清丰县委_2024_打分表.xlsx → 清丰县委): what
+        a file that does not say its unit inside is taken to be about."""
+        for part in _NAME_PARTS.split(PurePosixPath(path).stem):
+            found = self.resolve(part, role) if part else None
+            if found is not None and found.unit is not None:
+                return found.unit
+        return None
 
     def suggest(self, key: str, n: int = 3) -> list[str]:
         # Compare closely only with the names sharing most characters: a registry may hold 100,000.

@@ -107,12 +107,18 @@ def stage_kind(paths: Paths, rules: Rulebook, kind: str) -> dict[str, int]:
     """One input kind's stg_* tables, every year at once."""
     with work_connection(paths) as con:
         years = common.years_present(con)
+        registry = units.load_registry(con)
         frames: Mapping[str, common.StagedTable]
         if kind == "other_files":
             frames = other_files.stage_other_files(con, years, utc_now())
         else:
-            frames = STAGERS[kind](con, rules, units.load_registry(con), years, utc_now())
-        return _replace_all(con, frames)
+            frames = STAGERS[kind](con, rules, registry, years, utc_now())
+        issues = {}
+        for table, frame in frames.items():
+            if table.endswith("_issues"):
+                assert isinstance(frame, pd.DataFrame)  # issues always come as a frame (Report.issues_frame)
+                issues[table] = common.with_unit_ids(frame, registry)
+        return _replace_all(con, {**frames, **issues})
 
 
 def years_present(paths: Paths) -> list[int]:

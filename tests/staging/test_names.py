@@ -48,3 +48,24 @@ def test_unknown_name_is_never_guessed_and_suggests_the_closest():
 
 def test_a_region_name_without_a_role_is_not_guessed():
     assert REGISTRY.resolve("清丰县").unit is None
+
+
+def test_an_issue_belongs_to_the_unit_it_names_else_to_the_one_its_file_names():
+    import pandas as pd
+
+    from pipelines.lib.staging.common import with_unit_ids
+
+    issues = pd.DataFrame(
+        {
+            "file": [
+                "2024/meetings/all.csv",
+                "2024/meetings/all.csv",
+                "2024/score_sheets/市司法局_打分表.xlsx",
+                "x.csv",
+            ],
+            "unit": ["清丰县委", "丙单位", None, None],
+        }
+    )
+    assert list(with_unit_ids(issues, REGISTRY)["unit_id"]) == ["a", None, "g", None]
+    assert REGISTRY.in_file_name("2024/score_sheets/清丰县政府（2024）.xlsx").unit_id == "b"
+    assert REGISTRY.in_file_name("2024/score_sheets/打分表.xlsx") is None

@@ -3,33 +3,10 @@
 -- one summarised item (the row-level detail stays in ingest_issues): a clerk forwards a notice, not a dump.
 {%- set summary_min_rows = var('feedback_summary_min_rows', 4) %}
 {%- set example_rows = var('feedback_example_rows', 5) %}
-{#- A unit name compared as pipelines/lib/names.py normalize_name compares it: full-width ASCII and the
-    ideographic space folded, spaces dropped, 中国共产党/中共 dropped, 委员会 → 委, 人民政府 → 政府, brackets
-    dropped. @@ stands for the expression to normalise. -#}
-{%- set normalized -%}
-replace(replace(replace(replace(replace(replace(regexp_replace(translate(coalesce(@@, ''),
-    '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　',
-    '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ '),
-    '\s+', '', 'g'), '中国共产党', ''), '中共', ''), '委员会', '委'), '人民政府', '政府'), '(', ''), ')', '')
-{%- endset %}
 with context as (
     select r.as_of, (r.as_of + i.resubmit_days)::date as resubmit_by
     from {{ source('reference', 'run_context') }} r
     cross join {{ source('reference', 'rulebook_info') }} i
-), registry_keys as (
-    -- every registry name and alias, normalised; a key naming two units names neither
-    select name_key, min(unit_id) as unit_id
-    from (
-        select unit_id, {{ normalized | replace('@@', 'name') }} as name_key
-        from (
-            select unit_id, unit_name as name from {{ source('reference', 'stg_units') }}
-            union all
-            select unit_id, unnest(string_split(aliases, '、')) as name from {{ source('reference', 'stg_units') }}
-        )
-    )
-    where name_key <> ''
-    group by name_key
-    having count(distinct unit_id) = 1
 ), file_status as (
     -- a file all of whose sheets were superseded by a newer submission: the unit has already resent it
     select year, file, bool_and(status = 'superseded') as superseded
@@ -56,6 +33,8 @@ with context as (
         select file, sheet, "row", unit_id from {{ source('staging', 'stg_filings') }}
         union all
         select file, sheet, "row", unit_id from {{ source('staging', 'stg_normative_docs') }}
+        union all
+        select file, sheet, "row", unit_id from {{ source('staging', 'stg_rectifications') }}
     )
     group by file, sheet, "row"
 ), rejected as (
@@ -80,38 +59,14 @@ with context as (
           select 1 from rejected r
           where r.year = i.year and r.file = i.file and r.sheet is not distinct from i.sheet
             and r.status_reason = i.message))
-), issue_units as (
-    select
-        i.*,
-        coalesce(ru.unit_id, su.unit_id, fu.unit_id, nk.unit_id) as known_unit,
-        -- the file name, for a file no row or sheet could tie to a unit (an unreadable file, an unknown name)
-        {{ normalized | replace('@@', "regexp_replace(regexp_extract(i.file, '[^/]+$'), '\\.[^.]*$', '')") }}
-            as file_key
+), resolved as (
+    -- the unit a loaded row, the sheet or the file belongs to; else the one the issue's own unit name (or
+    -- its file name) resolves to in staging
+    select i.*, coalesce(ru.unit_id, su.unit_id, fu.unit_id, i.unit_id) as unit_id_resolved
     from issues i
     left join row_units ru on ru.file = i.file and ru.sheet is not distinct from i.sheet and ru."row" = i."row"
     left join sheet_units su on su.year = i.year and su.file = i.file and su.sheet = i.sheet
     left join file_units fu on fu.year = i.year and fu.file = i.file
-    left join registry_keys nk on nk.name_key = {{ normalized | replace('@@', 'i.unit') }}
-), named_files as (
-    -- files whose name contains a registry name or alias: the longest such name, when it names one unit
-    select file_key, case when count(distinct unit_id) = 1 then min(unit_id) end as unit_id
-    from (
-        select f.file_key, k.unit_id, length(k.name_key) as len,
-               max(length(k.name_key)) over (partition by f.file_key) as longest
-        from (
-            select distinct file_key from issue_units where known_unit is null
-            union
-            select distinct {{ normalized | replace('@@', "regexp_replace(regexp_extract(file, '[^/]+$'), '\\.[^.]*$', '')") }}
-            from rejected where unit_id is null
-        ) f
-        join registry_keys k on contains(f.file_key, k.name_key)
-    )
-    where len = longest
-    group by file_key
-), resolved as (
-    select iu.*, coalesce(iu.known_unit, nf.unit_id) as unit_id_resolved
-    from issue_units iu
-    left join named_files nf on nf.file_key = iu.file_key
 ), grouped as (
     -- rows of one file with the same code (and, for an unresolved unit, the same name as written)
     select
@@ -157,15 +112,19 @@ with context as (
         code,
         item.message as message
     from (select *, unnest(items) as item from grouped where n < {{ summary_min_rows }})
+), issue_file_units as (
+    -- the unit a rejected file's issues agree on (their unit names, or the file name, resolved in staging)
+    select year, file, case when count(distinct unit_id) = 1 then min(unit_id) end as unit_id,
+           case when count(distinct unit) = 1 then min(unit) end as unit_text
+    from {{ ref('ingest_issues') }}
+    where year is not null
+    group by year, file
 ), rejected_items as (
     select
         r.year,
-        coalesce(r.unit_id, nf.unit_id) as unit_id,
+        coalesce(r.unit_id, iu.unit_id) as unit_id,
         -- unresolved: the one name its rows wrote, if they agree
-        case when coalesce(r.unit_id, nf.unit_id) is null then (
-            select case when count(distinct i.unit) = 1 then min(i.unit) end from {{ ref('ingest_issues') }} i
-            where i.year = r.year and i.file = r.file
-        ) end as unit_text,
+        case when coalesce(r.unit_id, iu.unit_id) is null then iu.unit_text end as unit_text,
         'rejected_file' as category,
         'error' as severity,
         r.file, r.sheet,
@@ -180,9 +139,7 @@ with context as (
         ), 'file_rejected') as code,
         coalesce(r.status_reason, '文件中没有一行可以采用，整个文件未被采用（原因见下列各项）。') as message
     from rejected r
-    left join named_files nf
-      on r.unit_id is null
-     and nf.file_key = {{ normalized | replace('@@', "regexp_replace(regexp_extract(r.file, '[^/]+$'), '\\.[^.]*$', '')") }}
+    left join issue_file_units iu on iu.year = r.year and iu.file = r.file
 ), missing_sheets as (
     select
         s.year, s.unit_id, null::varchar as unit_text,
@@ -193,7 +150,8 @@ with context as (
         '未收到' || s.year || '年度打分表（' || coalesce(r.name, s.role) || '）。' as message
     from {{ ref('unit_scores') }} s
     left join {{ source('reference', 'rulebook_roles') }} r using (role)
-    where s.status = 'missing'
+    -- a score sheet is owed once its year is over: the running year's come after it ends
+    where s.status = 'missing' and s.year < (select year(as_of) from context)
 ), overdue_filings as (
     select
         f.year, f.unit_id, null::varchar as unit_text,

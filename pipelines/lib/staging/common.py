@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from pipelines.lib.names import UnitRegistry
 from pipelines.lib.schema import source_tables
 
 ISSUE_COLUMNS = source_tables()["stg_meeting_issues"].column_names
@@ -140,6 +141,19 @@ class Report:
         return pd.concat(
             [pd.DataFrame(self.issues, columns=ISSUE_COLUMNS), *self.issue_frames], ignore_index=True
         )
+
+
+def with_unit_ids(issues: pd.DataFrame, registry: UnitRegistry) -> pd.DataFrame:
+    """Each issue's registered unit: the one the unit name written with it resolves to, else the one its file
+    name names (a file rejected whole says no unit inside); null when neither does."""
+    if issues.empty:
+        return issues.assign(unit_id=pd.Series(dtype=object))
+    written = {u: r.unit.unit_id for u in issues["unit"].dropna().unique() if (r := registry.resolve(u)).unit}
+    named = {
+        f: u.unit_id for f in issues["file"].dropna().unique() if (u := registry.in_file_name(f)) is not None
+    }
+    unit_id = issues["unit"].map(written).fillna(issues["file"].map(named)).astype(object)
+    return issues.assign(unit_id=unit_id.where(unit_id.notna(), None))
 
 
 def file_frame(con: duckdb.DuckDBPyConnection, kind: str) -> pd.DataFrame:

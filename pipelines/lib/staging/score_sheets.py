@@ -3,10 +3,8 @@ template's tasks and scored (scoring.py); the newest submission of a unit, role 
 
 from __future__ import annotations
 
-import re
 from collections import namedtuple
 from datetime import datetime
-from pathlib import PurePosixPath
 from typing import Any
 
 import duckdb
@@ -229,11 +227,7 @@ class _Stager:
                 problem = res.message(label)
         else:
             # No 被考核单位 line: fall back to the file name, which the file itself does not contradict.
-            for part in re.split(r"[_\-\s()（）]+", PurePosixPath(b["file"]).stem):
-                found = self.registry.resolve(part, role) if part else None
-                if found is not None and found.unit is not None:
-                    unit = found.unit
-                    break
+            unit = self.registry.in_file_name(b["file"], role)
             if unit is None:
                 problem = (
                     "打分表中未写明“被考核单位”，文件名也无法对应到登记单位，请补充“被考核单位：××”一行。"
