@@ -14,7 +14,7 @@ from access import audit
 from dashboards import auth, data, exports
 from dashboards.filters import Filters, current
 from dashboards.formats import MISSING, Shown, is_missing, isolated
-from dashboards.i18n import t
+from dashboards.i18n import label, t
 from dashboards.pages import UNIT_PAGE
 
 if TYPE_CHECKING:
@@ -212,3 +212,21 @@ def freshness() -> str:
     info = data.publication()
     when = beijing_time(info.get("published_at"))
     return t("published", when=when, files=int(info.get("source_files") or 0)) if when else ""
+
+
+# A rectification problem as every list of them shows it (the 整改 page, a unit's page).
+PROBLEM_COLUMNS = {
+    "source_label": "problem_source",
+    "description": "problem",
+    "measure": "rect_measure",
+    "owner": "owner",
+    "deadline": "deadline",
+    "note": "note",
+    "file": "file",
+    "row": "row",
+}
+
+
+def with_source_label(problems: pd.DataFrame) -> pd.DataFrame:
+    """The problems with the user's word for where each came from (自查, 督察反馈 …)."""
+    return problems.assign(source_label=problems["source"].map(lambda s: label("problem_source", s)))

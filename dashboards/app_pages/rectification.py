@@ -6,7 +6,7 @@ import streamlit as st
 from dashboards import queries
 from dashboards.formats import RATE
 from dashboards.i18n import label, t
-from dashboards.ui import page, table
+from dashboards.ui import PROBLEM_COLUMNS, page, table, with_source_label
 
 f = page("page_rectification")
 
@@ -80,19 +80,8 @@ table(
 
 st.subheader(t("rectification_all"))
 table(
-    items.assign(source_label=items["source"].map(lambda s: label("problem_source", s))),
+    with_source_label(items),
     key=f"rect_items_{f.year}",
-    columns={
-        "region": "region",
-        "unit_name": "unit_name",
-        "source_label": "problem_source",
-        "description": "problem",
-        "measure": "rect_measure",
-        "owner": "owner",
-        "deadline": "deadline",
-        "note": "note",
-        "file": "file",
-        "row": "row",
-    },
+    columns={"region": "region", "unit_name": "unit_name", **PROBLEM_COLUMNS},
     export="export_quality",
 )

@@ -7,7 +7,7 @@ import streamlit as st
 from dashboards import figures, queries
 from dashboards.formats import MISSING, fmt_rank_change, fmt_score, fmt_score_change
 from dashboards.i18n import fmt_rank, label, role_labels, t
-from dashboards.ui import page, plain, table
+from dashboards.ui import PROBLEM_COLUMNS, page, plain, table, with_source_label
 
 f = page("page_unit")
 
@@ -129,18 +129,9 @@ table(
 st.subheader(t("unit_rectifications"))
 problems = queries.unit_rectifications(f.year, unit_id)
 table(
-    problems.assign(source_label=problems["source"].map(lambda s: label("problem_source", s))),
+    with_source_label(problems),
     key=f"unit_rect_{unit_id}_{f.year}",
-    columns={
-        "source_label": "problem_source",
-        "description": "problem",
-        "measure": "rect_measure",
-        "owner": "owner",
-        "deadline": "deadline",
-        "note": "note",
-        "file": "file",
-        "row": "row",
-    },
+    columns=PROBLEM_COLUMNS,
     highlight=problems["overdue_days"].notna(),
 )
 

@@ -313,6 +313,19 @@ def _year(v: object) -> int | object | None:
 # An absent column's index points at the None pad cell appended to every row.
 
 
+def _row_year(ctx, raw: object, unit: str) -> int | None:
+    """A row's optional 年度 column: a year it cannot be is warned about and the file's year counts."""
+    year = _year(raw)
+    if year is _BAD:
+        ctx.warn(
+            "bad_year",
+            ctx.bad("year", "年度", raw, "应为四位年份（如2024），本行年度按文件所属年度处理。"),
+            unit,
+        )
+        return None
+    return year if isinstance(year, int) else None
+
+
 def _unit(c, i_unit, ctx) -> str:
     unit = _text(c[i_unit]) or ctx.unit_default
     if not unit:
@@ -406,14 +419,7 @@ def _filing_row(c, ix, ctx) -> dict[str, Any]:
     if len(remark) > MAX_TEXT_LEN:
         raise ctx.too_long("remark", "备注", remark)
 
-    year = _year(c[i_year])
-    if year is _BAD:
-        ctx.warn(
-            "bad_year",
-            ctx.bad("year", "年度", c[i_year], "应为四位年份（如2024），本行年度按文件所属年度处理。"),
-            unit,
-        )
-        year = None
+    year = _row_year(ctx, c[i_year], unit)
     due = _optional_date(ctx, "due_date", "应报日期", c[i_due], False)
     if due is _BAD:
         ctx.warn(
@@ -579,14 +585,7 @@ def _rectification_row(c, ix, ctx) -> dict[str, Any]:
             unit,
         )
 
-    year = _year(c[i_year])
-    if year is _BAD:
-        ctx.warn(
-            "bad_year",
-            ctx.bad("year", "年度", c[i_year], "应为四位年份（如2024），本行年度按文件所属年度处理。"),
-            unit,
-        )
-        year = None
+    year = _row_year(ctx, c[i_year], unit)
     return {
         "sheet": ctx.sheet,
         "row": ctx.row,
