@@ -152,7 +152,9 @@ def with_unit_ids(issues: pd.DataFrame, registry: UnitRegistry) -> pd.DataFrame:
     named = {
         f: u.unit_id for f in issues["file"].dropna().unique() if (u := registry.in_file_name(f)) is not None
     }
-    unit_id = issues["unit"].map(written).fillna(issues["file"].map(named)).astype(object)
+    by_name = issues["unit"].map(written).astype(object)
+    by_file = issues["file"].map(named).astype(object)
+    unit_id = by_name.where(by_name.notna(), by_file)
     return issues.assign(unit_id=unit_id.where(unit_id.notna(), None))
 
 
