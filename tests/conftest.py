@@ -111,6 +111,27 @@ def run_fazhi(
     return Warehouse(raw, warehouse)
 
 
+# The files that take longest run first: pytest-xdist hands out whole files in collection order, so the
+# two workers then finish together instead of one waiting alone for the last long file.
+LONGEST_FIRST = (
+    "end_to_end/test_crash_consistency.py",
+    "end_to_end/test_operations.py",
+    "staging/test_pipeline_correctness.py",
+    "dashboard/test_dashboard_app.py",
+    "end_to_end/test_run_lock.py",
+    "dashboard/test_upload.py",
+    "end_to_end/test_check.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def weight(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return next((i for i, f in enumerate(LONGEST_FIRST) if path.endswith(f)), len(LONGEST_FIRST))
+
+    items.sort(key=weight)  # stable: the order within a file stays
+
+
 @pytest.fixture
 def run():
     return run_fazhi
