@@ -87,6 +87,24 @@ class Table:
     footer: list[str] = field(default_factory=list)  # lines under the table (填表人 …)
 
 
+def _blank_rows_and_numbers(
+    rows: list[list[Any]], width: int, flags: set[str], with_no: bool, rng: random.Random
+) -> None:
+    """The mess every ledger table shares: a blank row or two dropped in, and a 序号 column counting the
+    rows that hold data."""
+    if "blank_rows" in flags and rows:
+        for _ in range(rng.randint(1, 2)):
+            rows.insert(rng.randrange(len(rows) + 1), [None] * width)
+    if with_no:
+        n = 0
+        for row in rows:
+            if any(v is not None for v in row):
+                n += 1
+                row.insert(0, n)
+            else:
+                row.insert(0, None)
+
+
 def ledger_table(
     unit: Unit,
     year: int,
@@ -147,17 +165,7 @@ def ledger_table(
         if dup:
             rows.append(list(values))
             log.append(("duplicate_row", m.day.isoformat()))
-    if "blank_rows" in flags and rows:
-        for _ in range(rng.randint(1, 2)):
-            rows.insert(rng.randrange(len(rows) + 1), [None] * len(cols))
-    if with_no:
-        n = 0
-        for row in rows:
-            if any(v is not None for v in row):
-                n += 1
-                row.insert(0, n)
-            else:
-                row.insert(0, None)
+    _blank_rows_and_numbers(rows, len(cols), flags, with_no, rng)
     title = f"{label}{year}年度会议学法台账" if rng.random() < 0.5 else f"{year}年{label}学法及会议记录"
     return Table(title, header, rows)
 
@@ -404,17 +412,7 @@ def rectification_table(
                 "remark": rng.choice(RECTIFICATION_REMARKS[kind]) or None,
             }
             rows.append([fields[key] for key, _ in cols])
-    if "blank_rows" in flags and rows:
-        for _ in range(rng.randint(1, 2)):
-            rows.insert(rng.randrange(len(rows) + 1), [None] * len(cols))
-    if with_no:
-        n = 0
-        for row in rows:
-            if any(v is not None for v in row):
-                n += 1
-                row.insert(0, n)
-            else:
-                row.insert(0, None)
+    _blank_rows_and_numbers(rows, len(cols), flags, with_no, rng)
     footer = []
     if "footer" in flags:
         line = rng.choice(RECTIFICATION_FOOTERS)
