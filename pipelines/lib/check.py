@@ -15,7 +15,6 @@ The background recomputation is `fazhi run` in a detached process (`start_recomp
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import subprocess
@@ -220,7 +219,7 @@ def check_file(
 ) -> FileCheck:
     """What `path` will count as once stored. kind/year: chosen by the user (None: from the file).
     region: the viewer's region, for a county liaison (closest names and records only from it)."""
-    data_hash, size = _hash(path)
+    data_hash, size = ingest.file_sha256(path), path.stat().st_size
     original = original_name or path.name
     result = FileCheck(original, safe_name(original), data_hash, size)
     if kind is not None and kind not in upload_kinds():
@@ -242,15 +241,6 @@ def check_file(
         _compare_with_records(result, reference, region)
         _replaced(result, reference, region)
     return result
-
-
-def _hash(path: Path) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
 
 
 def _outcome(outcome: Any, kind: str) -> ParsedFile:

@@ -114,6 +114,15 @@ def discover(raw_dir: Path) -> list[RawFile]:
     return found
 
 
+def file_sha256(path: Path) -> str:
+    """A file's content hash, read in blocks (a workbook may be large): what the parse cache is keyed by."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def hash_files(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: list[RawFile]) -> None:
     """Fill sha256, re-reading only files whose size or mtime changed since the last run."""
     known = {
@@ -124,11 +133,7 @@ def hash_files(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: list[RawFil
     for f in files:
         h = known.get((f.path, f.size, f.mtime_ns))
         if h is None:
-            digest = hashlib.sha256()
-            with open(raw_dir / f.path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-            h = digest.hexdigest()
+            h = file_sha256(raw_dir / f.path)
             fresh.append((f.path, f.size, f.mtime_ns, h))
         f.sha256 = h
     if fresh:
