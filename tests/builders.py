@@ -219,3 +219,17 @@ def write_oversized_workbook(folder: Path, name: str, megabytes: int = 21) -> Pa
         for _ in range(megabytes):
             fh.write(block)
     return path
+
+
+def write_one_hearing_case(raw: Path, east: str, west: str) -> Path:
+    """Two regions with full party and government sheets for 2024; `east`'s Party committee heard one
+    rule-of-law report, in the first half only: party task 1 (6 points, 2 of them decided by the hearings,
+    −1 per half-year without one) is supported up to 5 points. What an upload's check compares with."""
+    write_units(raw, city_units([east, west]))
+    for region in (east, west):
+        write_score_sheet(raw, 2024, region, "party")
+        write_score_sheet(raw, 2024, region, "government")
+    write_meetings(
+        raw, 2024, f"{east}委_会议台账.csv", [(f"{east}委", "2024-03-05", "常委会", "听取法治建设工作汇报")]
+    )
+    return raw

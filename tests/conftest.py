@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -109,6 +110,17 @@ def run_fazhi(
     assert rc == 0, f"pipeline run failed with exit code {rc}"
     assert warehouse.exists(), "the run succeeded but published nothing"
     return Warehouse(raw, warehouse)
+
+
+def soffice() -> str:
+    """LibreOffice's command, which the tests that re-save workbooks and render documents must have."""
+    exe = shutil.which("soffice") or shutil.which("libreoffice")
+    if exe is None:
+        pytest.fail(
+            "LibreOffice (soffice) is not installed: run the test set-up (./dev test installs "
+            "libreoffice-calc-nogui and libreoffice-writer-nogui); this test must not be skipped."
+        )
+    return exe
 
 
 # The files that take longest run first: pytest-xdist hands out whole files in collection order, so the

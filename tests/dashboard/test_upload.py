@@ -16,7 +16,11 @@ from pathlib import Path
 
 import pytest
 import test_dashboard_e2e as e2e
-from builders import city_units, losing, write_meetings, write_score_sheet, write_units
+from builders import (
+    losing,
+    write_one_hearing_case,
+    write_score_sheet,
+)
 from conftest import run_fazhi, serving
 from sessions import LIAISON_REGION, PASSWORD, signed_in, user_of
 from streamlit.testing.v1 import AppTest
@@ -37,13 +41,7 @@ browser_page = e2e.browser_page
 def base(tmp_path_factory):
     root = tmp_path_factory.mktemp("upload_base")
     raw = root / "raw"
-    write_units(raw, city_units([EAST, WEST]))
-    for region in (EAST, WEST):
-        write_score_sheet(raw, 2024, region, "party")
-        write_score_sheet(raw, 2024, region, "government")
-    write_meetings(
-        raw, 2024, f"{EAST}委_会议台账.csv", [(f"{EAST}委", "2024-03-05", "常委会", "听取法治建设工作汇报")]
-    )
+    write_one_hearing_case(raw, EAST, WEST)
     run_fazhi(raw, root / "marts" / "fazhi.duckdb")
     return root
 

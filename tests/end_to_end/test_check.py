@@ -18,13 +18,12 @@ import duckdb
 import pytest
 from builders import (
     RULES,
-    city_units,
     write_filings,
     write_meetings,
     write_normative,
+    write_one_hearing_case,
     write_oversized_workbook,
     write_score_sheet,
-    write_units,
 )
 from conftest import run_fazhi
 from test_excel import _encrypted_xlsx
@@ -37,18 +36,9 @@ EAST, WEST = "东城区", "西城区"
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    """Two regions with their sheets; 东城区's Party committee heard one rule-of-law report, in the first half
-    of 2024 only: party task 1 (6 points, 2 of them decided by the hearings, −1 per half-year without one)
-    is supported up to 5 points."""
+    """Two regions with their sheets; 东城区 supported up to 5 points on party task 1 (builders)."""
     root = tmp_path_factory.mktemp("check")
-    raw = root / "raw"
-    write_units(raw, city_units([EAST, WEST]))
-    for region in (EAST, WEST):
-        write_score_sheet(raw, 2024, region, "party")
-        write_score_sheet(raw, 2024, region, "government")
-    write_meetings(
-        raw, 2024, "东城区委_会议台账.csv", [(f"{EAST}委", "2024-03-05", "常委会", "听取法治建设工作汇报")]
-    )
+    raw = write_one_hearing_case(root / "raw", EAST, WEST)
     return run_fazhi(raw, root / "marts" / "fazhi.duckdb")
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -29,7 +28,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from builders import city_units, write_corrupt, write_meetings, write_score_sheet, write_units
-from conftest import run_fazhi
+from conftest import run_fazhi, soffice
 from docx import Document
 
 from pipelines.lib import notices
@@ -202,18 +201,8 @@ def test_the_zip_holds_one_notice_per_unit(built, tmp_path):
     assert all(re.fullmatch(r"2024年度反馈通知_[^/\\:*?\"<>|]+\.docx", n) for n in names)
 
 
-def _soffice() -> str:
-    exe = shutil.which("soffice") or shutil.which("libreoffice")
-    if exe is None:
-        pytest.fail(
-            "LibreOffice (soffice) is not installed: run the test set-up (./dev test installs "
-            "libreoffice-writer-nogui); this test must not be skipped."
-        )
-    return exe
-
-
 def test_libreoffice_renders_every_notice(built, tmp_path):
-    exe = _soffice()
+    exe = soffice()
     source = tmp_path / "docx"
     source.mkdir()
     files = _notice_files(built, source)

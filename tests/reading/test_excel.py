@@ -10,7 +10,6 @@ import datetime as dt
 import hashlib
 import random
 import resource
-import shutil
 import struct
 import subprocess
 import uuid
@@ -20,6 +19,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 import xlwt
+from conftest import soffice
 from openpyxl.styles import Alignment
 from test_wild_workbooks import assert_clean_message
 
@@ -201,16 +201,6 @@ def test_cells_without_r_attribute_are_placed_like_readers_do(tmp_path):
 # Office-suite files: LibreOffice re-saves the generated workbook as BIFF8 .xls and as .xlsx
 
 
-def _soffice() -> str:
-    exe = shutil.which("soffice") or shutil.which("libreoffice")
-    if exe is None:
-        pytest.fail(
-            "LibreOffice (soffice) is not installed: run the test set-up "
-            "(apt-get install -y libreoffice-calc-nogui); this test must not be skipped."
-        )
-    return exe
-
-
 def _convert(exe: str, source: Path, target: str, outdir: Path, profile: Path) -> Path:
     outdir.mkdir()
     proc = subprocess.run(
@@ -235,7 +225,7 @@ def _convert(exe: str, source: Path, target: str, outdir: Path, profile: Path) -
 
 
 def test_libreoffice_resaved_workbooks_read_the_same(score_xlsx, tmp_path):
-    exe = _soffice()
+    exe = soffice()
     profile = tmp_path / f"lo-profile-{uuid.uuid4().hex}"  # private profile: parallel runs don't clash
     xls = _convert(exe, score_xlsx, "xls:MS Excel 97", tmp_path / "xls", profile)
     xlsx = _convert(exe, score_xlsx, "xlsx", tmp_path / "xlsx", profile)
