@@ -14,6 +14,8 @@ RULEBOOK = [
     "rulebook_filing_requirements",
     "rulebook_meeting_types",
     "rulebook_calendar",
+    "rulebook_weight_ranges",
+    "rulebook_not_applicable",
 ]
 
 

@@ -30,7 +30,7 @@ from pipelines.lib.score_sheets import parse_score_sheet
 from pipelines.lib.warehouse import transaction, utc_now
 
 # Bump when any parser's output changes: cached results of older parsers are then re-parsed.
-PARSER_VERSION = 4
+PARSER_VERSION = 5
 
 KIND_FOLDERS = {
     "score_sheets": "score_sheet",

@@ -49,8 +49,41 @@ def rulebook_tables(rules: Rulebook) -> dict[str, pd.DataFrame]:
                 "session_hours": rules.early_warning.session_hours,
                 "filing_due_soon_days": rules.early_warning.filing_due_soon_days,
                 "resubmit_days": rules.resubmit_days,
+                "score_sheet_due_year_offset": rules.score_sheet_due[0],
+                "score_sheet_due_month": rules.score_sheet_due[1],
+                "score_sheet_due_day": rules.score_sheet_due[2],
+                "stability_draws": rules.stability.draws,
+                "stability_seed": rules.stability.seed,
+                "band_low": rules.stability.band[0],
+                "band_high": rules.stability.band[1],
+                "distinct_probability": rules.stability.distinct_probability,
+                "self_vs_verified": rules.stability.self_vs_verified,
+                "contradicted_points": rules.stability.contradicted_points,
+                "peer_margin": rules.peer_margin,
+                **{f"effort_{kind}": n for kind, n in rules.effort.items()},
             }
         ]
+    )
+    weight_ranges = pd.DataFrame(
+        [
+            {"role": role, "factor_low": lo, "factor_high": hi}
+            for role, (lo, hi) in rules.stability.weight_ranges.items()
+        ],
+        columns=["role", "factor_low", "factor_high"],
+    )
+    not_applicable = pd.DataFrame(
+        [
+            {
+                "role": na.role,
+                "task_no": na.task_no,
+                "unit_name": unit,
+                "reason": na.reason,
+                "source": na.source,
+            }
+            for na in rules.not_applicable
+            for unit in (na.units or (None,))
+        ],
+        columns=["role", "task_no", "unit_name", "reason", "source"],
     )
     calendar = pd.DataFrame(
         [
@@ -170,4 +203,6 @@ def rulebook_tables(rules: Rulebook) -> dict[str, pd.DataFrame]:
         "rulebook_filing_requirements": filings,
         "rulebook_meeting_types": meeting_types,
         "rulebook_calendar": calendar,
+        "rulebook_weight_ranges": weight_ranges,
+        "rulebook_not_applicable": not_applicable,
     }

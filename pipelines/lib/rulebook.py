@@ -183,6 +183,33 @@ class EarlyWarning:
     filing_due_soon_days: int  # an unfiled report is due soon within this many days of its due date
 
 
+@dataclass(frozen=True)
+class NotApplicable:
+    """A task that does not apply (不适用) to some units of a role: it leaves their denominator."""
+
+    role: str
+    task_no: int
+    units: tuple[str, ...]  # registry names; empty = every unit of the role
+    reason: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Stability:
+    """The rank-stability simulation: how many draws, its seed, and the uncertainties it draws over."""
+
+    draws: int
+    seed: int
+    band: tuple[float, float]  # the quantiles of simulated ranks that bound a subject's band
+    distinct_probability: float  # a place is distinguishable from the one above in this share of draws
+    self_vs_verified: bool
+    contradicted_points: bool
+    weight_ranges: dict[str, tuple[float, float]]  # role → duty-group weight factor range
+
+
+IMPROVEMENT_KINDS = ("filing", "record", "meeting", "task")
+
+
 # 问题来源 codes of the rectification ledger (the reader maps the words offices write onto these).
 RECTIFICATION_SOURCES = ("self_check", "inspection_feedback", "shufa_review", "other")
 
@@ -205,6 +232,15 @@ class Rulebook:
     rectification: RectificationRules
     early_warning: EarlyWarning
     resubmit_days: int  # a notice gives a unit this many days to resubmit
+    not_applicable: tuple[NotApplicable, ...]
+    score_sheet_due: tuple[int, int, int]  # (year offset, month, day): 待审 before, 缺报 after
+    stability: Stability
+    peer_margin: float  # weak spot: this far below the peer group's median duty score rate
+    effort: dict[str, int]  # improvement item kind → effort, easiest first
+
+    def score_sheet_due_date(self, year: int) -> date:
+        offset, month, day = self.score_sheet_due
+        return date(year + offset, month, day)
 
     @property
     def role_names(self) -> dict[str, str]:
@@ -424,6 +460,46 @@ def _build(data: dict, raw_templates: dict[str, dict], fingerprint: str) -> Rule
     ):
         raise RulebookError("early_warning: days must be ≥ 0 and session_hours > 0")
 
+    not_applicable = []
+    for spec in data.get("not_applicable") or []:
+        na = NotApplicable(
+            role=spec["role"],
+            task_no=int(spec["task_no"]),
+            units=tuple(spec.get("units") or ()),
+            reason=str(spec.get("reason", "")),
+            source=str(spec.get("source", "")),
+        )
+        known = {t.task_no for t in templates[na.role].tasks} if na.role in templates else set()
+        if na.task_no not in known:
+            raise RulebookError(f"not_applicable: {na.role} has no score-sheet task {na.task_no}")
+        not_applicable.append(na)
+
+    due = (data.get("submission") or {}).get("score_sheet_due") or {"year_offset": 1, "month": 1, "day": 31}
+    score_sheet_due = (int(due.get("year_offset", 1)), int(due["month"]), int(due["day"]))
+    date(2025, *score_sheet_due[1:])  # an impossible date fails here, not mid-run
+
+    stab = data.get("stability") or {}
+    band = tuple(float(q) for q in stab.get("band", (0.05, 0.95)))
+    stability = Stability(
+        draws=int(stab.get("draws", 1000)),
+        seed=int(stab.get("seed", 0)),
+        band=(band[0], band[1]),
+        distinct_probability=float(stab.get("distinct_probability", 0.95)),
+        self_vs_verified=bool(stab.get("self_vs_verified", True)),
+        contradicted_points=bool(stab.get("contradicted_points", True)),
+        weight_ranges={
+            w["role"]: (float(w["factor"][0]), float(w["factor"][1])) for w in stab.get("weight_ranges") or ()
+        },
+    )
+    if stability.draws < 1 or not 0 <= band[0] < band[1] <= 1 or len(band) != 2:
+        raise RulebookError("stability: draws ≥ 1 and band [low, high] within 0..1")
+    _check_roles("stability.weight_ranges", tuple(stability.weight_ranges), roles_spec)
+    if any(not 0 < lo <= hi for lo, hi in stability.weight_ranges.values()):
+        raise RulebookError("stability.weight_ranges: factor [low, high] with 0 < low ≤ high")
+
+    effort = {k: int(v) for k, v in ((data.get("improvement") or {}).get("effort") or {}).items()}
+    effort = {k: effort.get(k, n) for n, k in enumerate(IMPROVEMENT_KINDS, start=1)}
+
     return Rulebook(
         id=str(data.get("id", "default")),
         name=str(data.get("name", "")),
@@ -441,6 +517,11 @@ def _build(data: dict, raw_templates: dict[str, dict], fingerprint: str) -> Rule
         rectification=rectification,
         early_warning=early_warning,
         resubmit_days=int((data.get("notices") or {}).get("resubmit_days", 10)),
+        not_applicable=tuple(not_applicable),
+        score_sheet_due=score_sheet_due,
+        stability=stability,
+        peer_margin=float((data.get("weak_spots") or {}).get("peer_margin", 0.10)),
+        effort=effort,
     )
 
 

@@ -170,6 +170,8 @@ def _parse_sheet(sheet: Sheet, issues: list[Issue]) -> tuple[dict, list[dict], i
             if not text:
                 continue
             value = parse_number(raw)
+            if value is None and says_not_applicable(text):
+                continue  # 不适用: the scoring policy decides what it is worth
             if value is None:
                 issues.append(
                     Issue(
@@ -198,6 +200,14 @@ def _parse_sheet(sheet: Sheet, issues: list[Issue]) -> tuple[dict, list[dict], i
             )
         records.append(record)
     return sheet_meta, records, rows_read
+
+
+# What offices write in a score cell for a task that does not apply to them.
+NOT_APPLICABLE_WORDS = ("不适用", "不涉及", "无此项")
+
+
+def says_not_applicable(text: object) -> bool:
+    return bool(text) and to_halfwidth(str(text)).replace(" ", "").strip("()（）") in NOT_APPLICABLE_WORDS
 
 
 def parse_score_sheet(path: Path) -> ParsedFile:

@@ -13,10 +13,10 @@ import pyarrow as pa
 
 from pipelines.lib.names import Unit, UnitRegistry
 from pipelines.lib.records import ERROR, WARNING
-from pipelines.lib.rulebook import Rulebook, Task
+from pipelines.lib.rulebook import Rulebook, RulebookError, Task
 from pipelines.lib.schema import source_tables
 from pipelines.lib.staging.common import Report, StagedTable, file_frame, parse_issues, sheet_meta
-from pipelines.lib.staging.scoring import TaskScore, missing_task, score_task
+from pipelines.lib.staging.scoring import TaskScore, missing_task, not_applicable_task, score_task
 from pipelines.lib.text import to_halfwidth
 
 KIND = "score_sheet"
@@ -67,6 +67,7 @@ class _Stager:
     def __init__(self, con, rules: Rulebook, registry: UnitRegistry, report: Report):
         self.con, self.rules, self.registry, self.report = con, rules, registry, report
         self._task_indexes: dict[str, tuple[dict, dict]] = {}
+        self._not_applicable = _declared_not_applicable(rules, registry)
 
     def year(self, files: pd.DataFrame, year: int, tasks: list[dict], totals: list[dict]) -> None:
         report = self.report
@@ -311,8 +312,41 @@ class _Stager:
                 )
                 continue
             seen.add(task.task_no)
-            add(task, score_task(task, r, self.rules.ranking.score_basis), r.row)
+            if self._does_not_apply(unit, task):
+                add(task, not_applicable_task(task), r.row)
+            else:
+                add(task, score_task(task, r, self.rules.ranking.score_basis), r.row)
         for task in template.tasks:
             if task.task_no not in seen:
-                add(task, missing_task(task), None)
+                add(
+                    task,
+                    not_applicable_task(task) if self._does_not_apply(unit, task) else missing_task(task),
+                    None,
+                )
         return rejected
+
+    def _does_not_apply(self, unit: Unit, task: Task) -> bool:
+        units = self._not_applicable.get((unit.role, task.task_no), frozenset())
+        return units is None or unit.unit_id in units
+
+
+def _declared_not_applicable(
+    rules: Rulebook, registry: UnitRegistry
+) -> dict[tuple[str, int], frozenset[str] | None]:
+    """(role, task) → the unit ids the rulebook exempts from it; None = every unit of the role. A name
+    the registry does not know is a rulebook error, reported before anything is scored."""
+    declared: dict[tuple[str, int], frozenset[str] | None] = {}
+    for na in rules.not_applicable:
+        key = (na.role, na.task_no)
+        if not na.units:
+            declared[key] = None
+            continue
+        ids = set()
+        for name in na.units:
+            res = registry.resolve(name, na.role)
+            if res.unit is None:
+                raise RulebookError(f"not_applicable: {res.message(name)}")
+            ids.add(res.unit.unit_id)
+        before = declared.get(key, frozenset())
+        declared[key] = None if before is None else before | ids
+    return declared

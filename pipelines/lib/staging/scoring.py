@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from pipelines.lib.records import ERROR, WARNING
 from pipelines.lib.rulebook import Task
+from pipelines.lib.score_sheets import says_not_applicable
 
 COLUMN_NAMES = {"self": "自评分", "verified": "核定分"}
 
@@ -15,9 +16,9 @@ COLUMN_NAMES = {"self": "自评分", "verified": "核定分"}
 class TaskScore:
     self_points: float | None
     verified_points: float | None
-    points: float  # what counts
+    points: float | None  # what counts; None when the task does not apply (it leaves the denominator)
     score_source: str | None  # self | verified; None for a task missing from the sheet
-    flag: str | None  # blank_score | invalid_score | missing_task
+    flag: str | None  # blank_score | invalid_score | missing_task | not_applicable
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (severity, code, message)
 
 
@@ -54,6 +55,8 @@ def score_task(task: Task, row, basis: str) -> TaskScore:
         "verified" if filled["verified"] else "self"
     )
     points = values[use]
+    if says_not_applicable(getattr(row, f"{use}_raw")):
+        return not_applicable_task(task, use, values, problems)
     flag = None
     if not filled[use]:
         flag = "blank_score"  # counted as 0 (the parser warned score_blank)
@@ -78,3 +81,25 @@ def missing_task(task: Task) -> TaskScore:
             )
         ],
     )
+
+
+def not_applicable_task(
+    task: Task,
+    written_by: str | None = None,
+    values: dict[str, float | None] | None = None,
+    problems: list[tuple[str, str, str]] | None = None,
+) -> TaskScore:
+    """A task that does not apply (不适用): no points and out of the unit's denominator. The rulebook may
+    say so (`written_by` None: nothing to confirm), or the sheet may (the office is asked to confirm)."""
+    problems = list(problems or ())
+    if written_by is not None:
+        problems.append(
+            (
+                WARNING,
+                "task_not_applicable",
+                f"第{task.task_no}项任务{COLUMN_NAMES[written_by]}填写为不适用，该项{task.points:g}分不计入满分；"
+                "规则库未规定该项不适用，请核实确属不适用。",
+            )
+        )
+    values = values or {}
+    return TaskScore(values.get("self"), values.get("verified"), None, written_by, "not_applicable", problems)
