@@ -20,7 +20,10 @@ BEGIN, END = "<!-- contract: generated from fazhi_dbt/models/marts/*.yml -->", "
 ORDER = (
     "unit_scores",
     "region_rankings",
+    "rank_stability",
+    "improvement_paths",
     "task_scores",
+    "duty_scores",
     "task_evidence",
     "requirement_compliance",
     "study_sessions_quarterly",

@@ -14,11 +14,16 @@ with region_roles as (
     select
         y.year,
         g.region,
-        max(s.score) filter (where r.region_position = 1) as party_score,
-        max(s.score) filter (where r.region_position = 2) as government_score,
-        case when count(s.score) filter (where r.role is not null) >= any_value(p.roles_needed)
-             then avg(s.score) filter (where r.role is not null) end as score,
-        string_agg(case when s.score is null and r.role is not null then s.unit_name || '未报送或未计分' end, '；'
+        -- each role on the whole sheet's scale (a task that does not apply counts neither way)
+        max(s.scaled_score) filter (where r.region_position = 1) as party_score,
+        max(s.scaled_score) filter (where r.region_position = 2) as government_score,
+        case when count(s.scaled_score) filter (where r.role is not null) >= any_value(p.roles_needed)
+             then avg(s.scaled_score) filter (where r.role is not null) end as score,
+        bool_or(s.status = 'missing' and r.role is not null) as any_missing,
+        string_agg(case when s.scaled_score is null and r.role is not null
+                        then s.unit_name || case when s.status = 'pending'
+                                                 then '待审（打分表未到应报日期 ' || strftime(s.sheet_due, '%Y-%m-%d') || '）'
+                                                 else '缺报' end end, '；'
                    order by r.region_position, s.unit_name) as note
     from regions g
     cross join {{ ref('int_years') }} y
@@ -29,7 +34,8 @@ with region_roles as (
 ), ranked as (
     select
         *,
-        {{ ranking_columns('year') }}
+        {{ ranking_columns('year') }},
+        count(*) over (partition by year) as subject_total
     from region_scores
 ), bottom_cuts as (
     {{ bottom_cuts('ranked', 'k.year') }}
@@ -47,6 +53,9 @@ select
     p.score as prev_score,
     c.score - p.score as score_change,
     c.rank_total::integer as rank_total,
+    c.subject_total::integer as subject_total,
+    -- not ranked: 缺报 when a role's sheet is overdue, else 待审 (still within its due date)
+    case when c.score is not null then 'ranked' when c.any_missing then 'missing' else 'pending' end as status,
     c.note
 from ranked c
 left join bottom_cuts k on k.year = c.year

@@ -37,6 +37,7 @@ select
          when flag = 'missing_task' then '打分表缺少此项'
          when flag = 'blank_score' then '未填写得分'
          when flag = 'invalid_score' then '得分无效'
+         when flag = 'not_applicable' then '不适用：不计入满分'
     end as flag_note,
     score_source,
     file,

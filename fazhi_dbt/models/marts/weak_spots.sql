@@ -20,10 +20,11 @@ with bottom_regions as (
         t.year, 'task', t.role || '-' || t.task_no::varchar, any_value(k.text), 'loss_rate',
         avg((t.lost_points > 0)::int),
         case when avg((t.lost_points > 0)::int) >= 0.75 then 'high' else 'medium' end,
-        count(*) filter (where t.lost_points > 0)::varchar || '/' || count(*)::varchar
+        count(*) filter (where t.lost_points > 0)::varchar || '/' || count(t.lost_points)::varchar
             || '个单位在此项失分，合计失分' || round(sum(t.lost_points), 1)::varchar || '分'
     from {{ ref('task_scores') }} t
     join {{ ref('score_sheet_tasks') }} k on k.role = t.role and k.task_no = t.task_no
+    where t.lost_points is not null  -- a task that does not apply is neither lost nor kept
     group by t.year, t.role, t.task_no
     having avg((t.lost_points > 0)::int) >= 0.5
 ), unmet_requirements as (
@@ -43,6 +44,17 @@ with bottom_regions as (
     from {{ ref('task_scores') }} t
     join {{ ref('units') }} u using (unit_id)
     where t.flag = 'evidence_shortfall'
+), below_peers_and_past as (
+    -- a duty on which a unit is below its peers' median by the rulebook's margin and below its own last year
+    select
+        d.year, 'unit', d.unit_id, '第' || d.duty_no::varchar || '项职责低于同类且低于上年', 'duty_rate_vs_peers',
+        d.rate - d.peer_median, 'medium',
+        u.unit_name || '“' || case when length(d.duty) > 16 then left(d.duty, 16) || '…' else d.duty end || '”得分率' || round(d.rate * 100, 1)::varchar || '%，同类单位中位数'
+            || round(d.peer_median * 100, 1)::varchar || '%，上年' || round(d.prev_rate * 100, 1)::varchar || '%'
+    from {{ ref('duty_scores') }} d
+    join {{ ref('units') }} u using (unit_id)
+    cross join {{ source('reference', 'rulebook_info') }} i
+    where d.rate <= d.peer_median - i.peer_margin + 1e-9 and d.rate < d.prev_rate - 1e-9
 ), missing_sheets as (
     select
         year, 'unit', unit_id, '未报送打分表', 'status', null::double, 'high',
@@ -55,4 +67,5 @@ union all select * from falling_regions
 union all select * from lost_tasks
 union all select * from unmet_requirements
 union all select * from unsupported_claims
+union all select * from below_peers_and_past
 union all select * from missing_sheets

@@ -1,0 +1,301 @@
+"""Rank stability: how far a place can be trusted, from a seeded simulation over the uncertainties the
+rulebook declares (its `stability` section).
+
+Each draw re-scores every ranked unit: per task, the verified or the self score where both exist and
+differ; the claimed or the supported points where the records contradict a claim; and, for the roles
+with a weight range, one weight factor per duty group (the same for every unit in the draw: the weights
+are a policy, not a unit's doing). Units are ranked within their role in every draw, and regions on
+the mean of their region roles' draws, by the same competition rule as the published ranking. A
+subject's band is the quantiles of its simulated ranks; subjects whose bands overlap form a tier.
+
+Plain functions over data frames, so the rules are tested without a warehouse; the dbt model
+`int_rank_stability` calls `rank_stability` with the published marts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = [
+    "year",
+    "scope",
+    "subject",
+    "subject_name",
+    "region",
+    "score",
+    "rank",
+    "rank_total",
+    "median",
+    "p05",
+    "p95",
+    "tier",
+    "tier_name",
+    "prev_rank",
+    "stable_change",
+    "above_subject",
+    "p_below_above",
+    "distinct_from_above",
+    "draws",
+]
+CHUNK = 100  # draws simulated at once: bounds memory at nation scale; fixed, so results do not depend on it
+DIGITS = 9  # scores are compared rounded, so that sums in another order still tie
+
+
+@dataclass(frozen=True)
+class Settings:
+    draws: int
+    seed: int
+    band: tuple[float, float]
+    distinct_probability: float
+    self_vs_verified: bool
+    contradicted_points: bool
+    weight_ranges: dict[str, tuple[float, float]]
+    region_roles: tuple[str, ...]  # in the rulebook's order
+    require_all_region_roles: bool
+
+
+@dataclass
+class _Role:
+    """One role's ranked units in one year, as arrays the draws work on."""
+
+    units: pd.DataFrame  # unit_id, unit_name, region, scaled_score, rank, prev_rank, max_score
+    base: np.ndarray  # unit × duty: points counted
+    applicable: np.ndarray  # unit × duty: points of the tasks that apply
+    entry_unit: np.ndarray  # uncertain task → unit index
+    entry_duty: np.ndarray  # uncertain task → duty index
+    entry_delta: np.ndarray  # uncertain task → points the alternative adds (may be negative)
+    weights: tuple[float, float] | None
+
+
+def rank_stability(
+    units: pd.DataFrame, tasks: pd.DataFrame, regions: pd.DataFrame, settings: Settings
+) -> pd.DataFrame:
+    """One row per ranked subject (region, or unit within its role) and year.
+
+    units: unit_scores (year, unit_id, unit_name, region, role, max_score, scaled_score, rank,
+    rank_total, prev_rank); tasks: task_scores (year, unit_id, role, duty_no, max_points, self_points,
+    verified_points, points, flag, evidence_points, evidence_max); regions: region_rankings (year,
+    region, score, rank, rank_total, prev_rank)."""
+    frames = [
+        _year(year, units[units["year"] == year], tasks[tasks["year"] == year], regions, settings)
+        for year in sorted(units.loc[units["scaled_score"].notna(), "year"].unique())
+    ]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True)[COLUMNS] if frames else pd.DataFrame(columns=COLUMNS)
+
+
+def _year(
+    year: int, units: pd.DataFrame, tasks: pd.DataFrame, regions: pd.DataFrame, s: Settings
+) -> pd.DataFrame:
+    ranked = units[units["scaled_score"].notna()]
+    roles = {str(role): _role(group, tasks, s) for role, group in sorted(ranked.groupby("role"))}
+    region_rows = regions[(regions["year"] == year) & regions["score"].notna()].sort_values("region")
+    members = _region_members(region_rows, roles, s)
+
+    ranks = {role: np.empty((len(r.units), s.draws), dtype=np.int32) for role, r in roles.items()}
+    below = {role: np.zeros(len(r.units)) for role, r in roles.items()}
+    above_of = {role: _above(r.units["scaled_score"].to_numpy()) for role, r in roles.items()}
+    region_ranks = np.empty((len(region_rows), s.draws), dtype=np.int32)
+    region_below = np.zeros(len(region_rows))
+    region_above = _above(region_rows["score"].to_numpy())
+    generators = {role: np.random.default_rng([s.seed, int(year), n]) for n, role in enumerate(roles)}
+
+    for start in range(0, s.draws, CHUNK):
+        size = min(CHUNK, s.draws - start)
+        scores = {role: _draw(r, size, generators[role]) for role, r in roles.items()}
+        for role, drawn in scores.items():
+            ranks[role][:, start : start + size] = _competition_ranks(drawn)
+            below[role] += _lower_than_above(drawn, above_of[role])
+        if len(region_rows):
+            drawn = _region_draws(members, scores, size)
+            region_ranks[:, start : start + size] = _competition_ranks(drawn)
+            region_below += _lower_than_above(drawn, region_above)
+
+    out = [
+        _summary(
+            year,
+            role,
+            r.units.drop(columns="score").rename(
+                columns={"unit_id": "subject", "unit_name": "subject_name", "scaled_score": "score"}
+            ),
+            ranks[role],
+            below[role],
+            above_of[role],
+            s,
+        )
+        for role, r in roles.items()
+    ]
+    if len(region_rows):
+        subjects = region_rows.assign(subject=region_rows["region"], subject_name=region_rows["region"])
+        out.append(_summary(year, "region", subjects, region_ranks, region_below, region_above, s))
+    return pd.concat(out, ignore_index=True)
+
+
+def _role(units: pd.DataFrame, tasks: pd.DataFrame, s: Settings) -> _Role:
+    units = units.sort_values("unit_id").reset_index(drop=True)
+    index = pd.Series(np.arange(len(units)), index=units["unit_id"])
+    mine = tasks[tasks["unit_id"].isin(index.index) & (tasks["role"] == units["role"].iloc[0])]
+    mine = mine[mine["flag"].fillna("") != "not_applicable"]
+    weights = s.weight_ranges.get(units["role"].iloc[0])
+    # without a weight range the duty groups do not matter: one column keeps the arrays small
+    duty_codes, duty_index = np.unique(mine["duty_no"].to_numpy(), return_inverse=True)
+    duty = duty_index if weights else np.zeros(len(mine), dtype=int)
+    n_duties = len(duty_codes) if weights else 1
+    row = index[mine["unit_id"]].to_numpy()
+    base = np.zeros((len(units), n_duties))
+    applicable = np.zeros((len(units), n_duties))
+    np.add.at(base, (row, duty), mine["points"].fillna(0).to_numpy(float))
+    np.add.at(applicable, (row, duty), mine["max_points"].to_numpy(float))
+    deltas = _alternatives(mine, s)
+    keep = deltas != 0
+    return _Role(units, base, applicable, row[keep], duty[keep], deltas[keep], weights)
+
+
+def _alternatives(tasks: pd.DataFrame, s: Settings) -> np.ndarray:
+    """Per task, the points its declared uncertainty could add instead (0: none): the other of the
+    verified and self score, or the supported points when the claim exceeds what the records support."""
+    points = tasks["points"].fillna(0).to_numpy(float)
+    delta = np.zeros(len(tasks))
+    if s.self_vs_verified:
+        self_, verified = tasks["self_points"].to_numpy(float), tasks["verified_points"].to_numpy(float)
+        both = ~np.isnan(self_) & ~np.isnan(verified) & (np.abs(self_ - verified) > 1e-9)
+        other = np.where(np.abs(points - verified) <= 1e-9, self_, verified)
+        other = np.minimum(other, tasks["max_points"].to_numpy(float))
+        delta = np.where(both, other - points, delta)
+    if s.contradicted_points:
+        supported = (tasks["max_points"] - tasks["evidence_max"] + tasks["evidence_points"]).to_numpy(float)
+        over = (tasks["flag"].fillna("") == "evidence_shortfall").to_numpy()
+        delta = np.where(over & (delta == 0), supported - points, delta)
+    return delta
+
+
+def _draw(r: _Role, size: int, rng: np.random.Generator) -> np.ndarray:
+    """unit × draw: each unit's score on the whole sheet's scale in `size` draws."""
+    points = np.repeat(r.base[:, :, None], size, axis=2)
+    if len(r.entry_delta):
+        switch = rng.random((len(r.entry_delta), size)) < 0.5
+        np.add.at(points, (r.entry_unit, r.entry_duty), r.entry_delta[:, None] * switch)
+    np.maximum(points, 0, out=points)
+    if r.weights:
+        factors = rng.uniform(r.weights[0], r.weights[1], size=(r.base.shape[1], size))
+    else:
+        factors = np.ones((r.base.shape[1], size))
+    numerator = np.einsum("udc,dc->uc", points, factors)
+    denominator = r.applicable @ factors
+    max_score = r.units["max_score"].to_numpy(float)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.round(max_score * numerator / denominator, DIGITS)
+
+
+def _region_members(
+    regions: pd.DataFrame, roles: dict[str, _Role], s: Settings
+) -> list[list[tuple[str, int]]]:
+    """Per ranked region, its region-role units as (role, row in that role's draws)."""
+    members = []
+    for region in regions["region"]:
+        mine: list[tuple[str, int]] = []
+        for role in s.region_roles:
+            if role in roles:
+                rows = np.flatnonzero(roles[role].units["region"].to_numpy() == region)
+                mine.extend((role, int(i)) for i in rows)
+        members.append(mine)
+    return members
+
+
+def _region_draws(
+    members: list[list[tuple[str, int]]], scores: dict[str, np.ndarray], size: int
+) -> np.ndarray:
+    """region × draw: the mean of its region roles' draws (the published region score's rule)."""
+    out = np.empty((len(members), size))
+    for i, mine in enumerate(members):
+        out[i] = np.mean([scores[role][row] for role, row in mine], axis=0)
+    return np.round(out, DIGITS)
+
+
+def _competition_ranks(scores: np.ndarray) -> np.ndarray:
+    """subject × draw → rank 1 + the number of subjects scoring more (1, 2, 2, 4), per draw."""
+    ranks = np.empty(scores.shape, dtype=np.int32)
+    n = scores.shape[0]
+    for c in range(scores.shape[1]):
+        ordered = np.sort(scores[:, c])
+        ranks[:, c] = n - np.searchsorted(ordered, scores[:, c], side="right") + 1
+    return ranks
+
+
+def _above(scores: np.ndarray) -> np.ndarray:
+    """Per subject, the index of the subject just above it (the first with the lowest score above its
+    own), or -1 for those in first place."""
+    scores = np.round(scores.astype(float), DIGITS)
+    distinct, first = np.unique(scores, return_index=True)
+    nxt = np.searchsorted(distinct, scores, side="right")
+    return np.where(nxt < len(distinct), first[np.minimum(nxt, len(distinct) - 1)], -1)
+
+
+def _lower_than_above(scores: np.ndarray, above: np.ndarray) -> np.ndarray:
+    """Per subject, in how many of these draws it scores lower than the subject just above it."""
+    has = above >= 0
+    counts = np.zeros(len(above))
+    counts[has] = (scores[has] < scores[above[has]]).sum(axis=1)
+    return counts
+
+
+def _summary(
+    year: int,
+    scope: str,
+    subjects: pd.DataFrame,
+    ranks: np.ndarray,
+    below: np.ndarray,
+    above: np.ndarray,
+    s: Settings,
+) -> pd.DataFrame:
+    out = subjects[["subject", "subject_name", "region", "score", "rank", "rank_total", "prev_rank"]].copy()
+    out.insert(0, "scope", scope)
+    out.insert(0, "year", int(year))
+    out["median"] = np.median(ranks, axis=1)
+    out["p05"] = np.quantile(ranks, s.band[0], axis=1, method="inverted_cdf").astype(int)
+    out["p95"] = np.quantile(ranks, s.band[1], axis=1, method="inverted_cdf").astype(int)
+    prev = out["prev_rank"]
+    out["stable_change"] = [
+        None if pd.isna(p) else bool(lo <= p <= hi)
+        for p, lo, hi in zip(prev, out["p05"], out["p95"], strict=True)
+    ]
+    names = out["subject"].to_numpy()
+    out["above_subject"] = [names[a] if a >= 0 else None for a in above]
+    share = below / ranks.shape[1]
+    out["p_below_above"] = np.where(above >= 0, share, np.nan)
+    out["distinct_from_above"] = [
+        None if a < 0 else bool(p >= s.distinct_probability - 1e-12)
+        for a, p in zip(above, share, strict=True)
+    ]
+    out["draws"] = ranks.shape[1]
+    out["tier"] = tiers(out["rank"].to_numpy(), out["p05"].to_numpy(), out["p95"].to_numpy())
+    out["tier_name"] = [tier_name(t) for t in out["tier"]]
+    return out
+
+
+def tiers(rank: np.ndarray, p05: np.ndarray, p95: np.ndarray) -> np.ndarray:
+    """Tier per subject: in the published order, a subject starts a new tier when its band does not
+    reach the band of any subject of the tier above (overlapping bands chain into one tier)."""
+    order = np.lexsort((p05, rank))
+    tier = np.zeros(len(rank), dtype=int)
+    current, reach = 0, -1
+    for i in order:
+        if current == 0 or p05[i] > reach:
+            current += 1
+            reach = p95[i]
+        reach = max(reach, p95[i])
+        tier[i] = current
+    return tier
+
+
+_DIGITS = "零一二三四五六七八九"
+
+
+def tier_name(n: int) -> str:
+    """1 → 第一梯队, 12 → 第十二梯队."""
+    tens, ones = divmod(int(n), 10)
+    word = ("" if tens < 2 else _DIGITS[tens]) + ("十" if tens else "") + (_DIGITS[ones] if ones else "")
+    return f"第{word}梯队"

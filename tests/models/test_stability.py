@@ -1,0 +1,202 @@
+"""Rank stability on small hand-made cases: the simulation over declared uncertainties, its bands, tiers,
+stable changes and whether a last place can be told apart from the place above (pipelines/lib/stability.py).
+The dbt model `int_rank_stability` calls the same function on the published marts."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipelines.lib.stability import Settings, rank_stability, tier_name, tiers
+
+SETTINGS = Settings(
+    draws=1000,
+    seed=7,
+    band=(0.05, 0.95),
+    distinct_probability=0.95,
+    self_vs_verified=True,
+    contradicted_points=True,
+    weight_ranges={},
+    region_roles=("party", "government"),
+    require_all_region_roles=True,
+)
+
+
+def case(units: list[tuple], tasks: list[tuple], prev: dict[str, int] | None = None):
+    """units: (unit_id, region, role, scaled_score, rank); tasks: (unit_id, role, points, self, verified, flag,
+    supported). One task per unit carries the uncertainty; a second carries the rest of its points."""
+    unit_frame = pd.DataFrame(
+        [
+            {
+                "year": 2024,
+                "unit_id": u,
+                "unit_name": f"{region}{role}",
+                "region": region,
+                "role": role,
+                "max_score": 100.0,
+                "applicable_max": 100.0,
+                "score": score,
+                "scaled_score": score,
+                "rank": rank,
+                "rank_total": len(units),
+                "prev_rank": (prev or {}).get(u),
+            }
+            for u, region, role, score, rank in units
+        ]
+    )
+    rows = []
+    for u, role, points, self_, verified, flag, supported in tasks:
+        score = unit_frame.loc[unit_frame["unit_id"] == u, "scaled_score"].item()
+        common = {"year": 2024, "unit_id": u, "role": role, "duty_no": 1}
+        rows.append(
+            {
+                **common,
+                "task_no": 1,
+                "max_points": 10.0,
+                "points": points,
+                "self_points": self_,
+                "verified_points": verified,
+                "flag": flag,
+                "evidence_max": None if supported is None else 10.0,
+                "evidence_points": supported,
+            }
+        )
+        rows.append(
+            {
+                **common,
+                "task_no": 2,
+                "max_points": 90.0,
+                "points": score - points,
+                "self_points": score - points,
+                "verified_points": None,
+                "flag": None,
+                "evidence_max": None,
+                "evidence_points": None,
+            }
+        )
+    return unit_frame, pd.DataFrame(rows)
+
+
+NO_REGIONS = pd.DataFrame(columns=["year", "region", "score", "rank", "rank_total", "prev_rank"])
+
+
+def by_subject(out: pd.DataFrame) -> pd.DataFrame:
+    return out.set_index("subject")
+
+
+def test_a_last_place_within_reach_of_the_one_above_is_not_distinguishable():
+    # C is last on 80 (verified) but self-assessed 90: half the draws put it at 90, above B's 85.
+    units, tasks = case(
+        [
+            ("A", "甲", "department", 95.0, 1),
+            ("B", "乙", "department", 85.0, 2),
+            ("C", "丙", "department", 80.0, 3),
+        ],
+        [
+            ("A", "department", 10.0, 10.0, None, None, None),
+            ("B", "department", 10.0, 10.0, None, None, None),
+            ("C", "department", 0.0, 10.0, 0.0, None, None),
+        ],
+        prev={"C": 2},
+    )
+    out = by_subject(rank_stability(units, tasks, NO_REGIONS, SETTINGS))
+    c = out.loc["C"]
+    assert (c["p05"], c["p95"]) == (2, 3)
+    assert c["above_subject"] == "B" and 0.4 < c["p_below_above"] < 0.6 and not c["distinct_from_above"]
+    assert c["stable_change"]  # last year's 2nd place lies inside this year's band 2–3
+    assert out.loc["B", "tier"] == out.loc["C", "tier"]  # overlapping bands: one tier
+    assert out.loc["A", "tier_name"] == "第一梯队" and out.loc["C", "tier_name"] == "第二梯队"
+    assert pd.isna(out.loc["A", "above_subject"]) and out.loc["A", "distinct_from_above"] is None
+
+
+def test_a_last_place_no_declared_uncertainty_reaches_is_distinguishable():
+    units, tasks = case(
+        [
+            ("A", "甲", "department", 95.0, 1),
+            ("B", "乙", "department", 85.0, 2),
+            ("C", "丙", "department", 70.0, 3),
+        ],
+        [
+            ("A", "department", 10.0, 10.0, None, None, None),
+            ("B", "department", 10.0, 10.0, 8.0, None, None),  # B: 83 or 85
+            ("C", "department", 10.0, 10.0, None, "evidence_shortfall", 5.0),  # C: 70 or 65
+        ],
+        prev={"C": 1},
+    )
+    out = by_subject(rank_stability(units, tasks, NO_REGIONS, SETTINGS))
+    c = out.loc["C"]
+    assert (c["p05"], c["p95"], c["median"]) == (3, 3, 3.0)
+    assert c["p_below_above"] == 1.0 and c["distinct_from_above"]
+    assert not c["stable_change"]  # from 1st to 3rd: outside the band, a real fall
+    assert list(out["tier"].sort_index()) == [1, 2, 3]
+
+
+def test_a_tie_inside_the_band_is_one_tier_and_the_simulation_is_seeded():
+    # A and B tie on 85; B's verified 85 against a self-assessed 88 only ever lifts it.
+    units, tasks = case(
+        [("A", "甲", "party", 85.0, 1), ("B", "乙", "party", 85.0, 1), ("C", "丙", "party", 60.0, 3)],
+        [
+            ("A", "party", 10.0, 10.0, None, None, None),
+            ("B", "party", 7.0, 10.0, 7.0, None, None),
+            ("C", "party", 10.0, 10.0, None, None, None),
+        ],
+    )
+    first = rank_stability(units, tasks, NO_REGIONS, SETTINGS)
+    out = by_subject(first)
+    assert (out.loc["A", "p05"], out.loc["A", "p95"]) == (1, 2)
+    assert (out.loc["B", "p05"], out.loc["B", "p95"]) == (1, 1)
+    assert out.loc["A", "tier"] == out.loc["B", "tier"] == 1 and out.loc["C", "tier"] == 2
+    pd.testing.assert_frame_equal(first, rank_stability(units, tasks, NO_REGIONS, SETTINGS))
+    other_seed = rank_stability(units, tasks, NO_REGIONS, Settings(**{**SETTINGS.__dict__, "seed": 8}))
+    assert len(other_seed) == len(first)
+
+
+def test_regions_rank_on_the_mean_of_their_region_roles_in_every_draw():
+    units, tasks = case(
+        [
+            ("AP", "甲县", "party", 90.0, 1),
+            ("AG", "甲县", "government", 80.0, 2),
+            ("BP", "乙县", "party", 84.0, 2),
+            ("BG", "乙县", "government", 84.0, 1),
+        ],
+        [
+            ("AP", "party", 10.0, 10.0, None, None, None),
+            ("AG", "government", 10.0, 10.0, None, None, None),
+            ("BP", "party", 4.0, 10.0, 4.0, None, None),  # 84 or 90: the region 84 or 87
+            ("BG", "government", 10.0, 10.0, None, None, None),
+        ],
+    )
+    regions = pd.DataFrame(
+        [
+            {"year": 2024, "region": "甲县", "score": 85.0, "rank": 1, "rank_total": 2, "prev_rank": None},
+            {"year": 2024, "region": "乙县", "score": 84.0, "rank": 2, "rank_total": 2, "prev_rank": None},
+        ]
+    )
+    out = rank_stability(units, tasks, regions, SETTINGS)
+    b = out[(out["scope"] == "region") & (out["subject"] == "乙县")].iloc[0]
+    assert (b["p05"], b["p95"]) == (1, 2) and b["tier"] == 1 and not b["distinct_from_above"]
+    assert 0.4 < b["p_below_above"] < 0.6
+
+
+def test_weight_ranges_move_units_whose_duty_groups_differ():
+    settings = Settings(**{**SETTINGS.__dict__, "weight_ranges": {"department": (0.5, 1.5)}})
+    units, tasks = case(
+        [("A", "甲", "department", 55.0, 1), ("B", "乙", "department", 54.0, 2)],
+        [("A", "department", 10.0, 10.0, None, None, None), ("B", "department", 0.0, 0.0, None, None, None)],
+    )
+    # A is strong on duty 1 and weak on duty 2; B the other way round: the weights decide the order
+    tasks.loc[tasks["task_no"] == 2, "duty_no"] = 2
+    tasks.loc[(tasks["unit_id"] == "B") & (tasks["task_no"] == 2), "points"] = 54.0
+    out = by_subject(rank_stability(units, tasks, NO_REGIONS, settings))
+    assert (out.loc["A", "p05"], out.loc["A", "p95"]) == (1, 2)
+    assert (out.loc["B", "p05"], out.loc["B", "p95"]) == (1, 2)
+
+
+def test_tiers_chain_overlapping_bands_and_are_named():
+    assert list(tiers([1, 2, 3, 4], [1, 1, 3, 4], [2, 3, 3, 4])) == [1, 1, 1, 2]
+    assert [tier_name(n) for n in (1, 2, 10, 12, 20)] == [
+        "第一梯队",
+        "第二梯队",
+        "第十梯队",
+        "第十二梯队",
+        "第二十梯队",
+    ]
