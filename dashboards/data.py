@@ -25,6 +25,8 @@ import streamlit as st
 
 from access.scope import scoped_copy
 from dashboards import auth
+from dashboards.formats import is_missing
+from pipelines.lib.rulebook import Rulebook, load_rulebook
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_TTL_SECONDS = 600
@@ -142,3 +144,38 @@ def regions() -> list[str]:
 def has_year(year: int) -> bool:
     """A year with any submission or score: the running year has ledgers long before its score sheets."""
     return year in years()
+
+
+def published_rulebook() -> Rulebook | None:
+    """The rulebook the published figures were computed with (`marts.publication.rulebook_id`), as its files
+    read now: the one FAZHI_RULEBOOK names when it has that id, else the bundled rulebook of that id; None
+    when no rulebook of that id can be loaded. Its fingerprint differs from the published one when the rules
+    changed after the publication."""
+    published = publication().get("rulebook_id")
+    if is_missing(published) or not str(published):
+        return None
+    for name in (os.environ.get("FAZHI_RULEBOOK"), str(published)):
+        if not name:
+            continue
+        try:
+            rules = load_rulebook(name)
+        except (ValueError, KeyError, TypeError, OSError):  # not found, or not a valid rulebook
+            continue
+        if rules.id == published:
+            return rules
+    return None
+
+
+def rule_restatements() -> pd.DataFrame:
+    """Publications under changed rules that changed published figures (`marts.restatements` whose reason
+    says 考核规则已更新), latest first: when, when the figures had been published before, which years, and
+    how many scores and ranks changed. Empty in a warehouse from before restatements were kept."""
+    present = query("""select count(*) as n from duckdb_tables()
+                       where schema_name = 'marts' and table_name = 'restatements'""")["n"].iloc[0]
+    if not present:
+        return pd.DataFrame(columns=["restated_at", "previously_published_at", "years", "changes"])
+    return query("""select restated_at, previously_published_at,
+                           string_agg(distinct year::varchar, '、' order by year::varchar) as years,
+                           count(*) as changes
+                    from marts.restatements where reason like '%考核规则已更新%'
+                    group by restated_at, previously_published_at order by restated_at desc""")

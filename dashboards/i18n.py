@@ -479,6 +479,50 @@ TEXT: dict[str, tuple[str, str]] = {
     "rect_on_time_rate": ("按期完成率", "Done on time"),
     "without_problem_list": ("报了自查报告但无问题清单", "Self-inspection report without a problem list"),
     "without_measure": ("督察反馈问题未填整改措施", "Feedback problems without a measure"),
+    # the method page
+    "page_method": ("方法说明", "Method"),
+    "method_one_rulebook": (
+        "本次发布（{when}，北京时间）中的每一个年度（{years}）都按同一套规则计算：规则库 {id}，指纹 {fingerprint}。",
+        "Every year in this publication ({years}; published {when}, Beijing time) was computed under one "
+        "rulebook: {id}, fingerprint {fingerprint}.",
+    ),
+    "method_rules_changed": (
+        "注意：数据发布之后，磁盘上的规则库已经修改（现在的指纹为 {current}）。页面上的数字是按指纹 {published} "
+        "的规则计算的；下面的说明按现在的规则写出，可能与这些数字所用的规则不同。重新运行 fazhi run 之后两者一致。",
+        "Note: the rules on disk changed after these figures were published (their fingerprint is now "
+        "{current}). The figures were computed under fingerprint {published}; the method below is written "
+        "from the rules as they are now and may differ from those the figures used. Running fazhi run again "
+        "brings the two together.",
+    ),
+    "method_rulebook_missing": (
+        "找不到发布数据所用的规则库 {id}（指纹 {fingerprint}），无法写出方法说明。请法治办核实规则库目录，"
+        "或重新运行 fazhi run。",
+        "The rulebook these figures were computed with ({id}, fingerprint {fingerprint}) cannot be found, "
+        "so the method cannot be written out. Ask the office to check the rulebook folder, or run fazhi run again.",
+    ),
+    "method_no_rulebook": (
+        "本次发布没有记下所用的规则库，无法写出方法说明。重新运行 fazhi run 之后即可查看。",
+        "This publication does not record its rulebook, so the method cannot be written out. Run fazhi run "
+        "again to see it.",
+    ),
+    "method_published_policy": ("随数据发布的排名办法", "The ranking policy published with the figures"),
+    "method_in_chinese": (
+        "方法说明按规则库的原文以中文写出。",
+        "The method is written in Chinese, as the rulebook is.",
+    ),
+    "method_rule_changes": ("规则更新引起的更正", "Figures changed by rule changes"),
+    "method_rule_changes_help": (
+        "规则库改动后重新发布、并改变了已发布分数或名次的各次发布；逐项明细见“数据质量”页的更正记录。",
+        "Publications under changed rules that changed published scores or ranks; each change is listed under "
+        "Restatements on the Data quality page.",
+    ),
+    "method_no_rule_changes": (
+        "已发布的分数和名次没有因规则改动而改变过。",
+        "No published score or rank has been changed by a rule change.",
+    ),
+    "previously_published_at": ("原发布时间（北京时间）", "Previously published (Beijing time)"),
+    "restated_years": ("涉及年度", "Years"),
+    "restated_changes": ("改变的分数和名次", "Scores and ranks changed"),
 }
 
 LANGS = ("zh", "en")

@@ -13,6 +13,7 @@ PAGES = [
     ("app_pages/rectification.py", "page_rectification", ":material/task_alt:", "view"),
     ("app_pages/unit.py", "page_unit", ":material/account_balance:", "view"),
     ("app_pages/quality.py", "page_quality", ":material/fact_check:", "view"),
+    ("app_pages/method.py", "page_method", ":material/menu_book:", "view"),
     ("app_pages/upload.py", "page_upload", ":material/upload_file:", "upload"),
     ("app_pages/console.py", "page_console", ":material/terminal:", "console"),
     ("app_pages/audit.py", "page_audit", ":material/history:", "audit"),

@@ -207,6 +207,14 @@ class Stability:
     weight_ranges: dict[str, tuple[float, float]]  # role → duty-group weight factor range
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """Where a rule comes from: its `source:` line, and whether its values are marked `assumption: true`."""
+
+    source: str
+    assumption: bool
+
+
 IMPROVEMENT_KINDS = ("filing", "record", "meeting", "task")
 
 
@@ -237,6 +245,10 @@ class Rulebook:
     stability: Stability
     peer_margin: float  # weak spot: this far below the peer group's median duty score rate
     effort: dict[str, int]  # improvement item kind → effort, easiest first
+    # Path in the YAML → its source and assumption flag, for every mapping that has either: a section
+    # ("stability"), an item ("filing_requirements.shufa_report", "evidence_links.0"), a score-sheet
+    # template ("templates.party", "templates.party.tasks.0").
+    provenance: dict[str, Provenance] = field(default_factory=dict)
 
     def score_sheet_due_date(self, year: int) -> date:
         offset, month, day = self.score_sheet_due
@@ -344,6 +356,24 @@ def _matcher(mid: str, spec: dict) -> MeetingType:
             tuple(_compile(k) for k in spec.get("none_of", ())),
         ),
     )
+
+
+def _provenance(node: Any, path: str = "") -> dict[str, Provenance]:
+    """Every mapping under `node` with a `source:` or `assumption: true`, by its dotted path."""
+    out: dict[str, Provenance] = {}
+    children: Any
+    if isinstance(node, dict):
+        source, assumption = node.get("source"), node.get("assumption") is True
+        if isinstance(source, str) or assumption:
+            out[path] = Provenance(source if isinstance(source, str) else "", assumption)
+        children = node.items()
+    elif isinstance(node, list):
+        children = enumerate(node)
+    else:
+        return out
+    for key, value in children:
+        out.update(_provenance(value, f"{path}.{key}" if path else str(key)))
+    return out
 
 
 def _build(data: dict, raw_templates: dict[str, dict], fingerprint: str) -> Rulebook:
@@ -522,6 +552,7 @@ def _build(data: dict, raw_templates: dict[str, dict], fingerprint: str) -> Rule
         stability=stability,
         peer_margin=float((data.get("weak_spots") or {}).get("peer_margin", 0.10)),
         effort=effort,
+        provenance=_provenance({**data, "templates": raw_templates}),
     )
 
 

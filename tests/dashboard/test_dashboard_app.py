@@ -48,6 +48,7 @@ PAGES = {
     "app_pages/rectification.py": "整改",
     "app_pages/unit.py": "单位详情",
     "app_pages/quality.py": "数据质量",
+    "app_pages/method.py": "方法说明",
 }
 
 
@@ -291,6 +292,57 @@ def test_quality_page_lists_who_sent_nothing(app):
     assert _metric(at, "收到文件") == "11"  # 2024: 6 party + 5 government sheets
     nothing = at.dataframe[-1].value
     assert list(nothing["单位"]) == ["华龙区人民政府"]
+
+
+def test_method_page_renders_the_rulebook_the_figures_were_computed_with(app):
+    from dashboards.ui import plain
+    from pipelines.lib.method import render
+
+    rules = load_rulebook()
+    at = app("app_pages/method.py")
+    assert render(rules, escape=plain).strip() in [m.value for m in at.markdown]
+    notes = [i.value for i in at.info]
+    assert len(notes) == 1 and "每一个年度（2023、2024）都按同一套规则计算" in notes[0], notes
+    assert f"规则库 default，指纹 {rules.fingerprint}" in notes[0]
+    assert not at.warning  # the rules on disk are the ones published
+    assert "已发布的分数和名次没有因规则改动而改变过。" in _texts(at)
+    at.sidebar.radio(key="lang").set_value("en").run()
+    assert [t.value for t in at.title] == ["Method"]
+    assert "The method is written in Chinese, as the rulebook is." in _texts(at)
+    assert render(rules, escape=plain).strip() in [m.value for m in at.markdown]
+
+
+def test_method_page_says_when_the_rules_changed_after_publication(built, tmp_path, monkeypatch):
+    served = tmp_path / "fazhi.duckdb"
+    shutil.copy(built.path, served)
+    with duckdb.connect(str(served)) as con:
+        con.execute("update marts.publication set rulebook_fingerprint = '00000000feedbeef'")
+        con.execute("""insert into marts.restatements by name
+                       select timestamp '2025-02-01 02:00' as restated_at, 2024 as year, 'region' as scope,
+                              '清丰县' as subject_id, '清丰县' as subject, 'rank' as measure, 2.0 as old_value,
+                              1.0 as new_value, timestamp '2025-01-20 02:00' as previously_published_at,
+                              '考核规则已更新' as reason""")
+    open_page = _opener(served, monkeypatch)
+    at = open_page("app_pages/method.py")
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1 and "磁盘上的规则库已经修改" in warnings[0], warnings
+    assert f"现在的指纹为 {load_rulebook().fingerprint}" in warnings[0]
+    assert "页面上的数字是按指纹 00000000feedbeef 的规则计算的" in warnings[0]
+    changes = at.dataframe[0].value
+    assert list(changes.columns) == [
+        "更正时间（北京时间）",
+        "原发布时间（北京时间）",
+        "涉及年度",
+        "改变的分数和名次",
+    ]
+    assert changes.iloc[0].tolist()[:3] == ["2025-02-01 10:00", "2025-01-20 10:00", "2024"]
+    # A rulebook no longer on disk: said plainly, with the ranking policy published with the figures.
+    with duckdb.connect(str(served)) as con:
+        con.execute("update marts.publication set rulebook_id = 'gone'")
+    at = open_page("app_pages/method.py")
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1 and "找不到发布数据所用的规则库 gone（指纹 00000000feedbeef）" in warnings[0]
+    assert "得分相同者并列同一名次" in _texts(at)
 
 
 def test_publication_during_an_open_session(app, built, tmp_path, monkeypatch):
