@@ -384,7 +384,8 @@ def _uncertainties(rules: Rulebook, esc: Escape) -> list[str]:
             for role, (lo, hi) in stab.weight_ranges.items()
         )
         items.append(
-            f"- 职责组权重：下列角色的每个主要职责组，其分值每次乘以在范围内随机取的一个因子：{ranges}。"
+            "- 职责组权重：下列角色的每个主要职责组，其分值每次乘以在范围内随机取的一个因子"
+            f"（同一次模拟中各单位相同）：{ranges}。"
         )
     return items or ["- 本规则库没有声明任何不确定性：每次模拟的名次都与实际名次相同。"]
 
@@ -397,6 +398,8 @@ def _stability(rules: Rulebook, esc: Escape) -> str:
         f"名次会随打分中不确定的因素变动。用带固定随机种子的模拟衡量：共模拟{stab.draws}次（随机种子{stab.seed}，"
         "同样的数据和规则每次得到同样的结果），每次在下列不确定性的范围内重新取值，重算得分和名次：",
         "\n".join(_uncertainties(rules, esc)),
+        f"每次模拟中，单位在本角色内排名，县区按{_roles(rules, rules.ranking.region_roles, esc)}模拟得分的平均值"
+        "排名，并列规则与正式排名相同。"
         f"每个排名对象取模拟名次的中位数，并以模拟名次的{low}至{high}分位数为名次区间。名次区间相互重叠的对象属于"
         "同一梯队，重叠可以传递（甲与乙重叠、乙与丙重叠，则甲、乙、丙同属一个梯队）。上年名次落在本年名次区间之内的，"
         f"名次变化视为“基本稳定”。末位只有在至少{_percent(stab.distinct_probability)}的模拟中得分低于上一名时，"
