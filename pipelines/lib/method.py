@@ -317,7 +317,7 @@ def _evidence(rules: Rulebook, esc: Escape) -> str:
 def _ranking(rules: Rulebook, esc: Escape) -> str:
     return _paragraphs(
         "### 排名办法",
-        esc(rules.ranking.describe({r: _role(rules, r) for r in rules.roles})),
+        esc(rules.ranking.describe(rules.role_names)),
         "单位在本角色内全市排名，按得分率（得分÷适用满分）比较；末位按同样的并列规则标出，单独排第一的或并列第一的"
         "从不列为末位。",
         _source_line(rules, "ranking", esc),

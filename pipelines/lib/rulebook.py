@@ -139,7 +139,8 @@ class RankingPolicy:
 
     def describe(self, role_names: dict[str, str]) -> str:
         """The policy in words, for the footnote of the ranking circular (通报)."""
-        roles = "、".join(role_names.get(r, r) for r in self.region_roles)
+        # a role's name is its duty holder (县（区）党委主要负责人): name the units, then the holders once
+        roles = "、".join(role_names.get(r, r).removesuffix("主要负责人") for r in self.region_roles)
         basis = {
             "verified_else_self": "以督察核定分为准，未核定的以自评分计",
             "self": "以自评分计",

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipelines.lib.rulebook import load_rulebook
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "pipelines" / "rules" / "default" / "templates"
 
@@ -200,3 +202,11 @@ def test_derived_keep_seed_item_numbers():
     dt = {t["task_no"]: t for t in dept["tasks"]}
     assert "会前学法每年不少于4次" in dt[12]["text"] and "60学时" in dt[12]["text"]
     assert all(t["task_no"] == t["duty_no"] for t in dept["tasks"])
+
+
+def test_the_ranking_policy_names_the_duty_holder_once():
+    # the circular's footnote and marts.publication.ranking_policy: roles are named by their units
+    rules = load_rulebook("default")
+    text = rules.ranking.describe(rules.role_names)
+    assert "区县综合得分为县（区）党委、县（区）政府主要负责人得分的平均值" in text
+    assert "主要负责人主要负责人" not in text
