@@ -448,6 +448,19 @@ def main(argv: list[str] | None = None) -> int:
     n.add_argument("--unit", help="只生成这个单位的通知（单位名称、别名或 unit_id）")
     n.add_argument("--warehouse")
 
+    ci = sub.add_parser(
+        "circular", help="生成年度通报（Word）：排名、梯队、末位、缺报单位和工作要求，附排名表"
+    )
+    ci.add_argument("--year", type=int, required=True)
+    ci.add_argument("--out", help="输出文件（默认：数据仓库旁的 circulars/<年度>年度…通报.docx）")
+    ci.add_argument("--warehouse")
+    ci.add_argument(
+        "--as-of",
+        type=_date,
+        metavar="YYYY-MM-DD",
+        help="通报落款日期：补报和整改期限由此日起算（默认今天）",
+    )
+
     rc = sub.add_parser("recompute", help="年终重算某一年度（及其下一年度的排名）")
     rc.add_argument("--year", type=int, required=True)
     rc.add_argument("--raw")
@@ -522,6 +535,10 @@ def main(argv: list[str] | None = None) -> int:
         from pipelines.lib.notices import notices_command
 
         return notices_command(args.warehouse, args.year, args.out, args.unit)
+    if args.command == "circular":
+        from pipelines.lib.circular import circular_command
+
+        return circular_command(args.warehouse, args.year, args.out, args.as_of)
     if args.command == "recompute":
         # Every year is rebuilt (the next year's comparisons read this one); the year must have data.
         code = run_pipeline(args.raw, args.warehouse, [args.year], args.rulebook, wait_seconds=args.wait)
