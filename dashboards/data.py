@@ -130,7 +130,7 @@ def publication() -> dict:
 
 
 def years() -> list[int]:
-    frame = query("""select distinct year from marts.unit_scores where status <> 'missing'
+    frame = query("""select distinct year from marts.unit_scores where status not in ('pending', 'missing')
                      union select distinct year from marts.submissions where year is not null order by 1""")
     return [int(y) for y in frame["year"]]
 

@@ -234,7 +234,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "status": ("状态", "Status"),
     "status_scored": ("已评分", "scored"),
     "status_incomplete": ("不完整", "incomplete"),
-    "status_missing": ("未报送", "missing"),
+    "status_missing": ("缺报", "missing"),
+    "status_pending": ("待审", "pending"),
+    "status_ranked": ("参与排名", "ranked"),
     "source_self": ("自评", "self"),
     "source_verified": ("核定", "verified"),
     "source_mixed": ("核定+自评", "verified + self"),
@@ -520,6 +522,76 @@ TEXT: dict[str, tuple[str, str]] = {
         "已发布的分数和名次没有因规则改动而改变过。",
         "No published score or rank has been changed by a rule change.",
     ),
+    # stability, tiers, coverage, what it would take
+    "coverage_regions": ("{ranked}/{total} 个县区参与排名", "{ranked} of {total} regions ranked"),
+    "coverage_units": ("{ranked}/{total} 个单位参与排名", "{ranked} of {total} units ranked"),
+    "coverage_help": (
+        "待审：打分表尚未到应报日期，暂不排名；缺报：已过应报日期仍未报送，不排名并在通报中列出。",
+        "Pending: the score sheet is not due yet, so not ranked for now; missing: overdue, not ranked and "
+        "listed in the circular.",
+    ),
+    "band": ("名次区间", "Rank band"),
+    "band_help": (
+        "按规则库声明的不确定性（核定分与自评分不一致、与记录不符的申报分、可变权重）模拟 {draws} 次重新排名，"
+        "名次的 5%–95% 区间；区间相互重叠的为同一梯队。",
+        "Ranks in {draws} simulated re-rankings over the uncertainties the rulebook declares (verified vs self "
+        "score, claims the records contradict, weight ranges): the 5–95 % band; overlapping bands form a tier.",
+    ),
+    "tier": ("梯队", "Tier"),
+    "change_stability": ("变化判断", "Change"),
+    "stable": ("基本稳定", "Stable"),
+    "beyond_band": ("超出区间", "Beyond the band"),
+    "bottom_distinct": ("末位（与上一名可区分）", "Last place (distinguishable from the one above)"),
+    "bottom_close": (
+        "末位（与上一名差距在模拟误差内）",
+        "Last place (within the simulation's error of the one above)",
+    ),
+    "bottom_distinct_note": (
+        "末位 {name}：{share} 的模拟中得分低于上一名，可以区分。",
+        "Last place {name}: scores below the place above in {share} of the draws, distinguishable.",
+    ),
+    "bottom_close_note": (
+        "末位 {name}：仅 {share} 的模拟中得分低于上一名，与上一名的差距在模拟误差之内，不宜单独认定为末位。",
+        "Last place {name}: scores below the place above in only {share} of the draws; the gap is within the "
+        "simulation's error.",
+    ),
+    "band_of": ("名次区间 {low}–{high}，{tier}", "Rank band {low}–{high}, {tier}"),
+    "applicable_note": (
+        "不适用的任务不计入满分：适用满分 {applicable}（满分 {max}），得分率 {rate}，折算得分 {scaled}。",
+        "Tasks that do not apply leave the denominator: {applicable} of {max} points apply, score rate {rate}, "
+        "scaled score {scaled}.",
+    ),
+    "improvement": ("提分路径", "What it would take"),
+    "improvement_help": (
+        "按难易排序（规则库的难度设定，其次分值大者在前）；“可达得分/名次”为依次完成到该项、其他对象不变时的结果；"
+        "“最少提升一名”标出分值最大的最少几项。",
+        "Easiest first (the rulebook's effort, then the most points); the score and rank after each step, "
+        "everyone else unchanged; the smallest set (largest first) that would lift it one place is marked.",
+    ),
+    "improvement_totals": (
+        "共 {items} 项，可提 {points} 分；最少 {lift_items} 项（{lift_points} 分）即可前进至少一名。",
+        "{items} items worth {points} points; {lift_items} of them ({lift_points} points) would lift it at "
+        "least one place.",
+    ),
+    "improvement_totals_no_lift": (
+        "共 {items} 项，可提 {points} 分；已居第一或无法靠这些事项前进一名。",
+        "{items} items worth {points} points; already first, or these items cannot lift it a place.",
+    ),
+    "improvement_none": ("没有可提分的事项。", "Nothing left to gain."),
+    "choose_region": ("选择县区", "Choose a region"),
+    "step": ("步骤", "Step"),
+    "item": ("事项", "Item"),
+    "improvement_kind": ("类型", "Kind"),
+    "path_kind_meeting": ("补开会议", "hold a meeting"),
+    "path_kind_filing": ("报送报告", "file a report"),
+    "path_kind_record": ("补交记录", "submit a record"),
+    "path_kind_task": ("补齐工作", "complete the task"),
+    "action": ("怎么做", "What to do"),
+    "points_gained": ("可提分", "Points"),
+    "score_after": ("可达得分", "Score after"),
+    "rank_after": ("可达名次", "Rank after"),
+    "in_smallest_lift": ("最少提升一名", "Smallest lift"),
+    "circular_docx_download": ("下载正式通报（Word）", "Download the formal circular (Word)"),
     "previously_published_at": ("原发布时间（北京时间）", "Previously published (Beijing time)"),
     "restated_years": ("涉及年度", "Years"),
     "restated_changes": ("改变的分数和名次", "Scores and ranks changed"),

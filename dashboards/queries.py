@@ -41,15 +41,48 @@ def region_score_columns() -> dict[str, str]:
 def region_ranking(f: Filters) -> pd.DataFrame:
     """The regions of the year and filter, best first (unranked last): score, the score of each region role,
     rank, last year's rank, rank change (places up, positive) and score change from the mart, 末位, the
-    mart's note, and `tie`: whether another region shown holds the same rank (并列)."""
+    mart's status (ranked, 待审 pending, 缺报 missing) and note, `tie`: whether another region shown holds
+    the same rank (并列); and from `rank_stability` the band (`p05`–`p95`), tier, whether the change is
+    inside the band (`stable_change`) and whether the place is distinguishable from the one above."""
     return data.query(
         f"""
-        select region, rank, score, party_score, government_score, prev_rank, rank_change, score_change,
-               coalesce(is_bottom, false) as is_bottom, note,
-               rank is not null and count(*) over (partition by rank) > 1 as tie
-        from marts.region_rankings where {f.where(role=False)} order by rank nulls last, region""",
+        select g.region, g.rank, g.score, g.party_score, g.government_score, g.prev_rank, g.rank_change,
+               g.score_change, coalesce(g.is_bottom, false) as is_bottom, g.status, g.note,
+               g.rank is not null and count(*) over (partition by g.rank) > 1 as tie,
+               s.p05, s.p95, s.median, s.tier, s.tier_name, s.stable_change, s.distinct_from_above,
+               s.p_below_above
+        from marts.region_rankings g
+        left join marts.rank_stability s on s.year = g.year and s.scope = 'region' and s.subject = g.region
+        where {f.where(role=False, alias="g")} order by g.rank nulls last, g.region""",
         **f.params,
     )
+
+
+def stability_draws(year: int) -> int:
+    """How many simulated re-rankings the year's bands come from."""
+    n = data.query("select max(draws) as n from marts.rank_stability where year = $year", year=year)[
+        "n"
+    ].iloc[0]
+    return 0 if pd.isna(n) else int(n)
+
+
+def region_coverage(year: int) -> tuple[int, int]:
+    """(ranked, in total) regions of the year: "8/9 县区参与排名" (the whole city, whatever the filters)."""
+    row = data.query(
+        "select count(rank) as ranked, count(*) as total from marts.region_rankings where year = $year",
+        year=year,
+    ).iloc[0]
+    return int(row["ranked"]), int(row["total"])
+
+
+def unit_coverage(year: int) -> dict[str, tuple[int, int]]:
+    """Role → (ranked, in total) units of the year."""
+    rows = data.query(
+        """select role, count(rank) as ranked, count(*) as total from marts.unit_scores where year = $year
+           group by role""",
+        year=year,
+    )
+    return {r: (int(k), int(n)) for r, k, n in zip(rows["role"], rows["ranked"], rows["total"], strict=True)}
 
 
 def region_summary(f: Filters) -> dict:
@@ -80,14 +113,18 @@ def unit_ranking(f: Filters) -> pd.DataFrame:
     """Every unit of the filters with its rank among the units of its role, score, score rate, self and
     verified scores, status, 末位, last year's rank and score, and the changes: `score_change` (points since
     last year), `rank_change` (places up since last year, positive when the unit moved up) and `tie`
-    (another unit of its role holds the same rank)."""
+    (another unit of its role holds the same rank); and its band, tier and stability (`rank_stability`)."""
     return data.query(
         f"""
-        select unit_id, unit_name, region, role, rank, rank_total, score, score_rate, self_score, verified_score,
-               score_source, status, coalesce(is_bottom, false) as is_bottom, prev_rank, prev_score,
-               score - prev_score as score_change, prev_rank - rank as rank_change,
-               rank is not null and count(*) over (partition by role, rank) > 1 as tie
-        from marts.unit_scores where {f.where()} order by role, rank nulls last, unit_name""",
+        select u.unit_id, u.unit_name, u.region, u.role, u.rank, u.rank_total, u.score, u.score_rate,
+               u.scaled_score, u.applicable_max, u.max_score, u.self_score, u.verified_score, u.score_source,
+               u.status, coalesce(u.is_bottom, false) as is_bottom, u.prev_rank, u.prev_score,
+               u.score - u.prev_score as score_change, u.prev_rank - u.rank as rank_change,
+               u.rank is not null and count(*) over (partition by u.role, u.rank) > 1 as tie,
+               s.p05, s.p95, s.tier, s.tier_name, s.stable_change, s.distinct_from_above, s.p_below_above
+        from marts.unit_scores u
+        left join marts.rank_stability s on s.year = u.year and s.scope = u.role and s.subject = u.unit_id
+        where {f.where(alias="u")} order by u.role, u.rank nulls last, u.unit_name""",
         **f.params,
     )
 
@@ -137,14 +174,17 @@ def unit_choices(f: Filters, also: str | None = None) -> pd.DataFrame:
 
 
 def unit_score(year: int, unit_id: str) -> pd.Series:
-    """One unit's year: every column of `unit_scores`, with `score_change` and `rank_change` since last year
-    and `tie` (another unit of its role holds the same rank)."""
+    """One unit's year: every column of `unit_scores`, with `score_change` and `rank_change` since last year,
+    `tie` (another unit of its role holds the same rank), and its band and tier (`rank_stability`)."""
     return data.query(
         """
         select u.*, u.score - u.prev_score as score_change, u.prev_rank - u.rank as rank_change,
                (select count(*) from marts.unit_scores p
-                where p.year = u.year and p.role = u.role and p.rank = u.rank) > 1 as tie
-        from marts.unit_scores u where u.year = $year and u.unit_id = $unit""",
+                where p.year = u.year and p.role = u.role and p.rank = u.rank) > 1 as tie,
+               s.p05, s.p95, s.tier_name, s.stable_change, s.distinct_from_above
+        from marts.unit_scores u
+        left join marts.rank_stability s on s.year = u.year and s.scope = u.role and s.subject = u.unit_id
+        where u.year = $year and u.unit_id = $unit""",
         year=year,
         unit=unit_id,
     ).iloc[0]
@@ -195,18 +235,49 @@ def duty_score_rates(f: Filters, role: str) -> pd.DataFrame:
     the units of the region (filtered by region); `region_rate`, the region's mean over its duty groups."""
     return data.query(
         f"""
-        select u.region, k.duty_no, any_value(k.duty) as duty,
-               sum(s.points) / nullif(sum(s.max_points), 0) as rate,
-               avg(sum(s.points) / nullif(sum(s.max_points), 0)) over (partition by u.region) as region_rate
-        from marts.task_scores s
-        join marts.units u using (unit_id, role)
-        join marts.score_sheet_tasks k using (role, duty_no, task_no)
-        where s.year = $year and s.role = $role and {_in_regions("u.region")}
-        group by u.region, k.duty_no""",
+        select region, duty_no, any_value(duty) as duty,
+               sum(points) / nullif(sum(applicable_max), 0) as rate,
+               avg(sum(points) / nullif(sum(applicable_max), 0)) over (partition by region) as region_rate
+        from marts.duty_scores
+        where year = $year and role = $role and {_in_regions("region")}
+        group by region, duty_no""",
         year=f.year,
         regions=list(f.regions),
         role=role,
     )
+
+
+def improvement_path(year: int, scope: str, subject: str, limit: int = 10) -> pd.DataFrame:
+    """What it would take (`improvement_paths`): a unit's (scope `unit`, subject its id) or a region's items,
+    easiest first, with the score and rank each step reaches and whether it is in the smallest set that
+    lifts the subject one place; the first `limit` steps and every step of that set."""
+    return data.query(
+        """
+        select step, item, kind, action, due_date, points, cum_points, score, score_after, rank, rank_after,
+               in_smallest_lift
+        from marts.improvement_paths
+        where year = $year and scope = $scope and subject = $subject and (step <= $limit or in_smallest_lift)
+        order by step""",
+        year=year,
+        scope=scope,
+        subject=subject,
+        limit=limit,
+    )
+
+
+def improvement_totals(year: int, scope: str, subject: str) -> dict:
+    """The whole path in figures: `items`, `points` recoverable, and the `lift` set's size and points."""
+    row = data.query(
+        """
+        select count(*) as items, coalesce(sum(points), 0) as points,
+               count(*) filter (where in_smallest_lift) as lift_items,
+               coalesce(sum(points) filter (where in_smallest_lift), 0) as lift_points
+        from marts.improvement_paths where year = $year and scope = $scope and subject = $subject""",
+        year=year,
+        scope=scope,
+        subject=subject,
+    ).iloc[0]
+    return {k: row[k] for k in ("items", "points", "lift_items", "lift_points")}
 
 
 def duty_tasks(year: int, role: str, region: str, duty_no: int) -> pd.DataFrame:

@@ -11,9 +11,9 @@ import pandas as pd
 import streamlit as st
 
 from access import audit
-from dashboards import auth, data, exports
+from dashboards import auth, data, exports, queries
 from dashboards.filters import Filters, current
-from dashboards.formats import MISSING, Shown, is_missing, isolated
+from dashboards.formats import MISSING, SCORE, Shown, is_missing, isolated
 from dashboards.i18n import label, t
 from dashboards.pages import UNIT_PAGE
 
@@ -230,3 +230,48 @@ PROBLEM_COLUMNS = {
 def with_source_label(problems: pd.DataFrame) -> pd.DataFrame:
     """The problems with the user's word for where each came from (自查, 督察反馈 …)."""
     return problems.assign(source_label=problems["source"].map(lambda s: label("problem_source", s)))
+
+
+def improvement(year: int, scope: str, subject: str, key: str) -> None:
+    """What it would take for a unit or region: its path easiest first, the score and rank each step
+    reaches, and the smallest set of items that would lift it one place (`improvement_paths`)."""
+    st.subheader(t("improvement"), help=t("improvement_help"))
+    totals = queries.improvement_totals(year, scope, subject)
+    if not totals["items"]:
+        st.caption(t("improvement_none"))
+        return
+    fmt = SCORE.text
+    if totals["lift_items"]:
+        st.caption(
+            t(
+                "improvement_totals",
+                items=int(totals["items"]),
+                points=fmt(totals["points"]),
+                lift_items=int(totals["lift_items"]),
+                lift_points=fmt(totals["lift_points"]),
+            )
+        )
+    else:
+        st.caption(t("improvement_totals_no_lift", items=int(totals["items"]), points=fmt(totals["points"])))
+    path = queries.improvement_path(year, scope, subject)
+    path = path.assign(
+        kind_label=path["kind"].map(lambda k: label("path_kind", k)),
+        lift=path["in_smallest_lift"].map({True: "✓", False: ""}),
+    )
+    table(
+        path,
+        key=key,
+        highlight=path["in_smallest_lift"],
+        columns={
+            "step": "step",
+            "item": "item",
+            "kind_label": "improvement_kind",
+            "action": "action",
+            "due_date": "due_date",
+            "points": "points_gained",
+            "score_after": "score_after",
+            "rank_after": "rank_after",
+            "lift": "in_smallest_lift",
+        },
+        shown_as={"points": SCORE, "score_after": SCORE},
+    )

@@ -1,4 +1,6 @@
-"""排名: regions and units, ties (并列), 末位 flagged, change against last year, the circular (通报)."""
+"""排名: regions and units with their coverage, ties (并列), the rank band and tier of each place, 末位 and
+whether it is distinguishable from the place above, change against last year and whether it is inside
+the band, the circular (通报) as an Excel table and as the formal Word document."""
 
 import datetime
 from typing import cast
@@ -10,6 +12,8 @@ from dashboards import auth, data, exports, queries
 from dashboards.formats import RANK_CHANGE, SCORE, SCORE_CHANGE
 from dashboards.i18n import fmt_rank, label, region_score_label, role_label, role_labels, t
 from dashboards.ui import Heading, open_unit, page, plain, recorded, table
+from pipelines.lib.circular import circular_docx
+from pipelines.lib.warehouse import today
 
 f = page("page_ranking")
 changed = queries.restatements(f.year)
@@ -19,8 +23,12 @@ tab_regions, tab_units = st.tabs([t("regions"), t("units")])
 
 
 def _remark(row) -> str:
-    parts = [t("bottom")] if row.is_bottom else []
-    if isinstance(row.note, str) and row.note:
+    parts = []
+    if row.is_bottom:
+        parts.append(t("bottom_distinct") if row.distinct_from_above is True else t("bottom_close"))
+    elif row.status != "ranked" and row.status != "scored":
+        parts.append(label("status", row.status))
+    if isinstance(getattr(row, "note", None), str) and row.note:
         parts.append(row.note)
     return "；".join(parts)
 
@@ -29,13 +37,35 @@ def _ranks(frame: pd.DataFrame) -> pd.Series:
     return pd.Series([fmt_rank(r, tie) for r, tie in zip(frame["rank"], frame["tie"], strict=False)])
 
 
+def _stability(frame: pd.DataFrame) -> None:
+    """The band, tier and change judgement as the ranking shows them."""
+    frame["band"] = [
+        "" if pd.isna(lo) else f"{int(lo)}–{int(hi)}"
+        for lo, hi in zip(frame["p05"], frame["p95"], strict=True)
+    ]
+    frame["change_note"] = frame["stable_change"].map({True: t("stable"), False: t("beyond_band")}).fillna("")
+    frame["remark"] = [_remark(r) for r in frame.itertuples()]
+
+
+def _bottom_notes(frame: pd.DataFrame, name: str) -> None:
+    for row in frame[frame["is_bottom"] & frame["p_below_above"].notna()].itertuples():
+        key = "bottom_distinct_note" if row.distinct_from_above is True else "bottom_close_note"
+        st.caption(t(key, name=plain(getattr(row, name)), share=f"{row.p_below_above:.0%}"))
+
+
+info = data.publication()
+st.caption(t("band_help", draws=queries.stability_draws(f.year)))
+
+
 with tab_regions:
     regions = queries.region_ranking(f)
+    ranked, total = queries.region_coverage(f.year)
+    st.markdown(f"**{t('coverage_regions', ranked=ranked, total=total)}**", help=t("coverage_help"))
     # One score column per role forming a region's score, headed by that role (党委得分, 政府得分).
     role_scores = {
         column: Heading(region_score_label(role)) for column, role in queries.region_score_columns().items()
     }
-    regions["remark"] = [_remark(r) for r in regions.itertuples()]
+    _stability(regions)
     table(
         regions,
         key=f"region_ranking_{f.year}",
@@ -45,8 +75,11 @@ with tab_regions:
             "region": "region",
             "score": "score",
             **role_scores,
+            "band": "band",
+            "tier_name": "tier",
             "prev_rank": "prev_rank",
             "rank_change": "rank_change",
+            "change_note": "change_stability",
             "score_change": "score_change",
             "remark": "remark",
         },
@@ -58,8 +91,7 @@ with tab_regions:
             "score_change": SCORE_CHANGE,
         },
     )
-
-    info = data.publication()
+    _bottom_notes(regions, "region")
 
     def circular() -> bytes:  # built only when downloaded
         return exports.ranking_circular(
@@ -86,13 +118,24 @@ with tab_regions:
         )
 
     if auth.can("export_circular"):
-        st.download_button(
+        excel, word = st.columns(2)
+        excel.download_button(
             t("circular_download"),
             recorded("ranking_circular", circular, year=f.year),
             file_name=f"{f.year}_ranking_circular.xlsx",
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             type="primary",
             key="circular",
+            on_click="ignore",
+        )
+        word.download_button(
+            t("circular_docx_download"),
+            recorded(
+                "ranking_circular_docx", lambda: circular_docx(data.query, f.year, today()), year=f.year
+            ),
+            file_name=f"{f.year}年度法治建设第一责任人履职情况通报.docx",
+            mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            key="circular_docx",
             on_click="ignore",
         )
 
@@ -116,6 +159,7 @@ with tab_units:
     units = queries.unit_ranking(f)
     names = role_labels()
     roles = [r for r in f.roles if r in set(units["role"])]
+    coverage = queries.unit_coverage(f.year)
     if not roles:
         st.caption(t("no_rows"))
     for role in roles:
@@ -125,8 +169,10 @@ with tab_units:
             {v: t(f"source_{v}") for v in group["score_source"].dropna().unique()}
         )
         group["status_label"] = group["status"].map({v: label("status", v) for v in group["status"].unique()})
-        group["remark"] = group["is_bottom"].map(lambda b: t("bottom") if b else "")
+        _stability(group)
         st.subheader(plain(names[role]), anchor=False)  # no link named after data
+        ranked, total = coverage.get(role, (0, 0))
+        st.markdown(f"**{t('coverage_units', ranked=ranked, total=total)}**", help=t("coverage_help"))
         picked = table(
             group,
             key=f"unit_ranking_{role}_{f.year}",
@@ -137,8 +183,11 @@ with tab_units:
                 "unit_name": "unit_name",
                 "region": "region",
                 "score": "score",
+                "band": "band",
+                "tier_name": "tier",
                 "score_change": "score_change",
                 "rank_change": "rank_change",
+                "change_note": "change_stability",
                 "source_label": "score_source",
                 "status_label": "status",
                 "remark": "remark",
@@ -150,5 +199,6 @@ with tab_units:
                 "rank_change": RANK_CHANGE,
             },
         )
+        _bottom_notes(group, "unit_name")
         if picked is not None:
             open_unit(cast(str, group.at[picked, "unit_id"]))  # as above

@@ -5,9 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import figures, queries
-from dashboards.formats import MISSING, fmt_rank_change, fmt_score, fmt_score_change
+from dashboards.formats import MISSING, RATE, SCORE, fmt_rank_change, fmt_score, fmt_score_change
 from dashboards.i18n import fmt_rank, label, role_labels, t
-from dashboards.ui import PROBLEM_COLUMNS, page, plain, table, with_source_label
+from dashboards.ui import PROBLEM_COLUMNS, improvement, page, plain, table, with_source_label
 
 f = page("page_unit")
 
@@ -45,8 +45,20 @@ if pd.notna(me["rank"]):
 c2.metric(t("rank"), rank_text, None if pd.isna(me["rank_change"]) else fmt_rank_change(me["rank_change"]))
 c3.metric(t("status"), plain(label("status", me["status"])))
 c4.metric(t("score_source"), plain(label("source", me["score_source"])) or MISSING)
+if pd.notna(me["p05"]):
+    st.caption(t("band_of", low=int(me["p05"]), high=int(me["p95"]), tier=plain(me["tier_name"])))
+if pd.notna(me["applicable_max"]) and me["applicable_max"] < me["max_score"] - 1e-9:
+    st.info(
+        t(
+            "applicable_note",
+            applicable=SCORE.text(me["applicable_max"]),
+            max=SCORE.text(me["max_score"]),
+            rate=RATE.text(me["score_rate"]),
+            scaled=SCORE.text(me["scaled_score"]),
+        )
+    )
 if me["is_bottom"]:
-    st.error(t("bottom"))
+    st.error(t("bottom_distinct") if me["distinct_from_above"] is True else t("bottom_close"))
 if isinstance(me["source_file"], str):
     st.caption(f"{t('source_file')}：{plain(me['source_file'])}")
 
@@ -110,6 +122,8 @@ table(
         "row": "row",
     },
 )
+
+improvement(f.year, "unit", unit_id, key=f"unit_path_{unit_id}_{f.year}")
 
 st.subheader(t("unit_warnings"))
 warnings = queries.unit_warnings(f.year, unit_id)

@@ -1,4 +1,5 @@
-"""短板: region × duty group heatmap with drill-down, the tasks and requirements lost most often."""
+"""短板: region × duty group heatmap with drill-down, the tasks and requirements lost most often, the
+findings (against peers and the unit's own past among them), and what it would take for a region."""
 
 from typing import cast
 
@@ -7,7 +8,7 @@ import streamlit as st
 from dashboards import figures, queries
 from dashboards.formats import RATE, SCORE
 from dashboards.i18n import label, role_labels, t
-from dashboards.ui import open_unit, page, plain, table
+from dashboards.ui import improvement, open_unit, page, plain, table
 
 f = page("page_weak")
 names = role_labels()
@@ -103,6 +104,15 @@ with right:
         columns={"name": "requirement", "units_losing": "units_losing", "met_rate": "met_rate"},
         shown_as={"met_rate": RATE},
     )
+
+ranked = queries.region_ranking(f)
+if len(ranked):
+    # weakest ranked region first: the one whose leader most needs the answer
+    order = ranked.sort_values(["rank", "region"], ascending=[False, True], na_position="last")[
+        "region"
+    ].tolist()
+    pick = st.selectbox(t("choose_region"), order, key="weak_path_region", format_func=plain)
+    improvement(f.year, "region", pick, key=f"region_path_{pick}_{f.year}")
 
 st.subheader(t("findings"))
 findings = queries.weak_spot_findings(f)

@@ -161,3 +161,76 @@ def test_the_path_of_a_region_one_point_behind_the_next(runs):
     lift = path[path["in_smallest_lift"]]
     assert len(lift) == 1 and lift.iloc[0]["points"] == 3.5 and "第1项" in lift.iloc[0]["item"]
     assert path["rank_after"].is_monotonic_decreasing
+
+
+# The same warehouse on the dashboard (AppTest): coverage, band and tier beside each rank, the last place
+# and whether it stands apart, a unit's rate when a task does not apply, and what it would take.
+
+
+@pytest.fixture
+def open_page(runs, monkeypatch):
+    from sessions import signed_in, user_of
+    from streamlit.testing.v1 import AppTest
+    from test_dashboard_app import APP, _no_traceback
+
+    monkeypatch.setenv("FAZHI_WAREHOUSE", str(runs["after"].path))
+
+    def open_(page: str, user: str = "leader") -> AppTest:
+        at = signed_in(AppTest.from_file(APP, default_timeout=60), user_of(user))
+        at.session_state["f_year"] = YEAR
+        at.run()
+        at.switch_page(page)
+        at.run()
+        _no_traceback(at)
+        return at
+
+    return open_
+
+
+def _shown(at) -> str:
+    from test_dashboard_app import _texts
+
+    return _texts(at) + "\n".join(str(df.value.to_dict()) for df in at.dataframe)
+
+
+def test_the_ranking_shows_coverage_bands_tiers_and_the_last_place(open_page, runs):
+    at = open_page("app_pages/ranking.py")
+    assert "2/3 个县区参与排名" in _shown(at)
+    regions = at.dataframe[0].value.set_index("区县")
+    bands = runs["after"].rows(
+        "select subject, p05, p95, tier_name from marts.rank_stability where year = ? and scope = 'region'",
+        [YEAR],
+    )
+    for region, low, high, tier in bands:
+        assert regions.loc[region, "名次区间"] == f"{low}–{high}" and regions.loc[region, "梯队"] == tier
+    assert "缺报" in regions.loc["丙县", "备注"] and "丙县人民政府缺报" in regions.loc["丙县", "备注"]
+    (distinct,) = runs["after"].one(
+        "select distinct_from_above from marts.rank_stability where year = ? and subject = '乙县'", [YEAR]
+    )
+    assert regions.loc["乙县", "备注"] == (
+        "末位（与上一名可区分）" if distinct else "末位（与上一名差距在模拟误差内）"
+    )
+    assert "3/3 个单位参与排名" in _shown(at)
+    labels = [b.label for b in at.get("download_button")]
+    assert "下载正式通报（Word）" in labels
+
+
+def test_a_units_page_shows_its_rate_and_what_it_would_take(open_page):
+    at = open_page("app_pages/unit.py")
+    pick = at.selectbox(key="unit_pick")
+    pick.select_index(next(i for i, o in enumerate(pick.options) if o.startswith(JUSTICE))).run()
+    shown = _shown(at)
+    assert "适用满分 92.0（满分 100.0），得分率 95.7%，折算得分 95.7" in shown
+    assert "名次区间 2–2，第二梯队" in shown and "提分路径" in [h.value for h in at.subheader]
+    # 市司法局 lost 4 on task 4, which no record decides: 4 of its 92 applicable points, 4.3 on the
+    # ranking's scale (4 × 100 / 92), enough to pass 市财政局's 97.8
+    path = next(df.value for df in at.dataframe if "可达名次" in df.value.columns)
+    assert list(path["可提分"]) == ["4.3"] and list(path["可达名次"]) == [1]
+
+
+def test_the_weak_spot_page_answers_what_it_would_take_for_a_region(open_page):
+    at = open_page("app_pages/weak_spots.py")
+    assert at.selectbox(key="weak_path_region").value == "乙县"  # the weakest ranked region first
+    path = next(df.value for df in at.dataframe if "可达名次" in df.value.columns)
+    assert path.iloc[0]["步骤"] == 1 and path.iloc[0]["可达名次"] == 1
+    assert "最少 1 项（3.5 分）即可前进至少一名" in _shown(at)
