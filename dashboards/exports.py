@@ -137,6 +137,8 @@ _CIRCULAR_COLUMNS = {
     "score": ("总得分", 10),
     "party_score": ("党委得分", 11),
     "government_score": ("政府得分", 11),
+    "band": ("名次区间", 11),
+    "tier": ("梯队", 11),
     "rank_change": ("名次变化", 11),
     "score_change": ("得分变化", 11),
     "note": ("备注", 30),
@@ -176,8 +178,14 @@ def ranking_circular(
     """The printed 排名通报: title, year/date line, bordered table, 末位 rows in red, rule footnote.
 
     `columns` heads the table (key → heading; a key it leaves out keeps the Chinese default); a score column
-    headed None is left out (a rulebook with a single role forming a region's score has no second score)."""
-    keys = [k for k in _CIRCULAR_COLUMNS if k not in columns or columns[k] is not None]
+    headed None is left out (a rulebook with a single role forming a region's score has no second score);
+    the rank band and tier are there when the rows carry them (`band`, `tier_name`)."""
+    keys = [
+        k
+        for k in _CIRCULAR_COLUMNS
+        if (k not in columns or columns[k] is not None)
+        and (k not in ("band", "tier") or k in rows.columns or (k == "tier" and "tier_name" in rows.columns))
+    ]
     last = len(keys)
     wb = Workbook()
     ws = wb.active
@@ -214,6 +222,8 @@ def ranking_circular(
             "score": rec.get("score"),
             "party_score": rec.get("party_score"),
             "government_score": rec.get("government_score"),
+            "band": rec.get("band") or "—",
+            "tier": rec.get("tier_name") if isinstance(_plain(rec.get("tier_name")), str) else "—",
             "rank_change": _change_text(rec.get("rank_change")),
             "score_change": "—" if _plain(rec.get("score_change")) is None else rec["score_change"],
             "note": note,

@@ -105,6 +105,8 @@ with tab_regions:
                 "region": t("region"),
                 "score": t("score"),
                 **{c: role_scores.get(c) for c in queries.REGION_SCORE_COLUMNS.values()},
+                "band": t("band"),
+                "tier": t("tier"),
                 "rank_change": t("rank_change"),
                 "score_change": t("score_change"),
                 "note": t("remark"),

@@ -369,3 +369,47 @@ def test_csv_writes_signed_numbers_as_plain_numbers():
     )
     rows = list(csv.reader(io.StringIO(table_to_csv(frame).decode("utf-8-sig"))))
     assert rows[1:] == [["'+cmd", "2.5", "3"], ["'@SUM(A1)", "-1.0", ""]]
+
+
+def test_circular_carries_the_band_and_tier_when_the_rows_have_them():
+    rows = pd.DataFrame(
+        [
+            {
+                "rank": 1,
+                "tie": False,
+                "region": "甲县",
+                "score": 90.0,
+                "party_score": 92.0,
+                "government_score": 88.0,
+                "band": "1–2",
+                "tier_name": "第一梯队",
+                "rank_change": None,
+                "score_change": None,
+                "is_bottom": False,
+                "note": "",
+            },
+            {
+                "rank": None,
+                "tie": False,
+                "region": "丙县",
+                "score": None,
+                "party_score": 70.0,
+                "government_score": None,
+                "band": "",
+                "tier_name": None,
+                "rank_change": None,
+                "score_change": None,
+                "is_bottom": False,
+                "note": "丙县人民政府缺报",
+            },
+        ]
+    )
+    ws = _load(
+        ranking_circular(
+            rows, year=2024, title="通报", issued_on=dt.date(2025, 2, 10), policy_note="", columns={}
+        )
+    )
+    header = [c.value for c in ws[3]]
+    assert header[5:7] == ["名次区间", "梯队"]
+    assert [ws.cell(4, 6).value, ws.cell(4, 7).value] == ["1–2", "第一梯队"]
+    assert [ws.cell(5, 6).value, ws.cell(5, 7).value] == ["—", "—"]
