@@ -22,9 +22,12 @@ import duckdb
 
 from pipelines.lib.schema import mart_tables
 
-# Tables the publication itself writes (pipelines/lib/warehouse.py, restatements.py), not dbt models.
+# Tables the publication itself writes (pipelines/lib/warehouse.py, restatements.py, rulebook_history.py),
+# not dbt models.
 PUBLISH_ROW_FILTERS = {
     "publication": "true",
+    "rulebook_years": "true",
+    "rulebook_snapshots": "true",
     "restatements": "(scope = 'region' and subject_id = {region}) or (scope = 'unit' and subject_id in {units})",
 }
 

@@ -179,3 +179,45 @@ def rule_restatements() -> pd.DataFrame:
                            count(*) as changes
                     from marts.restatements where reason like '%考核规则已更新%'
                     group by restated_at, previously_published_at order by restated_at desc""")
+
+
+def _published(table: str) -> bool:
+    """The warehouse holds `marts.<table>` (a warehouse published before it was kept does not)."""
+    present = query(
+        "select count(*) as n from duckdb_tables() where schema_name = 'marts' and table_name = $table",
+        table=table,
+    )
+    return bool(present["n"].iloc[0])
+
+
+def rulebook_years() -> pd.DataFrame:
+    """Per year of the publication (`marts.rulebook_years`), by year: the rulebook its figures were first
+    published under (first_rulebook_id, first_version, first_fingerprint, first_published_at) and the one
+    this publication computed them under (current_*). Empty in a warehouse from before it was kept."""
+    if not _published("rulebook_years"):
+        return pd.DataFrame(
+            columns=[
+                "year",
+                "first_published_at",
+                "first_rulebook_id",
+                "first_version",
+                "first_fingerprint",
+                "current_rulebook_id",
+                "current_version",
+                "current_fingerprint",
+                "published_at",
+            ]
+        )
+    return query("select * from marts.rulebook_years order by year")
+
+
+def rulebook_snapshot(fingerprint: str) -> pd.DataFrame:
+    """What the rulebook of `fingerprint` says (`marts.rulebook_snapshots`): one row per indicator with its
+    kind, name and value in words. Empty when it was not kept."""
+    if not _published("rulebook_snapshots"):
+        return pd.DataFrame(columns=["kind", "indicator", "name", "value"])
+    return query(
+        """select kind, indicator, name, value from marts.rulebook_snapshots
+           where fingerprint = $fingerprint order by kind, indicator""",
+        fingerprint=fingerprint,
+    )

@@ -522,6 +522,54 @@ TEXT: dict[str, tuple[str, str]] = {
         "已发布的分数和名次没有因规则改动而改变过。",
         "No published score or rank has been changed by a rule change.",
     ),
+    "method_years": ("各年度所用规则", "The rules each year was scored under"),
+    "method_years_help": (
+        "每个年度第一次发布（据此印发通报）时所用的规则库，和本次发布计算时所用的规则库。",
+        "For each year, the rulebook its figures were first published (and its circular issued) under, and "
+        "the one this publication computed them under.",
+    ),
+    "method_years_not_kept": (
+        "这个数据仓库没有记下各年度所用的规则库（它的发布早于这项记录）。重新运行 fazhi run 之后开始记录。",
+        "This warehouse does not record the rulebook of each year (it was published before that was kept). "
+        "Running fazhi run again starts the record.",
+    ),
+    "method_years_same": (
+        "各年度第一次发布时所用的规则与本次计算所用的相同，相邻年度第一次发布时所用的规则也相同。",
+        "Every year was first published under the rules it is computed under now, and consecutive years were "
+        "first published under the same rules.",
+    ),
+    "method_rulebook_label": (
+        "{id} 第{version}版（指纹 {fingerprint}）",
+        "{id} version {version} (fingerprint {fingerprint})",
+    ),
+    "method_rulebook_label_unversioned": ("{id}（指纹 {fingerprint}）", "{id} (fingerprint {fingerprint})"),
+    "method_first_rulebook": ("首次发布所用规则", "First published under"),
+    "method_first_published_at": ("首次发布时间（北京时间）", "First published (Beijing time)"),
+    "method_current_rulebook": ("本次计算所用规则", "Computed now under"),
+    "method_year_rescored": (
+        "注意：{years}年度的数字第一次发布时按规则库 {first} 计算，当时印发的通报用的是这套规则；本次发布按 "
+        "{current} 重新计算，页面上的数字与已印发通报中的可能不同。改动了的规则：",
+        "Note: the figures of {years} were first published under rulebook {first}, and their circulars were "
+        "issued under those rules; this publication recomputed them under {current}, so the figures shown may "
+        "differ from the circulars already issued. The rules that changed (as the rulebook words them):",
+    ),
+    "method_years_differ": (
+        "注意：{previous}年度和{year}年度第一次发布时所用的规则不同（{previous}年度：{first_previous}；{year}年度："
+        "{first}），两份通报中的数字是按不同的规则计算的，用{year}年度的通报与{previous}年度的通报比较时要注意。"
+        "改动了的规则：",
+        "Note: {previous} and {year} were first published under different rules ({previous}: {first_previous}; "
+        "{year}: {first}); the two circulars' figures were computed under different rules, so compare them with "
+        "care. The rules that changed (as the rulebook words them):",
+    ),
+    "method_changes_unknown": (
+        "规则库（指纹 {fingerprint}）的各项规则没有记下，无法列出改动。",
+        "What the rulebook with fingerprint {fingerprint} said was not recorded, so its changes cannot be listed.",
+    ),
+    "method_changes_unlisted": (
+        "所列各项规则都相同，改动在没有列出的内容中（如会议类型的识别词、规则的依据）。",
+        "Every listed rule is the same; the change is in what is not listed (such as the words that identify a "
+        "meeting type, or a rule's source).",
+    ),
     # stability, tiers, coverage, what it would take
     "coverage_regions": ("{ranked}/{total} 个县区参与排名", "{ranked} of {total} regions ranked"),
     "coverage_units": ("{ranked}/{total} 个单位参与排名", "{ranked} of {total} units ranked"),

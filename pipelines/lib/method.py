@@ -1,7 +1,8 @@
 """方法说明: the rulebook in force in words, as Markdown in Chinese for a city leader or an analyst — its
 roles and score sheets, what the records decide, the requirements and their deadlines, how units and
 regions are ranked, what a missing sheet means, how stable a rank is, weak spots, improvement paths, the
-in-year warnings, and which values are assumptions. Every rule names its source where the rulebook has one.
+in-year warnings, which values are assumptions, and how the rulebook each year was first published under is
+kept and compared (pipelines/lib/rulebook_history.py). Every rule names its source where the rulebook has one.
 
 `render(rules)` is the text; the dashboard's 方法说明 page shows it for the rulebook the published figures
 were computed with (passing its own escaping of data for Streamlit), the README for the default rulebook.
@@ -506,6 +507,36 @@ def _assumptions(rules: Rulebook, esc: Escape) -> str:
     )
 
 
+def _history(rules: Rulebook, esc: Escape) -> str:
+    return _paragraphs(
+        "### 规则改动与年度比较",
+        "每次运行都按当时生效的规则库重算全部年度，所以同一次发布中的各年度总是按同一套规则计算。但一个年度的数字"
+        "第一次发布、据此向各县区印发通报时所用的规则库，可能与现在的不同：规则库改动以后，以前的年度也按新规则重算。"
+        "因此每次发布都记下两件事，并从上一次发布的数据仓库中接续下来（第一次发布时从头开始；发布中途中断的，"
+        "已发布的记录不变）：",
+        "\n".join(
+            [
+                "- 每个年度第一次发布时所用的规则库和本次计算所用的规则库，各写明编号、版本和指纹"
+                "（`marts.rulebook_years`）；",
+                "- 这些规则库的每一项规则，写成文字（`marts.rulebook_snapshots`）：打分表各事项的分值、由台账记录"
+                "决定的分值及其规则、会议与学法的频次要求、报告的报送期限、排名办法，以及角色、打分表报送截止日期、"
+                "预警、名次稳定性、短板、提升路径、督察日程等其他设定。",
+            ]
+        ),
+        "看板“方法说明”页的“各年度所用规则”一节逐年列出两者，并在两种情况下提示，同时列出改动了的各项规则"
+        "（新增、删去的，以及原来和现在的写法）：",
+        "\n".join(
+            [
+                "- 某一年度第一次发布时所用的规则与本次计算所用的不同：该年度已印发的通报是按原来的规则计算的，"
+                "与页面上的数字可能不同；",
+                "- 相邻两个年度第一次发布时所用的规则不同：两份通报中的数字按不同的规则计算，用本年度的通报与上年度的"
+                "通报比较时要注意。",
+            ]
+        ),
+        "指纹不同而所列各项规则都相同的，改动在没有列出的内容中（如会议类型的识别词、规则的依据）。",
+    )
+
+
 SECTIONS = (
     _heading,
     _role_table,
@@ -522,6 +553,7 @@ SECTIONS = (
     _early_warning,
     _calendar,
     _assumptions,
+    _history,
 )
 
 

@@ -129,6 +129,14 @@ class EvidenceLink:
     source: str = ""
 
 
+# Which score column counts, in words (the ranking policy's footnote, the rulebook history).
+SCORE_BASIS_WORDS = {
+    "verified_else_self": "以督察核定分为准，未核定的以自评分计",
+    "self": "以自评分计",
+    "verified": "以督察核定分计",
+}
+
+
 @dataclass(frozen=True)
 class RankingPolicy:
     region_roles: tuple[str, ...]
@@ -141,11 +149,7 @@ class RankingPolicy:
         """The policy in words, for the footnote of the ranking circular (通报)."""
         # a role's name is its duty holder (县（区）党委主要负责人): name the units, then the holders once
         roles = "、".join(role_names.get(r, r).removesuffix("主要负责人") for r in self.region_roles)
-        basis = {
-            "verified_else_self": "以督察核定分为准，未核定的以自评分计",
-            "self": "以自评分计",
-            "verified": "以督察核定分计",
-        }[self.score_basis]
+        basis = SCORE_BASIS_WORDS[self.score_basis]
         parts = [
             f"区县综合得分为{roles}主要负责人得分的平均值（{basis}）",
             "得分相同者并列同一名次，其后名次顺延（如1、2、2、4）",

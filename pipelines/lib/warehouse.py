@@ -119,7 +119,7 @@ def publish(
     ranking_policy: str = "",
 ) -> Path:
     """Copy the work database's marts into a new file and atomically replace the served one."""
-    from pipelines.lib import restatements
+    from pipelines.lib import restatements, rulebook_history
 
     target = paths.warehouse
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -145,6 +145,7 @@ def publish(
             "?::varchar as rulebook_fingerprint, ?::varchar as ranking_policy",
             [now, source_files, str(paths.work_db), rulebook_id, rulebook_fingerprint, ranking_policy],
         )
+        rulebook_history.record(con, target, now)  # reads the work database's rulebook tables
         con.execute("detach work")
         restatements.record(con, target, now)
         con.execute("checkpoint")

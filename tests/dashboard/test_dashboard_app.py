@@ -304,7 +304,13 @@ def test_method_page_renders_the_rulebook_the_figures_were_computed_with(app):
     notes = [i.value for i in at.info]
     assert len(notes) == 1 and "每一个年度（2023、2024）都按同一套规则计算" in notes[0], notes
     assert f"规则库 default，指纹 {rules.fingerprint}" in notes[0]
-    assert not at.warning  # the rules on disk are the ones published
+    # The rules on disk are the ones published, and every year was first published under them.
+    assert not at.warning
+    label = f"default 第1版（指纹 {rules.fingerprint}）"
+    assert at.dataframe[0].value.values[:, [0, 1, 3]].tolist() == [
+        ["2023", label, label],
+        ["2024", label, label],
+    ]
     assert "已发布的分数和名次没有因规则改动而改变过。" in _texts(at)
     at.sidebar.radio(key="lang").set_value("en").run()
     assert [t.value for t in at.title] == ["Method"]
@@ -328,7 +334,7 @@ def test_method_page_says_when_the_rules_changed_after_publication(built, tmp_pa
     assert len(warnings) == 1 and "磁盘上的规则库已经修改" in warnings[0], warnings
     assert f"现在的指纹为 {load_rulebook().fingerprint}" in warnings[0]
     assert "页面上的数字是按指纹 00000000feedbeef 的规则计算的" in warnings[0]
-    changes = at.dataframe[0].value
+    changes = at.dataframe[-1].value  # after the table of each year's rulebook
     assert list(changes.columns) == [
         "更正时间（北京时间）",
         "原发布时间（北京时间）",

@@ -492,7 +492,8 @@ NORMATIVE = [
 
 
 def _snapshot(wh: Warehouse) -> dict[str, pd.DataFrame]:
-    """Every published marts table, rows sorted; run timestamps (loaded_at, publication) left out."""
+    """Every published marts table, rows sorted; run timestamps (loaded_at, publication, the publication's
+    time in rulebook_years) left out."""
     tables = [
         t
         for (t,) in wh.rows(
@@ -503,7 +504,7 @@ def _snapshot(wh: Warehouse) -> dict[str, pd.DataFrame]:
     out = {}
     for t in tables:
         df = wh.df(f"select * from marts.{t}")
-        df = df.drop(columns=[c for c in ("loaded_at",) if c in df.columns]).astype(str)
+        df = df.drop(columns=[c for c in ("loaded_at", "published_at") if c in df.columns]).astype(str)
         out[t] = df.sort_values(list(df.columns)).reset_index(drop=True)
     return out
 
