@@ -53,6 +53,7 @@ from generator.registry import Group, Unit, build_registry
 from generator.sheet_layouts import score_sheet
 from generator.vocabulary import RECTIFICATION_SOURCES, ROLE_FILE_LABELS, ROLE_UNIT_TYPES, person
 from generator.writers import FileWriter, csv_bytes, set_mtime, workbook_bytes, xlsx_bytes
+from pipelines.lib import progress
 from pipelines.lib.rulebook import Rulebook, Template, load_rulebook
 
 KINDS = ("score_sheets", "meetings", "filings", "normative_docs", "rectifications")
@@ -149,6 +150,7 @@ def generate(
     summary["files_by_format"]["csv"] += 1
 
     for year in years:
+        progress.begin(f"生成 {year} 年的报送材料（按单位）", total=len(units))
         for kind in KINDS:
             folder = out / str(year) / kind
             if folder.is_dir():
@@ -224,10 +226,12 @@ def generate(
                     behind.get(unit.name, set()),
                     unit.name in no_list,
                 )
+                progress.advance()
             if running and group_time is None:
                 continue  # the year has only just begun: nothing compiled yet
             _write_registers(ctx, group, year, plans, group_time)
             _write_rectifications(ctx, group, year, plans, rect_flags, group_time)
+        progress.end()
     summary["files"] = dict(summary["files"])
     summary["files_by_format"] = dict(summary["files_by_format"])
     summary["rows"] = dict(summary["rows"])

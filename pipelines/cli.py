@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
 from datetime import date
 from pathlib import Path
 
+from pipelines.lib import progress
 from pipelines.lib.services import supervise
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,7 +91,9 @@ def run_pipeline(
     """Materialize the whole graph in-process: every year is rebuilt (figures that compare years read
     them as they are now); `years` are checked to have data and summarised.
 
-    One run at a time: the run lock is held from the first read to the publication."""
+    One run at a time: the run lock is held from the first read to the publication. On a terminal,
+    unless quiet, the steps are shown as they run (pipelines.lib.progress); `quiet` also leaves out
+    the summary."""
     from pipelines.lib.rulebook import RulebookError, load_rulebook
     from pipelines.lib.runlock import RunLocked, command_line, run_lock
     from pipelines.lib.warehouse import Paths
@@ -105,12 +109,16 @@ def run_pipeline(
         return EXIT_USAGE
     started = time.perf_counter()
     try:
-        with run_lock(
-            paths.work_db.parent,
-            command_line(),
-            wait_seconds=wait_seconds,
-            on_wait=lambda who: _say(f"另一次运行正在进行，等待其结束：{who}"),
-            on_takeover=lambda h: _say(f"上次运行未正常结束（{h.describe()}），本次接管。"),
+        with (
+            progress.shown(not quiet) as showing,
+            _stdout_hidden(showing and sys.stdout.isatty()),
+            run_lock(
+                paths.work_db.parent,
+                command_line(),
+                wait_seconds=wait_seconds,
+                on_wait=lambda who: _say(f"另一次运行正在进行，等待其结束：{who}"),
+                on_takeover=lambda h: _say(f"上次运行未正常结束（{h.describe()}），本次接管。"),
+            ),
         ):
             code, years, steps = _run_locked(paths, years, rulebook, workers, wait_seconds, as_of)
     except RunLocked as exc:
@@ -123,6 +131,18 @@ def run_pipeline(
         for step, seconds in steps:
             print(f"  {step:<28}{seconds:>8.2f}")
     return code
+
+
+@contextlib.contextmanager
+def _stdout_hidden(hidden: bool):
+    """While the display draws the steps on the same screen, dbt's line per model and test (which
+    dagster-dbt echoes to standard output) stays in dbt's own log, .work/dbt/dbt.log; standard output
+    sent to a file or a pipe gets them as before."""
+    if not hidden:
+        yield
+        return
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        yield
 
 
 def _run_locked(
@@ -154,10 +174,9 @@ def _run_locked(
     instance = dg.DagsterInstance.ephemeral()
     # Dagster's own step log stays out of the clerk's terminal; a failure is told in one sentence.
     run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    shown = _RunProgress(str(paths.warehouse))
     reading = [ingest.raw_files, ingest.parsed_files]
-    result = dg.materialize(
-        reading, resources=resources, instance=instance, raise_on_error=False, run_config=run_config
-    )
+    result = _materialize(reading, resources, instance, run_config, shown)
     if not result.success:
         _say(_failure(result, paths, "读取报送文件"))
         return EXIT_FAILED, [], []
@@ -174,13 +193,91 @@ def _run_locked(
         _say(f"没有找到任何年度的数据（{paths.raw_dir}）。请先放入文件，或运行 fazhi generate。")
         return EXIT_USAGE, [], []
     rest = [a for a in defs.assets or () if isinstance(a, dg.AssetsDefinition) and a not in reading]
-    result = dg.materialize(
-        rest, resources=resources, instance=instance, raise_on_error=False, run_config=run_config
-    )
+    shown.years = found
+    result = _materialize(rest, resources, instance, run_config, shown)
     if not result.success:
         _say(_failure(result, paths, "整理、计算或发布"))
         return EXIT_FAILED, [], []
     return 0, years or found, steps + _step_seconds(instance, result.run_id)
+
+
+def _materialize(assets, resources, instance, run_config, on_event):
+    """`dg.materialize`, with each event of the run handed to `on_event` as it happens: the same job
+    (`materialize` makes it the same way), given its run id so that a listener can be attached first."""
+    import uuid
+
+    import dagster as dg
+
+    name = "__ephemeral_asset_job__"
+    job = dg.Definitions(
+        jobs=[dg.define_asset_job(name=name)], assets=assets, resources=resources
+    ).resolve_job_def(name)
+    run_id = str(uuid.uuid4())
+    instance.add_event_listener(run_id, on_event)
+    return job.execute_in_process(
+        run_config=run_config, instance=instance, raise_on_error=False, run_id=run_id
+    )
+
+
+# What a person reads for each step of the run (Dagster's step keys: the assets of pipelines/defs).
+STEP_LABELS = {
+    "raw_files": "登记报送文件（按内容哈希）",
+    "parsed_files": "解析文件",
+    "rulebook": "载入规则库",
+    "run_context": "确定计算基准日期",
+    "unit_registry": "整理单位名册",
+    "stage_score_sheets": "整理打分表",
+    "stage_meetings": "整理会议学法台账",
+    "stage_filings": "整理报告报送登记",
+    "stage_normative_docs": "整理规范性文件登记",
+    "stage_rectifications": "整理整改台账",
+    "stage_other_files": "整理其他文件",
+    "marts": "计算并检查 marts（模型与检查）",
+    "published_warehouse": "发布",
+}
+
+
+class _RunProgress:
+    """The run's Dagster events as lines of the progress display: a line per step, the staged years,
+    the marts' models and checks counted as dbt finishes them, where the warehouse is published."""
+
+    def __init__(self, warehouse: str):
+        self.warehouse = warehouse
+        self.years: list[int] = []
+
+    def label(self, step: str) -> str:
+        text = STEP_LABELS.get(step, step)
+        if step.startswith("stage_") and self.years:
+            text += f"：{_years_text(self.years)}"
+        if step == "published_warehouse":
+            text += f" {self.warehouse}"
+        return text
+
+    def __call__(self, entry) -> None:
+        event = entry.dagster_event
+        if event is None or event.step_key is None:
+            return
+        kind = event.event_type_value
+        if kind == "STEP_START":
+            progress.begin(self.label(event.step_key))
+            if event.step_key == "marts":
+                from pipelines.defs.marts import marts
+
+                progress.expect(len(marts.keys) + len(marts.check_keys))
+        elif kind == "STEP_SUCCESS":
+            progress.end()
+        elif kind == "STEP_FAILURE":
+            progress.end(f"{self.label(event.step_key)}：未完成", ok=False)
+        elif event.step_key == "marts" and kind in ("ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION"):
+            progress.advance()
+
+
+def _years_text(years: list[int]) -> str:
+    """2021–2025 年 for consecutive years, else 2021、2023 年."""
+    ys = sorted(years)
+    if len(ys) > 2 and ys == list(range(ys[0], ys[-1] + 1)):
+        return f"{ys[0]}–{ys[-1]} 年"
+    return f"{'、'.join(map(str, ys))} 年"
 
 
 def _step_seconds(instance, run_id: str) -> list[tuple[str, float]]:
@@ -387,17 +484,27 @@ def _check_lines(name: str, c, reference) -> list[str]:
 
 def _dagster_ui(port: int) -> int:
     """The Dagster webserver behind sign-in and the daemon (schedule, sensor, run queue) for this project."""
+    from pipelines.lib.ui_server import InstanceConfigError, check_postgres, prepare_instance
+
     home = Path(os.environ.get("DAGSTER_HOME") or ROOT / ".dagster_home").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():  # the repo's dagster.yaml is the instance config
-        config.symlink_to(ROOT / "dagster.yaml")
+    try:
+        # The repo's dagster.yaml is the instance config; with FAZHI_PG_* its storage is PostgreSQL.
+        storage = prepare_instance(home, os.environ)
+    except InstanceConfigError as exc:
+        _say(str(exc))
+        return EXIT_USAGE
+    unreachable = check_postgres(os.environ)
+    if unreachable:
+        _say(
+            f"{unreachable}。请检查 FAZHI_PG_HOST、FAZHI_PG_PORT、FAZHI_PG_USER、FAZHI_PG_PASSWORD、FAZHI_PG_DB。"
+        )
+        return EXIT_FAILED
     env = dict(os.environ, DAGSTER_HOME=str(home))
     # The code location runs from DAGSTER_HOME: pin the data paths the office uses, absolute.
     env.setdefault("FAZHI_RAW_DIR", str((ROOT / "data" / "raw").resolve()))
     env.setdefault("FAZHI_WAREHOUSE", str((ROOT / "data" / "marts" / "fazhi.duckdb").resolve()))
     print(
-        f"Dagster 界面：http://127.0.0.1:{port}（实例目录 {home}）；"
+        f"Dagster 界面：http://127.0.0.1:{port}（实例目录 {home}，运行记录存于 {storage.describe()}）；"
         "用有“重新计算”权限的看板账户登录（如法治办工作人员）。"
     )
     # The webserver behind the product's sign-in, with the daemon beside it (pipelines/lib/ui_server.py).
@@ -420,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument(
         "--as-of", type=_date, metavar="YYYY-MM-DD", help="基准日期：当年只生成到此日为止的记录（默认今天）"
     )
+    g.add_argument("-q", "--quiet", action="store_true", help="不显示进度和摘要")
 
     r = sub.add_parser("run", help="读取 data/raw，计算并发布 marts")
     r.add_argument("--raw")
@@ -440,6 +548,12 @@ def main(argv: list[str] | None = None) -> int:
         type=_date,
         metavar="YYYY-MM-DD",
         help="计算基准日期：预警、逾期天数和整改状态按此日计算（默认今天）",
+    )
+    r.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="不显示进度和摘要，只报告错误（在终端上默认显示进度；输出到管道或文件时从不显示）",
     )
 
     n = sub.add_parser("notices", help="生成各单位的反馈通知（Word，每单位一份，另附全部单位的 zip）")
@@ -508,13 +622,19 @@ def main(argv: list[str] | None = None) -> int:
         from generator import format_summary, generate
 
         try:
-            summary = generate(
-                Path(args.out), scale=args.scale, years=_years(args.years), seed=args.seed, as_of=args.as_of
-            )
+            with progress.shown(not args.quiet):
+                summary = generate(
+                    Path(args.out),
+                    scale=args.scale,
+                    years=_years(args.years),
+                    seed=args.seed,
+                    as_of=args.as_of,
+                )
         except ValueError as exc:  # a year after the as-of date, or a malformed --years
             parser.error(str(exc))
-        print(f"已生成到 {args.out}：")
-        print(format_summary(summary))
+        if not args.quiet:
+            print(f"已生成到 {args.out}：")
+            print(format_summary(summary))
         return 0
     if args.command == "run":
         try:
@@ -527,6 +647,7 @@ def main(argv: list[str] | None = None) -> int:
             years,
             args.rulebook,
             args.workers,
+            quiet=args.quiet,
             wait_seconds=args.wait,
             timings=args.timings,
             as_of=args.as_of,

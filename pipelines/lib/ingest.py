@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipelines.lib import ledgers
+from pipelines.lib import ledgers, progress
 from pipelines.lib.faults import crashpoint
 from pipelines.lib.isolation import map_isolated
 from pipelines.lib.records import ERROR, FileRejected, Issue, ParsedFile
@@ -176,6 +176,8 @@ def refresh_parse_cache(
     )
     todo = [f for key, f in wanted.items() if key not in cached]
     stats.files_cached = len(wanted) - len(todo)
+    unchanged = f"（另有 {stats.files_cached} 个未变，不再解析）" if stats.files_cached else ""
+    progress.expect(len(todo), f"解析文件{unchanged}")
     if not todo:
         return stats
     # In batches: the parsed records of a whole nation-scale year held at once would take gigabytes.
@@ -183,7 +185,12 @@ def refresh_parse_cache(
     batches = [todo[i : i + PARSE_BATCH_FILES] for i in range(0, len(todo), PARSE_BATCH_FILES)]
 
     def parse(batch: list[RawFile]):
-        return map_isolated(_parse_one, [(str(raw_dir / f.path), f.kind) for f in batch], workers=workers)
+        return map_isolated(
+            _parse_one,
+            [(str(raw_dir / f.path), f.kind) for f in batch],
+            workers=workers,
+            on_done=progress.advance,
+        )
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as parser:
         pending = parser.submit(parse, batches[0])

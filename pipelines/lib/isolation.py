@@ -73,12 +73,14 @@ def map_isolated(
     memory_mb: int | None = 1536,
     timeout_s: float | None = 60.0,
     chunksize: int | None = None,
+    on_done: Callable[[int], None] | None = None,
 ) -> list[Outcome]:
     """Apply ``fn`` to every item in worker processes; one Outcome per item, in input order.
 
     Never raises for what an item does (exception, crash, memory exhaustion, hang). Every item runs
     in a child process, even a single one: isolation is the point.
     memory_mb: RLIMIT_AS of each worker (None: no limit). timeout_s: per item (None: no limit).
+    on_done: called in this process with how many more items have their Outcome (progress display).
     """
     items = list(items)
     if not items:
@@ -87,7 +89,7 @@ def map_isolated(
     if chunksize is None:
         # small batches for few (usually heavy) items, up to 64 for many small ones
         chunksize = max(1, min(64, math.ceil(len(items) / (workers * 4))))
-    return _Pool(fn, items, workers, memory_mb, timeout_s, max(1, chunksize)).run()
+    return _Pool(fn, items, workers, memory_mb, timeout_s, max(1, chunksize), on_done).run()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,8 +181,9 @@ class _Worker:
 
 
 class _Pool:
-    def __init__(self, fn, items, workers, memory_mb, timeout_s, chunksize):
+    def __init__(self, fn, items, workers, memory_mb, timeout_s, chunksize, on_done=None):
         self.fn, self.items = fn, items
+        self.on_done, self.settled = on_done, 0
         self.n_workers, self.memory_mb = workers, memory_mb
         self.timeout_s, self.chunksize = timeout_s, chunksize
         self.ctx = _forkserver_context(fn)
@@ -197,10 +200,17 @@ class _Pool:
                 self._dispatch()
                 self._wait_and_collect()
                 self._enforce_timeouts()
+                if self.on_done is not None and self.settled:
+                    self.on_done(self.settled)
+                    self.settled = 0
         finally:
             for worker in self.workers:
                 worker.stop()
         return self.results  # type: ignore[return-value]
+
+    def _settle(self, i: int, outcome: Outcome) -> None:
+        self.settled += self.results[i] is None
+        self.results[i] = outcome
 
     def _dispatch(self) -> None:
         for worker in list(self.workers):
@@ -212,7 +222,7 @@ class _Pool:
                 try:
                     batch.append((i, pickle.dumps(self.items[i], pickle.HIGHEST_PROTOCOL)))
                 except Exception as exc:
-                    self.results[i] = Outcome(False, None, EXCEPTION, f"item cannot be pickled: {exc!r}")
+                    self._settle(i, Outcome(False, None, EXCEPTION, f"item cannot be pickled: {exc!r}"))
             if not batch:
                 continue
             worker.assigned = {i for i, _ in batch}
@@ -252,9 +262,9 @@ class _Pool:
         for i, blob in results:
             try:
                 ok, value, kind, error = pickle.loads(blob)
-                self.results[i] = Outcome(ok, value, kind, error)
+                self._settle(i, Outcome(ok, value, kind, error))
             except Exception as exc:
-                self.results[i] = Outcome(False, None, EXCEPTION, f"result cannot be unpickled: {exc!r}")
+                self._settle(i, Outcome(False, None, EXCEPTION, f"result cannot be unpickled: {exc!r}"))
             worker.assigned.discard(i)
         if results:
             self.barren_deaths = 0
@@ -279,10 +289,11 @@ class _Pool:
         index, _ = worker.current()
         if index >= 0 and index in worker.assigned and overran in (None, index):
             if overran is None:
-                self.results[index] = Outcome(False, None, CRASH, _describe_exit(worker.process.exitcode))
+                self._settle(index, Outcome(False, None, CRASH, _describe_exit(worker.process.exitcode)))
             else:
-                self.results[index] = Outcome(
-                    False, None, TIMEOUT, f"no result after {self.timeout_s:g} s; worker killed"
+                self._settle(
+                    index,
+                    Outcome(False, None, TIMEOUT, f"no result after {self.timeout_s:g} s; worker killed"),
                 )
             worker.assigned.discard(index)
             self.barren_deaths = 0
