@@ -60,7 +60,7 @@ st.caption(t("band_help", draws=queries.stability_draws(f.year)))
 with tab_regions:
     regions = queries.region_ranking(f)
     ranked, total = queries.region_coverage(f.year)
-    st.markdown(f"**{t('coverage_regions', ranked=ranked, total=total)}**", help=t("coverage_help"))
+    st.markdown(t("coverage_regions", ranked=ranked, total=total), help=t("coverage_help"))
     # One score column per role forming a region's score, headed by that role (党委得分, 政府得分).
     role_scores = {
         column: Heading(region_score_label(role)) for column, role in queries.region_score_columns().items()
@@ -174,7 +174,7 @@ with tab_units:
         _stability(group)
         st.subheader(plain(names[role]), anchor=False)  # no link named after data
         ranked, total = coverage.get(role, (0, 0))
-        st.markdown(f"**{t('coverage_units', ranked=ranked, total=total)}**", help=t("coverage_help"))
+        st.markdown(t("coverage_units", ranked=ranked, total=total), help=t("coverage_help"))
         picked = table(
             group,
             key=f"unit_ranking_{role}_{f.year}",

@@ -173,7 +173,7 @@ def test_downloads_follow_the_capabilities(served):
         at.switch_page(page).run()
         return [b.proto.label for b in at.get("download_button")]
 
-    assert buttons("leader", "app_pages/ranking.py") == ["下载排名通报（Excel）"]
+    assert buttons("leader", "app_pages/ranking.py") == ["下载排名通报（Excel）", "下载正式通报（Word）"]
     assert buttons("clerk", "app_pages/ranking.py") == []
     assert "下载 CSV" in buttons("clerk", "app_pages/quality.py")
     assert "下载 CSV" in buttons("analyst", "app_pages/meetings.py")
