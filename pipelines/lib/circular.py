@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import io
 import re
-import sys
-import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from docx import Document
@@ -32,7 +30,8 @@ from docx.oxml.ns import qn
 from docx.shared import Cm, Pt
 from docx.table import Table
 
-from pipelines.lib.notices import OFFICE, Read, chinese_date
+from pipelines.lib.documents import Read, failed, no_warehouse, published_tables, reader, say
+from pipelines.lib.notices import OFFICE, chinese_date
 
 if TYPE_CHECKING:
     from pipelines.lib.rulebook import Rulebook
@@ -660,17 +659,9 @@ def circular_docx(read: Read, year: int, as_of: date | None = None) -> bytes:
 # -- the command line -------------------------------------------------------------------------------------
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr)
-
-
 def _refusal(con, year: int, path: Path) -> str | None:
     """Why this warehouse cannot give the year's circular, in one sentence; None when it can."""
-    tables = {
-        r[0]
-        for r in con.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()
-    }
-    if not set(TABLES) <= tables:
+    if not set(TABLES) <= published_tables(con):
         return f"已发布的数据（{path}）中还没有通报所需的表：请先用当前版本运行一次 fazhi run。"
     years = {int(y) for (y,) in con.execute("select distinct year from marts.region_rankings").fetchall()}
     if year not in years:
@@ -686,33 +677,20 @@ def circular_command(warehouse: str | None, year: int, out: str | None, as_of: d
     from pipelines.lib.warehouse import Paths, read_only
 
     path = Paths.from_env(None, warehouse).warehouse
-    if not path.exists():
-        _say(f"还没有已发布的数据（{path}）：请先运行 fazhi run。")
+    if no_warehouse(path):
         return 2
     target = Path(out) if out else path.parent / "circulars" / FILE_NAME.format(year=year)
     try:
         with read_only(path) as con:
             refusal = _refusal(con, year, path)
             if refusal:
-                _say(refusal)
+                say(refusal)
                 return 2
 
-            def read(sql: str, **params: Any) -> pd.DataFrame:
-                used = set(re.findall(r"\$(\w+)", sql))
-                return con.execute(sql, {k: v for k, v in params.items() if k in used}).df()
-
-            document = circular_docx(read, year, as_of)
+            document = circular_docx(reader(con), year, as_of)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(document)
         print(f"已生成 {year} 年度通报（Word）：{target}")
         return 0
     except Exception as error:  # one sentence for the person; the details for the administrator
-        log = path.parent / ".work" / "last_error.log"
-        try:
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
-            where = f"错误详情已写入 {log}，请转给系统管理员。"
-        except OSError:
-            where = "请转给系统管理员。"
-        _say(f"通报未能生成（读取已发布的数据或写入 {target} 时出错）。{where}")
-        return 1
+        return failed(path, error, f"通报未能生成（读取已发布的数据或写入 {target} 时出错）")

@@ -8,14 +8,13 @@ tests/models/test_models.py checks that README.md is what this writes.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import yaml
 
+from pipelines.lib.readme import Section
 from pipelines.lib.schema import DBT_DIR
 
-README = Path(__file__).resolve().parent.parent.parent / "README.md"
-BEGIN, END = "<!-- contract: generated from fazhi_dbt/models/marts/*.yml -->", "<!-- contract: end -->"
+SECTION = Section("<!-- contract: generated from fazhi_dbt/models/marts/*.yml -->", "<!-- contract: end -->")
 # The ten tables of SPEC §5 first, then the ones published beside them for tracing.
 ORDER = (
     "unit_scores",
@@ -84,16 +83,6 @@ def render() -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def readme_section(text: str) -> str:
-    return text[text.index(BEGIN) + len(BEGIN) : text.index(END)].strip("\n") + "\n"
-
-
-def write_readme() -> None:
-    text = README.read_text(encoding="utf-8")
-    head, tail = text[: text.index(BEGIN) + len(BEGIN)], text[text.index(END) :]
-    README.write_text(f"{head}\n\n{render()}\n{tail}", encoding="utf-8")
-
-
 if __name__ == "__main__":
-    write_readme()
+    SECTION.write(render())
     sys.exit(0)

@@ -17,13 +17,13 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
+from pipelines.lib.readme import Section
 from pipelines.lib.rulebook import EvidenceLink, Rulebook, Template, load_rulebook
 
-README = Path(__file__).resolve().parent.parent.parent / "README.md"
-BEGIN = "<!-- method: generated from the default rulebook by pipelines/lib/method.py -->"
-END = "<!-- method: end -->"
+SECTION = Section(
+    "<!-- method: generated from the default rulebook by pipelines/lib/method.py -->", "<!-- method: end -->"
+)
 
 Escape = Callable[[object], str]
 
@@ -563,16 +563,6 @@ def render(rules: Rulebook, escape: Escape = markdown_text) -> str:
     return "\n\n".join(section(rules, escape) for section in SECTIONS) + "\n"
 
 
-def readme_section(text: str) -> str:
-    return text[text.index(BEGIN) + len(BEGIN) : text.index(END)].strip("\n") + "\n"
-
-
-def write_readme() -> None:
-    text = README.read_text(encoding="utf-8")
-    head, tail = text[: text.index(BEGIN) + len(BEGIN)], text[text.index(END) :]
-    README.write_text(f"{head}\n\n{render(load_rulebook('default'))}\n{tail}", encoding="utf-8")
-
-
 if __name__ == "__main__":
-    write_readme()
+    SECTION.write(render(load_rulebook("default")))
     sys.exit(0)

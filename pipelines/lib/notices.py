@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import io
 import re
-import sys
-import traceback
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from docx import Document
@@ -33,9 +30,7 @@ from docx.oxml.ns import qn
 from docx.shared import Cm, Pt
 from docx.table import Table
 
-# What reads the published marts: read(sql, **named $parameters) → a frame (the dashboard's data.query, or a
-# read-only DuckDB connection's, see `notices_command`).
-Read = Callable[..., pd.DataFrame]
+from pipelines.lib.documents import Read, failed, no_warehouse, published_tables, reader, say
 
 OFFICE = "市委全面依法治市委员会办公室"
 TITLE = "关于报送材料问题的反馈通知"
@@ -358,10 +353,6 @@ def notices_zip(notices: list[Notice], issued_on: date, office: str = OFFICE) ->
 # -- the command line -----------------------------------------------------------------------------------
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr)
-
-
 def _pick_unit(units: pd.DataFrame, text: str) -> pd.DataFrame:
     """The units a name (as the registry or its aliases write it, or as an office would) or an id names."""
     from pipelines.lib.names import normalize_name
@@ -383,40 +374,30 @@ def notices_command(warehouse: str | None, year: int, out: str | None, unit: str
     from pipelines.lib.warehouse import Paths, read_only, today
 
     path = Paths.from_env(None, warehouse).warehouse
-    if not path.exists():
-        _say(f"还没有已发布的数据（{path}）：请先运行 fazhi run。")
+    if no_warehouse(path):
         return 2
     target = Path(out) if out else path.parent / "notices" / str(year)
     try:
         with read_only(path) as con:
-            tables = {
-                r[0]
-                for r in con.execute(
-                    "select table_name from duckdb_tables() where schema_name = 'marts'"
-                ).fetchall()
-            }
-            if "feedback_items" not in tables:
-                _say(f"已发布的数据（{path}）中还没有反馈事项：请先用当前版本运行一次 fazhi run。")
+            if "feedback_items" not in published_tables(con):
+                say(f"已发布的数据（{path}）中还没有反馈事项：请先用当前版本运行一次 fazhi run。")
                 return 2
 
-            def read(sql: str, **params: Any) -> pd.DataFrame:
-                used = set(re.findall(r"\$(\w+)", sql))
-                return con.execute(sql, {k: v for k, v in params.items() if k in used}).df()
-
+            read = reader(con)
             years = {int(y) for (y,) in con.execute("select distinct year from marts.unit_scores").fetchall()}
             if year not in years:
                 shown = "、".join(str(y) for y in sorted(years)) or "无"
-                _say(f"已发布的数据中没有 {year} 年度（有的年度：{shown}）。")
+                say(f"已发布的数据中没有 {year} 年度（有的年度：{shown}）。")
                 return 2
             notices, unresolved = load(read, year)
             units = read(UNITS_SQL)
         if unit is not None:
             chosen = _pick_unit(units, unit)
             if chosen.empty:
-                _say(f"单位名册中没有“{unit}”：请写单位名称、别名或单位标识（unit_id）。")
+                say(f"单位名册中没有“{unit}”：请写单位名称、别名或单位标识（unit_id）。")
                 return 2
             if len(chosen) > 1:
-                _say(f"“{unit}”对应多个单位（{'、'.join(chosen['unit_name'])}），请写全称或单位标识。")
+                say(f"“{unit}”对应多个单位（{'、'.join(chosen['unit_name'])}），请写全称或单位标识。")
                 return 2
             notices = [n for n in notices if n.unit_id == chosen["unit_id"].iloc[0]]
             if not notices:
@@ -447,12 +428,4 @@ def notices_command(warehouse: str | None, year: int, out: str | None, unit: str
             )
         return 0
     except Exception as error:  # one sentence for the person; the details for the administrator
-        log = path.parent / ".work" / "last_error.log"
-        try:
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
-            where = f"错误详情已写入 {log}，请转给系统管理员。"
-        except OSError:
-            where = "请转给系统管理员。"
-        _say(f"反馈通知未能生成（读取已发布的数据或写入 {target} 时出错）。{where}")
-        return 1
+        return failed(path, error, f"反馈通知未能生成（读取已发布的数据或写入 {target} 时出错）")
