@@ -171,6 +171,7 @@ def test_a_leader_has_no_upload_page(tree):
 # -- in a real browser --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # the same flow runs in AppTest in the default suite
 def test_upload_in_a_browser(browser_page, base, tmp_path, access_dir):
     from playwright.sync_api import expect
 

@@ -123,9 +123,9 @@ def _assert_recovers(root: Path, uninterrupted: Path, fresh: Path, served_sha: s
     ]
 
 
-# Two points run with every test run (reading, and the dbt build where a kill leaves most behind); every
-# other point, like the random sweep, with the slow suite (`./dev test-slow`).
-EVERY_RUN = {"ingest.parse_batch", "marts.building"}
+# One point runs with every test run (the dbt build, where a kill leaves most behind); every other
+# point, like the random sweep, with the slow suite (`./dev test-slow`).
+EVERY_RUN = {"marts.building"}
 
 
 @pytest.mark.parametrize(
@@ -212,6 +212,7 @@ def test_seeded_random_kill_moments(states, tmp_path):
         shutil.rmtree(root)
 
 
+@pytest.mark.slow  # the kill mid-build stays in the default suite
 def test_a_run_the_sensor_requests_after_a_kill_publishes_the_same(states, tmp_path, monkeypatch):
     """Killed while dbt builds the marts; the next run is the job the sensor launches (in Dagster, not
     the CLI): it rebuilds every year and publishes what an uninterrupted run does."""

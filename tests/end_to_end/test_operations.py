@@ -250,6 +250,7 @@ def test_a_sheet_counts_in_the_year_written_inside_it_whatever_folder_the_sensor
     assert row == ("scored", 96.0, "2024/score_sheets/范县_party_2023.xlsx")
 
 
+@pytest.mark.slow  # two full runs; the slow suite
 def test_a_removed_file_leaves_the_marts_with_an_issue_saying_so(tmp_path):
     raw, path = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb"
     _three_years(raw)
@@ -438,6 +439,7 @@ def _the_ui_is_behind_sign_in_and_refuses_forged_requests(url: str, access_dir: 
     )
 
 
+@pytest.mark.slow  # the sensor's run through fazhi run is in the default suite; ui + daemon in the slow one
 def test_fazhi_ui_serves_the_project_and_its_daemon_runs_the_sensor(tmp_path, access_dir):
     """`fazhi ui` for real: webserver and daemon on a git-ignored DAGSTER_HOME; a file in data/raw is
     picked up by the sensor, run by the daemon, and published."""

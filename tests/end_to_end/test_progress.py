@@ -15,6 +15,7 @@ import termios
 import time
 from pathlib import Path
 
+import pytest
 from builders import city_units, write_score_sheet, write_units
 
 from generator.registry import build_registry
@@ -77,6 +78,7 @@ def _tiny_raw(raw: Path) -> int:
     return sum(1 for p in raw.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow  # two full runs; generate's progress stays in the default suite
 def test_fazhi_run_shows_its_steps_on_a_terminal_and_nothing_of_them_in_a_pipe(tmp_path):
     raw = tmp_path / "raw"
     files = _tiny_raw(raw)

@@ -65,6 +65,7 @@ def test_a_second_run_is_refused_with_who_holds_the_lock_since_when(office):
     assert not warehouse.exists()
 
 
+@pytest.mark.slow  # two full runs one after the other
 def test_a_run_told_to_wait_runs_once_the_other_is_done(office):
     raw, warehouse = office
     holder = _holder(warehouse, 3)

@@ -940,6 +940,7 @@ def test_dagster_definitions_checks_pass_and_failing_check_blocks_publication(tm
     assert _sha(warehouse) == published
 
 
+@pytest.mark.slow  # the rule is the unit test unit_scores_bottom_cut_with_ties; end to end in the slow suite
 def test_no_last_place_among_those_tied_for_first(tmp_path):
     # Two regions with identical sheets: both rank 1 (competition ranking), and nobody is "last":
     # a 末位 flag on a region tied for first would send a city leader to interview the leaders.
@@ -957,6 +958,7 @@ def test_no_last_place_among_those_tied_for_first(tmp_path):
     assert flagged == [(0,)]
 
 
+@pytest.mark.slow  # blocking checks stay in the default suite (test_dagster_definitions_checks_pass_…)
 def test_failed_year_blocks_publication_of_all_years_and_stray_files_are_reported(tmp_path, monkeypatch):
     # A file dropped at the root of data/raw belongs to no year: it is still listed, with a reason.
     raw = tmp_path / "raw"
