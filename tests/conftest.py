@@ -129,6 +129,8 @@ LONGEST_FIRST = (
     "end_to_end/test_crash_consistency.py",
     "end_to_end/test_operations.py",
     "staging/test_pipeline_correctness.py",
+    "end_to_end/test_decisions.py",
+    "end_to_end/test_rulebook_history.py",
     "dashboard/test_dashboard_app.py",
     "end_to_end/test_run_lock.py",
     "dashboard/test_upload.py",
