@@ -118,6 +118,7 @@ def _three_years(raw: Path) -> None:
                 write_score_sheet(raw, year, region, role, losing(role, n))
 
 
+@pytest.mark.slow  # what the next year compares with stays in the default suite (test_after_recomputing_…)
 def test_recompute_restates_the_year_and_what_the_next_year_compares_with(tmp_path, monkeypatch):
     # Until the graph was rebuilt over all years, this test pinned that a recomputation rebuilt only
     # year Y and Y+1's rankings: Y+1's unit prev_score/prev_rank then kept the old figures. Now the
