@@ -173,17 +173,20 @@ def _alternatives(tasks: pd.DataFrame, s: Settings) -> np.ndarray:
 
 
 def _draw(r: _Role, size: int, rng: np.random.Generator) -> np.ndarray:
-    """unit × draw: each unit's score on the whole sheet's scale in `size` draws."""
-    points = np.repeat(r.base[:, :, None], size, axis=2)
-    if len(r.entry_delta):
-        switch = rng.random((len(r.entry_delta), size)) < 0.5
-        np.add.at(points, (r.entry_unit, r.entry_duty), r.entry_delta[:, None] * switch)
-    np.maximum(points, 0, out=points)
+    """unit × draw: each unit's score on the whole sheet's scale in `size` draws. A task's alternative
+    never takes it below 0 (the other score, or what the records support), so sums stay linear."""
+    # the switches are drawn before the weights: the draws are a function of the seed alone
+    switch = rng.random((len(r.entry_delta), size)) < 0.5 if len(r.entry_delta) else None
     if r.weights:
         factors = rng.uniform(r.weights[0], r.weights[1], size=(r.base.shape[1], size))
     else:
         factors = np.ones((r.base.shape[1], size))
-    numerator = np.einsum("udc,dc->uc", points, factors)
+    numerator = r.base @ factors
+    if switch is not None:
+        gained = r.entry_delta[:, None] * switch * factors[r.entry_duty]
+        order = np.argsort(r.entry_unit, kind="stable")
+        units, starts = np.unique(r.entry_unit[order], return_index=True)
+        numerator[units] += np.add.reduceat(gained[order], starts, axis=0)
     denominator = r.applicable @ factors
     max_score = r.units["max_score"].to_numpy(float)[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -217,12 +220,17 @@ def _region_draws(
 
 def _competition_ranks(scores: np.ndarray) -> np.ndarray:
     """subject × draw → rank 1 + the number of subjects scoring more (1, 2, 2, 4), per draw."""
-    ranks = np.empty(scores.shape, dtype=np.int32)
-    n = scores.shape[0]
-    for c in range(scores.shape[1]):
-        ordered = np.sort(scores[:, c])
-        ranks[:, c] = n - np.searchsorted(ordered, scores[:, c], side="right") + 1
-    return ranks
+    by_draw = np.ascontiguousarray(-scores.T)  # one row per draw: sorting along rows is the fast way
+    n = by_draw.shape[1]
+    order = np.argsort(by_draw, axis=1)
+    ordered = np.take_along_axis(by_draw, order, axis=1)
+    # best first: a place starts a new rank where its score differs from the one before it
+    starts = np.ones(by_draw.shape, dtype=bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    first = np.maximum.accumulate(np.where(starts, np.arange(n, dtype=np.int32), 0), axis=1)
+    ranks = np.empty(by_draw.shape, dtype=np.int32)
+    np.put_along_axis(ranks, order, first + 1, axis=1)
+    return ranks.T
 
 
 def _above(scores: np.ndarray) -> np.ndarray:
