@@ -46,7 +46,7 @@ def frames(scale: str, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
             if rng.random() < 0.2:
                 for k in rng.choice(len(points), size=2, replace=False):
                     selfs[k] = points[k]
-            flags = [None] * len(points)
+            flags: list[str | None] = [None] * len(points)
             if rng.random() < 0.1:
                 flags[0] = "evidence_shortfall"
             for t, v, s, f in zip(template, verified, selfs, flags, strict=True):
