@@ -31,7 +31,7 @@ from docx.shared import Cm, Pt
 from docx.table import Table
 
 from pipelines.lib.documents import Read, failed, no_warehouse, published_tables, reader, say
-from pipelines.lib.notices import OFFICE, chinese_date
+from pipelines.lib.notices import OFFICE, chinese_date, set_font
 
 if TYPE_CHECKING:
     from pipelines.lib.rulebook import Rulebook
@@ -496,15 +496,10 @@ def _clean(text: str) -> str:
 
 def _run(paragraph, text: str, size: float, font: str, bold: bool = False) -> None:
     run = paragraph.add_run(_clean(text))
-    run.bold = bold or None
-    run.font.size = Pt(size)
-    r_pr = run._element.get_or_add_rPr()
-    fonts = r_pr.find(qn("w:rFonts"))
-    if fonts is None:
-        fonts = OxmlElement("w:rFonts")
-        r_pr.append(fonts)
-    fonts.set(qn("w:eastAsia"), font)
-    fonts.set(qn("w:hint"), "eastAsia")  # the quotation marks “” in the Chinese font, full width
+    set_font(run, size, bold, font)
+    run._element.get_or_add_rPr().find(qn("w:rFonts")).set(
+        qn("w:hint"), "eastAsia"
+    )  # the quotation marks “” in the Chinese font, full width
 
 
 def _para(

@@ -198,7 +198,7 @@ def problem_text(item: pd.Series) -> str:
 # -- the Word document --------------------------------------------------------------------------------
 
 
-def _font(run, size: float | None = None, bold: bool = False, east_asian: str = "仿宋") -> None:
+def set_font(run, size: float | None = None, bold: bool = False, east_asian: str = "仿宋") -> None:
     run.bold = bold or None
     if size:
         run.font.size = Pt(size)
@@ -214,13 +214,13 @@ def _paragraph(doc, text: str, *, size: float = 14, bold: bool = False, align=No
     p = doc.add_paragraph()
     if align is not None:
         p.alignment = align
-    _font(p.add_run(_ILLEGAL.sub("", text)), size, bold, font)
+    set_font(p.add_run(_ILLEGAL.sub("", text)), size, bold, font)
     return p
 
 
 def _cell(cell, text: str, *, bold: bool = False, size: float = 10.5) -> None:
     cell.text = ""
-    _font(cell.paragraphs[0].add_run(_ILLEGAL.sub("", text)), size, bold, "宋体")
+    set_font(cell.paragraphs[0].add_run(_ILLEGAL.sub("", text)), size, bold, "宋体")
 
 
 def _repeat_header(table: Table) -> None:
