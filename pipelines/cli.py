@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import time
@@ -110,8 +109,7 @@ def run_pipeline(
     started = time.perf_counter()
     try:
         with (
-            progress.shown(not quiet) as showing,
-            _stdout_hidden(showing and sys.stdout.isatty()),
+            progress.shown(not quiet),
             run_lock(
                 paths.work_db.parent,
                 command_line(),
@@ -131,18 +129,6 @@ def run_pipeline(
         for step, seconds in steps:
             print(f"  {step:<28}{seconds:>8.2f}")
     return code
-
-
-@contextlib.contextmanager
-def _stdout_hidden(hidden: bool):
-    """While the display draws the steps on the same screen, dbt's line per model and test (which
-    dagster-dbt echoes to standard output) stays in dbt's own log, .work/dbt/dbt.log; standard output
-    sent to a file or a pipe gets them as before."""
-    if not hidden:
-        yield
-        return
-    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-        yield
 
 
 def _run_locked(

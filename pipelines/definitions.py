@@ -4,8 +4,7 @@ publish, one job, the year-end schedule and the new-file sensor."""
 import dagster as dg
 
 from pipelines.defs import ingest, jobs, marts, publish, reference, schedules, sensors, staging
-from pipelines.defs.resources import FazhiDbt, FazhiWarehouse
-from pipelines.lib.dbt_project import DBT_EXECUTABLE
+from pipelines.defs.resources import FazhiWarehouse
 
 defs = dg.Definitions(
     assets=[
@@ -21,10 +20,7 @@ defs = dg.Definitions(
     jobs=[jobs.refresh],
     schedules=[schedules.year_end_schedule],
     sensors=[sensors.raw_files_sensor],
-    resources={
-        "fazhi": FazhiWarehouse(),
-        "dbt": FazhiDbt(project_dir=str(marts.dbt_project.project_dir), dbt_executable=DBT_EXECUTABLE),
-    },
+    resources={"fazhi": FazhiWarehouse()},
     # One process per run: the run lock the warehouse resource takes spans every step of the run.
     executor=dg.in_process_executor,
 )

@@ -4,8 +4,6 @@
 that uses it holds the run lock (pipelines.lib.runlock) from its first step to its last: runs execute
 in one process (the in-process executor), so no other run — a clerk's `fazhi run`, a sensor or UI
 run — can write the work database in between. Sensors and schedules only read, and take no lock.
-
-`FazhiDbt`: dbt for the marts, run as dagster-dbt runs it, minus two per-run costs it does not need.
 """
 
 from __future__ import annotations
@@ -15,11 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from functools import cached_property
-from importlib.metadata import version as package_version
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
-from packaging.version import Version
 
 from pipelines.lib.rulebook import Rulebook, load_rulebook
 from pipelines.lib.runlock import run_lock
@@ -86,17 +81,3 @@ class FazhiWarehouse(dg.ConfigurableResource):
             on_takeover=lambda h: log.warning(f"上次运行未正常结束，已接管：{h.describe()}"),
         ):
             yield self
-
-
-class FazhiDbt(DbtCliResource):
-    """dagster-dbt's resource without two per-run costs: `dbt --version` in a subprocess (which also
-    asks the package index for newer versions, and this machine is offline) and loading a dbt adapter
-    into this process (only needed to fetch row counts, which are not used). Both override private
-    members of the pinned dagster-dbt 0.29.27: check them when upgrading."""
-
-    @cached_property
-    def _cli_version(self) -> Version:
-        return Version(package_version("dbt-core"))
-
-    def _initialize_dbt_core_adapter(self, args):
-        return None

@@ -18,7 +18,7 @@ POINTS = (
     "ingest.parse_batch",  # inside a parse batch's transaction, after the file list, before the rows
     "ingest.listed",  # inside the transaction of the new listing of data/raw
     "staging.write",  # inside a staging asset's transaction, its tables replaced, not committed
-    "marts.building",  # dbt is building the marts
+    "marts.building",  # the marts are being built (one transaction)
     "publish.copying",  # the new warehouse file half written
     "publish.before_swap",  # the new warehouse complete, not yet swapped in
 )

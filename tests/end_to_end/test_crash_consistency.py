@@ -116,14 +116,10 @@ def _assert_recovers(root: Path, uninterrupted: Path, fresh: Path, served_sha: s
     query = "select count(*) from marts.restatements"
     assert mine.one(query) == theirs.one(query)
     assert sorted(p.name for p in warehouse.parent.iterdir()) == [".work", "fazhi.duckdb"], "stray files"
-    assert sorted(p.name for p in (warehouse.parent / ".work").iterdir()) == [
-        "dbt",
-        "fazhi_work.duckdb",
-        "run.lock",
-    ]
+    assert sorted(p.name for p in (warehouse.parent / ".work").iterdir()) == ["fazhi_work.duckdb", "run.lock"]
 
 
-# One point runs with every test run (the dbt build, where a kill leaves most behind); every other
+# One point runs with every test run (the marts build, the longest step); every other
 # point, like the random sweep, with the slow suite (`./dev test-slow`).
 EVERY_RUN = {"marts.building"}
 
@@ -214,7 +210,7 @@ def test_seeded_random_kill_moments(states, tmp_path):
 
 @pytest.mark.slow  # the kill mid-build stays in the default suite
 def test_a_run_the_sensor_requests_after_a_kill_publishes_the_same(states, tmp_path, monkeypatch):
-    """Killed while dbt builds the marts; the next run is the job the sensor launches (in Dagster, not
+    """Killed while the marts are built; the next run is the job the sensor launches (in Dagster, not
     the CLI): it rebuilds every year and publishes what an uninterrupted run does."""
     from pipelines.definitions import defs
     from pipelines.defs.resources import FazhiWarehouse

@@ -1,0 +1,107 @@
+"""The marts step's builder (pipelines/lib/marts_build.py) on small projects made here: dbt's order and
+skips, contracts, and refusal of what it does not do as dbt does. That it builds what `dbt build`
+builds on the real project is tests/models/test_models.py::test_the_marts_step_builds_exactly_what_dbt_build_builds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.lib import marts_build
+from pipelines.lib.marts_build import DataTest, Model, Project
+
+
+def _model(
+    name: str, sql: str, deps: tuple[str, ...] = (), contract: tuple[tuple[str, str], ...] = ()
+) -> Model:
+    return Model(f"model.p.{name}", name, f'"work"."main"."{name}"', "main", "sql", sql, contract, deps)
+
+
+def _test(name: str, sql: str, deps: tuple[str, ...]) -> DataTest:
+    return DataTest(f"test.p.{name}", name, sql, deps)
+
+
+@pytest.fixture
+def con(tmp_path: Path):
+    connection = duckdb.connect(str(tmp_path / "work.duckdb"))
+    connection.execute("create table src as select * from range(3) t(n)")
+    yield connection
+    connection.close()
+
+
+def _project(models: list[Model], tests: list[DataTest]) -> Project:
+    return Project("work", tuple(models), tuple(tests), {})
+
+
+def test_models_build_in_order_and_a_test_counts_its_failing_rows(con):
+    a = _model("a", "select n from src", ("source.p.s.src",))
+    b = _model("b", 'select n * 2 as m from "work"."main"."a"', (a.unique_id,))
+    ok = _test("b_small", 'select * from "work"."main"."b" where m > 10', (b.unique_id,))
+    bad = _test("a_positive", 'select * from "work"."main"."a" where n <= 0', (a.unique_id,))
+    built = marts_build.build(con, _project([a, b], [ok]))
+    assert built.rows == {a.unique_id: 3, b.unique_id: 3} and built.failures == {ok.unique_id: 0}
+    built = marts_build.build(con, _project([a, b], [ok, bad]))
+    # a is built and its test fails (n = 0): b, which reads a, is skipped and keeps what it had
+    assert built.failures == {bad.unique_id: 1} and built.failed == [bad.unique_id]
+    assert set(built.rows) == {a.unique_id} and built.skipped == [b.unique_id, ok.unique_id]
+
+
+def test_a_failing_source_test_skips_every_model_that_reads_the_source(con):
+    a = _model("a", "select n from src", ("source.p.s.src",))
+    other = _model("other", "select 1 as one")
+    dup = _test("src_unique", "select n from src group by n having count(*) > 1", ("source.p.s.src",))
+    con.execute("insert into src values (1)")
+    built = marts_build.build(con, _project([a, other], [dup]))
+    assert built.failed == [dup.unique_id] and built.skipped == [a.unique_id]
+    assert set(built.rows) == {other.unique_id}
+
+
+def test_a_contract_is_checked_by_name_and_type_and_sets_the_column_order(con):
+    typed = _model("typed", "select 'x' as b, 1 as a", contract=(("a", "integer"), ("b", "varchar")))
+    marts_build.build(con, _project([typed], []))
+    assert con.execute('describe "work"."main"."typed"').fetchall()[0][:2] == ("a", "INTEGER")
+    wrong = _model("wrong", "select 1::bigint as a", contract=(("a", "integer"),))
+    with pytest.raises(marts_build.UnsupportedFeature, match="contract"):
+        marts_build.build(con, _project([wrong], []))
+
+
+def test_a_failed_build_leaves_every_table_as_it_was(con):
+    a = _model("a", "select n from src", ("source.p.s.src",))
+    marts_build.build(con, _project([a], []))
+    broken = _model("broken", "select no_such_column from src", (a.unique_id,))
+    con.execute("insert into src values (7)")
+    with pytest.raises(duckdb.Error):
+        marts_build.build(con, _project([a, broken], []))
+    assert con.execute('select count(*) from "work"."main"."a"').fetchone() == (3,)
+
+
+def _manifest(folder: Path, **model_config) -> Path:
+    node = {
+        "unique_id": "model.p.a",
+        "resource_type": "model",
+        "name": "a",
+        "database": "work",
+        "schema": "main",
+        "relation_name": '"work"."main"."a"',
+        "language": "sql",
+        "compiled_code": "select 1 as one",
+        "columns": {},
+        "constraints": [],
+        "depends_on": {"nodes": []},
+        "config": {"materialized": "table", "contract": {"enforced": False}, **model_config},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "manifest.json"
+    path.write_text(json.dumps({"nodes": {"model.p.a": node}, "macros": {}}))
+    return path
+
+
+def test_what_it_would_not_build_as_dbt_does_is_refused(tmp_path):
+    assert [m.name for m in marts_build.load_project(_manifest(tmp_path)).models] == ["a"]
+    with pytest.raises(marts_build.UnsupportedFeature, match="materialized=view"):
+        marts_build.load_project(_manifest(tmp_path / "view", materialized="view"))
+    with pytest.raises(marts_build.UnsupportedFeature, match="hooks"):
+        marts_build.load_project(_manifest(tmp_path / "hooks", **{"post-hook": ["select 1"]}))
