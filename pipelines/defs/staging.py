@@ -52,7 +52,7 @@ def _staging_asset(kind: str) -> dg.AssetsDefinition:
         description=DESCRIPTIONS[kind],
     )
     def stage(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
-        counts = pipeline.stage_kind(fazhi.paths, fazhi.rules, kind)
+        counts = pipeline.stage_kind(fazhi.paths, fazhi.rules, kind, owns=tables, reads=deps)
         for key in context.selected_asset_keys:
             yield dg.MaterializeResult(asset_key=key, metadata={"rows": counts[key.path[-1]]})
 

@@ -15,6 +15,7 @@ All models are replaced in one transaction: a killed or failed build leaves the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -26,6 +27,7 @@ from typing import Any
 
 import duckdb
 
+from pipelines.lib import fingerprints
 from pipelines.lib.warehouse import transaction
 
 
@@ -59,6 +61,17 @@ class Project:
     models: tuple[Model, ...]  # in build order
     tests: tuple[DataTest, ...]
     manifest: Mapping[str, Any]
+    sources: tuple[str, ...] = ()  # the tables the models read, as schema.table
+
+    @property
+    def code(self) -> str:
+        """The compiled SQL of every model and test: a changed model is a changed input."""
+        digest = hashlib.sha256()
+        for uid, code in [(m.unique_id, m.code) for m in self.models] + [
+            (t.unique_id, t.code) for t in self.tests
+        ]:
+            digest.update(f"\x1e{uid}\x1f{code}".encode())
+        return digest.hexdigest()
 
 
 @dataclass
@@ -67,6 +80,7 @@ class Built:
     seconds: dict[str, float]
     failures: dict[str, int]  # test unique_id → failing rows
     skipped: list[str]  # models not built, and tests not run, because a test they stand on failed
+    reused: bool = False  # the models were already built from these inputs: only the tests ran
 
     @property
     def failed(self) -> list[str]:
@@ -144,6 +158,9 @@ def _load(path: str, _mtime_ns: int) -> Project:
             if node["resource_type"] == "test"
         ),
         manifest=manifest,
+        sources=tuple(
+            sorted(f"{n['schema']}.{n['identifier']}" for n in manifest.get("sources", {}).values())
+        ),
     )
 
 
@@ -184,11 +201,16 @@ def build(
     models: Iterable[str] | None = None,
     tests: Iterable[str] | None = None,
     on_model: Callable[[Model], None] = lambda _model: None,
+    reuse: bool = True,
 ) -> Built:
     """Replace the given models (default: all) and run the given data tests (default: all) as
     `dbt build` orders them, in one transaction: a source's tests before the models that read it, a
     model's tests right after it; a model that stands on every node of a failed test is skipped, and so
-    is what reads a skipped model. `con` is the work database attached under `project.database`."""
+    is what reads a skipped model. `con` is the work database attached under `project.database`.
+
+    When every given model was last built from the same sources and the same compiled SQL (its
+    fingerprint, pipelines/lib/fingerprints.py), the models are kept as they are (`Built.reused`) and
+    only the tests run."""
     chosen = set(models) if models is not None else {m.unique_id for m in project.models}
     wanted = set(tests) if tests is not None else {t.unique_id for t in project.tests}
     pending = [t for t in project.tests if t.unique_id in wanted]
@@ -198,6 +220,13 @@ def build(
             *(upstream[d] for d in model.depends_on if d in upstream)
         )
     built = Built(rows={}, seconds={}, failures={}, skipped=[])
+    tables = [f"{m.schema}.{m.name}" for m in project.models if m.unique_id in chosen]
+    stamp = fingerprints.fingerprint(con, dict.fromkeys(project.sources, ""), project.code)
+    if reuse and fingerprints.unchanged(con, tables, stamp):
+        built.reused = True
+        built.rows = {m.unique_id: _count(con, m.relation) for m in project.models if m.unique_id in chosen}
+        built.seconds = dict.fromkeys(built.rows, 0.0)
+        chosen = set()
     failed_on: list[set[str]] = []  # the nodes each failed test reads
     waiting = chosen.copy()  # models whose tests must wait for them
 
@@ -227,6 +256,7 @@ def build(
                 _materialize(con, project, model)
                 built.rows[model.unique_id] = _count(con, model.relation)
                 built.seconds[model.unique_id] = time.perf_counter() - started
+                fingerprints.record(con, [f"{model.schema}.{model.name}"], stamp)
             run_ready_tests()
         run_ready_tests()
     return built

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.lib import ingest, reference
+from pipelines.lib import fingerprints, ingest, reference
 from pipelines.lib.faults import crashpoint
 from pipelines.lib.rulebook import Rulebook
 from pipelines.lib.staging import (
@@ -84,7 +84,9 @@ def write_run_context(paths: Paths, as_of: date) -> date:
     """The date the in-year figures are computed as of (warnings, overdue days, rectification status)."""
     frame = pd.DataFrame({"as_of": [as_of], "computed_at": [utc_now()]})
     with work_connection(paths) as con:
-        _replace_all(con, {"run_context": frame})
+        # The same date as the last run: the row stays, so what was computed for it need not be again.
+        if con.execute("select as_of from run_context").fetchall() != [(as_of,)]:
+            _replace_all(con, {"run_context": frame})
     return as_of
 
 
@@ -92,6 +94,9 @@ def stage_registry(paths: Paths, rules: Rulebook) -> dict[str, int]:
     with work_connection(paths) as con:
         return _replace_all(con, units.stage_units(con, rules))
 
+
+# The tables of files and their parsed rows: one kind's staging reads only that kind's rows of them.
+FILE_TABLES = {"raw_files", "parsed_files", "parsed_issues", *ingest.RECORD_TABLES.values()}
 
 StageKind = Callable[..., Mapping[str, common.StagedTable]]
 STAGERS: dict[str, StageKind] = {
@@ -103,10 +108,22 @@ STAGERS: dict[str, StageKind] = {
 }
 
 
-def stage_kind(paths: Paths, rules: Rulebook, kind: str) -> dict[str, int]:
-    """One input kind's stg_* tables, every year at once."""
+def stage_kind(paths: Paths, rules: Rulebook, kind: str, owns: list[str], reads: list[str]) -> dict[str, int]:
+    """One input kind's stg_* tables (`owns`), every year at once, made from the tables in `reads` (the
+    asset's declared dependencies); nothing is done when those inputs, as far as they concern this kind,
+    and the years present are what the tables were last made from."""
+    raw_kind = ingest.KIND_FOLDERS.get(kind)  # None: the files that are not read (other_files)
     with work_connection(paths) as con:
         years = common.years_present(con)
+        kind_rows = f"where kind = '{raw_kind}'" if raw_kind else "where kind is null"
+        stamp = fingerprints.fingerprint(
+            con,
+            {t: kind_rows if t in FILE_TABLES else "" for t in reads},
+            f"years={years}",
+            f"rulebook={rules.fingerprint}",
+        )
+        if fingerprints.unchanged(con, owns, stamp):
+            return {t: one_row(con, f"select count(*) from {t}")[0] for t in owns}
         registry = units.load_registry(con)
         frames: Mapping[str, common.StagedTable]
         if kind == "other_files":
@@ -118,7 +135,14 @@ def stage_kind(paths: Paths, rules: Rulebook, kind: str) -> dict[str, int]:
             if table.endswith("_issues"):
                 assert isinstance(frame, pd.DataFrame)  # issues always come as a frame (Report.issues_frame)
                 issues[table] = common.with_unit_ids(frame, registry)
-        return _replace_all(con, {**frames, **issues})
+        assert set(frames) == set(owns), f"{kind} writes {sorted(frames)}, declares {sorted(owns)}"
+        with transaction(con):
+            counts = {
+                table: common.replace(con, table, frame) for table, frame in {**frames, **issues}.items()
+            }
+            fingerprints.record(con, owns, stamp)
+            crashpoint("staging.write")
+        return counts
 
 
 def years_present(paths: Paths) -> list[int]:

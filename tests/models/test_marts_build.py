@@ -105,3 +105,19 @@ def test_what_it_would_not_build_as_dbt_does_is_refused(tmp_path):
         marts_build.load_project(_manifest(tmp_path / "view", materialized="view"))
     with pytest.raises(marts_build.UnsupportedFeature, match="hooks"):
         marts_build.load_project(_manifest(tmp_path / "hooks", **{"post-hook": ["select 1"]}))
+
+
+def test_models_built_from_unchanged_sources_are_kept_and_their_tests_still_run(con):
+    a = _model("a", "select n from src", ("source.p.s.src",))
+    check = _test("a_small", 'select * from "work"."main"."a" where n > 5', (a.unique_id,))
+    project = Project("work", (a,), (check,), {}, sources=("main.src",))
+    assert not marts_build.build(con, project).reused
+    again = marts_build.build(con, project)
+    assert again.reused and again.rows == {a.unique_id: 3} and again.failures == {check.unique_id: 0}
+    con.execute("insert into src values (9)")  # a source changed: rebuilt, and its test sees the new row
+    changed = marts_build.build(con, project)
+    assert not changed.reused and changed.rows == {a.unique_id: 4} and changed.failed == [check.unique_id]
+    edited = Project(
+        "work", (_model("a", "select n + 0 as n from src", ("source.p.s.src",)),), (), {}, ("main.src",)
+    )
+    assert not marts_build.build(con, edited).reused  # the model's SQL changed

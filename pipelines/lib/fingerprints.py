@@ -1,0 +1,70 @@
+"""What a step's tables were made from, so a step whose inputs have not changed does no work.
+
+A step's fingerprint hashes the content of every table it declares as a dependency (as a multiset of
+rows: order does not matter), the code that computes it and anything else it is given; it is kept as
+the comment of each table the step owns, written in the transaction that writes them, so it can never
+describe other rows than the ones stored. A re-run on unchanged files then stages nothing, and a
+changed file restages only its own kind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+
+import duckdb
+
+PACKAGE = Path(__file__).resolve().parent.parent  # pipelines/
+
+
+@cache
+def code_version() -> str:
+    """The pipeline's code: any edit to it makes every step run again."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def table_content(con: duckdb.DuckDBPyConnection, table: str, where: str = "") -> str:
+    """Rows and an order-free hash of them (DuckDB's row hash, summed without overflow)."""
+    row = con.execute(
+        f"select count(*), coalesce(sum(hash(t)::hugeint), 0) from {table} t {where}"
+    ).fetchone()
+    assert row is not None
+    return f"{row[0]}:{row[1]}"
+
+
+def fingerprint(con: duckdb.DuckDBPyConnection, tables: Mapping[str, str], *extra: str) -> str:
+    """tables: table → a `where` clause limiting which of its rows are read ('' for all)."""
+    digest = hashlib.sha256(code_version().encode())
+    for table in sorted(tables):
+        digest.update(
+            f"\x1e{table}\x1f{tables[table]}\x1f{table_content(con, table, tables[table])}".encode()
+        )
+    for item in extra:
+        digest.update(f"\x1e{item}".encode())
+    return digest.hexdigest()
+
+
+def _comment(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
+    schema, _, name = table.rpartition(".")
+    row = con.execute(
+        "select comment from duckdb_tables() where table_name = ? and schema_name = ? and database_name = current_database()",
+        [name, schema or "main"],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def unchanged(con: duckdb.DuckDBPyConnection, tables: Iterable[str], stamp: str) -> bool:
+    """Every one of `tables` was last written from inputs with this fingerprint."""
+    return all(_comment(con, t) == f"inputs:{stamp}" for t in tables)
+
+
+def record(con: duckdb.DuckDBPyConnection, tables: Iterable[str], stamp: str) -> None:
+    """Mark `tables` as made from inputs with this fingerprint (inside the transaction that wrote them)."""
+    for table in tables:
+        con.execute(f"comment on table {table} is 'inputs:{stamp}'")
