@@ -132,10 +132,11 @@ class UnitRegistry:
                 for ch in set(k):
                     self._by_char.setdefault(ch, []).append(k)
         # Characters in most names (县, 局, 人民…) tell nothing and would make this count the whole registry.
-        lists = [self._by_char.get(ch, ()) for ch in set(key)]
+        lists = [self._by_char.get(ch, ()) for ch in sorted(set(key))]
         telling = [names for names in lists if len(names) <= max(50, len(self._keys) // 20)]
         shared = Counter(k for names in (telling or lists) for k in names)
-        pool = [k for k, _ in shared.most_common(200)]
+        # Ties broken by name, not by the order of a set (which changes with each process's string hashing).
+        pool = sorted(shared, key=lambda k: (-shared[k], k))[:200]
         close = difflib.get_close_matches(key, pool, n=n, cutoff=0.5)
         names: list[str] = []
         for k in close:

@@ -69,3 +69,35 @@ def test_an_issue_belongs_to_the_unit_it_names_else_to_the_one_its_file_names():
     assert list(with_unit_ids(issues, REGISTRY)["unit_id"]) == ["a", None, "g", None]
     assert REGISTRY.in_file_name("2024/score_sheets/清丰县政府（2024）.xlsx").unit_id == "b"
     assert REGISTRY.in_file_name("2024/score_sheets/打分表.xlsx") is None
+
+
+_SUGGEST_IN_A_PROCESS = """
+import random, sys
+from pipelines.lib.names import Unit, UnitRegistry, normalize_name
+rng = random.Random(7)
+chars = "外丰峰岭秋宁海山阜南颍川源溪兰义上下东西河湖"
+names = sorted({f"{rng.choice(chars)}{rng.choice(chars)}县{rng.choice(chars)}{rng.choice(chars)}镇人民政府" for _ in range(3000)})
+registry = UnitRegistry([Unit(f"u{i}", n, "乡镇政府", "township_government", "x") for i, n in enumerate(names)])
+print("|".join(registry.suggest(normalize_name("外峰县岭秋镇人民政府"))))
+"""
+
+
+def test_the_closest_names_suggested_do_not_depend_on_the_process():
+    """A clerk's message names the closest registered names; the same file must give the same message in
+    every run (string hashing differs from process to process), or a rebuild would differ from the
+    published figures."""
+    import os
+    import subprocess
+    import sys
+
+    answers = {
+        subprocess.run(
+            [sys.executable, "-c", _SUGGEST_IN_A_PROCESS],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+        ).stdout
+        for seed in range(6)
+    }
+    assert len(answers) == 1 and len(next(iter(answers)).split("|")) == 3, answers
