@@ -1,0 +1,180 @@
+"""Benchmark: a corrected file live — from the change in data/raw to the new published warehouse.
+
+    .venv/bin/python bench/correction.py --scale province
+    .venv/bin/python bench/correction.py --scale nation
+
+On one generated year (bench/_data/<scale>-2024-seed7, made by bench/ingest.py when missing), in a
+tree of hard links (the generated files are never changed) under bench/_data/correction-<scale>/:
+1. `fazhi run` publishes the year (a full build, timed for reference);
+2. `fazhi run` again on unchanged files: timed, and no staging table may have been written again;
+3. one score sheet is corrected (one task's score lowered by one point, saved by openpyxl as an
+   office suite would), then `fazhi run`: timed from the moment the file is written to the process's
+   exit with the new warehouse published; only the score sheets may have been restaged;
+4. separately, one meeting ledger is corrected (a meeting added), then `fazhi run`, timed likewise;
+5. a full rebuild of the same files in a fresh work database: every published table must equal the
+   corrected warehouse's, table by table (the bench stops if one differs).
+`fazhi run` is the path a clerk takes after dropping the file (the sensor requests the same job).
+Prints, last, `RESULT scale=… full_s=… rerun_s=… sheet_s=… ledger_s=… equal=yes`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import openpyxl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest import DATA, ROOT, YEAR, ensure_data
+
+from pipelines.lib.warehouse import table_differences
+
+FAZHI = str(ROOT / ".venv" / "bin" / "fazhi")
+STAGING_FILES = {
+    "score_sheets": "stg_score_sheet_files",
+    "meetings": "stg_meeting_files",
+    "filings": "stg_filing_files",
+    "normative_docs": "stg_normative_doc_files",
+    "rectifications": "stg_rectification_files",
+    "other_files": "stg_other_files",
+}
+
+
+def fazhi_run(raw: Path, warehouse: Path) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [FAZHI, "run", "--raw", str(raw), "--warehouse", str(warehouse), "--timings", "--quiet"],
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        print(done.stdout, done.stderr)
+        raise SystemExit(f"fazhi run failed with exit code {done.returncode}")
+    return seconds, done.stdout
+
+
+def staged_stamps(warehouse: Path) -> dict[str, str]:
+    """Each staging kind's fingerprint (its files table's comment): what it was last made from."""
+    work = warehouse.parent / ".work" / f"{warehouse.stem}_work.duckdb"
+    with duckdb.connect(str(work), read_only=True) as con:
+        return {
+            kind: con.execute(
+                "select comment || ' ' || (select coalesce(max(loaded_at)::varchar, '') from "
+                f"{table}) from duckdb_tables() where table_name = ?",
+                [table],
+            ).fetchone()[0]  # type: ignore[index]
+            for kind, table in STAGING_FILES.items()
+        }
+
+
+def loaded_file(warehouse: Path, kind: str, suffix: str) -> str:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        row = con.execute(
+            "select file from marts.submissions where kind = ? and status = 'loaded' and year = ? "
+            "and rows_rejected = 0 and file like ? order by file limit 1",
+            [kind, YEAR, f"%{suffix}"],
+        ).fetchone()
+    if row is None:
+        raise SystemExit(f"no loaded {kind} file ending in {suffix}")
+    return str(row[0])
+
+
+def correct_score_sheet(path: Path) -> str:
+    """Lower the first task scored above zero by one point, in place of the file (not the link)."""
+    wb = openpyxl.load_workbook(path)
+    ws = wb.worksheets[0]
+    score_col = None
+    for row in ws.iter_rows():
+        for cell in row:
+            if score_col is None and cell.value in ("得分", "自评分", "自评得分"):
+                score_col = cell.column
+            elif cell.column == score_col and isinstance(cell.value, int | float) and cell.value >= 1:
+                cell.value = cell.value - 1
+                path.unlink()
+                wb.save(path)
+                return f"{path.name}: {ws.title}!{cell.coordinate} −1"
+    raise SystemExit(f"no score to correct in {path}")
+
+
+def correct_ledger(path: Path) -> str:
+    """Add one meeting (the last row again, on another topic), in the file's own encoding."""
+    raw = path.read_bytes()
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    rows = list(csv.reader(io.StringIO(text)))
+    extra = list(rows[-1])
+    extra[3 if len(extra) > 3 else -1] = "补报：学习新修订的行政复议法"
+    out = io.StringIO()
+    csv.writer(out).writerows([*rows, extra])
+    path.unlink()
+    path.write_bytes(out.getvalue().encode(encoding))
+    return f"{path.name}: +1 row ({encoding})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scale", choices=["city", "province", "nation"], default="province")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    source = ensure_data(args.scale, args.seed)
+    root = DATA / f"correction-{args.scale}"
+    shutil.rmtree(root, ignore_errors=True)
+    raw = root / "raw"
+    shutil.copytree(source, raw, copy_function=os.link)  # hard links: a corrected file is a new inode
+    warehouse = root / "marts" / "fazhi.duckdb"
+    files = sum(1 for p in raw.rglob("*") if p.is_file())
+    print(f"scale={args.scale} year={YEAR} files={files} cores={os.cpu_count()}")
+
+    full, _ = fazhi_run(raw, warehouse)
+    print(f"full build: {full:.2f} s")
+    before = staged_stamps(warehouse)
+    rerun, out = fazhi_run(raw, warehouse)
+    assert staged_stamps(warehouse) == before, "a re-run on unchanged files staged again"
+    print(f"re-run, nothing changed: {rerun:.2f} s (no kind restaged)\n{out.strip()}")
+
+    timings = {}
+    for label, kind, suffix, correct, restaged in (
+        ("sheet", "score_sheet", ".xlsx", correct_score_sheet, "score_sheets"),
+        ("ledger", "meetings", ".csv", correct_ledger, "meetings"),
+    ):
+        target = raw / loaded_file(warehouse, kind, suffix)
+        served = warehouse.stat().st_mtime_ns
+        stamps = staged_stamps(warehouse)
+        started = time.perf_counter()
+        what = correct(target)
+        seconds, out = fazhi_run(raw, warehouse)
+        seconds = time.perf_counter() - started
+        assert warehouse.stat().st_mtime_ns != served, "nothing was published"
+        now = staged_stamps(warehouse)
+        assert [k for k in now if now[k] != stamps[k]] == [restaged], (stamps, now)
+        timings[label] = seconds
+        print(f"corrected {what} → published in {seconds:.2f} s (restaged: {restaged})\n{out.strip()}")
+
+    fresh = root / "fresh" / "fazhi.duckdb"
+    rebuild, _ = fazhi_run(raw, fresh)
+    # restatements are the served file's own history of what changed; a fresh build has none
+    differences = table_differences(warehouse, fresh, where={"restatements": "false"})
+    print(f"full rebuild of the same files: {rebuild:.2f} s; tables that differ: {differences or 'none'}")
+    if differences:
+        raise SystemExit("the corrected warehouse differs from a full rebuild")
+    print(
+        f"RESULT scale={args.scale} full_s={full:.2f} rerun_s={rerun:.2f} sheet_s={timings['sheet']:.2f} "
+        f"ledger_s={timings['ledger']:.2f} equal=yes"
+    )
+
+
+if __name__ == "__main__":
+    main()
