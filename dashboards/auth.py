@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import streamlit as st
@@ -161,14 +164,33 @@ def sign_out_button(viewer: Viewer) -> None:
         st.rerun()
 
 
+# The viewer a download is built for: set while a file is built after the script run that offered it.
+_ACTING: ContextVar[Viewer | None] = ContextVar("fazhi_acting_viewer", default=None)
+
+
+@contextmanager
+def acting_for(v: Viewer) -> Iterator[None]:
+    """Reads made within are made for `v`, outside any script run (a download built when it is clicked)."""
+    token = _ACTING.set(v)
+    try:
+        yield
+    finally:
+        _ACTING.reset(token)
+
+
+def building_download() -> bool:
+    """Whether this is a download being built after the run that offered it (see `acting_for`)."""
+    return _ACTING.get() is not None
+
+
 def viewer() -> Viewer:
     """The viewer of this run, for code that reads data or offers a download: never None."""
-    v = st.session_state.get(VIEWER_KEY)
+    v = _ACTING.get() or st.session_state.get(VIEWER_KEY)
     if not isinstance(v, Viewer):
         raise NotSignedIn()
     return v
 
 
 def can(capability: str) -> bool:
-    v = st.session_state.get(VIEWER_KEY)
+    v = _ACTING.get() or st.session_state.get(VIEWER_KEY)
     return isinstance(v, Viewer) and capability in v.can

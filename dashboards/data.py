@@ -1,11 +1,12 @@
 """Every read the dashboard makes of the published marts goes through `query`.
 
-The pipeline replaces the warehouse file atomically (`os.replace`). A query opens an in-memory DuckDB,
-attaches the file read-only, reads, and closes: no connection outlives a query, so a publication is
-never blocked and never half-seen. Results are cached per (query, file identity): a new publication
-changes the file's inode and mtime, so the next rerun reads the new data at once; the TTL only bounds
-memory. (A plain `duckdb.connect(path)` would reuse a database another thread still holds open and
-keep serving the replaced file.)
+The pipeline replaces the warehouse file atomically (`os.replace`). A query attaches the file read-only
+to the process's in-memory DuckDB under a name of its own, reads, and detaches it: no attachment outlives
+a query, so a publication is never blocked and never half-seen (creating a DuckDB for each query, as
+this once did, cost more than most queries). Results are cached per (query, file identity): a new
+publication changes the file's inode and mtime, so the next rerun reads the new data at once; the TTL
+only bounds memory. (A plain `duckdb.connect(path)` would reuse a database another thread still holds
+open and keep serving the replaced file.)
 
 Every read is made for the signed-in viewer (dashboards/auth.py) and fails without one. A viewer scoped
 to one region reads an in-memory copy holding only the rows its region may see (access/scope.py), built
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -59,6 +61,12 @@ def _scoped(region: str, stamp: tuple[str, int, int, int] | None) -> duckdb.Duck
     return scoped_copy(warehouse_path(), region)
 
 
+@st.cache_resource(show_spinner=False)
+def _duckdb() -> duckdb.DuckDBPyConnection:
+    """The process's in-memory DuckDB, to which each query attaches the warehouse for its own read."""
+    return duckdb.connect(":memory:")
+
+
 def _read(sql: str, params: dict, region: str | None = None, stamp=None) -> pd.DataFrame:
     if region is not None:
         cursor = _scoped(region, stamp).cursor()
@@ -66,17 +74,22 @@ def _read(sql: str, params: dict, region: str | None = None, stamp=None) -> pd.D
             return cursor.execute(sql, params).df()
         finally:
             cursor.close()
-    con = duckdb.connect(":memory:")
+    cursor = _duckdb().cursor()
+    name = f"wh_{uuid.uuid4().hex}"
+    attached = False
     try:
-        con.execute(f"attach '{warehouse_path()}' as wh (read_only)")
-        con.execute("use wh")
-        return con.execute(sql, params).df()
+        cursor.execute(f"attach '{warehouse_path()}' as {name} (read_only)")
+        attached = True
+        cursor.execute(f"use {name}")
+        return cursor.execute(sql, params).df()
     finally:
-        con.close()
+        if attached:
+            cursor.execute("use memory")
+            cursor.execute(f"detach {name}")
+        cursor.close()
 
 
-@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False, max_entries=500)
-def _cached(
+def _agreed(
     sql: str, params: dict, stamp: tuple[str, int, int, int] | None, region: str | None
 ) -> pd.DataFrame:
     for _ in range(3):
@@ -89,15 +102,27 @@ def _cached(
     return frame
 
 
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False, max_entries=500)
+def _cached(
+    sql: str, params: dict, stamp: tuple[str, int, int, int] | None, region: str | None
+) -> pd.DataFrame:
+    return _agreed(sql, params, stamp, region)
+
+
 def query(sql: str, **params) -> pd.DataFrame:
-    """Run `sql` with named `$parameters`; pages pass the whole filter set, DuckDB wants only the used ones."""
+    """Run `sql` with named `$parameters`; pages pass the whole filter set, DuckDB wants only the used ones.
+    A download built after the run that offered it reads afresh: its rows (every row of a long table) are
+    read once, not kept."""
     stamp = warehouse_stamp()
     if stamp is None:
         raise NoWarehouse(str(warehouse_path()))
     used = set(re.findall(r"\$(\w+)", sql))
     region = auth.viewer().region  # no signed-in viewer, no data
+    wanted = {k: v for k, v in params.items() if k in used}
     try:
-        return _cached(sql, {k: v for k, v in params.items() if k in used}, stamp, region).copy()
+        if auth.building_download():
+            return _agreed(sql, wanted, stamp, region)
+        return _cached(sql, wanted, stamp, region).copy()
     except (duckdb.Error, OSError) as error:
         raise WarehouseUnreadable(str(warehouse_path())) from error
 

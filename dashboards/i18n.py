@@ -10,6 +10,10 @@ pairs a rulebook can give a role, and falls back to the rulebook's Chinese name 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import pandas as pd
 import streamlit as st
 
@@ -62,6 +66,28 @@ TEXT: dict[str, tuple[str, str]] = {
         "This account is disabled or removed; contact the office.",
     ),
     "export_capped": ("下载只含前 {rows} 行。", "Downloads hold the first {rows} rows."),
+    "page_no": ("页码（共 {pages} 页）", "Page (of {pages})"),
+    "rows_shown": (
+        "第 {first:,}–{last:,} 行，共 {total:,} 行（下载按钮给出整张表）",
+        "Rows {first:,}–{last:,} of {total:,} (the download buttons give the whole table)",
+    ),
+    "chart_ends": (
+        "区县较多，图中只列前 {ends} 名和后 {ends} 名（{ranked:,} 个区县参与排名，共 {total:,} 个）；完整名次见“排名”页。",
+        "Too many regions to chart: the first {ends} and the last {ends} places ({ranked:,} of {total:,} regions "
+        "ranked); every place is on the Ranking page.",
+    ),
+    "heatmap_weakest": (
+        "区县较多，图中只列得分率最低的 {n} 个（共 {total:,} 个）；下方可选任一区县。",
+        "Too many regions to chart: the {n} weakest of {total:,}; any region can be picked below.",
+    ),
+    "search": ("查找", "Find"),
+    "search_more": (
+        "符合的共 {total:,} 个，列出前 {shown:,} 个；输入更多文字可缩小范围。",
+        "{total:,} match; the first {shown:,} are listed. Type more to narrow them.",
+    ),
+    "search_none": ("没有名称含这些文字的项。", "Nothing's name holds that text."),
+    "search_units": ("查找单位或区县", "Find a unit or region"),
+    "search_placeholder": ("输入名称中的文字", "Type part of a name"),
     # the SQL console
     "console_intro": (
         "只读查询已发布的 marts：一次一条 SELECT，屏幕上最多显示 {rows} 行，单次查询最长 {seconds} 秒。"
@@ -646,10 +672,22 @@ TEXT: dict[str, tuple[str, str]] = {
 }
 
 LANGS = ("zh", "en")
+# The language a download is built in: set while a file is built after the script run that offered it.
+_SPEAKING: ContextVar[str | None] = ContextVar("fazhi_language", default=None)
+
+
+@contextmanager
+def speaking(language: str) -> Iterator[None]:
+    """Text made within is in `language`, outside any script run (a download built when it is clicked)."""
+    token = _SPEAKING.set(language)
+    try:
+        yield
+    finally:
+        _SPEAKING.reset(token)
 
 
 def lang() -> str:
-    return st.session_state.get("lang", "zh")
+    return _SPEAKING.get() or st.session_state.get("lang", "zh")
 
 
 def t(key: str, **values) -> str:

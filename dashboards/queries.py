@@ -13,6 +13,7 @@ import pandas as pd
 
 from dashboards import data
 from dashboards.filters import Filters
+from pipelines.lib import notices
 
 # The region ranking's score of the role in each region position (`rulebook_roles.region_position`):
 # the mart's columns, named after the default rulebook's roles.
@@ -21,6 +22,22 @@ REGION_SCORE_COLUMNS = {1: "party_score", 2: "government_score"}
 
 def _in_regions(column: str) -> str:
     return f"(len($regions) = 0 or list_contains($regions, {column}))"
+
+
+def _rows(offset: int, limit: int | None) -> str:
+    """The clause reading `limit` rows from the `offset`-th on (every row when `limit` is None)."""
+    return "" if limit is None else f" limit {int(limit)} offset {int(offset)}"
+
+
+def _count(sql: str, **params) -> int:
+    """How many rows `sql` reads."""
+    return int(data.query(f"select count(*) as n from ({sql})", **params)["n"].iloc[0])
+
+
+def _matching(*columns: str) -> str:
+    """Rows any of whose `columns` holds the text `$search` (every row when it is empty), ignoring case."""
+    held = " or ".join(f"contains(lower({c}), lower($search))" for c in columns)
+    return f"($search = '' or {held})"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -109,23 +126,31 @@ def region_role_units(f: Filters) -> pd.DataFrame:
     )
 
 
-def unit_ranking(f: Filters) -> pd.DataFrame:
+def unit_ranking(f: Filters, search: str = "") -> pd.DataFrame:
     """Every unit of the filters with its rank among the units of its role, score, score rate, self and
     verified scores, status, 末位, last year's rank and score, and the changes: `score_change` (points since
     last year), `rank_change` (places up since last year, positive when the unit moved up) and `tie`
-    (another unit of its role holds the same rank); and its band, tier and stability (`rank_stability`)."""
+    (another unit of its role holds the same rank); and its band, tier and stability (`rank_stability`).
+    With `search`, only the units whose name or region holds that text (ranks and ties stay those among all
+    the units of the filters)."""
     return data.query(
         f"""
-        select u.unit_id, u.unit_name, u.region, u.role, u.rank, u.rank_total, u.score, u.score_rate,
-               u.scaled_score, u.applicable_max, u.max_score, u.self_score, u.verified_score, u.score_source,
-               u.status, coalesce(u.is_bottom, false) as is_bottom, u.prev_rank, u.prev_score,
-               u.score - u.prev_score as score_change, u.prev_rank - u.rank as rank_change,
-               u.rank is not null and count(*) over (partition by u.role, u.rank) > 1 as tie,
-               s.p05, s.p95, s.tier, s.tier_name, s.stable_change, s.distinct_from_above, s.p_below_above
-        from marts.unit_scores u
-        left join marts.rank_stability s on s.year = u.year and s.scope = u.role and s.subject = u.unit_id
-        where {f.where(alias="u")} order by u.role, u.rank nulls last, u.unit_name""",
+        with ranked as (
+            select u.unit_id, u.unit_name, u.region, u.role, u.rank, u.rank_total, u.score, u.score_rate,
+                   u.scaled_score, u.applicable_max, u.max_score, u.self_score, u.verified_score,
+                   u.score_source, u.status, coalesce(u.is_bottom, false) as is_bottom, u.prev_rank,
+                   u.prev_score, u.score - u.prev_score as score_change, u.prev_rank - u.rank as rank_change,
+                   u.rank is not null and count(*) over (partition by u.role, u.rank) > 1 as tie,
+                   s.p05, s.p95, s.tier, s.tier_name, s.stable_change, s.distinct_from_above,
+                   s.p_below_above
+            from marts.unit_scores u
+            left join marts.rank_stability s
+                   on s.year = u.year and s.scope = u.role and s.subject = u.unit_id
+            where {f.where(alias="u")})
+        select * from ranked where {_matching("unit_name", "region")}
+        order by role, rank nulls last, unit_name""",
         **f.params,
+        search=search,
     )
 
 
@@ -149,14 +174,26 @@ def rejected_files(year: int) -> int:
     )
 
 
-def unit_choices(f: Filters, also: str | None = None) -> pd.DataFrame:
-    """The units of the filters (id, name, region, role), by region, role and name; with `also`, that unit
-    first even when the filters hide it (a unit opened from another page or a shared link)."""
+def unit_choices(
+    f: Filters,
+    also: str | None = None,
+    search: str = "",
+    limit: int | None = None,
+    keep: str | None = None,
+) -> pd.DataFrame:
+    """The units of the filters (id, name, region, role), by region, role and name; with `search`, those whose
+    name or region holds that text; with `limit`, the first that many, and `keep` first among them when the
+    filters allow it (the unit chosen before). With `also`, that unit first even when the filters hide it (a
+    unit opened from another page or a shared link)."""
     units = data.query(
         f"""
-        select unit_id, unit_name, region, role from marts.unit_scores where {f.where()}
-        order by region, role, unit_name""",
+        select unit_id, unit_name, region, role from marts.unit_scores
+        where {f.where()} and ({_matching("unit_name", "region")} or unit_id = $keep)
+        order by unit_id = $keep desc, region, role, unit_name, unit_id"""
+        + _rows(0, limit),
         **f.params,
+        search=search,
+        keep=keep or "",
     )
     if also and also not in set(units["unit_id"]):
         units = pd.concat(
@@ -171,6 +208,15 @@ def unit_choices(f: Filters, also: str | None = None) -> pd.DataFrame:
             ]
         )
     return units
+
+
+def unit_total(f: Filters, search: str = "") -> int:
+    """How many units `unit_choices` finds (not counting `also`)."""
+    return _count(
+        f"select unit_id from marts.unit_scores where {f.where()} and {_matching('unit_name', 'region')}",
+        **f.params,
+        search=search,
+    )
 
 
 def unit_score(year: int, unit_id: str) -> pd.Series:
@@ -350,19 +396,97 @@ def weak_spot_findings(f: Filters) -> pd.DataFrame:
 # Meetings and study
 
 
-def requirement_compliance(f: Filters) -> pd.DataFrame:
-    """Each unit's standing on each meeting requirement, period by period (required, actual, met), with the
-    requirement's name and cadence and `unit_met_rate`: the share of periods the unit met it."""
+def _unit_label(name: str, role: str) -> str:
+    """A unit as the matrices name it: 濮阳县委（县（区）党委）, the role in the words `$role_ids` → `$role_words`
+    give (its code when they give none)."""
+    return (
+        f"{name} || '（' || coalesce(list_extract($role_words, list_position($role_ids, {role})), {role}) "
+        "|| '）'"
+    )
+
+
+def _role_words(words: dict[str, str]) -> dict[str, list[str]]:
+    return {"role_ids": list(words), "role_words": list(words.values())}
+
+
+def requirement_units(f: Filters, requirement_id: str, role_words: dict[str, str]) -> int:
+    """How many units (by their label in `role_words`) of the filters one meeting requirement applies to."""
+    return int(
+        data.query(
+            f"""
+            select count(distinct {_unit_label("u.unit_name", "c.role")}) as n
+            from marts.requirement_compliance c join marts.units u using (unit_id, role)
+            where {f.where("c")} and c.requirement_id = $requirement""",
+            **f.params,
+            requirement=requirement_id,
+            **_role_words(role_words),
+        )["n"].iloc[0]
+    )
+
+
+def requirement_matrix(
+    f: Filters, requirement_id: str, role_words: dict[str, str], limit: int
+) -> pd.DataFrame:
+    """One meeting requirement, period by period (required, actual, met), for the `limit` units of the filters
+    that met it least often: `label` (the unit's name and role in `role_words`) and `unit_met_rate` (the
+    share of its periods it met). Weakest first, then by label."""
     return data.query(
         f"""
-        select c.period, c.unit_id, u.unit_name, c.region, c.role, c.requirement_id, r.name as requirement,
-               r.period as cadence, c.required, c.actual, c.met,
-               avg(c.met::int) over (partition by c.requirement_id, c.unit_id) as unit_met_rate
-        from marts.requirement_compliance c
-        join marts.units u using (unit_id, role)
-        join marts.rulebook_requirements r using (requirement_id)
-        where {f.where("c")}""",
+        with shown as (
+            select c.period, c.unit_id, u.unit_name, c.role, c.required, c.actual, c.met,
+                   avg(c.met::int) over (partition by c.unit_id) as unit_met_rate,
+                   {_unit_label("u.unit_name", "c.role")} as label
+            from marts.requirement_compliance c join marts.units u using (unit_id, role)
+            where {f.where("c")} and c.requirement_id = $requirement),
+        labels as (select label, min(unit_met_rate) as rate from shown group by label),
+        weakest as (select label, rate from labels order by rate, label limit $limit)
+        select s.* from shown s join weakest w using (label) order by w.rate, w.label, s.period""",
         **f.params,
+        requirement=requirement_id,
+        limit=int(limit),
+        **_role_words(role_words),
+    )
+
+
+_GAP_UNITS = """
+    select c.unit_id, any_value(u.unit_name) as unit_name, any_value(u.region) as region,
+           any_value(c.role) as role, min([c.requirement_id, c.period]) as first_gap
+    from marts.requirement_compliance c join marts.units u using (unit_id, role)
+    where {where} and not c.met and {matching}
+    group by c.unit_id"""
+
+
+def gap_units(f: Filters, search: str = "", limit: int | None = None) -> pd.DataFrame:
+    """The units of the filters that missed a meeting requirement in some period (unit_id, unit_name, region,
+    role), by name (then by their first gap); with `search`, those whose name or region holds that text; with
+    `limit`, the first that many."""
+    return data.query(
+        _GAP_UNITS.format(where=f.where("c"), matching=_matching("u.unit_name", "u.region"))
+        + " order by unit_name, first_gap, unit_id"
+        + _rows(0, limit),
+        **f.params,
+        search=search,
+    )
+
+
+def gap_unit_total(f: Filters, search: str = "") -> int:
+    """How many units `gap_units` finds."""
+    return _count(
+        _GAP_UNITS.format(where=f.where("c"), matching=_matching("u.unit_name", "u.region")),
+        **f.params,
+        search=search,
+    )
+
+
+def unit_gaps(f: Filters, unit_id: str) -> pd.DataFrame:
+    """One unit's periods that missed a meeting requirement: requirement, period, required and actual."""
+    return data.query(
+        f"""
+        select c.requirement_id, r.name as requirement, c.period, c.required, c.actual
+        from marts.requirement_compliance c join marts.rulebook_requirements r using (requirement_id)
+        where {f.where("c")} and c.unit_id = $unit and not c.met order by c.requirement_id, c.period""",
+        **f.params,
+        unit=unit_id,
     )
 
 
@@ -381,16 +505,24 @@ def requirement_met_rates(f: Filters) -> pd.DataFrame:
     )
 
 
-def study_sessions(f: Filters) -> pd.DataFrame:
-    """Study sessions per unit and quarter against the rulebook's requirement (sessions, required, met), with
-    `unit_met_rate`: the share of quarters the unit met it."""
+def study_matrix(f: Filters, role_words: dict[str, str], limit: int = 40) -> pd.DataFrame:
+    """Study sessions per quarter against the rulebook's requirement (sessions, required, met) for the `limit`
+    units of the filters that met it least often: `label` (the unit's name and role in `role_words`) and
+    `unit_met_rate` (the share of quarters it met). Weakest first, then by label."""
     return data.query(
         f"""
-        select q.quarter, q.unit_id, u.unit_name, q.role, q.sessions, q.required, q.met,
-               avg(q.met::int) over (partition by q.unit_id) as unit_met_rate
-        from marts.study_sessions_quarterly q join marts.units u using (unit_id, role)
-        where {f.where("q")}""",
+        with shown as (
+            select q.quarter, q.unit_id, u.unit_name, q.role, q.sessions, q.required, q.met,
+                   avg(q.met::int) over (partition by q.unit_id) as unit_met_rate,
+                   {_unit_label("u.unit_name", "q.role")} as label
+            from marts.study_sessions_quarterly q join marts.units u using (unit_id, role)
+            where {f.where("q")}),
+        labels as (select label, min(unit_met_rate) as rate from shown group by label),
+        weakest as (select label, rate from labels order by rate, label limit $limit)
+        select s.* from shown s join weakest w using (label) order by w.rate, w.label, s.quarter""",
         **f.params,
+        limit=int(limit),
+        **_role_words(role_words),
     )
 
 
@@ -476,20 +608,75 @@ _ISSUES_IN_SCOPE = f"""
     select i.file, i.sheet, i."row", i.unit, i.severity, i.code, i.message
     from marts.ingest_issues i
     where (i.year = $year or i.year is null)
-      and (exists (select 1 from scope where scope.file = i.file)
-           or not exists (select 1 from marts.submissions s where s.year = $year and s.file = i.file))"""
+      and (i.file is null or i.file in (select file from scope)
+           or i.file not in (select file from marts.submissions where year = $year and file is not null))"""
 
 
-def submissions(f: Filters) -> pd.DataFrame:
+def submissions(f: Filters, offset: int = 0, limit: int | None = None) -> pd.DataFrame:
     """The files of the year in scope of the filters, by status and name: kind, unit, rows read, loaded and
-    rejected, status and why, what superseded it, when it was loaded (UTC)."""
-    return data.query(_FILES_IN_SCOPE + " order by s.status, s.file", **f.params)
+    rejected, status and why, what superseded it, when it was loaded (UTC); with `limit`, that many of them
+    from the `offset`-th on."""
+    return data.query(
+        _FILES_IN_SCOPE + " order by s.status, s.file, s.kind, s.unit_id" + _rows(offset, limit), **f.params
+    )
 
 
-def issues(f: Filters) -> pd.DataFrame:
-    """The ingest issues of the files in scope (see `_ISSUES_IN_SCOPE`): file, sheet, row, unit as written,
-    severity, code and message."""
-    return data.query(_ISSUES_IN_SCOPE, **f.params)
+def submission_totals(f: Filters) -> dict[str, int]:
+    """The files of `submissions(f)` in figures: `files` in all, how many of each status (`loaded`,
+    `partially_loaded`, `superseded`, `rejected` …), and the rows `rows_read`, `rows_loaded` and
+    `rows_rejected` over them."""
+    by_status = data.query(
+        f"""
+        with shown as ({_FILES_IN_SCOPE})
+        select status, count(*) as files, coalesce(sum(rows_read), 0) as rows_read,
+               coalesce(sum(rows_loaded), 0) as rows_loaded, coalesce(sum(rows_rejected), 0) as rows_rejected
+        from shown group by status""",
+        **f.params,
+    )
+    totals = {k: int(by_status[k].sum()) for k in ("files", "rows_read", "rows_loaded", "rows_rejected")}
+    return totals | {str(k): int(n) for k, n in zip(by_status["status"], by_status["files"], strict=True)}
+
+
+def submission_file(f: Filters, file: str) -> pd.DataFrame:
+    """The file of the year `file` names, as `submissions(f)` lists it (none when out of scope)."""
+    return data.query(
+        _FILES_IN_SCOPE + " and s.file = $file order by s.status, s.kind", **f.params, file=file
+    )
+
+
+_ISSUES_SHOWN = f"""
+    with found as ({_ISSUES_IN_SCOPE})
+    select * from found
+    where (severity = 'error' or not $errors_only) and (len($codes) = 0 or list_contains($codes, code))"""
+
+
+def issues(
+    f: Filters,
+    errors_only: bool = False,
+    codes: tuple[str, ...] = (),
+    offset: int = 0,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """The ingest issues of the files in scope (see `_ISSUES_IN_SCOPE`), by severity, file and row: file,
+    sheet, row, unit as written, severity, code and message; only the errors with `errors_only`, only those
+    of `codes` when given; with `limit`, that many of them from the `offset`-th on."""
+    return data.query(
+        _ISSUES_SHOWN
+        + """ order by severity, file, "row", sheet, code, message, unit"""
+        + _rows(offset, limit),
+        **f.params,
+        errors_only=errors_only,
+        codes=list(codes),
+    )
+
+
+def issue_total(f: Filters, errors_only: bool = False, codes: tuple[str, ...] = ()) -> int:
+    """How many issues `issues` lists (counted from `issue_counts`)."""
+    counts = issue_counts(f)
+    listed = (counts["severity"] == "error") | (not errors_only)
+    if codes:
+        listed &= counts["code"].isin(codes)
+    return int(counts.loc[listed, "n"].sum())
 
 
 def issue_counts(f: Filters) -> pd.DataFrame:
@@ -500,6 +687,126 @@ def issue_counts(f: Filters) -> pd.DataFrame:
         select severity, code, count(*) as n from shown group by severity, code order by severity, code""",
         **f.params,
     )
+
+
+def issue_totals(f: Filters) -> dict[str, int]:
+    """The issues of `issues(f)` in figures: `issues` in all, `errors` among them."""
+    counts = issue_counts(f)
+    return {
+        "issues": int(counts["n"].sum()),
+        "errors": int(counts.loc[counts["severity"] == "error", "n"].sum()),
+    }
+
+
+# The year's feedback items (`marts.feedback_items`) of the units of the filters, as the notices carry them
+# (pipelines/lib/notices.py): a unit's by its region and its role in `marts.units`; items no unit could be
+# found for are no unit's notice.
+_FEEDBACK_IN_SCOPE = """
+    select i.*, u.role
+    from marts.feedback_items i join marts.units u on u.unit_id = i.unit_id
+    where i.year = $year and list_contains($roles, u.role)
+      and (len($regions) = 0 or list_contains($regions, i.region))"""
+
+
+# Feedback items as a notice lists them (pipelines/lib/notices.py): by category, the missing score sheet
+# first, file, sheet, row or first example row, code and message (the rest only to make the order whole).
+_WITHIN_NOTICE = """
+    coalesce(list_position($categories, i.category), len($categories) + 1),
+    i.code is distinct from 'missing_score_sheet', i.file nulls first, i.sheet nulls first,
+    coalesce(i."row", i.example_rows[1]) nulls first, i.code nulls first, i.message nulls first,
+    i.rows_affected, i.action, i.resubmit_by, i.severity"""
+# The notices themselves by region, unit name and unit.
+_NOTICE_ORDER = " order by coalesce(i.region, ''), coalesce(i.unit_name, ''), i.unit_id, " + _WITHIN_NOTICE
+
+
+def feedback_items(f: Filters, offset: int = 0, limit: int | None = None) -> pd.DataFrame:
+    """The feedback items of the units of the filters (every column of `marts.feedback_items` and the unit's
+    role) in the order of their notices: by region, unit name and unit, then each notice's own order (by
+    category, the missing score sheet first, file, sheet, row or first example row, code, message); with
+    `limit`, that many of them from the `offset`-th on."""
+    return data.query(
+        _FEEDBACK_IN_SCOPE + _NOTICE_ORDER + _rows(offset, limit),
+        **f.params,
+        categories=list(notices.CATEGORY_ORDER),
+    )
+
+
+def feedback_totals(f: Filters) -> dict[str, int]:
+    """The feedback of `feedback_items(f)` in figures: `units` with a notice, `items`, and the `rows` they
+    concern."""
+    row = data.query(
+        f"""
+        select count(distinct unit_id) as units, count(*) as items, coalesce(sum(rows_affected), 0) as rows
+        from ({_FEEDBACK_IN_SCOPE})""",
+        **f.params,
+    ).iloc[0]
+    return {k: int(row[k]) for k in ("units", "items", "rows")}
+
+
+_FEEDBACK_UNITS = f"""
+    select * from (
+        select unit_id, any_value(unit_name) as unit_name, any_value(region) as region, count(*) as n
+        from ({_FEEDBACK_IN_SCOPE}) i where {_matching("i.unit_name", "i.region")} group by unit_id)"""
+
+
+def feedback_units(f: Filters, search: str = "", limit: int | None = None) -> pd.DataFrame:
+    """The units of `feedback_items(f)`, one per notice in the notices' order: id, name, region and how many
+    items (`n`) its notice carries; with `search`, those whose name or region holds that text; with `limit`,
+    the first that many."""
+    return data.query(
+        _FEEDBACK_UNITS
+        + " order by coalesce(region, ''), coalesce(unit_name, ''), unit_id"
+        + _rows(0, limit),
+        **f.params,
+        search=search,
+    )
+
+
+def feedback_unit_total(f: Filters, search: str = "") -> int:
+    """How many units `feedback_units` finds."""
+    return _count(_FEEDBACK_UNITS, **f.params, search=search)
+
+
+def notice_file_name(year: int, unit_id: str, unit_name: str | None, region: str | None) -> str:
+    """The file name of a unit's notice (`notices.Notice.file_name`), from its name and region alone."""
+    empty = pd.DataFrame()
+    unnamed = None if unit_name is None or pd.isna(unit_name) else str(unit_name)
+    place = None if region is None or pd.isna(region) else str(region)
+    return notices.Notice(year, unit_id, unnamed or "", place, None, empty, empty, None).file_name
+
+
+def unit_notice(year: int, unit_id: str) -> notices.Notice | None:
+    """One unit's notice of the year, as `notices.load` makes it, reading that unit's items and units, and the
+    files it sent or its items were found in (None: nothing to tell it)."""
+
+    def read(sql: str, **params) -> pd.DataFrame:
+        mine = "unit_id = $notice_unit"
+        if sql == notices.SUBMISSIONS_SQL:  # the shared files its items were found in, too
+            mine += """ or file in (select file from marts.feedback_items
+                                    where year = $year and unit_id = $notice_unit)
+                       order by file, sheet"""
+        return data.query(f"select * from ({sql}) where {mine}", **params, notice_unit=unit_id)
+
+    found, _unresolved = notices.load(read, year)
+    return next((n for n in found if n.unit_id == unit_id), None)
+
+
+def unresolved_feedback(year: int) -> pd.DataFrame:
+    """The year's feedback items no unit could be found for (未能对应单位), which no notice carries, in the order
+    a notice would list them."""
+    return data.query(
+        "select i.* from marts.feedback_items i where i.year = $year and i.unit_id is null order by"
+        + _WITHIN_NOTICE,
+        year=year,
+        categories=list(notices.CATEGORY_ORDER),
+    )
+
+
+def year_notices(f: Filters) -> list[notices.Notice]:
+    """Every notice of the year to the units of the filters (`notices.load`: slow at nation scale, so read
+    only to build the download of them all)."""
+    found, _unresolved = notices.load(data.query, f.year)
+    return [n for n in found if n.role in f.roles and (not f.regions or n.region in f.regions)]
 
 
 def nothing_submitted(f: Filters) -> pd.DataFrame:
@@ -606,20 +913,34 @@ def warnings_by_region(f: Filters, states: tuple[str, ...] = ALERT_STATES) -> pd
     )
 
 
-def warnings_list(f: Filters, states: tuple[str, ...] = ALERT_STATES) -> pd.DataFrame:
-    """Every warning of the filters in `states`, by region, unit and due date: what is needed and by when."""
+_WARNINGS = """
+    select w.region, w.unit_id, u.unit_name, w.role, w.kind, w.name, w.period, w.due_date, w.days_left,
+           w.required, w.actual, w.state, w.message
+    from marts.early_warnings w join marts.units u using (unit_id)
+    where {where} and list_contains($states, w.state)"""
+
+
+def warnings_list(
+    f: Filters, states: tuple[str, ...] = ALERT_STATES, offset: int = 0, limit: int | None = None
+) -> pd.DataFrame:
+    """Every warning of the filters in `states`, by region, unit and due date: what is needed and by when;
+    with `limit`, that many of them from the `offset`-th on."""
     if not _present("early_warnings"):
         return pd.DataFrame(columns=["region", "unit_id", "unit_name", "state", "message", "due_date"])
     return data.query(
-        f"""
-        select w.region, w.unit_id, u.unit_name, w.role, w.kind, w.name, w.period, w.due_date, w.days_left,
-               w.required, w.actual, w.state, w.message
-        from marts.early_warnings w join marts.units u using (unit_id)
-        where {f.where("w")} and list_contains($states, w.state)
-        order by w.region, u.unit_name, w.due_date, w.name""",
+        _WARNINGS.format(where=f.where("w"))
+        + " order by w.region, u.unit_name, w.due_date, w.name, w.unit_id, w.period"
+        + _rows(offset, limit),
         **f.params,
         states=list(states),
     )
+
+
+def warnings_total(f: Filters, states: tuple[str, ...] = ALERT_STATES) -> int:
+    """How many rows `warnings_list` holds."""
+    if not _present("early_warnings"):
+        return 0
+    return _count(_WARNINGS.format(where=f.where("w")), **f.params, states=list(states))
 
 
 def unit_warnings(year: int, unit_id: str) -> pd.DataFrame:
@@ -645,20 +966,35 @@ def inspection_calendar(year: int) -> pd.DataFrame:
     )
 
 
-def rectification_items(f: Filters, overdue_only: bool = False) -> pd.DataFrame:
-    """The problems of the filters, overdue first (longest overdue first), then by deadline."""
+_RECTIFICATION_ITEMS = """
+    select region, unit_id, unit_name, source, description, measure, owner, deadline, status, done_date,
+           is_overdue, overdue_days, on_time, flag, note, file, sheet, "row"
+    from marts.rectification_items
+    where {where} and (not $overdue_only or is_overdue)"""
+
+
+def rectification_items(
+    f: Filters, overdue_only: bool = False, offset: int = 0, limit: int | None = None
+) -> pd.DataFrame:
+    """The problems of the filters, overdue first (longest overdue first), then by deadline; with `limit`,
+    that many of them from the `offset`-th on."""
     if not _present("rectification_items"):
         return pd.DataFrame(columns=["region", "unit_id", "unit_name", "description", "note"])
     return data.query(
-        f"""
-        select region, unit_id, unit_name, source, description, measure, owner, deadline, status, done_date,
-               is_overdue, overdue_days, on_time, flag, note, file, sheet, "row"
-        from marts.rectification_items
-        where {f.where()} and (not $overdue_only or is_overdue)
-        order by is_overdue desc, overdue_days desc nulls last, deadline nulls last, region, unit_name""",
+        _RECTIFICATION_ITEMS.format(where=f.where())
+        + """ order by is_overdue desc, overdue_days desc nulls last, deadline nulls last, region, unit_name,
+                       unit_id, file, sheet, "row", description"""
+        + _rows(offset, limit),
         **f.params,
         overdue_only=overdue_only,
     )
+
+
+def rectification_total(f: Filters, overdue_only: bool = False) -> int:
+    """How many rows `rectification_items` holds."""
+    if not _present("rectification_items"):
+        return 0
+    return _count(_RECTIFICATION_ITEMS.format(where=f.where()), **f.params, overdue_only=overdue_only)
 
 
 def rectification_by_region(f: Filters) -> pd.DataFrame:

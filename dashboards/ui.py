@@ -4,7 +4,9 @@ unit."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, TypedDict
 
 import pandas as pd
@@ -14,7 +16,7 @@ from access import audit
 from dashboards import auth, data, exports, queries
 from dashboards.filters import Filters, current
 from dashboards.formats import MISSING, SCORE, Shown, is_missing, isolated
-from dashboards.i18n import label, t
+from dashboards.i18n import label, lang, speaking, t
 from dashboards.pages import UNIT_PAGE
 
 if TYPE_CHECKING:
@@ -22,6 +24,13 @@ if TYPE_CHECKING:
 
 HIGHLIGHT = "background-color: #fde0e0"
 EXPORT_MAX_ROWS = 500_000  # a download carries at most this many rows (Excel's limit is 1,048,576)
+CHART_ENDS = 25  # a chart of more regions than twice this shows the first and the last this many places
+PICK_MAX = 1000  # a select box offers at most this many options; a longer list is searched
+# A table shows this many rows at a time; a longer one has pages (its downloads carry every row). Every
+# table of a city fits on one page; a nation's ranking, lists of files, issues, warnings … do not.
+PAGE_ROWS = 500
+# The pages of a ranking, several highlighted tables to a page (末位 in red: sent to the browser cell by cell).
+RANKING_PAGE_ROWS = 100
 
 # Streamlit's Markdown rewrites some text after parsing, where backslash escapes no longer count: bare URLs
 # and e-mail addresses become links, -- -> <- >= <= ~= become typographic symbols, :word: becomes an emoji
@@ -76,53 +85,149 @@ class _TableOptions(TypedDict, total=False):
     height: int
 
 
+@dataclass(frozen=True)
+class Paged:
+    """A table read a page at a time by a named query, for tables too long to read whole on every run:
+    `total` rows in all, `rows(offset, limit)` reads those of them."""
+
+    total: int
+    rows: Callable[[int, int], pd.DataFrame]
+
+
+# How a column reads on screen: a `Shown`, the text of each row, or a function of the rows shown giving it.
+ShownAs = Shown | pd.Series | Callable[[pd.DataFrame], Iterable]
+
+
+def pager(total: int, key: str, page_rows: int | None = None) -> int:
+    """The position of the first row to show of `total`: with more than `page_rows` (PAGE_ROWS) rows, a page
+    picker and which rows are shown of how many; otherwise 0 and nothing drawn."""
+    page_rows = page_rows or PAGE_ROWS
+    pages = -(-total // page_rows)
+    state = f"page_{key}"
+    if pages <= 1:
+        st.session_state.pop(state, None)  # what `shown_offset` reads: no page chosen
+        return 0
+    if not 1 <= st.session_state.get(state, 1) <= pages:  # fewer rows now (other filters): the first page
+        st.session_state[state] = 1
+    left, right = st.columns([1, 5], vertical_alignment="bottom")
+    number = int(
+        left.number_input(t("page_no", pages=pages), min_value=1, max_value=pages, step=1, key=state)
+    )
+    offset = (number - 1) * page_rows
+    right.caption(t("rows_shown", first=offset + 1, last=min(total, offset + page_rows), total=total))
+    return offset
+
+
+def shown_offset(key: str, page_rows: int | None = None) -> int:
+    """The position of the first row `table(…, key=key, page_rows=page_rows)` showed in this run."""
+    return (int(st.session_state.get(f"page_{key}", 1)) - 1) * (page_rows or PAGE_ROWS)
+
+
+def search_box(key: str, label_key: str = "search") -> str:
+    """A text box narrowing a long list (its rows are matched by a named query); the text, trimmed."""
+    return st.text_input(t(label_key), key=key, placeholder=t("search_placeholder")).strip()
+
+
+def narrowed(key: str, total: int, count: Callable[[str], int]) -> tuple[str, int | None]:
+    """Which of `total` options the select box `key` lists: all of them ("", None) when there are at most
+    PICK_MAX; otherwise a search box is drawn, and the text typed in it and PICK_MAX are returned: the named
+    query lists the first PICK_MAX options whose name or region holds the text (`count(text)`: how many do).
+    """
+    if total <= PICK_MAX:
+        return "", None
+    text = search_box(f"{key}_search", "search_units")
+    found = count(text) if text else total
+    if found > PICK_MAX:
+        st.caption(t("search_more", shown=PICK_MAX, total=found))
+    elif not found:
+        st.caption(t("search_none"))
+    return text, PICK_MAX
+
+
 def table(
-    frame: pd.DataFrame,
+    source: pd.DataFrame | Paged,
     key: str,
     *,
     columns: dict[str, str] | None = None,
-    shown_as: dict[str, Shown | pd.Series] | None = None,
+    shown_as: dict[str, ShownAs] | None = None,
     select: bool = False,
     height: int | None = None,
-    highlight: pd.Series | None = None,
+    highlight: pd.Series | str | None = None,
     export: str = "export",
+    prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    page_rows: int | None = None,
 ):
     """A table with CSV and Excel downloads.
 
-    `frame` holds the values; the downloads carry them as they are (numbers stay numbers, text from the
-    data stays text, `exports` neutralising formulas in it). `columns` picks, orders and names the columns
-    (column → label key, or a `Heading`; default: every column under its own name). `shown_as` says how a
-    column reads on screen: a `Shown` (whose Excel number format goes with the download) or the text of each
-    row. Dates show as dates, missing values as —. `highlight` marks rows (e.g. 末位) in light red. With `select=True`
-    returns the selected row position (or None): the pages' drill-downs. The downloads are offered only to a
-    viewer holding the `export` capability (access/policy.yaml), and each download is recorded in the audit trail.
+    `source` holds the values, or reads them a page at a time (`Paged`); the downloads carry them all as
+    they are (numbers stay numbers, text from the data stays text, `exports` neutralising formulas in it).
+    A table longer than `page_rows` (default PAGE_ROWS) shows a page at a time, with a page picker.
+    `prepare` adds the columns made from the values (labels, bands, remarks): it is given the rows shown,
+    and every row when a download is built. `columns` picks, orders and names the columns (column → label
+    key, or a `Heading`; default: every column under its own name). `shown_as` says how a column reads on
+    screen: a `Shown` (whose Excel number format goes with the download), the text of each row of
+    `source`, or a function giving the text of the rows shown. Dates show as dates, missing values as —.
+    `highlight` marks rows (e.g. 末位) in light red: a boolean column of the rows, or one value per row of
+    `source`. With `select=True` returns the selected row (named by its position in `source`) or None: the
+    pages' drill-downs. The downloads are offered only to a viewer holding the `export` capability
+    (access/policy.yaml), and each download is recorded in the audit trail.
     """
-    if frame.empty:
+    total = source.total if isinstance(source, Paged) else len(source)
+    if total == 0:
         st.caption(t("no_rows"))
         return None
-    frame = frame.reset_index(drop=True)
+    page_rows = page_rows or PAGE_ROWS
+    offset = pager(total, key, page_rows)
+    if isinstance(source, Paged):
+        frame = source.rows(offset, page_rows).reset_index(drop=True)
+        everything: Callable[[], pd.DataFrame] = partial(source.rows, 0, EXPORT_MAX_ROWS)
+    else:
+        whole = source.reset_index(drop=True)
+        frame = whole.iloc[offset : offset + page_rows].reset_index(drop=True)
+        everything = partial(whole.head, EXPORT_MAX_ROWS)
+    if prepare:
+        frame = prepare(frame)
     shown_as = shown_as or {}
     screen = frame.copy()
     for column, how in shown_as.items():
-        screen[column] = list(how) if isinstance(how, pd.Series) else frame[column].map(how.text)
+        if isinstance(how, Shown):
+            screen[column] = frame[column].map(how.text)
+        elif isinstance(how, pd.Series):
+            screen[column] = list(how)[offset : offset + len(frame)]
+        else:
+            screen[column] = list(how(frame))
     for column in screen.columns:
         if pd.api.types.is_datetime64_any_dtype(screen[column]):
             screen[column] = _when_text(screen[column])
     number_formats = {c: how.excel for c, how in shown_as.items() if isinstance(how, Shown)}
+    names: dict[str, str] | None = None
     if columns:
         names = {c: k if isinstance(k, Heading) else t(k) for c, k in columns.items()}
-        frame, screen = (f[list(columns)].rename(columns=names) for f in (frame, screen))
+        screen = screen[list(columns)].rename(columns=names)
         number_formats = {names[c]: f for c, f in number_formats.items() if c in names}
-    options: _TableOptions = {"hide_index": True, "key": f"tbl_{key}", "placeholder": MISSING}
+    # Each page its own table: a row selected on one page is not selected on the next.
+    options: _TableOptions = {
+        "hide_index": True,
+        "key": f"tbl_{key}" if offset == 0 else f"tbl_{key}_{offset}",
+        "placeholder": MISSING,
+    }
     if height:
         options["height"] = height
     shown: pd.DataFrame | Styler = screen
-    if highlight is not None and highlight.any():
-        marks = list(highlight.fillna(False))
+    if isinstance(highlight, str):
+        marks = frame[highlight].fillna(False).astype(bool).tolist()
+    elif highlight is not None:
+        marks = list(highlight.fillna(False).astype(bool))[offset : offset + len(frame)]
+    else:
+        marks = []
+    if any(marks):
         # A styled table shows the Styler's text, so it is told how numbers and missing values read.
-        shown = screen.style.apply(
-            lambda row: [HIGHLIGHT if marks[row.name] else ""] * len(row), axis=1
-        ).format(_cell_text, na_rep=MISSING)
+        styles = pd.DataFrame(
+            [[HIGHLIGHT if m else ""] * len(screen.columns) for m in marks],
+            index=screen.index,
+            columns=screen.columns,
+        )
+        shown = screen.style.apply(lambda _: styles, axis=None).format(_cell_text, na_rep=MISSING)
     if select:
         event = st.dataframe(shown, on_select="rerun", selection_mode="single-row", **options)
         rows = event.selection.rows if event else []
@@ -130,32 +235,46 @@ def table(
         st.dataframe(shown, **options)
         rows = []
     if auth.can(export):
-        _downloads(frame, key, number_formats)
-    return rows[0] if rows else None
+
+        def download() -> pd.DataFrame:  # every row, built when a download is clicked
+            values = everything()
+            values = prepare(values) if prepare else values
+            return values[list(columns)].rename(columns=names) if columns and names else values
+
+        _downloads(download, min(total, EXPORT_MAX_ROWS), total > EXPORT_MAX_ROWS, key, number_formats)
+    if not rows:
+        return None
+    picked = frame.iloc[rows[0]]
+    picked.name = offset + rows[0]
+    return picked
 
 
 def recorded(what: str, build: Callable[[], bytes], **details) -> Callable[[], bytes]:
     """`build` for a download button, recording the download in the audit trail when it is built. That
-    happens later, outside this script run, so the viewer is taken now."""
+    happens later, outside this script run: the build reads for the viewer, and speaks the language, of
+    this run."""
     viewer = auth.viewer()
+    language = lang()
 
     def build_and_record() -> bytes:
         audit.record("export", viewer.name, viewer.role, what=what, **details)
-        return build()
+        with auth.acting_for(viewer), speaking(language):
+            return build()
 
     return build_and_record
 
 
-def _downloads(frame: pd.DataFrame, key: str, number_formats: dict) -> None:
-    if len(frame) > EXPORT_MAX_ROWS:
+def _downloads(
+    rows: Callable[[], pd.DataFrame], count: int, capped: bool, key: str, number_formats: dict
+) -> None:
+    if capped:
         st.caption(t("export_capped", rows=EXPORT_MAX_ROWS))
-        frame = frame.head(EXPORT_MAX_ROWS)
-    csv = recorded(key, lambda: exports.table_to_csv(frame), format="csv", rows=len(frame))
+    csv = recorded(key, lambda: exports.table_to_csv(rows()), format="csv", rows=count)
     xlsx = recorded(
         key,
-        lambda: exports.table_to_xlsx(frame, sheet_title=key[:31], number_formats=number_formats),
+        lambda: exports.table_to_xlsx(rows(), sheet_title=key[:31], number_formats=number_formats),
         format="xlsx",
-        rows=len(frame),
+        rows=count,
     )
     left, right, _ = st.columns([1, 1, 4])
     # Deferred: the file is built only when someone clicks, so big tables cost nothing to show. No rerun on

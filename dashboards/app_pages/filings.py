@@ -10,6 +10,12 @@ from dashboards.ui import page, table
 
 f = page("page_filings")
 
+
+def _filed_on(late: pd.DataFrame) -> pd.Series:
+    dates = pd.to_datetime(late["filed_date"])
+    return dates.dt.strftime("%Y-%m-%d").where(dates.notna(), t("not_filed"))
+
+
 rates = queries.filing_rates(f)
 if rates.empty:
     st.caption(t("no_rows"))
@@ -37,12 +43,10 @@ else:
     )
 
     st.subheader(t("overdue"))
-    late = queries.overdue_filings(f)
-    late = late.assign(role_label=late["role"].map(role_labels()))
-    dates = pd.to_datetime(late["filed_date"])
     table(
-        late,
+        queries.overdue_filings(f),
         key=f"overdue_{f.year}",
+        prepare=lambda late: late.assign(role_label=late["role"].map(role_labels())),
         columns={
             "unit_name": "unit_name",
             "role_label": "role",
@@ -52,7 +56,7 @@ else:
             "filed_date": "filed_date",
             "days_late": "days_late",
         },
-        shown_as={"filed_date": dates.dt.strftime("%Y-%m-%d").where(dates.notna(), t("not_filed"))},
+        shown_as={"filed_date": _filed_on},
     )
 
 st.subheader(t("normative"))

@@ -5,17 +5,19 @@ import streamlit as st
 from dashboards import figures, queries
 from dashboards.formats import RATE
 from dashboards.i18n import role_labels, t
-from dashboards.ui import open_unit, page, table
+from dashboards.ui import narrowed, open_unit, page, table
+
+# The most units a matrix draws, however many the filters hold: it must stay readable on a projector.
+MATRIX_MAX_UNITS = 200
 
 f = page("page_meetings")
 roles = role_labels()
 
-compliance = queries.requirement_compliance(f)
-if compliance.empty:
+summary = queries.requirement_met_rates(f)
+if summary.empty:
     st.caption(t("no_rows"))
     st.stop()
 
-summary = queries.requirement_met_rates(f)
 table(
     summary,
     key=f"requirement_rates_{f.year}",
@@ -27,26 +29,22 @@ names = dict(zip(summary["requirement_id"], summary["requirement"], strict=False
 requirement = st.selectbox(
     t("requirement"), list(summary["requirement_id"]), format_func=names.__getitem__, key="meet_requirement"
 )
-chosen = compliance[compliance["requirement_id"] == requirement].copy()
-chosen["label"] = chosen["unit_name"] + "（" + chosen["role"].map(roles) + "）"
-chosen["cell"] = chosen["actual"].map(lambda v: f"{v:g}") + "/" + chosen["required"].map(lambda v: f"{v:g}")
 # Weakest units first, and only so many rows that the matrix stays readable on a projector.
-order = (
-    chosen.drop_duplicates("label").sort_values(["unit_met_rate", "label"], kind="stable")["label"].tolist()
-)
+units = queries.requirement_units(f, requirement, roles)
 limit = (
     st.slider(
         t("units"),
         min_value=10,
-        max_value=max(10, len(order)),
-        value=min(40, max(10, len(order))),
+        max_value=max(10, min(units, MATRIX_MAX_UNITS)),
+        value=min(40, max(10, units)),
         step=10,
         key="meet_limit",
     )
-    if len(order) > 10
-    else len(order)
+    if units > 10
+    else units
 )
-chosen = chosen[chosen["label"].isin(order[:limit])]
+chosen = queries.requirement_matrix(f, requirement, roles, limit=limit)
+chosen["cell"] = chosen["actual"].map(lambda v: f"{v:g}") + "/" + chosen["required"].map(lambda v: f"{v:g}")
 periods = sorted(chosen["period"].unique(), key=lambda p: (len(p), p))
 st.plotly_chart(
     figures.met_matrix(
@@ -64,16 +62,21 @@ st.plotly_chart(
 )
 
 st.subheader(t("gaps"))
-gaps = compliance[~compliance["met"]].sort_values(["unit_name", "requirement_id", "period"])
-units = gaps.drop_duplicates("unit_id")[["unit_id", "unit_name", "role"]]
-if len(units):
-    unit_names = dict(zip(units["unit_id"], units["unit_name"], strict=False))
-    pick = st.selectbox(
+search, most = narrowed(
+    "meet_gap_unit", queries.gap_unit_total(f), lambda text: queries.gap_unit_total(f, text)
+)
+gap_units = queries.gap_units(f, search, most)
+unit_names = dict(zip(gap_units["unit_id"], gap_units["unit_name"], strict=False))
+pick = (
+    st.selectbox(
         t("pick_gap_unit"), list(unit_names), key="meet_gap_unit", format_func=unit_names.__getitem__
     )
-    unit_gaps = gaps[gaps["unit_id"] == pick]
+    if unit_names
+    else None
+)
+if pick is not None:
     table(
-        unit_gaps,
+        queries.unit_gaps(f, pick),
         key=f"gaps_{pick}_{f.year}",
         columns={
             "requirement": "requirement",
@@ -84,21 +87,17 @@ if len(units):
     )
     if st.button(t("go_unit"), key="meet_go_unit"):
         open_unit(pick)
-else:
+elif not search:
     st.caption(t("no_rows"))
 
 st.subheader(t("study_matrix"))
-study = queries.study_sessions(f)
+study = queries.study_matrix(f, roles)
 if len(study):
-    study["label"] = study["unit_name"] + "（" + study["role"].map(roles) + "）"
     study["quarter_label"] = "Q" + study["quarter"].astype(str)
     study["cell"] = study["sessions"].astype(str) + "/" + study["required"].astype(str)
-    weakest = study.drop_duplicates("label").sort_values(["unit_met_rate", "label"], kind="stable")["label"][
-        :40
-    ]
     st.plotly_chart(
         figures.met_matrix(
-            study[study["label"].isin(weakest)],
+            study,
             row="label",
             col="quarter_label",
             met="met",

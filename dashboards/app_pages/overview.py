@@ -1,12 +1,13 @@
 """总览: headline figures, the year's warnings as of the computation date, the ranking bar chart, change
 since last year."""
 
+import pandas as pd
 import streamlit as st
 
 from dashboards import figures, queries
 from dashboards.formats import fmt_score
 from dashboards.i18n import label, t
-from dashboards.ui import page, plain
+from dashboards.ui import CHART_ENDS, page, plain
 
 f = page("page_overview")
 
@@ -52,16 +53,24 @@ if len(ranked):
         )
 
 if len(rankings):
+    # More regions than a chart can name (nation scale): the first and the last places, the 末位 among them.
+    charted = (
+        rankings
+        if len(rankings) <= 2 * CHART_ENDS
+        else pd.concat([ranked.head(CHART_ENDS), ranked.iloc[CHART_ENDS:].tail(CHART_ENDS)])
+    )
+    if len(charted) < len(rankings):
+        st.caption(t("chart_ends", ends=CHART_ENDS, ranked=len(ranked), total=len(rankings)))
     st.plotly_chart(
         figures.ranking_bar(
-            rankings, label="region", value="score", title=t("ranking_chart"), value_label=t("score") + " "
+            charted, label="region", value="score", title=t("ranking_chart"), value_label=t("score") + " "
         ),
         key="overview_ranking",
     )
     if rankings["prev_rank"].notna().any():
         st.plotly_chart(
             figures.change_bar(
-                rankings[rankings["rank"].notna()],
+                charted[charted["rank"].notna()],
                 label="region",
                 title=t("change_chart"),
                 rank_change_label=t("rank_change"),

@@ -6,10 +6,10 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from dashboards import auth, data, figures, queries, ui
+from dashboards import auth, figures, queries, ui
 from dashboards.formats import MISSING, fmt_score, is_missing
 from dashboards.i18n import fmt_rank, label, role_labels, t
-from dashboards.ui import beijing, page, plain, recorded
+from dashboards.ui import PAGE_ROWS, Paged, beijing, narrowed, page, plain, recorded, shown_offset
 from pipelines.lib import notices
 from pipelines.lib.warehouse import today
 
@@ -30,33 +30,50 @@ FILE_COLUMNS = {
 f = page("page_quality")
 
 
-def _text(value) -> str:
+def _text(value, missing: str = MISSING) -> str:
     """A value as a select box shows it (plain text): — when missing, a row number without a decimal point."""
     if is_missing(value):
-        return MISSING
+        return missing
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
+def _files_in_words(files: pd.DataFrame) -> pd.DataFrame:
+    """Files as the lists show them: loaded in Beijing time, status and kind in words."""
+    return files.assign(
+        loaded_at=beijing(files["loaded_at"]),
+        status_label=files["status"].map(lambda v: label("file_status", v)),
+        kind_label=files["kind"].map(lambda v: label("kind", v)),
+    )
+
+
+def _notice_docx(year: int, unit_id: str, issued_on) -> bytes:
+    notice = queries.unit_notice(year, unit_id)
+    if notice is None:  # republished meanwhile, with nothing to tell the unit any more
+        raise ValueError(f"no notice for {unit_id} in {year}")
+    return notices.notice_docx(notice, issued_on)
+
+
+def _where_in_sheet(items: pd.DataFrame) -> pd.DataFrame:
+    """Feedback items with where each is in its sheet, in words (one row, or a summary's examples)."""
+    return items.assign(rows=[notices.rows_text(item) for _, item in items.iterrows()])
+
+
 # The files of the year its units' regions and roles allow, and those no filter can apply to (see queries).
-files = queries.submissions(f)
-files["loaded_at"] = beijing(files["loaded_at"])
-counts = files["status"].value_counts()
-files["status_label"] = files["status"].map(lambda v: label("file_status", v))
-files["kind_label"] = files["kind"].map(lambda v: label("kind", v))
+totals = queries.submission_totals(f)
 c1, c2, c3, c4, c5 = st.columns(5)
-c1.metric(t("files_received"), len(files))
-c2.metric(t("files_loaded"), int(counts.get("loaded", 0)))
-c3.metric(t("files_partial"), int(counts.get("partially_loaded", 0)))
-c4.metric(t("files_superseded"), int(counts.get("superseded", 0)))
-c5.metric(t("files_rejected"), int(counts.get("rejected", 0)))
+c1.metric(t("files_received"), totals["files"])
+c2.metric(t("files_loaded"), totals.get("loaded", 0))
+c3.metric(t("files_partial"), totals.get("partially_loaded", 0))
+c4.metric(t("files_superseded"), totals.get("superseded", 0))
+c5.metric(t("files_rejected"), totals.get("rejected", 0))
 st.caption(
-    f"{t('rows_read')} {int(files['rows_read'].sum())} = {t('rows_loaded')} {int(files['rows_loaded'].sum())}"
-    f" + {t('rows_rejected')} {int(files['rows_rejected'].sum())}"
+    f"{t('rows_read')} {totals['rows_read']} = {t('rows_loaded')} {totals['rows_loaded']}"
+    f" + {t('rows_rejected')} {totals['rows_rejected']}"
 )
 
 st.subheader(t("issues"))
-issues = queries.issues(f)
-st.caption(t("issue_totals", n=len(issues), errors=int((issues["severity"] == "error").sum())))
+issue_totals = queries.issue_totals(f)
+st.caption(t("issue_totals", n=issue_totals["issues"], errors=issue_totals["errors"]))
 by_code = queries.issue_counts(f)
 if len(by_code):
     st.plotly_chart(
@@ -72,16 +89,20 @@ if len(by_code):
     )
 left, right = st.columns(2)
 errors_only = left.toggle(t("error_only"), value=True, key="quality_errors_only")
-codes = right.multiselect(t("code"), sorted(by_code["code"]), key="quality_codes", placeholder=t("all"))
-shown = issues[(issues["severity"] == "error") | (not errors_only)]
-if codes:
-    shown = shown[shown["code"].isin(codes)]
-shown = shown.sort_values(["severity", "file", "row"]).reset_index(drop=True)
-shown["severity_label"] = shown["severity"].map(lambda s: t(f"severity_{s}"))
+codes = tuple(
+    right.multiselect(t("code"), sorted(by_code["code"]), key="quality_codes", placeholder=t("all"))
+)
+# Sorted by severity, file and row, read a page at a time (hundreds of thousands at nation scale).
+shown = Paged(
+    queries.issue_total(f, errors_only, codes),
+    lambda offset, limit: queries.issues(f, errors_only, codes, offset, limit),
+)
+issues_key = f"issues_{f.year}"
 picked = table(
     shown,
-    key=f"issues_{f.year}",
+    key=issues_key,
     select=True,
+    prepare=lambda rows: rows.assign(severity_label=rows["severity"].map(lambda s: t(f"severity_{s}"))),
     columns={
         "file": "file",
         "sheet": "sheet_name",
@@ -94,10 +115,24 @@ picked = table(
 )
 
 st.subheader(t("issue_detail"))
-choices = shown.index.tolist()
+# The issues of the page shown above, by their position in the whole list.
+offset = shown_offset(issues_key)
+on_page = shown.rows(offset, PAGE_ROWS) if shown.total else pd.DataFrame()
+row_word = t("row")
+described = (
+    {
+        offset + n: " · ".join((_text(file), _text(sheet), f"{row_word} {_text(row)}", _text(code)))
+        for n, (file, sheet, row, code) in enumerate(
+            zip(*(on_page[c].tolist() for c in ("file", "sheet", "row", "code")), strict=True)
+        )
+    }
+    if len(on_page)
+    else {}
+)
+choices = list(described)
 if choices:
     if picked is not None:
-        st.session_state["quality_issue"] = picked
+        st.session_state["quality_issue"] = picked.name
     if st.session_state.get("quality_issue") not in choices:
         st.session_state["quality_issue"] = choices[0]
     pick = st.selectbox(
@@ -105,49 +140,36 @@ if choices:
         choices,
         key="quality_issue",
         label_visibility="collapsed",
-        format_func=lambda i: " · ".join(
-            (
-                _text(shown.at[i, "file"]),
-                _text(shown.at[i, "sheet"]),
-                f"{t('row')} {_text(shown.at[i, 'row'])}",
-                _text(shown.at[i, "code"]),
-            )
-        ),
+        format_func=described.__getitem__,
     )
-    issue = shown.loc[pick]
+    issue = on_page.loc[pick - offset]
     st.markdown(
         f"**{t('file')}**：{plain(issue['file'])}　**{t('sheet_name')}**：{plain(issue['sheet'])}　"
         f"**{t('row')}**：{plain(issue['row'])}"
     )
     st.warning(plain(issue["message"]))
     table(
-        files[files["file"] == issue["file"]],
+        queries.submission_file(f, str(issue["file"])),
         key=f"issue_file_{f.year}",
+        prepare=_files_in_words,
         columns={**FILE_COLUMNS, "loaded_at": "loaded_at"},
     )
 
 st.subheader(t("feedback"))
 st.caption(t("feedback_help"))
-# The notices read what this viewer may read (a liaison: its region's units only, by the mart's row filter).
-year_notices, unresolved = notices.load(data.query, f.year)
-year_notices = [n for n in year_notices if n.role in f.roles and (not f.regions or n.region in f.regions)]
-if not year_notices:
+# What this viewer may read (a liaison: its region's units only, by the mart's row filter), in the notices'
+# order, a page at a time.
+feedback = queries.feedback_totals(f)
+if not feedback["units"]:
     st.caption(t("feedback_none"))
 else:
-    items = pd.concat([n.items for n in year_notices], ignore_index=True)
-    items["category_label"] = items["category"].map(lambda v: label("feedback", v))
-    items["rows"] = [notices.rows_text(item) for _, item in items.iterrows()]
-    st.caption(
-        t(
-            "feedback_totals",
-            units=len(year_notices),
-            items=len(items),
-            rows=int(items["rows_affected"].sum()),
-        )
-    )
+    st.caption(t("feedback_totals", units=feedback["units"], items=feedback["items"], rows=feedback["rows"]))
     table(
-        items,
+        Paged(feedback["items"], lambda offset, limit: queries.feedback_items(f, offset, limit)),
         key=f"feedback_{f.year}",
+        prepare=lambda items: _where_in_sheet(
+            items.assign(category_label=items["category"].map(lambda v: label("feedback", v)))
+        ),
         columns={
             "unit_name": "unit",
             "region": "region",
@@ -160,20 +182,23 @@ else:
             "resubmit_by": "feedback_resubmit_by",
         },
     )
-    by_unit = {n.unit_id: n for n in year_notices}
-    chosen = st.selectbox(
-        t("feedback_unit"),
-        list(by_unit),
-        key="feedback_unit",
-        format_func=lambda u: t(
-            "feedback_unit_option",
-            region=by_unit[u].region or MISSING,
-            unit=by_unit[u].unit_name,
-            n=len(by_unit[u].items),
-        ),
+    search, most = narrowed(
+        "feedback_unit", feedback["units"], lambda text: queries.feedback_unit_total(f, text)
     )
-    if auth.can("export_quality") and chosen in by_unit:
-        notice = by_unit[chosen]
+    told = queries.feedback_units(f, search, most)
+    by_unit = {
+        u: t("feedback_unit_option", region=_text(r), unit=_text(name, ""), n=int(n))
+        for u, r, name, n in zip(told["unit_id"], told["region"], told["unit_name"], told["n"], strict=True)
+    }
+    chosen = (
+        st.selectbox(t("feedback_unit"), list(by_unit), key="feedback_unit", format_func=by_unit.__getitem__)
+        if by_unit
+        else None
+    )
+    if auth.can("export_quality") and chosen is not None:
+        # The notice is read when its download is clicked; its file's name is the notice's own.
+        named = told[told["unit_id"] == chosen].iloc[0]
+        file_name = queries.notice_file_name(f.year, chosen, named["unit_name"], named["region"])
         issued_on = today()
         left, right = st.columns(2)
         # Built when clicked, recorded in the audit trail like every download.
@@ -181,35 +206,36 @@ else:
             t("feedback_download_unit"),
             recorded(
                 f"notice_{f.year}",
-                lambda: notices.notice_docx(notice, issued_on),
+                partial(_notice_docx, f.year, chosen, issued_on),
                 format="docx",
-                unit=notice.unit_id,
+                unit=chosen,
             ),
-            file_name=notice.file_name,
+            file_name=file_name,
             mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
             key="feedback_notice",
             on_click="ignore",
         )
         right.download_button(
-            t("feedback_download_all", n=len(year_notices)),
+            t("feedback_download_all", n=feedback["units"]),
             recorded(
                 f"notices_{f.year}",
-                lambda: notices.notices_zip(year_notices, issued_on),
+                lambda: notices.notices_zip(queries.year_notices(f), issued_on),
                 format="zip",
-                units=len(year_notices),
+                units=feedback["units"],
             ),
             file_name=notices.ZIP_NAME.format(year=f.year),
             mime="application/zip",
             key="feedback_notices_zip",
             on_click="ignore",
         )
+unresolved = queries.unresolved_feedback(f.year)
 if len(unresolved):
     st.subheader(t("feedback_unresolved"))
     st.caption(t("feedback_unresolved_help"))
-    unresolved = unresolved.assign(rows=[notices.rows_text(item) for _, item in unresolved.iterrows()])
     table(
         unresolved,
         key=f"feedback_unresolved_{f.year}",
+        prepare=_where_in_sheet,
         columns={
             "unit_text": "feedback_unit_text",
             "file": "file",
@@ -254,16 +280,16 @@ else:
 
 st.subheader(t("submissions"))
 table(
-    files,
+    Paged(totals["files"], lambda offset, limit: queries.submissions(f, offset, limit)),
     key=f"files_{f.year}",
+    prepare=_files_in_words,
     columns=FILE_COLUMNS,
 )
 
 st.subheader(t("nothing_submitted"))
-missing = queries.nothing_submitted(f)
-missing["role"] = missing["role"].map(role_labels())
 table(
-    missing,
+    queries.nothing_submitted(f),
     key=f"nothing_{f.year}",
+    prepare=lambda missing: missing.assign(role=missing["role"].map(role_labels())),
     columns={"unit_name": "unit_name", "region": "region", "role": "role"},
 )

@@ -10,8 +10,8 @@ import streamlit as st
 
 from dashboards import auth, data, exports, queries
 from dashboards.formats import RANK_CHANGE, SCORE, SCORE_CHANGE
-from dashboards.i18n import fmt_rank, label, region_score_label, role_label, role_labels, t
-from dashboards.ui import Heading, open_unit, page, plain, recorded, table
+from dashboards.i18n import fmt_rank, label, region_score_label, role_labels, t
+from dashboards.ui import RANKING_PAGE_ROWS, Heading, open_unit, page, plain, recorded, search_box, table
 from pipelines.lib.circular import circular_docx
 from pipelines.lib.warehouse import today
 
@@ -37,14 +37,28 @@ def _ranks(frame: pd.DataFrame) -> pd.Series:
     return pd.Series([fmt_rank(r, tie) for r, tie in zip(frame["rank"], frame["tie"], strict=False)])
 
 
-def _stability(frame: pd.DataFrame) -> None:
-    """The band, tier and change judgement as the ranking shows them."""
-    frame["band"] = [
-        "" if pd.isna(lo) else f"{int(lo)}–{int(hi)}"
-        for lo, hi in zip(frame["p05"], frame["p95"], strict=True)
-    ]
-    frame["change_note"] = frame["stable_change"].map({True: t("stable"), False: t("beyond_band")}).fillna("")
-    frame["remark"] = [_remark(r) for r in frame.itertuples()]
+def _stability(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows with their band, tier and change judgement as the ranking shows them."""
+    return frame.assign(
+        band=[
+            "" if pd.isna(lo) else f"{int(lo)}–{int(hi)}"
+            for lo, hi in zip(frame["p05"], frame["p95"], strict=True)
+        ],
+        change_note=frame["stable_change"].map({True: t("stable"), False: t("beyond_band")}).fillna(""),
+        remark=[_remark(r) for r in frame.itertuples()],
+    )
+
+
+def _unit_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Units as their ranking shows them: the words for their score source and status, and `_stability`."""
+    # Translated once per distinct value, not once per unit.
+    frame = frame.assign(
+        source_label=frame["score_source"].map(
+            {v: t(f"source_{v}") for v in frame["score_source"].dropna().unique()}
+        ),
+        status_label=frame["status"].map({v: label("status", v) for v in frame["status"].unique()}),
+    )
+    return _stability(frame)
 
 
 def _bottom_notes(frame: pd.DataFrame, name: str) -> None:
@@ -65,11 +79,12 @@ with tab_regions:
     role_scores = {
         column: Heading(region_score_label(role)) for column, role in queries.region_score_columns().items()
     }
-    _stability(regions)
     table(
         regions,
         key=f"region_ranking_{f.year}",
-        highlight=regions["is_bottom"],
+        page_rows=RANKING_PAGE_ROWS,
+        prepare=_stability,
+        highlight="is_bottom",
         columns={
             "rank": "rank",
             "region": "region",
@@ -84,7 +99,7 @@ with tab_regions:
             "remark": "remark",
         },
         shown_as={
-            "rank": _ranks(regions),
+            "rank": _ranks,
             "score": SCORE,
             **dict.fromkeys(role_scores, SCORE),
             "rank_change": RANK_CHANGE,
@@ -95,7 +110,7 @@ with tab_regions:
 
     def circular() -> bytes:  # built only when downloaded
         return exports.ranking_circular(
-            regions.assign(note=regions["note"].fillna("")),
+            _stability(regions).assign(note=regions["note"].fillna("")),
             year=f.year,
             title=t("circular_title", year=f.year),
             issued_on=datetime.date.today(),
@@ -144,8 +159,9 @@ with tab_regions:
     units_of_region = queries.region_role_units(f)
     if len(units_of_region):
         st.caption(t("open_unit"))
+        role_names = role_labels()
         choices = {
-            i: f"{region} · {role_label(role)}"
+            i: f"{region} · {role_names[role]}"
             for i, region, role in zip(
                 units_of_region.index, units_of_region["region"], units_of_region["role"], strict=True
             )
@@ -158,28 +174,29 @@ with tab_regions:
             open_unit(cast(str, units_of_region.at[pick, "unit_id"]))
 
 with tab_units:
-    units = queries.unit_ranking(f)
-    names = role_labels()
-    roles = [r for r in f.roles if r in set(units["role"])]
     coverage = queries.unit_coverage(f.year)
+    # A long ranking (more than a page) can be searched by unit or region name; the ranks stay the ranks
+    # among all the units of the role.
+    long = any(total > RANKING_PAGE_ROWS for _ranked, total in coverage.values())
+    search = search_box("ranking_unit_search", "search_units") if long else ""
+    units = queries.unit_ranking(f, search=search)
+    names = role_labels()
+    present = set(units["role"].unique())
+    roles = [r for r in f.roles if r in present]
     if not roles:
         st.caption(t("no_rows"))
     for role in roles:
-        group = units[units["role"] == role].reset_index(drop=True)
-        # Translated once per distinct value, not once per unit (thousands of rows at province scale).
-        group["source_label"] = group["score_source"].map(
-            {v: t(f"source_{v}") for v in group["score_source"].dropna().unique()}
-        )
-        group["status_label"] = group["status"].map({v: label("status", v) for v in group["status"].unique()})
-        _stability(group)
+        group = units[units["role"] == role]
         st.subheader(plain(names[role]), anchor=False)  # no link named after data
         ranked, total = coverage.get(role, (0, 0))
         st.markdown(t("coverage_units", ranked=ranked, total=total), help=t("coverage_help"))
         picked = table(
             group,
             key=f"unit_ranking_{role}_{f.year}",
+            page_rows=RANKING_PAGE_ROWS,
             select=True,
-            highlight=group["is_bottom"],
+            prepare=_unit_rows,
+            highlight="is_bottom",
             columns={
                 "rank": "rank",
                 "unit_name": "unit_name",
@@ -195,7 +212,7 @@ with tab_units:
                 "remark": "remark",
             },
             shown_as={
-                "rank": _ranks(group),
+                "rank": _ranks,
                 "score": SCORE,
                 "score_change": SCORE_CHANGE,
                 "rank_change": RANK_CHANGE,
@@ -203,4 +220,4 @@ with tab_units:
         )
         _bottom_notes(group, "unit_name")
         if picked is not None:
-            open_unit(cast(str, group.at[picked, "unit_id"]))  # as above
+            open_unit(cast(str, picked["unit_id"]))  # as above

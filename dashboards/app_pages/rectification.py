@@ -6,7 +6,7 @@ import streamlit as st
 from dashboards import queries
 from dashboards.formats import RATE
 from dashboards.i18n import label, t
-from dashboards.ui import PROBLEM_COLUMNS, page, table, with_source_label
+from dashboards.ui import PROBLEM_COLUMNS, Paged, page, table, with_source_label
 
 f = page("page_rectification")
 
@@ -30,9 +30,17 @@ table(
     highlight=calendar["state"] == "current",
 )
 
-items = queries.rectification_items(f)
-overdue = items[items["is_overdue"].fillna(False).astype(bool)] if len(items) else items
-st.subheader(t("rectification_overdue", n=len(overdue)))
+
+def _items(overdue_only: bool) -> Paged:
+    """The problems of the filters (or only the overdue ones), a page at a time."""
+    return Paged(
+        queries.rectification_total(f, overdue_only),
+        lambda offset, limit: queries.rectification_items(f, overdue_only, offset, limit),
+    )
+
+
+overdue = _items(overdue_only=True)
+st.subheader(t("rectification_overdue", n=overdue.total))
 table(
     overdue,
     key=f"rect_overdue_{f.year}",
@@ -80,8 +88,9 @@ table(
 
 st.subheader(t("rectification_all"))
 table(
-    with_source_label(items),
+    _items(overdue_only=False),
     key=f"rect_items_{f.year}",
+    prepare=with_source_label,
     columns={"region": "region", "unit_name": "unit_name", **PROBLEM_COLUMNS},
     export="export_quality",
 )

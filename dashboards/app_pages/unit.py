@@ -7,16 +7,21 @@ import streamlit as st
 from dashboards import figures, queries
 from dashboards.formats import MISSING, RATE, SCORE, fmt_rank_change, fmt_score, fmt_score_change
 from dashboards.i18n import fmt_rank, label, role_labels, t
-from dashboards.ui import PROBLEM_COLUMNS, improvement, page, plain, table, with_source_label
+from dashboards.ui import PROBLEM_COLUMNS, improvement, narrowed, page, plain, table, with_source_label
 
 f = page("page_unit")
 
 wanted = st.session_state.pop("open_unit", None)
 if wanted is None and "unit_pick" not in st.session_state:  # first visit: a shared link may name the unit
     wanted = st.query_params.get("unit")
-units = queries.unit_choices(f, also=wanted)  # opened from elsewhere: shown even if the filters hide it
+# More units than a select box can list (nation scale): found by name or region, the first matches listed.
+search, most = narrowed("unit_pick", queries.unit_total(f), lambda text: queries.unit_total(f, text))
+# Opened from elsewhere: listed even if the filters hide it; chosen before: listed however long the list.
+kept = None if search or most is None else st.session_state.get("unit_pick")
+units = queries.unit_choices(f, also=wanted, search=search, limit=most, keep=kept)
 if units.empty:
-    st.info(t("no_unit"))
+    if not search:
+        st.info(t("no_unit"))
     st.stop()
 roles = role_labels()
 labels: dict[str, str] = {

@@ -2,11 +2,12 @@
 what is at risk, overdue or unmet, by region and then unit by unit, each with what is still needed and
 by when."""
 
+import pandas as pd
 import streamlit as st
 
 from dashboards import queries
 from dashboards.i18n import label, role_labels, t
-from dashboards.ui import page, table
+from dashboards.ui import Paged, page, table
 
 f = page("page_warnings")
 
@@ -37,14 +38,22 @@ table(
     columns={"region": "region", "units": "units_warned", **{s: f"warning_{s}" for s in chosen}},
 )
 
-st.subheader(t("warnings_by_unit"))
-rows = queries.warnings_list(f, chosen)
-table(
-    rows.assign(
+
+def _in_words(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows.assign(
         role_label=rows["role"].map(role_labels()),
         state_label=rows["state"].map(lambda s: label("warning", s)),
+    )
+
+
+st.subheader(t("warnings_by_unit"))
+table(
+    Paged(
+        queries.warnings_total(f, chosen),
+        lambda offset, limit: queries.warnings_list(f, chosen, offset, limit),
     ),
     key=f"warnings_units_{f.year}",
+    prepare=_in_words,
     columns={
         "region": "region",
         "unit_name": "unit_name",

@@ -3,12 +3,13 @@ findings (against peers and the unit's own past among them), and what it would t
 
 from typing import cast
 
+import pandas as pd
 import streamlit as st
 
 from dashboards import figures, queries
 from dashboards.formats import RATE, SCORE
 from dashboards.i18n import label, role_labels, t
-from dashboards.ui import improvement, open_unit, page, plain, table
+from dashboards.ui import CHART_ENDS, improvement, open_unit, page, plain, table
 
 f = page("page_weak")
 names = role_labels()
@@ -28,15 +29,19 @@ cells["duty_label"] = cells["duty_no"].astype(str) + ". " + cells["duty"].str.sl
 duty_order = cells.sort_values("duty_no")["duty_label"].drop_duplicates().tolist()
 # Weakest region first.
 region_order = cells.drop_duplicates("region").sort_values(["region_rate", "region"])["region"].tolist()
+# More regions than a grid can name (nation scale): the weakest; every region stays in the picker below.
+drawn = region_order[: 2 * CHART_ENDS]
+if len(drawn) < len(region_order):
+    st.caption(t("heatmap_weakest", n=len(drawn), total=len(region_order)))
 event = st.plotly_chart(
     figures.heatmap(
-        cells,
+        cells[cells["region"].isin(drawn)],
         x="region",
         y="duty_label",
         z="rate",
         title=t("heatmap"),
         z_label=t("score_rate"),
-        x_order=region_order,
+        x_order=drawn,
         y_order=duty_order,
     ),
     on_select="rerun",
@@ -76,7 +81,7 @@ picked = table(
     },
 )
 if picked is not None:
-    open_unit(cast(str, behind.at[picked, "unit_id"]))  # pandas types a cell as any scalar; ids are text
+    open_unit(cast(str, picked["unit_id"]))  # pandas types a cell as any scalar; ids are text
 
 left, right = st.columns(2)
 with left:
@@ -114,21 +119,26 @@ if len(ranked):
     pick = st.selectbox(t("choose_region"), order, key="weak_path_region", format_func=plain)
     improvement(f.year, "region", pick, key=f"region_path_{pick}_{f.year}")
 
+
+def _in_words(findings: pd.DataFrame) -> pd.DataFrame:
+    """Findings as they read: a task by its role and number, scope and severity in words."""
+    return findings.assign(
+        subject=[
+            f"{names[r]} 第{n}项" if sc == "task" else s
+            for s, sc, r, n in zip(
+                findings["subject"], findings["scope"], findings["role"], findings["task_no"], strict=False
+            )
+        ],
+        scope=findings["scope"].map(lambda v: label("scope", v)),
+        severity=findings["severity"].map(lambda v: label("severity", v)),
+    )
+
+
 st.subheader(t("findings"))
-findings = queries.weak_spot_findings(f)
-findings = findings.assign(
-    subject=[
-        f"{names[r]} 第{n}项" if sc == "task" else s
-        for s, sc, r, n in zip(
-            findings["subject"], findings["scope"], findings["role"], findings["task_no"], strict=False
-        )
-    ],
-    scope=findings["scope"].map(lambda v: label("scope", v)),
-    severity=findings["severity"].map(lambda v: label("severity", v)),
-)
 table(
-    findings,
+    queries.weak_spot_findings(f),
     key=f"weak_spots_{f.year}",
+    prepare=_in_words,
     columns={
         "severity": "severity",
         "scope": "scope",
