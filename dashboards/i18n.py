@@ -702,6 +702,12 @@ def label(prefix: str, value) -> str:
     return t(key) if key in TEXT else ("" if value is None or pd.isna(value) else str(value))
 
 
+def labels(prefix: str, values: pd.Series) -> pd.Series:
+    """`label` of each value of a column, each distinct value looked up once (pages of hundreds of rows)."""
+    words = {v: label(prefix, v) for v in values.dropna().unique()}
+    return values.map(words).fillna("")
+
+
 class RoleLabels(dict):
     """Role → its word; a role the rulebook does not know reads as its code, a missing one as nothing (so that
     `series.map(labels)` and `labels[role]` never fail)."""

@@ -16,7 +16,7 @@ from access import audit
 from dashboards import auth, data, exports, queries
 from dashboards.filters import Filters, current
 from dashboards.formats import MISSING, SCORE, Shown, is_missing, isolated
-from dashboards.i18n import label, lang, speaking, t
+from dashboards.i18n import label, labels, lang, speaking, t
 from dashboards.pages import UNIT_PAGE
 
 if TYPE_CHECKING:
@@ -348,7 +348,7 @@ PROBLEM_COLUMNS = {
 
 def with_source_label(problems: pd.DataFrame) -> pd.DataFrame:
     """The problems with the user's word for where each came from (自查, 督察反馈 …)."""
-    return problems.assign(source_label=problems["source"].map(lambda s: label("problem_source", s)))
+    return problems.assign(source_label=labels("problem_source", problems["source"]))
 
 
 def improvement(year: int, scope: str, subject: str, key: str) -> None:

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import queries
-from dashboards.i18n import label, role_labels, t
+from dashboards.i18n import label, labels, role_labels, t
 from dashboards.ui import Paged, page, table
 
 f = page("page_warnings")
@@ -42,7 +42,7 @@ table(
 def _in_words(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.assign(
         role_label=rows["role"].map(role_labels()),
-        state_label=rows["state"].map(lambda s: label("warning", s)),
+        state_label=labels("warning", rows["state"]),
     )
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboards import figures, queries
 from dashboards.formats import RATE, SCORE
-from dashboards.i18n import label, role_labels, t
+from dashboards.i18n import labels, role_labels, t
 from dashboards.ui import CHART_ENDS, improvement, open_unit, page, plain, table
 
 f = page("page_weak")
@@ -129,8 +129,8 @@ def _in_words(findings: pd.DataFrame) -> pd.DataFrame:
                 findings["subject"], findings["scope"], findings["role"], findings["task_no"], strict=False
             )
         ],
-        scope=findings["scope"].map(lambda v: label("scope", v)),
-        severity=findings["severity"].map(lambda v: label("severity", v)),
+        scope=labels("scope", findings["scope"]),
+        severity=labels("severity", findings["severity"]),
     )
 
 
