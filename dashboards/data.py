@@ -16,14 +16,19 @@ regions' unit rows are not there to be found.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import threading
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from access.scope import scoped_copy
 from dashboards import auth
@@ -125,6 +130,24 @@ def query(sql: str, **params) -> pd.DataFrame:
         return _cached(sql, wanted, stamp, region).copy()
     except (duckdb.Error, OSError) as error:
         raise WarehouseUnreadable(str(warehouse_path())) from error
+
+
+def prefetch(*reads: Callable[[], object]) -> None:
+    """Read a page's independent named queries at once, each in a thread of its own of this script run
+    (DuckDB reads without holding the interpreter), so that the page finds their answers cached instead of
+    waiting for each in turn. A read that fails here fails again in the page's own call, where it is
+    handled."""
+    run = get_script_run_ctx(suppress_warning=True)
+    if run is None:
+        return
+
+    def read(one: Callable[[], object]) -> None:
+        add_script_run_ctx(threading.current_thread(), run)
+        with contextlib.suppress(Exception):  # met again by the page's own call
+            one()
+
+    with ThreadPoolExecutor(max_workers=min(4, len(reads)) or 1) as pool:
+        list(pool.map(read, reads))
 
 
 def roles() -> pd.DataFrame:

@@ -7,7 +7,7 @@ from typing import cast
 import pandas as pd
 import streamlit as st
 
-from dashboards import auth, figures, queries, ui
+from dashboards import auth, data, figures, queries, ui
 from dashboards.formats import MISSING, fmt_score, is_missing
 from dashboards.i18n import fmt_rank, label, labels, role_labels, t
 from dashboards.ui import PAGE_ROWS, Paged, beijing, narrowed, page, plain, recorded, shown_offset
@@ -60,6 +60,21 @@ def _where_in_sheet(items: pd.DataFrame) -> pd.DataFrame:
     return items.assign(rows=[notices.rows_text(cast(pd.Series, item)) for item in items.to_dict("records")])
 
 
+issues_key = f"issues_{f.year}"
+errors_only_now = st.session_state.get("quality_errors_only", True)
+codes_now = tuple(st.session_state.get("quality_codes", ()))
+# The page's longest reads, at once (see data.prefetch); each is asked for again where it is drawn.
+data.prefetch(
+    lambda: queries.submission_totals(f),
+    lambda: queries.issue_counts(f),
+    lambda: queries.issues(f, errors_only_now, codes_now, shown_offset(issues_key), PAGE_ROWS),
+    lambda: queries.feedback_totals(f),
+    lambda: queries.feedback_items(f, shown_offset(f"feedback_{f.year}"), PAGE_ROWS),
+    lambda: queries.submissions(f, shown_offset(f"files_{f.year}"), PAGE_ROWS),
+    lambda: queries.nothing_submitted(f),
+    lambda: queries.unresolved_feedback(f.year),
+)
+
 # The files of the year its units' regions and roles allow, and those no filter can apply to (see queries).
 totals = queries.submission_totals(f)
 c1, c2, c3, c4, c5 = st.columns(5)
@@ -99,7 +114,6 @@ shown = Paged(
     queries.issue_total(f, errors_only, codes),
     lambda offset, limit: queries.issues(f, errors_only, codes, offset, limit),
 )
-issues_key = f"issues_{f.year}"
 picked = table(
     shown,
     key=issues_key,
