@@ -32,9 +32,8 @@ from pathlib import Path
 import duckdb
 import openpyxl
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import DATA, ROOT, YEAR, ensure_data
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.ingest import DATA, ROOT, YEAR, ensure_data
 from pipelines.lib.warehouse import table_differences
 
 FAZHI = str(ROOT / ".venv" / "bin" / "fazhi")
