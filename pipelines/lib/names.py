@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import heapq
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -101,14 +102,19 @@ class UnitRegistry:
             hit = self._cache[cache_key] = self._resolve(text, role)
         return hit
 
-    def _resolve(self, text: str, role: str | None) -> Resolution:
-        key = normalize_name(text)
+    def _candidates(self, key: str, role: str | None) -> list[Unit]:
+        """The registered units a normalized name (and role, if given) names."""
         candidates = self._by_key.get(key, [])
         if role is not None:
             candidates = [u for u in candidates if u.role == role]
         if not candidates and role is not None:
             # A score sheet names its region or township (被考核单位：清丰县) and its role on the 责任人 line.
             candidates = self._by_base_role.get((base_name(key), role), [])
+        return candidates
+
+    def _resolve(self, text: str, role: str | None) -> Resolution:
+        key = normalize_name(text)
+        candidates = self._candidates(key, role)
         if len(candidates) == 1:
             return Resolution(candidates[0])
         if len(candidates) > 1:
@@ -118,10 +124,12 @@ class UnitRegistry:
     def in_file_name(self, path: str, role: str | None = None) -> Unit | None:
         """The first registered unit a part of the file name names (清丰县委_2024_打分表.xlsx → 清丰县委): what
         a file that does not say its unit inside is taken to be about."""
+        # Only a lookup: most parts (2024年度, 打分表…) name no unit, and no message is made of them, so
+        # the close names a message suggests are not looked for (tens of thousands of parts a year).
         for part in _NAME_PARTS.split(PurePosixPath(path).stem):
-            found = self.resolve(part, role) if part else None
-            if found is not None and found.unit is not None:
-                return found.unit
+            candidates = self._candidates(normalize_name(part), role) if part else []
+            if len(candidates) == 1:
+                return candidates[0]
         return None
 
     def suggest(self, key: str, n: int = 3) -> list[str]:
@@ -136,7 +144,7 @@ class UnitRegistry:
         telling = [names for names in lists if len(names) <= max(50, len(self._keys) // 20)]
         shared = Counter(k for names in (telling or lists) for k in names)
         # Ties broken by name, not by the order of a set (which changes with each process's string hashing).
-        pool = sorted(shared, key=lambda k: (-shared[k], k))[:200]
+        pool = heapq.nsmallest(200, shared, key=lambda k: (-shared[k], k))
         close = difflib.get_close_matches(key, pool, n=n, cutoff=0.5)
         names: list[str] = []
         for k in close:

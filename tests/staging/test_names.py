@@ -71,6 +71,28 @@ def test_an_issue_belongs_to_the_unit_it_names_else_to_the_one_its_file_names():
     assert REGISTRY.in_file_name("2024/score_sheets/打分表.xlsx") is None
 
 
+class _NoSuggestions(UnitRegistry):
+    def suggest(self, key: str, n: int = 3) -> list[str]:
+        raise AssertionError(f"close names looked for “{key}”, which no message shows")
+
+
+def test_a_unit_is_found_in_a_file_name_without_looking_for_close_names():
+    """Most parts of a file name (2024年度, 打分表…) name no unit and are never shown to anyone: looking for
+    the registry's closest names to each of them, tens of thousands a year at nation scale, cost minutes."""
+    import pandas as pd
+
+    from pipelines.lib.staging.common import with_unit_ids
+
+    registry = _NoSuggestions(UNITS)
+    assert registry.in_file_name("2024/score_sheets/2024年度_清丰县政府_打分表.xlsx").unit_id == "b"
+    assert registry.in_file_name("2024/score_sheets/2024年度_清丰县_打分表.xlsx", "party").unit_id == "a"
+    assert registry.in_file_name("2024/score_sheets/打分表（第二版）.xlsx") is None
+    issues = pd.DataFrame(
+        {"file": ["2024/meetings/市司法局_学法记录.csv", "2024/meetings/汇总表.csv"], "unit": [None, None]}
+    )
+    assert list(with_unit_ids(issues, registry)["unit_id"]) == ["g", None]
+
+
 _SUGGEST_IN_A_PROCESS = """
 import random, sys
 from pipelines.lib.names import Unit, UnitRegistry, normalize_name
