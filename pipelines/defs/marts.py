@@ -74,7 +74,7 @@ def marts(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse) -> Iterator[
                     "dagster/row_count": built.rows[uid],
                     "unique_id": uid,
                     "seconds": round(built.seconds[uid], 3),
-                    "rebuilt": not built.reused,  # kept as built when nothing it reads has changed
+                    "rebuilt": uid not in built.reused,  # kept as built when nothing it reads has changed
                 },
             )
     for uid, failures in built.failures.items():

@@ -19,7 +19,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from graphlib import TopologicalSorter
 from pathlib import Path
@@ -61,17 +61,7 @@ class Project:
     models: tuple[Model, ...]  # in build order
     tests: tuple[DataTest, ...]
     manifest: Mapping[str, Any]
-    sources: tuple[str, ...] = ()  # the tables the models read, as schema.table
-
-    @property
-    def code(self) -> str:
-        """The compiled SQL of every model and test: a changed model is a changed input."""
-        digest = hashlib.sha256()
-        for uid, code in [(m.unique_id, m.code) for m in self.models] + [
-            (t.unique_id, t.code) for t in self.tests
-        ]:
-            digest.update(f"\x1e{uid}\x1f{code}".encode())
-        return digest.hexdigest()
+    sources: Mapping[str, str] = field(default_factory=dict)  # source unique_id → its table, schema.table
 
 
 @dataclass
@@ -80,7 +70,7 @@ class Built:
     seconds: dict[str, float]
     failures: dict[str, int]  # test unique_id → failing rows
     skipped: list[str]  # models not built, and tests not run, because a test they stand on failed
-    reused: bool = False  # the models were already built from these inputs: only the tests ran
+    reused: list[str] = field(default_factory=list)  # models kept: already built from these inputs
 
     @property
     def failed(self) -> list[str]:
@@ -158,9 +148,7 @@ def _load(path: str, _mtime_ns: int) -> Project:
             if node["resource_type"] == "test"
         ),
         manifest=manifest,
-        sources=tuple(
-            sorted(f"{n['schema']}.{n['identifier']}" for n in manifest.get("sources", {}).values())
-        ),
+        sources={uid: f"{n['schema']}.{n['identifier']}" for uid, n in manifest.get("sources", {}).items()},
     )
 
 
@@ -208,9 +196,9 @@ def build(
     model's tests right after it; a model that stands on every node of a failed test is skipped, and so
     is what reads a skipped model. `con` is the work database attached under `project.database`.
 
-    When every given model was last built from the same sources and the same compiled SQL (its
-    fingerprint, pipelines/lib/fingerprints.py), the models are kept as they are (`Built.reused`) and
-    only the tests run."""
+    A model last built from the same inputs — its compiled SQL, and the rows of the sources or the
+    inputs of the models it reads (its fingerprint, kept as the table's comment:
+    pipelines/lib/fingerprints.py) — is kept as it is (`Built.reused`); every given test still runs."""
     chosen = set(models) if models is not None else {m.unique_id for m in project.models}
     wanted = set(tests) if tests is not None else {t.unique_id for t in project.tests}
     pending = [t for t in project.tests if t.unique_id in wanted]
@@ -220,13 +208,12 @@ def build(
             *(upstream[d] for d in model.depends_on if d in upstream)
         )
     built = Built(rows={}, seconds={}, failures={}, skipped=[])
-    tables = [f"{m.schema}.{m.name}" for m in project.models if m.unique_id in chosen]
-    stamp = fingerprints.fingerprint(con, dict.fromkeys(project.sources, ""), project.code)
-    if reuse and fingerprints.unchanged(con, tables, stamp):
-        built.reused = True
-        built.rows = {m.unique_id: _count(con, m.relation) for m in project.models if m.unique_id in chosen}
-        built.seconds = dict.fromkeys(built.rows, 0.0)
-        chosen = set()
+    stamps = _stamps(con, project)
+    keep = {
+        m.unique_id
+        for m in project.models
+        if reuse and m.unique_id in chosen and fingerprints.unchanged(con, [_table(m)], stamps[m.unique_id])
+    }
     failed_on: list[set[str]] = []  # the nodes each failed test reads
     waiting = chosen.copy()  # models whose tests must wait for them
 
@@ -250,16 +237,36 @@ def build(
             stands_on_failure = any(nodes <= upstream[model.unique_id] for nodes in failed_on)
             if stands_on_failure or set(built.skipped).intersection(model.depends_on):
                 built.skipped.append(model.unique_id)
+            elif model.unique_id in keep:
+                built.reused.append(model.unique_id)
+                built.rows[model.unique_id] = _count(con, model.relation)
+                built.seconds[model.unique_id] = 0.0
             else:
                 on_model(model)
                 started = time.perf_counter()
                 _materialize(con, project, model)
                 built.rows[model.unique_id] = _count(con, model.relation)
                 built.seconds[model.unique_id] = time.perf_counter() - started
-                fingerprints.record(con, [f"{model.schema}.{model.name}"], stamp)
+                fingerprints.record(con, [_table(model)], stamps[model.unique_id])
             run_ready_tests()
         run_ready_tests()
     return built
+
+
+def _table(model: Model) -> str:
+    return f"{model.schema}.{model.name}"
+
+
+def _stamps(con: duckdb.DuckDBPyConnection, project: Project) -> dict[str, str]:
+    """Each model's fingerprint: the code, its compiled SQL, and what it reads — a source's rows, or
+    another model's fingerprint (so a changed source reaches every model standing on it)."""
+    stamps = {uid: fingerprints.table_content(con, table) for uid, table in project.sources.items()}
+    for model in project.models:  # build order: a model's parents come first
+        digest = hashlib.sha256(f"{fingerprints.code_version()}\x1e{model.code}".encode())
+        for parent in sorted(model.depends_on):
+            digest.update(f"\x1e{parent}\x1f{stamps.get(parent, '')}".encode())
+        stamps[model.unique_id] = digest.hexdigest()
+    return stamps
 
 
 def _materialize(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> None:

@@ -28,12 +28,16 @@ def _test(name: str, sql: str, deps: tuple[str, ...]) -> DataTest:
 def con(tmp_path: Path):
     connection = duckdb.connect(str(tmp_path / "work.duckdb"))
     connection.execute("create table src as select * from range(3) t(n)")
+    connection.execute("create table other_src as select 'x' as s")
     yield connection
     connection.close()
 
 
+SOURCES = {"source.p.s.src": "main.src", "source.p.s.other_src": "main.other_src"}
+
+
 def _project(models: list[Model], tests: list[DataTest]) -> Project:
-    return Project("work", tuple(models), tuple(tests), {})
+    return Project("work", tuple(models), tuple(tests), {}, SOURCES)
 
 
 def test_models_build_in_order_and_a_test_counts_its_failing_rows(con):
@@ -110,14 +114,35 @@ def test_what_it_would_not_build_as_dbt_does_is_refused(tmp_path):
 def test_models_built_from_unchanged_sources_are_kept_and_their_tests_still_run(con):
     a = _model("a", "select n from src", ("source.p.s.src",))
     check = _test("a_small", 'select * from "work"."main"."a" where n > 5', (a.unique_id,))
-    project = Project("work", (a,), (check,), {}, sources=("main.src",))
-    assert not marts_build.build(con, project).reused
+    project = _project([a], [check])
+    assert marts_build.build(con, project).reused == []
     again = marts_build.build(con, project)
-    assert again.reused and again.rows == {a.unique_id: 3} and again.failures == {check.unique_id: 0}
+    assert again.reused == [a.unique_id] and again.rows == {a.unique_id: 3}
+    assert again.failures == {check.unique_id: 0}
     con.execute("insert into src values (9)")  # a source changed: rebuilt, and its test sees the new row
     changed = marts_build.build(con, project)
-    assert not changed.reused and changed.rows == {a.unique_id: 4} and changed.failed == [check.unique_id]
-    edited = Project(
-        "work", (_model("a", "select n + 0 as n from src", ("source.p.s.src",)),), (), {}, ("main.src",)
+    assert changed.reused == [] and changed.rows == {a.unique_id: 4} and changed.failed == [check.unique_id]
+    edited = _project([_model("a", "select n + 0 as n from src", ("source.p.s.src",))], [])
+    assert marts_build.build(con, edited).reused == []  # the model's SQL changed
+
+
+def test_a_changed_source_rebuilds_the_models_standing_on_it_and_keeps_the_others(con):
+    """A corrected meeting ledger need not rebuild the marts made from score sheets alone: each model
+    keeps the fingerprint of its own inputs, and a model's inputs include the inputs of the models it reads."""
+    a = _model("a", "select n from src", ("source.p.s.src",))
+    b = _model("b", 'select n * 2 as m from "work"."main"."a"', (a.unique_id,))
+    o = _model("o", "select s from other_src", ("source.p.s.other_src",))
+    both = _model(
+        "both",
+        'select count(*) as k from "work"."main"."b", "work"."main"."o"',
+        (b.unique_id, o.unique_id),
     )
-    assert not marts_build.build(con, edited).reused  # the model's SQL changed
+    project = _project([a, b, o, both], [])
+    k = 'select k from "work"."main"."both"'
+    marts_build.build(con, project)
+    con.execute("insert into other_src values ('y')")
+    built = marts_build.build(con, project)
+    assert built.reused == [a.unique_id, b.unique_id] and con.sql(k).fetchall() == [(6,)]
+    con.execute("insert into src values (7)")
+    built = marts_build.build(con, project)
+    assert built.reused == [o.unique_id] and con.sql(k).fetchall() == [(8,)]
