@@ -55,6 +55,7 @@ def frames(scale: str, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
                         "year": 2024,
                         "unit_id": unit_id,
                         "role": role,
+                        "task_no": t.task_no,
                         "duty_no": t.duty_no,
                         "max_points": t.points,
                         "self_points": s,

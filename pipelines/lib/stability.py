@@ -76,8 +76,8 @@ def rank_stability(
     """One row per ranked subject (region, or unit within its role) and year.
 
     units: unit_scores (year, unit_id, unit_name, region, role, max_score, scaled_score, rank,
-    rank_total, prev_rank); tasks: task_scores (year, unit_id, role, duty_no, max_points, self_points,
-    verified_points, points, flag, evidence_points, evidence_max); regions: region_rankings (year,
+    rank_total, prev_rank); tasks: task_scores (year, unit_id, role, task_no, duty_no, max_points,
+    self_points, verified_points, points, flag, evidence_points, evidence_max); regions: region_rankings (year,
     region, score, rank, rank_total, prev_rank)."""
     frames = [
         _year(year, units[units["year"] == year], tasks[tasks["year"] == year], regions, settings)
@@ -139,6 +139,8 @@ def _role(units: pd.DataFrame, tasks: pd.DataFrame, s: Settings) -> _Role:
     index = pd.Series(np.arange(len(units)), index=units["unit_id"])
     mine = tasks[tasks["unit_id"].isin(index.index) & (tasks["role"] == units["role"].iloc[0])]
     mine = mine[mine["flag"].fillna("") != "not_applicable"]
+    # Draws are handed out in row order: the rows in a fixed order, whatever order DuckDB returned them in.
+    mine = mine.sort_values(["unit_id", "task_no"], kind="stable")
     weights = s.weight_ranges.get(units["role"].iloc[0])
     # without a weight range the duty groups do not matter: one column keeps the arrays small
     duty_codes, duty_index = np.unique(mine["duty_no"].to_numpy(), return_inverse=True)

@@ -200,3 +200,18 @@ def test_tiers_chain_overlapping_bands_and_are_named():
         "第十二梯队",
         "第二十梯队",
     ]
+
+
+def test_the_bands_do_not_depend_on_the_order_the_rows_arrive_in():
+    """DuckDB returns a large table's rows in no fixed order: the same scores must give the same bands
+    (at nation scale a corrected year and a full rebuild of the same files published different ones)."""
+    names = "ABCDEFGH"
+    units, tasks = case(
+        [(u, f"区{u}", "department", 80.0 + i, len(names) - i) for i, u in enumerate(names)],
+        [(u, "department", 4.0, 4.0 + (i % 3) * 2, 4.0, None, None) for i, u in enumerate(names)],
+    )
+    first = rank_stability(units, tasks, NO_REGIONS, SETTINGS)
+    shuffled = rank_stability(
+        units.sample(frac=1, random_state=3), tasks.sample(frac=1, random_state=5), NO_REGIONS, SETTINGS
+    )
+    pd.testing.assert_frame_equal(first, shuffled)
