@@ -13,7 +13,7 @@ import pytest
 import test_dashboard_e2e as e2e
 from builders import city_units, write_corrupt, write_meetings, write_score_sheet, write_units
 from conftest import run_fazhi, serving
-from sessions import LIAISON_REGION, PASSWORD, signed_in, user_of
+from sessions import LIAISON_REGION, PASSWORD, settle_garbage, signed_in, user_of
 from streamlit.testing.v1 import AppTest
 from test_dashboard_app import APP, PAGES
 
@@ -49,6 +49,7 @@ def served(warehouse, monkeypatch):
 
 
 def _app() -> AppTest:
+    settle_garbage()
     return AppTest.from_file(APP, default_timeout=60)
 
 
