@@ -121,15 +121,21 @@ class UnitRegistry:
             return Resolution(None, "ambiguous", sorted(u.name for u in candidates))
         return Resolution(None, "unknown", self.suggest(key))
 
+    def find(self, text: str, role: str | None = None) -> Unit | None:
+        """The one registered unit a name names, or None: a lookup only, for when no message is made of
+        a name that names none (the close names a message suggests are costly at nation scale)."""
+        candidates = self._candidates(normalize_name(text), role)
+        return candidates[0] if len(candidates) == 1 else None
+
     def in_file_name(self, path: str, role: str | None = None) -> Unit | None:
         """The first registered unit a part of the file name names (清丰县委_2024_打分表.xlsx → 清丰县委): what
         a file that does not say its unit inside is taken to be about."""
         # Only a lookup: most parts (2024年度, 打分表…) name no unit, and no message is made of them, so
         # the close names a message suggests are not looked for (tens of thousands of parts a year).
         for part in _NAME_PARTS.split(PurePosixPath(path).stem):
-            candidates = self._candidates(normalize_name(part), role) if part else []
-            if len(candidates) == 1:
-                return candidates[0]
+            found = self.find(part, role) if part else None
+            if found is not None:
+                return found
         return None
 
     def suggest(self, key: str, n: int = 3) -> list[str]:

@@ -76,9 +76,10 @@ class _NoSuggestions(UnitRegistry):
         raise AssertionError(f"close names looked for “{key}”, which no message shows")
 
 
-def test_a_unit_is_found_in_a_file_name_without_looking_for_close_names():
-    """Most parts of a file name (2024年度, 打分表…) name no unit and are never shown to anyone: looking for
-    the registry's closest names to each of them, tens of thousands a year at nation scale, cost minutes."""
+def test_an_issue_s_unit_is_found_without_looking_for_close_names():
+    """Most parts of a file name (2024年度, 打分表…) name no unit and are never shown to anyone, and an issue's
+    unknown unit text already has its message: looking for the registry's closest names to each of them,
+    tens of thousands a year at nation scale, cost minutes."""
     import pandas as pd
 
     from pipelines.lib.staging.common import with_unit_ids
@@ -88,9 +89,18 @@ def test_a_unit_is_found_in_a_file_name_without_looking_for_close_names():
     assert registry.in_file_name("2024/score_sheets/2024年度_清丰县_打分表.xlsx", "party").unit_id == "a"
     assert registry.in_file_name("2024/score_sheets/打分表（第二版）.xlsx") is None
     issues = pd.DataFrame(
-        {"file": ["2024/meetings/市司法局_学法记录.csv", "2024/meetings/汇总表.csv"], "unit": [None, None]}
+        {
+            "file": [
+                "2024/meetings/市司法局_学法记录.csv",
+                "2024/meetings/汇总表.csv",
+                "2024/meetings/x.csv",
+            ],
+            "unit": [None, None, "清丰县税务局"],
+        }
     )
-    assert list(with_unit_ids(issues, registry)["unit_id"]) == ["g", None]
+    # an issue's unit text that names no unit: its message was written when its row was staged
+    assert list(with_unit_ids(issues, registry)["unit_id"]) == ["g", None, None]
+    assert registry.find("清丰县委").unit_id == "a" and registry.find("清丰县税务局") is None
 
 
 _SUGGEST_IN_A_PROCESS = """
