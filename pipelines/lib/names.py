@@ -12,7 +12,9 @@ import hashlib
 import heapq
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import PurePosixPath
 
 from pipelines.lib.text import to_halfwidth
@@ -57,7 +59,14 @@ class Unit:
 class Resolution:
     unit: Unit | None
     problem: str | None = None  # "unknown" | "ambiguous"
-    suggestions: list[str] = field(default_factory=list)
+    # What the message names: the units an ambiguous name could be, or the registered names closest to an
+    # unknown one. Looked for only when read: most names that name no unit (parts of file names, issues
+    # whose message is already written) are never shown, and at nation scale the search costs minutes.
+    names: Callable[[], list[str]] = field(default=list, repr=False)
+
+    @cached_property
+    def suggestions(self) -> list[str]:
+        return self.names()
 
     def message(self, text: str) -> str:
         """The Chinese message a clerk forwards when a name could not be matched."""
@@ -102,40 +111,27 @@ class UnitRegistry:
             hit = self._cache[cache_key] = self._resolve(text, role)
         return hit
 
-    def _candidates(self, key: str, role: str | None) -> list[Unit]:
-        """The registered units a normalized name (and role, if given) names."""
+    def _resolve(self, text: str, role: str | None) -> Resolution:
+        key = normalize_name(text)
         candidates = self._by_key.get(key, [])
         if role is not None:
             candidates = [u for u in candidates if u.role == role]
         if not candidates and role is not None:
             # A score sheet names its region or township (被考核单位：清丰县) and its role on the 责任人 line.
             candidates = self._by_base_role.get((base_name(key), role), [])
-        return candidates
-
-    def _resolve(self, text: str, role: str | None) -> Resolution:
-        key = normalize_name(text)
-        candidates = self._candidates(key, role)
         if len(candidates) == 1:
             return Resolution(candidates[0])
         if len(candidates) > 1:
-            return Resolution(None, "ambiguous", sorted(u.name for u in candidates))
-        return Resolution(None, "unknown", self.suggest(key))
-
-    def find(self, text: str, role: str | None = None) -> Unit | None:
-        """The one registered unit a name names, or None: a lookup only, for when no message is made of
-        a name that names none (the close names a message suggests are costly at nation scale)."""
-        candidates = self._candidates(normalize_name(text), role)
-        return candidates[0] if len(candidates) == 1 else None
+            return Resolution(None, "ambiguous", lambda: sorted(u.name for u in candidates))
+        return Resolution(None, "unknown", lambda: self.suggest(key))
 
     def in_file_name(self, path: str, role: str | None = None) -> Unit | None:
         """The first registered unit a part of the file name names (清丰县委_2024_打分表.xlsx → 清丰县委): what
         a file that does not say its unit inside is taken to be about."""
-        # Only a lookup: most parts (2024年度, 打分表…) name no unit, and no message is made of them, so
-        # the close names a message suggests are not looked for (tens of thousands of parts a year).
         for part in _NAME_PARTS.split(PurePosixPath(path).stem):
-            found = self.find(part, role) if part else None
-            if found is not None:
-                return found
+            found = self.resolve(part, role) if part else None
+            if found is not None and found.unit is not None:
+                return found.unit
         return None
 
     def suggest(self, key: str, n: int = 3) -> list[str]:

@@ -100,7 +100,7 @@ def test_an_issue_s_unit_is_found_without_looking_for_close_names():
     )
     # an issue's unit text that names no unit: its message was written when its row was staged
     assert list(with_unit_ids(issues, registry)["unit_id"]) == ["g", None, None]
-    assert registry.find("清丰县委").unit_id == "a" and registry.find("清丰县税务局") is None
+    assert registry.resolve("清丰县委").unit.unit_id == "a" and registry.resolve("清丰县税务局").unit is None
 
 
 _SUGGEST_IN_A_PROCESS = """

@@ -148,8 +148,7 @@ def with_unit_ids(issues: pd.DataFrame, registry: UnitRegistry) -> pd.DataFrame:
     name names (a file rejected whole says no unit inside); null when neither does."""
     if issues.empty:
         return issues.assign(unit_id=pd.Series(dtype=object))
-    # A lookup only: the issues' messages were written when the rows were staged.
-    written = {u: found.unit_id for u in issues["unit"].dropna().unique() if (found := registry.find(u))}
+    written = {u: r.unit.unit_id for u in issues["unit"].dropna().unique() if (r := registry.resolve(u)).unit}
     named = {
         f: u.unit_id for f in issues["file"].dropna().unique() if (u := registry.in_file_name(f)) is not None
     }
