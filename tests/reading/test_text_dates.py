@@ -32,6 +32,22 @@ def test_to_halfwidth(raw, expected):
     assert to_halfwidth(raw) == expected
 
 
+def test_to_halfwidth_folds_exactly_the_full_width_ascii_block_and_the_ideographic_space():
+    # every character from U+2FF0 to U+FFFF, alone and among Chinese text
+    for cp in range(0x2FF0, 0x10000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        ch = chr(cp)
+        if 0xFF01 <= cp <= 0xFF5E:
+            expected = chr(cp - 0xFEE0)
+        elif cp == 0x3000:
+            expected = " "
+        else:
+            expected = ch
+        assert to_halfwidth(ch) == expected, hex(cp)
+        assert to_halfwidth(f"县{ch}区{ch}") == f"县{expected}区{expected}", hex(cp)
+
+
 # --- clean_cell -------------------------------------------------------------------------------
 
 
