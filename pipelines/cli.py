@@ -93,6 +93,7 @@ def run_pipeline(
     One run at a time: the run lock is held from the first read to the publication. On a terminal,
     unless quiet, the steps are shown as they run (pipelines.lib.progress); `quiet` also leaves out
     the summary."""
+    from pipelines.lib.ingest import start_parsers
     from pipelines.lib.rulebook import RulebookError, load_rulebook
     from pipelines.lib.runlock import RunLocked, command_line, run_lock
     from pipelines.lib.warehouse import Paths
@@ -101,6 +102,7 @@ def run_pipeline(
     if not paths.raw_dir.is_dir():
         _say(f"报送文件目录不存在：{paths.raw_dir}。请检查路径（--raw 或 FAZHI_RAW_DIR）。")
         return EXIT_USAGE
+    start_parsers()  # the parse workers' imports run beside Dagster's own
     try:
         load_rulebook(rulebook or os.environ.get("FAZHI_RULEBOOK") or "default")
     except RulebookError as exc:

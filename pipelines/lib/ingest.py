@@ -20,10 +20,11 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from pipelines.lib import ledgers, progress
 from pipelines.lib.faults import crashpoint
-from pipelines.lib.isolation import map_isolated
+from pipelines.lib.isolation import map_isolated, start_server
 from pipelines.lib.records import ERROR, FileRejected, Issue, ParsedFile
 from pipelines.lib.schema import source_tables
 from pipelines.lib.score_sheets import parse_score_sheet
@@ -152,6 +153,12 @@ def _parse_one(job: tuple[str, str]) -> ParsedFile:
         return ParsedFile(kind, file_error=Issue(exc.code, exc.message))
 
 
+def start_parsers() -> None:
+    """Start the parse workers' fork server now, without waiting (isolation.start_server): a command
+    about to parse calls it first, so that the workers are ready when parsing begins."""
+    start_server(_parse_one)
+
+
 PARSE_BATCH_FILES = 5000
 
 
@@ -233,29 +240,66 @@ def _crash_issue(kind: str | None) -> Issue:
     )
 
 
+# How each declared column type (sources.yml) travels to DuckDB as Arrow. Integers travel as
+# float64, as a DataFrame of the same values sent them: DuckDB casts on insert (a parser's 3.0 is
+# 3), where Arrow itself would cut a stray 3.5 to 3 without a word.
+_ARROW_TYPES = {
+    "varchar": pa.string(),
+    "json": pa.string(),
+    "integer": pa.float64(),
+    "double": pa.float64(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+}
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list]) -> None:
+    """Append rows given as column lists to a source table: Arrow built straight from the lists (a
+    DataFrame of the same rows cost several times more)."""
+    declared = {c.name: c.data_type for c in source_tables()[table].columns}
+    frame = pa.table(  # noqa: F841 (read by name in SQL)
+        {name: pa.array(values, type=_ARROW_TYPES[declared[name]]) for name, values in columns.items()}
+    )
+    con.execute(f"insert into {table} by name select * from frame")
+
+
 def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFile]]) -> None:
     now = utc_now()
-    keys = pd.DataFrame({"sha256": [f.sha256 for f, _ in parsed], "kind": [f.kind for f, _ in parsed]})
+    keys = pa.table({"sha256": [f.sha256 for f, _ in parsed], "kind": [f.kind for f, _ in parsed]})
     con.register("new_keys", keys)
     for table in ("parsed_files", "parsed_issues", *RECORD_TABLES.values()):
         con.execute(f"delete from {table} where (sha256, kind) in (select (sha256, kind) from new_keys)")
     con.unregister("new_keys")
 
-    files = pd.DataFrame(  # noqa: F841 (read by name in SQL)
+    _insert(
+        con,
+        "parsed_files",
         {
             "sha256": [f.sha256 for f, _ in parsed],
             "kind": [f.kind for f, _ in parsed],
-            "parser_version": PARSER_VERSION,
+            "parser_version": [PARSER_VERSION] * len(parsed),
             "meta": [json.dumps(p.meta, ensure_ascii=False, default=str) for _, p in parsed],
             "rows_read": [p.rows_read for _, p in parsed],
             "error_code": [p.file_error.code if p.file_error else None for _, p in parsed],
             "error_message": [p.file_error.message if p.file_error else None for _, p in parsed],
-            "parsed_at": now,
-        }
+            "parsed_at": [now] * len(parsed),
+        },
     )
-    con.execute("insert into parsed_files by name select * from files")
     crashpoint("ingest.parse_batch")
 
+    issue_columns = (
+        "sha256",
+        "kind",
+        "sheet",
+        "row",
+        "severity",
+        "code",
+        "message",
+        "year",
+        "unit",
+        "rejects_row",
+    )
     issue_rows = []
     for f, p in parsed:
         rejected = set(p.rejected_rows)
@@ -275,29 +319,17 @@ def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFil
                 )
             )
     if issue_rows:
-        issues = pd.DataFrame(  # noqa: F841 (read by name in SQL)
-            issue_rows,
-            columns=[
-                "sha256",
-                "kind",
-                "sheet",
-                "row",
-                "severity",
-                "code",
-                "message",
-                "year",
-                "unit",
-                "rejects_row",
-            ],
+        _insert(
+            con,
+            "parsed_issues",
+            dict(zip(issue_columns, map(list, zip(*issue_rows, strict=True)), strict=True)),
         )
-        con.execute("insert into parsed_issues by name select * from issues")
 
     by_kind: dict[str, list[tuple[RawFile, ParsedFile]]] = {}
     for f, p in parsed:
         assert f.kind is not None  # only files of a known kind are parsed
         by_kind.setdefault(f.kind, []).append((f, p))
     for kind, items in by_kind.items():
-        cols = ["sha256", "kind", "sheet", "row", "parse_rejected", *RECORD_COLUMNS[kind]]
         records: list[dict] = []
         for f, p in items:
             rejected = set(p.rejected_rows)
@@ -312,13 +344,15 @@ def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFil
                 records.append(
                     {"sha256": f.sha256, "kind": kind, "sheet": sheet, "row": row, "parse_rejected": True}
                 )
-        frame = pd.DataFrame.from_records(records, columns=cols)
+        if not records:
+            continue
+        cols = ["sha256", "kind", "sheet", "row", "parse_rejected", *RECORD_COLUMNS[kind]]
+        columns = {c: [rec.get(c) for rec in records] for c in cols}
         if kind == "units":
-            frame["aliases"] = frame["aliases"].map(
-                lambda v: "|".join(v) if isinstance(v, (list, tuple)) else v
-            )
-        if len(frame):
-            con.execute(f"insert into {RECORD_TABLES[kind]} by name select * from frame")
+            columns["aliases"] = [
+                "|".join(v) if isinstance(v, (list, tuple)) else v for v in columns["aliases"]
+            ]
+        _insert(con, RECORD_TABLES[kind], columns)
 
 
 def record_raw_files(con: duckdb.DuckDBPyConnection, files: list[RawFile]) -> None:

@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Outcome", "map_isolated"]
+__all__ = ["Outcome", "map_isolated", "start_server"]
 
 CRASH, TIMEOUT, EXCEPTION = "crash", "timeout", "exception"
 _FLUSH_S = 0.05  # a worker reports finished items at least this often
@@ -90,6 +90,17 @@ def map_isolated(
         # small batches for few (usually heavy) items, up to 64 for many small ones
         chunksize = max(1, min(64, math.ceil(len(items) / (workers * 4))))
     return _Pool(fn, items, workers, memory_mb, timeout_s, max(1, chunksize), on_done).run()
+
+
+def start_server(fn: Callable[[Any], Any]) -> None:
+    """Start the fork server that ``fn``'s workers will come from, and return without waiting for it.
+
+    The server imports ``fn``'s module before it forks anyone (about 0.8 s for the parsers); started
+    as a command starts, those imports run on the other core beside the command's own, instead of
+    before the first item. Optional: ``map_isolated`` starts the server itself when it is not running.
+    """
+    _forkserver_context(fn)
+    multiprocessing.forkserver.ensure_running()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -191,6 +191,33 @@ def test_throughput_of_small_items(n):
     )
 
 
+def _parent_pid(_x) -> int:
+    return os.getppid()
+
+
+def test_a_server_started_ahead_is_the_one_workers_come_from():
+    """start_server returns at once and the workers of later calls are forked by that server (in a
+    fresh interpreter: this process's server may already run)."""
+    script = (
+        "import sys, multiprocessing.forkserver as fs; sys.path[:0] = sys.argv[1:3]\n"
+        "from pipelines.lib.isolation import map_isolated, start_server\n"
+        "import test_isolation as t\n"
+        "start_server(t._parent_pid)\n"
+        "server = fs._forkserver._forkserver_pid\n"
+        "assert server is not None, 'no server started'\n"
+        "assert 'test_isolation' in fs._forkserver._preload_modules\n"
+        "parents = {o.value for o in map_isolated(t._parent_pid, range(8), workers=2)}\n"
+        "assert parents == {server}, (parents, server)\n"
+        "assert fs._forkserver._forkserver_pid == server\n"
+        "print('ok')\n"
+    )
+    tests_dir, root = Path(__file__).parent, Path(__file__).parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tests_dir), str(root)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
 def _report_pid_and_hang(path: str) -> None:
     Path(path).write_text(str(os.getpid()))
     time.sleep(600)
