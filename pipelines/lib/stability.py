@@ -40,6 +40,36 @@ COLUMNS = [
     "distinct_from_above",
     "draws",
 ]
+# What rank_stability reads of each mart; the model hands it no other column (at nation scale the
+# marts' other columns, texts mostly, took seconds to turn into frames).
+UNIT_COLUMNS = (
+    "year",
+    "unit_id",
+    "unit_name",
+    "region",
+    "role",
+    "max_score",
+    "score",
+    "scaled_score",
+    "rank",
+    "rank_total",
+    "prev_rank",
+)
+TASK_COLUMNS = (
+    "year",
+    "unit_id",
+    "role",
+    "task_no",
+    "duty_no",
+    "max_points",
+    "self_points",
+    "verified_points",
+    "points",
+    "flag",
+    "evidence_points",
+    "evidence_max",
+)
+REGION_COLUMNS = ("year", "region", "score", "rank", "rank_total", "prev_rank")
 CHUNK = 100  # draws simulated at once: bounds memory at nation scale; fixed, so results do not depend on it
 DIGITS = 9  # scores are compared rounded, so that sums in another order still tie
 
@@ -199,15 +229,16 @@ def _region_members(
     regions: pd.DataFrame, roles: dict[str, _Role], s: Settings
 ) -> list[list[tuple[str, int]]]:
     """Per ranked region, its region-role units as (role, row in that role's draws)."""
-    members = []
-    for region in regions["region"]:
-        mine: list[tuple[str, int]] = []
-        for role in s.region_roles:
-            if role in roles:
-                rows = np.flatnonzero(roles[role].units["region"].to_numpy() == region)
-                mine.extend((role, int(i)) for i in rows)
-        members.append(mine)
-    return members
+    rows_of: dict[str, dict[str, list[int]]] = {}  # role → region → its rows, in row order
+    for role in s.region_roles:
+        if role in roles:
+            by_region = rows_of[role] = {}
+            for i, region in enumerate(roles[role].units["region"].tolist()):
+                by_region.setdefault(region, []).append(i)
+    return [
+        [(role, i) for role, by_region in rows_of.items() for i in by_region.get(region, ())]
+        for region in regions["region"]
+    ]
 
 
 def _region_draws(

@@ -1,7 +1,7 @@
 """The rank-stability simulation (pipelines/lib/stability.py) over the published scores: Python, because
 a thousand re-rankings per year are array work, not SQL. The mart `rank_stability` types and publishes it."""
 
-from pipelines.lib.stability import Settings, rank_stability
+from pipelines.lib.stability import REGION_COLUMNS, TASK_COLUMNS, UNIT_COLUMNS, Settings, rank_stability
 
 
 def model(dbt, session):
@@ -21,8 +21,8 @@ def model(dbt, session):
         require_all_region_roles=bool(info["require_all_region_roles"]),
     )
     return rank_stability(
-        dbt.ref("unit_scores").df(),
-        dbt.ref("task_scores").df(),
-        dbt.ref("region_rankings").df(),
+        dbt.ref("unit_scores").project(", ".join(UNIT_COLUMNS)).df(),
+        dbt.ref("task_scores").project(", ".join(TASK_COLUMNS)).df(),
+        dbt.ref("region_rankings").project(", ".join(REGION_COLUMNS)).df(),
         settings,
     )
