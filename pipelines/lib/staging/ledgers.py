@@ -13,7 +13,7 @@ import pandas as pd
 from pipelines.lib.ingest import RECORD_TABLES
 from pipelines.lib.names import UnitRegistry
 from pipelines.lib.records import ERROR
-from pipelines.lib.staging.common import Report, file_frame, int_or_none, parse_issues
+from pipelines.lib.staging.common import Report, file_frame, int_or_none, parse_issues, query_frame
 
 # kind → the column whose date decides a row's year (None: the row's 年度 column, else its folder's)
 DATE_COLUMN = {"meetings": "date", "filings": None, "normative_docs": "issued_date", "rectifications": None}
@@ -42,13 +42,14 @@ def stage_ledger(
         f"coalesce(year(t.{date_col}), r.folder_year)" if date_col else "coalesce(t.year, r.folder_year)"
     )
     for year in years:
-        rows = con.execute(
+        rows = query_frame(
+            con,
             f"select r.path as file, r.folder_year, {row_year} as row_year, "
             f"t.* exclude (sha256, kind{UNUSED_COLUMNS.get(kind, '')}) "
             f"from raw_files r join {RECORD_TABLES[kind]} t on t.sha256 = r.sha256 and t.kind = r.kind "
             f"where r.kind = ? and (r.folder_year = ? or {row_year} = ?)",
             [kind, year, year],
-        ).df()
+        )
         _year(con, report, kind, registry, files, year, rows, staged, stage_rows)
     return report, staged
 
