@@ -103,13 +103,16 @@ def _year(
         .agg(n=("row", "size"), rej=("rejected", "sum"))
         .itertuples()
     }
-    units_of = own.dropna(subset=["unit_id"]).groupby("file", observed=True)["unit_id"].unique().to_dict()
+    # the file's unit when all its loaded rows name the same one
+    per_file = (
+        own.dropna(subset=["unit_id"]).groupby("file", observed=True)["unit_id"].agg(["nunique", "first"])
+    )
+    unit_of = {file: first if n == 1 else None for file, n, first in per_file.itertuples()}
     for f in mine.itertuples(index=False):
         if f.error_code:
             continue
         n, rej = counts.get(f.file, (0, 0))
         status = "loaded" if rej == 0 else ("rejected" if rej == n and n else "partially_loaded")
-        units = units_of.get(f.file, ())
         report.file(
             year,
             f.file,
@@ -119,7 +122,7 @@ def _year(
             rej,
             status,
             None,
-            units[0] if len(units) == 1 else None,
+            unit_of.get(f.file),
             None,
             None,
             None,

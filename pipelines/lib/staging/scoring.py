@@ -55,7 +55,8 @@ def score_task(task: Task, row, basis: str) -> TaskScore:
         "verified" if filled["verified"] else "self"
     )
     points = values[use]
-    if says_not_applicable(getattr(row, f"{use}_raw")):
+    # a score read as a number is not a word such as 不适用 (the check costs more than the scoring)
+    if points is None and says_not_applicable(getattr(row, f"{use}_raw")):
         return not_applicable_task(task, use, values, problems)
     flag = None
     if not filled[use]:
