@@ -158,10 +158,24 @@ def with_unit_ids(issues: pd.DataFrame, registry: UnitRegistry) -> pd.DataFrame:
     return issues.assign(unit_id=unit_id.where(unit_id.notna(), None))
 
 
+# .df() gives an integer or boolean column that holds a NULL as pandas' nullable type
+_NULLABLE = {
+    pa.int8(): pd.Int8Dtype(),
+    pa.int16(): pd.Int16Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+    pa.uint8(): pd.UInt8Dtype(),
+    pa.uint16(): pd.UInt16Dtype(),
+    pa.uint32(): pd.UInt32Dtype(),
+    pa.uint64(): pd.UInt64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
+
+
 def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
-    """A query's rows as the DataFrame DuckDB's `.df()` gives (the same columns and dtypes), made
-    through Arrow: `.df()` makes a Python string of every text first, which for a nation year's
-    meeting rows costs several seconds more than the query itself."""
+    """A query's rows as the DataFrame DuckDB's `.df()` gives for the column types staging reads (text,
+    integers, doubles, booleans, dates, timestamps), made through Arrow: `.df()` makes a Python string
+    of every text first, which for a nation year's meeting rows costs seconds more than the query."""
     table = con.sql(sql, params=params).to_arrow_table()
     frame = table.to_pandas(date_as_object=False)
     for field, column in zip(table.schema, table.columns, strict=True):
@@ -169,10 +183,8 @@ def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = 
             frame[field.name] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
         elif pa.types.is_date(field.type):
             frame[field.name] = frame[field.name].astype("datetime64[us]")
-        elif column.null_count and pa.types.is_integer(field.type):  # .df(): a nullable integer column
-            frame[field.name] = frame[field.name].astype(str(field.type).replace("int", "Int"))
-        elif column.null_count and pa.types.is_boolean(field.type):
-            frame[field.name] = frame[field.name].astype("boolean")
+        elif column.null_count and field.type in _NULLABLE:  # straight from Arrow: exact past 2**53
+            frame[field.name] = column.to_pandas(types_mapper=_NULLABLE.get).set_axis(frame.index)
     return frame
 
 
