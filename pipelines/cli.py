@@ -102,12 +102,12 @@ def run_pipeline(
     if not paths.raw_dir.is_dir():
         _say(f"报送文件目录不存在：{paths.raw_dir}。请检查路径（--raw 或 FAZHI_RAW_DIR）。")
         return EXIT_USAGE
-    start_parsers()  # the parse workers' imports run beside Dagster's own
     try:
         load_rulebook(rulebook or os.environ.get("FAZHI_RULEBOOK") or "default")
     except RulebookError as exc:
         _say(f"规则无法加载（{rulebook or '默认规则'}）：{exc}")
         return EXIT_USAGE
+    start_parsers()  # the parse workers' imports run beside Dagster's own
     started = time.perf_counter()
     try:
         with (

@@ -266,7 +266,8 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list]
 
 def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFile]]) -> None:
     now = utc_now()
-    keys = pa.table({"sha256": [f.sha256 for f, _ in parsed], "kind": [f.kind for f, _ in parsed]})
+    shas, kinds = [f.sha256 for f, _ in parsed], [f.kind for f, _ in parsed]
+    keys = pa.table({"sha256": shas, "kind": kinds})
     con.register("new_keys", keys)
     for table in ("parsed_files", "parsed_issues", *RECORD_TABLES.values()):
         con.execute(f"delete from {table} where (sha256, kind) in (select (sha256, kind) from new_keys)")
@@ -276,8 +277,8 @@ def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFil
         con,
         "parsed_files",
         {
-            "sha256": [f.sha256 for f, _ in parsed],
-            "kind": [f.kind for f, _ in parsed],
+            "sha256": shas,
+            "kind": kinds,
             "parser_version": [PARSER_VERSION] * len(parsed),
             "meta": [json.dumps(p.meta, ensure_ascii=False, default=str) for _, p in parsed],
             "rows_read": [p.rows_read for _, p in parsed],
