@@ -100,10 +100,6 @@ class UnitRegistry:
         self._cache: dict[tuple[str, str | None], Resolution] = {}
         self._by_char: dict[str, list[str]] | None = None
 
-    @property
-    def regions(self) -> list[str]:
-        return sorted({u.region for u in self.units if u.role in ("party", "government")})
-
     def resolve(self, text: str, role: str | None = None) -> Resolution:
         cache_key = (text, role)
         hit = self._cache.get(cache_key)
