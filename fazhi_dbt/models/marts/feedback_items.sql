@@ -78,9 +78,11 @@ with context as (
         sheet,
         code,
         count(*) as n,
-        list("row" order by "row") filter (where "row" is not null) as rows_list,
-        list(message order by "row" nulls first, message) as messages,
-        list(struct_pack("row" := "row", message := message) order by "row" nulls first, message) as items
+        count("row") as rows_with_number,
+        -- only what an item shows is kept: the first rows, the first message, the items of a small group
+        min("row", {{ example_rows }}) as example_rows,
+        min(struct_pack(numbered := "row" is not null, "row" := "row", message := message),
+            {{ summary_min_rows - 1 }}) as items
     from resolved
     group by all
 ), issue_items as (
@@ -91,13 +93,13 @@ with context as (
         null::integer as "row",
         true as is_summary,
         n::integer as rows_affected,
-        rows_list[1:{{ example_rows }}]::integer[] as example_rows,
+        example_rows::integer[] as example_rows,
         code,
-        case when len(rows_list) > 0
-             then '同类问题共' || n || '行（第' || array_to_string(rows_list[1:{{ example_rows }}], '、')
-                  || '行' || case when len(rows_list) > {{ example_rows }} then '等' else '' end || '）。例：'
+        case when rows_with_number > 0
+             then '同类问题共' || n || '行（第' || array_to_string(example_rows, '、')
+                  || '行' || case when rows_with_number > {{ example_rows }} then '等' else '' end || '）。例：'
              else '同类问题共' || n || '处。例：'
-        end || messages[1] as message
+        end || items[1].message as message
     from grouped
     where n >= {{ summary_min_rows }}
     union all
