@@ -82,7 +82,7 @@ with context as (
         -- only what an item shows is kept: the first rows, the first message, the items of a small group
         min("row", {{ example_rows }}) as example_rows,
         min(struct_pack(numbered := "row" is not null, "row" := "row", message := message),
-            {{ summary_min_rows - 1 }}) as items
+            {{ [summary_min_rows - 1, 1] | max }}) as items
     from resolved
     group by all
 ), issue_items as (
