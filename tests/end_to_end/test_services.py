@@ -3,6 +3,7 @@ manager or Ctrl+C sends) stops every process it started and frees the port."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -73,6 +74,7 @@ def test_a_stop_signal_to_fazhi_stops_every_process_it_started(tmp_path, command
         proc = subprocess.Popen(
             [str(FAZHI), command, "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
         )
+    family: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + within
         while not _answers(f"http://127.0.0.1:{port}{ready}"):
@@ -87,7 +89,11 @@ def test_a_stop_signal_to_fazhi_stops_every_process_it_started(tmp_path, command
         assert alive == [], f"left running: {[p.cmdline() for p in alive]}"
         assert _port_free(port)
     finally:
+        # Only what `fazhi` started: this test process's own children (multiprocessing's resource
+        # tracker, the parse workers' server) belong to the tests that run after it.
         if proc.poll() is None:
+            family = psutil.Process(proc.pid).children(recursive=True)
             proc.kill()
-        for p in psutil.Process().children(recursive=True):
-            p.kill()
+        for p in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
