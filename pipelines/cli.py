@@ -147,6 +147,7 @@ def _run_locked(
     from pipelines.defs import ingest
     from pipelines.defs.resources import FazhiWarehouse
     from pipelines.lib import pipeline
+    from pipelines.lib.gc_tuning import collector_for_bulk_rows
 
     resources = {
         **(defs.resources or {}),
@@ -159,34 +160,36 @@ def _run_locked(
             as_of=as_of.isoformat() if as_of else "",
         ),
     }
-    instance = dg.DagsterInstance.ephemeral()
-    # Dagster's own step log stays out of the clerk's terminal; a failure is told in one sentence.
-    run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-    shown = _RunProgress(str(paths.warehouse))
-    reading = [ingest.raw_files, ingest.parsed_files]
-    result = _materialize(reading, resources, instance, run_config, shown)
-    if not result.success:
-        _say(_failure(result, paths, "读取报送文件"))
-        return EXIT_FAILED, [], []
-    steps = _step_seconds(instance, result.run_id)
-    found = pipeline.years_present(paths)
-    absent = [y for y in years or () if y not in found]
-    if absent:
-        _say(
-            f"{'、'.join(map(str, absent))} 年度没有任何报送数据（{paths.raw_dir}），未运行。"
-            f"有数据的年度：{'、'.join(map(str, found)) or '无'}。"
-        )
-        return EXIT_USAGE, [], []
-    if not found:
-        _say(f"没有找到任何年度的数据（{paths.raw_dir}）。请先放入文件，或运行 fazhi generate。")
-        return EXIT_USAGE, [], []
-    rest = [a for a in defs.assets or () if isinstance(a, dg.AssetsDefinition) and a not in reading]
-    shown.years = found
-    result = _materialize(rest, resources, instance, run_config, shown)
-    if not result.success:
-        _say(_failure(result, paths, "整理、计算或发布"))
-        return EXIT_FAILED, [], []
-    return 0, years or found, steps + _step_seconds(instance, result.run_id)
+    # Imports done: what exists now lives as long as the process (pipelines/lib/gc_tuning.py).
+    with collector_for_bulk_rows():
+        instance = dg.DagsterInstance.ephemeral()
+        # Dagster's own step log stays out of the clerk's terminal; a failure is told in one sentence.
+        run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+        shown = _RunProgress(str(paths.warehouse))
+        reading = [ingest.raw_files, ingest.parsed_files]
+        result = _materialize(reading, resources, instance, run_config, shown)
+        if not result.success:
+            _say(_failure(result, paths, "读取报送文件"))
+            return EXIT_FAILED, [], []
+        steps = _step_seconds(instance, result.run_id)
+        found = pipeline.years_present(paths)
+        absent = [y for y in years or () if y not in found]
+        if absent:
+            _say(
+                f"{'、'.join(map(str, absent))} 年度没有任何报送数据（{paths.raw_dir}），未运行。"
+                f"有数据的年度：{'、'.join(map(str, found)) or '无'}。"
+            )
+            return EXIT_USAGE, [], []
+        if not found:
+            _say(f"没有找到任何年度的数据（{paths.raw_dir}）。请先放入文件，或运行 fazhi generate。")
+            return EXIT_USAGE, [], []
+        rest = [a for a in defs.assets or () if isinstance(a, dg.AssetsDefinition) and a not in reading]
+        shown.years = found
+        result = _materialize(rest, resources, instance, run_config, shown)
+        if not result.success:
+            _say(_failure(result, paths, "整理、计算或发布"))
+            return EXIT_FAILED, [], []
+        return 0, years or found, steps + _step_seconds(instance, result.run_id)
 
 
 def _materialize(assets, resources, instance, run_config, on_event):
