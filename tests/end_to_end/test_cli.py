@@ -19,11 +19,20 @@ def _fazhi(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 def test_generate_then_run_publishes_and_summarises(tmp_path):
     raw, warehouse = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb"
-    gen = _fazhi("generate", "--out", str(raw), "--years", "2023-2024", "--seed", "3")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    gen = _fazhi(
+        "generate", "--out", str(raw), "--years", "2023-2024", "--seed", "3", env={"TMPDIR": str(temp)}
+    )
     assert gen.returncode == 0, gen.stderr
     # the environment variables set the defaults, as for a clerk's shell profile
-    run = _fazhi("run", env={"FAZHI_RAW_DIR": str(raw), "FAZHI_WAREHOUSE": str(warehouse)})
+    run = _fazhi(
+        "run", env={"FAZHI_RAW_DIR": str(raw), "FAZHI_WAREHOUSE": str(warehouse), "TMPDIR": str(temp)}
+    )
     assert run.returncode == 0, run.stdout + run.stderr
+    # `fazhi` exits without the interpreter's teardown (pipelines.cli.entry); its exit handlers still
+    # ran: the temporary directories of Dagster and of the parse workers are gone
+    assert sorted(p.name for p in temp.iterdir()) == []
     years_line = next(line for line in run.stdout.splitlines() if line.startswith("年度："))
     assert "2023" in years_line and "2024" in years_line
     assert "已发布" in run.stdout and "loaded" in run.stdout
