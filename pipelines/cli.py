@@ -713,6 +713,24 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def _unforeseen(exc: Exception) -> int:
+    import tempfile
+    import traceback
+
+    log = Path(tempfile.gettempdir()) / f"fazhi-error-{os.getpid()}.log"
+    with contextlib.suppress(OSError):
+        log.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+    published = "已发布的数据仍是最后一次完整发布的版本"  # publication swaps whole files
+    if isinstance(exc, OSError) and exc.filename:
+        _say(
+            f"无法访问或创建 {exc.filename}：请检查该路径是否存在、是否可以写入（--raw、--warehouse，"
+            f"或 FAZHI_RAW_DIR、FAZHI_WAREHOUSE）。{published}。错误详情：{log}"
+        )
+    else:
+        _say(f"运行未完成：出现了意外错误。{published}。错误详情已写入 {log}，请转给系统管理员。")
+    return EXIT_FAILED
+
+
 def entry() -> NoReturn:
     """The `fazhi` command: `main`, then an exit without the interpreter's teardown.
 
@@ -721,8 +739,12 @@ def entry() -> NoReturn:
     objects of Dagster, dbt and pandas that are about to go anyway). Everything of an ordinary exit
     that leaves a trace still happens: other threads are waited for, the exit handlers run (logging,
     temporary directories, the parse workers' server), the output is flushed. `main` itself, which
-    tests call in their own process, returns as before."""
-    code = main()
+    tests call in their own process, returns as before; there an error no command foresaw becomes a
+    sentence for the person, its details a file for an administrator."""
+    try:
+        code = main()
+    except Exception as exc:
+        code = _unforeseen(exc)
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:
             thread.join()

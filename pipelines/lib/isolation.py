@@ -42,6 +42,7 @@ import os
 import pickle
 import resource
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -100,7 +101,6 @@ def start_server(fn: Callable[[Any], Any]) -> None:
     before the first item. Optional: ``map_isolated`` starts the server itself when it is not running.
     """
     _forkserver_context(fn)
-    multiprocessing.forkserver.ensure_running()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,7 +144,30 @@ def _forkserver_context(fn):
     current = getattr(multiprocessing.forkserver._forkserver, "_preload_modules", None) or []
     if not wanted <= set(current):
         ctx.set_forkserver_preload(list(dict.fromkeys([*current, *sorted(wanted)])))
+    with _socket_safe_temp_dir():
+        multiprocessing.forkserver.ensure_running()
     return ctx
+
+
+# The fork server listens on a Unix socket, <temp dir>/pymp-XXXXXXXX/listener-XXXXXXXX, and a socket's
+# path holds at most 107 bytes: under a longer TMPDIR, Python 3.11 fails with "AF_UNIX path too long"
+# (newer Pythons fall back to /tmp themselves). Multiprocessing makes its directory once per process,
+# so the server's first start decides where it lies.
+_SUN_PATH_MAX = 107
+_SOCKET_NAME = len("/pymp-XXXXXXXX/listener-XXXXXXXX")
+
+
+@contextlib.contextmanager
+def _socket_safe_temp_dir():
+    if len(os.fsencode(tempfile.gettempdir())) + _SOCKET_NAME <= _SUN_PATH_MAX:
+        yield
+        return
+    before = tempfile.tempdir
+    tempfile.tempdir = "/tmp"
+    try:
+        yield
+    finally:
+        tempfile.tempdir = before
 
 
 class _Worker:

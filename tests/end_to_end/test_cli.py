@@ -58,6 +58,11 @@ def test_run_exits_zero_with_rejected_inputs_and_nonzero_when_the_run_fails(tmp_
     blocked.write_text("x")
     bad = _fazhi("run", "--raw", str(raw), "--warehouse", str(blocked / "w.duckdb"))
     assert bad.returncode != 0
+    # told in one sentence that names the path; the trace goes to a file, never to the person
+    assert "Traceback" not in bad.stdout + bad.stderr
+    assert f"无法访问或创建 {blocked}" in bad.stderr, bad.stderr
+    log = Path(bad.stderr.rsplit("错误详情：", 1)[1].strip())
+    assert "Traceback" in log.read_text(encoding="utf-8")
 
 
 @pytest.mark.slow

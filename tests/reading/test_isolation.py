@@ -218,6 +218,27 @@ def test_a_server_started_ahead_is_the_one_workers_come_from():
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
+def test_workers_start_under_a_temp_dir_too_long_for_a_unix_socket(tmp_path):
+    """The fork server listens on a socket in the temp dir; a clerk's TMPDIR can be longer than a
+    socket path may be (107 bytes): the workers still start (in a fresh interpreter, whose server
+    this test starts)."""
+    temp = tmp_path / ("长路径" * 12)  # 36 characters, 108 bytes
+    temp.mkdir()
+    script = (
+        "import math, sys; sys.path[:0] = sys.argv[1:2]\n"
+        "from pipelines.lib.isolation import map_isolated\n"
+        "print([o.value for o in map_isolated(math.sqrt, [4.0, 9.0], workers=1)])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(Path(__file__).parents[2])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TMPDIR": str(temp)},
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "[2.0, 3.0]", done.stderr[-2000:]
+
+
 def _report_pid_and_hang(path: str) -> None:
     Path(path).write_text(str(os.getpid()))
     time.sleep(600)
