@@ -723,8 +723,7 @@ def _unforeseen(exc: Exception) -> int:
     published = "已发布的数据仍是最后一次完整发布的版本"  # publication swaps whole files
     if isinstance(exc, OSError) and exc.filename:
         _say(
-            f"无法访问或创建 {exc.filename}：请检查该路径是否存在、是否可以写入（--raw、--warehouse，"
-            f"或 FAZHI_RAW_DIR、FAZHI_WAREHOUSE）。{published}。错误详情：{log}"
+            f"无法访问或创建 {exc.filename}：请检查该路径是否存在、是否可以写入。{published}。错误详情：{log}"
         )
     else:
         _say(f"运行未完成：出现了意外错误。{published}。错误详情已写入 {log}，请转给系统管理员。")
