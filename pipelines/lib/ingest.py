@@ -243,7 +243,7 @@ def _crash_issue(kind: str | None) -> Issue:
 # How each declared column type (sources.yml) travels to DuckDB as Arrow. Integers travel as
 # float64, as a DataFrame of the same values sent them: DuckDB casts on insert (a parser's 3.0 is
 # 3), where Arrow itself would cut a stray 3.5 to 3 without a word.
-_ARROW_TYPES = {
+_ARROW_TYPES: dict[str, pa.DataType] = {
     "varchar": pa.string(),
     "json": pa.string(),
     "integer": pa.float64(),
@@ -267,11 +267,19 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list]
 def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFile]]) -> None:
     now = utc_now()
     shas, kinds = [f.sha256 for f, _ in parsed], [f.kind for f, _ in parsed]
+    # A content stored before (by an older parser) is replaced. Its rows are written with its
+    # parsed_files row, in one transaction: when no key is there, no other table holds it either,
+    # and the deletes (each a scan of a table that grows to millions of rows) are skipped.
     keys = pa.table({"sha256": shas, "kind": kinds})
     con.register("new_keys", keys)
-    for table in ("parsed_files", "parsed_issues", *RECORD_TABLES.values()):
-        con.execute(f"delete from {table} where (sha256, kind) in (select (sha256, kind) from new_keys)")
-    con.unregister("new_keys")
+    try:
+        stored = con.execute(
+            "select count(*) from parsed_files where (sha256, kind) in (select (sha256, kind) from new_keys)"
+        ).fetchall()[0][0]
+        for table in ("parsed_files", "parsed_issues", *RECORD_TABLES.values()) if stored else ():
+            con.execute(f"delete from {table} where (sha256, kind) in (select (sha256, kind) from new_keys)")
+    finally:
+        con.unregister("new_keys")
 
     _insert(
         con,
@@ -331,29 +339,45 @@ def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFil
         assert f.kind is not None  # only files of a known kind are parsed
         by_kind.setdefault(f.kind, []).append((f, p))
     for kind, items in by_kind.items():
-        records: list[dict] = []
-        for f, p in items:
-            rejected = set(p.rejected_rows)
-            recorded = set()
-            for rec in p.records:  # the parser's own dicts: annotate in place, no copy per row
-                key = (rec.get("sheet"), rec.get("row"))
-                recorded.add(key)
-                rec["sha256"], rec["kind"], rec["parse_rejected"] = f.sha256, kind, key in rejected
-                records.append(rec)
+        parsed_rows = _record_table(kind, items)  # read by name in SQL
+        if parsed_rows.num_rows:
+            con.execute(f"insert into {RECORD_TABLES[kind]} by name select * from parsed_rows")
+
+
+def _record_table(kind: str, items: list[tuple[RawFile, ParsedFile]]) -> pa.Table:
+    """One kind's parsed rows as Arrow, keyed by content: the parsers' dicts are read as they are
+    (Arrow's own conversion, a missing key a null), the key columns made per file, not per row."""
+    rows: list[dict] = []
+    shas: list[str] = []
+    rejected_flags: list[bool] = []
+    for f, p in items:
+        rows.extend(p.records)
+        rejected = set(p.rejected_rows)
+        if rejected:
+            keys = [(rec.get("sheet"), rec.get("row")) for rec in p.records]
+            rejected_flags.extend(key in rejected for key in keys)
             # Rows the parser rejected without a record still count as read: keep a placeholder row.
-            for sheet, row in rejected.difference(recorded):
-                records.append(
-                    {"sha256": f.sha256, "kind": kind, "sheet": sheet, "row": row, "parse_rejected": True}
-                )
-        if not records:
-            continue
-        cols = ["sha256", "kind", "sheet", "row", "parse_rejected", *RECORD_COLUMNS[kind]]
-        columns = {c: [rec.get(c) for rec in records] for c in cols}
-        if kind == "units":
-            columns["aliases"] = [
-                "|".join(v) if isinstance(v, (list, tuple)) else v for v in columns["aliases"]
-            ]
-        _insert(con, RECORD_TABLES[kind], columns)
+            placeholders = rejected.difference(keys)
+            rows.extend({"sheet": sheet, "row": row} for sheet, row in placeholders)
+            rejected_flags.extend([True] * len(placeholders))
+        else:
+            rejected_flags.extend([False] * len(p.records))
+        shas.extend([f.sha256] * (len(rows) - len(shas)))
+    if kind == "units":  # a unit's aliases: a list in the record, one text in the table
+        rows = [
+            {**rec, "aliases": "|".join(v)} if isinstance(v := rec.get("aliases"), (list, tuple)) else rec
+            for rec in rows
+        ]
+    declared = {c.name: c.data_type for c in source_tables()[RECORD_TABLES[kind]].columns}
+    schema = pa.schema(
+        [(name, _ARROW_TYPES[declared[name]]) for name in ("sheet", "row", *RECORD_COLUMNS[kind])]
+    )
+    return (
+        pa.Table.from_pylist(rows, schema=schema)
+        .append_column("sha256", pa.array(shas, pa.string()))
+        .append_column("kind", pa.array([kind] * len(rows), pa.string()))
+        .append_column("parse_rejected", pa.array(rejected_flags, pa.bool_()))
+    )
 
 
 def record_raw_files(con: duckdb.DuckDBPyConnection, files: list[RawFile]) -> None:

@@ -1,0 +1,114 @@
+"""The parse cache as staging reads it: each parser record is one row keyed by its content, with its
+declared column types; rows the parser rejected are flagged, those it rejected without a record kept
+as placeholders; a content stored again replaces its rows and leaves every other content's."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pytest
+
+from pipelines.lib import ingest
+from pipelines.lib.records import ERROR, Issue, ParsedFile
+from pipelines.lib.schema import create_tables
+
+
+def _raw(sha: str, kind: str) -> ingest.RawFile:
+    return ingest.RawFile(f"2024/{kind}/{sha}.xlsx", kind, 2024, 1, 0, sha)
+
+
+def _meetings(rows: list[dict], rejected: list[tuple[str | None, int]]) -> ParsedFile:
+    return ParsedFile(
+        "meetings",
+        records=rows,
+        rows_read=len(rows),
+        rejected_rows=rejected,
+        issues=[Issue("bad_date", "日期无法识别", ERROR, sheet, row) for sheet, row in rejected],
+    )
+
+
+@pytest.fixture
+def con():
+    con = duckdb.connect()
+    create_tables(con)
+    yield con
+    con.close()
+
+
+def _rows(con, table: str, columns: str) -> list[tuple]:
+    return con.execute(f"select {columns} from {table} order by all").fetchall()
+
+
+def test_records_flags_placeholders_and_types(con):
+    a = _meetings(
+        [
+            # numbers as the parsers give them (a float for an integer column), a key no column holds
+            {
+                "sheet": "台账",
+                "row": 3,
+                "unit": "东城区委",
+                "date": date(2024, 3, 5),
+                "attendees": 12.0,
+                "hours": 1.5,
+                "led_by_principal": True,
+                "scratch": "ignored",
+            },
+            {"sheet": "台账", "row": 4, "unit": "东城区委", "type_text": "常委会"},  # rejected, with a record
+        ],
+        rejected=[("台账", 4), ("台账", 9)],  # row 9: rejected without a record
+    )
+    b = _meetings([{"sheet": None, "row": 2, "unit": "西城区政府", "topic": "学习民法典"}], rejected=[])
+    units = ParsedFile(
+        "units",
+        records=[{"sheet": None, "row": 2, "name": "东城区委", "aliases": ["东城", "东城区"]}],
+        rows_read=1,
+    )
+    ingest._store(con, [(_raw("a", "meetings"), a), (_raw("b", "meetings"), b), (_raw("u", "units"), units)])
+
+    assert _rows(
+        con,
+        "parsed_meetings",
+        "sha256, kind, sheet, row, parse_rejected, unit, date, type_text, "
+        "topic, led_by_principal, attendees, hours",
+    ) == [
+        ("a", "meetings", "台账", 3, False, "东城区委", date(2024, 3, 5), None, None, True, 12, 1.5),
+        ("a", "meetings", "台账", 4, True, "东城区委", None, "常委会", None, None, None, None),
+        ("a", "meetings", "台账", 9, True, None, None, None, None, None, None, None),
+        ("b", "meetings", None, 2, False, "西城区政府", None, None, "学习民法典", None, None, None),
+    ]
+    assert _rows(con, "parsed_units", "sha256, name, aliases, parse_rejected") == [
+        ("u", "东城区委", "东城|东城区", False)
+    ]
+    assert _rows(con, "parsed_issues", "sha256, sheet, row, rejects_row") == [
+        ("a", "台账", 4, True),
+        ("a", "台账", 9, True),
+    ]
+    assert _rows(con, "parsed_files", "sha256, kind, rows_read") == [
+        ("a", "meetings", 2),
+        ("b", "meetings", 1),
+        ("u", "units", 1),
+    ]
+
+
+def test_a_content_stored_again_replaces_only_its_own_rows(con):
+    first = _meetings([{"sheet": "台账", "row": 3, "unit": "东城区委"}], rejected=[("台账", 7)])
+    other = _meetings([{"sheet": "台账", "row": 3, "unit": "西城区政府"}], rejected=[])
+    ingest._store(con, [(_raw("a", "meetings"), first), (_raw("b", "meetings"), other)])
+
+    again = _meetings([{"sheet": "台账", "row": 5, "unit": "东城区委（新）"}], rejected=[])
+    ingest._store(con, [(_raw("a", "meetings"), again)])
+
+    assert _rows(con, "parsed_meetings", "sha256, row, unit, parse_rejected") == [
+        ("a", 5, "东城区委（新）", False),
+        ("b", 3, "西城区政府", False),
+    ]
+    assert _rows(con, "parsed_issues", "sha256, row") == []
+    assert _rows(con, "parsed_files", "sha256, rows_read") == [("a", 1), ("b", 1)]
+
+
+def test_a_value_of_the_wrong_type_is_refused_not_cut(con):
+    # the parsers never hand a half number to an integer column; were one to, storing fails loudly
+    bad = _meetings([{"sheet": "台账", "row": 3, "unit": "东城区委", "attendees": "十二"}], rejected=[])
+    with pytest.raises((TypeError, ValueError, duckdb.Error)):
+        ingest._store(con, [(_raw("a", "meetings"), bad)])
