@@ -14,7 +14,7 @@ Plain functions over data frames, so the rules are tested without a warehouse; t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -98,6 +98,18 @@ class _Role:
     entry_duty: np.ndarray  # uncertain task → duty index
     entry_delta: np.ndarray  # uncertain task → points the alternative adds (may be negative)
     weights: tuple[float, float] | None
+    # The uncertain tasks grouped by unit, the same in every draw: the order that groups them (None
+    # when they are grouped already, as the tasks come sorted by unit), each unit with one, and where
+    # its tasks start in that order.
+    entry_order: np.ndarray | None = field(init=False)
+    entry_units: np.ndarray = field(init=False)
+    entry_starts: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        order = np.argsort(self.entry_unit, kind="stable")
+        grouped = self.entry_unit[order]
+        self.entry_order = None if np.array_equal(order, np.arange(len(order))) else order
+        self.entry_units, self.entry_starts = np.unique(grouped, return_index=True)
 
 
 def rank_stability(
@@ -215,10 +227,12 @@ def _draw(r: _Role, size: int, rng: np.random.Generator) -> np.ndarray:
         factors = np.ones((r.base.shape[1], size))
     numerator = r.base @ factors
     if switch is not None:
-        gained = r.entry_delta[:, None] * switch * factors[r.entry_duty]
-        order = np.argsort(r.entry_unit, kind="stable")
-        units, starts = np.unique(r.entry_unit[order], return_index=True)
-        numerator[units] += np.add.reduceat(gained[order], starts, axis=0)
+        gained = r.entry_delta[:, None] * switch
+        if r.weights:  # without a weight range every factor is 1: nothing to multiply
+            gained *= factors[r.entry_duty]
+        if r.entry_order is not None:
+            gained = gained[r.entry_order]
+        numerator[r.entry_units] += np.add.reduceat(gained, r.entry_starts, axis=0)
     denominator = r.applicable @ factors
     max_score = r.units["max_score"].to_numpy(float)[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
