@@ -127,12 +127,12 @@ def _parse_sheet(sheet: Sheet, issues: list[Issue]) -> tuple[dict, list[dict], i
             break  # below 合计 come sign-off lines (填表人、审核人), not tasks
         no_text = to_halfwidth(clean_cell(cell(row, "task_no")))
         task_text = to_halfwidth(clean_cell(cell(row, "task")))
-        first_cell = next((to_halfwidth(clean_cell(v)) for v in row if clean_cell(v)), "")
+        first_cell = next((to_halfwidth(shown) for v in row if (shown := clean_cell(v))), "")
         # offices pad labels: "合  计"
         labels = [t.replace(" ", "") for t in (no_text, task_text, first_cell)]
-        if first_cell.replace(" ", "").startswith(SIGNOFF_WORDS):
+        if labels[2].startswith(SIGNOFF_WORDS):
             break
-        if any(label.startswith(w) for label in labels for w in TOTAL_WORDS):
+        if any(label.startswith(TOTAL_WORDS) for label in labels):
             sheet_meta["total_row"] = row_no
             sheet_meta["total_self"] = parse_number(cell(row, "self"))
             sheet_meta["total_verified"] = parse_number(cell(row, "verified"))

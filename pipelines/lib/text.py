@@ -24,13 +24,25 @@ def _fold(m: re.Match[str]) -> str:
     return _HALFWIDTH[m.group()]
 
 
+# Texts already folded, by text: the same task, duty and column names come back in every file of a
+# kind, and folding a text with full-width characters calls back into Python once per character.
+_FOLDED: dict[str, str] = {}
+_FOLDED_MAX = 50_000  # then start again: a bound on memory whatever the files hold
+
+
 def to_halfwidth(s: str) -> str:
     """Fold full-width letters, digits and ASCII punctuation (（）：，．) and the ideographic space."""
     if s.isascii():  # the common case costs one C call
         return s
-    # Chinese text mostly has no such character, or a few: a regex scan is several times cheaper
-    # than str.translate, which looks up every character of a non-ASCII string in a dict.
-    return _FULLWIDTH.sub(_fold, s)
+    folded = _FOLDED.get(s)
+    if folded is None:
+        # Chinese text mostly has no such character, or a few: a regex scan is several times cheaper
+        # than str.translate, which looks up every character of a non-ASCII string in a dict.
+        folded = _FULLWIDTH.sub(_fold, s)
+        if len(_FOLDED) >= _FOLDED_MAX:
+            _FOLDED.clear()
+        _FOLDED[s] = folded
+    return folded
 
 
 def clean_cell(v: object) -> str:

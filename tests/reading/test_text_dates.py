@@ -6,6 +6,7 @@ from datetime import date, datetime, time
 
 import pytest
 
+from pipelines.lib import text as text_helpers
 from pipelines.lib.dates import parse_date
 from pipelines.lib.records import FileRejected
 from pipelines.lib.text import clean_cell, decode_text, other_encoding, parse_number, to_halfwidth
@@ -46,6 +47,15 @@ def test_to_halfwidth_folds_exactly_the_full_width_ascii_block_and_the_ideograph
             expected = ch
         assert to_halfwidth(ch) == expected, hex(cp)
         assert to_halfwidth(f"县{ch}区{ch}") == f"县{expected}区{expected}", hex(cp)
+        assert to_halfwidth(f"县{ch}区{ch}") == f"县{expected}区{expected}", hex(cp)  # folded before
+
+
+def test_to_halfwidth_remembers_a_bounded_number_of_texts():
+    # a year of ledgers holds millions of distinct texts: what is remembered of them stays bounded
+    texts = [f"第{n}号（通知）" for n in range(text_helpers._FOLDED_MAX + 500)]
+    assert [to_halfwidth(t) for t in texts] == [f"第{n}号(通知)" for n in range(len(texts))]
+    assert len(text_helpers._FOLDED) <= text_helpers._FOLDED_MAX
+    assert [to_halfwidth(t) for t in texts[:3]] == ["第0号(通知)", "第1号(通知)", "第2号(通知)"]
 
 
 # --- clean_cell -------------------------------------------------------------------------------
