@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -254,12 +254,18 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 
+def _arrow_schema(table: str, columns: Iterable[str]) -> pa.Schema:
+    """The Arrow types these columns of a source table travel as (_ARROW_TYPES)."""
+    declared = {c.name: c.data_type for c in source_tables()[table].columns}
+    return pa.schema([(name, _ARROW_TYPES[declared[name]]) for name in columns])
+
+
 def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list]) -> None:
     """Append rows given as column lists to a source table: Arrow built straight from the lists (a
     DataFrame of the same rows cost several times more)."""
-    declared = {c.name: c.data_type for c in source_tables()[table].columns}
+    schema = _arrow_schema(table, columns)
     frame = pa.table(  # noqa: F841 (read by name in SQL)
-        {name: pa.array(values, type=_ARROW_TYPES[declared[name]]) for name, values in columns.items()}
+        {field.name: pa.array(columns[field.name], type=field.type) for field in schema}
     )
     con.execute(f"insert into {table} by name select * from frame")
 
@@ -276,8 +282,11 @@ def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFil
         stored = con.execute(
             "select count(*) from parsed_files where (sha256, kind) in (select (sha256, kind) from new_keys)"
         ).fetchall()[0][0]
-        for table in ("parsed_files", "parsed_issues", *RECORD_TABLES.values()) if stored else ():
-            con.execute(f"delete from {table} where (sha256, kind) in (select (sha256, kind) from new_keys)")
+        if stored:
+            for table in ("parsed_files", "parsed_issues", *RECORD_TABLES.values()):
+                con.execute(
+                    f"delete from {table} where (sha256, kind) in (select (sha256, kind) from new_keys)"
+                )
     finally:
         con.unregister("new_keys")
 
@@ -368,10 +377,7 @@ def _record_table(kind: str, items: list[tuple[RawFile, ParsedFile]]) -> pa.Tabl
             {**rec, "aliases": "|".join(v)} if isinstance(v := rec.get("aliases"), (list, tuple)) else rec
             for rec in rows
         ]
-    declared = {c.name: c.data_type for c in source_tables()[RECORD_TABLES[kind]].columns}
-    schema = pa.schema(
-        [(name, _ARROW_TYPES[declared[name]]) for name in ("sheet", "row", *RECORD_COLUMNS[kind])]
-    )
+    schema = _arrow_schema(RECORD_TABLES[kind], ("sheet", "row", *RECORD_COLUMNS[kind]))
     return (
         pa.Table.from_pylist(rows, schema=schema)
         .append_column("sha256", pa.array(shas, pa.string()))

@@ -130,7 +130,8 @@ def _parse_sheet(sheet: Sheet, issues: list[Issue]) -> tuple[dict, list[dict], i
         first_cell = next((to_halfwidth(shown) for v in row if (shown := clean_cell(v))), "")
         # offices pad labels: "合  计"
         labels = [t.replace(" ", "") for t in (no_text, task_text, first_cell)]
-        if labels[2].startswith(SIGNOFF_WORDS):
+        first_label = labels[-1]
+        if first_label.startswith(SIGNOFF_WORDS):
             break
         if any(label.startswith(TOTAL_WORDS) for label in labels):
             sheet_meta["total_row"] = row_no
