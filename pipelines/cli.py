@@ -97,7 +97,7 @@ def run_pipeline(
     One run at a time: the run lock is held from the first read to the publication. On a terminal,
     unless quiet, the steps are shown as they run (pipelines.lib.progress); `quiet` also leaves out
     the summary."""
-    from pipelines.lib.ingest import start_parsers
+    from pipelines.lib.ingest import parse_ahead, start_parsers, stop_parsing_ahead
     from pipelines.lib.rulebook import RulebookError, load_rulebook
     from pipelines.lib.runlock import RunLocked, command_line, run_lock
     from pipelines.lib.warehouse import Paths
@@ -124,7 +124,11 @@ def run_pipeline(
                 on_takeover=lambda h: _say(f"上次运行未正常结束（{h.describe()}），本次接管。"),
             ),
         ):
-            code, years, steps = _run_locked(paths, years, rulebook, workers, wait_seconds, as_of)
+            parse_ahead(paths.raw_dir, paths.work_db)  # one worker, while Dagster is imported
+            try:
+                code, years, steps = _run_locked(paths, years, rulebook, workers, wait_seconds, as_of)
+            finally:
+                stop_parsing_ahead()
     except RunLocked as exc:
         _say(str(exc))
         return EXIT_LOCKED

@@ -12,8 +12,10 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import re
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,7 @@ import pyarrow as pa
 
 from pipelines.lib import ledgers, progress
 from pipelines.lib.faults import crashpoint
-from pipelines.lib.isolation import map_isolated, start_server
+from pipelines.lib.isolation import Outcome, map_isolated, map_isolated_until, start_server
 from pipelines.lib.records import ERROR, FileRejected, Issue, ParsedFile
 from pipelines.lib.schema import source_tables
 from pipelines.lib.score_sheets import parse_score_sheet
@@ -161,12 +163,117 @@ def start_parsers() -> None:
 
 PARSE_BATCH_FILES = 5000
 
+# Parsing ahead. A command that is about to run the pipeline spends its first seconds on one core,
+# importing Dagster and dbt and listing and hashing the files; one parse worker can use the other
+# core meanwhile. What it parses is only kept in memory, keyed by content: the parse step
+# (`refresh_parse_cache`, the only writer of the parse cache) takes what matches the contents it is
+# asked for and parses the rest. A result the step does not ask for is dropped.
+PARSE_AHEAD_TIMEOUT_S = 5.0  # a file slower than this is left to the parse step (its timeout: 60 s)
+
+
+def _parse_ahead_one(job: tuple[str, str]) -> tuple[str, str, bytes] | None:
+    """(sha256, kind, pickled ParsedFile) of one file, or None when it changed while being read.
+    Kept pickled: the command's main thread, importing meanwhile, does not unpickle it."""
+    path, kind = job
+    before = os.stat(path)
+    sha = file_sha256(Path(path))
+    parsed = _parse_one(job)
+    after = os.stat(path)
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+        return None
+    return sha, kind, pickle.dumps(parsed, pickle.HIGHEST_PROTOCOL)
+
+
+class ParseAhead:
+    """Files being parsed ahead (`parse_ahead`)."""
+
+    def __init__(self, raw_dir: Path, known: set[tuple[str, int, int]], cached: set[tuple[str, str]]):
+        self.stop = threading.Event()
+        self.results: dict[tuple[str, str], bytes] = {}  # (sha256, kind) → pickled ParsedFile
+        self._thread = threading.Thread(
+            target=self._run, args=(raw_dir, known, cached), name="parse-ahead", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, raw_dir: Path, known: set[tuple[str, int, int]], cached: set[tuple[str, str]]) -> None:
+        try:
+            jobs = [
+                (str(raw_dir / f.path), f.kind)
+                for f in discover(raw_dir)
+                if f.kind and (f.path, f.size, f.mtime_ns) not in known
+            ]
+            outcomes = map_isolated_until(
+                _parse_ahead_one, jobs, self.stop, workers=1, timeout_s=PARSE_AHEAD_TIMEOUT_S
+            )
+        except Exception:  # parsing ahead only saves time: the parse step does all that is left
+            LOG.info("parsing ahead stopped", exc_info=True)
+            return
+        for outcome in outcomes.values():
+            if outcome.ok and isinstance(outcome.value, tuple):  # None: the file changed meanwhile
+                sha, kind, blob = outcome.value
+                if (sha, kind) not in cached:
+                    self.results[(sha, kind)] = blob
+
+    def finished(self, timeout: float | None = None) -> bool:
+        """Wait up to `timeout` seconds for every file to be parsed; whether they are."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def take(self) -> dict[tuple[str, str], bytes]:
+        """Stop, and the results so far (a file being parsed is finished first)."""
+        self.stop.set()
+        self._thread.join()
+        return self.results
+
+
+_AHEAD: dict[Path, ParseAhead] = {}  # by raw folder; at most one at a time
+
+
+def parse_ahead(raw_dir: Path, work_db: Path) -> ParseAhead | None:
+    """Start parsing, on one worker, the files the work database does not know by path, size and
+    modification time, until the parse step takes the results (or `stop_parsing_ahead`). Call it
+    holding the run lock: it reads the work database, which must not be open for writing yet."""
+    stop_parsing_ahead()
+    known: set[tuple[str, int, int]] = set()
+    cached: set[tuple[str, str]] = set()
+    if work_db.exists():
+        try:
+            with duckdb.connect(str(work_db), read_only=True) as con:
+                cached = set(
+                    con.execute(
+                        "select sha256, kind from parsed_files where parser_version = ?", [PARSER_VERSION]
+                    ).fetchall()
+                )
+                known = set(
+                    con.execute(
+                        "select path, size, mtime_ns from file_hashes h where exists "
+                        "(select 1 from parsed_files p where p.sha256 = h.sha256 and p.parser_version = ?)",
+                        [PARSER_VERSION],
+                    ).fetchall()
+                )
+        except duckdb.Error:  # an older or damaged work database: the run itself will say so
+            return None
+    ahead = _AHEAD[raw_dir] = ParseAhead(raw_dir, known, cached)
+    return ahead
+
+
+def stop_parsing_ahead() -> None:
+    """Stop parsing ahead and drop its results (the run ended, or failed before its parse step)."""
+    while _AHEAD:
+        _AHEAD.popitem()[1].take()
+
+
+def _parsed_ahead(raw_dir: Path) -> dict[tuple[str, str], bytes]:
+    ahead = _AHEAD.pop(raw_dir, None)
+    return ahead.take() if ahead is not None else {}
+
 
 @dataclass
 class ParseStats:
     files_seen: int = 0
     files_parsed: int = 0
     files_cached: int = 0
+    files_parsed_ahead: int = 0  # of files_parsed
     rows_parsed: int = 0
 
 
@@ -185,11 +292,15 @@ def refresh_parse_cache(
     stats.files_cached = len(wanted) - len(todo)
     unchanged = f"（另有 {stats.files_cached} 个未变，不再解析）" if stats.files_cached else ""
     progress.expect(len(todo), f"解析文件{unchanged}")
+    ahead = _parsed_ahead(raw_dir)
     if not todo:
         return stats
+    ready = [f for f in todo if (f.sha256, str(f.kind)) in ahead]
+    rest = [f for f in todo if (f.sha256, str(f.kind)) not in ahead]
+    stats.files_parsed_ahead = len(ready)
     # In batches: the parsed records of a whole nation-scale year held at once would take gigabytes.
     # The child processes parse the next batch while this one is stored, so neither waits idle.
-    batches = [todo[i : i + PARSE_BATCH_FILES] for i in range(0, len(todo), PARSE_BATCH_FILES)]
+    batches = [rest[i : i + PARSE_BATCH_FILES] for i in range(0, len(rest), PARSE_BATCH_FILES)]
 
     def parse(batch: list[RawFile]):
         return map_isolated(
@@ -199,15 +310,25 @@ def refresh_parse_cache(
             on_done=progress.advance,
         )
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as parser:
-        pending = parser.submit(parse, batches[0])
+    def outcomes_by_batch(parser: ThreadPoolExecutor) -> Iterator[tuple[list[RawFile], list[Outcome]]]:
+        pending = parser.submit(parse, batches[0]) if batches else None
+        for i in range(0, len(ready), PARSE_BATCH_FILES):  # stored while the workers parse the rest
+            batch = ready[i : i + PARSE_BATCH_FILES]
+            progress.advance(len(batch))
+            yield batch, [Outcome(True, pickle.loads(ahead[(f.sha256, str(f.kind))])) for f in batch]
         for k, batch in enumerate(batches):
+            assert pending is not None
             outcomes = pending.result()
             if k + 1 < len(batches):
                 pending = parser.submit(parse, batches[k + 1])
+            yield batch, outcomes
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as parser:
+        for batch, outcomes in outcomes_by_batch(parser):
             parsed: list[tuple[RawFile, ParsedFile]] = []
             for f, outcome in zip(batch, outcomes, strict=False):
                 if outcome.ok:
+                    assert isinstance(outcome.value, ParsedFile)
                     parsed.append((f, outcome.value))
                 else:
                     assert f.kind is not None  # only files of a known kind are parsed (`wanted`)

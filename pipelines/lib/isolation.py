@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Outcome", "map_isolated", "start_server"]
+__all__ = ["Outcome", "map_isolated", "map_isolated_until", "start_server"]
 
 CRASH, TIMEOUT, EXCEPTION = "crash", "timeout", "exception"
 _FLUSH_S = 0.05  # a worker reports finished items at least this often
@@ -90,7 +90,28 @@ def map_isolated(
     if chunksize is None:
         # small batches for few (usually heavy) items, up to 64 for many small ones
         chunksize = max(1, min(64, math.ceil(len(items) / (workers * 4))))
-    return _Pool(fn, items, workers, memory_mb, timeout_s, max(1, chunksize), on_done).run()
+    return _Pool(fn, items, workers, memory_mb, timeout_s, max(1, chunksize), on_done).run()  # type: ignore[return-value]
+
+
+def map_isolated_until(
+    fn: Callable[[Any], Any],
+    items: Iterable[Any],
+    until: threading.Event,
+    *,
+    workers: int = 1,
+    memory_mb: int | None = 1536,
+    timeout_s: float | None = 60.0,
+) -> dict[int, Outcome]:
+    """``map_isolated`` that can be stopped: once ``until`` is set, no further item is started and the
+    call returns when the items already handed to a worker (at most a small batch each) are done.
+    The Outcomes of the items that ran, by index into ``items``."""
+    items = list(items)
+    if not items or until.is_set():
+        return {}
+    workers = max(1, min(int(workers or 1), len(items)))
+    chunksize = max(1, min(64, math.ceil(len(items) / (workers * 4))))
+    results = _Pool(fn, items, workers, memory_mb, timeout_s, chunksize, until=until).run()
+    return {i: outcome for i, outcome in enumerate(results) if outcome is not None}
 
 
 def start_server(fn: Callable[[Any], Any]) -> None:
@@ -215,8 +236,8 @@ class _Worker:
 
 
 class _Pool:
-    def __init__(self, fn, items, workers, memory_mb, timeout_s, chunksize, on_done=None):
-        self.fn, self.items = fn, items
+    def __init__(self, fn, items, workers, memory_mb, timeout_s, chunksize, on_done=None, until=None):
+        self.fn, self.items, self.until = fn, items, until
         self.on_done, self.settled = on_done, 0
         self.n_workers, self.memory_mb = workers, memory_mb
         self.timeout_s, self.chunksize = timeout_s, chunksize
@@ -226,11 +247,13 @@ class _Pool:
         self.workers: list[_Worker] = []
         self.barren_deaths = 0
 
-    def run(self) -> list[Outcome]:
+    def run(self) -> list[Outcome | None]:
         try:
             for _ in range(self.n_workers):
                 self.workers.append(_Worker(self.ctx, self.fn, self.memory_mb))
             while self.pending or any(w.assigned for w in self.workers):
+                if self.until is not None and self.until.is_set():
+                    self.pending.clear()  # stopped: what is not handed out yet is not started
                 self._dispatch()
                 self._wait_and_collect()
                 self._enforce_timeouts()
@@ -240,7 +263,7 @@ class _Pool:
         finally:
             for worker in self.workers:
                 worker.stop()
-        return self.results  # type: ignore[return-value]
+        return self.results
 
     def _settle(self, i: int, outcome: Outcome) -> None:
         self.settled += self.results[i] is None

@@ -71,6 +71,7 @@ def parse_raw_files(paths: Paths, workers: int = 2) -> dict[str, int]:
     return {
         "files_parsed": stats.files_parsed,
         "files_cached": stats.files_cached,
+        "files_parsed_ahead": stats.files_parsed_ahead,
         "rows_parsed": stats.rows_parsed,
     }
 

@@ -8,6 +8,7 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
 import types
 import zipfile
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.lib.isolation import Outcome, map_isolated
+from pipelines.lib.isolation import Outcome, map_isolated, map_isolated_until
 from pipelines.lib.records import FileRejected
 
 # Functions run in the workers must be importable there: keep them at module level.
@@ -35,6 +36,11 @@ def _misbehave(x: int) -> int:
 
 def _abort(_x) -> None:
     os.abort()
+
+
+def _slow_square(x: int) -> int:
+    time.sleep(0.02)
+    return x * x
 
 
 def _identity(x):
@@ -296,3 +302,23 @@ def test_a_broken_set_up_raises_instead_of_looping():
     finally:
         del sys.modules[module.__name__]
     assert time.monotonic() - started < 30
+
+
+def test_a_stopped_map_starts_no_further_item():
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    started = time.monotonic()
+    outcomes = map_isolated_until(_slow_square, range(500), stop, workers=1)
+    assert time.monotonic() - started < 5  # 500 items would take 10 s
+    assert 0 < len(outcomes) < 500
+    assert sorted(outcomes) == list(range(len(outcomes)))  # items start in order; none is skipped
+    assert all(o.ok and o.value == i * i for i, o in outcomes.items())
+
+
+def test_an_unstopped_map_runs_every_item_and_a_stopped_one_none():
+    assert map_isolated_until(_slow_square, range(10), threading.Event(), workers=2) == {
+        i: Outcome(True, i * i) for i in range(10)
+    }
+    stopped = threading.Event()
+    stopped.set()
+    assert map_isolated_until(_slow_square, range(10), stopped) == {}

@@ -1,6 +1,8 @@
 """The parse cache as staging reads it: each parser record is one row keyed by its content, with its
 declared column types; rows the parser rejected are flagged, those it rejected without a record kept
-as placeholders; a content stored again replaces its rows and leaves every other content's."""
+as placeholders; a content stored again replaces its rows and leaves every other content's. Files
+parsed ahead (while a command starts) are stored as the parse step would have parsed them, and only
+when their content is the one listed."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ from datetime import date
 
 import duckdb
 import pytest
+from builders import city_units, losing, write_meetings, write_score_sheet, write_units
 
-from pipelines.lib import ingest
+from pipelines.lib import ingest, pipeline
 from pipelines.lib.records import ERROR, Issue, ParsedFile
 from pipelines.lib.schema import create_tables
+from pipelines.lib.warehouse import Paths
 
 
 def _raw(sha: str, kind: str) -> ingest.RawFile:
@@ -112,3 +116,55 @@ def test_a_value_of_the_wrong_type_is_refused_not_cut(con):
     bad = _meetings([{"sheet": "台账", "row": 3, "unit": "东城区委", "attendees": "十二"}], rejected=[])
     with pytest.raises((TypeError, ValueError, duckdb.Error)):
         ingest._store(con, [(_raw("a", "meetings"), bad)])
+
+
+def _parse_cache(paths: Paths) -> dict[str, list[tuple]]:
+    tables = {"parsed_files": "* exclude (parsed_at)", "parsed_issues": "*"}
+    tables |= dict.fromkeys(ingest.RECORD_TABLES.values(), "*")
+    with duckdb.connect(str(paths.work_db), read_only=True) as con:
+        return {
+            t: con.execute(f"select {cols} from {t} order by all").fetchall() for t, cols in tables.items()
+        }
+
+
+def _scan_and_parse(paths: Paths) -> dict[str, int]:
+    pipeline.scan_raw_files(paths)
+    return pipeline.parse_raw_files(paths)
+
+
+def test_files_parsed_ahead_are_stored_as_the_parse_step_parses_them(tmp_path):
+    raw = tmp_path / "raw"
+    write_units(raw, city_units(["清丰县", "范县"]))
+    write_score_sheet(raw, 2024, "清丰县", "party", losing("party", 2))
+    write_score_sheet(raw, 2024, "范县", "government")
+    write_meetings(raw, 2024, "台账.csv", [("清丰县委", "2024-03-05", "常委会", "听取法治建设工作汇报")])
+    plain = Paths.from_env(raw, tmp_path / "plain" / "fazhi.duckdb")
+    assert _scan_and_parse(plain)["files_parsed_ahead"] == 0
+
+    office = Paths.from_env(raw, tmp_path / "office" / "fazhi.duckdb")
+    ahead = ingest.parse_ahead(raw, office.work_db)
+    assert ahead is not None and ahead.finished(timeout=60)
+    stats = _scan_and_parse(office)
+    assert stats["files_parsed"] == stats["files_parsed_ahead"] == 4
+    assert _parse_cache(office) == _parse_cache(plain)
+
+    # A corrected sheet: only it is parsed ahead (the others are known by path, size and time) ...
+    write_score_sheet(raw, 2024, "范县", "government", losing("government", 6))
+    ahead = ingest.parse_ahead(raw, office.work_db)
+    assert ahead is not None and ahead.finished(timeout=60)
+    assert len(ahead.results) == 1
+    # ... but corrected again before the run lists it: what was parsed ahead is not that content.
+    write_score_sheet(raw, 2024, "范县", "government", losing("government", 3))
+    stats = _scan_and_parse(office)
+    assert (stats["files_parsed"], stats["files_parsed_ahead"]) == (1, 0)
+    _scan_and_parse(plain)
+    assert _parse_cache(office) == _parse_cache(plain)
+
+
+def test_nothing_is_parsed_ahead_for_an_unreadable_work_database(tmp_path):
+    raw = tmp_path / "raw"
+    write_units(raw, city_units(["清丰县"]))
+    work_db = tmp_path / "fazhi_work.duckdb"
+    work_db.write_bytes(b"not a database")
+    assert ingest.parse_ahead(raw, work_db) is None
+    assert _scan_and_parse(Paths.from_env(raw, tmp_path / "fazhi.duckdb"))["files_parsed_ahead"] == 0
