@@ -124,7 +124,8 @@ def run_pipeline(
                 on_takeover=lambda h: _say(f"上次运行未正常结束（{h.describe()}），本次接管。"),
             ),
         ):
-            parse_ahead(paths.raw_dir, paths.work_db)  # one worker, while Dagster is imported
+            if workers > 1:  # a core to spare: one worker parses while Dagster is imported
+                parse_ahead(paths.raw_dir, paths.work_db)
             try:
                 code, years, steps = _run_locked(paths, years, rulebook, workers, wait_seconds, as_of)
             finally:
