@@ -86,11 +86,8 @@ def map_isolated(
     items = list(items)
     if not items:
         return []
-    workers = max(1, min(int(workers or 1), len(items)))
-    if chunksize is None:
-        # small batches for few (usually heavy) items, up to 64 for many small ones
-        chunksize = max(1, min(64, math.ceil(len(items) / (workers * 4))))
-    return _Pool(fn, items, workers, memory_mb, timeout_s, max(1, chunksize), on_done).run()  # type: ignore[return-value]
+    # not stoppable: every item gets its Outcome
+    return _Pool(fn, items, workers, memory_mb, timeout_s, chunksize, on_done).run()  # type: ignore[return-value]
 
 
 def map_isolated_until(
@@ -108,9 +105,7 @@ def map_isolated_until(
     items = list(items)
     if not items or until.is_set():
         return {}
-    workers = max(1, min(int(workers or 1), len(items)))
-    chunksize = max(1, min(64, math.ceil(len(items) / (workers * 4))))
-    results = _Pool(fn, items, workers, memory_mb, timeout_s, chunksize, until=until).run()
+    results = _Pool(fn, items, workers, memory_mb, timeout_s, None, until=until).run()
     return {i: outcome for i, outcome in enumerate(results) if outcome is not None}
 
 
@@ -239,8 +234,12 @@ class _Pool:
     def __init__(self, fn, items, workers, memory_mb, timeout_s, chunksize, on_done=None, until=None):
         self.fn, self.items, self.until = fn, items, until
         self.on_done, self.settled = on_done, 0
+        workers = max(1, min(int(workers or 1), len(items)))
+        if chunksize is None:
+            # small batches for few (usually heavy) items, up to 64 for many small ones
+            chunksize = min(64, math.ceil(len(items) / (workers * 4)))
         self.n_workers, self.memory_mb = workers, memory_mb
-        self.timeout_s, self.chunksize = timeout_s, chunksize
+        self.timeout_s, self.chunksize = timeout_s, max(1, chunksize)
         self.ctx = _forkserver_context(fn)
         self.results: list[Outcome | None] = [None] * len(items)
         self.pending = collections.deque(range(len(items)))
