@@ -47,7 +47,10 @@ def stage_ledger(
             f"select r.path as file, r.folder_year, {row_year} as row_year, "
             f"t.* exclude (sha256, kind{UNUSED_COLUMNS.get(kind, '')}) "
             f"from raw_files r join {RECORD_TABLES[kind]} t on t.sha256 = r.sha256 and t.kind = r.kind "
-            f"where r.kind = ? and (r.folder_year = ? or {row_year} = ?)",
+            f"where r.kind = ? and (r.folder_year = ? or {row_year} = ?) "
+            # what comes first is decided here (a repeated meeting counts at its first listing), not by
+            # the order a parallel scan happens to return
+            'order by r.path, t.sheet nulls first, t."row"',
             [kind, year, year],
         )
         _year(con, report, kind, registry, files, year, rows, staged, stage_rows)
