@@ -118,7 +118,7 @@ def sign_in(page, url: str, user: str = user_of("analyst"), password: str = PASS
     page.goto(url)
     page.get_by_label("用户名").fill(user)
     page.get_by_label("密码").fill(password)
-    page.get_by_role("button", name="登录").click()
+    page.get_by_role("button", name="登录", exact=True).click()
     expect(page.get_by_role("button", name="退出登录")).to_be_visible()
 
 
@@ -357,7 +357,7 @@ def test_sign_in_failures_lockout_and_sign_out_in_a_browser(browser_page, app_ur
     def attempt(user: str, password: str) -> None:
         page.get_by_label("用户名").fill(user)
         page.get_by_label("密码").fill(password)
-        page.get_by_role("button", name="登录").click()
+        page.get_by_role("button", name="登录", exact=True).click()
         expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
 
     page.goto(app_url + "/")
@@ -374,4 +374,5 @@ def test_sign_in_failures_lockout_and_sign_out_in_a_browser(browser_page, app_ur
     _settled(page, "总览")
     page.get_by_role("button", name="退出登录").click()
     expect(page.get_by_text("已退出登录")).to_be_visible()
-    expect(page.get_by_role("button", name="登录")).to_be_visible()
+    expect(page.get_by_role("button", name="退出登录")).to_have_count(0)
+    expect(page.get_by_role("button", name="登录", exact=True)).to_be_visible()
