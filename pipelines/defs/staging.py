@@ -41,9 +41,14 @@ DESCRIPTIONS = {
 }
 
 
+def kind_deps(kind: str) -> list[str]:
+    """What a kind's staging reads: the files, its own inputs and (but for other_files) the registry."""
+    return [*_FILES, *KINDS[kind][1]] + (["stg_units"] if kind != "other_files" else [])
+
+
 def _staging_asset(kind: str) -> dg.AssetsDefinition:
-    tables, reads = KINDS[kind]
-    deps = [*_FILES, *reads] + (["stg_units"] if kind != "other_files" else [])
+    tables = KINDS[kind][0]
+    deps = kind_deps(kind)
 
     @dg.multi_asset(
         name=f"stage_{kind}",

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from builders import city_units, write_meetings, write_units
 
+from pipelines.defs import staging
 from pipelines.lib import pipeline
 from pipelines.lib.rulebook import load_rulebook
 from pipelines.lib.warehouse import Paths, transaction, work_connection
@@ -40,8 +41,9 @@ def _staged(tmp_path: Path, stored_backwards: bool) -> tuple[list[tuple], list[t
             )
             con.execute("delete from parsed_meetings")
             con.execute("insert into parsed_meetings select * from backwards")
-    tables, reads = ["stg_meetings", "stg_meeting_files", "stg_meeting_issues"], ["parsed_meetings"]
-    pipeline.stage_kind(paths, rules, "meetings", owns=tables, reads=[*pipeline.FILE_TABLES, *reads])
+    # staged as its asset stages it, with the tables the asset declares
+    owns = staging.KINDS["meetings"][0]
+    pipeline.stage_kind(paths, rules, "meetings", owns=owns, reads=staging.kind_deps("meetings"))
     with work_connection(paths) as con:
         flags = con.execute(
             'select file, "row", is_duplicate from stg_meetings where topic = ? order by file, "row"',
