@@ -225,7 +225,11 @@ def years_present(con: duckdb.DuckDBPyConnection) -> list[int]:
 
 
 def concat_rows(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
-    """The staged rows of every year as one frame (an empty one with the table's columns if none)."""
+    """The staged rows of every year as one frame (an empty one with the table's columns if none). One
+    year's frame is handed on as it is: concatenating it alone copies every column, seconds for a
+    nation year's meetings."""
+    if len(frames) == 1:
+        return frames[0]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 

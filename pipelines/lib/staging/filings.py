@@ -12,7 +12,7 @@ from pipelines.lib.records import ERROR
 from pipelines.lib.rulebook import Rulebook
 from pipelines.lib.schema import source_tables
 from pipelines.lib.staging.common import Report, concat_rows, int_or_none
-from pipelines.lib.staging.ledgers import stage_ledger, unit_columns
+from pipelines.lib.staging.ledgers import stage_ledger
 
 COLUMNS = source_tables()["stg_filings"].column_names
 
@@ -44,7 +44,6 @@ def stage_filings(
         ok = rows[~rows["rejected"] & ~unknown & (rows["row_year"] == year)].copy()
         if not ok.empty:
             ok["year"] = year
-            unit_columns(registry, ok)
             staged.append(ok[COLUMNS])
         return unknown
 

@@ -9,11 +9,12 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from pipelines.lib.ingest import RECORD_TABLES
-from pipelines.lib.names import UnitRegistry
+from pipelines.lib.names import Resolution, UnitRegistry
 from pipelines.lib.records import ERROR
-from pipelines.lib.staging.common import Report, file_frame, int_or_none, parse_issues, query_frame
+from pipelines.lib.staging.common import Report, file_frame, parse_issues, query_frame
 
 # kind → the column whose date decides a row's year (None: the row's 年度 column, else its folder's)
 DATE_COLUMN = {"meetings": "date", "filings": None, "normative_docs": "issued_date", "rectifications": None}
@@ -41,19 +42,44 @@ def stage_ledger(
     row_year = (
         f"coalesce(year(t.{date_col}), r.folder_year)" if date_col else "coalesce(t.year, r.folder_year)"
     )
+    rows_of_kind = (
+        f"from raw_files r join {RECORD_TABLES[kind]} t on t.sha256 = r.sha256 and t.kind = r.kind "
+    )
+    # Each unit text resolved once for every year; its unit, role and region joined to the rows in SQL
+    # (a pandas lookup over a nation year's millions of rows cost seconds).
+    texts = [
+        u
+        for (u,) in con.execute(f"select distinct t.unit {rows_of_kind} where r.kind = ?", [kind]).fetchall()
+        if u is not None
+    ]
+    resolved = {u: registry.resolve(u) for u in texts}
+    known = {u: r.unit for u, r in resolved.items() if r.unit is not None}
+    ledger_units = pa.table(
+        {
+            "unit": list(known),
+            "unit_id": [u.unit_id for u in known.values()],
+            "role": [u.role for u in known.values()],
+            "region": [u.region for u in known.values()],
+        },
+        schema=pa.schema([(c, pa.string()) for c in ("unit", "unit_id", "role", "region")]),
+    )
     for year in years:
-        rows = query_frame(
-            con,
-            f"select r.path as file, r.folder_year, {row_year} as row_year, "
-            f"t.* exclude (sha256, kind{UNUSED_COLUMNS.get(kind, '')}) "
-            f"from raw_files r join {RECORD_TABLES[kind]} t on t.sha256 = r.sha256 and t.kind = r.kind "
-            f"where r.kind = ? and (r.folder_year = ? or {row_year} = ?) "
-            # what comes first is decided here (a repeated meeting counts at its first listing), not by
-            # the order a parallel scan happens to return
-            'order by r.path, t.sheet nulls first, t."row"',
-            [kind, year, year],
-        )
-        _year(con, report, kind, registry, files, year, rows, staged, stage_rows)
+        con.register("ledger_units", ledger_units)
+        try:
+            rows = query_frame(
+                con,
+                f"select r.path as file, r.folder_year, {row_year} as row_year, "
+                f"t.* exclude (sha256, kind{UNUSED_COLUMNS.get(kind, '')}), u.unit_id, u.role, u.region "
+                f"{rows_of_kind} left join ledger_units u on u.unit = t.unit "
+                f"where r.kind = ? and (r.folder_year = ? or {row_year} = ?) "
+                # what comes first is decided here (a repeated meeting counts at its first listing), not
+                # by the order a parallel scan happens to return
+                'order by r.path, t.sheet nulls first, t."row"',
+                [kind, year, year],
+            )
+        finally:
+            con.unregister("ledger_units")
+        _year(con, report, kind, files, year, rows, staged, stage_rows, resolved)
     return report, staged
 
 
@@ -61,13 +87,15 @@ def _year(
     con: duckdb.DuckDBPyConnection,
     report: Report,
     kind: str,
-    registry: UnitRegistry,
     files: pd.DataFrame,
     year: int,
     rows: pd.DataFrame,
     staged: list[pd.DataFrame],
     stage_rows: RowStager,
+    resolved: dict[str, Resolution],
 ) -> None:
+    """One year's rows: `rows` come with their unit (unit_id, role, region), null when the unit text
+    names no registered unit (`resolved` says why)."""
     for col in ("file", "sheet"):  # repeated on every row of a file
         rows[col] = rows[col].astype("category")
     mine = files[files["folder_year"] == year]
@@ -88,18 +116,21 @@ def _year(
                 )
         return
 
-    # Resolve each distinct unit text once.
-    res = {u: registry.resolve(u) for u in rows["unit"].dropna().unique()}
-    rows["unit_id"] = rows["unit"].map({u: r.unit.unit_id for u, r in res.items() if r.unit})
     unknown = rows["unit_id"].isna() & ~rows["parse_rejected"]
-    r: Any  # a frame row, as `f`
-    for r in rows[unknown & (rows["folder_year"] == year)].itertuples(index=False):
-        msg = res[r.unit].message(r.unit) if r.unit in res else "本行未填写单位名称。"
-        report.issue(year, r.file, r.sheet, int_or_none(r.row), r.unit, ERROR, "unknown_unit", msg)
+    told = rows[unknown & (rows["folder_year"] == year)]
+    # a message names the closest registered names: looked for only for the units told
+    messages = {u: resolved[u].message(u) for u in told["unit"].dropna().unique()}
+    report.issue_rows(
+        year,
+        told,
+        ERROR,
+        "unknown_unit",
+        told["unit"].map(messages).astype(object).where(told["unit"].notna(), "本行未填写单位名称。"),
+    )
     rows["rejected"] = rows["parse_rejected"] | unknown
     rows.loc[stage_rows(report, year, rows, staged), "rejected"] = True
 
-    own = rows[rows["folder_year"] == year]
+    own = rows.loc[rows["folder_year"] == year, ["file", "row", "rejected", "unit_id"]]
     counts = {
         file: (int(n), int(rej))
         for file, n, rej in own.groupby("file", observed=True)
@@ -108,7 +139,9 @@ def _year(
     }
     # the file's unit when all its loaded rows name the same one
     per_file = (
-        own.dropna(subset=["unit_id"]).groupby("file", observed=True)["unit_id"].agg(["nunique", "first"])
+        own.loc[own["unit_id"].notna(), ["file", "unit_id"]]
+        .groupby("file", observed=True)["unit_id"]
+        .agg(["nunique", "first"])
     )
     unit_of = {file: first if n == 1 else None for file, n, first in per_file.itertuples()}
     for f in mine.itertuples(index=False):
@@ -131,11 +164,3 @@ def _year(
             None,
             f.mtime_ns,
         )
-
-
-def unit_columns(registry: UnitRegistry, frame: pd.DataFrame) -> pd.DataFrame:
-    """role and region of each row's unit, from the registry."""
-    units = [registry.by_id[u] for u in frame["unit_id"].unique()]
-    frame["role"] = frame["unit_id"].map({u.unit_id: u.role for u in units})
-    frame["region"] = frame["unit_id"].map({u.unit_id: u.region for u in units})
-    return frame

@@ -14,7 +14,7 @@ from pipelines.lib.records import WARNING
 from pipelines.lib.rulebook import Rulebook
 from pipelines.lib.schema import source_tables
 from pipelines.lib.staging.common import Report, concat_rows, int_or_none
-from pipelines.lib.staging.ledgers import stage_ledger, unit_columns
+from pipelines.lib.staging.ledgers import stage_ledger
 
 COLUMNS = source_tables()["stg_meetings"].column_names
 
@@ -85,7 +85,6 @@ def stage_meetings(
         ok["quarter"] = ok["date"].dt.quarter
         ok["half"] = (ok["quarter"] + 1) // 2
         ok["year"] = year
-        unit_columns(registry, ok)
         staged.append(ok[COLUMNS])
         return none
 

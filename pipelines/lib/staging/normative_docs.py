@@ -11,7 +11,7 @@ from pipelines.lib.names import UnitRegistry
 from pipelines.lib.rulebook import Rulebook
 from pipelines.lib.schema import source_tables
 from pipelines.lib.staging.common import Report, concat_rows
-from pipelines.lib.staging.ledgers import stage_ledger, unit_columns
+from pipelines.lib.staging.ledgers import stage_ledger
 
 COLUMNS = source_tables()["stg_normative_docs"].column_names
 
@@ -27,7 +27,6 @@ def stage_normative_docs(
         ok = rows[~rows["rejected"] & (rows["row_year"] == year)].copy()
         if not ok.empty:
             ok["year"] = year
-            unit_columns(registry, ok)
             staged.append(ok[COLUMNS])
         return pd.Series(False, index=rows.index)
 

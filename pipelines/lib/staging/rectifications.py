@@ -13,7 +13,7 @@ from pipelines.lib.names import UnitRegistry
 from pipelines.lib.rulebook import Rulebook
 from pipelines.lib.schema import source_tables
 from pipelines.lib.staging.common import Report, concat_rows
-from pipelines.lib.staging.ledgers import stage_ledger, unit_columns
+from pipelines.lib.staging.ledgers import stage_ledger
 from pipelines.lib.text import to_halfwidth
 
 COLUMNS = source_tables()["stg_rectifications"].column_names
@@ -44,7 +44,6 @@ def stage_rectifications(
             keys = ["unit_id", "source", "_key"]
             ok["versions"] = ok.groupby(keys, dropna=False)["row"].transform("size")
             ok = ok.drop_duplicates(keys, keep="first").sort_values(["file", "sheet", "row"])
-            unit_columns(registry, ok)
             staged.append(ok[COLUMNS])
         return pd.Series(False, index=rows.index)
 
