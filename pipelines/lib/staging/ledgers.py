@@ -63,9 +63,9 @@ def stage_ledger(
         },
         schema=pa.schema([(c, pa.string()) for c in ("unit", "unit_id", "role", "region")]),
     )
-    for year in years:
-        con.register("ledger_units", ledger_units)
-        try:
+    con.register("ledger_units", ledger_units)
+    try:
+        for year in years:
             rows = query_frame(
                 con,
                 f"select r.path as file, r.folder_year, {row_year} as row_year, "
@@ -77,9 +77,9 @@ def stage_ledger(
                 'order by r.path, t.sheet nulls first, t."row"',
                 [kind, year, year],
             )
-        finally:
-            con.unregister("ledger_units")
-        _year(con, report, kind, files, year, rows, staged, stage_rows, resolved)
+            _year(con, report, kind, files, year, rows, staged, stage_rows, resolved)
+    finally:
+        con.unregister("ledger_units")
     return report, staged
 
 
