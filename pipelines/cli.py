@@ -157,6 +157,7 @@ def _run_locked(
     from pipelines.defs.resources import FazhiWarehouse
     from pipelines.lib import pipeline
     from pipelines.lib.gc_tuning import collector_for_bulk_rows
+    from pipelines.lib.run_instance import ephemeral_instance
 
     resources = {
         **(defs.resources or {}),
@@ -171,7 +172,7 @@ def _run_locked(
     }
     # Imports done: what exists now lives as long as the process (pipelines/lib/gc_tuning.py).
     with collector_for_bulk_rows():
-        instance = dg.DagsterInstance.ephemeral()
+        instance = ephemeral_instance()
         # Dagster's own step log stays out of the clerk's terminal; a failure is told in one sentence.
         run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
         shown = _RunProgress(str(paths.warehouse))

@@ -1,0 +1,60 @@
+"""The Dagster instance of a `fazhi run`: in memory, as `DagsterInstance.ephemeral()` makes it, with
+its event log kept on one SQLite connection for the life of the instance.
+
+Dagster's in-memory event log opens a new SQLite connection, and sets two pragmas on it, for every
+event it stores. A province run stores over a thousand events (each mart's and each dbt test's
+planned, materialized and evaluated events among them), and opening those connections cost about
+half a second of every run (docs/performance.md). The events, the SQL that stores them and what
+the run reads back are Dagster's own; only the connection is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+from dagster._core.instance import InstanceType
+from dagster._core.launcher.sync_in_memory_run_launcher import SyncInMemoryRunLauncher
+from dagster._core.run_coordinator import DefaultRunCoordinator
+from dagster._core.storage.event_log import InMemoryEventLogStorage
+from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
+from dagster._core.storage.root import TemporaryLocalArtifactStorage
+from dagster._core.storage.runs import InMemoryRunStorage
+from sqlalchemy.engine import Connection
+
+
+class HeldConnectionEventLog(InMemoryEventLogStorage):
+    """The in-memory event log, each call served by the connection it holds for its life. Calls are
+    serialised by the storage's own lock, as they are for a fresh connection; the pragmas Dagster
+    sets on each fresh one change nothing here (an in-memory database has no WAL, and
+    `foreign_keys` set inside a transaction is ignored by SQLite). Whether a table exists, which
+    Dagster asks twice for each check result stored, is answered once per table: the tables are all
+    made when the storage is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._tables: dict[str, bool] = {}
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        with self._db_lock, self._held_conn.begin():
+            yield self._held_conn
+
+    def has_table(self, table_name: str) -> bool:
+        if table_name not in self._tables:
+            self._tables[table_name] = super().has_table(table_name)
+        return self._tables[table_name]
+
+
+def ephemeral_instance() -> dg.DagsterInstance:
+    """`DagsterInstance.ephemeral()`, with the event log above."""
+    return dg.DagsterInstance(
+        instance_type=InstanceType.EPHEMERAL,
+        local_artifact_storage=TemporaryLocalArtifactStorage(),
+        run_storage=InMemoryRunStorage(),
+        event_storage=HeldConnectionEventLog(),
+        compute_log_manager=NoOpComputeLogManager(),
+        run_coordinator=DefaultRunCoordinator(),
+        run_launcher=SyncInMemoryRunLauncher(),
+    )
