@@ -32,8 +32,8 @@ import pandas as pd
 import python_calamine
 
 from pipelines.lib.excel import _forget_parts, read_workbook
-from pipelines.lib.ingest import _parse_one
 from pipelines.lib.isolation import map_isolated
+from pipelines.lib.parsing import parse_one
 from pipelines.lib.records import FileRejected
 from pipelines.lib.score_sheets import parse_score_sheet
 
@@ -113,7 +113,7 @@ def main() -> None:
             rates[name] = max(rates.get(name, 0.0), rate)
     rates["parse_score_sheet (read + parse)"] = _timed(files, lambda fs: [parse_score_sheet(f) for f in fs])
     rates["pipeline parsing, 2 isolated workers"] = _timed(
-        files, lambda fs: map_isolated(_parse_one, [(str(f), "score_sheet") for f in fs], workers=2)
+        files, lambda fs: map_isolated(parse_one, [(str(f), "score_sheet") for f in fs], workers=2)
     )
     base = rates['pandas.read_excel(engine="openpyxl")']
     print(f"{'reader':<48}{'workbooks/s':>12}{'× openpyxl':>12}")

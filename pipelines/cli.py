@@ -97,7 +97,8 @@ def run_pipeline(
     One run at a time: the run lock is held from the first read to the publication. On a terminal,
     unless quiet, the steps are shown as they run (pipelines.lib.progress); `quiet` also leaves out
     the summary."""
-    from pipelines.lib.ingest import parse_ahead, start_parsers, stop_parsing_ahead
+    from pipelines.lib.ingest import parse_ahead, stop_parsing_ahead
+    from pipelines.lib.parsing import start_parsers
     from pipelines.lib.rulebook import RulebookError, load_rulebook
     from pipelines.lib.runlock import RunLocked, command_line, run_lock
     from pipelines.lib.warehouse import Paths

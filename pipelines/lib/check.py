@@ -1,7 +1,7 @@
 """Check a submission before it is stored, and store it without ever overwriting one.
 
 A check is the ingestion's own work on one file: the same parsers in the same bounded child processes
-(`ingest._parse_one` through `isolation.map_isolated`), then the same staging (`pipeline.STAGERS`) in
+(`parsing.parse_one` through `isolation.map_isolated`), then the same staging (`pipeline.STAGERS`) in
 an in-memory work database holding only this file, against the unit registry and the evidence of the
 PUBLISHED warehouse (read-only, so a check never waits for the pipeline's run lock). What it says a
 file will count as is what the next run will make of it.
@@ -30,7 +30,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from pipelines.lib import ingest
+from pipelines.lib import ingest, parsing
 from pipelines.lib.isolation import map_isolated
 from pipelines.lib.names import Unit, UnitRegistry
 from pipelines.lib.records import ERROR, Issue, ParsedFile
@@ -51,7 +51,7 @@ _CRASHES = ("crash", "timeout", "exception")
 def upload_kinds() -> list[str]:
     """The kinds a submission may be: every parser's, except the registry (not a unit's submission).
     Read at each call, so a kind added to the ingestion is offered without a change here."""
-    return [k for k in ingest.PARSERS if k != "units" and folder_of(k) is not None]
+    return [k for k in parsing.PARSERS if k != "units" and folder_of(k) is not None]
 
 
 def folder_of(kind: str) -> str | None:
@@ -219,7 +219,7 @@ def check_file(
 ) -> FileCheck:
     """What `path` will count as once stored. kind/year: chosen by the user (None: from the file).
     region: the viewer's region, for a county liaison (closest names and records only from it)."""
-    data_hash, size = ingest.file_sha256(path), path.stat().st_size
+    data_hash, size = parsing.file_sha256(path), path.stat().st_size
     original = original_name or path.name
     result = FileCheck(original, safe_name(original), data_hash, size)
     if kind is not None and kind not in upload_kinds():
@@ -256,15 +256,15 @@ def _parse(path: Path, kind: str | None, workers: int) -> tuple[str | None, bool
     other kind's parser, and the one that reads the most usable rows wins (ties: the ingestion's order).
     A crash or timeout ends detection: the same bytes would take any reader down."""
     if kind is not None:
-        return kind, False, _outcome(map_isolated(ingest._parse_one, [(str(path), kind)], workers=1)[0], kind)
+        return kind, False, _outcome(map_isolated(parsing.parse_one, [(str(path), kind)], workers=1)[0], kind)
     kinds = upload_kinds()
-    first = _outcome(map_isolated(ingest._parse_one, [(str(path), kinds[0])], workers=1)[0], kinds[0])
+    first = _outcome(map_isolated(parsing.parse_one, [(str(path), kinds[0])], workers=1)[0], kinds[0])
     tried = [(kinds[0], first)]
     crashed = first.file_error is not None and first.file_error.code.startswith("parse_")
     if first.file_error is None or crashed:
         return (kinds[0] if first.file_error is None else None), True, first
     rest = kinds[1:]
-    outcomes = map_isolated(ingest._parse_one, [(str(path), k) for k in rest], workers=workers)
+    outcomes = map_isolated(parsing.parse_one, [(str(path), k) for k in rest], workers=workers)
     tried += [(k, _outcome(o, k)) for k, o in zip(rest, outcomes, strict=True)]
     readable = [(k, p) for k, p in tried if p.file_error is None]
     if readable:

@@ -8,14 +8,13 @@ a process; such a file becomes one error for that file and every other file stil
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import pickle
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +23,12 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from pipelines.lib import ledgers, progress
+from pipelines.lib import progress
 from pipelines.lib.faults import crashpoint
-from pipelines.lib.isolation import Outcome, map_isolated, map_isolated_until, start_server
-from pipelines.lib.records import ERROR, FileRejected, Issue, ParsedFile
+from pipelines.lib.isolation import Outcome, map_isolated, map_isolated_until
+from pipelines.lib.parsing import file_sha256, parse_ahead_one, parse_one
+from pipelines.lib.records import ERROR, Issue, ParsedFile
 from pipelines.lib.schema import source_tables
-from pipelines.lib.score_sheets import parse_score_sheet
 from pipelines.lib.warehouse import transaction, utc_now
 
 # Bump when any parser's output changes: cached results of older parsers are then re-parsed.
@@ -47,14 +46,6 @@ KIND_FOLDERS = {
     "规范性文件": "normative_docs",
     "rectifications": "rectifications",
     "整改台账": "rectifications",
-}
-PARSERS: dict[str, Callable[[Path], ParsedFile]] = {
-    "score_sheet": parse_score_sheet,
-    "meetings": ledgers.parse_meetings,
-    "filings": ledgers.parse_filings,
-    "normative_docs": ledgers.parse_normative_docs,
-    "rectifications": ledgers.parse_rectifications,
-    "units": ledgers.parse_units,
 }
 RECORD_TABLES = {
     "score_sheet": "parsed_score_rows",
@@ -117,15 +108,6 @@ def discover(raw_dir: Path) -> list[RawFile]:
     return found
 
 
-def file_sha256(path: Path) -> str:
-    """A file's content hash, read in blocks (a workbook may be large): what the parse cache is keyed by."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def hash_files(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: list[RawFile]) -> None:
     """Fill sha256, re-reading only files whose size or mtime changed since the last run."""
     known = {
@@ -147,20 +129,6 @@ def hash_files(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: list[RawFil
     crashpoint("ingest.hashed")
 
 
-def _parse_one(job: tuple[str, str]) -> ParsedFile:
-    path, kind = job
-    try:
-        return PARSERS[kind](Path(path))
-    except FileRejected as exc:  # the same outcome whichever parser refused the file
-        return ParsedFile(kind, file_error=Issue(exc.code, exc.message))
-
-
-def start_parsers() -> None:
-    """Start the parse workers' fork server now, without waiting (isolation.start_server): a command
-    about to parse calls it first, so that the workers are ready when parsing begins."""
-    start_server(_parse_one)
-
-
 PARSE_BATCH_FILES = 5000
 
 # Parsing ahead. A command that is about to run the pipeline spends its first seconds on one core,
@@ -169,19 +137,6 @@ PARSE_BATCH_FILES = 5000
 # (`refresh_parse_cache`, the only writer of the parse cache) takes what matches the contents it is
 # asked for and parses the rest. A result the step does not ask for is dropped.
 PARSE_AHEAD_TIMEOUT_S = 5.0  # a file slower than this is left to the parse step (its timeout: 60 s)
-
-
-def _parse_ahead_one(job: tuple[str, str]) -> tuple[str, str, bytes] | None:
-    """(sha256, kind, pickled ParsedFile) of one file, or None when it changed while being read.
-    Kept pickled: the command's main thread, importing meanwhile, does not unpickle it."""
-    path, kind = job
-    before = os.stat(path)
-    sha = file_sha256(Path(path))
-    parsed = _parse_one(job)
-    after = os.stat(path)
-    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
-        return None
-    return sha, kind, pickle.dumps(parsed, pickle.HIGHEST_PROTOCOL)
 
 
 class ParseAhead:
@@ -203,7 +158,7 @@ class ParseAhead:
                 if f.kind and (f.path, f.size, f.mtime_ns) not in known
             ]
             outcomes = map_isolated_until(
-                _parse_ahead_one, jobs, self.stop, workers=1, timeout_s=PARSE_AHEAD_TIMEOUT_S
+                parse_ahead_one, jobs, self.stop, workers=1, timeout_s=PARSE_AHEAD_TIMEOUT_S
             )
         except Exception:  # parsing ahead only saves time: the parse step does all that is left
             LOG.info("parsing ahead stopped", exc_info=True)
@@ -304,7 +259,7 @@ def refresh_parse_cache(
 
     def parse(batch: list[RawFile]):
         return map_isolated(
-            _parse_one,
+            parse_one,
             [(str(raw_dir / f.path), f.kind) for f in batch],
             workers=workers,
             on_done=progress.advance,

@@ -28,7 +28,7 @@ from builders import (
 from conftest import run_fazhi
 from test_excel import _encrypted_xlsx
 
-from pipelines.lib import check, ingest
+from pipelines.lib import check, ingest, parsing
 
 FAZHI = Path(sys.executable).parent / "fazhi"
 EAST, WEST = "东城区", "西城区"
@@ -180,7 +180,7 @@ def test_every_ledger_kind_is_recognised_and_a_chosen_kind_is_read_as_such(publi
         encoding="utf-8-sig",
     )
     found = check.check_file(rect, reference)
-    assert set(check.upload_kinds()) == set(ingest.PARSERS) - {"units"}
+    assert set(check.upload_kinds()) == set(parsing.PARSERS) - {"units"}
     assert (found.kind, found.year, found.rows_usable) == ("rectifications", None, 1)
     assert [u.unit.name for u in found.units if u.unit] == [f"中共{EAST}委员会"]
     assert "年度" in (found.store_problem() or "")

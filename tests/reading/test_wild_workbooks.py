@@ -2,7 +2,7 @@
 data) gets one clear Chinese outcome through the parsers the pipeline runs, and nothing from it loads.
 
 The files are used where they are (never copied into the project). Each goes through
-`ingest._parse_one` in isolated worker processes, as the pipeline parses: as a score sheet (every
+`parsing.parse_one` in isolated worker processes, as the pipeline parses: as a score sheet (every
 file that is not .csv/.tsv) and as a meeting ledger (every file), so a hostile file that slipped
 past the checks would show up as a crash here instead of taking the test run down.
 
@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.lib.excel import read_workbook
-from pipelines.lib.ingest import _parse_one
 from pipelines.lib.isolation import map_isolated
+from pipelines.lib.parsing import parse_one
 
 WILD = Path(__file__).resolve().parents[2].parent / "shared" / "wild-workbooks" / "files"
 TEXT_SUFFIXES = {".csv", ".tsv"}
@@ -332,7 +332,7 @@ def outcomes() -> dict[tuple[str, str], object]:
     files = sorted(WILD.iterdir())
     jobs = [(str(p), "score_sheet") for p in files if p.suffix.lower() not in TEXT_SUFFIXES]
     jobs += [(str(p), "meetings") for p in files]
-    results = map_isolated(_parse_one, jobs, workers=2, timeout_s=60)
+    results = map_isolated(parse_one, jobs, workers=2, timeout_s=60)
     return {(Path(path).name, kind): outcome for (path, kind), outcome in zip(jobs, results, strict=False)}
 
 
