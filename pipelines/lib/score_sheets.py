@@ -89,10 +89,12 @@ def _year_of(meta: dict[str, str], title: str) -> int | None:
 
 def _parse_sheet(sheet: Sheet, issues: list[Issue]) -> tuple[dict, list[dict], int] | None:
     """(sheet meta, task records, rows read) or None when this sheet is not a score sheet."""
-    texts = [[to_halfwidth(clean_cell(v)) for v in row] for row in sheet.rows[: HEADER_SCAN_ROWS + 1]]
+    # Rows are read as text up to the header only: what lies above it is the meta, below it the tasks.
+    texts: list[list[str]] = []
     header_at = None
-    for r, cells in enumerate(texts[:HEADER_SCAN_ROWS]):
-        cols = _column_roles(cells)
+    for r, row in enumerate(sheet.rows[:HEADER_SCAN_ROWS]):
+        texts.append([to_halfwidth(clean_cell(v)) for v in row])
+        cols = _column_roles(texts[r])
         if _is_header(cols):
             header_at = r
             break
