@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.lib.ingest import discover
+from pipelines.lib.parsing import file_sha256
 
 CURSOR_VERSION = 1
 
@@ -42,14 +43,6 @@ class Scan:
         return "；".join(parts) or "无变化"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _load(cursor: str | None) -> dict[str, list]:
     if not cursor:
         return {}
@@ -76,7 +69,7 @@ def scan(raw_dir: Path, cursor: str | None) -> Scan:
         if seen is not None and seen[0] == f.size and seen[1] == f.mtime_ns:
             sha = seen[2]
         else:
-            sha = _sha256(raw_dir / f.path)
+            sha = file_sha256(raw_dir / f.path)
         now[f.path] = [f.size, f.mtime_ns, sha, f.kind, f.folder_year]
     years = {v[4] for v in (*before.values(), *now.values()) if v[4] is not None}
     old_sig, new_sig = _signatures(before, years), _signatures(now, years)

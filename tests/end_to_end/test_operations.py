@@ -85,8 +85,8 @@ def test_sensor_ignores_a_file_copied_twice_and_hashes_only_what_moved(tmp_path,
     from pipelines.lib import watch
 
     hashed = []
-    real = watch._sha256
-    monkeypatch.setattr(watch, "_sha256", lambda p: hashed.append(p.name) or real(p))
+    real = watch.file_sha256
+    monkeypatch.setattr(watch, "file_sha256", lambda p: hashed.append(p.name) or real(p))
     years, cursor, _ = _tick(raw, cursor)
     assert years == [] and hashed == ["副本.xlsx"]  # the unchanged files were not read again
 
