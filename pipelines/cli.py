@@ -228,12 +228,7 @@ STEP_LABELS = {
     "rulebook": "载入规则库",
     "run_context": "确定计算基准日期",
     "unit_registry": "整理单位名册",
-    "stage_score_sheets": "整理打分表",
-    "stage_meetings": "整理会议学法台账",
-    "stage_filings": "整理报告报送登记",
-    "stage_normative_docs": "整理规范性文件登记",
-    "stage_rectifications": "整理整改台账",
-    "stage_other_files": "整理其他文件",
+    "staging": "整理打分表、台账和登记（按类，各类同时）",
     "marts": "计算并检查 marts（模型与检查）",
     "published_warehouse": "发布",
 }
@@ -249,7 +244,7 @@ class _RunProgress:
 
     def label(self, step: str) -> str:
         text = STEP_LABELS.get(step, step)
-        if step.startswith("stage_") and self.years:
+        if step == "staging" and self.years:
             text += f"：{_years_text(self.years)}"
         if step == "published_warehouse":
             text += f" {self.warehouse}"

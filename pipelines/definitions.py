@@ -13,7 +13,7 @@ defs = dg.Definitions(
         reference.rulebook,
         reference.run_context,
         reference.unit_registry,
-        *staging.staging_assets,
+        staging.staging,
         marts.marts,
         publish.published_warehouse,
     ],

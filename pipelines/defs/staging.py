@@ -1,5 +1,10 @@
-"""Staging: one asset per input kind, every year at once (a sheet counts in the year written inside it,
-whatever folder it came in)."""
+"""Staging: every input kind's tables, every year at once (a sheet counts in the year written inside it,
+whatever folder it came in).
+
+One asset per table, each declaring what it reads; one step writes them all, staging the kinds side by
+side (pipelines/lib/pipeline.py: stage_kinds), as the kinds do not read each other's tables. A kind
+whose inputs have not changed since its tables were made is not staged again.
+"""
 
 import dagster as dg
 
@@ -46,22 +51,21 @@ def kind_deps(kind: str) -> list[str]:
     return [*_FILES, *KINDS[kind][1]] + (["stg_units"] if kind != "other_files" else [])
 
 
-def _staging_asset(kind: str) -> dg.AssetsDefinition:
-    tables = KINDS[kind][0]
-    deps = kind_deps(kind)
-
-    @dg.multi_asset(
-        name=f"stage_{kind}",
-        specs=table_specs(tables, group="staging", deps=deps),
-        pool=WRITER_POOL,
-        description=DESCRIPTIONS[kind],
+@dg.multi_asset(
+    name="staging",
+    specs=[
+        spec for kind in KINDS for spec in table_specs(KINDS[kind][0], group="staging", deps=kind_deps(kind))
+    ],
+    pool=WRITER_POOL,
+    description="整理各类报送数据（各类互不依赖，同时整理）：\n"
+    + "\n".join(f"- {text}" for text in DESCRIPTIONS.values()),
+)
+def staging(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
+    counts = pipeline.stage_kinds(
+        fazhi.paths,
+        fazhi.rules,
+        {kind: (tables, kind_deps(kind)) for kind, (tables, _) in KINDS.items()},
+        workers=fazhi.parse_workers,
     )
-    def stage(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
-        counts = pipeline.stage_kind(fazhi.paths, fazhi.rules, kind, owns=tables, reads=deps)
-        for key in context.selected_asset_keys:
-            yield dg.MaterializeResult(asset_key=key, metadata={"rows": counts[key.path[-1]]})
-
-    return stage
-
-
-staging_assets = [_staging_asset(kind) for kind in KINDS]
+    for key in context.selected_asset_keys:
+        yield dg.MaterializeResult(asset_key=key, metadata={"rows": counts[key.path[-1]]})

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,6 +77,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 _created: set[tuple[str, int]] = set()  # (work database, inode) whose tables this process created
+_creating = threading.Lock()  # staging opens connections from several threads at once
 
 
 @contextmanager
@@ -88,11 +90,12 @@ def work_connection(paths: Paths) -> Iterator[duckdb.DuckDBPyConnection]:
     con = _connect(paths.work_db)
     try:
         key = (str(paths.work_db), paths.work_db.stat().st_ino)
-        if key not in _created:
-            with transaction(con):
-                con.execute("create schema if not exists marts")
-                create_tables(con)
-            _created.add(key)
+        with _creating:
+            if key not in _created:
+                with transaction(con):
+                    con.execute("create schema if not exists marts")
+                    create_tables(con)
+                _created.add(key)
         yield con
     finally:
         con.close()

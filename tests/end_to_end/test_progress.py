@@ -19,6 +19,7 @@ import pytest
 from builders import city_units, write_score_sheet, write_units
 
 from generator.registry import build_registry
+from pipelines.defs import staging
 from pipelines.lib import progress
 from pipelines.lib.isolation import map_isolated
 
@@ -88,7 +89,9 @@ def test_fazhi_run_shows_its_steps_on_a_terminal_and_nothing_of_them_in_a_pipe(t
     )
     assert code == 0, screen[-3000:]
     assert re.search(rf"解析文件\s.*\b{files}/{files}\b", screen), screen[-3000:]  # files parsed of total
-    assert "整理打分表：2023、2024 年" in screen  # the years being staged
+    # the years being staged, and the kinds staged of all
+    kinds = len(staging.KINDS)
+    assert re.search(rf"整理打分表、台账和登记（按类，各类同时）：2023、2024 年.*\b{kinds}/{kinds}\b", screen)
     assert re.search(r"计算并检查 marts.*\b(\d+)/\1\b", screen)  # the marts' models and checks, all done
     assert f"发布 {tmp_path / 'tty' / 'fazhi.duckdb'}" in screen
     assert "已发布：" in screen  # the summary after it

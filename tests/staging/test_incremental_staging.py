@@ -84,3 +84,104 @@ def test_unchanged_files_stage_nothing_and_a_corrected_file_restages_its_kind_on
     third = _staged_at(warehouse)
     assert third["meetings"] != second["meetings"] and third["score_sheets"] == second["score_sheets"]
     assert table_differences(warehouse, _fresh_rebuild(raw, tmp_path / "fresh2"), where=HISTORY) == {}
+
+
+def _staged_tables(work_db: Path) -> dict[str, list[str]]:
+    """Every stg_* table's rows (as sorted text), without the time each was loaded at."""
+    con = duckdb.connect(str(work_db), read_only=True)
+    try:
+        tables = [
+            t
+            for (t,) in con.execute(
+                "select table_name from duckdb_tables() where table_name like 'stg_%'"
+            ).fetchall()
+        ]
+        rows = {}
+        for table in tables:
+            kept = [
+                name
+                for name, kind in con.execute(
+                    f"select column_name, column_type from (describe {table})"
+                ).fetchall()
+                if not kind.startswith("TIMESTAMP")
+            ]
+            rows[table] = sorted(map(repr, con.execute(f"select {', '.join(kept)} from {table}").fetchall()))
+        return rows
+    finally:
+        con.close()
+
+
+def _restage(work_db: Path, workers: int, monkeypatch=None) -> dict[str, int]:
+    """Forget what every kind was staged from, then stage them all again."""
+    from pipelines.defs.staging import KINDS, kind_deps
+    from pipelines.lib import pipeline
+    from pipelines.lib.rulebook import load_rulebook
+    from pipelines.lib.warehouse import Paths
+
+    con = duckdb.connect(str(work_db))
+    for tables, _ in KINDS.values():
+        for table in tables:
+            con.execute(f"comment on table {table} is NULL")
+    con.close()
+    paths = Paths.from_env(str(work_db.parent), str(work_db.parent.parent / "fazhi.duckdb"))
+    assert paths.work_db == work_db
+    kinds = {kind: (tables, kind_deps(kind)) for kind, (tables, _) in KINDS.items()}
+    return pipeline.stage_kinds(paths, load_rulebook("default"), kinds, workers=workers)
+
+
+def _staged_office(tmp_path: Path) -> Path:
+    raw, warehouse = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb"
+    write_units(raw, city_units(["清丰县", "范县", "南乐县"]))
+    for region in ("清丰县", "范县", "南乐县"):
+        write_score_sheet(raw, Y, region, "party", losing("party", 2))
+        write_score_sheet(raw, Y, region, "government")
+    write_meetings(
+        raw,
+        Y,
+        "台账.csv",
+        [
+            ("清丰县委", "2024-03-05", "常委会", "听取法治建设工作汇报"),
+            ("范县人民政府", "2024-04-09", "常务会议", "学习行政复议法"),
+            ("不存在的单位", "2024-05-01", "常委会", "学法"),
+        ],
+    )
+    run_fazhi(raw, warehouse)
+    return warehouse.parent / ".work" / "fazhi_work.duckdb"
+
+
+def test_kinds_staged_side_by_side_make_the_tables_staged_one_at_a_time(tmp_path):
+    work_db = _staged_office(tmp_path)
+    _restage(work_db, workers=1)
+    one_at_a_time = _staged_tables(work_db)
+    counts = _restage(work_db, workers=2)
+    side_by_side = _staged_tables(work_db)
+    assert side_by_side == one_at_a_time
+    assert counts == {table: len(rows) for table, rows in side_by_side.items() if table in counts}
+    assert one_at_a_time["stg_task_scores"] and one_at_a_time["stg_meetings"]
+
+
+def test_a_kind_that_fails_stops_no_other_and_its_error_is_raised(tmp_path, monkeypatch):
+    from pipelines.lib import pipeline
+
+    work_db = _staged_office(tmp_path)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("meetings broke")
+
+    monkeypatch.setitem(pipeline.STAGERS, "meetings", broken)
+    try:
+        _restage(work_db, workers=2)
+    except RuntimeError as exc:
+        assert str(exc) == "meetings broke"
+    else:
+        raise AssertionError("the failure of one kind was not raised")
+    con = duckdb.connect(str(work_db), read_only=True)
+    comments = dict(
+        con.execute(
+            "select table_name, comment from duckdb_tables() where table_name like 'stg_%'"
+        ).fetchall()
+    )
+    con.close()
+    assert str(comments["stg_task_scores"]).startswith("inputs:")  # staged beside the failing kind
+    assert str(comments["stg_filings"]).startswith("inputs:")  # and after it
+    assert comments["stg_meetings"] is None  # not written: its transaction never began
