@@ -7,10 +7,8 @@ these; tests may call them without Dagster. The marts are dbt models (fazhi_dbt/
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -149,42 +147,65 @@ def stage_kind(paths: Paths, rules: Rulebook, kind: str, owns: list[str], reads:
         return counts
 
 
-# A kind holding at least this share of a year's parsed rows is large: two large kinds are never staged
-# at once. Side by side, a nation-scale year's meetings and score sheets took the run's peak memory from
-# 3.4–3.5 GB to 4.2 GB; the large kinds one after the other, each beside the small ones, staging is as
-# fast (the small kinds fill the other thread meanwhile).
-LARGE_SHARE = 0.2
+# Kinds staged side by side hold at most the largest kind's parsed rows plus this many: the memory of
+# staging them one at a time, and some more. Side by side without a bound, a nation-scale year's meetings
+# (2.3 M rows) and score sheets (1.0 M) took the run's peak from 3.1–3.5 GB to 4.2 GB.
+EXTRA_ROWS_SIDE_BY_SIDE = 300_000
 
 
 def stage_kinds(
     paths: Paths, rules: Rulebook, kinds: Mapping[str, tuple[list[str], list[str]]], workers: int = 2
 ) -> dict[str, int]:
-    """`stage_kind` for each kind (kind → the tables it owns, the tables it reads), `workers` kinds at a
-    time; every table's rows.
+    """`stage_kind` for each kind (kind → the tables it owns, the tables it reads), up to `workers`
+    kinds at a time; every table's rows.
 
     Kinds are independent (each reads its own inputs and writes its own tables in its own transaction),
     and a kind's staging spends much of its time in DuckDB and Arrow, which run without the GIL. The
-    largest kind starts first, the small ones beside it, the other large ones (LARGE_SHARE) each after
-    the large one before it. A kind that fails does not stop the others; the first failure, in the
-    order given, is raised once all have finished."""
+    largest kind starts first; a free thread takes the largest kind left that keeps the rows in
+    progress within EXTRA_ROWS_SIDE_BY_SIDE of the largest kind's, or waits. A kind that fails does not
+    stop the others; the first failure, in the order given, is raised once all have finished."""
     rows = _input_rows(paths, kinds)
-    total = sum(rows.values()) or 1
-    large = {kind for kind, n in rows.items() if n >= LARGE_SHARE * total}
-    by_size = sorted(kinds, key=lambda kind: -rows[kind])
-    order = by_size[:1] + [k for k in by_size[1:] if k not in large] + [k for k in by_size[1:] if k in large]
-    one_large = threading.Lock()
+    limit = max(rows.values(), default=0) + EXTRA_ROWS_SIDE_BY_SIDE
+    pending = sorted(kinds, key=lambda kind: -rows[kind])
+    in_progress: list[str] = []
+    changed = threading.Condition()
+    counts: dict[str, dict[str, int]] = {}
+    failures: dict[str, BaseException] = {}
     progress.expect(len(kinds))
 
-    def one(kind: str) -> dict[str, int]:
-        owns, reads = kinds[kind]
-        with one_large if kind in large else contextlib.nullcontext():
-            counts = stage_kind(paths, rules, kind, owns=owns, reads=reads)
-        progress.advance()
-        return counts
+    def take() -> str | None:
+        with changed:
+            while pending:
+                held = sum(rows[k] for k in in_progress)
+                kind = next((k for k in pending if not in_progress or held + rows[k] <= limit), None)
+                if kind is not None:
+                    pending.remove(kind)
+                    in_progress.append(kind)
+                    return kind
+                changed.wait()
+            return None
 
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="stage") as pool:
-        done = {kind: pool.submit(one, kind) for kind in order}
-    return {table: n for kind in kinds for table, n in done[kind].result().items()}
+    def work() -> None:
+        while (kind := take()) is not None:
+            owns, reads = kinds[kind]
+            try:
+                counts[kind] = stage_kind(paths, rules, kind, owns=owns, reads=reads)
+            except BaseException as exc:  # raised below, once the other kinds are done
+                failures[kind] = exc
+            with changed:
+                in_progress.remove(kind)
+                changed.notify_all()
+            progress.advance()
+
+    threads = [threading.Thread(target=work, name=f"stage-{i}") for i in range(max(1, workers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for kind in kinds:
+        if kind in failures:
+            raise failures[kind]
+    return {table: n for kind in kinds for table, n in counts[kind].items()}
 
 
 def _input_rows(paths: Paths, kinds: Iterable[str]) -> dict[str, int]:

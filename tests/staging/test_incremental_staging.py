@@ -185,3 +185,35 @@ def test_a_kind_that_fails_stops_no_other_and_its_error_is_raised(tmp_path, monk
     assert str(comments["stg_task_scores"]).startswith("inputs:")  # staged beside the failing kind
     assert str(comments["stg_filings"]).startswith("inputs:")  # and after it
     assert comments["stg_meetings"] is None  # not written: its transaction never began
+
+
+def test_kinds_side_by_side_hold_no_more_rows_than_the_largest_kind_and_the_extra(monkeypatch):
+    """The scheduling rule alone (pipeline.stage_kinds), with kinds that only record who ran beside whom."""
+    import threading
+    import time
+
+    from pipelines.lib import pipeline
+
+    rows = {"big": 1_000, "second": 900, "small_a": 50, "small_b": 40, "small_c": 30}
+    monkeypatch.setattr(pipeline, "_input_rows", lambda _paths, kinds: {k: rows[k] for k in kinds})
+    monkeypatch.setattr(pipeline, "EXTRA_ROWS_SIDE_BY_SIDE", 100)
+    running: set[str] = set()
+    seen_together: list[frozenset[str]] = []
+    lock = threading.Lock()
+
+    def stage(_paths, _rules, kind, owns, reads):
+        with lock:
+            running.add(kind)
+            seen_together.append(frozenset(running))
+        time.sleep(0.05)
+        with lock:
+            running.discard(kind)
+        return {owns[0]: rows[kind]}
+
+    monkeypatch.setattr(pipeline, "stage_kind", stage)
+    counts = pipeline.stage_kinds(None, None, {k: ([f"t_{k}"], []) for k in rows}, workers=2)  # type: ignore[arg-type]
+
+    assert counts == {f"t_{k}": n for k, n in rows.items()}
+    assert max(sum(rows[k] for k in together) for together in seen_together) <= 1_000 + 100
+    assert not any({"big", "second"} <= together for together in seen_together)
+    assert any(len(together) == 2 for together in seen_together)  # side by side, where it fits
