@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from pipelines.lib import fingerprints, ingest, progress, reference
@@ -164,59 +165,62 @@ def stage_kinds(
     largest kind starts first; a free thread takes the largest kind left that keeps the rows in
     progress within EXTRA_ROWS_SIDE_BY_SIDE of the largest kind's, or waits. A kind that fails does not
     stop the others; the first failure, in the order given, is raised once all have finished."""
-    rows = _input_rows(paths, kinds)
-    limit = max(rows.values(), default=0) + EXTRA_ROWS_SIDE_BY_SIDE
-    pending = sorted(kinds, key=lambda kind: -rows[kind])
-    in_progress: list[str] = []
-    changed = threading.Condition()
-    counts: dict[str, dict[str, int]] = {}
-    failures: dict[str, BaseException] = {}
-    progress.expect(len(kinds))
-
-    def take() -> str | None:
-        with changed:
-            while pending:
-                held = sum(rows[k] for k in in_progress)
-                kind = next((k for k in pending if not in_progress or held + rows[k] <= limit), None)
-                if kind is not None:
-                    pending.remove(kind)
-                    in_progress.append(kind)
-                    return kind
-                changed.wait()
-            return None
-
-    def work() -> None:
-        while (kind := take()) is not None:
-            owns, reads = kinds[kind]
-            try:
-                counts[kind] = stage_kind(paths, rules, kind, owns=owns, reads=reads)
-            except BaseException as exc:  # raised below, once the other kinds are done
-                failures[kind] = exc
-            with changed:
-                in_progress.remove(kind)
-                changed.notify_all()
-            progress.advance()
-
-    threads = [threading.Thread(target=work, name=f"stage-{i}") for i in range(max(1, workers))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for kind in kinds:
-        if kind in failures:
-            raise failures[kind]
-    return {table: n for kind in kinds for table, n in counts[kind].items()}
-
-
-def _input_rows(paths: Paths, kinds: Iterable[str]) -> dict[str, int]:
-    """Each kind's parsed rows, all years (a kind that reads no parsed rows: 0)."""
+    # Held open while the threads connect and disconnect: DuckDB shares one open database among a
+    # process's connections and closes it with the last one, and a thread opening the file while
+    # another closes it, or opens it too, fails ("already attached").
     with work_connection(paths) as con:
-        return {
-            kind: one_row(con, f"select count(*) from {ingest.RECORD_TABLES[ingest.KIND_FOLDERS[kind]]}")[0]
-            if kind in ingest.KIND_FOLDERS
-            else 0
-            for kind in kinds
-        }
+        rows = _input_rows(con, kinds)
+        limit = max(rows.values(), default=0) + EXTRA_ROWS_SIDE_BY_SIDE
+        pending = sorted(kinds, key=lambda kind: -rows[kind])
+        in_progress: list[str] = []
+        changed = threading.Condition()
+        counts: dict[str, dict[str, int]] = {}
+        failures: dict[str, BaseException] = {}
+        progress.expect(len(kinds))
+
+        def take() -> str | None:
+            with changed:
+                while pending:
+                    busy = sum(rows[k] for k in in_progress)
+                    kind = next((k for k in pending if not in_progress or busy + rows[k] <= limit), None)
+                    if kind is not None:
+                        pending.remove(kind)
+                        in_progress.append(kind)
+                        return kind
+                    changed.wait()
+                return None
+
+        def work() -> None:
+            while (kind := take()) is not None:
+                owns, reads = kinds[kind]
+                try:
+                    counts[kind] = stage_kind(paths, rules, kind, owns=owns, reads=reads)
+                except BaseException as exc:  # raised below, once the other kinds are done
+                    failures[kind] = exc
+                with changed:
+                    in_progress.remove(kind)
+                    changed.notify_all()
+                progress.advance()
+
+        threads = [threading.Thread(target=work, name=f"stage-{i}") for i in range(max(1, workers))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for kind in kinds:
+            if kind in failures:
+                raise failures[kind]
+        return {table: n for kind in kinds for table, n in counts[kind].items()}
+
+
+def _input_rows(con: duckdb.DuckDBPyConnection, kinds: Iterable[str]) -> dict[str, int]:
+    """Each kind's parsed rows, all years (a kind that reads no parsed rows: 0)."""
+    return {
+        kind: one_row(con, f"select count(*) from {ingest.RECORD_TABLES[ingest.KIND_FOLDERS[kind]]}")[0]
+        if kind in ingest.KIND_FOLDERS
+        else 0
+        for kind in kinds
+    }
 
 
 def years_present(paths: Paths) -> list[int]:

@@ -10,7 +10,7 @@ import duckdb
 from builders import city_units, losing, write_meetings, write_score_sheet, write_units
 from conftest import run_fazhi
 
-from pipelines.lib.warehouse import table_differences
+from pipelines.lib.warehouse import Paths, table_differences
 
 Y = 2024
 FILES_TABLES = {
@@ -116,7 +116,6 @@ def _restage(work_db: Path, workers: int, monkeypatch=None) -> dict[str, int]:
     from pipelines.defs.staging import KINDS, kind_deps
     from pipelines.lib import pipeline
     from pipelines.lib.rulebook import load_rulebook
-    from pipelines.lib.warehouse import Paths
 
     con = duckdb.connect(str(work_db))
     for tables, _ in KINDS.values():
@@ -187,7 +186,7 @@ def test_a_kind_that_fails_stops_no_other_and_its_error_is_raised(tmp_path, monk
     assert comments["stg_meetings"] is None  # not written: its transaction never began
 
 
-def test_kinds_side_by_side_hold_no_more_rows_than_the_largest_kind_and_the_extra(monkeypatch):
+def test_kinds_side_by_side_hold_no_more_rows_than_the_largest_kind_and_the_extra(tmp_path, monkeypatch):
     """The scheduling rule alone (pipeline.stage_kinds), with kinds that only record who ran beside whom."""
     import threading
     import time
@@ -195,7 +194,7 @@ def test_kinds_side_by_side_hold_no_more_rows_than_the_largest_kind_and_the_extr
     from pipelines.lib import pipeline
 
     rows = {"big": 1_000, "second": 900, "small_a": 50, "small_b": 40, "small_c": 30}
-    monkeypatch.setattr(pipeline, "_input_rows", lambda _paths, kinds: {k: rows[k] for k in kinds})
+    monkeypatch.setattr(pipeline, "_input_rows", lambda _con, kinds: {k: rows[k] for k in kinds})
     monkeypatch.setattr(pipeline, "EXTRA_ROWS_SIDE_BY_SIDE", 100)
     running: set[str] = set()
     seen_together: list[frozenset[str]] = []
@@ -211,9 +210,29 @@ def test_kinds_side_by_side_hold_no_more_rows_than_the_largest_kind_and_the_extr
         return {owns[0]: rows[kind]}
 
     monkeypatch.setattr(pipeline, "stage_kind", stage)
-    counts = pipeline.stage_kinds(None, None, {k: ([f"t_{k}"], []) for k in rows}, workers=2)  # type: ignore[arg-type]
+    paths = Paths.from_env(str(tmp_path / "raw"), str(tmp_path / "marts" / "fazhi.duckdb"))
+    counts = pipeline.stage_kinds(paths, None, {k: ([f"t_{k}"], []) for k in rows}, workers=2)  # type: ignore[arg-type]
 
     assert counts == {f"t_{k}": n for k, n in rows.items()}
     assert max(sum(rows[k] for k in together) for together in seen_together) <= 1_000 + 100
     assert not any({"big", "second"} <= together for together in seen_together)
     assert any(len(together) == 2 for together in seen_together)  # side by side, where it fits
+
+
+def test_kinds_side_by_side_open_and_close_the_work_database_without_a_conflict(tmp_path, monkeypatch):
+    """Each kind opens and closes its own connection; two threads doing so at once must not collide on
+    opening the file (DuckDB: "already attached"), which stage_kinds prevents by holding it open."""
+    from pipelines.lib import pipeline
+    from pipelines.lib.warehouse import work_connection
+
+    paths = Paths.from_env(str(tmp_path / "raw"), str(tmp_path / "marts" / "fazhi.duckdb"))
+
+    def stage(paths, _rules, kind, owns, reads):
+        for _ in range(80):
+            with work_connection(paths) as con:
+                con.execute("select 1")
+        return {owns[0]: 0}
+
+    monkeypatch.setattr(pipeline, "stage_kind", stage)
+    kinds = {f"kind_{i}": ([f"table_{i}"], []) for i in range(8)}
+    assert pipeline.stage_kinds(paths, None, kinds, workers=2) == {f"table_{i}": 0 for i in range(8)}  # type: ignore[arg-type]
