@@ -973,9 +973,11 @@ def test_failed_year_blocks_publication_of_all_years_and_stray_files_are_reporte
     assert stray == [(None, "error", "unknown_location")]
     before = _sha(warehouse)
 
-    # Now a blocking check fails: nothing of any year may be published.
+    # Now a blocking check fails: nothing of any year may be published. A corrected sheet arrives, so
+    # that the score sheets are staged again (unchanged inputs are not) and the defect shows.
     from pipelines.cli import run_pipeline
 
+    write_score_sheet(raw, 2024, "甲县", "government", losing("government", 1))
     _with_a_duplicate_task_row(monkeypatch)
     assert run_pipeline(str(raw), str(warehouse), [2023, 2024], quiet=True) == 1
     assert _sha(warehouse) == before
