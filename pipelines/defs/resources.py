@@ -50,7 +50,7 @@ class FazhiWarehouse(dg.ConfigurableResource):
     raw_dir: str = ""  # empty: FAZHI_RAW_DIR or data/raw
     warehouse: str = ""  # empty: FAZHI_WAREHOUSE or data/marts/fazhi.duckdb
     rulebook: str = ""  # empty: FAZHI_RULEBOOK or "default"
-    parse_workers: int = 2
+    parse_workers: int = 2  # parser processes, and input kinds staged at once
     as_of: str = ""  # YYYY-MM-DD the in-year figures are computed as of; empty: today (Beijing time)
     lock_wait_seconds: int = 1800  # a run queued behind another run waits this long, then fails saying who
 

@@ -4,13 +4,18 @@ kind, and what is published equals a full rebuild of the same files (a fresh wor
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import duckdb
 from builders import city_units, losing, write_meetings, write_score_sheet, write_units
 from conftest import run_fazhi
 
-from pipelines.lib.warehouse import Paths, table_differences
+from pipelines.defs.staging import KINDS, kind_deps
+from pipelines.lib import pipeline
+from pipelines.lib.rulebook import load_rulebook
+from pipelines.lib.warehouse import Paths, table_differences, work_connection
 
 Y = 2024
 FILES_TABLES = {
@@ -111,12 +116,8 @@ def _staged_tables(work_db: Path) -> dict[str, list[str]]:
         con.close()
 
 
-def _restage(work_db: Path, workers: int, monkeypatch=None) -> dict[str, int]:
+def _restage(work_db: Path, workers: int) -> dict[str, int]:
     """Forget what every kind was staged from, then stage them all again."""
-    from pipelines.defs.staging import KINDS, kind_deps
-    from pipelines.lib import pipeline
-    from pipelines.lib.rulebook import load_rulebook
-
     con = duckdb.connect(str(work_db))
     for tables, _ in KINDS.values():
         for table in tables:
@@ -160,8 +161,6 @@ def test_kinds_staged_side_by_side_make_the_tables_staged_one_at_a_time(tmp_path
 
 
 def test_a_kind_that_fails_stops_no_other_and_its_error_is_raised(tmp_path, monkeypatch):
-    from pipelines.lib import pipeline
-
     work_db = _staged_office(tmp_path)
 
     def broken(*_args, **_kwargs):
@@ -188,11 +187,6 @@ def test_a_kind_that_fails_stops_no_other_and_its_error_is_raised(tmp_path, monk
 
 def test_kinds_side_by_side_hold_no_more_rows_than_the_largest_kind_and_the_extra(tmp_path, monkeypatch):
     """The scheduling rule alone (pipeline.stage_kinds), with kinds that only record who ran beside whom."""
-    import threading
-    import time
-
-    from pipelines.lib import pipeline
-
     rows = {"big": 1_000, "second": 900, "small_a": 50, "small_b": 40, "small_c": 30}
     monkeypatch.setattr(pipeline, "_input_rows", lambda _con, kinds: {k: rows[k] for k in kinds})
     monkeypatch.setattr(pipeline, "EXTRA_ROWS_SIDE_BY_SIDE", 100)
@@ -222,9 +216,6 @@ def test_kinds_side_by_side_hold_no_more_rows_than_the_largest_kind_and_the_extr
 def test_kinds_side_by_side_open_and_close_the_work_database_without_a_conflict(tmp_path, monkeypatch):
     """Each kind opens and closes its own connection; two threads doing so at once must not collide on
     opening the file (DuckDB: "already attached"), which stage_kinds prevents by holding it open."""
-    from pipelines.lib import pipeline
-    from pipelines.lib.warehouse import work_connection
-
     paths = Paths.from_env(str(tmp_path / "raw"), str(tmp_path / "marts" / "fazhi.duckdb"))
 
     def stage(paths, _rules, kind, owns, reads):
