@@ -309,9 +309,7 @@ def _summary(
     out = subjects[["subject", "subject_name", "region", "score", "rank", "rank_total", "prev_rank"]].copy()
     out.insert(0, "scope", scope)
     out.insert(0, "year", int(year))
-    out["median"] = np.median(ranks, axis=1)
-    out["p05"] = np.quantile(ranks, s.band[0], axis=1, method="inverted_cdf").astype(int)
-    out["p95"] = np.quantile(ranks, s.band[1], axis=1, method="inverted_cdf").astype(int)
+    out["median"], out["p05"], out["p95"] = _median_and_band(ranks, s.band)
     prev = out["prev_rank"]
     out["stable_change"] = [
         None if pd.isna(p) else bool(lo <= p <= hi)
@@ -329,6 +327,19 @@ def _summary(
     out["tier"] = tiers(out["rank"].to_numpy(), out["p05"].to_numpy(), out["p95"].to_numpy())
     out["tier_name"] = [tier_name(t) for t in out["tier"]]
     return out
+
+
+def _median_and_band(ranks: np.ndarray, band: tuple[float, float]) -> tuple[np.ndarray, ...]:
+    """Per subject (row), its median rank and the band's quantiles, as np.median and np.quantile
+    (method "inverted_cdf": a rank some draw gave) compute them, from one partial sort of the draws
+    rather than three (at nation scale, about 46,000 subjects × 1,000 draws)."""
+    draws = ranks.shape[1]
+    # Where each value lies in a sorted row: numpy's own rule, asked of a row that holds its positions.
+    low, high = (int(np.quantile(np.arange(draws), q, method="inverted_cdf")) for q in band)
+    middle = ((draws - 1) // 2, draws // 2)  # the same place twice when the count is odd
+    part = np.partition(ranks, sorted({low, high, *middle}), axis=1)
+    median = (part[:, middle[0]].astype(float) + part[:, middle[1]]) / 2
+    return median, part[:, low].astype(int), part[:, high].astype(int)
 
 
 def tiers(rank: np.ndarray, p05: np.ndarray, p95: np.ndarray) -> np.ndarray:

@@ -215,3 +215,22 @@ def test_the_bands_do_not_depend_on_the_order_the_rows_arrive_in():
         units.sample(frac=1, random_state=3), tasks.sample(frac=1, random_state=5), NO_REGIONS, SETTINGS
     )
     pd.testing.assert_frame_equal(first, shuffled)
+
+
+def test_the_median_and_band_are_numpy_s_median_and_quantiles():
+    """The bands come from one partial sort of each subject's draws; they must be what np.median and
+    np.quantile (inverted_cdf) give, for any number of draws, odd or even, and any band."""
+    import numpy as np
+
+    from pipelines.lib.stability import _median_and_band
+
+    rng = np.random.default_rng(3)
+    for draws in (1, 2, 3, 19, 20, 100, 999, 1000):
+        ranks = rng.integers(1, 40, size=(25, draws), dtype=np.int32)
+        for band in ((0.05, 0.95), (0.1, 0.9), (0.0, 1.0), (0.025, 0.975), (0.5, 0.5)):
+            median, low, high = _median_and_band(ranks, band)
+            assert np.array_equal(median, np.median(ranks, axis=1))
+            assert np.array_equal(low, np.quantile(ranks, band[0], axis=1, method="inverted_cdf").astype(int))
+            assert np.array_equal(
+                high, np.quantile(ranks, band[1], axis=1, method="inverted_cdf").astype(int)
+            )
