@@ -4,9 +4,10 @@ The dbt model `int_rank_stability` calls the same function on the published mart
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from pipelines.lib.stability import Settings, rank_stability, tier_name, tiers
+from pipelines.lib.stability import Settings, _median_and_band, rank_stability, tier_name, tiers
 
 SETTINGS = Settings(
     draws=1000,
@@ -220,10 +221,6 @@ def test_the_bands_do_not_depend_on_the_order_the_rows_arrive_in():
 def test_the_median_and_band_are_numpy_s_median_and_quantiles():
     """The bands come from one partial sort of each subject's draws; they must be what np.median and
     np.quantile (inverted_cdf) give, for any number of draws, odd or even, and any band."""
-    import numpy as np
-
-    from pipelines.lib.stability import _median_and_band
-
     rng = np.random.default_rng(3)
     for draws in (1, 2, 3, 19, 20, 100, 999, 1000):
         ranks = rng.integers(1, 40, size=(25, draws), dtype=np.int32)
