@@ -10,8 +10,9 @@ import pytest
 
 from pipelines.lib.rulebook import load_rulebook
 from pipelines.lib.schema import create_tables
+from pipelines.lib.score_sheets import says_not_applicable
 from pipelines.lib.staging import scoring
-from pipelines.lib.text import to_halfwidth
+from pipelines.lib.text import clean_cell, to_halfwidth
 
 RULES = load_rulebook("default")
 ROLE = "department"
@@ -179,3 +180,40 @@ def test_the_score_basis_decides_which_score_counts(con, basis, task1, task2):
 def test_no_sheet_to_score(con):
     scored = scoring.score(con, [], scoring.Templates(RULES, EXEMPT))
     assert scored.tasks.num_rows == 0 and scored.issues.empty and scored.rejected == {}
+
+
+WRITTEN = [
+    "不适用",
+    "（不适用）",
+    "(不适用)",
+    "不 适 用",
+    "\u3000不适用\u3000",
+    "不涉及",
+    "（无此项）",
+    "不适用。",
+    "适用",
+    "NA",
+    "不适用（说明）",
+    "（（不适用））",
+    "—",
+]
+
+
+def test_a_word_in_a_score_is_read_as_the_parser_reads_it(con):
+    """The parser does not call 不适用 a wrong number (score_sheets.says_not_applicable); the policy then
+    takes the same cells, as the parser made them, for a task written as not applicable."""
+    con.execute("delete from parsed_score_rows")
+    tasks = [n for n in TASK if n not in (10, 11)]  # not the tasks unit a is exempt from
+    for row, (no, written) in enumerate(zip(tasks, WRITTEN, strict=True), start=5):
+        con.execute(
+            'insert into parsed_score_rows (sha256, kind, sheet, "row", task_no, self_raw) '
+            "values ('sha-a', 'score_sheet', '打分表', ?, ?, ?)",
+            [row, no, clean_cell(written)],
+        )
+    flags = {
+        r["row"]: r["flag"] for r in _score(con).tasks.to_pylist() if r["unit_id"] == "dept-a" and r["row"]
+    }
+    for row, written in enumerate(WRITTEN, start=5):
+        expected = "not_applicable" if says_not_applicable(clean_cell(written)) else "invalid_score"
+        assert flags[row] == expected, written
+    assert list(flags.values()).count("not_applicable") == 8
