@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pipelines.lib.rulebook import load_rulebook
-from pipelines.lib.schema import create_tables
+from pipelines.lib.schema import create_tables, source_tables
 from pipelines.lib.score_sheets import says_not_applicable
 from pipelines.lib.staging import scoring
 from pipelines.lib.text import clean_cell, to_halfwidth
@@ -120,10 +120,7 @@ def test_rows_are_in_sheet_order_then_the_missing_tasks_in_template_order(con):
         (5, 1), (6, 2), (7, 3), (8, 4), (9, 5), (10, 6), (11, 7), (14, 8), (16, 9), (17, 10),
         (None, 11), (None, 12), (None, 13), (None, 14), (None, 15),
     ]  # fmt: skip
-    assert _score(con).tasks.column_names == [
-        "year", "unit_id", "role", "duty_no", "task_no", "max_points", "self_points", "verified_points",
-        "points", "score_source", "flag", "file", "sheet", "row",
-    ]  # fmt: skip
+    assert _score(con).tasks.column_names == source_tables()["stg_task_scores"].column_names  # as declared
 
 
 def test_rows_not_scored_are_counted_per_sheet(con):
@@ -132,6 +129,7 @@ def test_rows_not_scored_are_counted_per_sheet(con):
 
 def test_what_the_unit_is_told(con):
     issues = _score(con).issues
+    assert set(issues.columns) <= set(source_tables()["stg_score_sheet_issues"].column_names)
     rows = [None if pd.isna(r) else int(r) for r in issues["row"]]
     told = {(row, r.code): (r.severity, r.message) for row, r in zip(rows, issues.itertuples(), strict=True)}
     name = TEMPLATE.name
