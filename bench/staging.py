@@ -10,23 +10,24 @@ bench's own files are never written. Then, `--repeat` times, with the collector 
    without writing the tables);
 2. every kind staged and written as the `staging` step does (`pipeline.stage_kinds`, two kinds at a
    time within the memory rule), after the tables' fingerprints are cleared so that nothing is skipped.
-Reports seconds per kind and for the step, and this process's peak resident memory (sampled every
-0.05 s). Prints `RESULT scale=S step_s=X peak_mb=Y <kind>_s=…` with the medians.
+Reports seconds per kind and for the step, and this process's peak resident memory (bench/ingest.py's
+sampler). Prints `RESULT scale=S step_s=X peak_mb=Y <kind>_s=…` with the medians.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import psutil
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.ingest import DATA, ROOT, TreeMemory
 from pipelines.defs.staging import KINDS, kind_deps
 from pipelines.lib import pipeline
 from pipelines.lib.gc_tuning import collector_for_bulk_rows
@@ -35,31 +36,9 @@ from pipelines.lib.staging import units
 from pipelines.lib.staging.common import years_present
 from pipelines.lib.warehouse import Paths, utc_now, work_connection
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-class PeakMemory:
-    """This process's largest resident memory while it runs."""
-
-    def __init__(self) -> None:
-        self.process = psutil.Process()
-        self.peak = self.process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join()
-        return self.peak // 2**20
-
 
 def bench_work_db(scale: str) -> Path:
-    work_db = ROOT / "bench" / "_data" / f"run-{scale}" / ".work" / "fazhi_work.duckdb"
+    work_db = DATA / f"run-{scale}" / ".work" / "fazhi_work.duckdb"
     if not work_db.exists():
         command = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "ingest.py")]
         subprocess.run([*command, "--scale", scale, "--skip-baseline", "--runs", "1"], cwd=ROOT, check=True)
@@ -108,7 +87,7 @@ def main() -> None:
         print(f"scale={args.scale} work database {source.stat().st_size / 2**20:.0f} MB, copied", flush=True)
         kinds: dict[str, list[float]] = {kind: [] for kind in pipeline.STAGERS}
         steps: list[float] = []
-        memory = PeakMemory()
+        memory = TreeMemory(os.getpid())  # this process: staging starts none
         with collector_for_bulk_rows():
             for round_no in range(1, args.repeat + 1):
                 for kind, seconds in stage_each_kind(paths).items():
@@ -120,7 +99,7 @@ def main() -> None:
                     + f" step={steps[-1]:.2f} s",
                     flush=True,
                 )
-        peak = memory.stop()
+        peak = memory.stop() // 2**20
     print(
         f"RESULT scale={args.scale} step_s={statistics.median(steps):.2f} peak_mb={peak} "
         + " ".join(f"{kind}_s={statistics.median(values):.2f}" for kind, values in kinds.items())
