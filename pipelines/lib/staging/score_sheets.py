@@ -142,7 +142,7 @@ class _Stager:
         )
         tasks.append(scored.tasks)
         report.issue_frames.append(scored.issues)
-        place = {id(b): pos for pos, b in enumerate(winners)}
+        place = {(b["unit"].unit_id, b["unit"].role): pos for pos, b in enumerate(winners)}
         unresolved = self._rows_of([b for b in resolved if b["unit"] is None])
 
         for b in resolved:
@@ -192,7 +192,7 @@ class _Stager:
                     b["mtime_ns"],
                 )
                 continue
-            rejected = scored.rejected.get(place[id(b)], 0)
+            rejected = scored.rejected.get(place[(unit.unit_id, unit.role)], 0)
             totals.append(
                 {
                     "year": year,

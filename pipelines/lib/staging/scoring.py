@@ -50,7 +50,7 @@ class Templates:
     """The rulebook's templates and exemptions as the tables the scoring query joins."""
 
     def __init__(self, rules: Rulebook, exempt: Mapping[tuple[str, int], frozenset[str] | None]):
-        tasks = [(t, n) for role in rules.templates for n, t in enumerate(rules.templates[role].tasks)]
+        tasks = [(t, n) for template in rules.templates.values() for n, t in enumerate(template.tasks)]
         self.tasks = pa.table(
             {
                 "role": [t.role for t, _ in tasks],
