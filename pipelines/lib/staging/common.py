@@ -61,25 +61,11 @@ class Report:
     def issue(self, year, file, sheet, row, unit, severity, code, message) -> None:
         self.issues.append(issue(year, file, sheet, row, unit, severity, code, message))
 
-    def issue_rows(
-        self, year: int, rows: pd.DataFrame, severity: str, code: str, messages: pd.Series
-    ) -> None:
-        """Row issues for many rows at once (a large ledger year has tens of thousands)."""
-        if len(rows):
-            self.issue_frames.append(
-                pd.DataFrame(
-                    {
-                        "year": year,
-                        "file": rows["file"],
-                        "sheet": rows["sheet"],
-                        "row": rows["row"],
-                        "unit": rows["unit"],
-                        "severity": severity,
-                        "code": code,
-                        "message": messages,
-                    }
-                )
-            )
+    def add_issues(self, frame: pd.DataFrame) -> None:
+        """Row issues for many rows at once (a large ledger year has tens of thousands), in the issue
+        table's columns."""
+        if len(frame):
+            self.issue_frames.append(frame)
 
     def file(
         self,
@@ -172,7 +158,9 @@ _NULLABLE = {
 }
 
 
-def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
+def query_frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list | dict[str, Any] | None = None
+) -> pd.DataFrame:
     """A query's rows as the DataFrame DuckDB's `.df()` gives for the column types staging reads (text,
     integers, doubles, booleans, dates, timestamps), made through Arrow: `.df()` makes a Python string
     of every text first, which for a nation year's meeting rows costs seconds more than the query."""
@@ -222,15 +210,6 @@ def years_present(con: duckdb.DuckDBPyConnection) -> list[int]:
               from parsed_files where kind = 'score_sheet' and sha256 in (select sha256 from raw_files)
     """).fetchall()
     return sorted({int(r[0]) for r in rows if r[0] is not None})
-
-
-def concat_rows(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
-    """The staged rows of every year as one frame (an empty one with the table's columns if none). One
-    year's frame is handed on as it is: concatenating it alone copies every column, seconds for a
-    nation year's meetings."""
-    if len(frames) == 1:
-        return frames[0]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
 def replace(con: duckdb.DuckDBPyConnection, table: str, frame: StagedTable) -> int:

@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 import duckdb
-import pandas as pd
+import pyarrow as pa
 
 from pipelines.lib.names import UnitRegistry
 from pipelines.lib.records import ERROR
 from pipelines.lib.rulebook import Rulebook
 from pipelines.lib.schema import source_tables
-from pipelines.lib.staging.common import Report, concat_rows, int_or_none
-from pipelines.lib.staging.ledgers import stage_ledger
+from pipelines.lib.staging.common import Report, StagedTable
+from pipelines.lib.staging.ledgers import row_issues, stage_ledger
 
 COLUMNS = source_tables()["stg_filings"].column_names
+REPORT_TYPES = pa.schema([("report_type_text", pa.string()), ("report_type", pa.string())])
 
 
 def stage_filings(
@@ -23,33 +24,46 @@ def stage_filings(
     registry: UnitRegistry,
     years: list[int],
     loaded_at: datetime,
-) -> dict[str, pd.DataFrame]:
+) -> dict[str, StagedTable]:
     names = "、".join(f.name for f in rules.filing_requirements.values())
 
-    def stage_rows(report: Report, year: int, rows: pd.DataFrame, staged: list[pd.DataFrame]) -> pd.Series:
-        report_type = {t: rules.classify_report(t) for t in rows["report_type_text"].dropna().unique()}
-        rows["report_type"] = rows["report_type_text"].map(report_type.get)
-        unknown = ~rows["rejected"] & rows["report_type"].isna()
-        for r in rows[unknown & (rows["folder_year"] == year)].itertuples(index=False):
-            report.issue(
+    def stage_rows(con: duckdb.DuckDBPyConnection, report: Report, year: int) -> pa.Table:
+        texts = [
+            t for (t,) in con.execute("select distinct report_type_text from ledger_rows").fetchall() if t
+        ]
+        con.register(
+            "report_types",
+            pa.table(
+                {"report_type_text": texts, "report_type": [rules.classify_report(t) for t in texts]},
+                schema=REPORT_TYPES,
+            ),
+        )
+        try:
+            unknown = "not rejected and report_type is null"
+            known = "ledger_rows left join report_types using (report_type_text)"
+            row_issues(
+                con,
+                report,
                 year,
-                r.file,
-                r.sheet,
-                int_or_none(r.row),
-                r.unit,
                 ERROR,
                 "report_type_unknown",
-                f"报告类型“{r.report_type_text}”无法对应到规定的报告（{names}），本行未计入。",
+                f"'报告类型“' || coalesce(report_type_text, '') || '”无法对应到规定的报告（{names}），本行未计入。'",
+                f"own and {unknown}",
+                known,
             )
-        ok = rows[~rows["rejected"] & ~unknown & (rows["row_year"] == year)].copy()
-        if not ok.empty:
-            ok["year"] = year
-            staged.append(ok[COLUMNS])
-        return unknown
+            con.execute(
+                "update ledger_rows set rejected = true where seq in "
+                f"(select seq from {known} where {unknown})"
+            )
+            return con.sql(
+                f"select {', '.join(COLUMNS)} from {known} where counted and not rejected order by seq"
+            ).to_arrow_table()
+        finally:
+            con.unregister("report_types")
 
-    report, staged = stage_ledger(con, "filings", registry, years, loaded_at, stage_rows)
+    report, staged = stage_ledger(con, "filings", registry, years, loaded_at, stage_rows, COLUMNS)
     return {
-        "stg_filings": concat_rows(staged, COLUMNS),
+        "stg_filings": staged,
         "stg_filing_files": report.files_frame(),
         "stg_filing_issues": report.issues_frame(),
     }

@@ -1,5 +1,19 @@
 """What the ledgers share: their rows resolved to registered units, counted in the year of
-their date (or 年度 column), and each file of a year folder accounted for whole."""
+their date (or 年度 column), and each file of a year folder accounted for whole.
+
+A year's rows are worked on in DuckDB, not in Python: a nation's year holds millions of meeting rows,
+while the things decided in Python (a unit's name, a meeting's type, a report's type) repeat over a
+few thousand distinct texts. Each kind's own rules (`RowStager`) see the year's rows as the temporary
+table `ledger_rows`:
+
+- `seq`: the rows' order (path, sheet, row: what comes first is decided here, not by the order a
+  parallel scan happens to return; a repeated meeting counts at its first listing);
+- `year`: the year being staged; `own`: the row's file lies in that year's folder (its file reports it);
+  `counted`: the row counts in that year (its date, or 年度 column, else its folder says so);
+- `file`, `folder_year`, `row_year`, the parsed row's columns, and its registered `unit_id`, `role`,
+  `region` (null when the unit text names no registered unit);
+- `rejected`: the parser or the unit rejected it; the kind may reject more rows (an `update`).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +25,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from pipelines.lib.ingest import RECORD_TABLES
+from pipelines.lib.ingest import RECORD_COLUMNS, RECORD_TABLES
 from pipelines.lib.names import Resolution, UnitRegistry
 from pipelines.lib.records import ERROR
 from pipelines.lib.staging.common import Report, file_frame, parse_issues, query_frame
@@ -19,10 +33,13 @@ from pipelines.lib.staging.common import Report, file_frame, parse_issues, query
 # kind → the column whose date decides a row's year (None: the row's 年度 column, else its folder's)
 DATE_COLUMN = {"meetings": "date", "filings": None, "normative_docs": "issued_date", "rectifications": None}
 # Only the columns staging uses: at nation scale a year holds millions of meeting rows.
-UNUSED_COLUMNS = {"meetings": ", host, led_by_principal, attendees"}
+UNUSED_COLUMNS = {"meetings": ("host", "led_by_principal", "attendees")}
 
-# (report, year, rows of the year's ledgers, the staged rows so far) → rows rejected by the kind's own rules
-RowStager = Callable[[Report, int, pd.DataFrame, list[pd.DataFrame]], pd.Series]
+# more than a sheet's rows can be (a row number is a 32-bit integer)
+ROWS_PER_BLOCK = 2**32
+
+# (connection holding `ledger_rows`, report, year) → the year's staged rows, in the table's columns
+RowStager = Callable[[duckdb.DuckDBPyConnection, Report, int], pa.Table | None]
 
 
 def stage_ledger(
@@ -32,55 +49,107 @@ def stage_ledger(
     years: list[int],
     loaded_at: datetime,
     stage_rows: RowStager,
-) -> tuple[Report, list[pd.DataFrame]]:
+    columns: list[str],
+) -> tuple[Report, pa.Table | pd.DataFrame]:
+    """The kind's files and issues, and its staged rows of every year (`columns`, empty if none)."""
     report = Report(loaded_at)
-    staged: list[pd.DataFrame] = []
+    staged: list[pa.Table] = []
     files = file_frame(con, kind)
-    if files.empty:
-        return report, staged
+    if not files.empty:
+        rows_of_kind = (
+            f"from raw_files r join {RECORD_TABLES[kind]} t on t.sha256 = r.sha256 and t.kind = r.kind "
+        )
+        # Each unit text resolved once for every year; its unit, role and region joined to the rows.
+        texts = [
+            u
+            for (u,) in con.execute(
+                f"select distinct t.unit {rows_of_kind} where r.kind = ?", [kind]
+            ).fetchall()
+            if u is not None
+        ]
+        resolved = {u: registry.resolve(u) for u in texts}
+        known = {u: r.unit for u, r in resolved.items() if r.unit is not None}
+        con.register(
+            "ledger_units",
+            _text_table(
+                unit=list(known),
+                unit_id=[u.unit_id for u in known.values()],
+                role=[u.role for u in known.values()],
+                region=[u.region for u in known.values()],
+            ),
+        )
+        try:
+            for year in years:
+                _year_rows(con, kind, year)
+                try:
+                    _year(con, report, kind, files, year, stage_rows, resolved, staged)
+                finally:
+                    con.execute("drop table if exists ledger_rows")
+        finally:
+            con.unregister("ledger_units")
+    if not staged:
+        return report, pd.DataFrame(columns=columns)
+    return report, pa.concat_tables(staged) if len(staged) > 1 else staged[0]
+
+
+def row_issues(
+    con: duckdb.DuckDBPyConnection,
+    report: Report,
+    year: int,
+    severity: str,
+    code: str,
+    message: str,
+    where: str,
+    source: str = "ledger_rows",
+) -> None:
+    """One issue for each row of `source` (a table with `seq`, `file`, `sheet`, `row`, `unit`) that
+    `where` selects, its message the SQL expression `message` (`$year` is the year)."""
+    report.add_issues(
+        query_frame(
+            con,
+            f'select $year as year, file, sheet, "row", unit, $severity as severity, $code as code, '
+            f"{message} as message from {source} where {where} order by seq",
+            {"year": year, "severity": severity, "code": code},
+        )
+    )
+
+
+def _text_table(**columns: list) -> pa.Table:
+    return pa.table(columns, schema=pa.schema([(c, pa.string()) for c in columns]))
+
+
+def _year_rows(con: duckdb.DuckDBPyConnection, kind: str, year: int) -> None:
+    """`ledger_rows` for one year: the rows of its folder and the rows dated in it from other folders."""
     date_col = DATE_COLUMN[kind]
     row_year = (
         f"coalesce(year(t.{date_col}), r.folder_year)" if date_col else "coalesce(t.year, r.folder_year)"
     )
-    rows_of_kind = (
+    parsed = ", ".join(
+        f't."{c}"'
+        for c in ("sheet", "row", "parse_rejected", *RECORD_COLUMNS[kind])
+        if c != "year" and c not in UNUSED_COLUMNS.get(kind, ())
+    )
+    rows = (
         f"from raw_files r join {RECORD_TABLES[kind]} t on t.sha256 = r.sha256 and t.kind = r.kind "
+        f"where r.kind = $kind and (r.folder_year = $year or {row_year} = $year)"
     )
-    # Each unit text resolved once for every year; its unit, role and region joined to the rows in SQL
-    # (a pandas lookup over a nation year's millions of rows cost seconds).
-    texts = [
-        u
-        for (u,) in con.execute(f"select distinct t.unit {rows_of_kind} where r.kind = ?", [kind]).fetchall()
-        if u is not None
-    ]
-    resolved = {u: registry.resolve(u) for u in texts}
-    known = {u: r.unit for u, r in resolved.items() if r.unit is not None}
-    ledger_units = pa.table(
-        {
-            "unit": list(known),
-            "unit_id": [u.unit_id for u in known.values()],
-            "role": [u.role for u in known.values()],
-            "region": [u.region for u in known.values()],
-        },
-        schema=pa.schema([(c, pa.string()) for c in ("unit", "unit_id", "role", "region")]),
+    # `seq` numbers the (file, sheet) blocks in order and adds the row: the order of a sort by path,
+    # sheet and row without sorting the rows themselves (a second at nation scale).
+    con.execute(
+        f"""create or replace temp table ledger_rows as
+        with blocks as (
+            select path, sheet, row_number() over (order by path, sheet nulls first) as block
+            from (select distinct r.path, t.sheet {rows}))
+        select b.block * {ROWS_PER_BLOCK} + t."row" as seq,
+               $year as year, r.folder_year = $year as own, {row_year} = $year as counted,
+               r.path as file, r.folder_year, {row_year} as row_year, {parsed}, u.unit_id, u.role, u.region,
+               t.parse_rejected or u.unit_id is null as rejected
+        from raw_files r join {RECORD_TABLES[kind]} t on t.sha256 = r.sha256 and t.kind = r.kind
+        join blocks b on b.path = r.path and b.sheet is not distinct from t.sheet
+        left join ledger_units u on u.unit = t.unit
+        where r.kind = $kind and (r.folder_year = $year or {row_year} = $year)""",
+        {"year": year, "kind": kind},
     )
-    con.register("ledger_units", ledger_units)
-    try:
-        for year in years:
-            rows = query_frame(
-                con,
-                f"select r.path as file, r.folder_year, {row_year} as row_year, "
-                f"t.* exclude (sha256, kind{UNUSED_COLUMNS.get(kind, '')}), u.unit_id, u.role, u.region "
-                f"{rows_of_kind} left join ledger_units u on u.unit = t.unit "
-                f"where r.kind = ? and (r.folder_year = ? or {row_year} = ?) "
-                # what comes first is decided here (a repeated meeting counts at its first listing), not
-                # by the order a parallel scan happens to return
-                'order by r.path, t.sheet nulls first, t."row"',
-                [kind, year, year],
-            )
-            _year(con, report, kind, files, year, rows, staged, stage_rows, resolved)
-    finally:
-        con.unregister("ledger_units")
-    return report, staged
 
 
 def _year(
@@ -89,15 +158,12 @@ def _year(
     kind: str,
     files: pd.DataFrame,
     year: int,
-    rows: pd.DataFrame,
-    staged: list[pd.DataFrame],
     stage_rows: RowStager,
     resolved: dict[str, Resolution],
+    staged: list[pa.Table],
 ) -> None:
-    """One year's rows: `rows` come with their unit (unit_id, role, region), null when the unit text
-    names no registered unit (`resolved` says why)."""
-    for col in ("file", "sheet"):  # repeated on every row of a file
-        rows[col] = rows[col].astype("category")
+    """One year's files and issues, and its staged rows; `resolved` says why a unit text names no
+    registered unit."""
     mine = files[files["folder_year"] == year]
     f: Any  # a frame row: its fields have the table's column types, which the checker cannot see
     for f in mine.itertuples(index=False):
@@ -108,59 +174,45 @@ def _year(
     for f in mine.itertuples(index=False):
         path_of.setdefault(f.sha256, []).append(f.file)
     report.parse_issues(year, parse_issues(con, list(path_of), kind), path_of)
-    if rows.empty:
-        for f in mine.itertuples(index=False):
-            if not f.error_code:
-                report.file(
-                    year, f.file, f.sha256, kind, 0, 0, "loaded", "文件中没有数据行。", mtime_ns=f.mtime_ns
-                )
-        return
 
-    unknown = rows["unit_id"].isna() & ~rows["parse_rejected"]
-    told = rows[unknown & (rows["folder_year"] == year)]
     # a message names the closest registered names: looked for only for the units told
-    messages = {u: resolved[u].message(u) for u in told["unit"].dropna().unique()}
-    report.issue_rows(
-        year,
-        told,
-        ERROR,
-        "unknown_unit",
-        told["unit"].map(messages).astype(object).where(told["unit"].notna(), "本行未填写单位名称。"),
-    )
-    rows["rejected"] = rows["parse_rejected"] | unknown
-    rows.loc[stage_rows(report, year, rows, staged), "rejected"] = True
+    told = "own and unit_id is null and not parse_rejected"
+    texts = [u for (u,) in con.execute(f"select distinct unit from ledger_rows where {told}").fetchall() if u]
+    con.register("unit_messages", _text_table(unit=texts, message=[resolved[u].message(u) for u in texts]))
+    try:
+        row_issues(
+            con,
+            report,
+            year,
+            ERROR,
+            "unknown_unit",
+            "coalesce(m.message, '本行未填写单位名称。')",
+            told,
+            "ledger_rows left join unit_messages m using (unit)",
+        )
+    finally:
+        con.unregister("unit_messages")
+    year_rows = stage_rows(con, report, year)
+    if year_rows is not None and year_rows.num_rows:
+        staged.append(year_rows)
 
-    own = rows.loc[rows["folder_year"] == year, ["file", "row", "rejected", "unit_id"]]
     counts = {
-        file: (int(n), int(rej))
-        for file, n, rej in own.groupby("file", observed=True)
-        .agg(n=("row", "size"), rej=("rejected", "sum"))
-        .itertuples()
+        file: (n, rej, unit_id)
+        for file, n, rej, unit_id in con.execute(
+            # the file's unit when all its loaded rows name the same one
+            "select file, count(*), count(*) filter (rejected), "
+            "if(count(distinct unit_id) = 1, min(unit_id), null) "
+            "from ledger_rows where own group by file"
+        ).fetchall()
     }
-    # the file's unit when all its loaded rows name the same one
-    per_file = (
-        own.loc[own["unit_id"].notna(), ["file", "unit_id"]]
-        .groupby("file", observed=True)["unit_id"]
-        .agg(["nunique", "first"])
-    )
-    unit_of = {file: first if n == 1 else None for file, n, first in per_file.itertuples()}
     for f in mine.itertuples(index=False):
         if f.error_code:
             continue
-        n, rej = counts.get(f.file, (0, 0))
-        status = "loaded" if rej == 0 else ("rejected" if rej == n and n else "partially_loaded")
-        report.file(
-            year,
-            f.file,
-            f.sha256,
-            kind,
-            n,
-            rej,
-            status,
-            None,
-            unit_of.get(f.file),
-            None,
-            None,
-            None,
-            f.mtime_ns,
-        )
+        if f.file not in counts:
+            report.file(
+                year, f.file, f.sha256, kind, 0, 0, "loaded", "文件中没有数据行。", mtime_ns=f.mtime_ns
+            )
+            continue
+        n, rej, unit_id = counts[f.file]
+        status = "loaded" if rej == 0 else ("rejected" if rej == n else "partially_loaded")
+        report.file(year, f.file, f.sha256, kind, n, rej, status, None, unit_id, None, None, None, f.mtime_ns)

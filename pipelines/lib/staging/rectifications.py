@@ -7,16 +7,17 @@ from __future__ import annotations
 from datetime import datetime
 
 import duckdb
-import pandas as pd
+import pyarrow as pa
 
 from pipelines.lib.names import UnitRegistry
 from pipelines.lib.rulebook import Rulebook
 from pipelines.lib.schema import source_tables
-from pipelines.lib.staging.common import Report, concat_rows
+from pipelines.lib.staging.common import Report, StagedTable
 from pipelines.lib.staging.ledgers import stage_ledger
 from pipelines.lib.text import to_halfwidth
 
 COLUMNS = source_tables()["stg_rectifications"].column_names
+ITEM_KEYS = pa.schema([("description", pa.string()), ("item_key", pa.string())])
 
 
 def _item_key(text: str) -> str:
@@ -30,26 +31,45 @@ def stage_rectifications(
     registry: UnitRegistry,
     years: list[int],
     loaded_at: datetime,
-) -> dict[str, pd.DataFrame]:
-    sent = dict(con.execute("select path, mtime_ns from raw_files where kind = 'rectifications'").fetchall())
+) -> dict[str, StagedTable]:
+    keys: dict[str, str] = {}  # description → its key, over every year
 
-    def stage_rows(report: Report, year: int, rows: pd.DataFrame, staged: list[pd.DataFrame]) -> pd.Series:
-        ok = rows[~rows["rejected"] & (rows["row_year"] == year)].copy()
-        if not ok.empty:
-            ok["year"] = year
-            ok["file"] = ok["file"].astype(str)
-            ok["_sent"] = ok["file"].map(sent)
-            ok["_key"] = ok["description"].map(_item_key)
-            ok = ok.sort_values(["_sent", "file", "sheet", "row"], ascending=[False, False, True, True])
-            keys = ["unit_id", "source", "_key"]
-            ok["versions"] = ok.groupby(keys, dropna=False)["row"].transform("size")
-            ok = ok.drop_duplicates(keys, keep="first").sort_values(["file", "sheet", "row"])
-            staged.append(ok[COLUMNS])
-        return pd.Series(False, index=rows.index)
+    def stage_rows(con: duckdb.DuckDBPyConnection, report: Report, year: int) -> pa.Table:
+        texts = [
+            d
+            for (d,) in con.execute(
+                "select distinct description from ledger_rows where counted and not rejected"
+            ).fetchall()
+        ]
+        for text in texts:
+            if text is not None and text not in keys:
+                keys[text] = _item_key(text)
+        con.register(
+            "item_keys",
+            pa.table({"description": texts, "item_key": [keys.get(t) for t in texts]}, schema=ITEM_KEYS),
+        )
+        try:
+            # the most recently sent file's row of each problem, with how many rows state it
+            return con.sql(
+                f"""select {", ".join(COLUMNS)} from (
+                      select l.*, count(*) over problem as versions,
+                             row_number() over (problem order by r.mtime_ns desc, l.file desc,
+                                                l.sheet asc nulls last, l."row" asc) as pick
+                      from ledger_rows l
+                      left join item_keys k on k.description is not distinct from l.description
+                      join raw_files r on r.path = l.file and r.kind = 'rectifications'
+                      where l.counted and not l.rejected
+                      window problem as (partition by l.unit_id, l.source, k.item_key))
+                    where pick = 1
+                    order by file, sheet nulls last, "row"
+                """
+            ).to_arrow_table()
+        finally:
+            con.unregister("item_keys")
 
-    report, staged = stage_ledger(con, "rectifications", registry, years, loaded_at, stage_rows)
+    report, staged = stage_ledger(con, "rectifications", registry, years, loaded_at, stage_rows, COLUMNS)
     return {
-        "stg_rectifications": concat_rows(staged, COLUMNS),
+        "stg_rectifications": staged,
         "stg_rectification_files": report.files_frame(),
         "stg_rectification_issues": report.issues_frame(),
     }
