@@ -37,7 +37,7 @@ from pipelines.lib.records import ERROR, Issue, ParsedFile
 from pipelines.lib.rulebook import Rulebook, RulebookError, load_rulebook
 from pipelines.lib.staging.common import int_or_none
 from pipelines.lib.staging.ledgers import DATE_COLUMN
-from pipelines.lib.warehouse import Paths, read_only, utc_now
+from pipelines.lib.warehouse import Paths, one_row, read_only, utc_now
 
 ROOT = Path(__file__).resolve().parents[2]
 SCORE_SHEET = "score_sheet"
@@ -99,10 +99,11 @@ class Reference:
             ).fetchall()
             pub = con.execute("select * from marts.publication").df()
             has_evidence = bool(
-                con.execute(
+                one_row(
+                    con,
                     "select count(*) from duckdb_tables() where schema_name = 'marts' "
-                    "and table_name = 'task_evidence'"
-                ).fetchone()[0]  # type: ignore[index]
+                    "and table_name = 'task_evidence'",
+                )[0]
             )
         info = pub.iloc[0].to_dict() if len(pub) else {}
         units = [
@@ -676,10 +677,12 @@ def live_since(warehouse: Path, files: list[str], since: datetime) -> datetime |
         return None
     try:
         with read_only(warehouse) as con:
-            published = con.execute("select max(published_at) from marts.publication").fetchone()
-            seen = con.execute(
-                "select count(distinct file) from marts.submissions where file in (select unnest(?))", [files]
-            ).fetchone()
+            published = one_row(con, "select max(published_at) from marts.publication")
+            seen = one_row(
+                con,
+                "select count(distinct file) from marts.submissions where file in (select unnest(?))",
+                [files],
+            )
     except duckdb.Error:
         return None  # being replaced this very moment: ask again
     when = published[0] if published else None

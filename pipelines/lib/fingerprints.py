@@ -16,6 +16,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.lib.warehouse import one_row
+
 PACKAGE = Path(__file__).resolve().parent.parent  # pipelines/
 
 
@@ -31,10 +33,7 @@ def code_version() -> str:
 
 def table_content(con: duckdb.DuckDBPyConnection, table: str, where: str = "") -> str:
     """Rows and an order-free hash of them (DuckDB's row hash, summed without overflow)."""
-    row = con.execute(
-        f"select count(*), coalesce(sum(hash(t)::hugeint), 0) from {table} t {where}"
-    ).fetchone()
-    assert row is not None
+    row = one_row(con, f"select count(*), coalesce(sum(hash(t)::hugeint), 0) from {table} t {where}")
     return f"{row[0]}:{row[1]}"
 
 
@@ -52,11 +51,11 @@ def fingerprint(con: duckdb.DuckDBPyConnection, tables: Mapping[str, str], *extr
 
 def _comment(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
     schema, _, name = table.rpartition(".")
-    row = con.execute(
+    rows = con.execute(
         "select comment from duckdb_tables() where table_name = ? and schema_name = ? and database_name = current_database()",
         [name, schema or "main"],
-    ).fetchone()
-    return row[0] if row else None
+    ).fetchall()  # to the end (warehouse.one_row says why)
+    return rows[0][0] if rows else None
 
 
 def unchanged(con: duckdb.DuckDBPyConnection, tables: Iterable[str], stamp: str) -> bool:

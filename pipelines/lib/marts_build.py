@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 
 from pipelines.lib import fingerprints
-from pipelines.lib.warehouse import transaction
+from pipelines.lib.warehouse import one_row, transaction
 
 
 class UnsupportedFeature(RuntimeError):
@@ -306,6 +306,4 @@ def _literal(text: str) -> str:
 
 
 def _count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
-    row = con.execute(f"select count(*) from {relation}").fetchone()
-    assert row is not None
-    return int(row[0])
+    return int(one_row(con, f"select count(*) from {relation}")[0])

@@ -187,11 +187,13 @@ def read_only(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def one_row(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> tuple[Any, ...]:
-    """The row of a query that always returns one (an aggregate, a one-row table)."""
-    row = con.execute(sql, params).fetchone()
-    if row is None:
+    """The row of a query that always returns one (an aggregate, a one-row table). Fetched to the end:
+    a result left with rows unread keeps the connection busy, and its next query through the
+    relation API (`con.sql`) is refused."""
+    rows = con.execute(sql, params).fetchall()
+    if not rows:
         raise LookupError(f"no row from: {sql}")
-    return row
+    return rows[0]
 
 
 def table_differences(

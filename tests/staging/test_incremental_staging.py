@@ -13,9 +13,9 @@ from builders import city_units, losing, write_meetings, write_score_sheet, writ
 from conftest import run_fazhi
 
 from pipelines.defs.staging import KINDS, kind_deps
-from pipelines.lib import pipeline
+from pipelines.lib import fingerprints, pipeline
 from pipelines.lib.rulebook import load_rulebook
-from pipelines.lib.warehouse import Paths, table_differences, work_connection
+from pipelines.lib.warehouse import Paths, one_row, table_differences, work_connection
 
 Y = 2024
 FILES_TABLES = {
@@ -227,3 +227,16 @@ def test_kinds_side_by_side_open_and_close_the_work_database_without_a_conflict(
     monkeypatch.setattr(pipeline, "stage_kind", stage)
     kinds = {f"kind_{i}": ([f"table_{i}"], []) for i in range(8)}
     assert pipeline.stage_kinds(paths, None, kinds, workers=2) == {f"table_{i}": 0 for i in range(8)}  # type: ignore[arg-type]
+
+
+def test_a_fingerprint_check_leaves_the_connection_free_for_the_next_query(tmp_path):
+    """A kind that stages with the step's shared registry reads its files right after checking its
+    fingerprint: a single-row read that leaves its result unfinished would make that read fail."""
+    con = duckdb.connect(str(tmp_path / "work.duckdb"))
+    try:
+        con.execute("create table t as select 1 as a")
+        assert not fingerprints.unchanged(con, ["t"], fingerprints.fingerprint(con, {"t": ""}))
+        assert one_row(con, "select count(*) from t") == (1,)
+        assert con.sql("select a from t").fetchall() == [(1,)]
+    finally:
+        con.close()
