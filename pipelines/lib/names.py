@@ -133,10 +133,11 @@ class UnitRegistry:
     def suggest(self, key: str, n: int = 3) -> list[str]:
         # Compare closely only with the names sharing most characters: a registry may hold 100,000.
         if self._by_char is None:
-            self._by_char = {}
+            by_char: dict[str, list[str]] = {}  # made whole before it is seen: threads share a registry
             for k in self._keys:
                 for ch in set(k):
-                    self._by_char.setdefault(ch, []).append(k)
+                    by_char.setdefault(ch, []).append(k)
+            self._by_char = by_char
         # Characters in most names (县, 局, 人民…) tell nothing and would make this count the whole registry.
         lists = [self._by_char.get(ch, ()) for ch in sorted(set(key))]
         telling = [names for names in lists if len(names) <= max(50, len(self._keys) // 20)]

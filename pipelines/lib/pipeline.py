@@ -17,6 +17,7 @@ import pandas as pd
 
 from pipelines.lib import fingerprints, ingest, progress, reference
 from pipelines.lib.faults import crashpoint
+from pipelines.lib.names import UnitRegistry
 from pipelines.lib.rulebook import Rulebook
 from pipelines.lib.staging import (
     common,
@@ -111,10 +112,18 @@ STAGERS: dict[str, StageKind] = {
 }
 
 
-def stage_kind(paths: Paths, rules: Rulebook, kind: str, owns: list[str], reads: list[str]) -> dict[str, int]:
+def stage_kind(
+    paths: Paths,
+    rules: Rulebook,
+    kind: str,
+    owns: list[str],
+    reads: list[str],
+    registry: Callable[[duckdb.DuckDBPyConnection], UnitRegistry] = units.load_registry,
+) -> dict[str, int]:
     """One input kind's stg_* tables (`owns`), every year at once, made from the tables in `reads` (the
     asset's declared dependencies); nothing is done when those inputs, as far as they concern this kind,
-    and the years present are what the tables were last made from."""
+    and the years present are what the tables were last made from. `registry` gives the unit registry
+    (stg_units) read through a connection."""
     raw_kind = ingest.KIND_FOLDERS.get(kind)  # None: the files that are not read (other_files)
     with work_connection(paths) as con:
         years = common.years_present(con)
@@ -127,17 +136,17 @@ def stage_kind(paths: Paths, rules: Rulebook, kind: str, owns: list[str], reads:
         )
         if fingerprints.unchanged(con, owns, stamp):
             return {t: one_row(con, f"select count(*) from {t}")[0] for t in owns}
-        registry = units.load_registry(con)
+        unit_registry = registry(con)
         frames: Mapping[str, common.StagedTable]
         if kind == "other_files":
             frames = other_files.stage_other_files(con, years, utc_now())
         else:
-            frames = STAGERS[kind](con, rules, registry, years, utc_now())
+            frames = STAGERS[kind](con, rules, unit_registry, years, utc_now())
         issues = {}
         for table, frame in frames.items():
             if table.endswith("_issues"):
                 assert isinstance(frame, pd.DataFrame)  # issues always come as a frame (Report.issues_frame)
-                issues[table] = common.with_unit_ids(frame, registry)
+                issues[table] = common.with_unit_ids(frame, unit_registry)
         assert set(frames) == set(owns), f"{kind} writes {sorted(frames)}, declares {sorted(owns)}"
         with transaction(con):
             counts = {
@@ -177,6 +186,16 @@ def stage_kinds(
         counts: dict[str, dict[str, int]] = {}
         failures: dict[str, BaseException] = {}
         progress.expect(len(kinds))
+        # Read once for all kinds (stg_units does not change while they are staged), by the first kind
+        # that stages: at nation scale the registry takes half a second to make.
+        loading = threading.Lock()
+        loaded: list[UnitRegistry] = []
+
+        def shared_registry(con: duckdb.DuckDBPyConnection) -> UnitRegistry:
+            with loading:
+                if not loaded:
+                    loaded.append(units.load_registry(con))
+                return loaded[0]
 
         def take() -> str | None:
             with changed:
@@ -194,7 +213,9 @@ def stage_kinds(
             while (kind := take()) is not None:
                 owns, reads = kinds[kind]
                 try:
-                    counts[kind] = stage_kind(paths, rules, kind, owns=owns, reads=reads)
+                    counts[kind] = stage_kind(
+                        paths, rules, kind, owns=owns, reads=reads, registry=shared_registry
+                    )
                 except BaseException as exc:  # raised below, once the other kinds are done
                     failures[kind] = exc
                 with changed:
