@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from pipelines.lib import fingerprints, ingest, progress, reference
 from pipelines.lib.faults import crashpoint
@@ -145,7 +146,7 @@ def stage_kind(
         issues = {}
         for table, frame in frames.items():
             if table.endswith("_issues"):
-                assert isinstance(frame, pd.DataFrame)  # issues always come as a frame (Report.issues_frame)
+                assert isinstance(frame, pa.Table)  # issues always come as Arrow (Report.issues_table)
                 issues[table] = common.with_unit_ids(frame, unit_registry)
         assert set(frames) == set(owns), f"{kind} writes {sorted(frames)}, declares {sorted(owns)}"
         with transaction(con):

@@ -51,11 +51,11 @@ def test_a_region_name_without_a_role_is_not_guessed():
 
 
 def test_an_issue_belongs_to_the_unit_it_names_else_to_the_one_its_file_names():
-    import pandas as pd
+    import pyarrow as pa
 
     from pipelines.lib.staging.common import with_unit_ids
 
-    issues = pd.DataFrame(
+    issues = pa.table(
         {
             "file": [
                 "2024/meetings/all.csv",
@@ -66,7 +66,7 @@ def test_an_issue_belongs_to_the_unit_it_names_else_to_the_one_its_file_names():
             "unit": ["清丰县委", "丙单位", None, None],
         }
     )
-    assert list(with_unit_ids(issues, REGISTRY)["unit_id"]) == ["a", None, "g", None]
+    assert with_unit_ids(issues, REGISTRY).column("unit_id").to_pylist() == ["a", None, "g", None]
     assert REGISTRY.in_file_name("2024/score_sheets/清丰县政府（2024）.xlsx").unit_id == "b"
     assert REGISTRY.in_file_name("2024/score_sheets/打分表.xlsx") is None
 
@@ -80,7 +80,7 @@ def test_an_issue_s_unit_is_found_without_looking_for_close_names():
     """Most parts of a file name (2024年度, 打分表…) name no unit and are never shown to anyone, and an issue's
     unknown unit text already has its message: looking for the registry's closest names to each of them,
     tens of thousands a year at nation scale, cost minutes."""
-    import pandas as pd
+    import pyarrow as pa
 
     from pipelines.lib.staging.common import with_unit_ids
 
@@ -88,7 +88,7 @@ def test_an_issue_s_unit_is_found_without_looking_for_close_names():
     assert registry.in_file_name("2024/score_sheets/2024年度_清丰县政府_打分表.xlsx").unit_id == "b"
     assert registry.in_file_name("2024/score_sheets/2024年度_清丰县_打分表.xlsx", "party").unit_id == "a"
     assert registry.in_file_name("2024/score_sheets/打分表（第二版）.xlsx") is None
-    issues = pd.DataFrame(
+    issues = pa.table(
         {
             "file": [
                 "2024/meetings/市司法局_学法记录.csv",
@@ -99,7 +99,7 @@ def test_an_issue_s_unit_is_found_without_looking_for_close_names():
         }
     )
     # an issue's unit text that names no unit: its message was written when its row was staged
-    assert list(with_unit_ids(issues, registry)["unit_id"]) == ["g", None, None]
+    assert with_unit_ids(issues, registry).column("unit_id").to_pylist() == ["g", None, None]
     assert registry.resolve("清丰县委").unit.unit_id == "a" and registry.resolve("清丰县税务局").unit is None
 
 

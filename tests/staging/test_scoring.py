@@ -128,7 +128,7 @@ def test_rows_not_scored_are_counted_per_sheet(con):
 
 
 def test_what_the_unit_is_told(con):
-    issues = _score(con).issues
+    issues = _score(con).issues.to_pandas()
     assert set(issues.columns) <= set(source_tables()["stg_score_sheet_issues"].column_names)
     rows = [None if pd.isna(r) else int(r) for r in issues["row"]]
     told = {(row, r.code): (r.severity, r.message) for row, r in zip(rows, issues.itertuples(), strict=True)}
@@ -177,7 +177,7 @@ def test_the_score_basis_decides_which_score_counts(con, basis, task1, task2):
 
 def test_no_sheet_to_score(con):
     scored = scoring.score(con, [], scoring.Templates(RULES, EXEMPT))
-    assert scored.tasks.num_rows == 0 and scored.issues.empty and scored.rejected == {}
+    assert scored.tasks.num_rows == 0 and scored.issues.num_rows == 0 and scored.rejected == {}
 
 
 WRITTEN = [

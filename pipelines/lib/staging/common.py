@@ -5,17 +5,28 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from pipelines.lib.names import UnitRegistry
+from pipelines.lib.names import Unit, UnitRegistry
 from pipelines.lib.schema import source_tables
 
 ISSUE_COLUMNS = source_tables()["stg_meeting_issues"].column_names
+# An issue as a stager hands it over: every column but the unit_id `with_unit_ids` adds.
+_ARROW_TYPES: dict[str, pa.DataType] = {"integer": pa.int32(), "varchar": pa.string()}
+ISSUE_SCHEMA = pa.schema(
+    [
+        (c.name, _ARROW_TYPES[c.data_type])
+        for c in source_tables()["stg_meeting_issues"].columns
+        if c.name != "unit_id"
+    ]
+)
 FILE_COLUMNS = source_tables()["stg_meeting_files"].column_names
 # A stg_* table's rows as a stager hands them over: DuckDB reads either as is.
 StagedTable = pd.DataFrame | pa.Table
@@ -56,16 +67,16 @@ class Report:
         self.loaded_at = loaded_at
         self.files: list[dict] = []
         self.issues: list[dict] = []
-        self.issue_frames: list[pd.DataFrame] = []
+        self.issue_tables: list[pa.Table] = []
 
     def issue(self, year, file, sheet, row, unit, severity, code, message) -> None:
         self.issues.append(issue(year, file, sheet, row, unit, severity, code, message))
 
-    def add_issues(self, frame: pd.DataFrame) -> None:
-        """Row issues for many rows at once (a large ledger year has tens of thousands), in the issue
-        table's columns."""
-        if len(frame):
-            self.issue_frames.append(frame)
+    def add_issues(self, table: pa.Table) -> None:
+        """Row issues for many rows at once (a large ledger year has hundreds of thousands), in the issue
+        table's columns but `unit_id`."""
+        if table.num_rows:
+            self.issue_tables.append(table.select(ISSUE_SCHEMA.names).cast(ISSUE_SCHEMA))
 
     def file(
         self,
@@ -106,42 +117,46 @@ class Report:
     def parse_issues(
         self,
         year: int,
-        frame: pd.DataFrame,
+        records: list[dict[str, Any]],
         path_of: dict[str, list[str]],
         unit_of: dict[tuple[str, str], str] | None = None,
     ) -> None:
-        """Issues the parser found, once per file holding that content; unit_of fills the unit a
-        score sheet names when the parser's issue has none."""
-        rec: Any  # a frame row: its fields have the table's column types, which the checker cannot see
-        for rec in frame.itertuples(index=False):
-            unit = rec.unit if isinstance(rec.unit, str) else (unit_of or {}).get((rec.sha256, rec.sheet))
-            for path in path_of.get(rec.sha256, ()):
+        """Issues the parser found (`parse_issues`), once per file holding that content; unit_of fills
+        the unit a score sheet names when the parser's issue has none."""
+        for rec in records:
+            unit = (
+                rec["unit"] if rec["unit"] is not None else (unit_of or {}).get((rec["sha256"], rec["sheet"]))
+            )
+            for path in path_of.get(rec["sha256"], ()):
                 self.issue(
-                    year, path, rec.sheet, int_or_none(rec.row), unit, rec.severity, rec.code, rec.message
+                    year, path, rec["sheet"], rec["row"], unit, rec["severity"], rec["code"], rec["message"]
                 )
 
     def files_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.files, columns=FILE_COLUMNS)
 
-    def issues_frame(self) -> pd.DataFrame:
-        return pd.concat(
-            [pd.DataFrame(self.issues, columns=ISSUE_COLUMNS), *self.issue_frames], ignore_index=True
-        )
+    def issues_table(self) -> pa.Table:
+        """Every issue, in the issue table's columns but `unit_id` (`with_unit_ids` adds it)."""
+        listed = pa.Table.from_pylist(self.issues, schema=ISSUE_SCHEMA)
+        return pa.concat_tables([listed, *self.issue_tables])
 
 
-def with_unit_ids(issues: pd.DataFrame, registry: UnitRegistry) -> pd.DataFrame:
+def with_unit_ids(issues: pa.Table, registry: UnitRegistry) -> pa.Table:
     """Each issue's registered unit: the one the unit name written with it resolves to, else the one its file
-    name names (a file rejected whole says no unit inside); null when neither does."""
-    if issues.empty:
-        return issues.assign(unit_id=pd.Series(dtype=object))
-    written = {u: r.unit.unit_id for u in issues["unit"].dropna().unique() if (r := registry.resolve(u)).unit}
-    named = {
-        f: u.unit_id for f in issues["file"].dropna().unique() if (u := registry.in_file_name(f)) is not None
-    }
-    by_name = issues["unit"].map(written).astype(object)
-    by_file = issues["file"].map(named).astype(object)
-    unit_id = by_name.where(by_name.notna(), by_file)
-    return issues.assign(unit_id=unit_id.where(unit_id.notna(), None))
+    name names (a file rejected whole says no unit inside); null when neither does. Looked up once per
+    distinct name and file: a nation year's meetings have hundreds of thousands of issues."""
+
+    def by_distinct(column: str, unit_of: Callable[[str], Unit | None]) -> pa.Array:
+        encoded = issues.column(column).combine_chunks().dictionary_encode()
+        ids = [
+            u.unit_id if v is not None and (u := unit_of(v)) is not None else None
+            for v in encoded.dictionary.to_pylist()
+        ]
+        return pc.take(pa.array(ids, pa.string()), encoded.indices)
+
+    by_name = by_distinct("unit", lambda text: registry.resolve(text).unit)
+    by_file = by_distinct("file", registry.in_file_name)
+    return issues.append_column("unit_id", pc.coalesce(by_name, by_file))
 
 
 # .df() gives an integer or boolean column that holds a NULL as pandas' nullable type
@@ -192,12 +207,16 @@ def file_frame(con: duckdb.DuckDBPyConnection, kind: str) -> pd.DataFrame:
     return frame
 
 
-def parse_issues(con: duckdb.DuckDBPyConnection, shas: list[str], kind: str) -> pd.DataFrame:
-    return query_frame(
-        con,
-        'select sha256, sheet, "row", unit, severity, code, message, rejects_row from parsed_issues '
-        "where kind = ? and sha256 in (select unnest(?))",
-        [kind, shas],
+def parse_issues(con: duckdb.DuckDBPyConnection, shas: list[str], kind: str) -> list[dict[str, Any]]:
+    """The parser's issues in these contents, a dict each (a NULL as None)."""
+    return (
+        con.sql(
+            'select sha256, sheet, "row", unit, severity, code, message from parsed_issues '
+            "where kind = ? and sha256 in (select unnest(?))",
+            params=[kind, shas],
+        )
+        .to_arrow_table()
+        .to_pylist()
     )
 
 

@@ -65,5 +65,5 @@ def stage_filings(
     return {
         "stg_filings": staged,
         "stg_filing_files": report.files_frame(),
-        "stg_filing_issues": report.issues_frame(),
+        "stg_filing_issues": report.issues_table(),
     }

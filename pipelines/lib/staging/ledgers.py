@@ -28,7 +28,7 @@ import pyarrow as pa
 from pipelines.lib.ingest import RECORD_COLUMNS, RECORD_TABLES
 from pipelines.lib.names import Resolution, UnitRegistry
 from pipelines.lib.records import ERROR
-from pipelines.lib.staging.common import Report, file_frame, parse_issues, query_frame
+from pipelines.lib.staging.common import Report, file_frame, parse_issues
 
 # kind → the column whose date decides a row's year (None: the row's 年度 column, else its folder's)
 DATE_COLUMN = {"meetings": "date", "filings": None, "normative_docs": "issued_date", "rectifications": None}
@@ -105,12 +105,11 @@ def row_issues(
     """One issue for each row of `source` (a table with `seq`, `file`, `sheet`, `row`, `unit`) that
     `where` selects, its message the SQL expression `message` (`$year` is the year)."""
     report.add_issues(
-        query_frame(
-            con,
+        con.sql(
             f'select $year as year, file, sheet, "row", unit, $severity as severity, $code as code, '
             f"{message} as message from {source} where {where} order by seq",
-            {"year": year, "severity": severity, "code": code},
-        )
+            params={"year": year, "severity": severity, "code": code},
+        ).to_arrow_table()
     )
 
 

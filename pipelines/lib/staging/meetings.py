@@ -114,5 +114,5 @@ def stage_meetings(
     return {
         "stg_meetings": staged,
         "stg_meeting_files": report.files_frame(),
-        "stg_meeting_issues": report.issues_frame(),
+        "stg_meeting_issues": report.issues_table(),
     }

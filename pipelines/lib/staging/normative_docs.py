@@ -32,5 +32,5 @@ def stage_normative_docs(
     return {
         "stg_normative_docs": staged,
         "stg_normative_doc_files": report.files_frame(),
-        "stg_normative_doc_issues": report.issues_frame(),
+        "stg_normative_doc_issues": report.issues_table(),
     }

@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import duckdb
-import pandas as pd
 
 from pipelines.lib.records import ERROR, WARNING
-from pipelines.lib.staging.common import IGNORED_MESSAGES, Report, year_in_path
+from pipelines.lib.staging.common import IGNORED_MESSAGES, Report, StagedTable, year_in_path
 
 
 def stage_other_files(
     con: duckdb.DuckDBPyConnection, years: list[int], loaded_at: datetime
-) -> dict[str, pd.DataFrame]:
+) -> dict[str, StagedTable]:
     report = Report(loaded_at)
     ignored = con.execute(
         "select path, sha256, note, mtime_ns, folder_year from raw_files where kind is null order by path"
@@ -26,4 +25,4 @@ def stage_other_files(
         message = IGNORED_MESSAGES.get(note, note)
         report.issue(year, path, None, None, None, severity, note, message)
         report.file(year, path, sha, None, 0, 0, "ignored", message, mtime_ns=mtime_ns)
-    return {"stg_other_files": report.files_frame(), "stg_other_file_issues": report.issues_frame()}
+    return {"stg_other_files": report.files_frame(), "stg_other_file_issues": report.issues_table()}

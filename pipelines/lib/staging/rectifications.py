@@ -71,5 +71,5 @@ def stage_rectifications(
     return {
         "stg_rectifications": staged,
         "stg_rectification_files": report.files_frame(),
-        "stg_rectification_issues": report.issues_frame(),
+        "stg_rectification_issues": report.issues_table(),
     }

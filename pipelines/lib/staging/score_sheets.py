@@ -40,7 +40,7 @@ def stage_score_sheets(
         "stg_task_scores": pa.concat_tables(tasks) if tasks else pd.DataFrame(columns=TASK_COLUMNS),
         "stg_sheet_totals": pd.DataFrame(totals, columns=TOTAL_COLUMNS),
         "stg_score_sheet_files": stager.report.files_frame(),
-        "stg_score_sheet_issues": stager.report.issues_frame(),
+        "stg_score_sheet_issues": stager.report.issues_table(),
     }
 
 
@@ -141,7 +141,7 @@ class _Stager:
             self.templates,
         )
         tasks.append(scored.tasks)
-        report.issue_frames.append(scored.issues)
+        report.add_issues(scored.issues)
         place = {(b["unit"].unit_id, b["unit"].role): pos for pos, b in enumerate(winners)}
         unresolved = self._rows_of([b for b in resolved if b["unit"] is None])
 

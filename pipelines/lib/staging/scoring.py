@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
 
 from pipelines.lib.records import ERROR, WARNING
@@ -42,7 +41,7 @@ class Sheet:
 @dataclass
 class Scored:
     tasks: pa.Table  # stg_task_scores' rows: per sheet its rows in row order, then its missing tasks
-    issues: pd.DataFrame  # year, file, sheet, row, unit, severity, code, message
+    issues: pa.Table  # year, file, sheet, row, unit, severity, code, message
     rejected: dict[int, int]  # sheet (its place in the list scored) → rows not scored
 
 
@@ -255,9 +254,9 @@ def score(con: duckdb.DuckDBPyConnection, sheets: Iterable[Sheet], templates: Te
         con.execute(_SCORED, {"basis": templates.basis, "na_words": list(NOT_APPLICABLE_WORDS)})
         con.execute(_MISSING)
         tasks = con.sql(_TASKS).to_arrow_table()
-        issues = con.execute(
-            _ISSUES, {"self_column": COLUMN_NAMES["self"], "verified_column": COLUMN_NAMES["verified"]}
-        ).df()
+        issues = con.sql(
+            _ISSUES, params={"self_column": COLUMN_NAMES["self"], "verified_column": COLUMN_NAMES["verified"]}
+        ).to_arrow_table()
         rejected = dict(
             con.execute("select pos, count(*) from scoring_matched where not counted group by pos").fetchall()
         )
