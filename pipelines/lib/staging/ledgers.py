@@ -128,25 +128,23 @@ def _year_rows(con: duckdb.DuckDBPyConnection, kind: str, year: int) -> None:
         for c in ("sheet", "row", "parse_rejected", *RECORD_COLUMNS[kind])
         if c != "year" and c not in UNUSED_COLUMNS.get(kind, ())
     )
-    rows = (
-        f"from raw_files r join {RECORD_TABLES[kind]} t on t.sha256 = r.sha256 and t.kind = r.kind "
-        f"where r.kind = $kind and (r.folder_year = $year or {row_year} = $year)"
-    )
     # `seq` numbers the (file, sheet) blocks in order and adds the row: the order of a sort by path,
     # sheet and row without sorting the rows themselves (a second at nation scale).
     con.execute(
         f"""create or replace temp table ledger_rows as
-        with blocks as (
-            select path, sheet, row_number() over (order by path, sheet nulls first) as block
-            from (select distinct r.path, t.sheet {rows}))
-        select b.block * {ROWS_PER_BLOCK} + t."row" as seq,
-               $year as year, r.folder_year = $year as own, {row_year} = $year as counted,
-               r.path as file, r.folder_year, {row_year} as row_year, {parsed}, u.unit_id, u.role, u.region,
-               t.parse_rejected or u.unit_id is null as rejected
-        from raw_files r join {RECORD_TABLES[kind]} t on t.sha256 = r.sha256 and t.kind = r.kind
-        join blocks b on b.path = r.path and b.sheet is not distinct from t.sheet
-        left join ledger_units u on u.unit = t.unit
-        where r.kind = $kind and (r.folder_year = $year or {row_year} = $year)""",
+        with kind_rows as (
+            select r.path as file, r.folder_year, {row_year} as row_year, {parsed}
+            from raw_files r join {RECORD_TABLES[kind]} t on t.sha256 = r.sha256 and t.kind = r.kind
+            where r.kind = $kind and (r.folder_year = $year or {row_year} = $year)),
+        blocks as (
+            select file, sheet, row_number() over (order by file, sheet nulls first) as block
+            from (select distinct file, sheet from kind_rows))
+        select b.block * {ROWS_PER_BLOCK} + k."row" as seq, $year as year, k.folder_year = $year as own,
+               k.row_year = $year as counted, k.*, u.unit_id, u.role, u.region,
+               k.parse_rejected or u.unit_id is null as rejected
+        from kind_rows k
+        join blocks b on b.file = k.file and b.sheet is not distinct from k.sheet
+        left join ledger_units u on u.unit = k.unit""",
         {"year": year, "kind": kind},
     )
 
