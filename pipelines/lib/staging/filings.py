@@ -47,9 +47,10 @@ def stage_filings(
                 year,
                 ERROR,
                 "report_type_unknown",
-                f"'报告类型“' || coalesce(report_type_text, '') || '”无法对应到规定的报告（{names}），本行未计入。'",
+                "'报告类型“' || coalesce(report_type_text, '') || '”无法对应到规定的报告（' || $names || '），本行未计入。'",
                 f"own and {unknown}",
                 known,
+                names=names,
             )
             con.execute(
                 "update ledger_rows set rejected = true where seq in "

@@ -101,14 +101,16 @@ def row_issues(
     message: str,
     where: str,
     source: str = "ledger_rows",
+    **values: str,
 ) -> None:
     """One issue for each row of `source` (a table with `seq`, `file`, `sheet`, `row`, `unit`) that
-    `where` selects, its message the SQL expression `message` (`$year` is the year)."""
+    `where` selects, its message the SQL expression `message` (`$year` is the year, `$name` each of
+    `values`)."""
     report.add_issues(
         con.sql(
             f'select $year as year, file, sheet, "row", unit, $severity as severity, $code as code, '
             f"{message} as message from {source} where {where} order by seq",
-            params={"year": year, "severity": severity, "code": code},
+            params={**values, "year": year, "severity": severity, "code": code},
         ).to_arrow_table()
     )
 
