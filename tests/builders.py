@@ -8,7 +8,9 @@ from pathlib import Path
 
 from openpyxl import Workbook
 
-from pipelines.lib.rulebook import load_rulebook
+from pipelines.lib import pipeline
+from pipelines.lib.rulebook import Rulebook, load_rulebook
+from pipelines.lib.warehouse import Paths
 
 RULES = load_rulebook()
 
@@ -233,3 +235,15 @@ def write_one_hearing_case(raw: Path, east: str, west: str) -> Path:
         raw, 2024, f"{east}委_会议台账.csv", [(f"{east}委", "2024-03-05", "常委会", "听取法治建设工作汇报")]
     )
     return raw
+
+
+def ready_to_stage(tmp_path: Path) -> tuple[Paths, Rulebook]:
+    """tmp_path/raw listed, parsed and its registry staged, as a run does before staging the kinds;
+    the warehouse in tmp_path/marts."""
+    paths = Paths(tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb")
+    rules = load_rulebook("default")
+    pipeline.scan_raw_files(paths)
+    pipeline.parse_raw_files(paths, workers=1)
+    pipeline.write_rulebook(paths, rules)
+    pipeline.stage_registry(paths, rules)
+    return paths, rules

@@ -8,12 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from builders import city_units, write_meetings, write_units
+from builders import city_units, ready_to_stage, write_meetings, write_units
 
 from pipelines.defs import staging
 from pipelines.lib import pipeline
-from pipelines.lib.rulebook import load_rulebook
-from pipelines.lib.warehouse import Paths, transaction, work_connection
+from pipelines.lib.warehouse import transaction, work_connection
 
 Y = 2024
 MEETING = ("清丰县委", "2024-03-05", "中心组学习", "学习习近平法治思想")
@@ -27,12 +26,7 @@ def _staged(tmp_path: Path, stored_backwards: bool) -> tuple[list[tuple], list[t
         raw, Y, "a_first.csv", [("清丰县委", "2024-01-10", "常委会", "听取法治建设工作汇报"), MEETING]
     )
     write_meetings(raw, Y, "b_second.csv", [MEETING, MEETING])
-    paths = Paths(raw, tmp_path / "marts" / "fazhi.duckdb")
-    rules = load_rulebook("default")
-    pipeline.scan_raw_files(paths)
-    pipeline.parse_raw_files(paths, workers=1)
-    pipeline.write_rulebook(paths, rules)
-    pipeline.stage_registry(paths, rules)
+    paths, rules = ready_to_stage(tmp_path)
     if stored_backwards:  # the parsed rows stored in the opposite order: a scan returns them so
         with work_connection(paths) as con, transaction(con):
             con.execute(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builders import city_units, write_filings, write_meetings, write_units
+from builders import city_units, ready_to_stage, write_filings, write_meetings, write_units
 
 from pipelines.defs import staging
 from pipelines.lib import pipeline
@@ -15,13 +15,7 @@ from pipelines.lib.warehouse import Paths, work_connection
 
 
 def _stage(tmp_path: Path, kind: str) -> Paths:
-    raw = tmp_path / "raw"
-    paths = Paths(raw, tmp_path / "marts" / "fazhi.duckdb")
-    rules = load_rulebook("default")
-    pipeline.scan_raw_files(paths)
-    pipeline.parse_raw_files(paths, workers=1)
-    pipeline.write_rulebook(paths, rules)
-    pipeline.stage_registry(paths, rules)
+    paths, rules = ready_to_stage(tmp_path)
     pipeline.stage_kind(paths, rules, kind, owns=staging.KINDS[kind][0], reads=staging.kind_deps(kind))
     return paths
 
