@@ -685,7 +685,7 @@ def live_since(warehouse: Path, files: list[str], since: datetime) -> datetime |
             )
     except duckdb.Error:
         return None  # being replaced this very moment: ask again
-    when = published[0] if published else None
-    if when is None or when < since or not seen or seen[0] < len(set(files)):
+    when = published[0]
+    if when is None or when < since or seen[0] < len(set(files)):
         return None
     return when

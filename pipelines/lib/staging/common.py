@@ -173,9 +173,7 @@ _NULLABLE = {
 }
 
 
-def query_frame(
-    con: duckdb.DuckDBPyConnection, sql: str, params: list | dict[str, Any] | None = None
-) -> pd.DataFrame:
+def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
     """A query's rows as the DataFrame DuckDB's `.df()` gives for the column types staging reads (text,
     integers, doubles, booleans, dates, timestamps), made through Arrow: `.df()` makes a Python string
     of every text first, which for a nation year's meeting rows costs seconds more than the query."""

@@ -39,7 +39,7 @@ UNUSED_COLUMNS = {"meetings": ("host", "led_by_principal", "attendees")}
 ROWS_PER_BLOCK = 2**32
 
 # (connection holding `ledger_rows`, report, year) → the year's staged rows, in the table's columns
-RowStager = Callable[[duckdb.DuckDBPyConnection, Report, int], pa.Table | None]
+RowStager = Callable[[duckdb.DuckDBPyConnection, Report, int], pa.Table]
 
 
 def stage_ledger(
@@ -56,14 +56,13 @@ def stage_ledger(
     staged: list[pa.Table] = []
     files = file_frame(con, kind)
     if not files.empty:
-        rows_of_kind = (
-            f"from raw_files r join {RECORD_TABLES[kind]} t on t.sha256 = r.sha256 and t.kind = r.kind "
-        )
         # Each unit text resolved once for every year; its unit, role and region joined to the rows.
         texts = [
             u
             for (u,) in con.execute(
-                f"select distinct t.unit {rows_of_kind} where r.kind = ?", [kind]
+                f"select distinct t.unit from raw_files r join {RECORD_TABLES[kind]} t "
+                "on t.sha256 = r.sha256 and t.kind = r.kind where r.kind = ?",
+                [kind],
             ).fetchall()
             if u is not None
         ]
@@ -192,7 +191,7 @@ def _year(
     finally:
         con.unregister("unit_messages")
     year_rows = stage_rows(con, report, year)
-    if year_rows is not None and year_rows.num_rows:
+    if year_rows.num_rows:
         staged.append(year_rows)
 
     counts = {
