@@ -332,7 +332,7 @@ def _stage(result: FileCheck, parsed: ParsedFile, reference: Reference, region: 
             "insert into raw_files (path, kind, folder_year, size, mtime_ns, sha256) values (?, ?, ?, ?, ?, ?)",
             [raw.path, raw.kind, raw.folder_year, raw.size, raw.mtime_ns, raw.sha256],
         )
-        ingest._store(con, [(raw, parsed)])
+        ingest.store_parsed(con, parsing.parsed_batch([(raw.sha256, parsed)]))
         if stager is None:  # a kind without staging yet: what its parser says, units from the registry
             frames: dict[str, Any] = {}
         else:

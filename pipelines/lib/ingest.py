@@ -8,27 +8,31 @@ a process; such a file becomes one error for that file and every other file stil
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import pickle
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.lib import progress
 from pipelines.lib.faults import crashpoint
-from pipelines.lib.isolation import Outcome, map_isolated, map_isolated_until
-from pipelines.lib.parsing import file_sha256, parse_ahead_one, parse_one
-from pipelines.lib.records import ERROR, Issue, ParsedFile
-from pipelines.lib.schema import source_tables
+from pipelines.lib.isolation import map_isolated, map_isolated_until
+from pipelines.lib.parsing import (
+    RECORD_TABLES,
+    ParsedBatch,
+    file_sha256,
+    parse_ahead_batch,
+    parse_batch,
+    parsed_batch,
+)
+from pipelines.lib.records import Issue, ParsedFile
 from pipelines.lib.warehouse import transaction, utc_now
 
 # Bump when any parser's output changes: cached results of older parsers are then re-parsed.
@@ -46,23 +50,6 @@ KIND_FOLDERS = {
     "规范性文件": "normative_docs",
     "rectifications": "rectifications",
     "整改台账": "rectifications",
-}
-RECORD_TABLES = {
-    "score_sheet": "parsed_score_rows",
-    "meetings": "parsed_meetings",
-    "filings": "parsed_filings",
-    "normative_docs": "parsed_normative_docs",
-    "rectifications": "parsed_rectifications",
-    "units": "parsed_units",
-}
-# Columns of each kind's parsed rows besides the key (declared in fazhi_dbt/models/sources.yml).
-RECORD_COLUMNS = {
-    kind: [
-        c
-        for c in source_tables()[table].column_names
-        if c not in ("sha256", "kind", "sheet", "row", "parse_rejected")
-    ]
-    for kind, table in RECORD_TABLES.items()
 }
 _YEAR_DIR = re.compile(r"^(19|20)\d{2}$")
 
@@ -129,53 +116,61 @@ def hash_files(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: list[RawFil
     crashpoint("ingest.hashed")
 
 
-PARSE_BATCH_FILES = 5000
+PARSE_BATCH_FILES = 5000  # files stored in one transaction
+PARSE_ITEM_FILES = 64  # files a worker parses as one item: their tables are built once, in the worker
 
 # Parsing ahead. A command that is about to run the pipeline spends its first seconds on one core,
 # importing Dagster and dbt and listing and hashing the files; one parse worker can use the other
 # core meanwhile. What it parses is only kept in memory, keyed by content: the parse step
 # (`refresh_parse_cache`, the only writer of the parse cache) takes what matches the contents it is
 # asked for and parses the rest. A result the step does not ask for is dropped.
-PARSE_AHEAD_TIMEOUT_S = 5.0  # a file slower than this is left to the parse step (its timeout: 60 s)
+PARSE_AHEAD_TIMEOUT_S = 5.0  # a group slower than this is left to the parse step (its timeout: 60 s)
+PARSE_AHEAD_ITEM_FILES = 16  # small groups: a stop waits for the group being parsed
 
 
 class ParseAhead:
     """Files being parsed ahead (`parse_ahead`)."""
 
-    def __init__(self, raw_dir: Path, known: set[tuple[str, int, int]], cached: set[tuple[str, str]]):
+    def __init__(self, raw_dir: Path, known: set[tuple[str, int, int]]):
         self.stop = threading.Event()
-        self.results: dict[tuple[str, str], bytes] = {}  # (sha256, kind) → pickled ParsedFile
+        self.results: list[ParsedBatch] = []
         self._thread = threading.Thread(
-            target=self._run, args=(raw_dir, known, cached), name="parse-ahead", daemon=True
+            target=self._run, args=(raw_dir, known), name="parse-ahead", daemon=True
         )
         self._thread.start()
 
-    def _run(self, raw_dir: Path, known: set[tuple[str, int, int]], cached: set[tuple[str, str]]) -> None:
+    def _run(self, raw_dir: Path, known: set[tuple[str, int, int]]) -> None:
         try:
             jobs = [
                 (str(raw_dir / f.path), f.kind)
                 for f in discover(raw_dir)
                 if f.kind and (f.path, f.size, f.mtime_ns) not in known
             ]
+            items = [
+                jobs[i : i + PARSE_AHEAD_ITEM_FILES] for i in range(0, len(jobs), PARSE_AHEAD_ITEM_FILES)
+            ]
             outcomes = map_isolated_until(
-                parse_ahead_one, jobs, self.stop, workers=1, timeout_s=PARSE_AHEAD_TIMEOUT_S
+                parse_ahead_batch, items, self.stop, workers=1, timeout_s=PARSE_AHEAD_TIMEOUT_S
             )
         except Exception:  # parsing ahead only saves time: the parse step does all that is left
             LOG.info("parsing ahead stopped", exc_info=True)
             return
-        for outcome in outcomes.values():
-            if outcome.ok and isinstance(outcome.value, tuple):  # None: the file changed meanwhile
-                sha, kind, blob = outcome.value
-                if (sha, kind) not in cached:
-                    self.results[(sha, kind)] = blob
+        # in the order of the files; a group that failed is left to the parse step
+        for _, outcome in sorted(outcomes.items()):
+            if outcome.ok and isinstance(outcome.value, ParsedBatch):
+                self.results.append(outcome.value)
 
     def finished(self, timeout: float | None = None) -> bool:
         """Wait up to `timeout` seconds for every file to be parsed; whether they are."""
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def take(self) -> dict[tuple[str, str], bytes]:
-        """Stop, and the results so far (a file being parsed is finished first)."""
+    def contents(self) -> set[tuple[str, str]]:
+        """(sha256, kind) of every content parsed ahead so far."""
+        return {key for batch in self.results for key in batch.contents()}
+
+    def take(self) -> list[ParsedBatch]:
+        """Stop, and the results so far (a group being parsed is finished first)."""
         self.stop.set()
         self._thread.join()
         return self.results
@@ -190,15 +185,9 @@ def parse_ahead(raw_dir: Path, work_db: Path) -> ParseAhead | None:
     holding the run lock: it reads the work database, which must not be open for writing yet."""
     stop_parsing_ahead()
     known: set[tuple[str, int, int]] = set()
-    cached: set[tuple[str, str]] = set()
     if work_db.exists():
         try:
             with duckdb.connect(str(work_db), read_only=True) as con:
-                cached = set(
-                    con.execute(
-                        "select sha256, kind from parsed_files where parser_version = ?", [PARSER_VERSION]
-                    ).fetchall()
-                )
                 known = set(
                     con.execute(
                         "select path, size, mtime_ns from file_hashes h where exists "
@@ -208,7 +197,7 @@ def parse_ahead(raw_dir: Path, work_db: Path) -> ParseAhead | None:
                 )
         except duckdb.Error:  # an older or damaged work database: the run itself will say so
             return None
-    ahead = _AHEAD[raw_dir] = ParseAhead(raw_dir, known, cached)
+    ahead = _AHEAD[raw_dir] = ParseAhead(raw_dir, known)
     return ahead
 
 
@@ -218,9 +207,16 @@ def stop_parsing_ahead() -> None:
         _AHEAD.popitem()[1].take()
 
 
-def _parsed_ahead(raw_dir: Path) -> dict[tuple[str, str], bytes]:
+def _parsed_ahead(raw_dir: Path, todo: set[tuple[str, str]]) -> ParsedBatch:
+    """What was parsed ahead of the contents in `todo`, each once."""
     ahead = _AHEAD.pop(raw_dir, None)
-    return ahead.take() if ahead is not None else {}
+    taken: list[ParsedBatch] = []
+    for batch in ahead.take() if ahead is not None else ():
+        keys = todo.intersection(batch.contents())
+        if keys:
+            taken.append(batch.only(keys))
+            todo = todo - keys
+    return ParsedBatch.joined(taken)
 
 
 @dataclass
@@ -237,65 +233,75 @@ def refresh_parse_cache(
 ) -> ParseStats:
     """Parse every (content, kind) not yet in the cache; store records, issues and file meta."""
     stats = ParseStats(files_seen=len(files))
-    wanted = {(f.sha256, f.kind): f for f in files if f.kind}
+    wanted = {(f.sha256, str(f.kind)): f for f in files if f.kind}
     cached = set(
         con.execute(
             "select sha256, kind from parsed_files where parser_version = ?", [PARSER_VERSION]
         ).fetchall()
     )
-    todo = [f for key, f in wanted.items() if key not in cached]
+    todo = {key: f for key, f in wanted.items() if key not in cached}
     stats.files_cached = len(wanted) - len(todo)
     unchanged = f"（另有 {stats.files_cached} 个未变，不再解析）" if stats.files_cached else ""
     progress.expect(len(todo), f"解析文件{unchanged}")
-    ahead = _parsed_ahead(raw_dir)
+    ready = _parsed_ahead(raw_dir, set(todo))
     if not todo:
         return stats
-    ready = [f for f in todo if (f.sha256, str(f.kind)) in ahead]
-    rest = [f for f in todo if (f.sha256, str(f.kind)) not in ahead]
-    stats.files_parsed_ahead = len(ready)
-    # In batches: the parsed records of a whole nation-scale year held at once would take gigabytes.
+    taken = set(ready.contents())
+    rest = [f for key, f in todo.items() if key not in taken]
+    stats.files_parsed_ahead = ready.files.num_rows
+    # In batches: the parsed rows of a whole nation-scale year held at once would take gigabytes.
     # The child processes parse the next batch while this one is stored, so neither waits idle.
-    batches = [rest[i : i + PARSE_BATCH_FILES] for i in range(0, len(rest), PARSE_BATCH_FILES)]
+    jobs = [(str(raw_dir / f.path), str(f.kind), f.sha256) for f in rest]
+    batches = [jobs[i : i + PARSE_BATCH_FILES] for i in range(0, len(jobs), PARSE_BATCH_FILES)]
 
-    def parse(batch: list[RawFile]):
-        return map_isolated(
-            parse_one,
-            [(str(raw_dir / f.path), f.kind) for f in batch],
-            workers=workers,
-            on_done=progress.advance,
-        )
-
-    def outcomes_by_batch(parser: ThreadPoolExecutor) -> Iterator[tuple[list[RawFile], list[Outcome]]]:
-        pending = parser.submit(parse, batches[0]) if batches else None
-        for i in range(0, len(ready), PARSE_BATCH_FILES):  # stored while the workers parse the rest
-            batch = ready[i : i + PARSE_BATCH_FILES]
-            progress.advance(len(batch))
-            yield batch, [Outcome(True, pickle.loads(ahead[(f.sha256, str(f.kind))])) for f in batch]
-        for k, batch in enumerate(batches):
+    def parsed_by_batch(parser: ThreadPoolExecutor) -> Iterator[ParsedBatch]:
+        pending = parser.submit(parse_files, batches[0], workers, progress.advance) if batches else None
+        if ready.files.num_rows:  # stored while the workers parse the rest
+            progress.advance(ready.files.num_rows)
+            yield ready
+        for k in range(len(batches)):
             assert pending is not None
-            outcomes = pending.result()
+            parsed = pending.result()
             if k + 1 < len(batches):
-                pending = parser.submit(parse, batches[k + 1])
-            yield batch, outcomes
+                pending = parser.submit(parse_files, batches[k + 1], workers, progress.advance)
+            yield parsed
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as parser:
-        for batch, outcomes in outcomes_by_batch(parser):
-            parsed: list[tuple[RawFile, ParsedFile]] = []
-            for f, outcome in zip(batch, outcomes, strict=False):
-                if outcome.ok:
-                    assert isinstance(outcome.value, ParsedFile)
-                    parsed.append((f, outcome.value))
-                else:
-                    assert f.kind is not None  # only files of a known kind are parsed (`wanted`)
-                    # The clerk gets a sentence; the reader's own words only reach a log an administrator turns on.
-                    LOG.info("parsing %s failed (%s): %s", f.path, outcome.error_kind, outcome.error)
-                    parsed.append((f, ParsedFile(f.kind, file_error=_crash_issue(outcome.error_kind))))
-            del outcomes
+        for parsed in parsed_by_batch(parser):
             with transaction(con):  # a content is in the cache with all its rows and issues, or not at all
-                _store(con, parsed)
-            stats.files_parsed += len(parsed)
-            stats.rows_parsed += sum(p.rows_read for _, p in parsed)
+                store_parsed(con, parsed)
+            stats.files_parsed += parsed.files.num_rows
+            stats.rows_parsed += int(pc.sum(parsed.files["rows_read"]).as_py() or 0)
     return stats
+
+
+def parse_files(
+    jobs: list[tuple[str, str, str]],
+    workers: int = 2,
+    on_done: Callable[[int], None] | None = None,
+    parse: Callable[[list[tuple[str, str, str]]], ParsedBatch] = parse_batch,
+) -> ParsedBatch:
+    """(path, kind, sha256) of each file → their rows of the parse cache, parsed by `parse` in isolated
+    worker processes, PARSE_ITEM_FILES files an item. A group that fails (a file aborted, hung or
+    exhausted its worker, or a parser raised) is parsed again one file an item: the file that fails
+    alone gets a file error a clerk can forward, every other file its rows. `on_done`: files parsed."""
+    items = [jobs[i : i + PARSE_ITEM_FILES] for i in range(0, len(jobs), PARSE_ITEM_FILES)]
+    outcomes = map_isolated(
+        parse, items, workers=workers, chunksize=1, on_done=on_done, weights=[len(i) for i in items]
+    )
+    parsed = [o.value for o in outcomes if o.ok and isinstance(o.value, ParsedBatch)]
+    again = [[job] for item, o in zip(items, outcomes, strict=True) if not o.ok for job in item]
+    failed: list[tuple[str, ParsedFile]] = []
+    for [(path, kind, sha)], outcome in zip(again, map_isolated(parse, again, workers=workers), strict=True):
+        if outcome.ok and isinstance(outcome.value, ParsedBatch):
+            parsed.append(outcome.value)
+        else:
+            # The clerk gets a sentence; the reader's own words only reach a log an administrator turns on.
+            LOG.info("parsing %s failed (%s): %s", path, outcome.error_kind, outcome.error)
+            failed.append((sha, ParsedFile(kind, file_error=_crash_issue(outcome.error_kind))))
+    if failed:
+        parsed.append(parsed_batch(failed))
+    return ParsedBatch.joined(parsed)
 
 
 def _crash_issue(kind: str | None) -> Issue:
@@ -316,43 +322,12 @@ def _crash_issue(kind: str | None) -> Issue:
     )
 
 
-# How each declared column type (sources.yml) travels to DuckDB as Arrow. Integers travel as
-# float64, as a DataFrame of the same values sent them: DuckDB casts on insert (a parser's 3.0 is
-# 3), where Arrow itself would cut a stray 3.5 to 3 without a word.
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "varchar": pa.string(),
-    "json": pa.string(),
-    "integer": pa.float64(),
-    "double": pa.float64(),
-    "boolean": pa.bool_(),
-    "date": pa.date32(),
-    "timestamp": pa.timestamp("us"),
-}
-
-
-def _arrow_schema(table: str, columns: Iterable[str]) -> pa.Schema:
-    """The Arrow types these columns of a source table travel as (_ARROW_TYPES)."""
-    declared = {c.name: c.data_type for c in source_tables()[table].columns}
-    return pa.schema([(name, _ARROW_TYPES[declared[name]]) for name in columns])
-
-
-def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list]) -> None:
-    """Append rows given as column lists to a source table: Arrow built straight from the lists (a
-    DataFrame of the same rows cost several times more)."""
-    schema = _arrow_schema(table, columns)
-    frame = pa.table(  # noqa: F841 (read by name in SQL)
-        {field.name: pa.array(columns[field.name], type=field.type) for field in schema}
-    )
-    con.execute(f"insert into {table} by name select * from frame")
-
-
-def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFile]]) -> None:
-    now = utc_now()
-    shas, kinds = [f.sha256 for f, _ in parsed], [f.kind for f, _ in parsed]
+def store_parsed(con: duckdb.DuckDBPyConnection, parsed: ParsedBatch) -> None:
+    """Put these files' rows into the parse cache (inside the caller's transaction)."""
     # A content stored before (by an older parser) is replaced. Its rows are written with its
     # parsed_files row, in one transaction: when no key is there, no other table holds it either,
     # and the deletes (each a scan of a table that grows to millions of rows) are skipped.
-    keys = pa.table({"sha256": shas, "kind": kinds})
+    keys = parsed.files.select(["sha256", "kind"])
     con.register("new_keys", keys)
     try:
         stored = con.execute(
@@ -365,101 +340,20 @@ def _store(con: duckdb.DuckDBPyConnection, parsed: list[tuple[RawFile, ParsedFil
                 )
     finally:
         con.unregister("new_keys")
-
-    _insert(
-        con,
-        "parsed_files",
-        {
-            "sha256": shas,
-            "kind": kinds,
-            "parser_version": [PARSER_VERSION] * len(parsed),
-            "meta": [json.dumps(p.meta, ensure_ascii=False, default=str) for _, p in parsed],
-            "rows_read": [p.rows_read for _, p in parsed],
-            "error_code": [p.file_error.code if p.file_error else None for _, p in parsed],
-            "error_message": [p.file_error.message if p.file_error else None for _, p in parsed],
-            "parsed_at": [now] * len(parsed),
-        },
+    files = parsed.files  # noqa: F841 (read by name in SQL)
+    con.execute(
+        "insert into parsed_files by name select *, $version as parser_version, $now as parsed_at from files",
+        {"version": PARSER_VERSION, "now": utc_now()},
     )
     crashpoint("ingest.parse_batch")
-
-    issue_columns = (
-        "sha256",
-        "kind",
-        "sheet",
-        "row",
-        "severity",
-        "code",
-        "message",
-        "year",
-        "unit",
-        "rejects_row",
-    )
-    issue_rows = []
-    for f, p in parsed:
-        rejected = set(p.rejected_rows)
-        for i in p.issues:
-            issue_rows.append(
-                (
-                    f.sha256,
-                    f.kind,
-                    i.sheet,
-                    i.row,
-                    i.severity,
-                    i.code,
-                    i.message,
-                    i.year,
-                    i.unit,
-                    (i.sheet, i.row) in rejected and i.severity == ERROR,
-                )
-            )
-    if issue_rows:
-        _insert(
-            con,
-            "parsed_issues",
-            dict(zip(issue_columns, map(list, zip(*issue_rows, strict=True)), strict=True)),
-        )
-
-    by_kind: dict[str, list[tuple[RawFile, ParsedFile]]] = {}
-    for f, p in parsed:
-        assert f.kind is not None  # only files of a known kind are parsed
-        by_kind.setdefault(f.kind, []).append((f, p))
-    for kind, items in by_kind.items():
-        parsed_rows = _record_table(kind, items)  # read by name in SQL
-        if parsed_rows.num_rows:
-            con.execute(f"insert into {RECORD_TABLES[kind]} by name select * from parsed_rows")
-
-
-def _record_table(kind: str, items: list[tuple[RawFile, ParsedFile]]) -> pa.Table:
-    """One kind's parsed rows as Arrow, keyed by content: the parsers' dicts are read as they are
-    (Arrow's own conversion, a missing key a null), the key columns made per file, not per row."""
-    rows: list[dict] = []
-    shas: list[str] = []
-    rejected_flags: list[bool] = []
-    for f, p in items:
-        rows.extend(p.records)
-        rejected = set(p.rejected_rows)
-        if rejected:
-            keys = [(rec.get("sheet"), rec.get("row")) for rec in p.records]
-            rejected_flags.extend(key in rejected for key in keys)
-            # Rows the parser rejected without a record still count as read: keep a placeholder row.
-            placeholders = rejected.difference(keys)
-            rows.extend({"sheet": sheet, "row": row} for sheet, row in placeholders)
-            rejected_flags.extend([True] * len(placeholders))
-        else:
-            rejected_flags.extend([False] * len(p.records))
-        shas.extend([f.sha256] * (len(rows) - len(shas)))
-    if kind == "units":  # a unit's aliases: a list in the record, one text in the table
-        rows = [
-            {**rec, "aliases": "|".join(v)} if isinstance(v := rec.get("aliases"), (list, tuple)) else rec
-            for rec in rows
-        ]
-    schema = _arrow_schema(RECORD_TABLES[kind], ("sheet", "row", *RECORD_COLUMNS[kind]))
-    return (
-        pa.Table.from_pylist(rows, schema=schema)
-        .append_column("sha256", pa.array(shas, pa.string()))
-        .append_column("kind", pa.array([kind] * len(rows), pa.string()))
-        .append_column("parse_rejected", pa.array(rejected_flags, pa.bool_()))
-    )
+    tables = {"parsed_issues": parsed.issues} | {RECORD_TABLES[k]: t for k, t in parsed.records.items()}
+    for table, rows in tables.items():
+        if rows.num_rows:
+            con.register("parsed_rows", rows)
+            try:
+                con.execute(f"insert into {table} by name select * from parsed_rows")
+            finally:
+                con.unregister("parsed_rows")
 
 
 def record_raw_files(con: duckdb.DuckDBPyConnection, files: list[RawFile]) -> None:

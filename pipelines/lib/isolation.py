@@ -45,7 +45,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,19 +75,22 @@ def map_isolated(
     timeout_s: float | None = 60.0,
     chunksize: int | None = None,
     on_done: Callable[[int], None] | None = None,
+    weights: Sequence[int] | None = None,
 ) -> list[Outcome]:
     """Apply ``fn`` to every item in worker processes; one Outcome per item, in input order.
 
     Never raises for what an item does (exception, crash, memory exhaustion, hang). Every item runs
     in a child process, even a single one: isolation is the point.
     memory_mb: RLIMIT_AS of each worker (None: no limit). timeout_s: per item (None: no limit).
-    on_done: called in this process with how many more items have their Outcome (progress display).
+    on_done: called in this process with how many more items have their Outcome (progress display),
+    or, given `weights` (one per item), the sum of their weights (an item that is a group of files
+    counts its files).
     """
     items = list(items)
     if not items:
         return []
     # not stoppable: every item gets its Outcome
-    return _Pool(fn, items, workers, memory_mb, timeout_s, chunksize, on_done).run()  # type: ignore[return-value]
+    return _Pool(fn, items, workers, memory_mb, timeout_s, chunksize, on_done, weights=weights).run()  # type: ignore[return-value]
 
 
 def map_isolated_until(
@@ -231,9 +234,12 @@ class _Worker:
 
 
 class _Pool:
-    def __init__(self, fn, items, workers, memory_mb, timeout_s, chunksize, on_done=None, until=None):
+    def __init__(
+        self, fn, items, workers, memory_mb, timeout_s, chunksize, on_done=None, until=None, weights=None
+    ):
         self.fn, self.items, self.until = fn, items, until
         self.on_done, self.settled = on_done, 0
+        self.weights = list(weights) if weights is not None else [1] * len(items)
         workers = max(1, min(int(workers or 1), len(items)))
         if chunksize is None:
             # small batches for few (usually heavy) items, up to 64 for many small ones
@@ -265,7 +271,8 @@ class _Pool:
         return self.results
 
     def _settle(self, i: int, outcome: Outcome) -> None:
-        self.settled += self.results[i] is None
+        if self.results[i] is None:
+            self.settled += self.weights[i]
         self.results[i] = outcome
 
     def _dispatch(self) -> None:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import yaml
+
+if TYPE_CHECKING:  # the parse workers read the declarations without loading DuckDB
+    import duckdb
 
 DBT_DIR = Path(__file__).resolve().parent.parent.parent / "fazhi_dbt"
 
@@ -50,7 +53,9 @@ def _columns(spec: list[dict]) -> tuple[Column, ...]:
 @functools.cache
 def source_tables() -> dict[str, Table]:
     """Every table a Python asset writes, by name."""
-    data = yaml.safe_load((DBT_DIR / "models" / "sources.yml").read_text(encoding="utf-8"))
+    # libyaml's safe loader when installed: the parse workers read this at start-up, ten times faster
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data = yaml.load((DBT_DIR / "models" / "sources.yml").read_text(encoding="utf-8"), Loader=loader)
     return {
         t["name"]: Table(t["name"], s["name"], t.get("description", ""), _columns(t.get("columns")))
         for s in data["sources"]

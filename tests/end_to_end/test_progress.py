@@ -146,3 +146,11 @@ def test_every_item_is_counted_once_as_its_outcome_arrives_crashes_included():
     outcomes = map_isolated(_square_or_abort, range(10), workers=2, on_done=counted.append)
     assert sum(counted) == 10 and all(n > 0 for n in counted)
     assert [o.error_kind for o in outcomes if not o.ok] == ["crash"]
+
+
+def test_an_item_that_is_a_group_counts_its_weight():
+    # the parse step hands a worker groups of files and counts files: a group counts as many
+    counted: list[int] = []
+    weights = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
+    map_isolated(_square_or_abort, range(10), workers=2, on_done=counted.append, weights=weights)
+    assert sum(counted) == sum(weights)

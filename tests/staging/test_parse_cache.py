@@ -6,22 +6,25 @@ when their content is the one listed."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pytest
 from builders import city_units, losing, write_meetings, write_score_sheet, write_units
 
 from pipelines.lib import ingest, pipeline
+from pipelines.lib.parsing import ParsedBatch, parse_batch, parsed_batch
 from pipelines.lib.records import ERROR, Issue, ParsedFile
 from pipelines.lib.schema import create_tables
 from pipelines.lib.warehouse import Paths
 
 
-def _raw(sha: str, kind: str) -> ingest.RawFile:
-    return ingest.RawFile(f"2024/{kind}/{sha}.xlsx", kind, 2024, 1, 0, sha)
+def _store(con, parsed: list[tuple[str, ParsedFile]]) -> None:
+    ingest.store_parsed(con, parsed_batch(parsed))
 
 
 def _meetings(rows: list[dict], rejected: list[tuple[str | None, int]]) -> ParsedFile:
@@ -70,7 +73,7 @@ def test_records_flags_placeholders_and_types(con):
         records=[{"sheet": None, "row": 2, "name": "东城区委", "aliases": ["东城", "东城区"]}],
         rows_read=1,
     )
-    ingest._store(con, [(_raw("a", "meetings"), a), (_raw("b", "meetings"), b), (_raw("u", "units"), units)])
+    _store(con, [("a", a), ("b", b), ("u", units)])
 
     assert _rows(
         con,
@@ -100,10 +103,10 @@ def test_records_flags_placeholders_and_types(con):
 def test_a_content_stored_again_replaces_only_its_own_rows(con):
     first = _meetings([{"sheet": "台账", "row": 3, "unit": "东城区委"}], rejected=[("台账", 7)])
     other = _meetings([{"sheet": "台账", "row": 3, "unit": "西城区政府"}], rejected=[])
-    ingest._store(con, [(_raw("a", "meetings"), first), (_raw("b", "meetings"), other)])
+    _store(con, [("a", first), ("b", other)])
 
     again = _meetings([{"sheet": "台账", "row": 5, "unit": "东城区委（新）"}], rejected=[])
-    ingest._store(con, [(_raw("a", "meetings"), again)])
+    _store(con, [("a", again)])
 
     assert _rows(con, "parsed_meetings", "sha256, row, unit, parse_rejected") == [
         ("a", 5, "东城区委（新）", False),
@@ -117,7 +120,7 @@ def test_a_value_of_the_wrong_type_is_refused_not_cut(con):
     # the parsers never hand a half number to an integer column; were one to, storing fails loudly
     bad = _meetings([{"sheet": "台账", "row": 3, "unit": "东城区委", "attendees": "十二"}], rejected=[])
     with pytest.raises((TypeError, ValueError, duckdb.Error)):
-        ingest._store(con, [(_raw("a", "meetings"), bad)])
+        _store(con, [("a", bad)])
 
 
 def _parse_cache(paths: Paths) -> dict[str, list[tuple]]:
@@ -154,13 +157,48 @@ def test_files_parsed_ahead_are_stored_as_the_parse_step_parses_them(tmp_path):
     write_score_sheet(raw, 2024, "范县", "government", losing("government", 6))
     ahead = ingest.parse_ahead(raw, office.work_db)
     assert ahead is not None and ahead.finished(timeout=60)
-    assert len(ahead.results) == 1
+    assert len(ahead.contents()) == 1
     # ... but corrected again before the run lists it: what was parsed ahead is not that content.
     write_score_sheet(raw, 2024, "范县", "government", losing("government", 3))
     stats = _scan_and_parse(office)
     assert (stats["files_parsed"], stats["files_parsed_ahead"]) == (1, 0)
     _scan_and_parse(plain)
     assert _parse_cache(office) == _parse_cache(plain)
+
+
+def _fails_on_marked_files(jobs: list[tuple[str, str, str]]) -> ParsedBatch:
+    """The parse workers' entry point, but a group holding `abort.csv` kills its worker and one holding
+    `raise.csv` raises, as a hostile file or a parser's bug would."""
+    names = {Path(path).name for path, _, _ in jobs}
+    if "abort.csv" in names:
+        os.abort()
+    if "raise.csv" in names:
+        raise RuntimeError("a parser's bug")
+    return parse_batch(jobs)
+
+
+def test_a_file_that_brings_its_group_down_fails_alone(tmp_path, monkeypatch):
+    """Workers parse groups of files; when a group fails, its files are parsed one by one: the file
+    that fails alone gets one file error a clerk can forward, every other file of the group its rows,
+    and each file is counted once as done."""
+    names = [f"{i:02d}.csv" for i in range(9)] + ["abort.csv", "raise.csv"]
+    paths = [
+        write_meetings(tmp_path, 2024, name, [("清丰县委", "2024-03-05", "常委会", name)]) for name in names
+    ]
+    monkeypatch.setattr(ingest, "PARSE_ITEM_FILES", 4)
+    done: list[int] = []
+    jobs = [(str(path), "meetings", path.name) for path in sorted(paths)]
+    parsed = ingest.parse_files(jobs, workers=2, on_done=done.append, parse=_fails_on_marked_files)
+
+    errors = dict(
+        zip(parsed.files["sha256"].to_pylist(), parsed.files["error_code"].to_pylist(), strict=True)
+    )
+    assert errors == dict.fromkeys(names[:9]) | {
+        "abort.csv": "parse_crashed",
+        "raise.csv": "parse_failed",
+    }
+    assert sorted(parsed.records["meetings"]["topic"].to_pylist()) == names[:9]
+    assert sum(done) == len(jobs)
 
 
 def test_nothing_is_parsed_ahead_for_an_unreadable_work_database(tmp_path):
@@ -174,11 +212,12 @@ def test_nothing_is_parsed_ahead_for_an_unreadable_work_database(tmp_path):
 
 def test_the_parse_workers_start_without_the_storage_libraries():
     """The fork server imports the workers' module before it starts any (pipelines/lib/parsing.py):
-    it must not pull in what only storing the results needs, or parsing begins ~0.35 s later."""
+    it must not pull in what only storing the results needs (pandas, DuckDB) or the run's own
+    (Dagster), or parsing begins ~0.3 s later. Arrow it needs: the workers build the tables."""
     probe = (
         "import sys, pipelines.lib.parsing as p; "
-        "print(sorted(m for m in ('pandas', 'pyarrow', 'duckdb', 'dagster') if m in sys.modules)); "
-        "print(p.parse_one.__module__, p.parse_ahead_one.__module__)"
+        "print(sorted(m for m in ('pandas', 'duckdb', 'dagster') if m in sys.modules)); "
+        "print(p.parse_batch.__module__, p.parse_ahead_batch.__module__)"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.split("\n")[:2] == ["[]", "pipelines.lib.parsing pipelines.lib.parsing"]

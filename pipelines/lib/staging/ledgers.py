@@ -25,8 +25,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from pipelines.lib.ingest import RECORD_COLUMNS, RECORD_TABLES
 from pipelines.lib.names import Resolution, UnitRegistry
+from pipelines.lib.parsing import RECORD_COLUMNS, RECORD_TABLES
 from pipelines.lib.records import ERROR
 from pipelines.lib.staging.common import Report, file_frame, parse_issues
 
