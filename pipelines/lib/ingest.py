@@ -284,7 +284,8 @@ def parse_files(
     """(path, kind, sha256) of each file → their rows of the parse cache, parsed by `parse` in isolated
     worker processes, PARSE_ITEM_FILES files an item. A group that fails (a file aborted, hung or
     exhausted its worker, or a parser raised) is parsed again one file an item: the file that fails
-    alone gets a file error a clerk can forward, every other file its rows. `on_done`: files parsed."""
+    alone gets a file error a clerk can forward, every other file its rows (a file that hangs is
+    waited for twice, once in its group and once alone). `on_done`: files parsed."""
     items = [jobs[i : i + PARSE_ITEM_FILES] for i in range(0, len(jobs), PARSE_ITEM_FILES)]
     outcomes = map_isolated(
         parse, items, workers=workers, chunksize=1, on_done=on_done, weights=[len(i) for i in items]
