@@ -117,7 +117,11 @@ def hash_files(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: list[RawFil
 
 
 PARSE_BATCH_FILES = 5000  # files stored in one transaction
-PARSE_ITEM_FILES = 64  # files a worker parses as one item: their tables are built once, in the worker
+# A worker parses a group of files as one item, their tables built once, in the worker: up to this
+# many files, and this many bytes, so that a large file (slow to parse) goes with few others or alone
+# and a group stays far within the timeout, which counts per item.
+PARSE_ITEM_FILES = 64
+PARSE_ITEM_BYTES = 2 << 20
 
 # Parsing ahead. A command that is about to run the pipeline spends its first seconds on one core,
 # importing Dagster and dbt and listing and hashing the files; one parse worker can use the other
@@ -251,11 +255,12 @@ def refresh_parse_cache(
     stats.files_parsed_ahead = ready.files.num_rows
     # In batches: the parsed rows of a whole nation-scale year held at once would take gigabytes.
     # The child processes parse the next batch while this one is stored, so neither waits idle.
-    jobs = [(str(raw_dir / f.path), str(f.kind), f.sha256) for f in rest]
-    batches = [jobs[i : i + PARSE_BATCH_FILES] for i in range(0, len(jobs), PARSE_BATCH_FILES)]
+    batches = [rest[i : i + PARSE_BATCH_FILES] for i in range(0, len(rest), PARSE_BATCH_FILES)]
 
     def parsed_by_batch(parser: ThreadPoolExecutor) -> Iterator[ParsedBatch]:
-        pending = parser.submit(parse_files, batches[0], workers, progress.advance) if batches else None
+        pending = (
+            parser.submit(parse_files, raw_dir, batches[0], workers, progress.advance) if batches else None
+        )
         if ready.files.num_rows:  # stored while the workers parse the rest
             progress.advance(ready.files.num_rows)
             yield ready
@@ -263,7 +268,7 @@ def refresh_parse_cache(
             assert pending is not None
             parsed = pending.result()
             if k + 1 < len(batches):
-                pending = parser.submit(parse_files, batches[k + 1], workers, progress.advance)
+                pending = parser.submit(parse_files, raw_dir, batches[k + 1], workers, progress.advance)
             yield parsed
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as parser:
@@ -276,17 +281,18 @@ def refresh_parse_cache(
 
 
 def parse_files(
-    jobs: list[tuple[str, str, str]],
+    raw_dir: Path,
+    files: list[RawFile],
     workers: int = 2,
     on_done: Callable[[int], None] | None = None,
     parse: Callable[[list[tuple[str, str, str]]], ParsedBatch] = parse_batch,
 ) -> ParsedBatch:
-    """(path, kind, sha256) of each file → their rows of the parse cache, parsed by `parse` in isolated
-    worker processes, PARSE_ITEM_FILES files an item. A group that fails (a file aborted, hung or
-    exhausted its worker, or a parser raised) is parsed again one file an item: the file that fails
-    alone gets a file error a clerk can forward, every other file its rows (a file that hangs is
-    waited for twice, once in its group and once alone). `on_done`: files parsed."""
-    items = [jobs[i : i + PARSE_ITEM_FILES] for i in range(0, len(jobs), PARSE_ITEM_FILES)]
+    """These files' rows of the parse cache, parsed by `parse` in isolated worker processes, a group of
+    files an item (`file_groups`). A group that fails (a file aborted, hung or exhausted its worker,
+    or a parser raised) is parsed again one file an item: the file that fails alone gets a file error
+    a clerk can forward, every other file its rows (a file that hangs is waited for twice, once in its
+    group and once alone). `on_done`: files parsed."""
+    items = [[(str(raw_dir / f.path), str(f.kind), f.sha256) for f in group] for group in file_groups(files)]
     outcomes = map_isolated(
         parse, items, workers=workers, chunksize=1, on_done=on_done, weights=[len(i) for i in items]
     )
@@ -303,6 +309,20 @@ def parse_files(
     if failed:
         parsed.append(parsed_batch(failed))
     return ParsedBatch.joined(parsed)
+
+
+def file_groups(files: list[RawFile]) -> list[list[RawFile]]:
+    """The files in order, in groups of at most PARSE_ITEM_FILES files and PARSE_ITEM_BYTES bytes (a
+    larger file alone)."""
+    groups: list[list[RawFile]] = []
+    size = 0
+    for f in files:
+        if not groups or len(groups[-1]) >= PARSE_ITEM_FILES or size + f.size > PARSE_ITEM_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(f)
+        size += f.size
+    return groups
 
 
 def _crash_issue(kind: str | None) -> Issue:

@@ -187,8 +187,11 @@ def test_a_file_that_brings_its_group_down_fails_alone(tmp_path, monkeypatch):
     ]
     monkeypatch.setattr(ingest, "PARSE_ITEM_FILES", 4)
     done: list[int] = []
-    jobs = [(str(path), "meetings", path.name) for path in sorted(paths)]
-    parsed = ingest.parse_files(jobs, workers=2, on_done=done.append, parse=_fails_on_marked_files)
+    files = [
+        ingest.RawFile(p.relative_to(tmp_path).as_posix(), "meetings", 2024, p.stat().st_size, 0, p.name)
+        for p in sorted(paths)
+    ]
+    parsed = ingest.parse_files(tmp_path, files, workers=2, on_done=done.append, parse=_fails_on_marked_files)
 
     errors = dict(
         zip(parsed.files["sha256"].to_pylist(), parsed.files["error_code"].to_pylist(), strict=True)
@@ -198,7 +201,17 @@ def test_a_file_that_brings_its_group_down_fails_alone(tmp_path, monkeypatch):
         "raise.csv": "parse_failed",
     }
     assert sorted(parsed.records["meetings"]["topic"].to_pylist()) == names[:9]
-    assert sum(done) == len(jobs)
+    assert sum(done) == len(files)
+
+
+def test_a_large_file_is_parsed_in_a_group_of_its_own():
+    """Groups are bounded in files and in bytes: a large file, slow to parse, does not take a group's
+    other files past the timeout with it."""
+    sizes = [1_000] * 70 + [3 << 20] + [1_000] * 3 + [(2 << 20) - 3_000] * 2
+    files = [ingest.RawFile(f"{i}.xlsx", "meetings", 2024, n, 0, str(i)) for i, n in enumerate(sizes)]
+    groups = ingest.file_groups(files)
+    assert [len(g) for g in groups] == [64, 6, 1, 4, 1]
+    assert [f for g in groups for f in g] == files
 
 
 def test_nothing_is_parsed_ahead_for_an_unreadable_work_database(tmp_path):
