@@ -69,16 +69,16 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 
-def arrow_schema(table: str, columns: Iterable[str]) -> pa.Schema:
+def _arrow_schema(table: str, columns: Iterable[str]) -> pa.Schema:
     """The Arrow types these columns of a source table travel as (_ARROW_TYPES)."""
     declared = {c.name: c.data_type for c in source_tables()[table].columns}
     return pa.schema([(name, _ARROW_TYPES[declared[name]]) for name in columns])
 
 
-_FILES_SCHEMA = arrow_schema("parsed_files", _FILE_COLUMNS)
-_ISSUES_SCHEMA = arrow_schema("parsed_issues", source_tables()["parsed_issues"].column_names)
+_FILES_SCHEMA = _arrow_schema("parsed_files", _FILE_COLUMNS)
+_ISSUES_SCHEMA = _arrow_schema("parsed_issues", source_tables()["parsed_issues"].column_names)
 _ROW_SCHEMAS = {  # a record table's columns as the parsers' dicts give them; the key is added per file
-    kind: arrow_schema(table, ("sheet", "row", *RECORD_COLUMNS[kind]))
+    kind: _arrow_schema(table, ("sheet", "row", *RECORD_COLUMNS[kind]))
     for kind, table in RECORD_TABLES.items()
 }
 
