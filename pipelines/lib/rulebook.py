@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
+from pipelines.lib.schema import YAML_LOADER
 from pipelines.lib.text import to_halfwidth
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: the same safe subset, faster
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 PERIODS = ("quarter", "half_year", "year")
 
@@ -298,7 +298,7 @@ def _deep_merge(base: Any, over: Any) -> Any:
 
 def _read_yaml(path: Path) -> dict:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)
     except (OSError, yaml.YAMLError) as exc:
         raise RulebookError(f"cannot read {path}: {exc}") from exc
     if not isinstance(data, dict):
