@@ -12,10 +12,9 @@ from pipelines.lib.records import ERROR
 from pipelines.lib.rulebook import Rulebook
 from pipelines.lib.schema import source_tables
 from pipelines.lib.staging.common import Report, StagedTable
-from pipelines.lib.staging.ledgers import row_issues, stage_ledger
+from pipelines.lib.staging.ledgers import row_issues, stage_ledger, text_table
 
 COLUMNS = source_tables()["stg_filings"].column_names
-REPORT_TYPES = pa.schema([("report_type_text", pa.string()), ("report_type", pa.string())])
 
 
 def stage_filings(
@@ -33,10 +32,7 @@ def stage_filings(
         ]
         con.register(
             "report_types",
-            pa.table(
-                {"report_type_text": texts, "report_type": [rules.classify_report(t) for t in texts]},
-                schema=REPORT_TYPES,
-            ),
+            text_table(report_type_text=texts, report_type=[rules.classify_report(t) for t in texts]),
         )
         try:
             unknown = "not rejected and report_type is null"

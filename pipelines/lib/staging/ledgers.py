@@ -70,7 +70,7 @@ def stage_ledger(
         known = {u: r.unit for u, r in resolved.items() if r.unit is not None}
         con.register(
             "ledger_units",
-            _text_table(
+            text_table(
                 unit=list(known),
                 unit_id=[u.unit_id for u in known.values()],
                 role=[u.role for u in known.values()],
@@ -114,7 +114,8 @@ def row_issues(
     )
 
 
-def _text_table(**columns: list) -> pa.Table:
+def text_table(**columns: list) -> pa.Table:
+    """A table of text columns (a kind's lookups of distinct texts, joined to `ledger_rows`)."""
     return pa.table(columns, schema=pa.schema([(c, pa.string()) for c in columns]))
 
 
@@ -176,7 +177,7 @@ def _year(
     # a message names the closest registered names: looked for only for the units told
     told = "own and unit_id is null and not parse_rejected"
     texts = [u for (u,) in con.execute(f"select distinct unit from ledger_rows where {told}").fetchall() if u]
-    con.register("unit_messages", _text_table(unit=texts, message=[resolved[u].message(u) for u in texts]))
+    con.register("unit_messages", text_table(unit=texts, message=[resolved[u].message(u) for u in texts]))
     try:
         row_issues(
             con,

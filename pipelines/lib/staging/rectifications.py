@@ -13,11 +13,10 @@ from pipelines.lib.names import UnitRegistry
 from pipelines.lib.rulebook import Rulebook
 from pipelines.lib.schema import source_tables
 from pipelines.lib.staging.common import Report, StagedTable
-from pipelines.lib.staging.ledgers import stage_ledger
+from pipelines.lib.staging.ledgers import stage_ledger, text_table
 from pipelines.lib.text import to_halfwidth
 
 COLUMNS = source_tables()["stg_rectifications"].column_names
-ITEM_KEYS = pa.schema([("description", pa.string()), ("item_key", pa.string())])
 
 
 def _item_key(text: str) -> str:
@@ -44,10 +43,7 @@ def stage_rectifications(
         for text in texts:
             if text is not None and text not in keys:
                 keys[text] = _item_key(text)
-        con.register(
-            "item_keys",
-            pa.table({"description": texts, "item_key": [keys.get(t) for t in texts]}, schema=ITEM_KEYS),
-        )
+        con.register("item_keys", text_table(description=texts, item_key=[keys.get(t) for t in texts]))
         try:
             # the most recently sent file's row of each problem, with how many rows state it
             return con.sql(
