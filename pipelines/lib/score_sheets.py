@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipelines.lib.excel import Sheet, read_workbook
 from pipelines.lib.records import ERROR, WARNING, FileRejected, Issue, ParsedFile
-from pipelines.lib.text import clean_cell, parse_number, to_halfwidth
+from pipelines.lib.text import clean_cell, folded_cell, parse_number, to_halfwidth
 
 HEADER_SCAN_ROWS = 15
 META_LABELS = {
@@ -21,6 +21,7 @@ META_LABELS = {
     "unit_text": ("被考核单位", "被考核县区", "被考核县(区)", "单位名称", "考核单位", "填报单位"),
     "year_text": ("年度", "考核年度"),
 }
+_ANY_META_LABEL = tuple(label for labels in META_LABELS.values() for label in labels)
 TOTAL_WORDS = ("合计", "总分", "总计", "得分合计")
 # Sign-off lines under the table, often merged across the whole row.
 SIGNOFF_WORDS = ("填表人", "审核人", "填报人", "填报日期", "制表", "联系人", "负责人签字", "单位盖章", "签字")
@@ -65,6 +66,8 @@ def _meta_from(rows: list[list[str]]) -> dict[str, str]:
     for cells in rows:
         for i, cell in enumerate(cells):
             text = cell.replace(" ", "")
+            if not text.startswith(_ANY_META_LABEL):
+                continue
             for key, labels in META_LABELS.items():
                 if key in meta:
                     continue
@@ -87,13 +90,30 @@ def _year_of(meta: dict[str, str], title: str) -> int | None:
     return None
 
 
+def _task_facts(task_text: str) -> tuple[int | None, float | None]:
+    """(the number a task's text starts with, the points its text states as "(n分)"); the same task
+    texts come back in every file of a year, so each is read once."""
+    facts = _TASK_FACTS.get(task_text)
+    if facts is None:
+        leading, points = _LEADING_NO.match(task_text), _MAX_POINTS.search(task_text)
+        facts = (int(leading.group(1)) if leading else None, float(points.group(1)) if points else None)
+        if len(_TASK_FACTS) >= _TASK_FACTS_MAX:
+            _TASK_FACTS.clear()
+        _TASK_FACTS[task_text] = facts
+    return facts
+
+
+_TASK_FACTS: dict[str, tuple[int | None, float | None]] = {}
+_TASK_FACTS_MAX = 20_000  # then start again: a bound on memory whatever the files hold
+
+
 def _parse_sheet(sheet: Sheet, issues: list[Issue]) -> tuple[dict, list[dict], int] | None:
     """(sheet meta, task records, rows read) or None when this sheet is not a score sheet."""
     # Rows are read as text up to the header only: what lies above it is the meta, below it the tasks.
     texts: list[list[str]] = []
     header_at = None
     for r, row in enumerate(sheet.rows[:HEADER_SCAN_ROWS]):
-        texts.append([to_halfwidth(clean_cell(v)) for v in row])
+        texts.append([folded_cell(v) for v in row])
         cols = _column_roles(texts[r])
         if _is_header(cols):
             header_at = r
@@ -115,94 +135,120 @@ def _parse_sheet(sheet: Sheet, issues: list[Issue]) -> tuple[dict, list[dict], i
     }
     records: list[dict] = []
     rows_read = 0
-
-    def cell(row: list, key: str) -> object:
-        i = cols.get(key)
-        return row[i] if i is not None and i < len(row) else None
-
-    for r in range(header_at + 1, len(sheet.rows)):
-        row = sheet.rows[r]
-        row_no = r + 1
+    name = sheet.name
+    # a role's column, or -1 when the header has none (a row shorter than the header lacks it too)
+    i_no, i_task, i_self, i_verified, i_duty, i_remark = (
+        cols.get(key, -1) for key in ("task_no", "task", "self", "verified", "duty", "remark")
+    )
+    rows = sheet.rows
+    for r in range(header_at + 1, len(rows)):
+        row = rows[r]
+        n = len(row)
         if all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
             continue
+        row_no = r + 1
         if sheet_meta["total_row"] is not None:
             break  # below 合计 come sign-off lines (填表人、审核人), not tasks
-        no_text = to_halfwidth(clean_cell(cell(row, "task_no")))
-        task_text = to_halfwidth(clean_cell(cell(row, "task")))
-        first_cell = next((to_halfwidth(shown) for v in row if (shown := clean_cell(v))), "")
+        no_text = folded_cell(row[i_no]) if 0 <= i_no < n else ""
+        task_text = folded_cell(row[i_task]) if 0 <= i_task < n else ""
+        first_cell = next((text for v in row if (text := folded_cell(v))), "")
         # offices pad labels: "合  计"
-        labels = [t.replace(" ", "") for t in (no_text, task_text, first_cell)]
-        first_label = labels[-1]
+        first_label = first_cell.replace(" ", "")
         if first_label.startswith(SIGNOFF_WORDS):
             break
-        if any(label.startswith(TOTAL_WORDS) for label in labels):
+        self_raw = row[i_self] if 0 <= i_self < n else None
+        verified_raw = row[i_verified] if 0 <= i_verified < n else None
+        if (
+            first_label.startswith(TOTAL_WORDS)
+            or no_text.replace(" ", "").startswith(TOTAL_WORDS)
+            or task_text.replace(" ", "").startswith(TOTAL_WORDS)
+        ):
             sheet_meta["total_row"] = row_no
-            sheet_meta["total_self"] = parse_number(cell(row, "self"))
-            sheet_meta["total_verified"] = parse_number(cell(row, "verified"))
+            sheet_meta["total_self"] = parse_number(self_raw)
+            sheet_meta["total_verified"] = parse_number(verified_raw)
             continue
-        self_raw, verified_raw = cell(row, "self"), cell(row, "verified")
         if not task_text and not no_text and self_raw in (None, "") and verified_raw in (None, ""):
             continue  # a row with only the merged duty text or a remark is layout, not data
         rows_read += 1
         task_no = None
         if no_text:
-            n = parse_number(no_text)
-            task_no = int(n) if n is not None and n.is_integer() and n > 0 else None
+            number = parse_number(no_text)
+            task_no = int(number) if number is not None and number.is_integer() and number > 0 else None
+        leading_no, max_points = _task_facts(task_text)
         if task_no is None:
-            m = _LEADING_NO.match(task_text)
-            if m:
-                task_no = int(m.group(1))
-        m = _MAX_POINTS.search(task_text)
+            task_no = leading_no
+        self_text, verified_text = clean_cell(self_raw), clean_cell(verified_raw)
         record = {
-            "sheet": sheet.name,
+            "sheet": name,
             "row": row_no,
-            "duty_text": to_halfwidth(clean_cell(cell(row, "duty"))),
+            "duty_text": folded_cell(row[i_duty]) if 0 <= i_duty < n else "",
             "task_no": task_no,
             "task_no_text": no_text,
             "task_text": task_text,
-            "max_points_text": float(m.group(1)) if m else None,
-            "self_raw": clean_cell(self_raw),
+            "max_points_text": max_points,
+            "self_raw": self_text,
             "self_points": None,
-            "verified_raw": clean_cell(verified_raw),
+            "verified_raw": verified_text,
             "verified_points": None,
-            "remark": clean_cell(cell(row, "remark")),
+            "remark": clean_cell(row[i_remark]) if 0 <= i_remark < n else "",
         }
-        label = f"第{task_no}项" if task_no is not None else f"“{task_text[:12]}”"
-        for kind, raw, column in (("self", self_raw, "自评分"), ("verified", verified_raw, "核定分")):
-            text = record[f"{kind}_raw"]
-            if not text:
-                continue
-            value = parse_number(raw)
-            if value is None and says_not_applicable(text):
-                continue  # 不适用: the scoring policy decides what it is worth
-            if value is None:
-                issues.append(
-                    Issue(
-                        "score_not_number",
-                        f"{label}任务的{column}“{text}”不是数字，按0分计。请填写数字分值。",
-                        ERROR,
-                        sheet.name,
-                        row_no,
-                    )
-                )
-            elif value < 0:
-                issues.append(
-                    Issue(
-                        "score_negative",
-                        f"{label}任务的{column}“{text}”为负数，按0分计。请核对。",
-                        ERROR,
-                        sheet.name,
-                        row_no,
-                    )
-                )
-            else:
-                record[f"{kind}_points"] = value
-        if not record["self_raw"] and not record["verified_raw"]:
-            issues.append(
-                Issue("score_blank", f"{label}任务未填写得分，按0分计。", WARNING, sheet.name, row_no)
+        if self_text:
+            record["self_points"] = _points(
+                self_raw, self_text, "自评分", task_no, task_text, name, row_no, issues
             )
+        if verified_text:
+            record["verified_points"] = _points(
+                verified_raw, verified_text, "核定分", task_no, task_text, name, row_no, issues
+            )
+        if not self_text and not verified_text:
+            label = _task_label(task_no, task_text)
+            issues.append(Issue("score_blank", f"{label}任务未填写得分，按0分计。", WARNING, name, row_no))
         records.append(record)
     return sheet_meta, records, rows_read
+
+
+def _task_label(task_no: int | None, task_text: str) -> str:
+    return f"第{task_no}项" if task_no is not None else f"“{task_text[:12]}”"
+
+
+def _points(
+    raw: object,
+    text: str,
+    column: str,
+    task_no: int | None,
+    task_text: str,
+    sheet: str,
+    row: int,
+    issues: list[Issue],
+) -> float | None:
+    """A filled score cell's points, or None (with its issue when it is no number or negative)."""
+    value = parse_number(raw)
+    if value is not None and value >= 0:
+        return value
+    if value is None and says_not_applicable(text):
+        return None  # 不适用: the scoring policy decides what it is worth
+    label = _task_label(task_no, task_text)
+    if value is None:
+        issues.append(
+            Issue(
+                "score_not_number",
+                f"{label}任务的{column}“{text}”不是数字，按0分计。请填写数字分值。",
+                ERROR,
+                sheet,
+                row,
+            )
+        )
+    else:
+        issues.append(
+            Issue(
+                "score_negative",
+                f"{label}任务的{column}“{text}”为负数，按0分计。请核对。",
+                ERROR,
+                sheet,
+                row,
+            )
+        )
+    return None
 
 
 # What offices write in a score cell for a task that does not apply to them.

@@ -45,6 +45,24 @@ def to_halfwidth(s: str) -> str:
     return folded
 
 
+# Cell texts already cleaned and folded (folded_cell), by the cell's text: a kind's task, duty and
+# column names come back in every file.
+_SHOWN: dict[str, str] = {}
+
+
+def folded_cell(v: object) -> str:
+    """to_halfwidth(clean_cell(v)); a text cell seen before costs one lookup."""
+    if type(v) is str:
+        shown = _SHOWN.get(v)
+        if shown is None:
+            shown = to_halfwidth(" ".join(v.split()))
+            if len(_SHOWN) >= _FOLDED_MAX:
+                _SHOWN.clear()
+            _SHOWN[v] = shown
+        return shown
+    return to_halfwidth(clean_cell(v))
+
+
 def clean_cell(v: object) -> str:
     """Any cell value as display text: None → '', trimmed, inner whitespace (newlines from wrapped
     cells, ideographic/non-breaking spaces) collapsed to one space; 3.0 → '3'."""

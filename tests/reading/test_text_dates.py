@@ -9,7 +9,14 @@ import pytest
 from pipelines.lib import text as text_helpers
 from pipelines.lib.dates import parse_date
 from pipelines.lib.records import FileRejected
-from pipelines.lib.text import clean_cell, decode_text, other_encoding, parse_number, to_halfwidth
+from pipelines.lib.text import (
+    clean_cell,
+    decode_text,
+    folded_cell,
+    other_encoding,
+    parse_number,
+    to_halfwidth,
+)
 
 # --- to_halfwidth -----------------------------------------------------------------------------
 
@@ -56,6 +63,21 @@ def test_to_halfwidth_remembers_a_bounded_number_of_texts():
     assert [to_halfwidth(t) for t in texts] == [f"第{n}号(通知)" for n in range(len(texts))]
     assert len(text_helpers._FOLDED) <= text_helpers._FOLDED_MAX
     assert [to_halfwidth(t) for t in texts[:3]] == ["第0号(通知)", "第1号(通知)", "第2号(通知)"]
+
+
+@pytest.mark.parametrize(
+    "raw", [None, "  第１项\n（５分）  ", "\u3000ＡＢ\u3000", 3.0, 4.5, True, datetime(2024, 3, 5), ""]
+)
+def test_folded_cell_is_clean_cell_then_to_halfwidth(raw):
+    assert folded_cell(raw) == to_halfwidth(clean_cell(raw))
+    assert folded_cell(raw) == to_halfwidth(clean_cell(raw))  # remembered the first time
+
+
+def test_folded_cell_remembers_a_bounded_number_of_texts():
+    texts = [f" 第{n}号\n（通知） " for n in range(text_helpers._FOLDED_MAX + 500)]
+    assert [folded_cell(t) for t in texts] == [f"第{n}号 (通知)" for n in range(len(texts))]
+    assert len(text_helpers._SHOWN) <= text_helpers._FOLDED_MAX
+    assert [folded_cell(t) for t in texts[:2]] == ["第0号 (通知)", "第1号 (通知)"]
 
 
 # --- clean_cell -------------------------------------------------------------------------------
