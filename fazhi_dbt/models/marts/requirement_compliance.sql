@@ -1,8 +1,8 @@
 with run as (
     select as_of from {{ source('reference', 'run_context') }}
 ), counted_meetings as (
-    -- a repeated meeting (same unit, date, type and topic) counts once
-    select year, unit_id, date, quarter, half, meeting_types, hours
+    -- a repeated meeting (same unit, date, type and topic) counts once; one row per type it is of
+    select year, unit_id, date, quarter, half, meeting_types, unnest(list_distinct(meeting_types)) as meeting_type, hours
     from {{ source('staging', 'stg_meetings') }}
     where not is_duplicate
 ), period_actuals as (
@@ -17,9 +17,12 @@ with run as (
              else count(*) filter (where m.date <= run.as_of) end as actual_as_of
     from counted_meetings m
     cross join run
-    join {{ ref('int_requirement_periods') }} p
+    join (select *, unnest(list_distinct(meeting_types)) as meeting_type from {{ ref('int_requirement_periods') }}) p
       on p.year = m.year
-     and list_has_any(m.meeting_types, p.meeting_types)
+     and p.meeting_type = m.meeting_type
+     -- a meeting of several types the requirement names counts once, by the first of them
+     and list_position(m.meeting_types, m.meeting_type)
+         = list_position(list_transform(m.meeting_types, lambda t: list_contains(p.meeting_types, t)), true)
      and (p.period_kind = 'year'
           or (p.period_kind = 'quarter' and m.quarter = p.period_no)
           or (p.period_kind = 'half_year' and m.half = p.period_no))
