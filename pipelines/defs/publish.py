@@ -17,5 +17,11 @@ from pipelines.lib import pipeline
     "记入 rulebook_years，所涉规则库的各项规则记入 rulebook_snapshots。",
 )
 def published_warehouse(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse) -> dg.MaterializeResult:
-    path = pipeline.publish_marts(fazhi.paths, fazhi.rules)
-    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})
+    published = pipeline.publish_marts(fazhi.paths, fazhi.rules)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(published.path)),
+            "copied": len(published.copied),  # marts whose inputs changed since the served file
+            "kept": len(published.kept),
+        }
+    )

@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 
 from pipelines.lib import fingerprints
-from pipelines.lib.warehouse import one_row, transaction
+from pipelines.lib.warehouse import one_row, sql_text, transaction
 
 
 class UnsupportedFeature(RuntimeError):
@@ -296,13 +296,9 @@ def _run_tests(con: duckdb.DuckDBPyConnection, tests: list[DataTest]) -> dict[st
 def connect(work_db: Path, project: Project, memory_limit: str) -> duckdb.DuckDBPyConnection:
     """The work database under the catalog name the compiled SQL uses."""
     con = duckdb.connect(config={"memory_limit": memory_limit})
-    con.execute(f"attach {_literal(str(work_db))} as {_quote(project.database)}")
+    con.execute(f"attach {sql_text(str(work_db))} as {_quote(project.database)}")
     con.execute(f"use {_quote(project.database)}")
     return con
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _count(con: duckdb.DuckDBPyConnection, relation: str) -> int:

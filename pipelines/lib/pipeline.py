@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
-from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -30,7 +29,7 @@ from pipelines.lib.staging import (
     score_sheets,
     units,
 )
-from pipelines.lib.warehouse import Paths, one_row, publish, transaction, utc_now, work_connection
+from pipelines.lib.warehouse import Paths, Published, one_row, publish, transaction, utc_now, work_connection
 
 
 class InputError(ValueError):
@@ -250,7 +249,7 @@ def years_present(paths: Paths) -> list[int]:
         return common.years_present(con)
 
 
-def publish_marts(paths: Paths, rules: Rulebook) -> Path:
+def publish_marts(paths: Paths, rules: Rulebook) -> Published:
     """Copy the marts (built and checked by dbt) into a new file and swap it in."""
     with work_connection(paths) as con:
         n = one_row(con, "select count(*) from raw_files")[0]

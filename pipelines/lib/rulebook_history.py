@@ -397,10 +397,11 @@ def record(con: duckdb.DuckDBPyConnection, served: Path, now: datetime) -> None:
             con.execute("insert into marts.rulebook_snapshots select * from current_snapshot")
         finally:
             con.unregister("current_snapshot")
-    con.executemany(
-        "insert into marts.rulebook_years values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [[year, *first.get(year, (now, *current)), *current, now] for year in years],
-    )
+    if years:  # executemany refuses an empty list
+        con.executemany(
+            "insert into marts.rulebook_years values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [[year, *first.get(year, (now, *current)), *current, now] for year in years],
+        )
 
 
 def _years(con: duckdb.DuckDBPyConnection, db: str) -> list[int]:

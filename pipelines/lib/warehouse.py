@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -114,14 +115,30 @@ def _connect(path: Path, wait_seconds: float = 120) -> duckdb.DuckDBPyConnection
             time.sleep(0.5)
 
 
+@dataclass(frozen=True)
+class Published:
+    path: Path
+    copied: tuple[str, ...]  # marts written from the work database
+    kept: tuple[str, ...]  # marts kept as the served file holds them: made from the same inputs
+
+
+# What publication writes itself, not a copy of a mart (restatements.py, rulebook_history.py).
+PUBLICATION_TABLES = ("publication", "restatements", "rulebook_snapshots", "rulebook_years")
+
+
 def publish(
     paths: Paths,
     source_files: int,
     rulebook_id: str = "",
     rulebook_fingerprint: str = "",
     ranking_policy: str = "",
-) -> Path:
-    """Copy the work database's marts into a new file and atomically replace the served one."""
+) -> Published:
+    """Copy the work database's marts into a new file and atomically replace the served one.
+
+    The new file starts as a copy of the served one when it can (`_start_from_served`): a mart whose
+    inputs' fingerprint (the table's comment, pipelines/lib/fingerprints.py) is the one the served
+    copy carries holds the same rows and is kept; the others are copied again. A corrected file
+    changes some marts, a re-run none: copying the whole warehouse was most of a re-run."""
     from pipelines.lib import restatements, rulebook_history
 
     target = paths.warehouse
@@ -129,18 +146,24 @@ def publish(
     remove_stale_files(target)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     now = utc_now()
-    con = duckdb.connect(str(tmp))
+    con = _start_from_served(target, tmp)
     try:
         con.execute(f"attach '{paths.work_db}' as work (read_only)")
-        con.execute("create schema marts")
-        tables = [
-            r[0]
-            for r in con.execute(
-                "select table_name from duckdb_tables() where database_name = 'work' and schema_name = 'marts'"
-            ).fetchall()
-        ]
-        for table in tables:
-            con.execute(f"create table marts.{table} as select * from work.marts.{table}")
+        con.execute("create schema if not exists marts")
+        for table in PUBLICATION_TABLES:
+            con.execute(f"drop table if exists marts.{table}")
+        wanted, served = _mart_stamps(con, "work"), _mart_stamps(con, current_database(con))
+        for table in sorted(served.keys() - wanted.keys()):  # a mart the project no longer has
+            con.execute(f"drop table marts.{table}")
+        copied, kept = [], []
+        for table, stamp in wanted.items():
+            if stamp is not None and served.get(table) == stamp:
+                kept.append(table)
+                continue
+            con.execute(f"create or replace table marts.{table} as select * from work.marts.{table}")
+            if stamp is not None:
+                con.execute(f"comment on table marts.{table} is {sql_text(stamp)}")
+            copied.append(table)
             crashpoint("publish.copying")
         con.execute(
             "create or replace table marts.publication as select ?::timestamp as published_at, "
@@ -157,7 +180,47 @@ def publish(
     crashpoint("publish.before_swap")
     os.replace(tmp, target)
     Path(f"{tmp}.wal").unlink(missing_ok=True)  # checkpointed above; DuckDB may leave an empty one
-    return target
+    return Published(target, tuple(copied), tuple(kept))
+
+
+# A served file more than this share free space (the blocks of marts replaced since it was last
+# written whole) is not copied: the new one is written whole, so the file never keeps growing.
+MAX_FREE_SHARE = 0.5
+
+
+def _start_from_served(target: Path, tmp: Path) -> duckdb.DuckDBPyConnection:
+    """The new file, opened: a copy of the served one, or empty when there is none, when it has a
+    write-ahead log (it was not left checkpointed by a publication), or when it is mostly free space."""
+    if target.exists() and not Path(f"{target}.wal").exists():
+        shutil.copyfile(target, tmp)
+        con = duckdb.connect(str(tmp))
+        total, free = one_row(con, "select total_blocks, free_blocks from pragma_database_size()")
+        if free <= MAX_FREE_SHARE * total:
+            return con
+        con.close()
+        tmp.unlink()
+    return duckdb.connect(str(tmp))
+
+
+def current_database(con: duckdb.DuckDBPyConnection) -> str:
+    return str(one_row(con, "select current_database()")[0])
+
+
+def _mart_stamps(con: duckdb.DuckDBPyConnection, database: str) -> dict[str, str | None]:
+    """The marts of a database (without what publication writes itself) → their table comments."""
+    return {
+        name: comment
+        for name, comment in con.execute(
+            "select table_name, comment from duckdb_tables() where database_name = ? and schema_name = 'marts'",
+            [database],
+        ).fetchall()
+        if name not in PUBLICATION_TABLES
+    }
+
+
+def sql_text(text: str) -> str:
+    """A text as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 _TEMP_FILE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp(\.wal)?$")

@@ -1,0 +1,120 @@
+"""Publication starts from the served file: a mart made from the same inputs is kept as served, the
+others are copied again, and what is served is what a publication written whole would hold (real
+DuckDB files; the work database's marts written here, with the inputs' fingerprints as comments)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from pipelines.lib.warehouse import MAX_FREE_SHARE, Paths, publish, table_differences
+
+
+def _work(path: Path, marts: dict[str, tuple[str, str | None]]) -> None:
+    """The work database's marts as they stand: table → (its rows as a query, its comment)."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema if not exists marts")
+        existing = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+        for table in existing - marts.keys():
+            con.execute(f"drop table marts.{table}")
+        for table, (rows, comment) in marts.items():
+            con.execute(f"create or replace table marts.{table} as {rows}")
+            if comment is not None:
+                con.execute(f"comment on table marts.{table} is '{comment}'")
+
+
+def _publish(tmp_path: Path):
+    return publish(Paths(tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb"), 3)
+
+
+def _whole(tmp_path: Path) -> Path:
+    """The same work database published into a new place: written whole."""
+    paths = Paths(tmp_path / "raw", tmp_path / "whole" / "fazhi.duckdb")
+    paths.warehouse.unlink(missing_ok=True)
+    paths.work_db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Paths(tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb").work_db, paths.work_db)
+    published = publish(paths, 3)
+    assert published.kept == ()
+    return published.path
+
+
+def _rows(path: Path, table: str) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(f"select * from marts.{table} order by all").fetchall()
+
+
+BIG = "select range as id, md5(range::varchar) as text from range({n})"
+
+
+def test_a_mart_made_from_the_same_inputs_is_kept_and_the_others_copied(tmp_path):
+    work = tmp_path / "marts" / ".work" / "fazhi_work.duckdb"
+    work.parent.mkdir(parents=True)
+    marts = {
+        "meetings": (BIG.format(n=1000), "inputs:m1"),
+        "unit_scores": ("select 1 as unit, 80.0 as score", "inputs:s1"),
+        "weak_spots": ("select 'a' as task", None),  # no fingerprint: always copied
+        "old_mart": ("select 1 as x", "inputs:o1"),
+    }
+    _work(work, marts)
+    first = _publish(tmp_path)
+    assert sorted(first.copied) == sorted(marts) and first.kept == ()
+
+    # a corrected score sheet: the scores change, the meetings do not; a mart the project dropped
+    marts["unit_scores"] = ("select 1 as unit, 75.0 as score", "inputs:s2")
+    del marts["old_mart"]
+    _work(work, marts)
+    second = _publish(tmp_path)
+    assert second.kept == ("meetings",)
+    assert sorted(second.copied) == ["unit_scores", "weak_spots"]
+    assert _rows(second.path, "unit_scores") == [(1, 75.0)]
+    assert table_differences(second.path, _whole(tmp_path)) == {}  # old_mart gone from both
+    with duckdb.connect(str(second.path), read_only=True) as con:
+        published = con.execute("select count(*) from marts.publication").fetchall()
+    assert published == [(1,)]  # this publication's own row, not the served file's beside it
+
+    third = _publish(tmp_path)  # a re-run: nothing changed
+    assert sorted(third.kept) == ["meetings", "unit_scores"] and third.copied == ("weak_spots",)
+    assert table_differences(third.path, _whole(tmp_path)) == {}
+
+
+def _free_share(path: Path) -> float:
+    with duckdb.connect(str(path), read_only=True) as con:
+        total, free = con.execute("select total_blocks, free_blocks from pragma_database_size()").fetchone()
+    return free / total
+
+
+def test_the_served_file_does_not_keep_growing(tmp_path):
+    work = tmp_path / "marts" / ".work" / "fazhi_work.duckdb"
+    work.parent.mkdir(parents=True)
+
+    def publish_with(n: int, stamp: str):
+        _work(work, {"kept": (BIG.format(n=20_000), "inputs:k"), "changing": (BIG.format(n=n), stamp)})
+        return _publish(tmp_path)
+
+    sizes = []
+    for n in range(6):  # each publication replaces the big mart: its old blocks are free space, used again
+        published = publish_with(200_000 + n, f"inputs:c{n}")
+        assert published.kept == (("kept",) if n else ())
+        sizes.append(published.path.stat().st_size)
+    assert max(sizes) <= 2.5 * sizes[0]
+    assert table_differences(published.path, _whole(tmp_path)) == {}
+
+    # the big mart shrinks: most of the served file is free space, so the next file is written whole
+    assert publish_with(10, "inputs:small").kept == ("kept",)
+    assert _free_share(published.path) > MAX_FREE_SHARE
+    rewritten = publish_with(10, "inputs:small")
+    assert rewritten.kept == () and _free_share(rewritten.path) == 0
+    assert rewritten.path.stat().st_size < sizes[0]
+    assert table_differences(rewritten.path, _whole(tmp_path)) == {}
+
+
+def test_a_served_file_with_a_write_ahead_log_is_not_copied(tmp_path):
+    work = tmp_path / "marts" / ".work" / "fazhi_work.duckdb"
+    work.parent.mkdir(parents=True)
+    _work(work, {"meetings": ("select 1 as x", "inputs:m1")})
+    served = _publish(tmp_path).path
+    Path(f"{served}.wal").write_bytes(b"")  # not left checkpointed by a publication
+    again = _publish(tmp_path)
+    assert again.kept == () and again.copied == ("meetings",)
