@@ -49,6 +49,15 @@ def fingerprint(con: duckdb.DuckDBPyConnection, tables: Mapping[str, str], *extr
     return digest.hexdigest()
 
 
+def holds(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """What a table holds: its columns with their types, and its rows as a multiset (table_content)."""
+    columns = con.sql(f"select * from {table} limit 0")
+    shape = "\x1f".join(
+        f"{name}\x1e{kind}" for name, kind in zip(columns.columns, columns.types, strict=True)
+    )
+    return hashlib.sha256(f"{shape}\x1d{table_content(con, table)}".encode()).hexdigest()[:32]
+
+
 def _comment(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
     schema, _, name = table.rpartition(".")
     rows = con.execute(
@@ -60,10 +69,27 @@ def _comment(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
 
 def unchanged(con: duckdb.DuckDBPyConnection, tables: Iterable[str], stamp: str) -> bool:
     """Every one of `tables` was last written from inputs with this fingerprint."""
-    return all(_comment(con, t) == f"inputs:{stamp}" for t in tables)
+    return all((_comment(con, t) or "").split(" ")[0] == f"inputs:{stamp}" for t in tables)
 
 
-def record(con: duckdb.DuckDBPyConnection, tables: Iterable[str], stamp: str) -> None:
-    """Mark `tables` as made from inputs with this fingerprint (inside the transaction that wrote them)."""
+def record(
+    con: duckdb.DuckDBPyConnection, tables: Iterable[str], stamp: str, held: str | None = None
+) -> None:
+    """Mark `tables` as made from inputs with this fingerprint (inside the transaction that wrote them),
+    and, for one table, what it holds (`holds`)."""
     for table in tables:
-        con.execute(f"comment on table {table} is 'inputs:{stamp}'")
+        comment = f"inputs:{stamp}" if held is None else f"inputs:{stamp} holds:{held}"
+        con.execute(f"comment on table {table} is '{comment}'")
+
+
+def recorded_holds(comment: str | None) -> str | None:
+    """What a table holds, as its comment says (`record`), or None when it does not say."""
+    for part in (comment or "").split(" "):
+        if part.startswith("holds:"):
+            return part.removeprefix("holds:")
+    return None
+
+
+def held(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
+    """What a table holds, as recorded when it was written."""
+    return recorded_holds(_comment(con, table))

@@ -196,9 +196,11 @@ def build(
     model's tests right after it; a model that stands on every node of a failed test is skipped, and so
     is what reads a skipped model. `con` is the work database attached under `project.database`.
 
-    A model last built from the same inputs — its compiled SQL, and the rows of the sources or the
-    inputs of the models it reads (its fingerprint, kept as the table's comment:
-    pipelines/lib/fingerprints.py) — is kept as it is (`Built.reused`); every given test still runs."""
+    A model last built from the same inputs — its compiled SQL, and what each source or model it reads
+    holds (its columns and rows: pipelines/lib/fingerprints.py), kept with the table as its comment — is
+    kept as it is (`Built.reused`); every given test still runs. A model rebuilt to the same rows keeps
+    the models that read it from being rebuilt: the list of years made again from a corrected score
+    sheet is the same list, and the meetings read from it need not be made again."""
     chosen = set(models) if models is not None else {m.unique_id for m in project.models}
     wanted = set(tests) if tests is not None else {t.unique_id for t in project.tests}
     pending = [t for t in project.tests if t.unique_id in wanted]
@@ -208,12 +210,6 @@ def build(
             *(upstream[d] for d in model.depends_on if d in upstream)
         )
     built = Built(rows={}, seconds={}, failures={}, skipped=[])
-    stamps = _stamps(con, project)
-    keep = {
-        m.unique_id
-        for m in project.models
-        if reuse and m.unique_id in chosen and fingerprints.unchanged(con, [_table(m)], stamps[m.unique_id])
-    }
     failed_on: list[set[str]] = []  # the nodes each failed test reads
     waiting = chosen.copy()  # models whose tests must wait for them
 
@@ -229,25 +225,38 @@ def build(
                 failed_on.append(set(next(t for t in runnable if t.unique_id == uid).depends_on))
 
     with transaction(con):
+        # what each node holds: a source's rows; a model's table as this build leaves it
+        holds = {uid: fingerprints.table_content(con, table) for uid, table in project.sources.items()}
         run_ready_tests()  # the sources' tests
         for model in project.models:
-            if model.unique_id not in chosen:
+            uid, table = model.unique_id, _table(model)
+            stamp = _stamp(model, holds)
+            if uid not in chosen:
+                holds[uid] = fingerprints.held(con, table) or ""
                 continue
-            waiting.discard(model.unique_id)
-            stands_on_failure = any(nodes <= upstream[model.unique_id] for nodes in failed_on)
+            waiting.discard(uid)
+            stands_on_failure = any(nodes <= upstream[uid] for nodes in failed_on)
+            kept = (
+                fingerprints.held(con, table)
+                if reuse and fingerprints.unchanged(con, [table], stamp)
+                else None
+            )
             if stands_on_failure or set(built.skipped).intersection(model.depends_on):
-                built.skipped.append(model.unique_id)
-            elif model.unique_id in keep:
-                built.reused.append(model.unique_id)
-                built.rows[model.unique_id] = _count(con, model.relation)
-                built.seconds[model.unique_id] = 0.0
+                built.skipped.append(uid)
+                holds[uid] = ""
+            elif kept is not None:
+                built.reused.append(uid)
+                built.rows[uid] = _count(con, model.relation)
+                built.seconds[uid] = 0.0
+                holds[uid] = kept
             else:
                 on_model(model)
                 started = time.perf_counter()
                 _materialize(con, project, model)
-                built.rows[model.unique_id] = _count(con, model.relation)
-                built.seconds[model.unique_id] = time.perf_counter() - started
-                fingerprints.record(con, [_table(model)], stamps[model.unique_id])
+                built.rows[uid] = _count(con, model.relation)
+                holds[uid] = fingerprints.holds(con, table)
+                built.seconds[uid] = time.perf_counter() - started
+                fingerprints.record(con, [table], stamp, holds[uid])
             run_ready_tests()
         run_ready_tests()
     return built
@@ -257,16 +266,12 @@ def _table(model: Model) -> str:
     return f"{model.schema}.{model.name}"
 
 
-def _stamps(con: duckdb.DuckDBPyConnection, project: Project) -> dict[str, str]:
-    """Each model's fingerprint: the code, its compiled SQL, and what it reads — a source's rows, or
-    another model's fingerprint (so a changed source reaches every model standing on it)."""
-    stamps = {uid: fingerprints.table_content(con, table) for uid, table in project.sources.items()}
-    for model in project.models:  # build order: a model's parents come first
-        digest = hashlib.sha256(f"{fingerprints.code_version()}\x1e{model.code}".encode())
-        for parent in sorted(model.depends_on):
-            digest.update(f"\x1e{parent}\x1f{stamps.get(parent, '')}".encode())
-        stamps[model.unique_id] = digest.hexdigest()
-    return stamps
+def _stamp(model: Model, holds: Mapping[str, str]) -> str:
+    """A model's inputs: the code, its compiled SQL, and what each node it reads holds."""
+    digest = hashlib.sha256(f"{fingerprints.code_version()}\x1e{model.code}".encode())
+    for parent in sorted(model.depends_on):
+        digest.update(f"\x1e{parent}\x1f{holds.get(parent, '')}".encode())
+    return digest.hexdigest()
 
 
 def _materialize(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> None:

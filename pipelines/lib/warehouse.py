@@ -135,11 +135,12 @@ def publish(
 ) -> Published:
     """Copy the work database's marts into a new file and atomically replace the served one.
 
-    The new file starts as a copy of the served one when it can (`_start_from_served`): a mart whose
-    inputs' fingerprint (the table's comment, pipelines/lib/fingerprints.py) is the one the served
-    copy carries holds the same rows and is kept; the others are copied again. A corrected file
-    changes some marts, a re-run none: copying the whole warehouse was most of a re-run."""
+    The new file starts as a copy of the served one when it can (`_start_from_served`): a mart that
+    holds what the served copy holds (its columns and rows, as the table's comment records them:
+    pipelines/lib/fingerprints.py) is kept; the others are copied again. A corrected file changes some
+    marts, a re-run none: copying the whole warehouse was most of a re-run."""
     from pipelines.lib import restatements, rulebook_history
+    from pipelines.lib.fingerprints import recorded_holds
 
     target = paths.warehouse
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -152,17 +153,18 @@ def publish(
         con.execute("create schema if not exists marts")
         for table in PUBLICATION_TABLES:
             con.execute(f"drop table if exists marts.{table}")
-        wanted, served = _mart_stamps(con, "work"), _mart_stamps(con, current_database(con))
+        wanted, served = _mart_comments(con, "work"), _mart_comments(con, current_database(con))
         for table in sorted(served.keys() - wanted.keys()):  # a mart the project no longer has
             con.execute(f"drop table marts.{table}")
         copied, kept = [], []
-        for table, stamp in wanted.items():
-            if stamp is not None and served.get(table) == stamp:
+        for table, comment in wanted.items():
+            held = recorded_holds(comment)
+            if held is not None and table in served and recorded_holds(served[table]) == held:
                 kept.append(table)
                 continue
             con.execute(f"create or replace table marts.{table} as select * from work.marts.{table}")
-            if stamp is not None:
-                con.execute(f"comment on table marts.{table} is {sql_text(stamp)}")
+            if comment is not None:
+                con.execute(f"comment on table marts.{table} is {sql_text(comment)}")
             copied.append(table)
             crashpoint("publish.copying")
         con.execute(
@@ -206,7 +208,7 @@ def current_database(con: duckdb.DuckDBPyConnection) -> str:
     return str(one_row(con, "select current_database()")[0])
 
 
-def _mart_stamps(con: duckdb.DuckDBPyConnection, database: str) -> dict[str, str | None]:
+def _mart_comments(con: duckdb.DuckDBPyConnection, database: str) -> dict[str, str | None]:
     """The marts of a database (without what publication writes itself) → their table comments."""
     return {
         name: comment

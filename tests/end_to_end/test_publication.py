@@ -1,6 +1,7 @@
-"""Publication starts from the served file: a mart made from the same inputs is kept as served, the
-others are copied again, and what is served is what a publication written whole would hold (real
-DuckDB files; the work database's marts written here, with the inputs' fingerprints as comments)."""
+"""Publication starts from the served file: a mart that holds the same columns and rows as the served
+copy is kept as served, the others are copied again, and what is served is what a publication written
+whole would hold (real DuckDB files; the work database's marts written here, with the comments the marts
+step gives them)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,22 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.lib import fingerprints
 from pipelines.lib.warehouse import MAX_FREE_SHARE, Paths, publish, table_differences
 
 
 def _work(path: Path, marts: dict[str, tuple[str, str | None]]) -> None:
-    """The work database's marts as they stand: table → (its rows as a query, its comment)."""
+    """The work database's marts as the marts step leaves them: table → (its rows as a query, the
+    fingerprint of its inputs, or None for a table without one)."""
     with duckdb.connect(str(path)) as con:
         con.execute("create schema if not exists marts")
         existing = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
         for table in existing - marts.keys():
             con.execute(f"drop table marts.{table}")
-        for table, (rows, comment) in marts.items():
+        for table, (rows, stamp) in marts.items():
             con.execute(f"create or replace table marts.{table} as {rows}")
-            if comment is not None:
-                con.execute(f"comment on table marts.{table} is '{comment}'")
+            if stamp is not None:
+                fingerprints.record(con, [f"marts.{table}"], stamp, fingerprints.holds(con, f"marts.{table}"))
 
 
 def _publish(tmp_path: Path):
@@ -52,17 +55,17 @@ def test_a_mart_made_from_the_same_inputs_is_kept_and_the_others_copied(tmp_path
     work = tmp_path / "marts" / ".work" / "fazhi_work.duckdb"
     work.parent.mkdir(parents=True)
     marts = {
-        "meetings": (BIG.format(n=1000), "inputs:m1"),
-        "unit_scores": ("select 1 as unit, 80.0 as score", "inputs:s1"),
+        "meetings": (BIG.format(n=1000), "m1"),
+        "unit_scores": ("select 1 as unit, 80.0 as score", "s1"),
         "weak_spots": ("select 'a' as task", None),  # no fingerprint: always copied
-        "old_mart": ("select 1 as x", "inputs:o1"),
+        "old_mart": ("select 1 as x", "o1"),
     }
     _work(work, marts)
     first = _publish(tmp_path)
     assert sorted(first.copied) == sorted(marts) and first.kept == ()
 
     # a corrected score sheet: the scores change, the meetings do not; a mart the project dropped
-    marts["unit_scores"] = ("select 1 as unit, 75.0 as score", "inputs:s2")
+    marts["unit_scores"] = ("select 1 as unit, 75.0 as score", "s2")
     del marts["old_mart"]
     _work(work, marts)
     second = _publish(tmp_path)
@@ -73,6 +76,16 @@ def test_a_mart_made_from_the_same_inputs_is_kept_and_the_others_copied(tmp_path
     with duckdb.connect(str(second.path), read_only=True) as con:
         published = con.execute("select count(*) from marts.publication").fetchall()
     assert published == [(1,)]  # this publication's own row, not the served file's beside it
+
+    # the scores made again from other inputs (a corrected file read to the same figures): the same rows
+    marts["unit_scores"] = ("select 1 as unit, 75.0 as score", "s3")
+    _work(work, marts)
+    assert _publish(tmp_path).kept == ("meetings", "unit_scores")
+
+    # the same values in another type are not the same table
+    marts["unit_scores"] = ("select 1 as unit, 75.0::float as score", "s4")
+    _work(work, marts)
+    assert _publish(tmp_path).kept == ("meetings",)
 
     third = _publish(tmp_path)  # a re-run: nothing changed
     assert sorted(third.kept) == ["meetings", "unit_scores"] and third.copied == ("weak_spots",)
@@ -90,21 +103,21 @@ def test_the_served_file_does_not_keep_growing(tmp_path):
     work.parent.mkdir(parents=True)
 
     def publish_with(n: int, stamp: str):
-        _work(work, {"kept": (BIG.format(n=20_000), "inputs:k"), "changing": (BIG.format(n=n), stamp)})
+        _work(work, {"kept": (BIG.format(n=20_000), "k"), "changing": (BIG.format(n=n), stamp)})
         return _publish(tmp_path)
 
     sizes = []
     for n in range(6):  # each publication replaces the big mart: its old blocks are free space, used again
-        published = publish_with(200_000 + n, f"inputs:c{n}")
+        published = publish_with(200_000 + n, f"c{n}")
         assert published.kept == (("kept",) if n else ())
         sizes.append(published.path.stat().st_size)
     assert max(sizes) <= 2.5 * sizes[0]
     assert table_differences(published.path, _whole(tmp_path)) == {}
 
     # the big mart shrinks: most of the served file is free space, so the next file is written whole
-    assert publish_with(10, "inputs:small").kept == ("kept",)
+    assert publish_with(10, "small").kept == ("kept",)
     assert _free_share(published.path) > MAX_FREE_SHARE
-    rewritten = publish_with(10, "inputs:small")
+    rewritten = publish_with(10, "small")
     assert rewritten.kept == () and _free_share(rewritten.path) == 0
     assert rewritten.path.stat().st_size < sizes[0]
     assert table_differences(rewritten.path, _whole(tmp_path)) == {}
@@ -113,7 +126,7 @@ def test_the_served_file_does_not_keep_growing(tmp_path):
 def test_a_served_file_with_a_write_ahead_log_is_not_copied(tmp_path):
     work = tmp_path / "marts" / ".work" / "fazhi_work.duckdb"
     work.parent.mkdir(parents=True)
-    _work(work, {"meetings": ("select 1 as x", "inputs:m1")})
+    _work(work, {"meetings": ("select 1 as x", "m1")})
     served = _publish(tmp_path).path
     Path(f"{served}.wal").write_bytes(b"")  # not left checkpointed by a publication
     again = _publish(tmp_path)

@@ -146,3 +146,20 @@ def test_a_changed_source_rebuilds_the_models_standing_on_it_and_keeps_the_other
     con.execute("insert into src values (7)")
     built = marts_build.build(con, project)
     assert built.reused == [o.unique_id] and con.sql(k).fetchall() == [(8,)]
+
+
+def test_a_model_rebuilt_to_the_same_rows_keeps_the_models_reading_it(con):
+    """The list of years made again from a corrected score sheet is the same list: the marts read from it
+    (the meetings of those years) are not made again; a change in what it holds reaches them."""
+    years = _model("years", "select distinct n % 2 as y from src", ("source.p.s.src",))
+    reader = _model("reader", 'select y, 1 as n from "work"."main"."years"', (years.unique_id,))
+    project = _project([years, reader], [])
+    marts_build.build(con, project)
+    con.execute("insert into src values (4)")  # another row, the same years
+    built = marts_build.build(con, project)
+    assert built.reused == [reader.unique_id] and built.rows[years.unique_id] == 2
+    con.execute("delete from src where n % 2 = 1")  # one year fewer
+    built = marts_build.build(con, project)
+    assert built.reused == [] and con.sql('select y from "work"."main"."reader"').fetchall() == [(0,)]
+    con.execute("insert into src values (6)")
+    assert marts_build.build(con, project).reused == [reader.unique_id]
