@@ -119,7 +119,7 @@ def _connect(path: Path, wait_seconds: float = 120) -> duckdb.DuckDBPyConnection
 class Published:
     path: Path
     copied: tuple[str, ...]  # marts written from the work database
-    kept: tuple[str, ...]  # marts kept as the served file holds them: made from the same inputs
+    kept: tuple[str, ...]  # marts kept as the served file holds them: the same columns and rows
 
 
 # What publication writes itself, not a copy of a mart (restatements.py, rulebook_history.py).
@@ -153,7 +153,8 @@ def publish(
         con.execute("create schema if not exists marts")
         for table in PUBLICATION_TABLES:
             con.execute(f"drop table if exists marts.{table}")
-        wanted, served = _mart_comments(con, "work"), _mart_comments(con, current_database(con))
+        new_file = one_row(con, "select current_database()")[0]
+        wanted, served = _mart_comments(con, "work"), _mart_comments(con, new_file)
         for table in sorted(served.keys() - wanted.keys()):  # a mart the project no longer has
             con.execute(f"drop table marts.{table}")
         copied, kept = [], []
@@ -202,10 +203,6 @@ def _start_from_served(target: Path, tmp: Path) -> duckdb.DuckDBPyConnection:
         con.close()
         tmp.unlink()
     return duckdb.connect(str(tmp))
-
-
-def current_database(con: duckdb.DuckDBPyConnection) -> str:
-    return str(one_row(con, "select current_database()")[0])
 
 
 def _mart_comments(con: duckdb.DuckDBPyConnection, database: str) -> dict[str, str | None]:
