@@ -42,13 +42,14 @@ with unit_items as (
 ), ordered as (
     select
         *,
-        row_number() over (partition by year, scope, subject order by effort, points desc, unit_id, task_no, kind)
-            as step
+        row_number() over easiest as step,
+        -- the points of the steps so far, over the same order: one sort for both
+        sum(points) over (easiest rows between unbounded preceding and current row) as cum_points
     from candidates
+    window easiest as (partition by year, scope, subject order by effort, points desc, unit_id, task_no, kind)
 ), stepped as (
     select
         *,
-        sum(points) over (partition by year, scope, subject order by step) as cum_points,
         -- largest first: the fewest items that close a gap
         sum(points) over (partition by year, scope, subject order by points desc, step) as largest_first
     from ordered
