@@ -9,6 +9,7 @@ depends only on the file's bytes and can be cached by content hash.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from pipelines.lib.excel import Sheet, read_workbook
@@ -90,21 +91,13 @@ def _year_of(meta: dict[str, str], title: str) -> int | None:
     return None
 
 
+# The same task texts come back in every file of a year: each is read once (a bound on memory
+# whatever the files hold).
+@lru_cache(maxsize=20_000)
 def _task_facts(task_text: str) -> tuple[int | None, float | None]:
-    """(the number a task's text starts with, the points its text states as "(n分)"); the same task
-    texts come back in every file of a year, so each is read once."""
-    facts = _TASK_FACTS.get(task_text)
-    if facts is None:
-        leading, points = _LEADING_NO.match(task_text), _MAX_POINTS.search(task_text)
-        facts = (int(leading.group(1)) if leading else None, float(points.group(1)) if points else None)
-        if len(_TASK_FACTS) >= _TASK_FACTS_MAX:
-            _TASK_FACTS.clear()
-        _TASK_FACTS[task_text] = facts
-    return facts
-
-
-_TASK_FACTS: dict[str, tuple[int | None, float | None]] = {}
-_TASK_FACTS_MAX = 20_000  # then start again: a bound on memory whatever the files hold
+    """(the number a task's text starts with, the points its text states as "(n分)")."""
+    leading, points = _LEADING_NO.match(task_text), _MAX_POINTS.search(task_text)
+    return (int(leading.group(1)) if leading else None, float(points.group(1)) if points else None)
 
 
 def _parse_sheet(sheet: Sheet, issues: list[Issue]) -> tuple[dict, list[dict], int] | None:

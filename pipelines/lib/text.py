@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date, datetime, time
+from functools import lru_cache
 
 from pipelines.lib.records import FileRejected
 
@@ -45,22 +46,17 @@ def to_halfwidth(s: str) -> str:
     return folded
 
 
-# Cell texts already cleaned and folded (folded_cell), by the cell's text: a kind's task, duty and
-# column names come back in every file.
-_SHOWN: dict[str, str] = {}
-
-
 def folded_cell(v: object) -> str:
     """to_halfwidth(clean_cell(v)); a text cell seen before costs one lookup."""
     if type(v) is str:
-        shown = _SHOWN.get(v)
-        if shown is None:
-            shown = to_halfwidth(" ".join(v.split()))
-            if len(_SHOWN) >= _FOLDED_MAX:
-                _SHOWN.clear()
-            _SHOWN[v] = shown
-        return shown
+        return _folded_text(v)
     return to_halfwidth(clean_cell(v))
+
+
+# by the cell's text: a kind's task, duty and column names come back in every file
+@lru_cache(maxsize=_FOLDED_MAX)
+def _folded_text(v: str) -> str:
+    return to_halfwidth(" ".join(v.split()))
 
 
 def clean_cell(v: object) -> str:

@@ -110,10 +110,11 @@ def test_workbook_without_a_worksheet_says_so(tmp_path):
 
 def test_the_task_texts_remembered_are_bounded():
     # every file of a year repeats the same task texts, read once each; what is remembered stays bounded
-    many = score_sheets._TASK_FACTS_MAX + 100
+    bound = score_sheets._task_facts.cache_info().maxsize
+    many = bound + 100
     texts = [f"{n % 999 + 1}. 第{n}项任务({n % 9 + 1}分)" for n in range(many)]
     expected = [(n % 999 + 1, float(n % 9 + 1)) for n in range(many)]
     assert [score_sheets._task_facts(t) for t in texts] == expected
-    assert len(score_sheets._TASK_FACTS) <= score_sheets._TASK_FACTS_MAX
+    assert score_sheets._task_facts.cache_info().currsize <= bound
     assert score_sheets._task_facts("没有编号和分值的任务") == (None, None)
     assert [score_sheets._task_facts(t) for t in texts[:2]] == expected[:2]

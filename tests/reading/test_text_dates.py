@@ -76,7 +76,7 @@ def test_folded_cell_is_clean_cell_then_to_halfwidth(raw):
 def test_folded_cell_remembers_a_bounded_number_of_texts():
     texts = [f" 第{n}号\n（通知） " for n in range(text_helpers._FOLDED_MAX + 500)]
     assert [folded_cell(t) for t in texts] == [f"第{n}号 (通知)" for n in range(len(texts))]
-    assert len(text_helpers._SHOWN) <= text_helpers._FOLDED_MAX
+    assert text_helpers._folded_text.cache_info().currsize <= text_helpers._FOLDED_MAX
     assert [folded_cell(t) for t in texts[:2]] == ["第0号 (通知)", "第1号 (通知)"]
 
 
