@@ -169,10 +169,6 @@ class ParseAhead:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def contents(self) -> set[tuple[str, str]]:
-        """(sha256, kind) of every content parsed ahead so far."""
-        return {key for batch in self.results for key in batch.contents()}
-
     def take(self) -> list[ParsedBatch]:
         """Stop, and the results so far (a group being parsed is finished first)."""
         self.stop.set()
