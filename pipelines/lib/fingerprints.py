@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.lib.warehouse import one_row
+from pipelines.lib.warehouse import one_row, sql_text
 
 PACKAGE = Path(__file__).resolve().parent.parent  # pipelines/
 
@@ -67,9 +67,14 @@ def _comment(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
     return rows[0][0] if rows else None
 
 
+def _recorded(comment: str | None) -> dict[str, str]:
+    """A comment `record` wrote, by part: `inputs`, and `holds` when it says."""
+    return {key: value for key, _, value in (part.partition(":") for part in (comment or "").split(" "))}
+
+
 def unchanged(con: duckdb.DuckDBPyConnection, tables: Iterable[str], stamp: str) -> bool:
     """Every one of `tables` was last written from inputs with this fingerprint."""
-    return all((_comment(con, t) or "").split(" ")[0] == f"inputs:{stamp}" for t in tables)
+    return all(_recorded(_comment(con, t)).get("inputs") == stamp for t in tables)
 
 
 def record(
@@ -79,17 +84,16 @@ def record(
     and, for one table, what it holds (`holds`)."""
     for table in tables:
         comment = f"inputs:{stamp}" if held is None else f"inputs:{stamp} holds:{held}"
-        con.execute(f"comment on table {table} is '{comment}'")
+        con.execute(f"comment on table {table} is {sql_text(comment)}")
 
 
 def recorded_holds(comment: str | None) -> str | None:
     """What a table holds, as its comment says (`record`), or None when it does not say."""
-    for part in (comment or "").split(" "):
-        if part.startswith("holds:"):
-            return part.removeprefix("holds:")
-    return None
+    return _recorded(comment).get("holds")
 
 
-def held(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
-    """What a table holds, as recorded when it was written."""
-    return recorded_holds(_comment(con, table))
+def held(con: duckdb.DuckDBPyConnection, table: str, stamp: str | None = None) -> str | None:
+    """What a table holds, as recorded when it was written; given `stamp`, only if it was written from
+    inputs with that fingerprint."""
+    recorded = _recorded(_comment(con, table))
+    return recorded.get("holds") if stamp is None or recorded.get("inputs") == stamp else None

@@ -236,11 +236,7 @@ def build(
                 continue
             waiting.discard(uid)
             stands_on_failure = any(nodes <= upstream[uid] for nodes in failed_on)
-            kept = (
-                fingerprints.held(con, table)
-                if reuse and fingerprints.unchanged(con, [table], stamp)
-                else None
-            )
+            kept = fingerprints.held(con, table, stamp) if reuse else None
             if stands_on_failure or set(built.skipped).intersection(model.depends_on):
                 built.skipped.append(uid)
                 holds[uid] = ""
