@@ -1,11 +1,16 @@
 """The Dagster instance of a `fazhi run`: in memory, as `DagsterInstance.ephemeral()` makes it, with
-its event log kept on one SQLite connection for the life of the instance.
+its event log kept on one SQLite connection for the life of the instance, and holding the run's and
+its steps' events only.
 
 Dagster's in-memory event log opens a new SQLite connection, and sets two pragmas on it, for every
 event it stores. A province run stores over a thousand events (each mart's and each dbt test's
 planned, materialized and evaluated events among them), and opening those connections cost about
-half a second of every run (docs/performance.md). The events, the SQL that stores them and what
-the run reads back are Dagster's own; only the connection is kept.
+half a second of every run (docs/performance.md). The asset events among them — a mart
+materialized, a dbt test evaluated, and their planned events — are stored with the asset's own
+tables (latest materialization, check executions), another half second of every run; yet this
+instance ends with the process, and nothing reads them back: the run's outcome, its steps' times
+and its failures are run and step events. They reach the run's listeners (the progress shown on a
+terminal) as they happen, and are not stored. `fazhi ui` keeps every event in its own instance.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dagster as dg
+from dagster._core.events import DagsterEventType
+from dagster._core.events.log import EventLogEntry
 from dagster._core.instance import InstanceType
 from dagster._core.launcher.sync_in_memory_run_launcher import SyncInMemoryRunLauncher
 from dagster._core.run_coordinator import DefaultRunCoordinator
@@ -24,13 +31,24 @@ from dagster._core.storage.runs import InMemoryRunStorage
 from sqlalchemy.engine import Connection
 
 
+# Handed to the run's listeners, never read back from this instance (see above).
+NOT_STORED = frozenset(
+    {
+        DagsterEventType.ASSET_MATERIALIZATION,
+        DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+        DagsterEventType.ASSET_CHECK_EVALUATION,
+        DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED,
+    }
+)
+
+
 class HeldConnectionEventLog(InMemoryEventLogStorage):
     """The in-memory event log, each call served by the connection it holds for its life. Calls are
     serialised by the storage's own lock, as they are for a fresh connection; the pragmas Dagster
     sets on each fresh one change nothing here (an in-memory database has no WAL, and
     `foreign_keys` set inside a transaction is ignored by SQLite). Whether a table exists, which
-    Dagster asks twice for each check result stored, is answered once per table: the tables are all
-    made when the storage is."""
+    Dagster asks again and again during a run, is answered once per table: the tables are all made
+    when the storage is. The asset events are not stored (NOT_STORED)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -40,6 +58,10 @@ class HeldConnectionEventLog(InMemoryEventLogStorage):
     def _connect(self) -> Iterator[Connection]:
         with self._db_lock, self._held_conn.begin():
             yield self._held_conn
+
+    def store_event(self, event: EventLogEntry) -> None:
+        if event.dagster_event is None or event.dagster_event.event_type not in NOT_STORED:
+            super().store_event(event)
 
     def has_table(self, table_name: str) -> bool:
         if table_name not in self._tables:

@@ -1,17 +1,21 @@
-"""The instance a `fazhi run` executes on (pipelines/lib/run_instance.py): what a run stores and reads
-back is what Dagster's own ephemeral instance stores, without a new database connection per event."""
+"""The instance a `fazhi run` executes on (pipelines/lib/run_instance.py): the run's and its steps'
+events stored as Dagster's own ephemeral instance stores them, without a new database connection per
+event; the asset events handed to the run's listeners and not stored."""
 
 from __future__ import annotations
 
 import dagster as dg
+import pytest
+from dagster._core.events import DagsterEventType
 from sqlalchemy import event
 
-from pipelines.lib.run_instance import ephemeral_instance
+from pipelines.cli import _materialize
+from pipelines.lib.run_instance import NOT_STORED, ephemeral_instance
 
 
-@dg.asset
-def upstream() -> int:
-    return 1
+@dg.asset(config_schema={"value": int})
+def upstream(context) -> int:
+    return context.op_execution_context.op_config["value"]
 
 
 @dg.asset(check_specs=[dg.AssetCheckSpec("positive", asset="downstream", blocking=True)])
@@ -20,37 +24,53 @@ def downstream(upstream: int):
     yield dg.AssetCheckResult(passed=upstream + 1 > 0, check_name="positive")
 
 
-def _run(instance: dg.DagsterInstance) -> tuple[list[str], int]:
-    """The run's event types, and the connections its event log opened meanwhile."""
+@dg.asset
+def published(downstream: int) -> int:
+    return downstream
+
+
+def _run(instance: dg.DagsterInstance, value: int = 1) -> tuple[list[str], list[str], int]:
+    """The event types the run stored, those its listener heard, and the connections its event log
+    opened meanwhile — through the function `fazhi run` runs its steps with."""
     engine = instance.event_log_storage._engine  # type: ignore[attr-defined]
     opened: list[object] = []
+    heard: list[str] = []
 
     def count(connection, _record) -> None:
         opened.append(connection)
 
     event.listen(engine, "connect", count)
     try:
-        result = dg.materialize([upstream, downstream], instance=instance)
+        result = _materialize(
+            [upstream, downstream, published],
+            {},
+            instance,
+            {"ops": {"upstream": {"config": {"value": value}}}},
+            lambda entry: heard.append(entry.dagster_event.event_type_value) if entry.dagster_event else None,
+        )
     finally:
         event.remove(engine, "connect", count)
-    assert result.success
-    kinds = [e.dagster_event.event_type_value for e in instance.all_logs(result.run_id) if e.dagster_event]
-    return kinds, len(opened)
+    stored = [e.dagster_event.event_type_value for e in instance.all_logs(result.run_id) if e.dagster_event]
+    return stored, heard, len(opened)
 
 
-def test_a_run_stores_what_dagsters_ephemeral_instance_stores_on_one_connection():
-    theirs, their_connections = _run(dg.DagsterInstance.ephemeral())
-    ours, our_first_connections = _run(instance := ephemeral_instance())
-    again, our_connections = _run(instance)
+def test_a_run_stores_its_run_and_step_events_on_one_connection_and_tells_its_listener_every_event():
+    theirs, their_heard, their_connections = _run(dg.DagsterInstance.ephemeral())
+    ours, heard, our_first_connections = _run(instance := ephemeral_instance())
+    again, _, our_connections = _run(instance)
 
-    assert ours == theirs == again
-    assert {"ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION", "STEP_SUCCESS"} <= set(ours)
+    not_stored = {kind.value for kind in NOT_STORED}
+    assert ours == again == [kind for kind in theirs if kind not in not_stored]
+    assert {DagsterEventType.RUN_SUCCESS.value, "STEP_START", "STEP_SUCCESS"} <= set(ours)
+    assert heard == their_heard and {"ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION"} <= set(heard)
+    assert instance.get_latest_materialization_event(dg.AssetKey("downstream")) is None
     assert their_connections > 10  # a connection for each event stored: what this instance avoids
     assert our_first_connections < 5  # the first question about each table
     assert our_connections == 0
-    # What later reads need: the latest materialization and the check's evaluation.
-    assert instance.get_latest_materialization_event(dg.AssetKey("downstream")) is not None
-    records = instance.event_log_storage.get_asset_check_execution_history(
-        dg.AssetCheckKey(dg.AssetKey("downstream"), "positive"), limit=1
-    )
-    assert records and records[0].status.value == "SUCCEEDED"
+
+
+@pytest.mark.parametrize("instance", [dg.DagsterInstance.ephemeral, ephemeral_instance])
+def test_a_failed_blocking_check_stops_what_reads_its_asset_without_its_evaluation_stored(instance):
+    stored, heard, _ = _run(instance(), value=-5)
+    assert DagsterEventType.RUN_FAILURE.value in stored and "ASSET_CHECK_EVALUATION" in heard
+    assert heard.count("ASSET_MATERIALIZATION") == 2  # upstream, downstream; never published
