@@ -11,10 +11,12 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from access.policy import access_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # The events the product records, with their Chinese label for the audit page.
 EVENTS = {
@@ -59,6 +61,8 @@ def record(event: str, user: str | None, role: str | None, **details) -> None:
 
 def entries(limit: int = 2000) -> pd.DataFrame:
     """The latest `limit` entries, newest first, details as one text column."""
+    import pandas as pd  # here: every `fazhi` command loads this module, few read the trail
+
     path = audit_file()
     columns = ["at", "event", "user", "role", "details"]
     if not path.exists():

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.lib import progress
@@ -95,6 +95,12 @@ def discover(raw_dir: Path) -> list[RawFile]:
     return found
 
 
+def _rows_table(columns: list[str], rows: list[tuple]) -> pa.Table:
+    """Rows for DuckDB to read by name (inserted `by name`: the table's own types, by cast). Arrow, not
+    pandas: a run's parse workers start before pandas is imported (pipelines/cli.py)."""
+    return pa.table({name: [row[i] for row in rows] for i, name in enumerate(columns)})
+
+
 def hash_files(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: list[RawFile]) -> None:
     """Fill sha256, re-reading only files whose size or mtime changed since the last run."""
     known = {
@@ -109,7 +115,7 @@ def hash_files(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: list[RawFil
             fresh.append((f.path, f.size, f.mtime_ns, h))
         f.sha256 = h
     if fresh:
-        frame = pd.DataFrame(fresh, columns=["path", "size", "mtime_ns", "sha256"])  # noqa: F841 (read by name in SQL)
+        frame = _rows_table(["path", "size", "mtime_ns", "sha256"], fresh)  # noqa: F841 (read by name in SQL)
         with transaction(con):
             con.execute("delete from file_hashes where path in (select path from frame)")
             con.execute("insert into file_hashes by name select * from frame")
@@ -375,9 +381,9 @@ def store_parsed(con: duckdb.DuckDBPyConnection, parsed: ParsedBatch) -> None:
 
 def record_raw_files(con: duckdb.DuckDBPyConnection, files: list[RawFile]) -> None:
     """The current listing of data/raw replaces the previous one; files that left it are remembered."""
-    frame = pd.DataFrame(
+    frame = _rows_table(
+        ["path", "kind", "folder_year", "size", "mtime_ns", "sha256", "note"],
         [(f.path, f.kind, f.folder_year, f.size, f.mtime_ns, f.sha256, f.note) for f in files],
-        columns=["path", "kind", "folder_year", "size", "mtime_ns", "sha256", "note"],
     )
     # Gone, unless the same bytes are still there under another name (a rename loses no data). The
     # year kept is its folder's; the marts count it in the year written inside, as they did the file.
