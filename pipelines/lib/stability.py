@@ -306,27 +306,37 @@ def _summary(
     above: np.ndarray,
     s: Settings,
 ) -> pd.DataFrame:
-    out = subjects[["subject", "subject_name", "region", "score", "rank", "rank_total", "prev_rank"]].copy()
-    out.insert(0, "scope", scope)
-    out.insert(0, "year", int(year))
-    out["median"], out["p05"], out["p95"] = _median_and_band(ranks, s.band)
-    prev = out["prev_rank"]
-    out["stable_change"] = [
-        None if pd.isna(p) else bool(lo <= p <= hi)
-        for p, lo, hi in zip(prev, out["p05"], out["p95"], strict=True)
-    ]
-    names = out["subject"].to_numpy()
-    out["above_subject"] = [names[a] if a >= 0 else None for a in above]
+    median, p05, p95 = _median_and_band(ranks, s.band)
+    names = subjects["subject"].to_numpy()
     share = below / ranks.shape[1]
-    out["p_below_above"] = np.where(above >= 0, share, np.nan)
-    out["distinct_from_above"] = [
-        None if a < 0 else bool(p >= s.distinct_probability - 1e-12)
-        for a, p in zip(above, share, strict=True)
-    ]
-    out["draws"] = ranks.shape[1]
-    out["tier"] = tiers(out["rank"].to_numpy(), out["p05"].to_numpy(), out["p95"].to_numpy())
-    out["tier_name"] = [tier_name(t) for t in out["tier"]]
-    return out
+    # One frame made at once: inserting its columns one by one cost a tenth of the simulation.
+    return pd.DataFrame(
+        {
+            "year": int(year),
+            "scope": scope,
+            **{
+                c: subjects[c]
+                for c in ("subject", "subject_name", "region", "score", "rank", "rank_total", "prev_rank")
+            },
+            "median": median,
+            "p05": p05,
+            "p95": p95,
+            "stable_change": [
+                None if pd.isna(p) else bool(lo <= p <= hi)
+                for p, lo, hi in zip(subjects["prev_rank"], p05, p95, strict=True)
+            ],
+            "above_subject": [names[a] if a >= 0 else None for a in above],
+            "p_below_above": np.where(above >= 0, share, np.nan),
+            "distinct_from_above": [
+                None if a < 0 else bool(p >= s.distinct_probability - 1e-12)
+                for a, p in zip(above, share, strict=True)
+            ],
+            "draws": ranks.shape[1],
+            "tier": (tier := tiers(subjects["rank"].to_numpy(), p05, p95)),
+            "tier_name": [tier_name(t) for t in tier],
+        },
+        index=subjects.index,
+    )
 
 
 def _median_and_band(ranks: np.ndarray, band: tuple[float, float]) -> tuple[np.ndarray, ...]:
