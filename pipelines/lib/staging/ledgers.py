@@ -131,10 +131,11 @@ def _year_rows(con: duckdb.DuckDBPyConnection, kind: str, year: int) -> None:
         if c != "year" and c not in UNUSED_COLUMNS.get(kind, ())
     )
     # `seq` numbers the (file, sheet) blocks in order and adds the row: the order of a sort by path,
-    # sheet and row without sorting the rows themselves (a second at nation scale).
+    # sheet and row without sorting the rows themselves (a second at nation scale). `kind_rows` is read
+    # twice, not kept: keeping it spilled to disk at nation scale (0.75 → 0.57 s for the meetings).
     con.execute(
         f"""create or replace temp table ledger_rows as
-        with kind_rows as (
+        with kind_rows as not materialized (
             select r.path as file, r.folder_year, {row_year} as row_year, {parsed}
             from raw_files r join {RECORD_TABLES[kind]} t on t.sha256 = r.sha256 and t.kind = r.kind
             where r.kind = $kind and (r.folder_year = $year or {row_year} = $year)),
