@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import heapq
 import re
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import PurePosixPath
 
+import numpy as np
+
 from pipelines.lib.text import to_halfwidth
+
+_NO_NAMES = np.zeros(0, dtype=np.int32)
 
 _SPACES = re.compile(r"\s+")
 # Order matters: the longer forms first, so 中国共产党…委员会 → …委 and 人民政府 → 政府.
@@ -98,7 +100,7 @@ class UnitRegistry:
                     self._by_base_role[(key, u.role)].append(u)
         self._keys = sorted(self._by_key)
         self._cache: dict[tuple[str, str | None], Resolution] = {}
-        self._by_char: dict[str, list[str]] | None = None
+        self._by_char: dict[str, np.ndarray] | None = None
 
     def resolve(self, text: str, role: str | None = None) -> Resolution:
         cache_key = (text, role)
@@ -133,17 +135,19 @@ class UnitRegistry:
     def suggest(self, key: str, n: int = 3) -> list[str]:
         # Compare closely only with the names sharing most characters: a registry may hold 100,000.
         if self._by_char is None:
-            by_char: dict[str, list[str]] = {}  # made whole before it is seen: threads share a registry
-            for k in self._keys:
+            by_char: dict[str, list[int]] = {}  # made whole before it is seen: threads share a registry
+            for i, k in enumerate(self._keys):
                 for ch in set(k):
-                    by_char.setdefault(ch, []).append(k)
-            self._by_char = by_char
+                    by_char.setdefault(ch, []).append(i)
+            self._by_char = {ch: np.array(names, dtype=np.int32) for ch, names in by_char.items()}
         # Characters in most names (县, 局, 人民…) tell nothing and would make this count the whole registry.
-        lists = [self._by_char.get(ch, ()) for ch in sorted(set(key))]
+        lists = [self._by_char.get(ch, _NO_NAMES) for ch in sorted(set(key))]
         telling = [names for names in lists if len(names) <= max(50, len(self._keys) // 20)]
-        shared = Counter(k for names in (telling or lists) for k in names)
-        # Ties broken by name, not by the order of a set (which changes with each process's string hashing).
-        pool = heapq.nsmallest(200, shared, key=lambda k: (-shared[k], k))
+        shared = np.bincount(np.concatenate(telling or lists or [_NO_NAMES]), minlength=len(self._keys))
+        # The 200 sharing most, ties broken by name (the keys are sorted: by position), as counting each
+        # name in a Counter did, in a fraction of its time (at nation scale, a second of staging).
+        found = np.flatnonzero(shared)
+        pool = [self._keys[i] for i in found[np.lexsort((found, -shared[found]))][:200]]
         close = difflib.get_close_matches(key, pool, n=n, cutoff=0.5)
         names: list[str] = []
         for k in close:
