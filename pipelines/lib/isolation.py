@@ -18,7 +18,9 @@ starts a fresh interpreter per worker (measured here: ~31 ms a bare worker again
 forkserver child), which matters because a crashed worker is replaced mid-run. Two details keep
 forkserver children cheap, measured with the real entry points (each otherwise costs ~0.5 s per
 worker and per replacement):
-- ``fn``'s module is preloaded in the fork server, so workers do not import pandas/duckdb again;
+- ``fn``'s module is preloaded in the fork server, so workers do not import it again, and so are the
+  modules it names in ``WORKER_PRELOAD``: those its workers import later, such as pandas, which
+  pyarrow imports at its first conversion of Python lists (each worker paid ~0.25 s for it);
 - CPython < 3.13 never preloads ``__main__`` in the fork server (gh-126631), so every child re-runs
   the parent's main script (``dagster``'s imports all of Dagster). Workers do not need it unless
   ``fn`` is defined there, so it is left out of their start-up data (``_without_main``).
@@ -42,6 +44,7 @@ import os
 import pickle
 import resource
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -159,7 +162,9 @@ def _without_main(fn):
 def _forkserver_context(fn):
     ctx = multiprocessing.get_context("forkserver")
     # Takes effect when the fork server starts (first use in this process); keeps what others set.
-    wanted = {m for m in (__name__, getattr(fn, "__module__", None)) if m is not None and m != "__main__"}
+    module = getattr(fn, "__module__", None)
+    wanted = {m for m in (__name__, module) if m is not None and m != "__main__"}
+    wanted.update(getattr(sys.modules.get(module or ""), "WORKER_PRELOAD", ()))
     current = getattr(multiprocessing.forkserver._forkserver, "_preload_modules", None) or []
     if not wanted <= set(current):
         ctx.set_forkserver_preload(list(dict.fromkeys([*current, *sorted(wanted)])))

@@ -235,6 +235,11 @@ def parse_ahead_batch(jobs: list[tuple[str, str]]) -> ParsedBatch:
     return parsed_batch(parsed)
 
 
+# Imported by the fork server for the parse workers (pipelines/lib/isolation.py): pyarrow imports pandas
+# at its first conversion of Python lists, which every parse batch makes.
+WORKER_PRELOAD = ("pandas",)
+
+
 def start_parsers() -> None:
     """Start the parse workers' fork server now, without waiting (isolation.start_server): a command
     about to parse calls it first, so that the workers are ready when parsing begins."""

@@ -322,3 +322,16 @@ def test_an_unstopped_map_runs_every_item_and_a_stopped_one_none():
     stopped = threading.Event()
     stopped.set()
     assert map_isolated_until(_slow_square, range(10), stopped) == {}
+
+
+def test_the_parse_workers_fork_server_preloads_what_they_would_import_one_by_one():
+    """pyarrow imports pandas at its first conversion of Python lists: the fork server imports it once,
+    or every parse worker (and every replacement of a crashed one) pays a quarter of a second."""
+    probe = (
+        "import multiprocessing.forkserver as f, sys\n"
+        "from pipelines.lib import parsing\n"
+        "parsing.start_parsers()\n"
+        "print(sorted(f._forkserver._preload_modules), 'pandas' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['__main__', 'pandas', 'pipelines.lib.isolation', 'pipelines.lib.parsing'] False"
