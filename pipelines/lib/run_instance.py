@@ -1,16 +1,18 @@
 """The Dagster instance of a `fazhi run`: in memory, as `DagsterInstance.ephemeral()` makes it, with
-its event log kept on one SQLite connection for the life of the instance, and holding the run's and
-its steps' events only.
+its event log kept on one SQLite connection for the life of the instance, and holding what a run
+and its steps did, not what they made.
 
 Dagster's in-memory event log opens a new SQLite connection, and sets two pragmas on it, for every
 event it stores. A province run stores over a thousand events (each mart's and each dbt test's
 planned, materialized and evaluated events among them), and opening those connections cost about
-half a second of every run (docs/performance.md). The asset events among them — a mart
-materialized, a dbt test evaluated, and their planned events — are stored with the asset's own
-tables (latest materialization, check executions), another half second of every run; yet this
-instance ends with the process, and nothing reads them back: the run's outcome, its steps' times
-and its failures are run and step events. They reach the run's listeners (the progress shown on a
-terminal) as they happen, and are not stored. `fazhi ui` keeps every event in its own instance.
+half a second of every run (docs/performance.md). Most of them tell what a step made — a mart
+materialized, a dbt test evaluated, their planned events, each output — and the asset events are
+stored with the asset's own tables too (latest materialization, check executions): another half
+second of every run. Yet this instance ends with the process, and nothing reads them back: the
+run's outcome, its steps' times and its failures are run and step events (Dagster reads outputs
+back only to re-execute a run, which a `fazhi run` never does). They reach the run's listeners (the
+progress shown on a terminal) as they happen, and are not stored. `fazhi ui` keeps every event in
+its own instance.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from dagster._core.storage.root import TemporaryLocalArtifactStorage
 from dagster._core.storage.runs import InMemoryRunStorage
 from sqlalchemy.engine import Connection
 
-
 # Handed to the run's listeners, never read back from this instance (see above).
 NOT_STORED = frozenset(
     {
@@ -38,6 +39,7 @@ NOT_STORED = frozenset(
         DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
         DagsterEventType.ASSET_CHECK_EVALUATION,
         DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED,
+        DagsterEventType.STEP_OUTPUT,
     }
 )
 
