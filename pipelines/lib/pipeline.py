@@ -94,9 +94,29 @@ def write_run_context(paths: Paths, as_of: date) -> date:
     return as_of
 
 
+# What the unit registry is made from: the registry files, their parsed rows and issues, and the files
+# that lie in no year's folder (reported with the registry).
+REGISTRY_READS = {
+    "raw_files": "where kind = 'units' or (kind is null and folder_year is null)",
+    "parsed_files": "where kind = 'units'",
+    "parsed_units": "",
+    "parsed_issues": "where kind = 'units'",
+}
+
+
 def stage_registry(paths: Paths, rules: Rulebook) -> dict[str, int]:
+    """stg_units and stg_registry_issues; nothing is done when what they are made from is what they
+    were last made from (at nation scale, remaking them took 0.4 s of every run)."""
+    owns = ["stg_units", "stg_registry_issues"]
     with work_connection(paths) as con:
-        return _replace_all(con, units.stage_units(con, rules))
+        stamp = fingerprints.fingerprint(con, REGISTRY_READS, f"rulebook={rules.fingerprint}")
+        if fingerprints.unchanged(con, owns, stamp):
+            return {t: one_row(con, f"select count(*) from {t}")[0] for t in owns}
+        with transaction(con):
+            counts = {t: common.replace(con, t, frame) for t, frame in units.stage_units(con, rules).items()}
+            fingerprints.record(con, owns, stamp)
+            crashpoint("staging.write")
+        return counts
 
 
 # The tables of files and their parsed rows: one kind's staging reads only that kind's rows of them.

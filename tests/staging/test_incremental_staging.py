@@ -15,6 +15,7 @@ from conftest import run_fazhi
 from pipelines.defs.staging import KINDS, kind_deps
 from pipelines.lib import fingerprints, pipeline
 from pipelines.lib.rulebook import load_rulebook
+from pipelines.lib.staging import units
 from pipelines.lib.warehouse import Paths, one_row, table_differences, work_connection
 
 Y = 2024
@@ -89,6 +90,26 @@ def test_unchanged_files_stage_nothing_and_a_corrected_file_restages_its_kind_on
     third = _staged_at(warehouse)
     assert third["meetings"] != second["meetings"] and third["score_sheets"] == second["score_sheets"]
     assert table_differences(warehouse, _fresh_rebuild(raw, tmp_path / "fresh2"), where=HISTORY) == {}
+
+
+def test_the_unit_registry_is_made_again_only_when_what_it_is_made_from_changed(tmp_path, monkeypatch):
+    raw, warehouse = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb"
+    write_units(raw, city_units(["清丰县"]))
+    write_score_sheet(raw, Y, "清丰县", "party")
+    run_fazhi(raw, warehouse)
+    paths, rules = Paths(raw, warehouse), load_rulebook("default")
+    made: list[int] = []
+    original = units.stage_units
+    monkeypatch.setattr(units, "stage_units", lambda con, rules: made.append(1) or original(con, rules))
+
+    assert pipeline.stage_registry(paths, rules) == {"stg_units": 2, "stg_registry_issues": 0}
+    assert made == []  # nothing it reads changed: kept as it was
+
+    write_units(raw, city_units(["清丰县", "范县"]))
+    pipeline.scan_raw_files(paths)
+    pipeline.parse_raw_files(paths, workers=1)
+    assert pipeline.stage_registry(paths, rules) == {"stg_units": 4, "stg_registry_issues": 0}
+    assert made == [1]
 
 
 def _staged_tables(work_db: Path) -> dict[str, list[str]]:
