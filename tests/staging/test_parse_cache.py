@@ -225,8 +225,9 @@ def test_nothing_is_parsed_ahead_for_an_unreadable_work_database(tmp_path):
 
 def test_the_parse_workers_start_without_the_storage_libraries():
     """The fork server imports the workers' module before it starts any (pipelines/lib/parsing.py):
-    it must not pull in what only storing the results needs (pandas, DuckDB) or the run's own
-    (Dagster), or parsing begins ~0.3 s later. Arrow it needs: the workers build the tables."""
+    it must not pull in what only storing the results needs (DuckDB) or the run's own (Dagster), or
+    parsing begins later. Arrow it needs: the workers build the tables. pandas the server imports as
+    the module asks (WORKER_PRELOAD: pyarrow imports it in every worker), not the module itself."""
     probe = (
         "import sys, pipelines.lib.parsing as p; "
         "print(sorted(m for m in ('pandas', 'duckdb', 'dagster') if m in sys.modules)); "
