@@ -52,7 +52,7 @@ def scan_raw_files(paths: Paths) -> dict[str, int]:
     if not paths.raw_dir.is_dir():
         raise InputError(f"报送文件目录不存在：{paths.raw_dir}。请检查路径（--raw 或 FAZHI_RAW_DIR）。")
     with work_connection(paths) as con:
-        files = ingest.discover(paths.raw_dir)
+        files = ingest.listing(paths.raw_dir)
         ingest.hash_files(con, paths.raw_dir, files)
         with transaction(con):
             ingest.record_raw_files(con, files)

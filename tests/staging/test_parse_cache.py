@@ -166,6 +166,30 @@ def test_files_parsed_ahead_are_stored_as_the_parse_step_parses_them(tmp_path):
     assert _parse_cache(office) == _parse_cache(plain)
 
 
+def test_a_run_lists_data_raw_once(tmp_path, monkeypatch):
+    """The raw step takes the listing the files parsed ahead were chosen from, made as the run started
+    under the same lock: listing a nation's 118,000 files takes a second."""
+    raw = tmp_path / "raw"
+    write_units(raw, city_units(["清丰县"]))
+    write_score_sheet(raw, 2024, "清丰县", "party")
+    write_meetings(raw, 2024, "台账.csv", [("清丰县委", "2024-03-05", "常委会", "听取法治建设工作汇报")])
+    listed: list[Path] = []
+    original = ingest.discover
+    monkeypatch.setattr(ingest, "discover", lambda raw_dir: listed.append(raw_dir) or original(raw_dir))
+
+    office = Paths.from_env(raw, tmp_path / "office" / "fazhi.duckdb")
+    ahead = ingest.parse_ahead(raw, office.work_db)
+    assert ahead is not None and ahead.finished(timeout=60)
+    assert _scan_and_parse(office)["files_parsed_ahead"] == 3 and len(listed) == 1
+
+    plain = Paths.from_env(raw, tmp_path / "plain" / "fazhi.duckdb")
+    _scan_and_parse(plain)  # nothing parsed ahead: it lists data/raw itself
+    assert len(listed) == 2
+    query = "select * from raw_files order by path"
+    with duckdb.connect(str(office.work_db), read_only=True) as a, duckdb.connect(str(plain.work_db)) as b:
+        assert a.execute(query).fetchall() == b.execute(query).fetchall()
+
+
 def _fails_on_marked_files(jobs: list[tuple[str, str, str]]) -> ParsedBatch:
     """The parse workers' entry point, but a group holding `abort.csv` kills its worker and one holding
     `raise.csv` raises, as a hostile file or a parser's bug would."""
