@@ -50,7 +50,7 @@ class HeldConnectionEventLog(InMemoryEventLogStorage):
     sets on each fresh one change nothing here (an in-memory database has no WAL, and
     `foreign_keys` set inside a transaction is ignored by SQLite). Whether a table exists, which
     Dagster asks again and again during a run, is answered once per table: the tables are all made
-    when the storage is. The asset events are not stored (NOT_STORED)."""
+    when the storage is. What a step made is not stored (NOT_STORED)."""
 
     def __init__(self) -> None:
         super().__init__()
