@@ -40,11 +40,20 @@ class PublicationBlocked(RuntimeError):
     """The marts are not fit to publish: the served warehouse stays as it was."""
 
 
-def _replace_all(con, frames: Mapping[str, common.StagedTable]) -> dict[str, int]:
+def _replace_all(con, frames: Mapping[str, common.StagedTable], stamp: str | None = None) -> dict[str, int]:
+    """Replace these tables' rows in one transaction; given `stamp`, mark them as made from inputs with
+    that fingerprint (pipelines/lib/fingerprints.py)."""
     with transaction(con):
         counts = {table: common.replace(con, table, frame) for table, frame in frames.items()}
+        if stamp is not None:
+            fingerprints.record(con, frames, stamp)
         crashpoint("staging.write")
     return counts
+
+
+def _rows(con, tables: Iterable[str]) -> dict[str, int]:
+    """Each table's rows: what a step reports when it keeps its tables as they are."""
+    return {t: one_row(con, f"select count(*) from {t}")[0] for t in tables}
 
 
 def scan_raw_files(paths: Paths) -> dict[str, int]:
@@ -111,12 +120,8 @@ def stage_registry(paths: Paths, rules: Rulebook) -> dict[str, int]:
     with work_connection(paths) as con:
         stamp = fingerprints.fingerprint(con, REGISTRY_READS, f"rulebook={rules.fingerprint}")
         if fingerprints.unchanged(con, owns, stamp):
-            return {t: one_row(con, f"select count(*) from {t}")[0] for t in owns}
-        with transaction(con):
-            counts = {t: common.replace(con, t, frame) for t, frame in units.stage_units(con, rules).items()}
-            fingerprints.record(con, owns, stamp)
-            crashpoint("staging.write")
-        return counts
+            return _rows(con, owns)
+        return _replace_all(con, units.stage_units(con, rules), stamp)
 
 
 # The tables of files and their parsed rows: one kind's staging reads only that kind's rows of them.
@@ -155,7 +160,7 @@ def stage_kind(
             f"rulebook={rules.fingerprint}",
         )
         if fingerprints.unchanged(con, owns, stamp):
-            return {t: one_row(con, f"select count(*) from {t}")[0] for t in owns}
+            return _rows(con, owns)
         unit_registry = registry(con)
         frames: Mapping[str, common.StagedTable]
         if kind == "other_files":
@@ -168,13 +173,7 @@ def stage_kind(
                 assert isinstance(frame, pa.Table)  # issues always come as Arrow (Report.issues_table)
                 issues[table] = common.with_unit_ids(frame, unit_registry)
         assert set(frames) == set(owns), f"{kind} writes {sorted(frames)}, declares {sorted(owns)}"
-        with transaction(con):
-            counts = {
-                table: common.replace(con, table, frame) for table, frame in {**frames, **issues}.items()
-            }
-            fingerprints.record(con, owns, stamp)
-            crashpoint("staging.write")
-        return counts
+        return _replace_all(con, {**frames, **issues}, stamp)
 
 
 # Kinds staged side by side hold at most the largest kind's parsed rows plus this many: the memory of
