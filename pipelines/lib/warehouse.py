@@ -199,30 +199,22 @@ def _copy_marts(con: duckdb.DuckDBPyConnection, marts: dict[str, str | None]) ->
             "where database_name = 'work' and schema_name = 'marts'"
         ).fetchall()
     )
-    queue = sorted(marts, key=lambda table: -sizes.get(table, 0))
-    taking = threading.Lock()
 
-    def copy_some() -> None:
+    def copy(table: str) -> None:
         with con.cursor() as cursor:
-            while True:
-                with taking:
-                    if not queue:
-                        return
-                    table = queue.pop(0)
-                try:
-                    cursor.execute(
-                        f"create or replace table marts.{table} as select * from work.marts.{table}"
-                    )
-                    if (comment := marts[table]) is not None:
-                        cursor.execute(f"comment on table marts.{table} is {sql_text(comment)}")
-                except BaseException:
-                    queue.clear()  # the publication fails: the other copies stop too
-                    raise
-                crashpoint("publish.copying")
+            cursor.execute(f"create or replace table marts.{table} as select * from work.marts.{table}")
+            if (comment := marts[table]) is not None:
+                cursor.execute(f"comment on table marts.{table} is {sql_text(comment)}")
+        crashpoint("publish.copying")
 
     with ThreadPoolExecutor(COPY_THREADS) as pool:
-        for done in [pool.submit(copy_some) for _ in range(COPY_THREADS)]:
-            done.result()
+        copies = [pool.submit(copy, table) for table in sorted(marts, key=lambda t: -sizes.get(t, 0))]
+        try:
+            for done in copies:
+                done.result()
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # the publication fails: the copies not begun are not made
+            raise
 
 
 # A served file more than this share free space (the blocks of marts replaced since it was last
