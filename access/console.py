@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 
 from access.scope import scoped_copy
+from pipelines.lib.warehouse import sql_text
 
 ROW_CAP = 1_000  # rows shown on screen
 DOWNLOAD_CAP = 200_000  # rows in a download of the full result
@@ -68,7 +69,7 @@ def _sandbox(warehouse: Path, region: str | None) -> duckdb.DuckDBPyConnection:
                 "allow_community_extensions": False,
             },
         )
-        con.execute(f"attach '{str(warehouse).replace(chr(39), chr(39) * 2)}' as wh (read_only)")
+        con.execute(f"attach {sql_text(str(warehouse))} as wh (read_only)")
         con.execute("use wh")
     # Order matters: the file is attached first, then every door is closed and the settings locked.
     con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")

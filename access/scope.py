@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.lib.schema import mart_tables
+from pipelines.lib.warehouse import sql_text
 
 # Tables the publication itself writes (pipelines/lib/warehouse.py, restatements.py, rulebook_history.py),
 # not dbt models.
@@ -37,21 +38,17 @@ def row_filters() -> dict[str, str]:
     return {**filters, **PUBLISH_ROW_FILTERS}
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def filter_sql(template: str, region: str, source: str = "src") -> str:
-    units = f"(select unit_id from {source}.marts.units where region = {_literal(region)})"
+    units = f"(select unit_id from {source}.marts.units where region = {sql_text(region)})"
     files = f"(select file from {source}.marts.submissions where unit_id in {units})"
-    return template.format(region=_literal(region), units=units, files=files)
+    return template.format(region=sql_text(region), units=units, files=files)
 
 
 def scoped_copy(warehouse: Path, region: str) -> duckdb.DuckDBPyConnection:
     """An in-memory database with the rows of `warehouse` a viewer of `region` may read, file detached."""
     con = duckdb.connect(":memory:")
     try:
-        con.execute(f"attach {_literal(str(warehouse))} as src (read_only)")
+        con.execute(f"attach {sql_text(str(warehouse))} as src (read_only)")
         present = {
             r[0]
             for r in con.execute(

@@ -34,6 +34,7 @@ from access.scope import scoped_copy
 from dashboards import auth
 from dashboards.formats import is_missing
 from pipelines.lib.rulebook import Rulebook, load_rulebook
+from pipelines.lib.warehouse import sql_text
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_TTL_SECONDS = 600
@@ -83,7 +84,7 @@ def _read(sql: str, params: dict, region: str | None = None, stamp=None) -> pd.D
     name = f"wh_{uuid.uuid4().hex}"
     attached = False
     try:
-        cursor.execute(f"attach '{warehouse_path()}' as {name} (read_only)")
+        cursor.execute(f"attach {sql_text(str(warehouse_path()))} as {name} (read_only)")
         attached = True
         cursor.execute(f"use {name}")
         return cursor.execute(sql, params).df()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.lib.warehouse import one_row
+from pipelines.lib.warehouse import one_row, sql_text
 
 RESTATEMENTS_DDL = """
 create table if not exists marts.restatements (restated_at timestamp, year integer, scope varchar,
@@ -70,7 +70,7 @@ def record(con: duckdb.DuckDBPyConnection, served: Path, now: datetime) -> int:
     con.execute(RESTATEMENTS_DDL)
     if not served.exists():
         return 0
-    con.execute(f"attach '{served}' as served (read_only)")
+    con.execute(f"attach {sql_text(str(served))} as served (read_only)")
     try:
         tables = {
             r[0]

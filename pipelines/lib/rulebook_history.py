@@ -43,7 +43,7 @@ from pipelines.lib.method import (
 )
 from pipelines.lib.rulebook import SCORE_BASIS_WORDS
 from pipelines.lib.schema import Column, Table
-from pipelines.lib.warehouse import one_row
+from pipelines.lib.warehouse import one_row, sql_text
 
 # The two tables, declared once: the DDL is made from here, and the README's contract documents exactly these
 # columns (tests/end_to_end/test_rulebook_history.py checks that it does).
@@ -378,7 +378,7 @@ def record(con: duckdb.DuckDBPyConnection, served: Path, now: datetime) -> None:
     years = _years(con, "")
     first: dict[int, tuple] = {}
     if served.exists():
-        con.execute(f"attach '{served}' as served (read_only)")
+        con.execute(f"attach {sql_text(str(served))} as served (read_only)")
         try:
             first = _first_published(con, current)
             needed = {first[y][3] for y in years if y in first} - {current[2]}

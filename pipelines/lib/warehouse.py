@@ -150,7 +150,7 @@ def publish(
     now = utc_now()
     con = _start_from_served(target, tmp)
     try:
-        con.execute(f"attach '{paths.work_db}' as work (read_only)")
+        con.execute(f"attach {sql_text(str(paths.work_db))} as work (read_only)")
         con.execute("create schema if not exists marts")
         for table in PUBLICATION_TABLES:
             con.execute(f"drop table if exists marts.{table}")
@@ -302,8 +302,8 @@ def table_differences(
     one side counts all its rows."""
     con = duckdb.connect(":memory:")
     try:
-        con.execute(f"attach '{a}' as a (read_only)")
-        con.execute(f"attach '{b}' as b (read_only)")
+        con.execute(f"attach {sql_text(str(a))} as a (read_only)")
+        con.execute(f"attach {sql_text(str(b))} as b (read_only)")
         tables = {
             db: {
                 r[0]

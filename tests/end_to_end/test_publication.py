@@ -9,7 +9,12 @@ import shutil
 from pathlib import Path
 
 import duckdb
+from builders import city_units, write_score_sheet, write_units
+from conftest import run_fazhi
 
+from access.console import run_query
+from access.scope import scoped_copy
+from dashboards import data
 from pipelines.lib import fingerprints
 from pipelines.lib.warehouse import MAX_FREE_SHARE, Paths, publish, table_differences
 
@@ -131,3 +136,19 @@ def test_a_served_file_with_a_write_ahead_log_is_not_copied(tmp_path):
     Path(f"{served}.wal").write_bytes(b"")  # not left checkpointed by a publication
     again = _publish(tmp_path)
     assert again.kept == () and again.copied == ("meetings",)
+
+
+def test_a_warehouse_in_a_folder_whose_name_has_an_apostrophe_is_published_and_read(tmp_path, monkeypatch):
+    """A folder may be named O'Brien: every database the pipeline, the dashboard and the console attach
+    is named by a quoted SQL literal (the first publication failed on the work database's path)."""
+    root = tmp_path / "o'brien"
+    raw, warehouse = root / "raw", root / "marts" / "fazhi.duckdb"
+    write_units(raw, city_units(["清丰县"]))
+    write_score_sheet(raw, 2024, "清丰县", "party")
+    run_fazhi(raw, warehouse)
+    run_fazhi(raw, warehouse)  # again: the served file is attached too (restatements, rulebook history)
+
+    monkeypatch.setenv("FAZHI_WAREHOUSE", str(warehouse))
+    assert data._read("select count(*) as n from marts.units", {})["n"].tolist() == [2]
+    assert scoped_copy(warehouse, "清丰县").execute("select count(*) from marts.units").fetchall() == [(2,)]
+    assert run_query(warehouse, "select count(*) as n from marts.units").frame["n"].tolist() == [2]
