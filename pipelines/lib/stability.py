@@ -8,16 +8,27 @@ are a policy, not a unit's doing). Units are ranked within their role in every d
 the mean of their region roles' draws, by the same competition rule as the published ranking. A
 subject's band is the quantiles of its simulated ranks; subjects whose bands overlap form a tier.
 
+Each (year, role) is drawn from its own seeded generator, and a year's regions from the draws of its
+region roles: a group's rows are a function of what it reads alone. Given what each group reads
+(`digests`) and the rows a previous simulation made (`previous`), a group whose inputs are the same
+(its `inputs` column) keeps its rows and is not drawn again: a corrected score sheet re-draws its own
+role's year (and the year's regions, for a region role), not every year and role. The rows are the
+same as a whole simulation's, to the bit (tests/models/test_stability.py).
+
 Plain functions over data frames, so the rules are tested without a warehouse; the dbt model
 `int_rank_stability` calls `rank_stability` with the published marts.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from pipelines.lib.fingerprints import code_version
 
 COLUMNS = [
     "year",
@@ -39,7 +50,32 @@ COLUMNS = [
     "p_below_above",
     "distinct_from_above",
     "draws",
+    "inputs",  # what the subject's group (year and role, or year's regions) was drawn from
 ]
+# Every group's rows in the same types, drawn now or kept from a previous simulation.
+TYPES = {
+    "year": "int64",
+    "scope": "str",
+    "subject": "str",
+    "subject_name": "str",
+    "region": "str",
+    "score": "float64",
+    "rank": "Int32",
+    "rank_total": "Int32",
+    "median": "float64",
+    "p05": "int64",
+    "p95": "int64",
+    "tier": "int64",
+    "tier_name": "str",
+    "prev_rank": "Int32",
+    "stable_change": "boolean",
+    "above_subject": "str",
+    "p_below_above": "float64",
+    "distinct_from_above": "boolean",
+    "draws": "int64",
+    "inputs": "str",
+}
+REGION = "region"  # the scope of a year's region rows
 # What rank_stability reads of each mart; the model hands it no other column (at nation scale the
 # marts' other columns, texts mostly, took seconds to turn into frames).
 UNIT_COLUMNS = (
@@ -113,67 +149,137 @@ class _Role:
 
 
 def rank_stability(
-    units: pd.DataFrame, tasks: pd.DataFrame, regions: pd.DataFrame, settings: Settings
+    units: pd.DataFrame,
+    tasks: pd.DataFrame,
+    regions: pd.DataFrame,
+    settings: Settings,
+    digests: Mapping[tuple[int, str], str] | None = None,
+    previous: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per ranked subject (region, or unit within its role) and year.
 
     units: unit_scores (year, unit_id, unit_name, region, role, max_score, scaled_score, rank,
     rank_total, prev_rank); tasks: task_scores (year, unit_id, role, task_no, duty_no, max_points,
     self_points, verified_points, points, flag, evidence_points, evidence_max); regions: region_rankings (year,
-    region, score, rank, rank_total, prev_rank)."""
+    region, score, rank, rank_total, prev_rank).
+
+    digests: per (year, role), a digest of every row of `units` and `tasks` of that year and role, and
+    per (year, "region"), of `regions`' rows of that year; without it every group is drawn. previous:
+    rows this function returned before; a group whose `inputs` are the same keeps them."""
     frames = [
-        _year(year, units[units["year"] == year], tasks[tasks["year"] == year], regions, settings)
+        _year(
+            int(year),
+            units[units["year"] == year],
+            tasks[tasks["year"] == year],
+            regions,
+            settings,
+            digests,
+            previous[previous["year"] == year] if previous is not None and "inputs" in previous else None,
+        )
         for year in sorted(units.loc[units["scaled_score"].notna(), "year"].unique())
     ]
     frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True)[COLUMNS] if frames else pd.DataFrame(columns=COLUMNS)
+    if not frames:
+        return pd.DataFrame(columns=COLUMNS).astype(TYPES)
+    return pd.concat(frames, ignore_index=True)[COLUMNS]
+
+
+def _inputs(
+    year: int, names: list[str], digests: Mapping[tuple[int, str], str] | None, s: Settings
+) -> dict[str, str | None]:
+    """Per role of the year (in `names`, ranked roles in order: a role's generator is its place there)
+    and for the regions: a fingerprint of everything its rows are made from."""
+    if digests is None:
+        return dict.fromkeys((*names, REGION))
+    common = repr(
+        (code_version(), {**s.__dict__, "weight_ranges": sorted(s.weight_ranges.items())}, year, names)
+    )
+
+    def key(*parts: str) -> str:
+        return hashlib.sha256("\x1e".join((common, *parts)).encode()).hexdigest()[:32]
+
+    out: dict[str, str | None] = {role: key(role, digests.get((year, role), "")) for role in names}
+    region_roles = [out[role] or "" for role in s.region_roles if role in names]
+    out[REGION] = key(REGION, digests.get((year, REGION), ""), *region_roles)
+    return out
+
+
+def _kept(previous: pd.DataFrame | None, scope: str, inputs: str | None) -> pd.DataFrame | None:
+    """The previous rows of a group, when they were made from the same inputs."""
+    if previous is None or inputs is None:
+        return None
+    rows = previous[previous["scope"] == scope]
+    return rows if len(rows) and (rows["inputs"] == inputs).all() else None
 
 
 def _year(
-    year: int, units: pd.DataFrame, tasks: pd.DataFrame, regions: pd.DataFrame, s: Settings
+    year: int,
+    units: pd.DataFrame,
+    tasks: pd.DataFrame,
+    regions: pd.DataFrame,
+    s: Settings,
+    digests: Mapping[tuple[int, str], str] | None,
+    previous: pd.DataFrame | None,
 ) -> pd.DataFrame:
     ranked = units[units["scaled_score"].notna()]
-    roles = {str(role): _role(group, tasks, s) for role, group in sorted(ranked.groupby("role"))}
+    groups = {str(role): group for role, group in sorted(ranked.groupby("role"))}
+    names = list(groups)
     region_rows = regions[(regions["year"] == year) & regions["score"].notna()].sort_values("region")
-    members = _region_members(region_rows, roles, s)
+    inputs = _inputs(year, names, digests, s)
+    kept = {scope: _kept(previous, scope, inputs[scope]) for scope in (*names, REGION)}
+    summarised = [role for role in names if kept[role] is None]
+    with_regions = bool(len(region_rows)) and kept[REGION] is None
+    # a year's regions are drawn from its region roles' draws: those roles are drawn again with them
+    drawn_roles = set(summarised) | ({r for r in s.region_roles if r in groups} if with_regions else set())
+    roles = {role: _role(groups[role], tasks, s) for role in names if role in drawn_roles}
+    members = _region_members(region_rows, roles, s) if with_regions else []
 
-    ranks = {role: np.empty((len(r.units), s.draws), dtype=np.int32) for role, r in roles.items()}
-    below = {role: np.zeros(len(r.units)) for role, r in roles.items()}
-    above_of = {role: _above(r.units["scaled_score"].to_numpy()) for role, r in roles.items()}
+    ranks = {role: np.empty((len(roles[role].units), s.draws), dtype=np.int32) for role in summarised}
+    below = {role: np.zeros(len(roles[role].units)) for role in summarised}
+    above_of = {role: _above(roles[role].units["scaled_score"].to_numpy()) for role in summarised}
     region_ranks = np.empty((len(region_rows), s.draws), dtype=np.int32)
     region_below = np.zeros(len(region_rows))
     region_above = _above(region_rows["score"].to_numpy())
-    generators = {role: np.random.default_rng([s.seed, int(year), n]) for n, role in enumerate(roles)}
+    generators = {
+        role: np.random.default_rng([s.seed, int(year), n]) for n, role in enumerate(names) if role in roles
+    }
 
-    for start in range(0, s.draws, CHUNK):
+    for start in range(0, s.draws if roles else 0, CHUNK):
         size = min(CHUNK, s.draws - start)
         scores = {role: _draw(r, size, generators[role]) for role, r in roles.items()}
-        for role, drawn in scores.items():
-            ranks[role][:, start : start + size] = _competition_ranks(drawn)
-            below[role] += _lower_than_above(drawn, above_of[role])
-        if len(region_rows):
+        for role in summarised:
+            ranks[role][:, start : start + size] = _competition_ranks(scores[role])
+            below[role] += _lower_than_above(scores[role], above_of[role])
+        if with_regions:
             drawn = _region_draws(members, scores, size)
             region_ranks[:, start : start + size] = _competition_ranks(drawn)
             region_below += _lower_than_above(drawn, region_above)
 
     out = [
-        _summary(
+        kept[role]
+        if role not in ranks
+        else _summary(
             year,
             role,
-            r.units.drop(columns="score").rename(
-                columns={"unit_id": "subject", "unit_name": "subject_name", "scaled_score": "score"}
-            ),
+            roles[role]
+            .units.drop(columns="score")
+            .rename(columns={"unit_id": "subject", "unit_name": "subject_name", "scaled_score": "score"}),
             ranks[role],
             below[role],
             above_of[role],
             s,
+            inputs[role],
         )
-        for role, r in roles.items()
+        for role in names
     ]
-    if len(region_rows):
+    if with_regions:
         subjects = region_rows.assign(subject=region_rows["region"], subject_name=region_rows["region"])
-        out.append(_summary(year, "region", subjects, region_ranks, region_below, region_above, s))
-    return pd.concat(out, ignore_index=True)
+        out.append(
+            _summary(year, REGION, subjects, region_ranks, region_below, region_above, s, inputs[REGION])
+        )
+    elif len(region_rows):
+        out.append(kept[REGION])
+    return pd.concat([frame[COLUMNS].astype(TYPES) for frame in out if frame is not None], ignore_index=True)
 
 
 def _role(units: pd.DataFrame, tasks: pd.DataFrame, s: Settings) -> _Role:
@@ -305,6 +411,7 @@ def _summary(
     below: np.ndarray,
     above: np.ndarray,
     s: Settings,
+    inputs: str | None,
 ) -> pd.DataFrame:
     median, p05, p95 = _median_and_band(ranks, s.band)
     names = subjects["subject"].to_numpy()
@@ -334,6 +441,7 @@ def _summary(
             "draws": ranks.shape[1],
             "tier": (tier := tiers(subjects["rank"].to_numpy(), p05, p95)),
             "tier_name": [tier_name(t) for t in tier],
+            "inputs": inputs,
         },
         index=subjects.index,
     )

@@ -179,3 +179,43 @@ def test_the_marts_step_builds_exactly_what_dbt_build_builds(work_db, tmp_path):
         "marts.weak_spots",
     ):
         assert con.execute(f"select count(*) from ours.{table}").fetchone()[0] > 0, table
+
+
+def test_a_corrected_score_draws_its_own_role_again_and_equals_a_whole_simulation(work_db, tmp_path):
+    """int_rank_stability keeps the rows of the groups whose inputs did not change (SQL digests of what
+    each year and role reads, pipelines/lib/stability.py): after one party unit's score is corrected,
+    the government rows are kept (marked here so that kept rows show), party and regions are drawn
+    again, and the table is what a whole simulation of the corrected scores gives."""
+    from pipelines.lib import marts_build
+    from pipelines.lib.dbt_project import prepared_project
+
+    project = marts_build.load_project(prepared_project().manifest_path)
+    corrected, whole = tmp_path / "corrected.duckdb", tmp_path / "whole.duckdb"
+    shutil.copy(work_db, corrected)
+    with duckdb.connect(str(corrected)) as con:
+        con.execute(
+            "update stg_task_scores set self_points = self_points - 1 where rowid = "
+            "(select min(rowid) from stg_task_scores where role = 'party' and self_points >= 1)"
+        )
+        con.execute("update int_rank_stability set tier_name = '标记'")  # no test reads it
+    shutil.copy(corrected, whole)
+    for path, keep in ((corrected, True), (whole, False)):
+        con = marts_build.connect(path, project, "1GB")
+        if not keep:
+            con.execute("drop table main.int_rank_stability")
+        built = marts_build.build(con, project)
+        assert not built.failed and "model.fazhi.int_rank_stability" not in built.reused
+        con.close()
+    con = duckdb.connect()
+    con.execute(f"attach '{corrected}' as corrected (read_only)")
+    con.execute(f"attach '{whole}' as whole (read_only)")
+    kept = con.execute(
+        "select distinct scope from corrected.main.int_rank_stability where tier_name = '标记'"
+    ).fetchall()
+    assert kept == [("government",)]
+    differs = con.execute(
+        "select scope, count(*) from (select * from whole.main.int_rank_stability except all "
+        "select * from corrected.main.int_rank_stability) group by all order by all"
+    ).fetchall()
+    assert differs == [("government", 2)]  # the marked rows alone
+    assert con.execute("select count(*) from whole.main.int_rank_stability").fetchone()[0] > 4

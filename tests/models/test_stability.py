@@ -106,7 +106,7 @@ def test_a_last_place_within_reach_of_the_one_above_is_not_distinguishable():
     assert c["stable_change"]  # last year's 2nd place lies inside this year's band 2–3
     assert out.loc["B", "tier"] == out.loc["C", "tier"]  # overlapping bands: one tier
     assert out.loc["A", "tier_name"] == "第一梯队" and out.loc["C", "tier_name"] == "第二梯队"
-    assert pd.isna(out.loc["A", "above_subject"]) and out.loc["A", "distinct_from_above"] is None
+    assert pd.isna(out.loc["A", "above_subject"]) and pd.isna(out.loc["A", "distinct_from_above"])
 
 
 def test_a_last_place_no_declared_uncertainty_reaches_is_distinguishable():
@@ -231,3 +231,90 @@ def test_the_median_and_band_are_numpy_s_median_and_quantiles():
             assert np.array_equal(
                 high, np.quantile(ranks, band[1], axis=1, method="inverted_cdf").astype(int)
             )
+
+
+def _three_roles(department_self: float = 10.0, party_self: float = 10.0):
+    """Two counties (party and government rank into the region score) and two departments."""
+    units, tasks = case(
+        [
+            ("AP", "甲县", "party", 90.0, 1),
+            ("AG", "甲县", "government", 80.0, 2),
+            ("BP", "乙县", "party", 84.0, 2),
+            ("BG", "乙县", "government", 84.0, 1),
+            ("D1", "市直", "department", 88.0, 1),
+            ("D2", "市直", "department", 86.0, 2),
+        ],
+        [
+            ("AP", "party", 10.0, 10.0, None, None, None),
+            ("AG", "government", 4.0, 10.0, 4.0, None, None),
+            ("BP", "party", 4.0, party_self, 4.0, None, None),
+            ("BG", "government", 10.0, 10.0, None, None, None),
+            ("D1", "department", 10.0, 10.0, None, None, None),
+            ("D2", "department", 6.0, department_self, 6.0, None, None),
+        ],
+    )
+    regions = pd.DataFrame(
+        [
+            {"year": 2024, "region": "甲县", "score": 85.0, "rank": 1, "rank_total": 2, "prev_rank": None},
+            {"year": 2024, "region": "乙县", "score": 84.0, "rank": 2, "rank_total": 2, "prev_rank": None},
+        ]
+    )
+    return units, tasks, regions
+
+
+DIGESTS = {
+    (2024, "party"): "p1",
+    (2024, "government"): "g1",
+    (2024, "department"): "d1",
+    (2024, "region"): "r1",
+}
+
+
+def _marked(out: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a previous simulation with a median no draw can give: kept rows show it."""
+    return out.assign(median=-1.0)
+
+
+def _kept_scopes(out: pd.DataFrame) -> set[str]:
+    return set(out.loc[out["median"] == -1.0, "scope"])
+
+
+def test_a_group_whose_inputs_are_unchanged_keeps_its_rows_and_the_result_is_a_whole_simulation():
+    units, tasks, regions = _three_roles()
+    before = rank_stability(units, tasks, regions, SETTINGS, DIGESTS)
+    # D2's self-assessment changes: only the departments are drawn again
+    units, tasks, regions = _three_roles(department_self=8.0)
+    digests = {**DIGESTS, (2024, "department"): "d2"}
+    whole = rank_stability(units, tasks, regions, SETTINGS, digests)
+    assert not whole.equals(before)
+    pd.testing.assert_frame_equal(rank_stability(units, tasks, regions, SETTINGS, digests, before), whole)
+    kept = rank_stability(units, tasks, regions, SETTINGS, digests, _marked(before))
+    assert _kept_scopes(kept) == {"party", "government", "region"}
+    pd.testing.assert_frame_equal(kept[kept["scope"] == "department"], whole[whole["scope"] == "department"])
+
+
+def test_a_region_role_changed_draws_the_regions_again_and_keeps_its_peer_role():
+    units, tasks, regions = _three_roles()
+    before = rank_stability(units, tasks, regions, SETTINGS, DIGESTS)
+    units, tasks, regions = _three_roles(party_self=6.0)
+    digests = {**DIGESTS, (2024, "party"): "p2"}
+    whole = rank_stability(units, tasks, regions, SETTINGS, digests)
+    pd.testing.assert_frame_equal(rank_stability(units, tasks, regions, SETTINGS, digests, before), whole)
+    kept = rank_stability(units, tasks, regions, SETTINGS, digests, _marked(before))
+    assert _kept_scopes(kept) == {"government", "department"}
+    redrawn = kept["scope"].isin(["party", "region"])
+    pd.testing.assert_frame_equal(kept[redrawn], whole[redrawn])
+
+
+def test_without_digests_or_with_other_settings_nothing_is_kept():
+    units, tasks, regions = _three_roles()
+    before = _marked(rank_stability(units, tasks, regions, SETTINGS, DIGESTS))
+    assert _kept_scopes(rank_stability(units, tasks, regions, SETTINGS, DIGESTS, before)) == {
+        "party",
+        "government",
+        "department",
+        "region",
+    }
+    assert _kept_scopes(rank_stability(units, tasks, regions, SETTINGS, None, before)) == set()
+    other = Settings(**{**SETTINGS.__dict__, "draws": 999})
+    assert _kept_scopes(rank_stability(units, tasks, regions, other, DIGESTS, before)) == set()

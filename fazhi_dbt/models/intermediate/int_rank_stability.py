@@ -1,7 +1,37 @@
 """The rank-stability simulation (pipelines/lib/stability.py) over the published scores: Python, because
-a thousand re-rankings per year are array work, not SQL. The mart `rank_stability` types and publishes it."""
+a thousand re-rankings per year are array work, not SQL. The mart `rank_stability` types and publishes it.
 
-from pipelines.lib.stability import REGION_COLUMNS, TASK_COLUMNS, UNIT_COLUMNS, Settings, rank_stability
+What each year and role reads is digested here (DuckDB's row hash, summed: order-free), and the rows
+this model made last time are handed back: a group whose inputs did not change keeps its rows."""
+
+import duckdb
+
+from pipelines.lib.stability import (
+    REGION,
+    REGION_COLUMNS,
+    TASK_COLUMNS,
+    UNIT_COLUMNS,
+    Settings,
+    rank_stability,
+)
+
+
+def _digests(units, tasks, regions):
+    """(year, role) → digest of its units' and tasks' rows; (year, region scope) → of its regions' rows."""
+    out = {}
+    for name, relation, columns, group in (
+        ("units", units, UNIT_COLUMNS, "role"),
+        ("tasks", tasks, TASK_COLUMNS, "role"),
+        ("regions", regions, REGION_COLUMNS, f"'{REGION}'"),
+    ):
+        summed = relation.aggregate(
+            f"year, {group} as scope, count(*)::varchar || ':' || sum(hash({', '.join(columns)})::hugeint)::varchar",
+            f"year, {group}",
+        )
+        for year, scope, digest in summed.fetchall():
+            key = (int(year), str(scope))
+            out[key] = f"{out.get(key, '')}{name}={digest};"
+    return out
 
 
 def model(dbt, session):
@@ -20,9 +50,13 @@ def model(dbt, session):
         region_roles=tuple(roles[roles["in_region_score"]].sort_values("region_position")["role"]),
         require_all_region_roles=bool(info["require_all_region_roles"]),
     )
+    units = dbt.ref("unit_scores").project(", ".join(UNIT_COLUMNS))
+    tasks = dbt.ref("task_scores").project(", ".join(TASK_COLUMNS))
+    regions = dbt.ref("region_rankings").project(", ".join(REGION_COLUMNS))
+    try:  # this model's own table, as its last build left it
+        previous = session.sql(f"select * from {dbt.this}").df()
+    except duckdb.CatalogException:
+        previous = None
     return rank_stability(
-        dbt.ref("unit_scores").project(", ".join(UNIT_COLUMNS)).df(),
-        dbt.ref("task_scores").project(", ".join(TASK_COLUMNS)).df(),
-        dbt.ref("region_rankings").project(", ".join(REGION_COLUMNS)).df(),
-        settings,
+        units.df(), tasks.df(), regions.df(), settings, _digests(units, tasks, regions), previous
     )
