@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import heapq
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,21 +87,21 @@ class UnitRegistry:
         self.units = units
         self.by_id = {u.unit_id: u for u in units}
         self._by_key: dict[str, list[Unit]] = {}
-        for u in units:
-            for key in {normalize_name(u.name), *(normalize_name(a) for a in u.aliases)}:
+        self._by_base_role: dict[tuple[str, str], list[Unit]] = {}
+        # Each name normalized once (a nation's registry holds 45,000 units and their aliases).
+        normalized = [(u, {normalize_name(name) for name in (u.name, *u.aliases)}) for u in units]
+        for u, keys in normalized:
+            for key in keys:
                 if key:
                     self._by_key.setdefault(key, []).append(u)
-        self._by_base_role: dict[tuple[str, str], list[Unit]] = {}
-        for u in units:
-            for key in {
-                base_name(normalize_name(u.name)),
-                *(base_name(normalize_name(a)) for a in u.aliases),
-            }:
+        for u, keys in normalized:
+            for key in {base_name(k) for k in keys}:
                 if key and u not in self._by_base_role.setdefault((key, u.role), []):
                     self._by_base_role[(key, u.role)].append(u)
         self._keys = sorted(self._by_key)
         self._cache: dict[tuple[str, str | None], Resolution] = {}
         self._by_char: dict[str, np.ndarray] | None = None
+        self._suggested: dict[tuple[str, int], list[str]] = {}
 
     def resolve(self, text: str, role: str | None = None) -> Resolution:
         cache_key = (text, role)
@@ -133,6 +134,12 @@ class UnitRegistry:
         return None
 
     def suggest(self, key: str, n: int = 3) -> list[str]:
+        # kinds staged side by side share a registry, and their files name the same unknown units
+        if (key, n) not in self._suggested:
+            self._suggested[(key, n)] = self._suggest(key, n)
+        return list(self._suggested[(key, n)])
+
+    def _suggest(self, key: str, n: int) -> list[str]:
         # Compare closely only with the names sharing most characters: a registry may hold 100,000.
         if self._by_char is None:
             by_char: dict[str, list[int]] = {}  # made whole before it is seen: threads share a registry
@@ -148,10 +155,32 @@ class UnitRegistry:
         # name in a Counter did, in a fraction of its time (at nation scale, a second of staging).
         found = np.flatnonzero(shared)
         pool = [self._keys[i] for i in found[np.lexsort((found, -shared[found]))][:200]]
-        close = difflib.get_close_matches(key, pool, n=n, cutoff=0.5)
+        close = close_matches(key, pool, n=n, cutoff=0.5)
         names: list[str] = []
         for k in close:
             for u in self._by_key[k]:
                 if u.name not in names:
                     names.append(u.name)
         return names[:n]
+
+
+def close_matches(word: str, possibilities: list[str], n: int, cutoff: float) -> list[str]:
+    """difflib.get_close_matches, the same list: the best `n` by (ratio, string) of those reaching
+    `cutoff`. A ratio never exceeds its quick_ratio, so once the candidates taken by falling quick_ratio
+    cannot beat the n-th best ratio found, the rest are not compared closely (most of the cost)."""
+    matcher = difflib.SequenceMatcher()
+    matcher.set_seq2(word)
+    bounds = []
+    for x in possibilities:
+        matcher.set_seq1(x)
+        if matcher.real_quick_ratio() >= cutoff and (bound := matcher.quick_ratio()) >= cutoff:
+            bounds.append((bound, x))
+    bounds.sort(key=lambda item: -item[0])  # stable: ties keep the order given
+    found: list[tuple[float, str]] = []
+    for bound, x in bounds:
+        if len(found) >= n and bound < heapq.nsmallest(1, found)[0][0]:
+            break
+        matcher.set_seq1(x)
+        if (ratio := matcher.ratio()) >= cutoff:
+            found = heapq.nlargest(n, [*found, (ratio, x)])
+    return [x for _, x in heapq.nlargest(n, found)]

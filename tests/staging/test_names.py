@@ -133,3 +133,25 @@ def test_the_closest_names_suggested_do_not_depend_on_the_process():
         for seed in range(6)
     }
     assert len(answers) == 1 and len(next(iter(answers)).split("|")) == 3, answers
+
+
+def test_the_closest_names_are_those_difflib_would_choose():
+    """close_matches compares closely only the candidates that could still be among the best: its list
+    must be difflib.get_close_matches' own, ties and order included, whatever the candidates."""
+    import difflib
+    import random
+
+    from pipelines.lib.names import close_matches
+
+    rng = random.Random(7)
+    chars = "外丰峰岭秋宁海山阜南颍川源溪兰义上下东西县镇局委政府"
+    for _ in range(2000):
+        word = "".join(rng.choice(chars) for _ in range(rng.randint(0, 9)))
+        pool = [
+            "".join(rng.choice(chars) for _ in range(rng.randint(0, 9))) for _ in range(rng.randint(0, 40))
+        ]
+        pool += [word, word[1:], word + word[-1:]] if rng.random() < 0.5 else []  # equal ratios: ties
+        for n, cutoff in ((3, 0.5), (1, 0.6), (5, 0.0)):
+            assert close_matches(word, pool, n, cutoff) == difflib.get_close_matches(
+                word, pool, n=n, cutoff=cutoff
+            ), (word, pool, n, cutoff)
