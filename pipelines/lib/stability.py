@@ -160,28 +160,75 @@ def rank_stability(
 
     units: unit_scores (year, unit_id, unit_name, region, role, max_score, scaled_score, rank,
     rank_total, prev_rank); tasks: task_scores (year, unit_id, role, task_no, duty_no, max_points,
-    self_points, verified_points, points, flag, evidence_points, evidence_max); regions: region_rankings (year,
-    region, score, rank, rank_total, prev_rank).
+    self_points, verified_points, points, flag, evidence_points, evidence_max) — of the groups
+    `drawn_groups` names at least; regions: region_rankings (year, region, score, rank, rank_total,
+    prev_rank).
 
     digests: per (year, role), a digest of every row of `units` and `tasks` of that year and role, and
     per (year, "region"), of `regions`' rows of that year; without it every group is drawn. previous:
     rows this function returned before; a group whose `inputs` are the same keeps them."""
     frames = [
-        _year(
-            int(year),
-            units[units["year"] == year],
-            tasks[tasks["year"] == year],
-            regions,
-            settings,
-            digests,
-            previous[previous["year"] == year] if previous is not None and "inputs" in previous else None,
-        )
-        for year in sorted(units.loc[units["scaled_score"].notna(), "year"].unique())
+        _year(plan, tasks[tasks["year"] == plan.year], settings)
+        for plan in _plans(units, regions, settings, digests, previous)
     ]
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=COLUMNS).astype(TYPES)
     return pd.concat(frames, ignore_index=True)[COLUMNS]
+
+
+def drawn_groups(
+    units: pd.DataFrame,
+    regions: pd.DataFrame,
+    settings: Settings,
+    digests: Mapping[tuple[int, str], str] | None,
+    previous: pd.DataFrame | None,
+) -> set[tuple[int, str]]:
+    """The (year, role) groups `rank_stability` draws, given the same arguments: the only tasks it
+    reads (at nation scale, turning every task row into a frame took a second of each run)."""
+    return {
+        (plan.year, role)
+        for plan in _plans(units, regions, settings, digests, previous)
+        for role in plan.drawn
+    }
+
+
+@dataclass
+class _Plan:
+    """What a year's simulation does: which groups keep their previous rows, which are drawn."""
+
+    year: int
+    groups: dict[str, pd.DataFrame]  # ranked role → its ranked units, the roles in order
+    region_rows: pd.DataFrame
+    inputs: dict[str, str | None]  # scope (role, or REGION) → what its rows are made from
+    kept: dict[str, pd.DataFrame | None]  # scope → its previous rows, when they can be kept
+    summarised: list[str]  # roles whose rows are made again
+    with_regions: bool  # the regions' rows are made again
+    drawn: set[str]  # roles drawn: those made again, and a year's region roles with its regions
+
+
+def _plans(
+    units: pd.DataFrame,
+    regions: pd.DataFrame,
+    s: Settings,
+    digests: Mapping[tuple[int, str], str] | None,
+    previous: pd.DataFrame | None,
+) -> list[_Plan]:
+    plans = []
+    for year in sorted(units.loc[units["scaled_score"].notna(), "year"].unique()):
+        ranked = units[(units["year"] == year) & units["scaled_score"].notna()]
+        groups = {str(role): group for role, group in sorted(ranked.groupby("role"))}
+        names = list(groups)
+        before = previous[previous["year"] == year] if previous is not None and "inputs" in previous else None
+        inputs = _inputs(int(year), names, digests, s)
+        kept = {scope: _kept(before, scope, inputs[scope]) for scope in (*names, REGION)}
+        region_rows = regions[(regions["year"] == year) & regions["score"].notna()].sort_values("region")
+        summarised = [role for role in names if kept[role] is None]
+        with_regions = bool(len(region_rows)) and kept[REGION] is None
+        # a year's regions are drawn from its region roles' draws: those roles are drawn again with them
+        drawn = set(summarised) | ({r for r in s.region_roles if r in groups} if with_regions else set())
+        plans.append(_Plan(int(year), groups, region_rows, inputs, kept, summarised, with_regions, drawn))
+    return plans
 
 
 def _inputs(
@@ -212,27 +259,10 @@ def _kept(previous: pd.DataFrame | None, scope: str, inputs: str | None) -> pd.D
     return rows if len(rows) and (rows["inputs"] == inputs).all() else None
 
 
-def _year(
-    year: int,
-    units: pd.DataFrame,
-    tasks: pd.DataFrame,
-    regions: pd.DataFrame,
-    s: Settings,
-    digests: Mapping[tuple[int, str], str] | None,
-    previous: pd.DataFrame | None,
-) -> pd.DataFrame:
-    ranked = units[units["scaled_score"].notna()]
-    groups = {str(role): group for role, group in sorted(ranked.groupby("role"))}
-    names = list(groups)
-    region_rows = regions[(regions["year"] == year) & regions["score"].notna()].sort_values("region")
-    inputs = _inputs(year, names, digests, s)
-    kept = {scope: _kept(previous, scope, inputs[scope]) for scope in (*names, REGION)}
-    summarised = [role for role in names if kept[role] is None]
-    with_regions = bool(len(region_rows)) and kept[REGION] is None
-    # a year's regions are drawn from its region roles' draws: those roles are drawn again with them
-    drawn_roles = set(summarised) | ({r for r in s.region_roles if r in groups} if with_regions else set())
-    roles = {role: _role(groups[role], tasks, s) for role in names if role in drawn_roles}
-    members = _region_members(region_rows, roles, s) if with_regions else []
+def _year(plan: _Plan, tasks: pd.DataFrame, s: Settings) -> pd.DataFrame:
+    year, names, region_rows, summarised = plan.year, list(plan.groups), plan.region_rows, plan.summarised
+    roles = {role: _role(plan.groups[role], tasks, s) for role in names if role in plan.drawn}
+    members = _region_members(region_rows, roles, s) if plan.with_regions else []
 
     ranks = {role: np.empty((len(roles[role].units), s.draws), dtype=np.int32) for role in summarised}
     below = {role: np.zeros(len(roles[role].units)) for role in summarised}
@@ -250,13 +280,13 @@ def _year(
         for role in summarised:
             ranks[role][:, start : start + size] = _competition_ranks(scores[role])
             below[role] += _lower_than_above(scores[role], above_of[role])
-        if with_regions:
+        if plan.with_regions:
             drawn = _region_draws(members, scores, size)
             region_ranks[:, start : start + size] = _competition_ranks(drawn)
             region_below += _lower_than_above(drawn, region_above)
 
     out = [
-        kept[role]
+        plan.kept[role]
         if role not in ranks
         else _summary(
             year,
@@ -268,17 +298,17 @@ def _year(
             below[role],
             above_of[role],
             s,
-            inputs[role],
+            plan.inputs[role],
         )
         for role in names
     ]
-    if with_regions:
+    if plan.with_regions:
         subjects = region_rows.assign(subject=region_rows["region"], subject_name=region_rows["region"])
         out.append(
-            _summary(year, REGION, subjects, region_ranks, region_below, region_above, s, inputs[REGION])
+            _summary(year, REGION, subjects, region_ranks, region_below, region_above, s, plan.inputs[REGION])
         )
     elif len(region_rows):
-        out.append(kept[REGION])
+        out.append(plan.kept[REGION])
     return pd.concat([frame[COLUMNS].astype(TYPES) for frame in out if frame is not None], ignore_index=True)
 
 

@@ -7,7 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.lib.stability import Settings, _median_and_band, rank_stability, tier_name, tiers
+from pipelines.lib.stability import (
+    Settings,
+    _median_and_band,
+    drawn_groups,
+    rank_stability,
+    tier_name,
+    tiers,
+)
 
 SETTINGS = Settings(
     draws=1000,
@@ -291,6 +298,10 @@ def test_a_group_whose_inputs_are_unchanged_keeps_its_rows_and_the_result_is_a_w
     kept = rank_stability(units, tasks, regions, SETTINGS, digests, _marked(before))
     assert _kept_scopes(kept) == {"party", "government", "region"}
     pd.testing.assert_frame_equal(kept[kept["scope"] == "department"], whole[whole["scope"] == "department"])
+    # the tasks of the groups drawn are all it reads
+    assert drawn_groups(units, regions, SETTINGS, digests, before) == {(2024, "department")}
+    mine = tasks[tasks["role"] == "department"]
+    pd.testing.assert_frame_equal(rank_stability(units, mine, regions, SETTINGS, digests, before), whole)
 
 
 def test_a_region_role_changed_draws_the_regions_again_and_keeps_its_peer_role():
@@ -304,6 +315,9 @@ def test_a_region_role_changed_draws_the_regions_again_and_keeps_its_peer_role()
     assert _kept_scopes(kept) == {"government", "department"}
     redrawn = kept["scope"].isin(["party", "region"])
     pd.testing.assert_frame_equal(kept[redrawn], whole[redrawn])
+    assert drawn_groups(units, regions, SETTINGS, digests, before) == {(2024, "party"), (2024, "government")}
+    mine = tasks[tasks["role"] != "department"]
+    pd.testing.assert_frame_equal(rank_stability(units, mine, regions, SETTINGS, digests, before), whole)
 
 
 def test_without_digests_or_with_other_settings_nothing_is_kept():

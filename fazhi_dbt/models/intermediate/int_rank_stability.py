@@ -2,7 +2,8 @@
 a thousand re-rankings per year are array work, not SQL. The mart `rank_stability` types and publishes it.
 
 What each year and role reads is digested here (DuckDB's row hash, summed: order-free), and the rows
-this model made last time are handed back: a group whose inputs did not change keeps its rows."""
+this model made last time are handed back: a group whose inputs did not change keeps its rows, and
+only the tasks of the groups drawn again are read."""
 
 import duckdb
 
@@ -12,8 +13,10 @@ from pipelines.lib.stability import (
     TASK_COLUMNS,
     UNIT_COLUMNS,
     Settings,
+    drawn_groups,
     rank_stability,
 )
+from pipelines.lib.warehouse import sql_text
 
 
 def _digests(units, tasks, regions):
@@ -57,6 +60,9 @@ def model(dbt, session):
         previous = session.sql(f"select * from {dbt.this}").df()
     except duckdb.CatalogException:
         previous = None
-    return rank_stability(
-        units.df(), tasks.df(), regions.df(), settings, _digests(units, tasks, regions), previous
-    )
+    digests = _digests(units, tasks, regions)
+    unit_rows, region_rows = units.df(), regions.df()
+    drawn = drawn_groups(unit_rows, region_rows, settings, digests, previous)
+    wanted = " or ".join(f"(year = {year} and role = {sql_text(role)})" for year, role in sorted(drawn))
+    task_rows = tasks.filter(wanted or "false").df()
+    return rank_stability(unit_rows, task_rows, region_rows, settings, digests, previous)
