@@ -146,16 +146,23 @@ def with_unit_ids(issues: pa.Table, registry: UnitRegistry) -> pa.Table:
     name names (a file rejected whole says no unit inside); null when neither does. Looked up once per
     distinct name and file: a nation year's meetings have hundreds of thousands of issues."""
 
-    def by_distinct(column: str, unit_of: Callable[[str], Unit | None]) -> pa.Array:
+    def by_distinct(
+        column: str, unit_of: Callable[[str], Unit | None], wanted: pa.Array | None = None
+    ) -> pa.Array:
+        """Each row's unit by its value in `column`; given `wanted`, only for the rows it marks."""
         encoded = issues.column(column).combine_chunks().dictionary_encode()
+        looked_up = None if wanted is None else set(pc.unique(pc.filter(encoded.indices, wanted)).to_pylist())
         ids = [
-            u.unit_id if v is not None and (u := unit_of(v)) is not None else None
-            for v in encoded.dictionary.to_pylist()
+            u.unit_id
+            if v is not None and (looked_up is None or i in looked_up) and (u := unit_of(v)) is not None
+            else None
+            for i, v in enumerate(encoded.dictionary.to_pylist())
         ]
         return pc.take(pa.array(ids, pa.string()), encoded.indices)
 
     by_name = by_distinct("unit", lambda text: registry.resolve(text).unit)
-    by_file = by_distinct("file", registry.in_file_name)
+    # the file's name only where the name written says no unit: most issues' files need no look-up
+    by_file = by_distinct("file", registry.in_file_name, pc.is_null(by_name))
     return issues.append_column("unit_id", pc.coalesce(by_name, by_file))
 
 
