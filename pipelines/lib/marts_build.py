@@ -11,6 +11,8 @@ cannot silently differ. tests/models/test_marts_build.py builds one work databas
 compares every table.
 
 All models are replaced in one transaction: a killed or failed build leaves the previous marts.
+What each data test found is kept beside them (`TEST_RESULTS`), with what it read: a test that passed
+on the same inputs is not run again.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class Built:
     failures: dict[str, int]  # test unique_id → failing rows
     skipped: list[str]  # models not built, and tests not run, because a test they stand on failed
     reused: list[str] = field(default_factory=list)  # models kept: already built from these inputs
+    passed_before: list[str] = field(default_factory=list)  # tests not run: passed on these inputs
 
     @property
     def failed(self) -> list[str]:
@@ -213,20 +216,30 @@ def build(
     failed_on: list[set[str]] = []  # the nodes each failed test reads
     waiting = chosen.copy()  # models whose tests must wait for them
 
+    tested: dict[str, tuple[str, int]] = {}  # test → (what it read, failing rows), this build
+
     def run_ready_tests() -> None:
         ready = [t for t in pending if not waiting.intersection(t.depends_on)]
         for t in ready:
             pending.remove(t)
         runnable = [t for t in ready if not set(built.skipped).intersection(t.depends_on)]
         built.skipped.extend(t.unique_id for t in ready if t not in runnable)
-        for uid, failures in _run_tests(con, runnable).items():
-            built.failures[uid] = failures
-            if failures:
-                failed_on.append(set(next(t for t in runnable if t.unique_id == uid).depends_on))
+        stamps = {t.unique_id: _stamp(t, holds) for t in runnable}
+        again = [t for t in runnable if not (reuse and passed.get(t.unique_id) == stamps[t.unique_id])]
+        found = _run_tests(con, again)
+        for t in runnable:
+            uid = t.unique_id
+            built.failures[uid] = failures = found.get(uid, 0)
+            tested[uid] = (stamps[uid], failures)
+            if uid not in found:
+                built.passed_before.append(uid)
+            elif failures:
+                failed_on.append(set(t.depends_on))
 
     with transaction(con):
         # what each node holds: a source's rows; a model's table as this build leaves it
         holds = {uid: fingerprints.table_content(con, table) for uid, table in project.sources.items()}
+        passed = _passed(con)
         run_ready_tests()  # the sources' tests
         for model in project.models:
             uid, table = model.unique_id, _table(model)
@@ -255,17 +268,40 @@ def build(
                 fingerprints.record(con, [table], stamp, holds[uid])
             run_ready_tests()
         run_ready_tests()
+        _record_tests(con, tested)
     return built
+
+
+# The data tests' last results, in the work database beside the marts they judged (written in the same
+# transaction): a test, what it read (`_stamp`: its SQL, the code, what each node it reads holds), and
+# how many rows failed it.
+TEST_RESULTS = "main.marts_test_results"
+
+
+def _passed(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Each test that passed when last run, with what it read then."""
+    con.execute(
+        f"create table if not exists {TEST_RESULTS} (unique_id varchar, inputs varchar, failures bigint)"
+    )
+    return dict(con.execute(f"select unique_id, inputs from {TEST_RESULTS} where failures = 0").fetchall())
+
+
+def _record_tests(con: duckdb.DuckDBPyConnection, tested: Mapping[str, tuple[str, int]]) -> None:
+    if not tested:
+        return
+    rows = [(uid, stamp, failures) for uid, (stamp, failures) in tested.items()]
+    con.execute(f"delete from {TEST_RESULTS} where unique_id in (select unnest(?))", [list(tested)])
+    con.executemany(f"insert into {TEST_RESULTS} values (?, ?, ?)", rows)
 
 
 def _table(model: Model) -> str:
     return f"{model.schema}.{model.name}"
 
 
-def _stamp(model: Model, holds: Mapping[str, str]) -> str:
-    """A model's inputs: the code, its compiled SQL, and what each node it reads holds."""
-    digest = hashlib.sha256(f"{fingerprints.code_version()}\x1e{model.code}".encode())
-    for parent in sorted(model.depends_on):
+def _stamp(node: Model | DataTest, holds: Mapping[str, str]) -> str:
+    """A model's or a test's inputs: the code, its compiled SQL, and what each node it reads holds."""
+    digest = hashlib.sha256(f"{fingerprints.code_version()}\x1e{node.code}".encode())
+    for parent in sorted(node.depends_on):
         digest.update(f"\x1e{parent}\x1f{holds.get(parent, '')}".encode())
     return digest.hexdigest()
 

@@ -111,19 +111,30 @@ def test_what_it_would_not_build_as_dbt_does_is_refused(tmp_path):
         marts_build.load_project(_manifest(tmp_path / "hooks", **{"post-hook": ["select 1"]}))
 
 
-def test_models_built_from_unchanged_sources_are_kept_and_their_tests_still_run(con):
+def test_models_built_from_unchanged_sources_are_kept_and_so_are_the_tests_they_passed(con):
+    """A test that passed on what its nodes hold now passes again: it is reported, not run; a test whose
+    nodes changed runs, and one that failed runs every time until it passes."""
     a = _model("a", "select n from src", ("source.p.s.src",))
     check = _test("a_small", 'select * from "work"."main"."a" where n > 5', (a.unique_id,))
     project = _project([a], [check])
-    assert marts_build.build(con, project).reused == []
+    first = marts_build.build(con, project)
+    assert first.reused == [] and first.passed_before == []
     again = marts_build.build(con, project)
     assert again.reused == [a.unique_id] and again.rows == {a.unique_id: 3}
-    assert again.failures == {check.unique_id: 0}
+    assert again.failures == {check.unique_id: 0} and again.passed_before == [check.unique_id]
+    assert marts_build.build(con, project, reuse=False).passed_before == []
     con.execute("insert into src values (9)")  # a source changed: rebuilt, and its test sees the new row
     changed = marts_build.build(con, project)
     assert changed.reused == [] and changed.rows == {a.unique_id: 4} and changed.failed == [check.unique_id]
+    failing = marts_build.build(con, project)
+    assert failing.failed == [check.unique_id] and failing.passed_before == []
+    con.execute("delete from src where n = 9")
+    assert marts_build.build(con, project).failed == []
     edited = _project([_model("a", "select n + 0 as n from src", ("source.p.s.src",))], [])
     assert marts_build.build(con, edited).reused == []  # the model's SQL changed
+    # a test whose SQL changed runs, though what it reads did not
+    stricter = _test("a_small", 'select * from "work"."main"."a" where n > 1', (a.unique_id,))
+    assert marts_build.build(con, _project([a], [stricter])).failed == [stricter.unique_id]
 
 
 def test_a_changed_source_rebuilds_the_models_standing_on_it_and_keeps_the_others(con):
