@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from pipelines.lib.stability import (
     Settings,
@@ -286,37 +287,33 @@ def _kept_scopes(out: pd.DataFrame) -> set[str]:
     return set(out.loc[out["median"] == -1.0, "scope"])
 
 
-def test_a_group_whose_inputs_are_unchanged_keeps_its_rows_and_the_result_is_a_whole_simulation():
+@pytest.mark.parametrize(
+    ("change", "changed", "kept_scopes", "drawn"),
+    [
+        # D2's self-assessment changes: only the departments are drawn again
+        ({"department_self": 8.0}, "department", {"party", "government", "region"}, {"department"}),
+        # BP's changes: the party and the regions are drawn again, the government's draws with them
+        ({"party_self": 6.0}, "party", {"government", "department"}, {"party", "government"}),
+    ],
+    ids=["department", "region-role"],
+)
+def test_a_group_whose_inputs_are_unchanged_keeps_its_rows_and_the_result_is_a_whole_simulation(
+    change, changed, kept_scopes, drawn
+):
     units, tasks, regions = _three_roles()
     before = rank_stability(units, tasks, regions, SETTINGS, DIGESTS)
-    # D2's self-assessment changes: only the departments are drawn again
-    units, tasks, regions = _three_roles(department_self=8.0)
-    digests = {**DIGESTS, (2024, "department"): "d2"}
+    units, tasks, regions = _three_roles(**change)
+    digests = {**DIGESTS, (2024, changed): "changed"}
     whole = rank_stability(units, tasks, regions, SETTINGS, digests)
     assert not whole.equals(before)
     pd.testing.assert_frame_equal(rank_stability(units, tasks, regions, SETTINGS, digests, before), whole)
     kept = rank_stability(units, tasks, regions, SETTINGS, digests, _marked(before))
-    assert _kept_scopes(kept) == {"party", "government", "region"}
-    pd.testing.assert_frame_equal(kept[kept["scope"] == "department"], whole[whole["scope"] == "department"])
-    # the tasks of the groups drawn are all it reads
-    assert drawn_groups(units, regions, SETTINGS, digests, before) == {(2024, "department")}
-    mine = tasks[tasks["role"] == "department"]
-    pd.testing.assert_frame_equal(rank_stability(units, mine, regions, SETTINGS, digests, before), whole)
-
-
-def test_a_region_role_changed_draws_the_regions_again_and_keeps_its_peer_role():
-    units, tasks, regions = _three_roles()
-    before = rank_stability(units, tasks, regions, SETTINGS, DIGESTS)
-    units, tasks, regions = _three_roles(party_self=6.0)
-    digests = {**DIGESTS, (2024, "party"): "p2"}
-    whole = rank_stability(units, tasks, regions, SETTINGS, digests)
-    pd.testing.assert_frame_equal(rank_stability(units, tasks, regions, SETTINGS, digests, before), whole)
-    kept = rank_stability(units, tasks, regions, SETTINGS, digests, _marked(before))
-    assert _kept_scopes(kept) == {"government", "department"}
-    redrawn = kept["scope"].isin(["party", "region"])
+    assert _kept_scopes(kept) == kept_scopes
+    redrawn = ~kept["scope"].isin(kept_scopes)
     pd.testing.assert_frame_equal(kept[redrawn], whole[redrawn])
-    assert drawn_groups(units, regions, SETTINGS, digests, before) == {(2024, "party"), (2024, "government")}
-    mine = tasks[tasks["role"] != "department"]
+    # the tasks of the groups drawn are all it reads
+    assert drawn_groups(units, regions, SETTINGS, digests, before) == {(2024, role) for role in drawn}
+    mine = tasks[tasks["role"].isin(drawn)]
     pd.testing.assert_frame_equal(rank_stability(units, mine, regions, SETTINGS, digests, before), whole)
 
 
