@@ -289,9 +289,13 @@ def _passed(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 def _record_tests(con: duckdb.DuckDBPyConnection, tested: Mapping[str, tuple[str, int]]) -> None:
     if not tested:
         return
-    rows = [(uid, stamp, failures) for uid, (stamp, failures) in tested.items()]
-    con.execute(f"delete from {TEST_RESULTS} where unique_id in (select unnest(?))", [list(tested)])
-    con.executemany(f"insert into {TEST_RESULTS} values (?, ?, ?)", rows)
+    ids = list(tested)
+    con.execute(f"delete from {TEST_RESULTS} where unique_id in (select unnest(?))", [ids])
+    # one statement: executemany runs one insert per test (0.12 s for 298 of them)
+    con.execute(
+        f"insert into {TEST_RESULTS} select unnest($1), unnest($2), unnest($3)",
+        [ids, [tested[uid][0] for uid in ids], [tested[uid][1] for uid in ids]],
+    )
 
 
 def _table(model: Model) -> str:
