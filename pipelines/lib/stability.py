@@ -30,29 +30,8 @@ import pandas as pd
 
 from pipelines.lib.fingerprints import code_version
 
-COLUMNS = [
-    "year",
-    "scope",
-    "subject",
-    "subject_name",
-    "region",
-    "score",
-    "rank",
-    "rank_total",
-    "median",
-    "p05",
-    "p95",
-    "tier",
-    "tier_name",
-    "prev_rank",
-    "stable_change",
-    "above_subject",
-    "p_below_above",
-    "distinct_from_above",
-    "draws",
-    "inputs",  # what the subject's group (year and role, or year's regions) was drawn from
-]
-# Every group's rows in the same types, drawn now or kept from a previous simulation.
+# The simulation's columns, in order, each in one type whether its group was drawn now or kept from a
+# previous simulation.
 TYPES = {
     "year": "int64",
     "scope": "str",
@@ -73,8 +52,9 @@ TYPES = {
     "p_below_above": "float64",
     "distinct_from_above": "boolean",
     "draws": "int64",
-    "inputs": "str",
+    "inputs": "str",  # what the subject's group (year and role, or year's regions) was drawn from
 }
+COLUMNS = list(TYPES)
 REGION = "region"  # the scope of a year's region rows
 # What rank_stability reads of each mart; the model hands it no other column (at nation scale the
 # marts' other columns, texts mostly, took seconds to turn into frames).
@@ -156,45 +136,31 @@ def rank_stability(
     digests: Mapping[tuple[int, str], str] | None = None,
     previous: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per ranked subject (region, or unit within its role) and year.
+    """One row per ranked subject (region, or unit within its role) and year: `simulate` of `plans`.
 
     units: unit_scores (year, unit_id, unit_name, region, role, max_score, scaled_score, rank,
     rank_total, prev_rank); tasks: task_scores (year, unit_id, role, task_no, duty_no, max_points,
-    self_points, verified_points, points, flag, evidence_points, evidence_max) — of the groups
-    `drawn_groups` names at least; regions: region_rankings (year, region, score, rank, rank_total,
-    prev_rank).
+    self_points, verified_points, points, flag, evidence_points, evidence_max); regions: region_rankings
+    (year, region, score, rank, rank_total, prev_rank).
 
     digests: per (year, role), a digest of every row of `units` and `tasks` of that year and role, and
     per (year, "region"), of `regions`' rows of that year; without it every group is drawn. previous:
     rows this function returned before; a group whose `inputs` are the same keeps them."""
-    frames = [
-        _year(plan, tasks[tasks["year"] == plan.year], settings)
-        for plan in _plans(units, regions, settings, digests, previous)
-    ]
+    return simulate(plans(units, regions, settings, digests, previous), tasks, settings)
+
+
+def simulate(planned: list[YearPlan], tasks: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """The rows of each year's plan. `tasks` must hold the tasks of every role a plan draws (`drawn`),
+    and need hold no others."""
+    frames = [_year(plan, tasks[tasks["year"] == plan.year], settings) for plan in planned]
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=COLUMNS).astype(TYPES)
     return pd.concat(frames, ignore_index=True)[COLUMNS]
 
 
-def drawn_groups(
-    units: pd.DataFrame,
-    regions: pd.DataFrame,
-    settings: Settings,
-    digests: Mapping[tuple[int, str], str] | None,
-    previous: pd.DataFrame | None,
-) -> set[tuple[int, str]]:
-    """The (year, role) groups `rank_stability` draws, given the same arguments: the only tasks it
-    reads (at nation scale, turning every task row into a frame took a second of each run)."""
-    return {
-        (plan.year, role)
-        for plan in _plans(units, regions, settings, digests, previous)
-        for role in plan.drawn
-    }
-
-
 @dataclass
-class _Plan:
+class YearPlan:
     """What a year's simulation does: which groups keep their previous rows, which are drawn."""
 
     year: int
@@ -207,14 +173,16 @@ class _Plan:
     drawn: set[str]  # roles drawn: those made again, and a year's region roles with its regions
 
 
-def _plans(
+def plans(
     units: pd.DataFrame,
     regions: pd.DataFrame,
     s: Settings,
-    digests: Mapping[tuple[int, str], str] | None,
-    previous: pd.DataFrame | None,
-) -> list[_Plan]:
-    plans = []
+    digests: Mapping[tuple[int, str], str] | None = None,
+    previous: pd.DataFrame | None = None,
+) -> list[YearPlan]:
+    """Per year with ranked units, which groups keep their previous rows and which are drawn (the
+    arguments as `rank_stability`'s); the tasks a simulation of them reads are the drawn roles'."""
+    planned = []
     for year in sorted(units.loc[units["scaled_score"].notna(), "year"].unique()):
         ranked = units[(units["year"] == year) & units["scaled_score"].notna()]
         groups = {str(role): group for role, group in sorted(ranked.groupby("role"))}
@@ -227,8 +195,10 @@ def _plans(
         with_regions = bool(len(region_rows)) and kept[REGION] is None
         # a year's regions are drawn from its region roles' draws: those roles are drawn again with them
         drawn = set(summarised) | ({r for r in s.region_roles if r in groups} if with_regions else set())
-        plans.append(_Plan(int(year), groups, region_rows, inputs, kept, summarised, with_regions, drawn))
-    return plans
+        planned.append(
+            YearPlan(int(year), groups, region_rows, inputs, kept, summarised, with_regions, drawn)
+        )
+    return planned
 
 
 def _inputs(
@@ -259,7 +229,7 @@ def _kept(previous: pd.DataFrame | None, scope: str, inputs: str | None) -> pd.D
     return rows if len(rows) and (rows["inputs"] == inputs).all() else None
 
 
-def _year(plan: _Plan, tasks: pd.DataFrame, s: Settings) -> pd.DataFrame:
+def _year(plan: YearPlan, tasks: pd.DataFrame, s: Settings) -> pd.DataFrame:
     year, names, region_rows, summarised = plan.year, list(plan.groups), plan.region_rows, plan.summarised
     roles = {role: _role(plan.groups[role], tasks, s) for role in names if role in plan.drawn}
     members = _region_members(region_rows, roles, s) if plan.with_regions else []

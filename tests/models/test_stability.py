@@ -11,8 +11,9 @@ import pytest
 from pipelines.lib.stability import (
     Settings,
     _median_and_band,
-    drawn_groups,
+    plans,
     rank_stability,
+    simulate,
     tier_name,
     tiers,
 )
@@ -312,9 +313,9 @@ def test_a_group_whose_inputs_are_unchanged_keeps_its_rows_and_the_result_is_a_w
     redrawn = ~kept["scope"].isin(kept_scopes)
     pd.testing.assert_frame_equal(kept[redrawn], whole[redrawn])
     # the tasks of the groups drawn are all it reads
-    assert drawn_groups(units, regions, SETTINGS, digests, before) == {(2024, role) for role in drawn}
-    mine = tasks[tasks["role"].isin(drawn)]
-    pd.testing.assert_frame_equal(rank_stability(units, mine, regions, SETTINGS, digests, before), whole)
+    planned = plans(units, regions, SETTINGS, digests, before)
+    assert [(p.year, p.drawn) for p in planned] == [(2024, drawn)]
+    pd.testing.assert_frame_equal(simulate(planned, tasks[tasks["role"].isin(drawn)], SETTINGS), whole)
 
 
 def test_without_digests_or_with_other_settings_nothing_is_kept():

@@ -13,8 +13,8 @@ from pipelines.lib.stability import (
     TASK_COLUMNS,
     UNIT_COLUMNS,
     Settings,
-    drawn_groups,
-    rank_stability,
+    plans,
+    simulate,
 )
 from pipelines.lib.warehouse import sql_text
 
@@ -25,7 +25,7 @@ def _digests(units, tasks, regions):
     for name, relation, columns, group in (
         ("units", units, UNIT_COLUMNS, "role"),
         ("tasks", tasks, TASK_COLUMNS, "role"),
-        ("regions", regions, REGION_COLUMNS, f"'{REGION}'"),
+        ("regions", regions, REGION_COLUMNS, sql_text(REGION)),
     ):
         summed = relation.aggregate(
             f"year, {group} as scope, count(*)::varchar || ':' || sum(hash({', '.join(columns)})::hugeint)::varchar",
@@ -60,9 +60,6 @@ def model(dbt, session):
         previous = session.sql(f"select * from {dbt.this}").df()
     except duckdb.CatalogException:
         previous = None
-    digests = _digests(units, tasks, regions)
-    unit_rows, region_rows = units.df(), regions.df()
-    drawn = drawn_groups(unit_rows, region_rows, settings, digests, previous)
-    wanted = " or ".join(f"(year = {year} and role = {sql_text(role)})" for year, role in sorted(drawn))
-    task_rows = tasks.filter(wanted or "false").df()
-    return rank_stability(unit_rows, task_rows, region_rows, settings, digests, previous)
+    planned = plans(units.df(), regions.df(), settings, _digests(units, tasks, regions), previous)
+    drawn = [f"(year = {p.year} and role = {sql_text(role)})" for p in planned for role in sorted(p.drawn)]
+    return simulate(planned, tasks.filter(" or ".join(drawn) or "false").df(), settings)
