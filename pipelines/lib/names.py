@@ -178,7 +178,7 @@ def close_matches(word: str, possibilities: list[str], n: int, cutoff: float) ->
     bounds.sort(key=lambda item: -item[0])  # stable: ties keep the order given
     found: list[tuple[float, str]] = []
     for bound, x in bounds:
-        if len(found) >= n and bound < heapq.nsmallest(1, found)[0][0]:
+        if len(found) >= n and bound < min(found)[0]:
             break
         matcher.set_seq1(x)
         if (ratio := matcher.ratio()) >= cutoff:
