@@ -15,7 +15,13 @@ _FILES = ["raw_files", "parsed_files", "parsed_issues"]
 # kind → (the tables it writes, what it reads besides the files and the registry)
 KINDS = {
     "score_sheets": (
-        ["stg_task_scores", "stg_sheet_totals", "stg_score_sheet_files", "stg_score_sheet_issues"],
+        [
+            "stg_task_scores",
+            "stg_sheet_totals",
+            "stg_score_sheet_files",
+            "stg_score_sheet_issues",
+            "stg_score_sheet_inputs",
+        ],
         ["parsed_score_rows", "rulebook_tasks", "rulebook_roles", "rulebook_info"],
     ),
     "meetings": (

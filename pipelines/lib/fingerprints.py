@@ -78,13 +78,27 @@ def unchanged(con: duckdb.DuckDBPyConnection, tables: Iterable[str], stamp: str)
 
 
 def record(
-    con: duckdb.DuckDBPyConnection, tables: Iterable[str], stamp: str, held: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    tables: Iterable[str],
+    stamp: str,
+    held: str | None = None,
+    context: str | None = None,
 ) -> None:
     """Mark `tables` as made from inputs with this fingerprint (inside the transaction that wrote them),
-    and, for one table, what it holds (`holds`)."""
+    and, for one table, what it holds (`holds`); `context`: the fingerprint of the part of the inputs
+    that is not files (a step that can stage changed files alone needs it unchanged)."""
     for table in tables:
-        comment = f"inputs:{stamp}" if held is None else f"inputs:{stamp} holds:{held}"
-        con.execute(f"comment on table {table} is {sql_text(comment)}")
+        parts = [
+            f"inputs:{stamp}",
+            *([f"holds:{held}"] if held else []),
+            *([f"context:{context}"] if context else []),
+        ]
+        con.execute(f"comment on table {table} is {sql_text(' '.join(parts))}")
+
+
+def same_context(con: duckdb.DuckDBPyConnection, tables: Iterable[str], context: str) -> bool:
+    """Every one of `tables` was last written in this context (`record`)."""
+    return all(_recorded(_comment(con, t)).get("context") == context for t in tables)
 
 
 def recorded_holds(comment: str | None) -> str | None:

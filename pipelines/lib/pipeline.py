@@ -22,6 +22,7 @@ from pipelines.lib.rulebook import Rulebook
 from pipelines.lib.staging import (
     common,
     filings,
+    inputs,
     meetings,
     normative_docs,
     other_files,
@@ -40,15 +41,22 @@ class PublicationBlocked(RuntimeError):
     """The marts are not fit to publish: the served warehouse stays as it was."""
 
 
-def _replace_all(con, frames: Mapping[str, common.StagedTable], stamp: str | None = None) -> dict[str, int]:
-    """Replace these tables' rows in one transaction; given `stamp`, mark them as made from inputs with
-    that fingerprint (pipelines/lib/fingerprints.py)."""
+def _replace_all(
+    con,
+    frames: Mapping[str, common.StagedTable],
+    stamp: str | None = None,
+    context: str | None = None,
+    files: list[str] | None = None,
+) -> dict[str, int]:
+    """Replace these tables' rows in one transaction (given `files`, only those files' rows); given
+    `stamp`, mark them as made from inputs with that fingerprint, in that `context`
+    (pipelines/lib/fingerprints.py)."""
     with transaction(con):
-        counts = {table: common.replace(con, table, frame) for table, frame in frames.items()}
+        counts = {table: common.replace(con, table, frame, files) for table, frame in frames.items()}
         if stamp is not None:
-            fingerprints.record(con, frames, stamp)
+            fingerprints.record(con, frames, stamp, context=context)
         crashpoint("staging.write")
-    return counts
+    return counts if files is None else _rows(con, frames)
 
 
 def _rows(con, tables: Iterable[str]) -> dict[str, int]:
@@ -135,6 +143,13 @@ STAGERS: dict[str, StageKind] = {
     "normative_docs": normative_docs.stage_normative_docs,
     "rectifications": rectifications.stage_rectifications,
 }
+# Kinds that can stage changed files alone: kind → (the stager of changed files, which gives their rows
+# and the files whose rows they replace; the table of what the kind's tables were made from, file by
+# file: pipelines/lib/staging/inputs.py).
+RestageKind = Callable[..., tuple[Mapping[str, common.StagedTable], list[str]]]
+RESTAGERS: dict[str, tuple[RestageKind, str]] = {
+    "score_sheets": (score_sheets.restage_score_sheets, "stg_score_sheet_inputs"),
+}
 
 
 def stage_kind(
@@ -147,33 +162,49 @@ def stage_kind(
 ) -> dict[str, int]:
     """One input kind's stg_* tables (`owns`), every year at once, made from the tables in `reads` (the
     asset's declared dependencies); nothing is done when those inputs, as far as they concern this kind,
-    and the years present are what the tables were last made from. `registry` gives the unit registry
-    (stg_units) read through a connection."""
+    and the years present are what the tables were last made from. A kind of RESTAGERS whose context
+    (what it reads but the files, and the years) is the same stages only the files that changed and
+    those weighed against them. `registry` gives the unit registry (stg_units) read through a
+    connection."""
     raw_kind = ingest.KIND_FOLDERS.get(kind)  # None: the files that are not read (other_files)
     with work_connection(paths) as con:
         years = common.years_present(con)
         kind_rows = f"where kind = '{raw_kind}'" if raw_kind else "where kind is null"
-        stamp = fingerprints.fingerprint(
+        context = fingerprints.fingerprint(
             con,
-            {t: kind_rows if t in FILE_TABLES else "" for t in reads},
+            {t: "" for t in reads if t not in FILE_TABLES},
             f"years={years}",
             f"rulebook={rules.fingerprint}",
+        )
+        stamp = fingerprints.fingerprint(
+            con, {t: kind_rows for t in reads if t in FILE_TABLES}, f"context={context}"
         )
         if fingerprints.unchanged(con, owns, stamp):
             return _rows(con, owns)
         unit_registry = registry(con)
         frames: Mapping[str, common.StagedTable]
-        if kind == "other_files":
+        files: list[str] | None = None  # the files whose rows are replaced; None: all
+        restager, inputs_table = RESTAGERS.get(kind, (None, ""))
+        changed = (
+            inputs.changed_files(con, str(raw_kind), inputs_table)
+            if restager is not None and fingerprints.same_context(con, owns, context)
+            else []
+        )
+        if restager is not None and changed:
+            frames, files = restager(con, rules, unit_registry, years, utc_now(), changed)
+        elif kind == "other_files":
             frames = other_files.stage_other_files(con, years, utc_now())
-        else:
+        else:  # every file: the context changed, or (the safety net) no file's signature did
             frames = STAGERS[kind](con, rules, unit_registry, years, utc_now())
+        if restager is not None:
+            frames = {**frames, inputs_table: inputs.signatures(con, str(raw_kind), files)}
         issues = {}
         for table, frame in frames.items():
             if table.endswith("_issues"):
                 assert isinstance(frame, pa.Table)  # issues always come as Arrow (Report.issues_table)
                 issues[table] = common.with_unit_ids(frame, unit_registry)
         assert set(frames) == set(owns), f"{kind} writes {sorted(frames)}, declares {sorted(owns)}"
-        return _replace_all(con, {**frames, **issues}, stamp)
+        return _replace_all(con, {**frames, **issues}, stamp, context, files)
 
 
 # Kinds staged side by side hold at most the largest kind's parsed rows plus this many: the memory of

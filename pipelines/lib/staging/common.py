@@ -196,14 +196,14 @@ def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = 
     return frame
 
 
-def file_frame(con: duckdb.DuckDBPyConnection, kind: str) -> pd.DataFrame:
-    """The current files of a kind with their parse result."""
+def file_frame(con: duckdb.DuckDBPyConnection, kind: str, only: list[str] | None = None) -> pd.DataFrame:
+    """The current files of a kind with their parse result (of the files `only` names, if given)."""
     frame = query_frame(
         con,
         "select r.path as file, r.sha256, r.folder_year, r.mtime_ns, p.meta, p.rows_read, p.error_code, "
         "p.error_message from raw_files r join parsed_files p on p.sha256 = r.sha256 and p.kind = r.kind "
-        "where r.kind = ? order by r.path",
-        [kind],
+        f"where r.kind = ? {'' if only is None else 'and r.path in (select unnest(?))'} order by r.path",
+        [kind] if only is None else [kind, only],
     )
     # DuckDB hands a NULL in a text column that also holds text to pandas as NaN, which is truthy:
     # without this, one unreadable file would make every other file of its kind look unreadable too.
@@ -236,9 +236,15 @@ def years_present(con: duckdb.DuckDBPyConnection) -> list[int]:
     return sorted({int(r[0]) for r in rows if r[0] is not None})
 
 
-def replace(con: duckdb.DuckDBPyConnection, table: str, frame: StagedTable) -> int:
-    """Replace a table's rows with `frame` (the caller holds the transaction)."""
-    con.execute(f"delete from {table}")
+def replace(
+    con: duckdb.DuckDBPyConnection, table: str, frame: StagedTable, files: list[str] | None = None
+) -> int:
+    """Replace a table's rows with `frame`; given `files`, only the rows of those files (the caller
+    holds the transaction)."""
+    if files is None:
+        con.execute(f"delete from {table}")
+    else:
+        con.execute(f"delete from {table} where file in (select unnest(?))", [files])
     if len(frame):
         con.register("_rows", frame)
         con.execute(f"insert into {table} by name select * from _rows")

@@ -29,11 +29,13 @@ def stage_score_sheets(
     registry: UnitRegistry,
     years: list[int],
     loaded_at: datetime,
+    only: list[str] | None = None,
 ) -> dict[str, StagedTable]:
+    """The score sheets' tables, made from every current file, or from the files `only` names."""
     stager = _Stager(con, rules, registry, Report(loaded_at))
     tasks: list[pa.Table] = []  # each year's scored rows (scoring.py)
     totals: list[dict] = []
-    files = file_frame(con, KIND)
+    files = file_frame(con, KIND, only)
     for year in years:
         stager.year(files, year, tasks, totals)
     return {
@@ -42,6 +44,63 @@ def stage_score_sheets(
         "stg_score_sheet_files": stager.report.files_frame(),
         "stg_score_sheet_issues": stager.report.issues_table(),
     }
+
+
+def restage_score_sheets(
+    con: duckdb.DuckDBPyConnection,
+    rules: Rulebook,
+    registry: UnitRegistry,
+    years: list[int],
+    loaded_at: datetime,
+    changed: list[str],
+) -> tuple[dict[str, StagedTable], list[str]]:
+    """The tables' rows of the `changed` files (added, removed or corrected since the tables were
+    made), and those files: what staging every file would make of them.
+
+    A sheet is weighed only against the other sheets of its unit, role and year (the newest counts;
+    the others are kept as superseded), so the changed files are staged again together with every
+    file that has, or had, a sheet of the same unit, role and year, and the rows of those files alone
+    are replaced. Each file's unit, role and year are read from the files table (a file that did not
+    change resolves as it did), but for a changed file's new content, which is resolved here."""
+    staged = stage_score_sheets(con, rules, registry, years, loaded_at, only=changed)["stg_score_sheet_files"]
+    assert isinstance(staged, pd.DataFrame)
+    groups = {
+        (int(year), unit_id, role)
+        for year, unit_id, role in staged[["year", "unit_id", "role"]].itertuples(index=False)
+        if isinstance(unit_id, str)
+    }
+    files = set(changed)
+    while True:  # until the files and their groups hold each other
+        groups |= set(
+            con.execute(
+                "select distinct year, unit_id, role from stg_score_sheet_files "
+                "where unit_id is not null and file in (select unnest(?))",
+                [sorted(files)],
+            ).fetchall()
+        )
+        weighed = pa.table(
+            {
+                "year": pa.array([g[0] for g in groups], pa.int32()),
+                "unit_id": pa.array([g[1] for g in groups], pa.string()),
+                "role": pa.array([g[2] for g in groups], pa.string()),
+            }
+        )
+        con.register("weighed_groups", weighed)
+        try:
+            more = {
+                file
+                for (file,) in con.execute(
+                    "select distinct f.file from stg_score_sheet_files f join weighed_groups g "
+                    "on g.year = f.year and g.unit_id = f.unit_id and g.role = f.role"
+                ).fetchall()
+            } - files
+        finally:
+            con.unregister("weighed_groups")
+        if not more:
+            break
+        files |= more
+    only = sorted(files)
+    return stage_score_sheets(con, rules, registry, years, loaded_at, only=only), only
 
 
 class _Stager:
