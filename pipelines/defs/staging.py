@@ -25,7 +25,7 @@ KINDS = {
         ["parsed_score_rows", "rulebook_tasks", "rulebook_roles", "rulebook_info"],
     ),
     "meetings": (
-        ["stg_meetings", "stg_meeting_files", "stg_meeting_issues"],
+        ["stg_meetings", "stg_meeting_files", "stg_meeting_issues", "stg_meeting_inputs"],
         ["parsed_meetings", "rulebook_meeting_types"],
     ),
     "filings": (

@@ -149,6 +149,7 @@ STAGERS: dict[str, StageKind] = {
 RestageKind = Callable[..., tuple[Mapping[str, common.StagedTable], list[str]]]
 RESTAGERS: dict[str, tuple[RestageKind, str]] = {
     "score_sheets": (score_sheets.restage_score_sheets, "stg_score_sheet_inputs"),
+    "meetings": (meetings.restage_meetings, "stg_meeting_inputs"),
 }
 
 

@@ -11,6 +11,7 @@ every file is staged again.
 from __future__ import annotations
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 
 _SIGNATURES = """
@@ -44,3 +45,44 @@ def changed_files(con: duckdb.DuckDBPyConnection, raw_kind: str, table: str) -> 
             {"kind": raw_kind},
         ).fetchall()
     ]
+
+
+def weighed_with(
+    con: duckdb.DuckDBPyConnection,
+    changed: list[str],
+    staged: pd.DataFrame | pa.Table,
+    table: str,
+    columns: list[str],
+) -> list[str]:
+    """The changed files and every file weighed against one of them: a file with rows in `table` in a
+    group (`columns`: a unit, role and year; a unit and year) of a changed file's rows, as they are now
+    (`staged`: the changed files' rows staged alone) or were when `table` was made; and so on, until
+    the files and their groups hold each other. A row with a null in its group is weighed against none."""
+    frame = staged if isinstance(staged, pd.DataFrame) else staged.select(columns).to_pandas()
+    groups = pa.Table.from_pandas(frame[columns].dropna().drop_duplicates(), preserve_index=False)
+    names = ", ".join(columns)
+    on = " and ".join(f"g.{c} = t.{c}" for c in columns)
+    files = set(changed)
+    while True:
+        con.register("weighed_groups", groups)
+        try:
+            groups = con.sql(
+                f"select {names} from weighed_groups union select {names} from {table} "
+                f"where file in (select unnest($files)) and {' and '.join(f'{c} is not null' for c in columns)}",
+                params={"files": sorted(files)},
+            ).to_arrow_table()
+        finally:
+            con.unregister("weighed_groups")
+        con.register("weighed_groups", groups)
+        try:
+            more = {
+                file
+                for (file,) in con.execute(
+                    f"select distinct t.file from {table} t join weighed_groups g on {on}"
+                ).fetchall()
+            } - files
+        finally:
+            con.unregister("weighed_groups")
+        if not more:
+            return sorted(files)
+        files |= more

@@ -50,19 +50,22 @@ def stage_ledger(
     loaded_at: datetime,
     stage_rows: RowStager,
     columns: list[str],
+    only: list[str] | None = None,
 ) -> tuple[Report, pa.Table | pd.DataFrame]:
-    """The kind's files and issues, and its staged rows of every year (`columns`, empty if none)."""
+    """The kind's files and issues, and its staged rows of every year (`columns`, empty if none): of
+    every current file, or of the files `only` names."""
     report = Report(loaded_at)
     staged: list[pa.Table] = []
-    files = file_frame(con, kind)
+    files = file_frame(con, kind, only)
+    of_files = "" if only is None else " and r.path in (select unnest($only))"
     if not files.empty:
         # Each unit text resolved once for every year; its unit, role and region joined to the rows.
         texts = [
             u
             for (u,) in con.execute(
                 f"select distinct t.unit from raw_files r join {RECORD_TABLES[kind]} t "
-                "on t.sha256 = r.sha256 and t.kind = r.kind where r.kind = ?",
-                [kind],
+                f"on t.sha256 = r.sha256 and t.kind = r.kind where r.kind = $kind{of_files}",
+                {"kind": kind} | ({} if only is None else {"only": only}),
             ).fetchall()
             if u is not None
         ]
@@ -79,7 +82,7 @@ def stage_ledger(
         )
         try:
             for year in years:
-                _year_rows(con, kind, year)
+                _year_rows(con, kind, year, only)
                 try:
                     _year(con, report, kind, files, year, stage_rows, resolved, staged)
                 finally:
@@ -119,8 +122,9 @@ def text_table(**columns: list) -> pa.Table:
     return pa.table(columns, schema=pa.schema([(c, pa.string()) for c in columns]))
 
 
-def _year_rows(con: duckdb.DuckDBPyConnection, kind: str, year: int) -> None:
-    """`ledger_rows` for one year: the rows of its folder and the rows dated in it from other folders."""
+def _year_rows(con: duckdb.DuckDBPyConnection, kind: str, year: int, only: list[str] | None = None) -> None:
+    """`ledger_rows` for one year: the rows of its folder and the rows dated in it from other folders
+    (of the files `only` names, if given)."""
     date_col = DATE_COLUMN[kind]
     row_year = (
         f"coalesce(year(t.{date_col}), r.folder_year)" if date_col else "coalesce(t.year, r.folder_year)"
@@ -130,6 +134,7 @@ def _year_rows(con: duckdb.DuckDBPyConnection, kind: str, year: int) -> None:
         for c in ("sheet", "row", "parse_rejected", *RECORD_COLUMNS[kind])
         if c != "year" and c not in UNUSED_COLUMNS.get(kind, ())
     )
+    of_files = "" if only is None else " and r.path in (select unnest($only))"
     # `seq` numbers the (file, sheet) blocks in order and adds the row: the order of a sort by path,
     # sheet and row without sorting the rows themselves (a second at nation scale). `kind_rows` is read
     # twice, not kept: keeping it spilled to disk at nation scale (0.75 → 0.57 s for the meetings).
@@ -138,7 +143,7 @@ def _year_rows(con: duckdb.DuckDBPyConnection, kind: str, year: int) -> None:
         with kind_rows as not materialized (
             select r.path as file, r.folder_year, {row_year} as row_year, {parsed}
             from raw_files r join {RECORD_TABLES[kind]} t on t.sha256 = r.sha256 and t.kind = r.kind
-            where r.kind = $kind and (r.folder_year = $year or {row_year} = $year)),
+            where r.kind = $kind and (r.folder_year = $year or {row_year} = $year){of_files}),
         blocks as (
             select file, sheet, row_number() over (order by file, sheet nulls first) as block
             from (select distinct file, sheet from kind_rows))
@@ -148,7 +153,7 @@ def _year_rows(con: duckdb.DuckDBPyConnection, kind: str, year: int) -> None:
         from kind_rows k
         join blocks b on b.file = k.file and b.sheet is not distinct from k.sheet
         left join ledger_units u on u.unit = k.unit""",
-        {"year": year, "kind": kind},
+        {"year": year, "kind": kind} | ({} if only is None else {"only": only}),
     )
 
 

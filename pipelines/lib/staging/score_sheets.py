@@ -14,7 +14,7 @@ from pipelines.lib.names import Unit, UnitRegistry
 from pipelines.lib.records import ERROR, WARNING
 from pipelines.lib.rulebook import Rulebook, RulebookError
 from pipelines.lib.schema import source_tables
-from pipelines.lib.staging import scoring
+from pipelines.lib.staging import inputs, scoring
 from pipelines.lib.staging.common import Report, StagedTable, file_frame, parse_issues, sheet_meta
 
 KIND = "score_sheet"
@@ -63,44 +63,8 @@ def restage_score_sheets(
     are replaced. Each file's unit, role and year are read from the files table (a file that did not
     change resolves as it did), but for a changed file's new content, which is resolved here."""
     staged = stage_score_sheets(con, rules, registry, years, loaded_at, only=changed)["stg_score_sheet_files"]
-    assert isinstance(staged, pd.DataFrame)
-    groups = {
-        (int(year), unit_id, role)
-        for year, unit_id, role in staged[["year", "unit_id", "role"]].itertuples(index=False)
-        if isinstance(unit_id, str)
-    }
-    files = set(changed)
-    while True:  # until the files and their groups hold each other
-        groups |= set(
-            con.execute(
-                "select distinct year, unit_id, role from stg_score_sheet_files "
-                "where unit_id is not null and file in (select unnest(?))",
-                [sorted(files)],
-            ).fetchall()
-        )
-        weighed = pa.table(
-            {
-                "year": pa.array([g[0] for g in groups], pa.int32()),
-                "unit_id": pa.array([g[1] for g in groups], pa.string()),
-                "role": pa.array([g[2] for g in groups], pa.string()),
-            }
-        )
-        con.register("weighed_groups", weighed)
-        try:
-            more = {
-                file
-                for (file,) in con.execute(
-                    "select distinct f.file from stg_score_sheet_files f join weighed_groups g "
-                    "on g.year = f.year and g.unit_id = f.unit_id and g.role = f.role"
-                ).fetchall()
-            } - files
-        finally:
-            con.unregister("weighed_groups")
-        if not more:
-            break
-        files |= more
-    only = sorted(files)
-    return stage_score_sheets(con, rules, registry, years, loaded_at, only=only), only
+    files = inputs.weighed_with(con, changed, staged, "stg_score_sheet_files", ["year", "unit_id", "role"])
+    return stage_score_sheets(con, rules, registry, years, loaded_at, only=files), files
 
 
 class _Stager:
