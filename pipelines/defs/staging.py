@@ -29,11 +29,16 @@ KINDS = {
         ["parsed_meetings", "rulebook_meeting_types"],
     ),
     "filings": (
-        ["stg_filings", "stg_filing_files", "stg_filing_issues"],
+        ["stg_filings", "stg_filing_files", "stg_filing_issues", "stg_filing_inputs"],
         ["parsed_filings", "rulebook_filing_requirements"],
     ),
     "normative_docs": (
-        ["stg_normative_docs", "stg_normative_doc_files", "stg_normative_doc_issues"],
+        [
+            "stg_normative_docs",
+            "stg_normative_doc_files",
+            "stg_normative_doc_issues",
+            "stg_normative_doc_inputs",
+        ],
         ["parsed_normative_docs"],
     ),
     "rectifications": (

@@ -150,6 +150,8 @@ RestageKind = Callable[..., tuple[Mapping[str, common.StagedTable], list[str]]]
 RESTAGERS: dict[str, tuple[RestageKind, str]] = {
     "score_sheets": (score_sheets.restage_score_sheets, "stg_score_sheet_inputs"),
     "meetings": (meetings.restage_meetings, "stg_meeting_inputs"),
+    "filings": (inputs.alone(filings.stage_filings), "stg_filing_inputs"),
+    "normative_docs": (inputs.alone(normative_docs.stage_normative_docs), "stg_normative_doc_inputs"),
 }
 
 

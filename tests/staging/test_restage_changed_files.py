@@ -1,6 +1,6 @@
 """A corrected file is staged again with the files it is weighed against, not with every file of its
 kind: a score sheet with the sheets of its unit, role and year; a meeting ledger with the ledgers
-holding meetings of the same unit and year. The tables are then what staging every file makes of the
+holding meetings of the same unit and year; a filing or normative-document register alone. The tables are then what staging every file makes of the
 same files."""
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from builders import (
     losing,
     ready_to_stage,
     write_corrupt,
+    write_filings,
     write_meetings,
+    write_normative,
     write_score_sheet,
     write_units,
 )
@@ -244,3 +246,60 @@ def test_a_changed_ledger_is_staged_again_with_the_ledgers_of_its_units_years_al
             "select file, is_duplicate from stg_meetings where year = 2024 and unit_id = (select unit_id "
             "from stg_units where unit_name = '中共清丰县委员会') order by file"
         ).fetchall() == [(f"{Y}/meetings/清丰县委台账.csv", False), (f"{Y}/meetings/清丰县委补充.csv", True)]
+
+
+def test_a_changed_register_is_staged_again_alone(tmp_path, restaged):
+    raw = tmp_path / "raw"
+    write_units(raw, city_units(["清丰县", "范县"]))
+    report = ("清丰县委", "年终述法", "2024", "2025-01-10")
+    write_filings(
+        raw, Y, [report, ("范县人民政府", "法治政府建设年度报告", "2024", "2025-03-01")], name="清丰县.csv"
+    )
+    write_filings(raw, Y, [("范县委", "年终述法", "2024", "2025-01-20")], name="范县.csv")
+    # a late filing in next year's folder: it counts in 2024, its 年度
+    write_filings(raw, Y + 1, [("范县委", "年终述法", "2024", "2025-02-01")], name="补报.csv")
+    write_filings(raw, Y + 1, [("清丰县委", "年终述法", "2025", "2026-01-10")], name="清丰县.csv")
+    document = ("清丰县人民政府", "关于X的通知", "清政〔2024〕1号", "2024-03-01", "2024-03-20", "是")
+    write_normative(raw, Y, [document], name="清丰县.csv")
+    write_normative(
+        raw, Y, [("范县人民政府", "关于Y的通知", "范政〔2024〕2号", "2024-05-01", "", "是")], name="范县.csv"
+    )
+    paths, rules = ready_to_stage(tmp_path)
+    for kind in ("filings", "normative_docs"):
+        _stage_kind(paths, rules, kind)
+    assert restaged == []
+
+    filings = [
+        # a report type no requirement knows: that row is rejected, the file alone staged again
+        (
+            lambda: write_filings(
+                raw, Y, [report, ("范县人民政府", "未知报告", "2024", "2025-03-01")], name="清丰县.csv"
+            ),
+            {"清丰县.csv"},
+        ),
+        # next year's folder's late filing is withdrawn
+        ((raw / f"{Y + 1}/filings/补报.csv").unlink, {f"{Y + 1}/filings/补报.csv"}),
+        # and sent again into this year's folder under another name
+        (
+            lambda: write_filings(raw, Y, [("范县委", "年终述法", "2024", "2025-02-01")], name="补报.csv"),
+            {"补报.csv"},
+        ),
+    ]
+    steps = [(change, {f if "/" in f else f"{Y}/filings/{f}" for f in names}) for change, names in filings]
+    _replay(paths, rules, "filings", steps, restaged, tmp_path / "filings")
+
+    restaged.clear()
+    documents = [
+        (
+            lambda: write_normative(
+                raw,
+                Y,
+                [document, ("不存在的单位", "关于Z的通知", "", "2024-06-01", "", "否")],
+                name="清丰县.csv",
+            ),
+            {"清丰县.csv"},
+        ),
+        ((raw / f"{Y}/normative_docs/范县.csv").unlink, {"范县.csv"}),
+    ]
+    steps = [(change, {f"{Y}/normative_docs/{f}" for f in names}) for change, names in documents]
+    _replay(paths, rules, "normative_docs", steps, restaged, tmp_path / "documents")

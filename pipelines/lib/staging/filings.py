@@ -23,7 +23,10 @@ def stage_filings(
     registry: UnitRegistry,
     years: list[int],
     loaded_at: datetime,
+    only: list[str] | None = None,
 ) -> dict[str, StagedTable]:
+    """The tables, made from every current file, or from the files `only` names (a row is weighed
+    against no other file's: a file staged alone makes the rows staging every file makes of it)."""
     names = "、".join(f.name for f in rules.filing_requirements.values())
 
     def stage_rows(con: duckdb.DuckDBPyConnection, report: Report, year: int) -> pa.Table:
@@ -58,7 +61,7 @@ def stage_filings(
         finally:
             con.unregister("report_types")
 
-    report, staged = stage_ledger(con, "filings", registry, years, loaded_at, stage_rows, COLUMNS)
+    report, staged = stage_ledger(con, "filings", registry, years, loaded_at, stage_rows, COLUMNS, only)
     return {
         "stg_filings": staged,
         "stg_filing_files": report.files_frame(),

@@ -10,9 +10,13 @@ every file is staged again.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import duckdb
 import pandas as pd
 import pyarrow as pa
+
+from pipelines.lib.staging.common import StagedTable
 
 _SIGNATURES = """
     select r.path as file,
@@ -45,6 +49,20 @@ def changed_files(con: duckdb.DuckDBPyConnection, raw_kind: str, table: str) -> 
             {"kind": raw_kind},
         ).fetchall()
     ]
+
+
+def alone(
+    stage: Callable[..., Mapping[str, StagedTable]],
+) -> Callable[..., tuple[Mapping[str, StagedTable], list[str]]]:
+    """The stager of changed files for a kind whose rows are weighed against no other file's: the
+    changed files staged alone (`stage` given `only`), and those files."""
+
+    def restage(
+        con: duckdb.DuckDBPyConnection, rules, registry, years: list[int], loaded_at, changed: list[str]
+    ) -> tuple[Mapping[str, StagedTable], list[str]]:
+        return stage(con, rules, registry, years, loaded_at, only=changed), changed
+
+    return restage
 
 
 def weighed_with(

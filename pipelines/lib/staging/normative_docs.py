@@ -22,13 +22,19 @@ def stage_normative_docs(
     registry: UnitRegistry,
     years: list[int],
     loaded_at: datetime,
+    only: list[str] | None = None,
 ) -> dict[str, StagedTable]:
+    """The tables, made from every current file, or from the files `only` names (a row is weighed
+    against no other file's: a file staged alone makes the rows staging every file makes of it)."""
+
     def stage_rows(con: duckdb.DuckDBPyConnection, report: Report, year: int) -> pa.Table:
         return con.sql(
             f"select {', '.join(COLUMNS)} from ledger_rows where counted and not rejected order by seq"
         ).to_arrow_table()
 
-    report, staged = stage_ledger(con, "normative_docs", registry, years, loaded_at, stage_rows, COLUMNS)
+    report, staged = stage_ledger(
+        con, "normative_docs", registry, years, loaded_at, stage_rows, COLUMNS, only
+    )
     return {
         "stg_normative_docs": staged,
         "stg_normative_doc_files": report.files_frame(),
