@@ -3,7 +3,8 @@ whatever folder it came in).
 
 One asset per table, each declaring what it reads; one step writes them all, staging the kinds side by
 side (pipelines/lib/pipeline.py: stage_kinds), as the kinds do not read each other's tables. A kind
-whose inputs have not changed since its tables were made is not staged again.
+whose inputs have not changed since its tables were made is not staged again; one whose files alone
+changed stages those files and the files they are weighed against (pipeline.RESTAGING).
 """
 
 import dagster as dg

@@ -4,7 +4,8 @@ A step's fingerprint hashes the content of every table it declares as a dependen
 rows: order does not matter), the code that computes it and anything else it is given; it is kept as
 the comment of each table the step owns, written in the transaction that writes them, so it can never
 describe other rows than the ones stored. A re-run on unchanged files then stages nothing, and a
-changed file restages only its own kind.
+changed file restages only its own kind (and, while the kind's context is the same, only the files
+it is weighed against: pipelines/lib/staging/inputs.py).
 """
 
 from __future__ import annotations

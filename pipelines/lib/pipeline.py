@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
 
 import duckdb
@@ -143,15 +144,26 @@ STAGERS: dict[str, StageKind] = {
     "normative_docs": normative_docs.stage_normative_docs,
     "rectifications": rectifications.stage_rectifications,
 }
-# Kinds that can stage changed files alone: kind → (the stager of changed files, which gives their rows
-# and the files whose rows they replace; the table of what the kind's tables were made from, file by
-# file: pipelines/lib/staging/inputs.py).
-RestageKind = Callable[..., tuple[Mapping[str, common.StagedTable], list[str]]]
-RESTAGERS: dict[str, tuple[RestageKind, str]] = {
-    "score_sheets": (score_sheets.restage_score_sheets, "stg_score_sheet_inputs"),
-    "meetings": (meetings.restage_meetings, "stg_meeting_inputs"),
-    "filings": (inputs.alone(filings.stage_filings), "stg_filing_inputs"),
-    "normative_docs": (inputs.alone(normative_docs.stage_normative_docs), "stg_normative_doc_inputs"),
+
+
+@dataclass(frozen=True)
+class Restaging:
+    """How a kind stages changed files alone (pipelines/lib/staging/inputs.py)."""
+
+    inputs: str  # the table of what the kind's tables were made from, file by file
+    groups: str | None = None  # the table whose rows say which group each file's rows are in
+    columns: tuple[str, ...] = ()  # a group: the rows a row is weighed against; none: no other file's
+
+
+RESTAGING = {
+    # a sheet is weighed against the other sheets of its unit, role and year: the newest counts
+    "score_sheets": Restaging("stg_score_sheet_inputs", "stg_score_sheet_files", ("year", "unit_id", "role")),
+    # a meeting against the meetings of its unit counted in the same year: a repeat counts once
+    "meetings": Restaging("stg_meeting_inputs", "stg_meetings", ("year", "unit_id")),
+    "filings": Restaging("stg_filing_inputs"),
+    "normative_docs": Restaging("stg_normative_doc_inputs"),
+    # not rectifications: a problem several ledgers list counts once, as the newest states it, and a
+    # ledger whose rows all lost is in no staged table, so what it is weighed against cannot be read
 }
 
 
@@ -165,10 +177,10 @@ def stage_kind(
 ) -> dict[str, int]:
     """One input kind's stg_* tables (`owns`), every year at once, made from the tables in `reads` (the
     asset's declared dependencies); nothing is done when those inputs, as far as they concern this kind,
-    and the years present are what the tables were last made from. A kind of RESTAGERS whose context
+    and the years present are what the tables were last made from. A kind of RESTAGING whose context
     (what it reads but the files, and the years) is the same stages only the files that changed and
-    those weighed against them. `registry` gives the unit registry (stg_units) read through a
-    connection."""
+    those weighed against them, and replaces their rows. `registry` gives the unit registry
+    (stg_units) read through a connection."""
     raw_kind = ingest.KIND_FOLDERS.get(kind)  # None: the files that are not read (other_files)
     with work_connection(paths) as con:
         years = common.years_present(con)
@@ -187,20 +199,26 @@ def stage_kind(
         unit_registry = registry(con)
         frames: Mapping[str, common.StagedTable]
         files: list[str] | None = None  # the files whose rows are replaced; None: all
-        restager, inputs_table = RESTAGERS.get(kind, (None, ""))
+        restaging = RESTAGING.get(kind)
         changed = (
-            inputs.changed_files(con, str(raw_kind), inputs_table)
-            if restager is not None and fingerprints.same_context(con, owns, context)
+            inputs.changed_files(con, str(raw_kind), restaging.inputs)
+            if restaging is not None and fingerprints.same_context(con, owns, context)
             else []
         )
-        if restager is not None and changed:
-            frames, files = restager(con, rules, unit_registry, years, utc_now(), changed)
-        elif kind == "other_files":
+        if kind == "other_files":
             frames = other_files.stage_other_files(con, years, utc_now())
+        elif restaging is not None and changed:
+            files = changed
+            if restaging.groups is not None:  # a changed file's new groups: staged alone first
+                alone = STAGERS[kind](con, rules, unit_registry, years, utc_now(), only=changed)
+                files = inputs.weighed_with(
+                    con, changed, alone[restaging.groups], restaging.groups, restaging.columns
+                )
+            frames = STAGERS[kind](con, rules, unit_registry, years, utc_now(), only=files)
         else:  # every file: the context changed, or (the safety net) no file's signature did
             frames = STAGERS[kind](con, rules, unit_registry, years, utc_now())
-        if restager is not None:
-            frames = {**frames, inputs_table: inputs.signatures(con, str(raw_kind), files)}
+        if restaging is not None:
+            frames = {**frames, restaging.inputs: inputs.signatures(con, str(raw_kind), files)}
         issues = {}
         for table, frame in frames.items():
             if table.endswith("_issues"):

@@ -867,14 +867,12 @@ def _sha(path: Path) -> str:
 
 
 def _with_a_duplicate_task_row(monkeypatch) -> None:
-    """Make score-sheet staging write one task row twice, as a defect would (staging every file, or
-    the changed files alone)."""
+    """Make score-sheet staging write one task row twice, as a defect would."""
     import pyarrow as pa
 
     from pipelines.lib import pipeline
-    from pipelines.lib.staging import score_sheets
 
-    real = score_sheets.stage_score_sheets
+    real = pipeline.STAGERS["score_sheets"]
 
     def stage_with_duplicate(*args, **kwargs):
         frames = real(*args, **kwargs)
@@ -882,7 +880,6 @@ def _with_a_duplicate_task_row(monkeypatch) -> None:
         frames["stg_task_scores"] = pa.concat_tables([rows, rows.slice(0, 1)])
         return frames
 
-    monkeypatch.setattr(score_sheets, "stage_score_sheets", stage_with_duplicate)
     monkeypatch.setitem(pipeline.STAGERS, "score_sheets", stage_with_duplicate)
 
 

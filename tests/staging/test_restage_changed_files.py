@@ -80,14 +80,14 @@ def _staged_whole(paths: Paths, rules: Rulebook, kind: str, root: Path) -> dict[
 def restaged(monkeypatch) -> list[list[str]]:
     """The files each restaging of changed files replaced the rows of, one list per restaging."""
     calls: list[list[str]] = []
-    for kind, (real, table) in pipeline.RESTAGERS.items():
+    real = pipeline._replace_all
 
-        def spy(*args, _real=real, **kwargs):
-            frames, files = _real(*args, **kwargs)
+    def spy(con, frames, stamp=None, context=None, files=None):
+        if files is not None:
             calls.append(files)
-            return frames, files
+        return real(con, frames, stamp, context, files)
 
-        monkeypatch.setitem(pipeline.RESTAGERS, kind, (spy, table))
+    monkeypatch.setattr(pipeline, "_replace_all", spy)
     return calls
 
 

@@ -10,13 +10,11 @@ every file is staged again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Sequence
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
-
-from pipelines.lib.staging.common import StagedTable
 
 _SIGNATURES = """
     select r.path as file,
@@ -51,33 +49,19 @@ def changed_files(con: duckdb.DuckDBPyConnection, raw_kind: str, table: str) -> 
     ]
 
 
-def alone(
-    stage: Callable[..., Mapping[str, StagedTable]],
-) -> Callable[..., tuple[Mapping[str, StagedTable], list[str]]]:
-    """The stager of changed files for a kind whose rows are weighed against no other file's: the
-    changed files staged alone (`stage` given `only`), and those files."""
-
-    def restage(
-        con: duckdb.DuckDBPyConnection, rules, registry, years: list[int], loaded_at, changed: list[str]
-    ) -> tuple[Mapping[str, StagedTable], list[str]]:
-        return stage(con, rules, registry, years, loaded_at, only=changed), changed
-
-    return restage
-
-
 def weighed_with(
     con: duckdb.DuckDBPyConnection,
     changed: list[str],
     staged: pd.DataFrame | pa.Table,
     table: str,
-    columns: list[str],
+    columns: Sequence[str],
 ) -> list[str]:
     """The changed files and every file weighed against one of them: a file with rows in `table` in a
     group (`columns`: a unit, role and year; a unit and year) of a changed file's rows, as they are now
     (`staged`: the changed files' rows staged alone) or were when `table` was made; and so on, until
     the files and their groups hold each other. A row with a null in its group is weighed against none."""
-    frame = staged if isinstance(staged, pd.DataFrame) else staged.select(columns).to_pandas()
-    groups = pa.Table.from_pandas(frame[columns].dropna().drop_duplicates(), preserve_index=False)
+    frame = staged if isinstance(staged, pd.DataFrame) else staged.select(list(columns)).to_pandas()
+    groups = pa.Table.from_pandas(frame[list(columns)].dropna().drop_duplicates(), preserve_index=False)
     names = ", ".join(columns)
     on = " and ".join(f"g.{c} = t.{c}" for c in columns)
     files = set(changed)

@@ -11,7 +11,6 @@ from pipelines.lib.names import UnitRegistry
 from pipelines.lib.records import WARNING
 from pipelines.lib.rulebook import Rulebook
 from pipelines.lib.schema import source_tables
-from pipelines.lib.staging import inputs
 from pipelines.lib.staging.common import Report, StagedTable
 from pipelines.lib.staging.ledgers import row_issues, stage_ledger
 
@@ -122,24 +121,3 @@ def stage_meetings(
         "stg_meeting_files": report.files_frame(),
         "stg_meeting_issues": report.issues_table(),
     }
-
-
-def restage_meetings(
-    con: duckdb.DuckDBPyConnection,
-    rules: Rulebook,
-    registry: UnitRegistry,
-    years: list[int],
-    loaded_at: datetime,
-    changed: list[str],
-) -> tuple[dict[str, StagedTable], list[str]]:
-    """The tables' rows of the `changed` files (added, removed or corrected since the tables were
-    made), and those files: what staging every file would make of them.
-
-    A meeting is weighed only against the meetings of its unit counted in the same year (a repeat
-    counts once, at its first listing), so the changed files are staged again together with every file
-    that has, or had, a meeting of such a unit and year, and the rows of those files alone are
-    replaced. A row's unit and year are read from the meetings table (a file that did not change
-    resolves as it did), but for a changed file's new rows, which are resolved here."""
-    staged = stage_meetings(con, rules, registry, years, loaded_at, only=changed)["stg_meetings"]
-    files = inputs.weighed_with(con, changed, staged, "stg_meetings", ["year", "unit_id"])
-    return stage_meetings(con, rules, registry, years, loaded_at, only=files), files

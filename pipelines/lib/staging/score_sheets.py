@@ -14,7 +14,7 @@ from pipelines.lib.names import Unit, UnitRegistry
 from pipelines.lib.records import ERROR, WARNING
 from pipelines.lib.rulebook import Rulebook, RulebookError
 from pipelines.lib.schema import source_tables
-from pipelines.lib.staging import inputs, scoring
+from pipelines.lib.staging import scoring
 from pipelines.lib.staging.common import Report, StagedTable, file_frame, parse_issues, sheet_meta
 
 KIND = "score_sheet"
@@ -44,27 +44,6 @@ def stage_score_sheets(
         "stg_score_sheet_files": stager.report.files_frame(),
         "stg_score_sheet_issues": stager.report.issues_table(),
     }
-
-
-def restage_score_sheets(
-    con: duckdb.DuckDBPyConnection,
-    rules: Rulebook,
-    registry: UnitRegistry,
-    years: list[int],
-    loaded_at: datetime,
-    changed: list[str],
-) -> tuple[dict[str, StagedTable], list[str]]:
-    """The tables' rows of the `changed` files (added, removed or corrected since the tables were
-    made), and those files: what staging every file would make of them.
-
-    A sheet is weighed only against the other sheets of its unit, role and year (the newest counts;
-    the others are kept as superseded), so the changed files are staged again together with every
-    file that has, or had, a sheet of the same unit, role and year, and the rows of those files alone
-    are replaced. Each file's unit, role and year are read from the files table (a file that did not
-    change resolves as it did), but for a changed file's new content, which is resolved here."""
-    staged = stage_score_sheets(con, rules, registry, years, loaded_at, only=changed)["stg_score_sheet_files"]
-    files = inputs.weighed_with(con, changed, staged, "stg_score_sheet_files", ["year", "unit_id", "role"])
-    return stage_score_sheets(con, rules, registry, years, loaded_at, only=files), files
 
 
 class _Stager:
