@@ -33,7 +33,7 @@ from pipelines.lib.parsing import (
     parsed_batch,
 )
 from pipelines.lib.records import Issue, ParsedFile
-from pipelines.lib.warehouse import transaction, utc_now
+from pipelines.lib.warehouse import one_row, transaction, utc_now
 
 # Bump when any parser's output changes: cached results of older parsers are then re-parsed.
 PARSER_VERSION = 5
@@ -251,19 +251,24 @@ class ParseStats:
     rows_parsed: int = 0
 
 
-def refresh_parse_cache(
-    con: duckdb.DuckDBPyConnection, raw_dir: Path, files: list[RawFile], workers: int = 2
-) -> ParseStats:
-    """Parse every (content, kind) not yet in the cache; store records, issues and file meta."""
-    stats = ParseStats(files_seen=len(files))
-    wanted = {(f.sha256, str(f.kind)): f for f in files if f.kind}
-    cached = set(
-        con.execute(
-            "select sha256, kind from parsed_files where parser_version = ?", [PARSER_VERSION]
-        ).fetchall()
+def refresh_parse_cache(con: duckdb.DuckDBPyConnection, raw_dir: Path, workers: int = 2) -> ParseStats:
+    """Parse every (content, kind) of the listing (raw_files) not yet in the cache; store records,
+    issues and file meta. The contents to parse are found in SQL: a nation's 119,424 files made into
+    Python objects to find the few not parsed yet cost 0.5 s of every run."""
+    seen, contents = one_row(
+        con, "select count(*), count(distinct (sha256, kind)) from raw_files where kind is not null"
     )
-    todo = {key: f for key, f in wanted.items() if key not in cached}
-    stats.files_cached = len(wanted) - len(todo)
+    stats = ParseStats(files_seen=seen)
+    todo = {  # a content under several names: read from its last name
+        (sha, kind): RawFile(path, kind, year, size, mtime, sha)
+        for path, kind, year, size, mtime, sha in con.execute(
+            "select path, kind, folder_year, size, mtime_ns, sha256 from raw_files r where kind is not null "
+            "and not exists (select 1 from parsed_files p where p.sha256 = r.sha256 and p.kind = r.kind "
+            "and p.parser_version = ?) order by path",
+            [PARSER_VERSION],
+        ).fetchall()
+    }
+    stats.files_cached = contents - len(todo)
     unchanged = f"（另有 {stats.files_cached} 个未变，不再解析）" if stats.files_cached else ""
     progress.expect(len(todo), f"解析文件{unchanged}")
     ready = _parsed_ahead(raw_dir, set(todo))

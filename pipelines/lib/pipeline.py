@@ -81,14 +81,7 @@ def scan_raw_files(paths: Paths) -> dict[str, int]:
 def parse_raw_files(paths: Paths, workers: int = 2) -> dict[str, int]:
     """The parse cache: every (content, kind) of the listing parsed once, in isolated processes."""
     with work_connection(paths) as con:
-        files = [
-            ingest.RawFile(path, kind, year, size, mtime, sha)
-            for path, kind, year, size, mtime, sha in con.execute(
-                "select path, kind, folder_year, size, mtime_ns, sha256 from raw_files "
-                "where kind is not null order by path"
-            ).fetchall()
-        ]
-        stats = ingest.refresh_parse_cache(con, paths.raw_dir, files, workers=workers)
+        stats = ingest.refresh_parse_cache(con, paths.raw_dir, workers=workers)
     return {
         "files_parsed": stats.files_parsed,
         "files_cached": stats.files_cached,
