@@ -6,6 +6,7 @@ import csv
 import os
 from pathlib import Path
 
+import duckdb
 from openpyxl import Workbook
 
 from pipelines.lib import pipeline
@@ -247,3 +248,13 @@ def ready_to_stage(tmp_path: Path) -> tuple[Paths, Rulebook]:
     pipeline.write_rulebook(paths, rules)
     pipeline.stage_registry(paths, rules)
     return paths, rules
+
+
+def rows_without_times(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """A table's rows as sorted text, without its timestamps (when a run staged or parsed them)."""
+    kept = [
+        name
+        for name, kind in con.execute(f"select column_name, column_type from (describe {table})").fetchall()
+        if not kind.startswith("TIMESTAMP")
+    ]
+    return sorted(map(repr, con.execute(f"select {', '.join(kept)} from {table}").fetchall()))

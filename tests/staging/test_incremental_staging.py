@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import duckdb
-from builders import city_units, losing, write_meetings, write_score_sheet, write_units
+from builders import city_units, losing, rows_without_times, write_meetings, write_score_sheet, write_units
 from conftest import run_fazhi
 
 from pipelines.defs.staging import KINDS, kind_deps
@@ -122,17 +122,7 @@ def _staged_tables(work_db: Path) -> dict[str, list[str]]:
                 "select table_name from duckdb_tables() where table_name like 'stg_%'"
             ).fetchall()
         ]
-        rows = {}
-        for table in tables:
-            kept = [
-                name
-                for name, kind in con.execute(
-                    f"select column_name, column_type from (describe {table})"
-                ).fetchall()
-                if not kind.startswith("TIMESTAMP")
-            ]
-            rows[table] = sorted(map(repr, con.execute(f"select {', '.join(kept)} from {table}").fetchall()))
-        return rows
+        return {table: rows_without_times(con, table) for table in tables}
     finally:
         con.close()
 

@@ -15,6 +15,7 @@ from builders import (
     city_units,
     losing,
     ready_to_stage,
+    rows_without_times,
     write_corrupt,
     write_filings,
     write_meetings,
@@ -50,17 +51,7 @@ def _stage(paths: Paths, rules: Rulebook, kind: str) -> None:
 def _tables(work_db: Path, kind: str) -> dict[str, list[str]]:
     """The kind's tables' rows (as sorted text), without the time each was loaded at."""
     with duckdb.connect(str(work_db), read_only=True) as con:
-        out = {}
-        for table in KINDS[kind][0]:
-            kept = [
-                name
-                for name, kind in con.execute(
-                    f"select column_name, column_type from (describe {table})"
-                ).fetchall()
-                if not kind.startswith("TIMESTAMP")
-            ]
-            out[table] = sorted(map(repr, con.execute(f"select {', '.join(kept)} from {table}").fetchall()))
-        return out
+        return {table: rows_without_times(con, table) for table in KINDS[kind][0]}
 
 
 def _staged_whole(paths: Paths, rules: Rulebook, kind: str, root: Path) -> dict[str, list[str]]:
