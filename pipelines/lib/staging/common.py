@@ -180,7 +180,7 @@ _NULLABLE = {
 }
 
 
-def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
+def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> pd.DataFrame:
     """A query's rows as the DataFrame DuckDB's `.df()` gives for the column types staging reads (text,
     integers, doubles, booleans, dates, timestamps), made through Arrow: `.df()` makes a Python string
     of every text first, which for a nation year's meeting rows costs seconds more than the query."""
@@ -196,14 +196,21 @@ def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = 
     return frame
 
 
+def of_files(only: list[str] | None) -> tuple[str, dict[str, list[str]]]:
+    """The condition that limits a query of `raw_files r` to the files `only` names (`and …`, with its
+    parameter `$only`), or none when `only` is None: staging every file, or the changed files alone."""
+    return ("", {}) if only is None else (" and r.path in (select unnest($only))", {"only": only})
+
+
 def file_frame(con: duckdb.DuckDBPyConnection, kind: str, only: list[str] | None = None) -> pd.DataFrame:
     """The current files of a kind with their parse result (of the files `only` names, if given)."""
+    limited, params = of_files(only)
     frame = query_frame(
         con,
         "select r.path as file, r.sha256, r.folder_year, r.mtime_ns, p.meta, p.rows_read, p.error_code, "
         "p.error_message from raw_files r join parsed_files p on p.sha256 = r.sha256 and p.kind = r.kind "
-        f"where r.kind = ? {'' if only is None else 'and r.path in (select unnest(?))'} order by r.path",
-        [kind] if only is None else [kind, only],
+        f"where r.kind = $kind{limited} order by r.path",
+        {"kind": kind, **params},
     )
     # DuckDB hands a NULL in a text column that also holds text to pandas as NaN, which is truthy:
     # without this, one unreadable file would make every other file of its kind look unreadable too.

@@ -16,6 +16,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from pipelines.lib.staging.common import of_files
+
 _SIGNATURES = """
     select r.path as file,
            md5(to_json({'sha256': r.sha256, 'folder_year': r.folder_year, 'mtime_ns': r.mtime_ns,
@@ -26,11 +28,10 @@ _SIGNATURES = """
     where r.kind = $kind"""
 
 
-def signatures(con: duckdb.DuckDBPyConnection, raw_kind: str, files: list[str] | None = None) -> pa.Table:
-    """Each current file of the kind (of `files`, if given) and its signature."""
-    only = "" if files is None else " and r.path in (select unnest($files))"
-    params: dict[str, object] = {"kind": raw_kind} | ({} if files is None else {"files": files})
-    return con.sql(_SIGNATURES + only, params=params).to_arrow_table()
+def signatures(con: duckdb.DuckDBPyConnection, raw_kind: str, only: list[str] | None = None) -> pa.Table:
+    """Each current file of the kind (of the files `only` names, if given) and its signature."""
+    limited, params = of_files(only)
+    return con.sql(_SIGNATURES + limited, params={"kind": raw_kind, **params}).to_arrow_table()
 
 
 def changed_files(con: duckdb.DuckDBPyConnection, raw_kind: str, table: str) -> list[str]:
@@ -61,30 +62,21 @@ def weighed_with(
     (`staged`: the changed files' rows staged alone) or were when `table` was made; and so on, until
     the files and their groups hold each other. A row with a null in its group is weighed against none."""
     frame = staged if isinstance(staged, pd.DataFrame) else staged.select(list(columns)).to_pandas()
-    groups = pa.Table.from_pandas(frame[list(columns)].dropna().drop_duplicates(), preserve_index=False)
     names = ", ".join(columns)
+    known = " and ".join(f"{c} is not null" for c in columns)
     on = " and ".join(f"g.{c} = t.{c}" for c in columns)
-    files = set(changed)
-    while True:
-        con.register("weighed_groups", groups)
-        try:
-            groups = con.sql(
-                f"select {names} from weighed_groups union select {names} from {table} "
-                f"where file in (select unnest($files)) and {' and '.join(f'{c} is not null' for c in columns)}",
-                params={"files": sorted(files)},
-            ).to_arrow_table()
-        finally:
-            con.unregister("weighed_groups")
-        con.register("weighed_groups", groups)
-        try:
-            more = {
-                file
-                for (file,) in con.execute(
-                    f"select distinct t.file from {table} t join weighed_groups g on {on}"
-                ).fetchall()
-            } - files
-        finally:
-            con.unregister("weighed_groups")
-        if not more:
-            return sorted(files)
-        files |= more
+    # the groups of `files`: the changed files' new ones, and every group their rows are in in `table`
+    weighed = f"""with groups as (select {names} from changed_groups
+                                  union select {names} from {table} where file in (select unnest($files)) and {known})
+                  select distinct t.file from {table} t join groups g on {on}"""
+    con.register(
+        "changed_groups",
+        pa.Table.from_pandas(frame[list(columns)].dropna().drop_duplicates(), preserve_index=False),
+    )
+    try:
+        files = set(changed)
+        while more := {file for (file,) in con.execute(weighed, {"files": sorted(files)}).fetchall()} - files:
+            files |= more
+        return sorted(files)
+    finally:
+        con.unregister("changed_groups")

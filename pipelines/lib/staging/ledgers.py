@@ -28,7 +28,7 @@ import pyarrow as pa
 from pipelines.lib.names import Resolution, UnitRegistry
 from pipelines.lib.parsing import RECORD_COLUMNS, RECORD_TABLES
 from pipelines.lib.records import ERROR
-from pipelines.lib.staging.common import Report, file_frame, parse_issues
+from pipelines.lib.staging.common import Report, file_frame, of_files, parse_issues
 
 # kind → the column whose date decides a row's year (None: the row's 年度 column, else its folder's)
 DATE_COLUMN = {"meetings": "date", "filings": None, "normative_docs": "issued_date", "rectifications": None}
@@ -57,15 +57,15 @@ def stage_ledger(
     report = Report(loaded_at)
     staged: list[pa.Table] = []
     files = file_frame(con, kind, only)
-    of_files = "" if only is None else " and r.path in (select unnest($only))"
+    limited, params = of_files(only)
     if not files.empty:
         # Each unit text resolved once for every year; its unit, role and region joined to the rows.
         texts = [
             u
             for (u,) in con.execute(
                 f"select distinct t.unit from raw_files r join {RECORD_TABLES[kind]} t "
-                f"on t.sha256 = r.sha256 and t.kind = r.kind where r.kind = $kind{of_files}",
-                {"kind": kind} | ({} if only is None else {"only": only}),
+                f"on t.sha256 = r.sha256 and t.kind = r.kind where r.kind = $kind{limited}",
+                {"kind": kind, **params},
             ).fetchall()
             if u is not None
         ]
@@ -134,7 +134,7 @@ def _year_rows(con: duckdb.DuckDBPyConnection, kind: str, year: int, only: list[
         for c in ("sheet", "row", "parse_rejected", *RECORD_COLUMNS[kind])
         if c != "year" and c not in UNUSED_COLUMNS.get(kind, ())
     )
-    of_files = "" if only is None else " and r.path in (select unnest($only))"
+    limited, params = of_files(only)
     # `seq` numbers the (file, sheet) blocks in order and adds the row: the order of a sort by path,
     # sheet and row without sorting the rows themselves (a second at nation scale). `kind_rows` is read
     # twice, not kept: keeping it spilled to disk at nation scale (0.75 → 0.57 s for the meetings).
@@ -143,7 +143,7 @@ def _year_rows(con: duckdb.DuckDBPyConnection, kind: str, year: int, only: list[
         with kind_rows as not materialized (
             select r.path as file, r.folder_year, {row_year} as row_year, {parsed}
             from raw_files r join {RECORD_TABLES[kind]} t on t.sha256 = r.sha256 and t.kind = r.kind
-            where r.kind = $kind and (r.folder_year = $year or {row_year} = $year){of_files}),
+            where r.kind = $kind and (r.folder_year = $year or {row_year} = $year){limited}),
         blocks as (
             select file, sheet, row_number() over (order by file, sheet nulls first) as block
             from (select distinct file, sheet from kind_rows))
@@ -153,7 +153,7 @@ def _year_rows(con: duckdb.DuckDBPyConnection, kind: str, year: int, only: list[
         from kind_rows k
         join blocks b on b.file = k.file and b.sheet is not distinct from k.sheet
         left join ledger_units u on u.unit = k.unit""",
-        {"year": year, "kind": kind} | ({} if only is None else {"only": only}),
+        {"year": year, "kind": kind, **params},
     )
 
 
