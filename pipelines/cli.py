@@ -44,6 +44,7 @@ def _years(text: str | None) -> list[int] | None:
 # Errors of ours whose message is already a sentence for the person (Chinese, no internals).
 _PLAIN_ERRORS = {"InputError", "PublicationBlocked", "RunLocked"}
 EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 1, 2, 3
+EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl+C
 
 
 def _say(message: str) -> None:
@@ -610,6 +611,11 @@ def main(argv: list[str] | None = None) -> int:
     u = sub.add_parser("ui", help="启动 Dagster 界面和守护进程")
     u.add_argument("--port", type=int, default=3000)
 
+    sub.add_parser(
+        "runner",
+        help="常驻运行进程：本用户的 fazhi run 交由它执行，省去每次约 2 秒的启动（代码更新后自行停止）",
+    )
+
     from access import cli as users_cli
 
     users_cli.add_parser(sub)
@@ -638,6 +644,11 @@ def main(argv: list[str] | None = None) -> int:
             years = _years(args.years)
         except ValueError:
             parser.error(f"--years 格式不对：{args.years}（应为 2024、2021-2025 或 2021,2023）")
+        from pipelines.lib import runner
+
+        served = runner.delegate(sys.argv[1:] if argv is None else argv)
+        if served is not None:
+            return served
         return run_pipeline(
             args.raw,
             args.warehouse,
@@ -712,6 +723,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.command == "ui":
         return _dagster_ui(args.port)
+    if args.command == "runner":
+        from pipelines.lib.runner import serve_command
+
+        return serve_command()
     return 2
 
 
@@ -732,18 +747,16 @@ def _unforeseen(exc: Exception) -> int:
     return EXIT_FAILED
 
 
-def entry() -> NoReturn:
-    """The `fazhi` command: `main`, then an exit without the interpreter's teardown.
-
-    Tearing down the interpreter after a run takes over a second (measured: 1.4 s at the end of a
-    province run, three quarters of it the collector walking again and again the half a million
-    objects of Dagster, dbt and pandas that are about to go anyway). Everything of an ordinary exit
-    that leaves a trace still happens: other threads are waited for, the exit handlers run (logging,
-    temporary directories, the parse workers' server), the output is flushed. `main` itself, which
-    tests call in their own process, returns as before; there an error no command foresaw becomes a
-    sentence for the person, its details a file for an administrator."""
+def command(argv: list[str] | None = None) -> int:
+    """`main`, finished as a process ends: an error no command foresaw becomes a sentence for the
+    person (its details a file for an administrator), Ctrl+C a sentence too, other threads are waited
+    for, the exit handlers run (logging, temporary directories, the parse workers' server) and the
+    output is flushed. What `entry` runs, and a runner's child (pipelines/lib/runner.py)."""
     try:
-        code = main()
+        code = main(argv)
+    except KeyboardInterrupt:
+        _say("已中断：本次运行未完成，已发布的数据仍是最后一次完整发布的版本。")
+        code = EXIT_INTERRUPTED
     except Exception as exc:
         code = _unforeseen(exc)
     for thread in threading.enumerate():
@@ -753,7 +766,17 @@ def entry() -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe or stream: nothing to keep
             stream.flush()
-    os._exit(code)
+    return code
+
+
+def entry() -> NoReturn:
+    """The `fazhi` command: `command`, then an exit without the interpreter's teardown.
+
+    Tearing down the interpreter after a run takes over a second (measured: 1.4 s at the end of a
+    province run, three quarters of it the collector walking again and again the half a million
+    objects of Dagster, dbt and pandas that are about to go anyway). `main` itself, which tests call
+    in their own process, returns as before."""
+    os._exit(command())
 
 
 if __name__ == "__main__":

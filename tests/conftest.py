@@ -175,5 +175,12 @@ def access_dir(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _runs_in_their_own_process(monkeypatch):
+    """A `fazhi run` a test starts runs in its own process, even with a `fazhi runner` up on this
+    machine; tests of the runner name their own (pipelines/lib/runner.py)."""
+    monkeypatch.setenv("FAZHI_RUNNER", "off")
+
+
+@pytest.fixture(autouse=True)
 def _access(access_dir, monkeypatch):
     monkeypatch.setenv("FAZHI_ACCESS_DIR", str(access_dir))
