@@ -155,9 +155,11 @@ def _wait(conn: socket.socket, pid: int, later: list[dict], rest: bytes) -> int:
             later, rest = _lines(conn, rest)
         return int(next(m["exit"] for m in later if "exit" in m))
     except (OSError, EOFError, ValueError):
-        # The child died without a word (killed): what is served is unchanged, as for a killed run.
+        # The child died without a word (killed). Publication swaps whole files: what is served is
+        # this run's complete publication or the one before, never half of one.
         print(
-            "运行进程意外结束（可能被系统终止），本次未完成；已发布的数据仍是最后一次完整发布的版本。",
+            "运行进程意外结束（可能被系统终止）。已发布的数据要么是本次运行完整发布的，要么仍是上一次发布的，"
+            "不会只发布一半；请查看发布时间，必要时重新运行。",
             file=sys.stderr,
         )
         return 1

@@ -285,3 +285,16 @@ def test_the_runner_runs_fazhi_run_and_nothing_else(started, tmp_path, monkeypat
         conn.settimeout(30)
         assert conn.recv(100) == b""  # closed without an answer
     assert started.served() == []
+
+
+def test_a_served_run_killed_at_publication_says_so_and_the_last_publication_stays(started, office, tmp_path):
+    warehouse = tmp_path / "marts" / "fazhi.duckdb"
+    assert _run(office, warehouse, started.env(), "--quiet").returncode == 0
+    published = warehouse.stat().st_mtime_ns
+    write_score_sheet(office, 2024, "南乐县", "party", {1: 0})  # a corrected sheet: one task scored 0
+    done = _run(office, warehouse, dict(started.env(), FAZHI_CRASH_AT="publish.before_swap"), "--quiet")
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith("运行进程意外结束（可能被系统终止）。")
+    assert "Traceback" not in done.stderr
+    assert warehouse.stat().st_mtime_ns == published
+    assert len(started.served()) == 2
