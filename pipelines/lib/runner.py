@@ -172,11 +172,16 @@ def _wait(conn: socket.socket, pid: int, later: list[dict], rest: bytes) -> int:
 
 
 def warm_imports() -> None:
-    """Import what a `fazhi run` imports (pipelines/cli.py `_run_locked`), and nothing more."""
+    """Import what a `fazhi run` imports (pipelines/cli.py: its arguments, `_run_locked` and the
+    steps' own late imports), and nothing more."""
     import dagster  # noqa: F401
 
+    import access.cli  # noqa: F401
     import pipelines.definitions
+    import pipelines.lib.method
     import pipelines.lib.pipeline
+    import pipelines.lib.restatements
+    import pipelines.lib.rulebook_history
     import pipelines.lib.run_instance
     import pipelines.lib.stability  # noqa: F401 (the rank simulation's numpy and pandas)
     from pipelines import cli  # noqa: F401
@@ -227,7 +232,7 @@ def serve(
                 except (OSError, EOFError, ValueError):
                     continue
                 try:
-                    if request.get("argv", [None])[:1] != ["run"]:
+                    if request["argv"][:1] != ["run"]:
                         continue  # the runner runs `fazhi run`, nothing else
                     if stamp() != known:
                         with contextlib.suppress(OSError):
@@ -266,6 +271,16 @@ def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
         if not data:
             raise EOFError
         (request, *_), _rest = _lines(conn, data)
+        if not (
+            isinstance(request, dict)
+            and isinstance(request.get("argv"), list)
+            and all(isinstance(a, str) for a in request["argv"])
+            and isinstance(request.get("cwd"), str)
+            and isinstance(request.get("env"), dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in request["env"].items())
+            and isinstance(request.get("umask"), int)
+        ):
+            raise ValueError("not a request")
     except BaseException:
         for fd in fds:
             os.close(fd)
@@ -284,9 +299,8 @@ def _child(conn: socket.socket, request: dict, fds: list[int]) -> NoReturn:
     """Run the command as its `fazhi run` process would have, on its terminal, and send the exit code."""
     code = 1
     try:
-        os.setpgid(
-            0, 0
-        )  # a Ctrl+C at the runner's terminal is not the run's: its `fazhi run` forwards its own
+        # A Ctrl+C at the runner's terminal is not the run's: its `fazhi run` passes on its own.
+        os.setpgid(0, 0)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)

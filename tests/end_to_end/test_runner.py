@@ -274,17 +274,28 @@ def test_a_second_runner_of_the_same_name_does_not_start(started, tmp_path):
     assert started.proc.poll() is None
 
 
-def test_the_runner_runs_fazhi_run_and_nothing_else(started, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        {"argv": ["users", "list"], "env": {}, "umask": 0o22},  # not `fazhi run`
+        ["run"],  # not a request
+        {"argv": ["run"], "env": {"FAZHI_RAW_DIR": 1}, "umask": 0o22},  # an environment of texts only
+    ],
+)
+def test_the_runner_runs_fazhi_run_and_nothing_else(started, tmp_path, monkeypatch, request_line):
     monkeypatch.setenv("FAZHI_RUNNER", started.name)
     where = runner.address()
     assert where is not None
+    if isinstance(request_line, dict):
+        request_line["cwd"] = str(tmp_path)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.connect(where)
-        request = {"argv": ["users", "list"], "cwd": str(tmp_path), "env": {}, "umask": 0o22}
-        socket.send_fds(conn, [(json.dumps(request) + "\n").encode()], [0, 1, 2])
+        socket.send_fds(conn, [(json.dumps(request_line) + "\n").encode()], [0, 1, 2])
         conn.settimeout(30)
         assert conn.recv(100) == b""  # closed without an answer
     assert started.served() == []
+    with pytest.raises(subprocess.TimeoutExpired):  # and it is still serving
+        started.proc.wait(timeout=2)
 
 
 def test_a_served_run_killed_at_publication_says_so_and_the_last_publication_stays(started, office, tmp_path):
