@@ -70,12 +70,11 @@ def scan_raw_files(paths: Paths) -> dict[str, int]:
     if not paths.raw_dir.is_dir():
         raise InputError(f"报送文件目录不存在：{paths.raw_dir}。请检查路径（--raw 或 FAZHI_RAW_DIR）。")
     with work_connection(paths) as con:
-        files = ingest.listing(paths.raw_dir)
-        ingest.hash_files(con, paths.raw_dir, files)
+        listed = ingest.hash_files(con, paths.raw_dir, ingest.listing(paths.raw_dir))
         with transaction(con):
-            ingest.record_raw_files(con, files)
+            ingest.record_raw_files(con, listed)
             crashpoint("ingest.listed")
-    return {"files": len(files), "inputs": sum(f.kind is not None for f in files)}
+    return {"files": listed.num_rows, "inputs": listed.num_rows - listed["kind"].null_count}
 
 
 def parse_raw_files(paths: Paths, workers: int = 2) -> dict[str, int]:
