@@ -24,27 +24,23 @@ warm_ledger_s=… equal=yes`.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import io
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
 import openpyxl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.ingest import DATA, ROOT, YEAR, ensure_data, warm_page_cache
+from bench.ingest import DATA, ROOT, RUNNER, YEAR, ensure_data, started_runner, warm_page_cache
 from pipelines.lib.warehouse import table_differences
 
 FAZHI = str(ROOT / ".venv" / "bin" / "fazhi")
-RUNNER = "bench-correction"  # the bench's own runner (FAZHI_RUNNER), whatever else is up
 STAGING_FILES = {
     "score_sheets": "stg_score_sheet_files",
     "meetings": "stg_meeting_files",
@@ -158,35 +154,6 @@ def corrections(raw: Path, warehouse: Path, runner: bool) -> dict[str, float]:
         timings[label] = seconds
         print(f"corrected {what} → published in {seconds:.2f} s ({how}; restaged: {restaged})\n{out.strip()}")
     return timings
-
-
-@contextlib.contextmanager
-def started_runner() -> Iterator[Callable[[], int]]:
-    """`fazhi runner` up for the duration; yields a count of the runs it has served so far."""
-    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as log:
-        proc = subprocess.Popen(
-            [FAZHI, "runner"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=dict(os.environ, FAZHI_RUNNER=RUNNER),
-        )
-
-        def lines() -> list[str]:
-            log.seek(0)
-            return log.read().splitlines()
-
-        try:
-            deadline = time.monotonic() + 60
-            while not lines() and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if proc.poll() is not None or not lines():
-                raise SystemExit(f"fazhi runner did not start: {lines()}")
-            print(f"runner: {lines()[0]}")
-            yield lambda: sum("执行（进程" in line for line in lines())
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
 
 
 def main() -> None:
