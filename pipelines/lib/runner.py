@@ -191,6 +191,7 @@ def serve(
     *,
     on_ready: Callable[[], None] | None = None,
     on_run: Callable[[int, list[str]], None] | None = None,
+    on_end: Callable[[int, int], None] | None = None,
     stamp: Callable[[], str] = code_stamp,
 ) -> str:
     """Serve `fazhi run` requests until SIGTERM, SIGINT or SIGHUP, or until the code changes; why it
@@ -219,7 +220,10 @@ def serve(
         if on_ready:
             on_ready()
         while not stop:
-            _reap()
+            for pid, code in _reap():
+                if on_end:
+                    with contextlib.suppress(OSError):  # the runner's own output closed
+                        on_end(pid, code)
             if not select.select([listener], [], [], _POLL_S)[0]:
                 continue
             conn, _ = listener.accept()
@@ -288,11 +292,17 @@ def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
     return request, fds
 
 
-def _reap() -> None:
-    """Collect the children that ended (their exit codes went to their `fazhi run`)."""
+def _reap() -> list[tuple[int, int]]:
+    """The children that ended since the last look, collected: (pid, exit code; minus the signal
+    that ended one killed)."""
+    ended = []
     with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
+        while True:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if not pid:
+                break
+            ended.append((pid, os.waitstatus_to_exitcode(status)))
+    return ended
 
 
 def _child(conn: socket.socket, request: dict, fds: list[int]) -> NoReturn:
@@ -351,11 +361,15 @@ def serve_command() -> int:
     def ran(pid: int, argv: list[str]) -> None:
         print(f"{time.strftime('%H:%M:%S')} 执行（进程 {pid}）：fazhi {' '.join(argv)}", flush=True)
 
+    def ended(pid: int, code: int) -> None:
+        how = f"退出码 {code}" if code >= 0 else f"被信号 {-code} 终止"
+        print(f"{time.strftime('%H:%M:%S')} 结束（进程 {pid}）：{how}", flush=True)
+
     if address() is None:
         print(f"{ENV}=off：不启动常驻运行进程。", file=sys.stderr)
         return 2
     try:
-        why = serve(on_ready=ready, on_run=ran)
+        why = serve(on_ready=ready, on_run=ran, on_end=ended)
     except RunnerRunning:
         print("本安装已有一个常驻运行进程在为本用户服务，未再启动。", file=sys.stderr)
         return 1

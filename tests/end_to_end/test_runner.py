@@ -44,6 +44,16 @@ class Runner:
             if "执行（进程" in line
         ]
 
+    def ended(self, pid: int, within: float = 10) -> str:
+        """What the runner's log says of how its child `pid` ended (it looks every half second)."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            for line in self.log.read_text(encoding="utf-8").splitlines():
+                if f"结束（进程 {pid}）：" in line:
+                    return line.split("）：", 1)[1]
+            time.sleep(0.05)
+        return ""
+
 
 def _start(log: Path, name: str, command: list[str] | None = None) -> subprocess.Popen:
     with open(log, "w", encoding="utf-8") as out:
@@ -121,7 +131,8 @@ def test_a_served_run_speaks_on_the_command_s_own_output_with_its_exit_code(star
     summary = _run(office, tmp_path / "marts" / "fazhi.duckdb", started.env())
     assert summary.returncode == 0, summary.stderr
     assert "已发布" in summary.stdout and "Traceback" not in summary.stdout + summary.stderr
-    assert len(started.served()) == 2
+    usage, published = started.served()
+    assert (started.ended(usage), started.ended(published)) == ("退出码 2", "退出码 0")
 
 
 def _holding_the_lock(warehouse: Path) -> subprocess.Popen:
@@ -216,6 +227,7 @@ def test_a_served_run_ends_with_its_command_killed_outright(started, office, tmp
         client.kill()
         client.wait()
         assert _gone(child)
+        assert started.ended(child) == "被信号 9 终止"
     finally:
         holder.kill()
         holder.wait()
