@@ -308,6 +308,7 @@ def _reap() -> list[tuple[int, int]]:
 def _child(conn: socket.socket, request: dict, fds: list[int]) -> NoReturn:
     """Run the command as its `fazhi run` process would have, on its terminal, and send the exit code."""
     code = 1
+    finished = threading.Event()
     try:
         # A Ctrl+C at the runner's terminal is not the run's: its `fazhi run` passes on its own.
         os.setpgid(0, 0)
@@ -326,25 +327,27 @@ def _child(conn: socket.socket, request: dict, fds: list[int]) -> NoReturn:
         os.environ.update(request["env"], **{ENV: "off"})  # the child runs it, never hands it on
         conn.settimeout(None)
         _send(conn, {"pid": os.getpid()})
-        threading.Thread(target=_end_with_client, args=(conn,), daemon=True).start()
+        threading.Thread(target=_end_with_client, args=(conn, finished), daemon=True).start()
         from pipelines import cli
 
         code = cli.command(request["argv"])
     except BaseException:  # the client is gone, or its directory: nothing to run for
         code = 1
     finally:
+        finished.set()  # the client closes once it has the code: that is not it being killed
         with contextlib.suppress(OSError):
             _send(conn, {"exit": code})
         os._exit(code)
 
 
-def _end_with_client(conn: socket.socket) -> None:
+def _end_with_client(conn: socket.socket, finished: threading.Event) -> None:
     """The run ends with its `fazhi run`: killed outright (its signals it passes on), the run is too,
     as it would have been in that process."""
     with contextlib.suppress(OSError):
         while conn.recv(1):
             pass
-    os.kill(os.getpid(), signal.SIGKILL)
+    if not finished.is_set():
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def serve_command() -> int:

@@ -4,6 +4,7 @@ served by code older than the files (pipelines/lib/runner.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -135,7 +136,9 @@ def test_a_served_run_speaks_on_the_command_s_own_output_with_its_exit_code(star
     assert (started.ended(usage), started.ended(published)) == ("退出码 2", "退出码 0")
 
 
-def _holding_the_lock(warehouse: Path) -> subprocess.Popen:
+@contextlib.contextmanager
+def _lock_held(warehouse: Path) -> Iterator[None]:
+    """Another run holds the run lock for the duration."""
     code = textwrap.dedent(f"""
         import time
         from pathlib import Path
@@ -144,9 +147,13 @@ def _holding_the_lock(warehouse: Path) -> subprocess.Popen:
             print("held", flush=True)
             time.sleep(120)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-    return proc
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def _waiting_run(raw: Path, warehouse: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -186,51 +193,30 @@ def _gone(pid: int, within: float = 10) -> bool:
     return False
 
 
-def test_ctrl_c_stops_a_served_run_and_says_so(started, office, tmp_path):
+@pytest.mark.parametrize("served", [True, False], ids=["served", "in-its-own-process"])
+def test_ctrl_c_stops_a_run_and_says_so(served, office, tmp_path, request):
+    runner_up: Runner | None = request.getfixturevalue("started") if served else None
     warehouse = tmp_path / "marts" / "fazhi.duckdb"
-    holder = _holding_the_lock(warehouse)
-    try:
-        client = _waiting_run(office, warehouse, started.env())
-        child = _child(started)
+    with _lock_held(warehouse):
+        client = _waiting_run(office, warehouse, runner_up.env() if runner_up else dict(os.environ))
+        child = _child(runner_up) if runner_up else None
         client.send_signal(signal.SIGINT)
         _out, err = client.communicate(timeout=60)
-    finally:
-        holder.kill()
-        holder.wait()
     assert client.returncode == 130
     assert err.strip() == "已中断：本次运行未完成，已发布的数据仍是最后一次完整发布的版本。"
-    assert _gone(child)
-    assert not warehouse.exists()
-
-
-def test_ctrl_c_stops_a_run_in_its_own_process_with_the_same_sentence(office, tmp_path):
-    warehouse = tmp_path / "marts" / "fazhi.duckdb"
-    holder = _holding_the_lock(warehouse)
-    try:
-        client = _waiting_run(office, warehouse, dict(os.environ))
-        client.send_signal(signal.SIGINT)
-        _out, err = client.communicate(timeout=60)
-    finally:
-        holder.kill()
-        holder.wait()
-    assert client.returncode == 130
-    assert err.strip() == "已中断：本次运行未完成，已发布的数据仍是最后一次完整发布的版本。"
+    assert child is None or _gone(child)
     assert not warehouse.exists()
 
 
 def test_a_served_run_ends_with_its_command_killed_outright(started, office, tmp_path):
     warehouse = tmp_path / "marts" / "fazhi.duckdb"
-    holder = _holding_the_lock(warehouse)
-    try:
+    with _lock_held(warehouse):
         client = _waiting_run(office, warehouse, started.env())
         child = _child(started)
         client.kill()
         client.wait()
         assert _gone(child)
         assert started.ended(child) == "被信号 9 终止"
-    finally:
-        holder.kill()
-        holder.wait()
     assert not warehouse.exists()
 
 
