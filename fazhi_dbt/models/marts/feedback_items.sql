@@ -25,7 +25,8 @@ with context as (
     where year is not null and sheet is not null
     group by year, file, sheet
 ), row_units as (
-    -- a ledger row that was loaded knows its unit
+    -- a ledger row that was loaded knows its unit; only the rows an issue names are looked up (a
+    -- nation's ledgers hold millions of rows, their issues a fraction of them)
     select file, sheet, "row", min(unit_id) as unit_id
     from (
         select file, sheet, "row", unit_id from {{ source('staging', 'stg_meetings') }}
@@ -35,6 +36,10 @@ with context as (
         select file, sheet, "row", unit_id from {{ source('staging', 'stg_normative_docs') }}
         union all
         select file, sheet, "row", unit_id from {{ source('staging', 'stg_rectifications') }}
+    ) l
+    where exists (
+        select 1 from {{ ref('ingest_issues') }} i
+        where i.file = l.file and i.sheet is not distinct from l.sheet and i."row" = l."row"
     )
     group by file, sheet, "row"
 ), rejected as (
