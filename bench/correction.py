@@ -37,10 +37,9 @@ import duckdb
 import openpyxl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.ingest import DATA, ROOT, RUNNER, YEAR, ensure_data, started_runner, warm_page_cache
+from bench.ingest import DATA, FAZHI, RUNNER, YEAR, ensure_data, started_runner, warm_page_cache
 from pipelines.lib.warehouse import table_differences
 
-FAZHI = str(ROOT / ".venv" / "bin" / "fazhi")
 STAGING_FILES = {
     "score_sheets": "stg_score_sheet_files",
     "meetings": "stg_meeting_files",

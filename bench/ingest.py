@@ -36,6 +36,7 @@ import pandas as pd
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+FAZHI = str(ROOT / ".venv" / "bin" / "fazhi")
 DATA = ROOT / "bench" / "_data"
 YEAR = 2024
 
@@ -48,7 +49,7 @@ def ensure_data(scale: str, seed: int) -> Path:
         started = time.perf_counter()
         subprocess.run(
             [
-                str(ROOT / ".venv" / "bin" / "fazhi"),
+                FAZHI,
                 "generate",
                 "--out",
                 str(raw),
@@ -119,7 +120,7 @@ def run_pipeline(raw: Path, workdir: Path, runner: str = "off") -> tuple[float, 
     started = time.perf_counter()
     proc = subprocess.Popen(
         [
-            str(ROOT / ".venv" / "bin" / "fazhi"),
+            FAZHI,
             "run",
             "--raw",
             str(raw),
@@ -294,7 +295,7 @@ def run_pipeline_again(raw: Path, workdir: Path) -> tuple[float, int, str]:
     started = time.perf_counter()
     out = subprocess.run(
         [
-            str(ROOT / ".venv" / "bin" / "fazhi"),
+            FAZHI,
             "run",
             "--raw",
             str(raw),
@@ -319,7 +320,7 @@ def started_runner() -> Iterator[Callable[[], int]]:
     """`fazhi runner` named RUNNER up for the duration; yields a count of the runs it has served."""
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as log:
         proc = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "fazhi"), "runner"],
+            [FAZHI, "runner"],
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,

@@ -44,6 +44,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
+from pipelines.lib.services import STOP_SIGNALS
+
 # FAZHI_RUNNER: "off" — every `fazhi run` runs in its own process; a name — the runner of that name
 # (an install's runners and runs pair up by it; unset: "default"). Tests and benches use their own.
 ENV = "FAZHI_RUNNER"
@@ -142,13 +144,12 @@ def delegate(argv: list[str]) -> int | None:
 
 def _wait(conn: socket.socket, pid: int, later: list[dict], rest: bytes) -> int:
     """Wait for the child's exit code, passing on the signals that would have stopped this process."""
-    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
     def forward(signum: int, _frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
 
-    previous = {sig: signal.signal(sig, forward) for sig in forwarded}
+    previous = {sig: signal.signal(sig, forward) for sig in STOP_SIGNALS}
     conn.settimeout(None)
     try:
         while not any("exit" in m for m in later):
@@ -213,8 +214,7 @@ def serve(
         raise
     listener.listen(16)
     stop: list[int] = []
-    stops = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-    previous = {sig: signal.signal(sig, lambda signum, _frame: stop.append(signum)) for sig in stops}
+    previous = {sig: signal.signal(sig, lambda signum, _frame: stop.append(signum)) for sig in STOP_SIGNALS}
     why = "stopped"
     try:
         if on_ready:
@@ -312,9 +312,8 @@ def _child(conn: socket.socket, request: dict, fds: list[int]) -> NoReturn:
     try:
         # A Ctrl+C at the runner's terminal is not the run's: its `fazhi run` passes on its own.
         os.setpgid(0, 0)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_DFL)
+        for sig in STOP_SIGNALS:  # as a fresh process has them: Ctrl+C raises, the others end it
+            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
         for stream in (sys.stdout, sys.stderr):

@@ -20,7 +20,7 @@ import time
 import psutil
 
 _PR_SET_PDEATHSIG = 1
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # a service manager, Ctrl+C, a closed terminal
 
 
 def die_with_parent() -> None:  # runs in the child between fork and exec
@@ -38,7 +38,7 @@ def supervise(command: list[str], *, env: dict | None = None, cwd=None, grace: f
         preexec_fn=die_with_parent,  # noqa: PLW1509 (one prctl call, no locks taken)
     )
     stop: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, _frame: stop.append(signum)) for sig in _STOP_SIGNALS}
+    previous = {sig: signal.signal(sig, lambda signum, _frame: stop.append(signum)) for sig in STOP_SIGNALS}
     try:
         while child.poll() is None and not stop:
             time.sleep(0.2)
