@@ -44,6 +44,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
+from pipelines.cli import EXIT_FAILED, EXIT_USAGE
 from pipelines.lib.services import STOP_SIGNALS
 
 # FAZHI_RUNNER: "off" — every `fazhi run` runs in its own process; a name — the runner of that name
@@ -163,7 +164,7 @@ def _wait(conn: socket.socket, pid: int, later: list[dict], rest: bytes) -> int:
             "不会只发布一半；请查看发布时间，必要时重新运行。",
             file=sys.stderr,
         )
-        return 1
+        return EXIT_FAILED
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -307,7 +308,7 @@ def _reap() -> list[tuple[int, int]]:
 
 def _child(conn: socket.socket, request: dict, fds: list[int]) -> NoReturn:
     """Run the command as its `fazhi run` process would have, on its terminal, and send the exit code."""
-    code = 1
+    code = EXIT_FAILED
     finished = threading.Event()
     try:
         # A Ctrl+C at the runner's terminal is not the run's: its `fazhi run` passes on its own.
@@ -331,7 +332,7 @@ def _child(conn: socket.socket, request: dict, fds: list[int]) -> NoReturn:
 
         code = cli.command(request["argv"])
     except BaseException:  # the client is gone, or its directory: nothing to run for
-        code = 1
+        code = EXIT_FAILED
     finally:
         finished.set()  # the client closes once it has the code: that is not it being killed
         with contextlib.suppress(OSError):
@@ -369,12 +370,12 @@ def serve_command() -> int:
 
     if address() is None:
         print(f"{ENV}=off：不启动常驻运行进程。", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         why = serve(on_ready=ready, on_run=ran, on_end=ended)
     except RunnerRunning:
         print("本安装已有一个常驻运行进程在为本用户服务，未再启动。", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     if why == "stale":
         print(
             "代码或依赖已更新：常驻运行进程已停止，请重新启动（fazhi run 在此之前照常各自运行）。", flush=True
