@@ -70,28 +70,34 @@ class RawFile:
 def discover(raw_dir: Path) -> list[RawFile]:
     """Every file under raw_dir with the kind and year its location implies."""
     found: list[RawFile] = []
+    append, stat = found.append, os.stat
     root = str(raw_dir)
-    # Plain strings, not Path objects: a nation-scale year is ~100,000 files.
+    # Plain strings, not Path objects, and what a folder says worked out once for all its files: a
+    # nation-scale year is ~100,000 files in a few thousand folders.
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         folder = os.path.relpath(dirpath, root)
         folders = [] if folder == "." else folder.split(os.sep)
+        prefix = "".join(f"{f}/" for f in folders)
+        top = not folders
+        if len(folders) >= 2 and _YEAR_DIR.match(folders[0]) and folders[1] in KIND_FOLDERS:
+            kind, year, note = KIND_FOLDERS[folders[1]], int(folders[0]), None
+        else:
+            kind, year, note = None, None, "unknown_location"
+        where = dirpath + os.sep
         for name in sorted(filenames):
             if name.startswith(".") or name == ".gitkeep":
                 continue
-            stat = os.stat(os.path.join(dirpath, name))
-            parts = [*folders, name]
-            stem = os.path.splitext(name)[0]
-            kind = year = note = None
+            info = stat(where + name)
             if name.startswith("~$"):
-                note = "office_lock_file"
-            elif len(parts) == 1 and stem.lower() in ("units", "单位名册"):
-                kind = "units"
-            elif len(parts) >= 3 and _YEAR_DIR.match(parts[0]) and parts[1] in KIND_FOLDERS:
-                kind, year = KIND_FOLDERS[parts[1]], int(parts[0])
+                file = RawFile(
+                    prefix + name, None, None, info.st_size, info.st_mtime_ns, note="office_lock_file"
+                )
+            elif top and os.path.splitext(name)[0].lower() in ("units", "单位名册"):
+                file = RawFile(name, "units", None, info.st_size, info.st_mtime_ns)
             else:
-                note = "unknown_location"
-            found.append(RawFile("/".join(parts), kind, year, stat.st_size, stat.st_mtime_ns, note=note))
+                file = RawFile(prefix + name, kind, year, info.st_size, info.st_mtime_ns, note=note)
+            append(file)
     return found
 
 

@@ -259,3 +259,39 @@ def test_the_parse_workers_start_without_the_storage_libraries():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.split("\n")[:2] == ["[]", "pipelines.lib.parsing pipelines.lib.parsing"]
+
+
+def test_the_listing_says_what_each_file_is_by_where_it_lies(tmp_path):
+    raw = tmp_path / "raw"
+    for path in (
+        "units.xlsx",
+        "单位名册.csv",
+        "README.txt",
+        ".gitkeep",
+        ".hidden.csv",
+        ".git/objects/x",
+        "2024/loose.xlsx",
+        "2024/score_sheets/a.xlsx",
+        "2024/score_sheets/~$a.xlsx",
+        "2024/打分表/sub/b.xlsx",
+        "2023/学法台账/c.csv",
+        "2023/minutes/d.csv",
+        "1899/meetings/e.csv",
+        "notes/units.xlsx",
+    ):
+        (raw / path).parent.mkdir(parents=True, exist_ok=True)
+        (raw / path).write_bytes(path.encode())
+    listed = [(f.path, f.kind, f.folder_year, f.size, f.note) for f in ingest.discover(raw)]
+    assert listed == [
+        ("README.txt", None, None, 10, "unknown_location"),
+        ("units.xlsx", "units", None, 10, None),
+        ("单位名册.csv", "units", None, len("单位名册.csv".encode()), None),
+        ("1899/meetings/e.csv", None, None, 19, "unknown_location"),
+        ("2023/minutes/d.csv", None, None, 18, "unknown_location"),
+        ("2023/学法台账/c.csv", "meetings", 2023, len("2023/学法台账/c.csv".encode()), None),
+        ("2024/loose.xlsx", None, None, 15, "unknown_location"),
+        ("2024/score_sheets/a.xlsx", "score_sheet", 2024, 24, None),
+        ("2024/score_sheets/~$a.xlsx", None, None, 26, "office_lock_file"),
+        ("2024/打分表/sub/b.xlsx", "score_sheet", 2024, len("2024/打分表/sub/b.xlsx".encode()), None),
+        ("notes/units.xlsx", None, None, 16, "unknown_location"),
+    ]
