@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.lib.warehouse import one_row, sql_text
+from pipelines.lib.warehouse import sql_text
 
 PACKAGE = Path(__file__).resolve().parent.parent  # pipelines/
 
@@ -34,8 +34,21 @@ def code_version() -> str:
 
 def table_content(con: duckdb.DuckDBPyConnection, table: str, where: str = "") -> str:
     """Rows and an order-free hash of them (DuckDB's row hash, summed without overflow)."""
-    row = one_row(con, f"select count(*), coalesce(sum(hash(t)::hugeint), 0) from {table} t {where}")
-    return f"{row[0]}:{row[1]}"
+    return table_contents(con, [table], where)[table]
+
+
+def table_contents(con: duckdb.DuckDBPyConnection, tables: Iterable[str], where: str = "") -> dict[str, str]:
+    """`table_content` of each table, in one query: the marts step asks it of some forty tables every
+    run, and one query for all of them takes two thirds of the time of one each (0.17 against 0.25 s at
+    nation scale)."""
+    names = list(dict.fromkeys(tables))
+    if not names:
+        return {}
+    query = "\nunion all\n".join(
+        f"select {i} as i, count(*) as n, coalesce(sum(hash(t)::hugeint), 0) as h from {table} t {where}"
+        for i, table in enumerate(names)
+    )
+    return {names[i]: f"{n}:{h}" for i, n, h in con.execute(query).fetchall()}
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, tables: Mapping[str, str], *extra: str) -> str:
@@ -57,6 +70,17 @@ def holds(con: duckdb.DuckDBPyConnection, table: str) -> str:
         f"{name}\x1e{kind}" for name, kind in zip(columns.columns, columns.types, strict=True)
     )
     return hashlib.sha256(f"{shape}\x1d{table_content(con, table)}".encode()).hexdigest()[:32]
+
+
+def comments(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
+    """Every table of the current database (schema.table) → its comment, in one query: asked of each
+    model, one query apiece took 1.4 ms."""
+    return {
+        f"{schema}.{name}": comment
+        for schema, name, comment in con.execute(
+            "select schema_name, table_name, comment from duckdb_tables() where database_name = current_database()"
+        ).fetchall()
+    }
 
 
 def _comment(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
@@ -107,8 +131,14 @@ def recorded_holds(comment: str | None) -> str | None:
     return _recorded(comment).get("holds")
 
 
-def held(con: duckdb.DuckDBPyConnection, table: str, stamp: str | None = None) -> str | None:
-    """What a table holds, as recorded when it was written; given `stamp`, only if it was written from
-    inputs with that fingerprint."""
-    recorded = _recorded(_comment(con, table))
+def held(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    stamp: str | None = None,
+    known: Mapping[str, str | None] | None = None,
+) -> str | None:
+    """What a table (schema.table) holds, as recorded when it was written; given `stamp`, only if it
+    was written from inputs with that fingerprint. `known`: the tables' comments read before
+    (`comments`), where the table has not been written since."""
+    recorded = _recorded(known.get(table) if known is not None else _comment(con, table))
     return recorded.get("holds") if stamp is None or recorded.get("inputs") == stamp else None

@@ -238,18 +238,20 @@ def build(
 
     with transaction(con):
         # what each node holds: a source's rows; a model's table as this build leaves it
-        holds = {uid: fingerprints.table_content(con, table) for uid, table in project.sources.items()}
+        contents = fingerprints.table_contents(con, project.sources.values())
+        holds = {uid: contents[table] for uid, table in project.sources.items()}
+        recorded = fingerprints.comments(con)  # each model's, read before the model is built again
         passed = _passed(con)
         run_ready_tests()  # the sources' tests
         for model in project.models:
             uid, table = model.unique_id, _table(model)
             stamp = _stamp(model, holds)
             if uid not in chosen:
-                holds[uid] = fingerprints.held(con, table) or ""
+                holds[uid] = fingerprints.held(con, table, known=recorded) or ""
                 continue
             waiting.discard(uid)
             stands_on_failure = any(nodes <= upstream[uid] for nodes in failed_on)
-            kept = fingerprints.held(con, table, stamp) if reuse else None
+            kept = fingerprints.held(con, table, stamp, recorded) if reuse else None
             if stands_on_failure or set(built.skipped).intersection(model.depends_on):
                 built.skipped.append(uid)
                 holds[uid] = ""
