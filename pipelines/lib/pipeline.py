@@ -159,6 +159,15 @@ RESTAGING = {
 }
 
 
+# A ledger's issues and the staged rows they name: an issue of a loaded row is its row's unit's.
+ROWS_NAMED = {
+    "stg_meeting_issues": "stg_meetings",
+    "stg_filing_issues": "stg_filings",
+    "stg_normative_doc_issues": "stg_normative_docs",
+    "stg_rectification_issues": "stg_rectifications",
+}
+
+
 def stage_kind(
     paths: Paths,
     rules: Rulebook,
@@ -215,7 +224,8 @@ def stage_kind(
         for table, frame in frames.items():
             if table.endswith("_issues"):
                 assert isinstance(frame, pa.Table)  # issues always come as Arrow (Report.issues_table)
-                issues[table] = common.with_unit_ids(frame, unit_registry)
+                named = common.with_unit_ids(frame, unit_registry)
+                issues[table] = common.with_row_units(con, named, frames.get(ROWS_NAMED.get(table, "")))
         assert set(frames) == set(owns), f"{kind} writes {sorted(frames)}, declares {sorted(owns)}"
         return _replace_all(con, {**frames, **issues}, stamp, context, files)
 

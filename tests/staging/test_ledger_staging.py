@@ -120,3 +120,31 @@ def test_a_filing_of_no_required_report_type_is_rejected_and_told(tmp_path):
     assert _rows(paths, "select rows_read, rows_rejected, status from stg_filing_files") == [
         (2, 1, "partially_loaded")
     ]
+
+
+def test_an_issue_of_a_loaded_row_knows_the_unit_of_its_row(tmp_path):
+    raw = tmp_path / "raw"
+    write_units(raw, city_units(["清丰县", "南乐县"]))
+    write_meetings(
+        raw,
+        2024,
+        "两县.csv",
+        [
+            ("清丰县委", "2024-03-05", "中心组学习", "学习习近平法治思想"),
+            # a cell too many: told without a unit (the row's columns are in doubt), the row still loaded
+            ("南乐县政府", "2024-04-09", "常委会", "听取法治建设工作汇报", "2", "多出的一列"),
+            ("南乐县政府", "2024-05-06", "茶话会", "迎新春"),
+            ("清丰县委办公室", "2024-06-01", "常委会", "听取法治建设工作汇报"),
+        ],
+    )
+    paths = _stage(tmp_path, "meetings")
+    with work_connection(paths) as con:
+        units = dict(con.execute("select unit_name, unit_id from stg_units").fetchall())
+    issues = _rows(
+        paths, 'select "row", code, unit, unit_id, row_unit_id from stg_meeting_issues order by "row"'
+    )
+    assert issues == [
+        (3, "column_count_mismatch", None, None, units["南乐县人民政府"]),
+        (4, "meeting_type_other", "南乐县政府", units["南乐县人民政府"], units["南乐县人民政府"]),
+        (5, "unknown_unit", "清丰县委办公室", None, None),  # a rejected row is no loaded row
+    ]

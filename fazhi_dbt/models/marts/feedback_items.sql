@@ -24,24 +24,6 @@ with context as (
     from {{ ref('submissions') }}
     where year is not null and sheet is not null
     group by year, file, sheet
-), row_units as (
-    -- a ledger row that was loaded knows its unit; only the rows an issue names are looked up (a
-    -- nation's ledgers hold millions of rows, their issues a fraction of them)
-    select file, sheet, "row", min(unit_id) as unit_id
-    from (
-        select file, sheet, "row", unit_id from {{ source('staging', 'stg_meetings') }}
-        union all
-        select file, sheet, "row", unit_id from {{ source('staging', 'stg_filings') }}
-        union all
-        select file, sheet, "row", unit_id from {{ source('staging', 'stg_normative_docs') }}
-        union all
-        select file, sheet, "row", unit_id from {{ source('staging', 'stg_rectifications') }}
-    ) l
-    where exists (
-        select 1 from {{ ref('ingest_issues') }} i
-        where i.file = l.file and i.sheet is not distinct from l.sheet and i."row" = l."row"
-    )
-    group by file, sheet, "row"
 ), rejected as (
     select
         s.year, s.file, s.sheet, s.status_reason,
@@ -65,11 +47,10 @@ with context as (
           where r.year = i.year and r.file = i.file and r.sheet is not distinct from i.sheet
             and r.status_reason = i.message))
 ), resolved as (
-    -- the unit a loaded row, the sheet or the file belongs to; else the one the issue's own unit name (or
-    -- its file name) resolves to in staging
-    select i.*, coalesce(ru.unit_id, su.unit_id, fu.unit_id, i.unit_id) as unit_id_resolved
+    -- the unit a loaded row (found in staging), the sheet or the file belongs to; else the one the issue's
+    -- own unit name (or its file name) resolves to in staging
+    select i.*, coalesce(i.row_unit_id, su.unit_id, fu.unit_id, i.unit_id) as unit_id_resolved
     from issues i
-    left join row_units ru on ru.file = i.file and ru.sheet is not distinct from i.sheet and ru."row" = i."row"
     left join sheet_units su on su.year = i.year and su.file = i.file and su.sheet = i.sheet
     left join file_units fu on fu.year = i.year and fu.file = i.file
 ), grouped as (

@@ -18,13 +18,13 @@ from pipelines.lib.names import Unit, UnitRegistry
 from pipelines.lib.schema import source_tables
 
 ISSUE_COLUMNS = source_tables()["stg_meeting_issues"].column_names
-# An issue as a stager hands it over: every column but the unit_id `with_unit_ids` adds.
+# An issue as a stager hands it over: every column but the units `with_unit_ids` and `with_row_units` add.
 _ARROW_TYPES: dict[str, pa.DataType] = {"integer": pa.int32(), "varchar": pa.string()}
 ISSUE_SCHEMA = pa.schema(
     [
         (c.name, _ARROW_TYPES[c.data_type])
         for c in source_tables()["stg_meeting_issues"].columns
-        if c.name != "unit_id"
+        if c.name not in ("unit_id", "row_unit_id")
     ]
 )
 FILE_COLUMNS = source_tables()["stg_meeting_files"].column_names
@@ -136,7 +136,7 @@ class Report:
         return pd.DataFrame(self.files, columns=FILE_COLUMNS)
 
     def issues_table(self) -> pa.Table:
-        """Every issue, in the issue table's columns but `unit_id` (`with_unit_ids` adds it)."""
+        """Every issue, in the issue table's columns but its units (`with_unit_ids`, `with_row_units`)."""
         listed = pa.Table.from_pylist(self.issues, schema=ISSUE_SCHEMA)
         return pa.concat_tables([listed, *self.issue_tables])
 
@@ -164,6 +164,36 @@ def with_unit_ids(issues: pa.Table, registry: UnitRegistry) -> pa.Table:
     # the file's name only where the name written says no unit: most issues' files need no look-up
     by_file = by_distinct("file", registry.in_file_name, pc.is_null(by_name))
     return issues.append_column("unit_id", pc.coalesce(by_name, by_file))
+
+
+def with_row_units(con: duckdb.DuckDBPyConnection, issues: pa.Table, rows: StagedTable | None) -> pa.Table:
+    """Each issue's `row_unit_id`: the registered unit of the staged row it names (the same file, sheet
+    and row in `rows`, the kind's staged rows of the same files); null when it names none. Looked up
+    here, where a corrected file's issues and rows are staged together, so that the marts need not
+    look up a nation's millions of ledger rows again (feedback_items tells an issue to its row's unit)."""
+    if rows is None or not len(rows) or not issues.num_rows:
+        return issues.append_column("row_unit_id", pa.nulls(issues.num_rows, pa.string()))
+    keys = issues.select(["file", "sheet", "row"]).append_column(
+        "position", pa.array(range(issues.num_rows), pa.int64())
+    )
+    con.register("issue_keys", keys)
+    con.register("named_rows", rows)
+    try:
+        found = con.sql(
+            """select r.unit_id
+            from issue_keys k
+            left join (
+                select file, sheet, "row", min(unit_id) as unit_id
+                from named_rows
+                where ("row", file) in (select ("row", file) from issue_keys)
+                group by file, sheet, "row"
+            ) r on r.file = k.file and r.sheet is not distinct from k.sheet and r."row" = k."row"
+            order by k.position"""
+        ).to_arrow_table()
+    finally:
+        con.unregister("issue_keys")
+        con.unregister("named_rows")
+    return issues.append_column("row_unit_id", found.column("unit_id").cast(pa.string()))
 
 
 # .df() gives an integer or boolean column that holds a NULL as pandas' nullable type
