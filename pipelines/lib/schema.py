@@ -83,6 +83,30 @@ def mart_tables() -> dict[str, Table]:
 
 
 def create_tables(con: duckdb.DuckDBPyConnection, names: list[str] | None = None) -> None:
-    """Create (if absent) the source tables named, or all of them."""
+    """Create (if absent) the source tables named, or all of them. A table an earlier version made with
+    other columns (a column declared since, or no longer) is given the declared ones, and the
+    fingerprint of what it was made from (its comment: pipelines/lib/fingerprints.py) is cleared, so
+    that the step that owns it makes it again: a work database outlives an upgrade of the code."""
+    made: dict[str, dict[str, str]] = {}
+    for table, column, kind in con.execute(
+        "select table_name, column_name, data_type from duckdb_columns() "
+        "where database_name = current_database() and schema_name = 'main'"
+    ).fetchall():
+        made.setdefault(table, {})[column] = kind
     for name in names or list(source_tables()):
-        con.execute(source_tables()[name].ddl())
+        table = source_tables()[name]
+        have = made.get(name)
+        if have is None:
+            con.execute(table.ddl())
+            continue
+        declared = {c.name: str(con.sql(f"select null::{c.data_type}").types[0]) for c in table.columns}
+        if have == declared:
+            continue
+        for column in have.keys() - declared.keys():
+            con.execute(f'alter table main.{name} drop column "{column}"')
+        for column, kind in declared.items():
+            if have.get(column) not in (None, kind):  # another type: its values are made again
+                con.execute(f'alter table main.{name} drop column "{column}"')
+            if have.get(column) != kind:
+                con.execute(f'alter table main.{name} add column "{column}" {kind}')
+        con.execute(f"comment on table main.{name} is null")

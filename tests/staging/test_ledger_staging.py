@@ -148,3 +148,27 @@ def test_an_issue_of_a_loaded_row_knows_the_unit_of_its_row(tmp_path):
         (4, "meeting_type_other", "南乐县政府", units["南乐县人民政府"], units["南乐县人民政府"]),
         (5, "unknown_unit", "清丰县委办公室", None, None),  # a rejected row is no loaded row
     ]
+
+
+def test_a_work_database_an_earlier_version_made_gets_the_declared_columns_and_is_staged_again(tmp_path):
+    from pipelines.lib import warehouse
+
+    raw = tmp_path / "raw"
+    write_units(raw, city_units(["清丰县"]))
+    write_meetings(raw, 2024, "a.csv", [("清丰县委", "2024-04-09", "茶话会", "迎新春")])
+    paths = _stage(tmp_path, "meetings")
+    columns = 'year, file, sheet, "row", unit, unit_id, row_unit_id, severity, code, message'
+    fresh = _rows(paths, f"select {columns} from stg_meeting_issues")
+    # as an earlier version left it: a column not yet declared, another no longer, its fingerprint kept
+    with work_connection(paths) as con:
+        con.execute("alter table stg_meeting_issues drop column row_unit_id")
+        con.execute("alter table stg_meeting_issues add column dropped_since integer")
+    warehouse._created.clear()  # a new process opens the work database
+    rules = load_rulebook("default")
+    pipeline.stage_kind(
+        paths, rules, "meetings", owns=staging.KINDS["meetings"][0], reads=staging.kind_deps("meetings")
+    )
+    assert _rows(paths, f"select {columns} from stg_meeting_issues") == fresh
+    declared = {c.strip().strip('"') for c in columns.split(",")}
+    query = "select column_name from duckdb_columns() where table_name = 'stg_meeting_issues'"
+    assert {c for (c,) in _rows(paths, query)} == declared
