@@ -82,21 +82,29 @@ class Resolution:
 _NAME_PARTS = re.compile(r"[_\-\s()（）]+")  # how offices join a file name's parts
 
 
+def name_keys(unit: Unit) -> tuple[list[str], list[str]]:
+    """What a unit's names are compared by: its name and aliases normalized, and their base names
+    (`base_name`), each once, in order of first appearance."""
+    keys = [k for k in dict.fromkeys(normalize_name(name) for name in (unit.name, *unit.aliases)) if k]
+    return keys, [b for b in dict.fromkeys(base_name(k) for k in keys) if b]
+
+
 class UnitRegistry:
-    def __init__(self, units: list[Unit]):
+    def __init__(self, units: list[Unit], keys: list[tuple[list[str], list[str]]] | None = None):
+        """`keys`: each unit's `name_keys`, as staging stored them with the registry; made here when not
+        given (normalizing a nation's 45,000 units and their aliases takes most of a registry's making)."""
         self.units = units
         self.by_id = {u.unit_id: u for u in units}
         self._by_key: dict[str, list[Unit]] = {}
         self._by_base_role: dict[tuple[str, str], list[Unit]] = {}
-        # Each name normalized once (a nation's registry holds 45,000 units and their aliases).
-        normalized = [(u, {normalize_name(name) for name in (u.name, *u.aliases)}) for u in units]
-        for u, keys in normalized:
-            for key in keys:
-                if key:
-                    self._by_key.setdefault(key, []).append(u)
-        for u, keys in normalized:
-            for key in {base_name(k) for k in keys}:
-                if key and u not in self._by_base_role.setdefault((key, u.role), []):
+        if keys is None:
+            keys = [name_keys(u) for u in units]
+        for u, (names, _bases) in zip(units, keys, strict=True):
+            for key in names:
+                self._by_key.setdefault(key, []).append(u)
+        for u, (_names, bases) in zip(units, keys, strict=True):
+            for key in bases:
+                if u not in self._by_base_role.setdefault((key, u.role), []):
                     self._by_base_role[(key, u.role)].append(u)
         self._keys = sorted(self._by_key)
         self._cache: dict[tuple[str, str | None], Resolution] = {}

@@ -1,6 +1,6 @@
 """Unit names as offices write them, against the registry."""
 
-from pipelines.lib.names import Unit, UnitRegistry, normalize_name
+from pipelines.lib.names import Unit, UnitRegistry, name_keys, normalize_name
 
 UNITS = [
     Unit("a", "中共清丰县委员会", "党委", "party", "清丰县", ("清丰县委",)),
@@ -136,7 +136,7 @@ def test_a_file_name_is_read_only_for_issues_whose_written_name_says_no_unit():
 
 _SUGGEST_IN_A_PROCESS = """
 import random, sys
-from pipelines.lib.names import Unit, UnitRegistry, normalize_name
+from pipelines.lib.names import Unit, UnitRegistry, name_keys, normalize_name
 rng = random.Random(7)
 chars = "外丰峰岭秋宁海山阜南颍川源溪兰义上下东西河湖"
 names = sorted({f"{rng.choice(chars)}{rng.choice(chars)}县{rng.choice(chars)}{rng.choice(chars)}镇人民政府" for _ in range(3000)})
@@ -186,3 +186,39 @@ def test_the_closest_names_are_those_difflib_would_choose():
             assert close_matches(word, pool, n, cutoff) == difflib.get_close_matches(
                 word, pool, n=n, cutoff=cutoff
             ), (word, pool, n, cutoff)
+
+
+def test_the_registry_as_staged_compares_names_as_one_made_from_its_units(tmp_path):
+    import duckdb
+
+    from pipelines.lib.schema import create_tables
+    from pipelines.lib.staging.units import UNIT_COLUMNS, load_registry
+
+    units = [
+        *UNITS,
+        Unit("h", "中国共产党濮阳市委员会", "党委", "party", "市直", ("市委", "（濮阳市委）", "中共濮阳市委")),
+    ]
+    con = duckdb.connect(str(tmp_path / "work.duckdb"))
+    create_tables(con, ["stg_units"])
+    rows = [
+        (u.unit_id, u.name, u.unit_type, u.role, u.region, "、".join(u.aliases), None, *name_keys(u))
+        for u in units
+    ]
+    con.executemany(
+        f"insert into stg_units ({', '.join(UNIT_COLUMNS)}) values ({', '.join('?' * len(UNIT_COLUMNS))})",
+        rows,
+    )
+    made = UnitRegistry(units)
+    for staged in (load_registry(con), None):
+        if staged is None:  # staged by an earlier version: no keys stored
+            con.execute("update stg_units set name_keys = null, base_keys = null")
+            staged = load_registry(con)
+        assert staged.units == units
+        assert staged._by_key == made._by_key and staged._by_base_role == made._by_base_role
+        for text, role in (
+            ("濮阳市委", None),
+            ("中共濮阳市委员会", None),
+            ("清丰县", "government"),
+            ("司法局", None),
+        ):
+            assert staged.resolve(text, role).unit == made.resolve(text, role).unit

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
-from pipelines.lib.names import Unit, UnitRegistry, unit_id_for
+from pipelines.lib.names import Unit, UnitRegistry, name_keys, unit_id_for
 from pipelines.lib.records import ERROR, WARNING
 from pipelines.lib.rulebook import Rulebook
 from pipelines.lib.staging.common import IGNORED_MESSAGES, ISSUE_COLUMNS, issue, year_in_path
 
-UNIT_COLUMNS = ["unit_id", "unit_name", "unit_type", "role", "region", "aliases", "source_row"]
+UNIT_COLUMNS = [
+    "unit_id",
+    "unit_name",
+    "unit_type",
+    "role",
+    "region",
+    "aliases",
+    "source_row",
+    "name_keys",
+    "base_keys",
+]
 
 
 def stage_units(con: duckdb.DuckDBPyConnection, rules: Rulebook) -> dict[str, pd.DataFrame]:
@@ -109,16 +122,41 @@ def stage_units(con: duckdb.DuckDBPyConnection, rules: Rulebook) -> dict[str, pd
                 issue(None, path, None, None, None, severity, note, IGNORED_MESSAGES.get(note, note))
             )
     frame = pd.DataFrame(
-        [(u.unit_id, u.name, u.unit_type, u.role, u.region, "、".join(u.aliases), None) for u in units],
+        [
+            (u.unit_id, u.name, u.unit_type, u.role, u.region, "、".join(u.aliases), None, *name_keys(u))
+            for u in units
+        ],
         columns=UNIT_COLUMNS,
     )
     return {"stg_units": frame, "stg_registry_issues": pd.DataFrame(issues, columns=ISSUE_COLUMNS)}
 
 
 def load_registry(con: duckdb.DuckDBPyConnection) -> UnitRegistry:
-    rows = con.execute(
-        "select unit_id, unit_name, unit_type, role, region, aliases from stg_units"
-    ).fetchall()
-    return UnitRegistry(
-        [Unit(a, b, c, d, e, tuple(x for x in (f or "").split("、") if x)) for a, b, c, d, e, f in rows]
+    """The registry as staged, with the keys its names are compared by, made when it was staged. Read as
+    Arrow: fetched as Python rows, a nation's key lists cost as much as making them again."""
+    table = con.sql(
+        "select unit_id, unit_name, unit_type, role, region, aliases, name_keys, base_keys from stg_units"
+    ).to_arrow_table()
+    ids, names, types, roles, regions, aliases = (
+        table.column(c).to_pylist()
+        for c in ("unit_id", "unit_name", "unit_type", "role", "region", "aliases")
     )
+    units = [
+        Unit(i, n, t, r, g, tuple(x for x in (a or "").split("、") if x))
+        for i, n, t, r, g, a in zip(ids, names, types, roles, regions, aliases, strict=True)
+    ]
+    keys: list[tuple[list[str], list[str]]] = []
+    for unit, found, bases in zip(
+        units, _lists(table.column("name_keys")), _lists(table.column("base_keys")), strict=True
+    ):
+        # a registry staged by an earlier version has none: they are made here
+        keys.append((found, bases or []) if found is not None else name_keys(unit))
+    return UnitRegistry(units, keys)
+
+
+def _lists(column: pa.ChunkedArray) -> list[list[str] | None]:
+    """A list column's values (None for a null list), without a Python object per list on the way."""
+    array = cast(pa.ListArray, column.combine_chunks())
+    values = cast(list[str], array.values.to_pylist())
+    offsets, valid = array.offsets.to_pylist(), array.is_valid().to_pylist()
+    return [values[offsets[i] : offsets[i + 1]] if valid[i] else None for i in range(len(array))]
