@@ -196,7 +196,9 @@ def test_the_registry_as_staged_compares_names_as_one_made_from_its_units(tmp_pa
 
     units = [
         *UNITS,
-        Unit("h", "中国共产党濮阳市委员会", "党委", "party", "市直", ("市委", "（濮阳市委）", "中共濮阳市委")),
+        Unit(
+            "h", "中国共产党濮阳市委员会", "党委", "party", "市直", ("市委", "（濮阳市委）", "中共濮阳市委")
+        ),
     ]
     con = duckdb.connect(str(tmp_path / "work.duckdb"))
     create_tables(con, ["stg_units"])
