@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 
 from pipelines.lib import fingerprints
+from pipelines.lib.schema import canonical_type
 from pipelines.lib.warehouse import one_row, sql_text, transaction
 
 
@@ -159,10 +160,6 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _canonical_type(con: duckdb.DuckDBPyConnection, declared: str) -> str:
-    return str(con.sql(f"select null::{declared} as t").types[0])
-
-
 def _select(con: duckdb.DuckDBPyConnection, model: Model) -> str:
     """The model's rows as a query; a contract is checked as dbt checks it, names and types."""
     sql = model.code.strip().rstrip(";")
@@ -170,7 +167,7 @@ def _select(con: duckdb.DuckDBPyConnection, model: Model) -> str:
         return sql
     relation = con.sql(f"select * from ({sql}) as model_subq limit 0")
     actual = {name: str(kind) for name, kind in zip(relation.columns, relation.types, strict=True)}
-    declared = {name: _canonical_type(con, kind) for name, kind in model.contract}
+    declared = {name: canonical_type(con, kind) for name, kind in model.contract}
     if actual != declared:
         wrong = sorted(set(actual.items()) ^ set(declared.items()))
         raise UnsupportedFeature(f"{model.unique_id}: the columns differ from its contract: {wrong}")

@@ -11,19 +11,10 @@ import pyarrow as pa
 from pipelines.lib.names import Unit, UnitRegistry, name_keys, unit_id_for
 from pipelines.lib.records import ERROR, WARNING
 from pipelines.lib.rulebook import Rulebook
+from pipelines.lib.schema import source_tables
 from pipelines.lib.staging.common import IGNORED_MESSAGES, ISSUE_COLUMNS, issue, year_in_path
 
-UNIT_COLUMNS = [
-    "unit_id",
-    "unit_name",
-    "unit_type",
-    "role",
-    "region",
-    "aliases",
-    "source_row",
-    "name_keys",
-    "base_keys",
-]
+UNIT_COLUMNS = source_tables()["stg_units"].column_names
 
 
 def stage_units(con: duckdb.DuckDBPyConnection, rules: Rulebook) -> dict[str, pd.DataFrame]:
