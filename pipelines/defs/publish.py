@@ -22,6 +22,7 @@ def published_warehouse(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse
         metadata={
             "path": dg.MetadataValue.path(str(published.path)),
             "copied": len(published.copied),  # marts whose inputs changed since the served file
+            "patched": len(published.patched),  # of those, the ones whose changed rows alone were replaced
             "kept": len(published.kept),
         }
     )

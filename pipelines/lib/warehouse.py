@@ -121,6 +121,7 @@ class Published:
     path: Path
     copied: tuple[str, ...]  # marts written from the work database
     kept: tuple[str, ...]  # marts kept as the served file holds them: the same columns and rows
+    patched: tuple[str, ...] = ()  # of those written, the ones whose changed rows alone were replaced
 
 
 # What publication writes itself, not a copy of a mart (restatements.py, rulebook_history.py).
@@ -138,8 +139,9 @@ def publish(
 
     The new file starts as a copy of the served one when it can (`_start_from_served`): a mart that
     holds what the served copy holds (its columns and rows, as the table's comment records them:
-    pipelines/lib/fingerprints.py) is kept; the others are copied again. A corrected file changes some
-    marts, a re-run none: copying the whole warehouse was most of a re-run."""
+    pipelines/lib/fingerprints.py) is kept; the others are written again, each by replacing only the
+    rows that changed where it can (`_patch`). A corrected file changes some marts, and a few units'
+    rows of each; a re-run none: copying the whole warehouse was most of a re-run."""
     from pipelines.lib import restatements, rulebook_history
     from pipelines.lib.fingerprints import recorded_holds
 
@@ -166,7 +168,7 @@ def publish(
             and recorded_holds(served[table]) == held
         ]
         copied = [table for table in wanted if table not in kept]
-        _copy_marts(con, {table: wanted[table] for table in copied})
+        patched = _copy_marts(con, {table: wanted[table] for table in copied}, new_file)
         con.execute(
             "create or replace table marts.publication as select ?::timestamp as published_at, "
             "?::integer as source_files, ?::varchar as work_db, ?::varchar as rulebook_id, "
@@ -182,7 +184,7 @@ def publish(
     crashpoint("publish.before_swap")
     os.replace(tmp, target)
     Path(f"{tmp}.wal").unlink(missing_ok=True)  # checkpointed above; DuckDB may leave an empty one
-    return Published(target, tuple(copied), tuple(kept))
+    return Published(target, tuple(copied), tuple(kept), tuple(sorted(patched)))
 
 
 # Marts copied side by side: DuckDB runs a small table's copy on one thread (a province's marts are
@@ -190,19 +192,41 @@ def publish(
 # whole afterwards, so the copies need not be one transaction.
 COPY_THREADS = 2
 
+# A mart the served file holds with the same columns is patched: its rows are compared group by group
+# (by the first of these columns it has) and only the groups that differ are replaced. A corrected file
+# changes a few units' rows: copying a nation's 950,000 task scores took 0.45 s, patching them 0.08 s.
+PATCH_KEYS = ("unit_id", "subject", "region", "file", "year")
+# More than this share of a mart's rows to replace (a new year, another rulebook): it is copied whole.
+PATCH_MAX_SHARE = 0.25
 
-def _copy_marts(con: duckdb.DuckDBPyConnection, marts: dict[str, str | None]) -> None:
-    """Copy these marts (name → table comment) from the attached work database, largest first."""
+
+def _copy_marts(con: duckdb.DuckDBPyConnection, marts: dict[str, str | None], database: str) -> list[str]:
+    """Write these marts (name → table comment) from the attached work database into `database`, largest
+    first; the ones patched (`_patch`) rather than copied whole."""
     sizes = dict(
         con.execute(
             "select table_name, estimated_size from duckdb_tables() "
             "where database_name = 'work' and schema_name = 'marts'"
         ).fetchall()
     )
+    shapes: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for db, table, column, kind in con.execute(
+        "select database_name, table_name, column_name, data_type from duckdb_columns() "
+        "where database_name in ('work', ?) and schema_name = 'marts' order by column_index",
+        [database],
+    ).fetchall():
+        shapes.setdefault((db, table), []).append((column, kind))
+    patched: list[str] = []
 
     def copy(table: str) -> None:
+        columns = shapes.get(("work", table), [])
+        names = {name for name, _ in columns}
+        key = next((c for c in PATCH_KEYS if c in names), None)
         with con.cursor() as cursor:
-            cursor.execute(f"create or replace table marts.{table} as select * from work.marts.{table}")
+            if key and shapes.get((database, table)) == columns and _patch(cursor, table, key):
+                patched.append(table)
+            else:
+                cursor.execute(f"create or replace table marts.{table} as select * from work.marts.{table}")
             if (comment := marts[table]) is not None:
                 cursor.execute(f"comment on table marts.{table} is {sql_text(comment)}")
         crashpoint("publish.copying")
@@ -215,6 +239,42 @@ def _copy_marts(con: duckdb.DuckDBPyConnection, marts: dict[str, str | None]) ->
         except BaseException:
             pool.shutdown(cancel_futures=True)  # the publication fails: the copies not begun are not made
             raise
+    return patched
+
+
+def _patch(cursor: duckdb.DuckDBPyConnection, table: str, key: str) -> bool:
+    """Make the new file's copy of a mart (the served rows, the same columns) hold the work database's
+    rows by replacing each group of rows (by `key`, NULL a group too) whose rows differ: its count or
+    its order-free hash (DuckDB's row hash, summed, as fingerprints.py compares tables). False, with
+    nothing changed, when too many rows would be replaced. The rows deleted and inserted are counted
+    against the groups' own counts: a patch that did not replace exactly them is undone by a copy."""
+    groups = f'"patch_{table}"'
+    group_rows = f'select "{key}" as k, count(*) as n, sum(hash(patched_row)::hugeint) as h from {{}} patched_row group by all'
+    cursor.execute(
+        f"""create or replace temp table {groups} as
+        select coalesce(w.k, s.k) as k, coalesce(s.n, 0) as served, coalesce(w.n, 0) as work,
+               w.n is distinct from s.n or w.h is distinct from s.h as changed
+        from ({group_rows.format(f"work.marts.{table}")}) w
+        full join ({group_rows.format(f"marts.{table}")}) s on w.k is not distinct from s.k"""
+    )
+    served, work, old, new = one_row(
+        cursor,
+        f"select coalesce(sum(served), 0), coalesce(sum(work), 0), coalesce(sum(served) filter (changed), 0), "
+        f"coalesce(sum(work) filter (changed), 0) from {groups}",
+    )
+    if old + new > PATCH_MAX_SHARE * (served + work):
+        cursor.execute(f"drop table {groups}")
+        return False
+    changed = (
+        f'"{key}" in (select k from {groups} where changed and k is not null) '
+        f'or ("{key}" is null and exists (select 1 from {groups} where changed and k is null))'
+    )
+    (deleted,) = one_row(cursor, f"delete from marts.{table} where {changed}")
+    (inserted,) = one_row(
+        cursor, f"insert into marts.{table} select * from work.marts.{table} where {changed}"
+    )
+    cursor.execute(f"drop table {groups}")
+    return bool(deleted == old and inserted == new)
 
 
 # A served file more than this share free space (the blocks of marts replaced since it was last

@@ -152,3 +152,63 @@ def test_a_warehouse_in_a_folder_whose_name_has_an_apostrophe_is_published_and_r
     assert data._read("select count(*) as n from marts.units", {})["n"].tolist() == [2]
     assert scoped_copy(warehouse, "清丰县").execute("select count(*) from marts.units").fetchall() == [(2,)]
     assert run_query(warehouse, "select count(*) as n from marts.units").frame["n"].tolist() == [2]
+
+
+# a mart of units' rows: 400 units of five tasks each, some issues of no unit
+UNIT_ROWS = (
+    "select 'U' || (range // 5) as unit_id, range % 5 as task_no, (range % 7)::double as points from range(2000) "
+    "union all select null, 0, 1.0 from range(3)"
+)
+
+
+def test_a_mart_that_changed_in_a_few_units_has_only_their_rows_replaced(tmp_path):
+    work = tmp_path / "marts" / ".work" / "fazhi_work.duckdb"
+    work.parent.mkdir(parents=True)
+    _work(work, {"task_scores": (UNIT_ROWS, "t1"), "weak_spots": ("select 1 as n", "w1")})
+    assert _publish(tmp_path).patched == ()  # nothing served yet: written whole
+
+    # a corrected sheet: one unit's points lowered, one unit's rows gone, a new unit, a row of no unit
+    # more, and a unit's row doubled (the same row twice: the rows are a multiset)
+    corrected = (
+        f"select unit_id, task_no, points - (unit_id = 'U7' and task_no = 2)::int as points from ({UNIT_ROWS}) "
+        "where unit_id is distinct from 'U9' "
+        "union all select 'U900', 0, 3.0 union all select null, 0, 2.0 "
+        "union all select 'U12', 1, (6 % 7)::double"
+    )
+    _work(work, {"task_scores": (corrected, "t2"), "weak_spots": ("select 1 as n", "w1")})
+    second = _publish(tmp_path)
+    assert second.patched == ("task_scores",) and second.kept == ("weak_spots",)
+    assert _rows(second.path, "task_scores") == _rows(work, "task_scores")
+    assert table_differences(second.path, _whole(tmp_path)) == {}
+    with duckdb.connect(str(second.path), read_only=True) as con:
+        comment = con.execute(
+            "select comment from duckdb_tables() where table_name = 'task_scores'"
+        ).fetchone()
+    assert comment is not None and "inputs:t2" in comment[0]  # the work database's, as a copy would have
+
+    # most rows changed (another rulebook): copied whole
+    _work(work, {"task_scores": (f"select unit_id, task_no, points * 2 as points from ({UNIT_ROWS})", "t3")})
+    third = _publish(tmp_path)
+    assert third.copied == ("task_scores",) and third.patched == ()
+    assert table_differences(third.path, _whole(tmp_path)) == {}
+
+    # the same rows in another column type: copied whole (a patch keeps the served columns)
+    _work(
+        work,
+        {"task_scores": (f"select unit_id, task_no, (points * 2)::float as points from ({UNIT_ROWS})", "t4")},
+    )
+    assert _publish(tmp_path).patched == ()
+    with duckdb.connect(str(_publish(tmp_path).path), read_only=True) as con:
+        kind = con.execute("select data_type from duckdb_columns() where column_name = 'points'").fetchall()
+    assert kind == [("FLOAT",)]
+
+
+def test_a_mart_with_no_column_to_group_its_rows_by_is_copied_whole(tmp_path):
+    work = tmp_path / "marts" / ".work" / "fazhi_work.duckdb"
+    work.parent.mkdir(parents=True)
+    _work(work, {"rulebook_roles": ("select range as n from range(100)", "r1")})
+    _publish(tmp_path)
+    _work(work, {"rulebook_roles": ("select range as n from range(101)", "r2")})
+    published = _publish(tmp_path)
+    assert published.copied == ("rulebook_roles",) and published.patched == ()
+    assert table_differences(published.path, _whole(tmp_path)) == {}
