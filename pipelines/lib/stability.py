@@ -22,7 +22,9 @@ Plain functions over data frames, so the rules are tested without a warehouse; t
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,6 +89,7 @@ TASK_COLUMNS = (
 )
 REGION_COLUMNS = ("year", "region", "score", "rank", "rank_total", "prev_rank")
 CHUNK = 100  # draws simulated at once: bounds memory at nation scale; fixed, so results do not depend on it
+THREADS = 2  # chunks scored and ranked at once
 DIGITS = 9  # scores are compared rounded, so that sums in another order still tie
 
 
@@ -244,16 +247,38 @@ def _year(plan: YearPlan, tasks: pd.DataFrame, s: Settings) -> pd.DataFrame:
         role: np.random.default_rng([s.seed, int(year), n]) for n, role in enumerate(names) if role in roles
     }
 
-    for start in range(0, s.draws if roles else 0, CHUNK):
-        size = min(CHUNK, s.draws - start)
-        scores = {role: _draw(r, size, generators[role]) for role, r in roles.items()}
+    def rank(
+        start: int, size: int, drawn: dict[str, _Randoms]
+    ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """One chunk of draws ranked, into its columns of `ranks`; how often each subject fell below."""
+        scores = {role: _scores(r, drawn[role]) for role, r in roles.items()}
+        lower = {}
         for role in summarised:
             ranks[role][:, start : start + size] = _competition_ranks(scores[role])
-            below[role] += _lower_than_above(scores[role], above_of[role])
-        if plan.with_regions:
-            drawn = _region_draws(members, scores, size)
-            region_ranks[:, start : start + size] = _competition_ranks(drawn)
-            region_below += _lower_than_above(drawn, region_above)
+            lower[role] = _lower_than_above(scores[role], above_of[role])
+        if not plan.with_regions:
+            return lower, None
+        region_scores = _region_draws(members, scores, size)
+        region_ranks[:, start : start + size] = _competition_ranks(region_scores)
+        return lower, _lower_than_above(region_scores, region_above)
+
+    # The random numbers are drawn here, chunk after chunk, as one generator per role must give them;
+    # scoring and ranking a chunk (array work, which frees the interpreter) runs beside the next.
+    ranked: list[tuple[dict[str, np.ndarray], np.ndarray | None]] = []
+    with ThreadPoolExecutor(THREADS) as pool:
+        pending: deque[Future[tuple[dict[str, np.ndarray], np.ndarray | None]]] = deque()
+        for start in range(0, s.draws if roles else 0, CHUNK):
+            size = min(CHUNK, s.draws - start)
+            drawn = {role: _randoms(r, size, generators[role]) for role, r in roles.items()}
+            pending.append(pool.submit(rank, start, size, drawn))
+            while len(pending) > THREADS:  # at most a chunk ahead of each thread: memory stays bounded
+                ranked.append(pending.popleft().result())
+        ranked.extend(future.result() for future in pending)
+    for lower, region_lower in ranked:  # added in draw order, as one chunk after the other would
+        for role in summarised:
+            below[role] += lower[role]
+        if region_lower is not None:
+            region_below += region_lower
 
     out = [
         plan.kept[role]
@@ -322,15 +347,28 @@ def _alternatives(tasks: pd.DataFrame, s: Settings) -> np.ndarray:
     return delta
 
 
-def _draw(r: _Role, size: int, rng: np.random.Generator) -> np.ndarray:
-    """unit × draw: each unit's score on the whole sheet's scale in `size` draws. A task's alternative
-    never takes it below 0 (the other score, or what the records support), so sums stay linear."""
+@dataclass(frozen=True)
+class _Randoms:
+    """What a chunk of draws takes from a role's generator."""
+
+    switch: np.ndarray | None  # uncertain task × draw: the alternative taken
+    factors: np.ndarray  # duty × draw: its weight factor (1 without a weight range)
+
+
+def _randoms(r: _Role, size: int, rng: np.random.Generator) -> _Randoms:
     # the switches are drawn before the weights: the draws are a function of the seed alone
     switch = rng.random((len(r.entry_delta), size)) < 0.5 if len(r.entry_delta) else None
     if r.weights:
         factors = rng.uniform(r.weights[0], r.weights[1], size=(r.base.shape[1], size))
     else:
         factors = np.ones((r.base.shape[1], size))
+    return _Randoms(switch, factors)
+
+
+def _scores(r: _Role, drawn: _Randoms) -> np.ndarray:
+    """unit × draw: each unit's score on the whole sheet's scale in these draws. A task's alternative
+    never takes it below 0 (the other score, or what the records support), so sums stay linear."""
+    switch, factors = drawn.switch, drawn.factors
     numerator = r.base @ factors
     if switch is not None:
         gained = r.entry_delta[:, None] * switch

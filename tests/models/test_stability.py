@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipelines.lib import stability
 from pipelines.lib.stability import (
     Settings,
     _median_and_band,
@@ -316,6 +317,17 @@ def test_a_group_whose_inputs_are_unchanged_keeps_its_rows_and_the_result_is_a_w
     planned = plans(units, regions, SETTINGS, digests, before)
     assert [(p.year, p.drawn) for p in planned] == [(2024, drawn)]
     pd.testing.assert_frame_equal(simulate(planned, tasks[tasks["role"].isin(drawn)], SETTINGS), whole)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_chunks_scored_side_by_side_give_the_rows_one_after_the_other_gives(monkeypatch, threads):
+    units, tasks, regions = _three_roles(department_self=8.0, party_self=6.0)
+    weighted = Settings(**{**SETTINGS.__dict__, "weight_ranges": {"department": (0.8, 1.2)}})
+    side_by_side = rank_stability(units, tasks, regions, weighted)
+    monkeypatch.setattr(stability, "THREADS", threads)
+    pd.testing.assert_frame_equal(
+        rank_stability(units, tasks, regions, weighted), side_by_side, check_exact=True
+    )
 
 
 def test_without_digests_or_with_other_settings_nothing_is_kept():
