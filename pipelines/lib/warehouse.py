@@ -168,7 +168,7 @@ def publish(
             and recorded_holds(served[table]) == held
         ]
         copied = [table for table in wanted if table not in kept]
-        patched = _copy_marts(con, {table: wanted[table] for table in copied}, new_file)
+        patched = _copy_marts(con, {table: wanted[table] for table in copied}, set(served))
         con.execute(
             "create or replace table marts.publication as select ?::timestamp as published_at, "
             "?::integer as source_files, ?::varchar as work_db, ?::varchar as rulebook_id, "
@@ -192,38 +192,28 @@ def publish(
 # whole afterwards, so the copies need not be one transaction.
 COPY_THREADS = 2
 
-# A mart the served file holds with the same columns is patched: its rows are compared group by group
-# (by the first of these columns it has) and only the groups that differ are replaced. A corrected file
-# changes a few units' rows: copying a nation's 950,000 task scores took 0.45 s, patching them 0.08 s.
+# A table made again from a few changed files differs from what it held in a few units' rows: only the
+# groups of rows that differ are replaced (`patch_table`), grouped by the first of these columns it has.
+# Copying a nation's 950,000 task scores into a new warehouse took 0.45 s, patching them 0.08 s.
 PATCH_KEYS = ("unit_id", "subject", "region", "file", "year")
-# More than this share of a mart's rows to replace (a new year, another rulebook): it is copied whole.
+# More than this share of a table's rows to replace (a new year, another rulebook): it is written whole.
 PATCH_MAX_SHARE = 0.25
 
 
-def _copy_marts(con: duckdb.DuckDBPyConnection, marts: dict[str, str | None], database: str) -> list[str]:
-    """Write these marts (name → table comment) from the attached work database into `database`, largest
-    first; the ones patched (`_patch`) rather than copied whole."""
+def _copy_marts(con: duckdb.DuckDBPyConnection, marts: dict[str, str | None], served: set[str]) -> list[str]:
+    """Write these marts (name → table comment) from the attached work database, largest first: patched
+    (`patch_table`) where the new file holds the served copy, else copied whole. The ones patched."""
     sizes = dict(
         con.execute(
             "select table_name, estimated_size from duckdb_tables() "
             "where database_name = 'work' and schema_name = 'marts'"
         ).fetchall()
     )
-    shapes: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for db, table, column, kind in con.execute(
-        "select database_name, table_name, column_name, data_type from duckdb_columns() "
-        "where database_name in ('work', ?) and schema_name = 'marts' order by column_index",
-        [database],
-    ).fetchall():
-        shapes.setdefault((db, table), []).append((column, kind))
     patched: list[str] = []
 
     def copy(table: str) -> None:
-        columns = shapes.get(("work", table), [])
-        names = {name for name, _ in columns}
-        key = next((c for c in PATCH_KEYS if c in names), None)
         with con.cursor() as cursor:
-            if key and shapes.get((database, table)) == columns and _patch(cursor, table, key):
+            if table in served and patch_table(cursor, f"marts.{table}", f"work.marts.{table}"):
                 patched.append(table)
             else:
                 cursor.execute(f"create or replace table marts.{table} as select * from work.marts.{table}")
@@ -242,39 +232,43 @@ def _copy_marts(con: duckdb.DuckDBPyConnection, marts: dict[str, str | None], da
     return patched
 
 
-def _patch(cursor: duckdb.DuckDBPyConnection, table: str, key: str) -> bool:
-    """Make the new file's copy of a mart (the served rows, the same columns) hold the work database's
-    rows by replacing each group of rows (by `key`, NULL a group too) whose rows differ: its count or
-    its order-free hash (DuckDB's row hash, summed, as fingerprints.py compares tables). False, with
-    nothing changed, when too many rows would be replaced. The rows deleted and inserted are counted
-    against the groups' own counts: a patch that did not replace exactly them is undone by a copy."""
-    groups = f'"patch_{table}"'
-    group_rows = f'select "{key}" as k, count(*) as n, sum(hash(patched_row)::hugeint) as h from {{}} patched_row group by all'
-    cursor.execute(
-        f"""create or replace temp table {groups} as
-        select coalesce(w.k, s.k) as k, coalesce(s.n, 0) as served, coalesce(w.n, 0) as work,
-               w.n is distinct from s.n or w.h is distinct from s.h as changed
-        from ({group_rows.format(f"work.marts.{table}")}) w
-        full join ({group_rows.format(f"marts.{table}")}) s on w.k is not distinct from s.k"""
-    )
-    served, work, old, new = one_row(
-        cursor,
-        f"select coalesce(sum(served), 0), coalesce(sum(work), 0), coalesce(sum(served) filter (changed), 0), "
-        f"coalesce(sum(work) filter (changed), 0) from {groups}",
-    )
-    if old + new > PATCH_MAX_SHARE * (served + work):
-        cursor.execute(f"drop table {groups}")
+def patch_table(con: duckdb.DuckDBPyConnection, target: str, source: str) -> bool:
+    """Make `target` hold `source`'s rows by replacing each group of its rows (by the first of
+    PATCH_KEYS the table has, NULL a group too) whose rows differ: in count or in order-free hash
+    (DuckDB's row hash, summed, as fingerprints.py compares tables). False, with `target` unchanged, when
+    the two differ in columns or types, have no column of PATCH_KEYS, or more than PATCH_MAX_SHARE of
+    their rows would be replaced. The rows deleted and inserted are counted against the groups' counts:
+    False when a patch did not replace exactly them (`target` is then to be written whole)."""
+    shapes = [con.sql(f"select * from {relation} limit 0") for relation in (target, source)]
+    columns = [list(zip(shape.columns, map(str, shape.types), strict=True)) for shape in shapes]
+    key = next((c for c in PATCH_KEYS if c in shapes[0].columns), None)
+    if key is None or columns[0] != columns[1]:
         return False
-    changed = (
-        f'"{key}" in (select k from {groups} where changed and k is not null) '
-        f'or ("{key}" is null and exists (select 1 from {groups} where changed and k is null))'
+    group_rows = 'select "{}" as k, count(*) as n, sum(hash(patched_row)::hugeint) as h from {} patched_row group by all'
+    con.execute(
+        f"""create or replace temp table patch_groups as
+        select coalesce(s.k, t.k) as k, coalesce(t.n, 0) as old, coalesce(s.n, 0) as new,
+               s.n is distinct from t.n or s.h is distinct from t.h as changed
+        from ({group_rows.format(key, source)}) s
+        full join ({group_rows.format(key, target)}) t on s.k is not distinct from t.k"""
     )
-    (deleted,) = one_row(cursor, f"delete from marts.{table} where {changed}")
-    (inserted,) = one_row(
-        cursor, f"insert into marts.{table} select * from work.marts.{table} where {changed}"
-    )
-    cursor.execute(f"drop table {groups}")
-    return bool(deleted == old and inserted == new)
+    try:
+        before, after, old, new = one_row(
+            con,
+            "select coalesce(sum(old), 0), coalesce(sum(new), 0), coalesce(sum(old) filter (changed), 0), "
+            "coalesce(sum(new) filter (changed), 0) from patch_groups",
+        )
+        if old + new > PATCH_MAX_SHARE * (before + after):
+            return False
+        changed = (
+            f'"{key}" in (select k from patch_groups where changed and k is not null) '
+            f'or ("{key}" is null and exists (select 1 from patch_groups where changed and k is null))'
+        )
+        (deleted,) = one_row(con, f"delete from {target} where {changed}")
+        (inserted,) = one_row(con, f"insert into {target} select * from {source} where {changed}")
+        return bool(deleted == old and inserted == new)
+    finally:
+        con.execute("drop table patch_groups")
 
 
 # A served file more than this share free space (the blocks of marts replaced since it was last
