@@ -18,6 +18,11 @@ with duties as (
 ), rated as (
     select *, points / nullif(applicable_max, 0) as rate
     from duties
+), peers as (
+    -- one median per group, joined back: a window over each group took as long as the rest of the model
+    select year, role, duty_no, median(rate) as peer_median
+    from rated
+    group by all
 )
 select
     r.year,
@@ -29,7 +34,9 @@ select
     r.points,
     r.applicable_max,
     r.rate,
-    median(r.rate) over (partition by r.year, r.role, r.duty_no) as peer_median,
+    m.peer_median,
     p.rate as prev_rate
 from rated r
+join peers m on m.year is not distinct from r.year and m.role is not distinct from r.role
+    and m.duty_no is not distinct from r.duty_no
 left join rated p on p.year = r.year - 1 and p.unit_id = r.unit_id and p.role = r.role and p.duty_no = r.duty_no

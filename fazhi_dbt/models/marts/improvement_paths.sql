@@ -66,6 +66,11 @@ with unit_items as (
     select year, ranked_in, score,
            sum(reaching) over (partition by year, ranked_in order by score desc) as at_or_above
     from thresholds
+), lifts as (
+    -- what all of a subject's items add, largest first: one value per subject, joined back
+    select year, scope, subject, max(largest_first) as all_items
+    from stepped
+    group by all
 ), reached as (
     select
         s.*,
@@ -102,6 +107,7 @@ select
     -- in the smallest set of items (largest first) that reaches the score just above
     coalesce(r.next_above is not null
              and r.largest_first - r.points < r.next_above - r.score - 1e-9
-             and max(r.largest_first) over (partition by r.year, r.scope, r.subject) >= r.next_above - r.score - 1e-9,
+             and l.all_items >= r.next_above - r.score - 1e-9,
              false) as in_smallest_lift
 from reached r
+join lifts l on l.year is not distinct from r.year and l.scope = r.scope and l.subject is not distinct from r.subject
