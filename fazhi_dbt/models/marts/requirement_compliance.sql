@@ -1,22 +1,30 @@
 with run as (
     select as_of from {{ source('reference', 'run_context') }}
-), counted_meetings as (
-    -- a repeated meeting (same unit, date, type and topic) counts once; one row per type it is of
-    select year, unit_id, date, quarter, half, meeting_types, unnest(list_distinct(meeting_types)) as meeting_type, hours
+), meeting_groups as (
+    -- a repeated meeting (same unit, date, type and topic) counts once. Meetings alike in all a requirement
+    -- asks of them are counted together first: their types are unnested and matched once per group
+    select year, unit_id, quarter, half, meeting_types,
+           -- what the records held on the computation date (a ledger may list meetings planned after it)
+           date <= (select as_of from run) as by_as_of,
+           count(*) as meetings,
+           sum(hours) as hours
     from {{ source('staging', 'stg_meetings') }}
     where not is_duplicate
+    group by all
+), counted_meetings as (
+    -- one row per type a group's meetings are of
+    select *, unnest(list_distinct(meeting_types)) as meeting_type
+    from meeting_groups
 ), period_actuals as (
     select
         p.year,
         p.requirement_id,
         p.period,
         m.unit_id,
-        case when any_value(p.measure) = 'hours' then coalesce(sum(m.hours), 0) else count(*) end as actual,
-        -- what the records held on the computation date (a ledger may list meetings planned after it)
-        case when any_value(p.measure) = 'hours' then coalesce(sum(m.hours) filter (where m.date <= run.as_of), 0)
-             else count(*) filter (where m.date <= run.as_of) end as actual_as_of
+        case when any_value(p.measure) = 'hours' then coalesce(sum(m.hours), 0) else sum(m.meetings) end as actual,
+        case when any_value(p.measure) = 'hours' then coalesce(sum(m.hours) filter (where m.by_as_of), 0)
+             else coalesce(sum(m.meetings) filter (where m.by_as_of), 0) end as actual_as_of
     from counted_meetings m
-    cross join run
     join (select *, unnest(list_distinct(meeting_types)) as meeting_type from {{ ref('int_requirement_periods') }}) p
       on p.year = m.year
      and p.meeting_type = m.meeting_type
