@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 from builders import city_units, losing, write_meetings, write_score_sheet, write_units
 
@@ -295,3 +296,30 @@ def test_the_listing_says_what_each_file_is_by_where_it_lies(tmp_path):
         ("2024/打分表/sub/b.xlsx", "score_sheet", 2024, len("2024/打分表/sub/b.xlsx".encode()), None),
         ("notes/units.xlsx", None, None, 16, "unknown_location"),
     ]
+
+
+def test_the_stored_listing_is_the_last_listing_whatever_changed_in_it(con):
+    """Only the rows that changed are written; what is stored must still be exactly the last listing,
+    and a file that left it remembered (unless its bytes are still there under another name)."""
+    columns = "path, kind, folder_year, size, mtime_ns, note, sha256"
+    a = ("2024/score_sheets/a.xlsx", "score_sheet", 2024, 10, 1, None, "aa")
+    b = ("2024/meetings/b.csv", "meetings", 2024, 20, 2, None, "bb")
+    lock = ("2024/score_sheets/~$a.xlsx", None, 2024, 1, 3, "office_lock_file", None)
+    for rows in (
+        [a, b, lock],
+        [a, b, lock],  # nothing changed
+        [
+            (*a[:3], 11, 4, None, "a2"),
+            b,
+            (*lock[:5], "unknown_location", None),
+        ],  # a corrected, a note changed
+        [("2024/score_sheets/a-renamed.xlsx", *a[1:]), b],  # the first bytes of a under another name; no lock
+    ):
+        frame = pa.table({c: [r[i] for r in rows] for i, c in enumerate(columns.split(", "))})
+        ingest.record_raw_files(con, frame)
+        assert (
+            _rows(con, "raw_files", columns)
+            == con.execute(f"select {columns} from frame order by all").fetchall()
+        )
+    # the corrected a (bytes a2) left under its name: remembered; the lock file is not an input
+    assert _rows(con, "removed_files", "path, sha256") == [("2024/score_sheets/a.xlsx", "a2")]
