@@ -159,7 +159,7 @@ PARSE_AHEAD_ITEM_FILES = 16  # small groups: a stop waits for the group being pa
 class ParseAhead:
     """Files being parsed ahead (`parse_ahead`)."""
 
-    def __init__(self, raw_dir: Path, known: set[tuple[str, int, int]]):
+    def __init__(self, raw_dir: Path, known: pa.Table):
         self.stop = threading.Event()
         self.results: list[ParsedBatch] = []
         self.listing: list[RawFile] | None = None  # what data/raw held as the run started
@@ -169,17 +169,22 @@ class ParseAhead:
         )
         self._thread.start()
 
-    def _run(self, raw_dir: Path, known: set[tuple[str, int, int]]) -> None:
+    def _run(self, raw_dir: Path, known: pa.Table) -> None:
         try:
             try:
                 self.listing = discover(raw_dir)
             finally:
                 self.listed.set()
-            jobs = [
-                (str(raw_dir / f.path), f.kind)
-                for f in self.listing
-                if f.kind and (f.path, f.size, f.mtime_ns) not in known
-            ]
+            inputs = [f for f in self.listing if f.kind]
+            listed = pa.table(
+                {
+                    "i": pa.array(range(len(inputs)), pa.int64()),
+                    **{c: [getattr(f, c) for f in inputs] for c in ("path", "size", "mtime_ns")},
+                }
+            )
+            # in Arrow: a nation's 119,424 known files as a set of Python tuples took 0.15 s more
+            new = listed.join(known, keys=["path", "size", "mtime_ns"], join_type="left anti")
+            jobs = [(str(raw_dir / inputs[i].path), inputs[i].kind) for i in sorted(new["i"].to_numpy())]
             items = [
                 jobs[i : i + PARSE_AHEAD_ITEM_FILES] for i in range(0, len(jobs), PARSE_AHEAD_ITEM_FILES)
             ]
@@ -214,17 +219,21 @@ def parse_ahead(raw_dir: Path, work_db: Path) -> ParseAhead | None:
     modification time, until the parse step takes the results (or `stop_parsing_ahead`). Call it
     holding the run lock: it reads the work database, which must not be open for writing yet."""
     stop_parsing_ahead()
-    known: set[tuple[str, int, int]] = set()
+    known = pa.table(
+        {
+            "path": pa.array([], pa.string()),
+            "size": pa.array([], pa.int64()),
+            "mtime_ns": pa.array([], pa.int64()),
+        }
+    )
     if work_db.exists():
         try:
             with duckdb.connect(str(work_db), read_only=True) as con:
-                known = set(
-                    con.execute(
-                        "select path, size, mtime_ns from file_hashes h where exists "
-                        "(select 1 from parsed_files p where p.sha256 = h.sha256 and p.parser_version = ?)",
-                        [PARSER_VERSION],
-                    ).fetchall()
-                )
+                known = con.sql(
+                    "select path, size::bigint as size, mtime_ns::bigint as mtime_ns from file_hashes h where exists "
+                    "(select 1 from parsed_files p where p.sha256 = h.sha256 and p.parser_version = ?)",
+                    params=[PARSER_VERSION],
+                ).to_arrow_table()
         except duckdb.Error:  # an older or damaged work database: the run itself will say so
             return None
     ahead = _AHEAD[raw_dir] = ParseAhead(raw_dir, known)
