@@ -175,16 +175,18 @@ def stage_kind(
     owns: list[str],
     reads: list[str],
     registry: Callable[[duckdb.DuckDBPyConnection], UnitRegistry] = units.load_registry,
+    years: list[int] | None = None,
 ) -> dict[str, int]:
     """One input kind's stg_* tables (`owns`), every year at once, made from the tables in `reads` (the
     asset's declared dependencies); nothing is done when those inputs, as far as they concern this kind,
     and the years present are what the tables were last made from. A kind of RESTAGING whose context
     (what it reads but the files, and the years) is the same stages only the files that changed and
     those weighed against them, and replaces their rows. `registry` gives the unit registry
-    (stg_units) read through a connection."""
+    (stg_units) read through a connection; `years`, the years present (`common.years_present`), when
+    known."""
     raw_kind = ingest.KIND_FOLDERS.get(kind)  # None: the files that are not read (other_files)
     with work_connection(paths) as con:
-        years = common.years_present(con)
+        years = common.years_present(con) if years is None else years
         kind_rows = f"where kind = '{raw_kind}'" if raw_kind else "where kind is null"
         context = fingerprints.fingerprint(
             con,
@@ -252,6 +254,7 @@ def stage_kinds(
     # another closes it, or opens it too, fails ("already attached").
     with work_connection(paths) as con:
         rows = _input_rows(con, kinds)
+        years = common.years_present(con)  # once for all kinds: 0.05 s apiece at nation scale
         limit = max(rows.values(), default=0) + EXTRA_ROWS_SIDE_BY_SIDE
         pending = sorted(kinds, key=lambda kind: -rows[kind])
         in_progress: list[str] = []
@@ -287,7 +290,7 @@ def stage_kinds(
                 owns, reads = kinds[kind]
                 try:
                     counts[kind] = stage_kind(
-                        paths, rules, kind, owns=owns, reads=reads, registry=shared_registry
+                        paths, rules, kind, owns=owns, reads=reads, registry=shared_registry, years=years
                     )
                 except BaseException as exc:  # raised below, once the other kinds are done
                     failures[kind] = exc

@@ -205,7 +205,7 @@ def test_kinds_side_by_side_hold_no_more_rows_than_the_largest_kind_and_the_extr
     seen_together: list[frozenset[str]] = []
     lock = threading.Lock()
 
-    def stage(_paths, _rules, kind, owns, reads, registry):
+    def stage(_paths, _rules, kind, owns, reads, registry, years):
         with lock:
             running.add(kind)
             seen_together.append(frozenset(running))
@@ -229,7 +229,7 @@ def test_kinds_side_by_side_open_and_close_the_work_database_without_a_conflict(
     opening the file (DuckDB: "already attached"), which stage_kinds prevents by holding it open."""
     paths = Paths.from_env(str(tmp_path / "raw"), str(tmp_path / "marts" / "fazhi.duckdb"))
 
-    def stage(paths, _rules, kind, owns, reads, registry):
+    def stage(paths, _rules, kind, owns, reads, registry, years):
         for _ in range(80):
             with work_connection(paths) as con:
                 con.execute("select 1")
