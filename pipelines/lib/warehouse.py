@@ -140,7 +140,7 @@ def publish(
     The new file starts as a copy of the served one when it can (`_start_from_served`): a mart that
     holds what the served copy holds (its columns and rows, as the table's comment records them:
     pipelines/lib/fingerprints.py) is kept; the others are written again, each by replacing only the
-    rows that changed where it can (`_patch`). A corrected file changes some marts, and a few units'
+    rows that changed where it can (`patch_table`). A corrected file changes some marts, and a few units'
     rows of each; a re-run none: copying the whole warehouse was most of a re-run."""
     from pipelines.lib import restatements, rulebook_history
     from pipelines.lib.fingerprints import recorded_holds
