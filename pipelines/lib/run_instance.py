@@ -13,20 +13,27 @@ run's outcome, its steps' times and its failures are run and step events (Dagste
 back only to re-execute a run, which a `fazhi run` never does). They reach the run's listeners (the
 progress shown on a terminal) as they happen, and are not stored. `fazhi ui` keeps every event in
 its own instance.
+
+Dagster asks for the last materialization or observation of every asset a step reads, at each of the
+step's outputs (to give the new materialization its inputs' data versions); the marts step alone has
+thirty outputs. With no asset event stored there is none to find, and the answer is given without a
+query (`HeldConnectionEventLog.get_asset_records`, `fetch_observations`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import dagster as dg
+from dagster._core.event_api import EventLogCursor, EventRecordsResult
 from dagster._core.events import DagsterEventType
 from dagster._core.events.log import EventLogEntry
 from dagster._core.instance import InstanceType
 from dagster._core.launcher.sync_in_memory_run_launcher import SyncInMemoryRunLauncher
 from dagster._core.run_coordinator import DefaultRunCoordinator
 from dagster._core.storage.event_log import InMemoryEventLogStorage
+from dagster._core.storage.event_log.base import AssetRecord
 from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
 from dagster._core.storage.root import TemporaryLocalArtifactStorage
 from dagster._core.storage.runs import InMemoryRunStorage
@@ -37,6 +44,7 @@ NOT_STORED = frozenset(
     {
         DagsterEventType.ASSET_MATERIALIZATION,
         DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+        DagsterEventType.ASSET_OBSERVATION,
         DagsterEventType.ASSET_CHECK_EVALUATION,
         DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED,
         DagsterEventType.STEP_OUTPUT,
@@ -64,6 +72,20 @@ class HeldConnectionEventLog(InMemoryEventLogStorage):
     def store_event(self, event: EventLogEntry) -> None:
         if event.dagster_event is None or event.dagster_event.event_type not in NOT_STORED:
             super().store_event(event)
+
+    def get_asset_records(self, asset_keys: Sequence[dg.AssetKey] | None = None) -> Sequence[AssetRecord]:
+        return []  # no asset event is stored (NOT_STORED): no asset has a record
+
+    def fetch_observations(
+        self,
+        records_filter: dg.AssetKey | dg.AssetRecordsFilter,
+        limit: int,
+        cursor: str | None = None,
+        ascending: bool = False,
+    ) -> EventRecordsResult:
+        return EventRecordsResult(
+            [], cursor=cursor or EventLogCursor.from_storage_id(-1).to_string(), has_more=False
+        )
 
     def has_table(self, table_name: str) -> bool:
         if table_name not in self._tables:

@@ -1,12 +1,13 @@
 """The instance a `fazhi run` executes on (pipelines/lib/run_instance.py): the run's and its steps'
 events stored as Dagster's own ephemeral instance stores them, without a new database connection per
-event; the asset events handed to the run's listeners and not stored."""
+event; the asset events handed to the run's listeners and not stored, nor looked for."""
 
 from __future__ import annotations
 
 import dagster as dg
 import pytest
 from dagster._core.events import DagsterEventType
+from dagster._core.storage.event_log import InMemoryEventLogStorage
 from sqlalchemy import event
 
 from pipelines.cli import _materialize
@@ -29,9 +30,12 @@ def published(downstream: int) -> int:
     return downstream
 
 
-def _run(instance: dg.DagsterInstance, value: int = 1) -> tuple[list[str], list[str], int]:
+def _run(
+    instance: dg.DagsterInstance, value: int = 1, statements: list[str] | None = None
+) -> tuple[list[str], list[str], int]:
     """The event types the run stored, those its listener heard, and the connections its event log
-    opened meanwhile — through the function `fazhi run` runs its steps with."""
+    opened meanwhile — through the function `fazhi run` runs its steps with; given `statements`, the
+    SQL its event log ran is added to it."""
     engine = instance.event_log_storage._engine  # type: ignore[attr-defined]
     opened: list[object] = []
     heard: list[str] = []
@@ -39,7 +43,12 @@ def _run(instance: dg.DagsterInstance, value: int = 1) -> tuple[list[str], list[
     def count(connection, _record) -> None:
         opened.append(connection)
 
+    def ran(_conn, _cursor, statement, *_args) -> None:
+        if statements is not None:
+            statements.append(statement)
+
     event.listen(engine, "connect", count)
+    event.listen(engine, "before_cursor_execute", ran)
     try:
         result = _materialize(
             [upstream, downstream, published],
@@ -50,6 +59,7 @@ def _run(instance: dg.DagsterInstance, value: int = 1) -> tuple[list[str], list[
         )
     finally:
         event.remove(engine, "connect", count)
+        event.remove(engine, "before_cursor_execute", ran)
     stored = [e.dagster_event.event_type_value for e in instance.all_logs(result.run_id) if e.dagster_event]
     return stored, heard, len(opened)
 
@@ -74,3 +84,45 @@ def test_a_failed_blocking_check_stops_what_reads_its_asset_without_its_evaluati
     stored, heard, _ = _run(instance(), value=-5)
     assert DagsterEventType.RUN_FAILURE.value in stored and "ASSET_CHECK_EVALUATION" in heard
     assert heard.count("ASSET_MATERIALIZATION") == 2  # upstream, downstream; never published
+
+
+def _input_versions(instance: dg.DagsterInstance) -> list[dict[str, str]]:
+    """What the materializations a run's listener hears say of their inputs' data versions."""
+    heard: list[dict[str, str]] = []
+
+    def listen(entry) -> None:
+        if entry.dagster_event and entry.dagster_event.event_type_value == "ASSET_MATERIALIZATION":
+            tags = entry.dagster_event.event_specific_data.materialization.tags or {}
+            heard.append({k: v for k, v in tags.items() if k.startswith("dagster/input_")})
+
+    _materialize(
+        [upstream, downstream, published],
+        {},
+        instance,
+        {"ops": {"upstream": {"config": {"value": 1}}}},
+        listen,
+    )
+    return heard
+
+
+def test_a_step_finds_no_asset_event_of_its_inputs_without_asking_the_event_log():
+    statements: list[str] = []
+    _run(instance := ephemeral_instance())
+    _run(instance, statements=statements)
+    assert statements and not [s for s in statements if "asset_keys" in s or "ASSET_OBSERVATION" in s]
+
+    # the same answer as the event log's own queries give: no input has a version yet
+    queried = ephemeral_instance()
+    storage = queried.event_log_storage
+    storage.get_asset_records = lambda *a, **k: InMemoryEventLogStorage.get_asset_records(storage, *a, **k)  # type: ignore[method-assign]
+    storage.fetch_observations = lambda *a, **k: InMemoryEventLogStorage.fetch_observations(storage, *a, **k)  # type: ignore[method-assign]
+    asked: list[str] = []
+    engine = storage._engine  # type: ignore[attr-defined]
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, s, *_a: asked.append(s))
+    theirs = _input_versions(queried)
+    assert any("asset_keys" in s for s in asked)  # that instance did ask
+    assert _input_versions(ephemeral_instance()) == theirs
+    assert theirs[1] == {
+        "dagster/input_data_version/upstream": "INITIAL",
+        "dagster/input_event_pointer/upstream": "NULL",
+    }
