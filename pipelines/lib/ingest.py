@@ -67,10 +67,17 @@ class RawFile:
     note: str | None = None  # why a file is ignored
 
 
-def discover(raw_dir: Path) -> list[RawFile]:
-    """Every file under raw_dir with the kind and year its location implies."""
-    found: list[RawFile] = []
-    append, stat = found.append, os.stat
+def discover(raw_dir: Path) -> pa.Table:
+    """Every file under raw_dir with the kind and year its location implies, in order of folder, then
+    name: path, kind, folder_year, size, mtime_ns, note. Made column by column: a nation's 119,424
+    files made into an object each, then into columns, took 0.25–0.35 s more."""
+    paths: list[str] = []
+    kinds: list[str | None] = []
+    years: list[int | None] = []
+    sizes: list[int] = []
+    mtimes: list[int] = []
+    notes: list[str | None] = []
+    stat = os.stat
     root = str(raw_dir)
     # Plain strings, not Path objects, and what a folder says worked out once for all its files: a
     # nation-scale year is ~100,000 files in a few thousand folders.
@@ -85,20 +92,43 @@ def discover(raw_dir: Path) -> list[RawFile]:
         else:
             kind, year, note = None, None, "unknown_location"
         where = dirpath + os.sep
-        for name in sorted(filenames):
-            if name.startswith(".") or name == ".gitkeep":
-                continue
+        names = sorted(name for name in filenames if not name.startswith("."))
+        for name in names:
             info = stat(where + name)
+            sizes.append(info.st_size)
+            mtimes.append(info.st_mtime_ns)
+        if not top and not any(name.startswith("~$") for name in names):  # the folder says it all
+            paths.extend([prefix + name for name in names])
+            kinds.extend([kind] * len(names))
+            years.extend([year] * len(names))
+            notes.extend([note] * len(names))
+            continue
+        for name in names:
             if name.startswith("~$"):
-                file = RawFile(
-                    prefix + name, None, None, info.st_size, info.st_mtime_ns, note="office_lock_file"
-                )
+                paths.append(prefix + name)
+                kinds.append(None)
+                years.append(None)
+                notes.append("office_lock_file")
             elif top and os.path.splitext(name)[0].lower() in ("units", "单位名册"):
-                file = RawFile(name, "units", None, info.st_size, info.st_mtime_ns)
+                paths.append(name)
+                kinds.append("units")
+                years.append(None)
+                notes.append(None)
             else:
-                file = RawFile(prefix + name, kind, year, info.st_size, info.st_mtime_ns, note=note)
-            append(file)
-    return found
+                paths.append(prefix + name)
+                kinds.append(kind)
+                years.append(year)
+                notes.append(note)
+    return pa.table(
+        {
+            "path": pa.array(paths, pa.string()),
+            "kind": pa.array(kinds, pa.string()),
+            "folder_year": pa.array(years, pa.int64()),
+            "size": pa.array(sizes, pa.int64()),
+            "mtime_ns": pa.array(mtimes, pa.int64()),
+            "note": pa.array(notes, pa.string()),
+        }
+    )
 
 
 def _rows_table(columns: list[str], rows: list[tuple]) -> pa.Table:
@@ -107,16 +137,13 @@ def _rows_table(columns: list[str], rows: list[tuple]) -> pa.Table:
     return pa.table({name: [row[i] for row in rows] for i, name in enumerate(columns)})
 
 
-_LISTED = ("path", "kind", "folder_year", "size", "mtime_ns", "note")
-
-
-def hash_files(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: list[RawFile]) -> pa.Table:
-    """The listing as a table, with each file's sha256: looked up by path, size and mtime in
+def hash_files(con: duckdb.DuckDBPyConnection, raw_dir: Path, listed: pa.Table) -> pa.Table:
+    """The listing (`discover`), with each file's sha256: looked up by path, size and mtime in
     file_hashes, and read again only for the files whose size or mtime changed since the last run. In
     DuckDB: a nation's 119,424 files looked up in Python (a copy of each listed file to fill in, a
     dictionary of every known hash) cost about 0.5 s of every run."""
-    listed = pa.table({name: [getattr(f, name) for f in files] for name in _LISTED})
-    con.register("listed", listed.append_column("position", pa.array(range(len(files)), pa.int64())))
+    positions = pa.array(range(listed.num_rows), pa.int64())
+    con.register("listed", listed.append_column("position", positions))
     try:
         known = con.sql(
             "select h.sha256 from listed l left join file_hashes h "
@@ -124,13 +151,16 @@ def hash_files(con: duckdb.DuckDBPyConnection, raw_dir: Path, files: list[RawFil
         ).to_arrow_table()["sha256"]
     finally:
         con.unregister("listed")
-    missing = pc.indices_nonzero(known.is_null()).to_pylist()
+    missing = pc.indices_nonzero(known.is_null())
     shas = known.to_pylist()
     fresh = []
-    for i in missing:
-        f = files[i]
-        shas[i] = file_sha256(raw_dir / f.path)
-        fresh.append((f.path, f.size, f.mtime_ns, shas[i]))
+    for i, path, size, mtime_ns in zip(
+        missing.to_pylist(),
+        *(listed[c].take(missing).to_pylist() for c in ("path", "size", "mtime_ns")),
+        strict=True,
+    ):
+        shas[i] = file_sha256(raw_dir / path)
+        fresh.append((path, size, mtime_ns, shas[i]))
     if fresh:
         frame = _rows_table(["path", "size", "mtime_ns", "sha256"], fresh)  # noqa: F841 (read by name in SQL)
         with transaction(con):
@@ -162,7 +192,7 @@ class ParseAhead:
     def __init__(self, raw_dir: Path, known: pa.Table):
         self.stop = threading.Event()
         self.results: list[ParsedBatch] = []
-        self.listing: list[RawFile] | None = None  # what data/raw held as the run started
+        self.listing: pa.Table | None = None  # what data/raw held as the run started (`discover`)
         self.listed = threading.Event()  # set once the listing is made, or could not be
         self._thread = threading.Thread(
             target=self._run, args=(raw_dir, known), name="parse-ahead", daemon=True
@@ -175,16 +205,14 @@ class ParseAhead:
                 self.listing = discover(raw_dir)
             finally:
                 self.listed.set()
-            inputs = [f for f in self.listing if f.kind]
-            listed = pa.table(
-                {
-                    "i": pa.array(range(len(inputs)), pa.int64()),
-                    **{c: [getattr(f, c) for f in inputs] for c in ("path", "size", "mtime_ns")},
-                }
+            inputs = self.listing.filter(pc.is_valid(self.listing["kind"]))
+            listed = inputs.select(["path", "size", "mtime_ns"]).append_column(
+                "i", pa.array(range(inputs.num_rows), pa.int64())
             )
             # in Arrow: a nation's 119,424 known files as a set of Python tuples took 0.15 s more
-            new = listed.join(known, keys=["path", "size", "mtime_ns"], join_type="left anti")
-            jobs = [(str(raw_dir / inputs[i].path), inputs[i].kind) for i in sorted(new["i"].to_numpy())]
+            unknown = listed.join(known, keys=["path", "size", "mtime_ns"], join_type="left anti")["i"]
+            new = inputs.take(unknown.take(pc.sort_indices(unknown)))  # in the listing's order
+            jobs = [(str(raw_dir / f["path"]), f["kind"]) for f in new.select(["path", "kind"]).to_pylist()]
             items = [
                 jobs[i : i + PARSE_AHEAD_ITEM_FILES] for i in range(0, len(jobs), PARSE_AHEAD_ITEM_FILES)
             ]
@@ -240,7 +268,7 @@ def parse_ahead(raw_dir: Path, work_db: Path) -> ParseAhead | None:
     return ahead
 
 
-def listing(raw_dir: Path) -> list[RawFile]:
+def listing(raw_dir: Path) -> pa.Table:
     """What data/raw holds: the listing made as this run started, by the files parsed ahead under the
     same run lock, or a new one. Listing a nation's 118,000 files takes a second."""
     ahead = _AHEAD.get(raw_dir)

@@ -62,15 +62,16 @@ def _signatures(files: dict[str, list], all_years: set[int]) -> dict[int, str]:
 def scan(raw_dir: Path, cursor: str | None) -> Scan:
     before = _load(cursor)
     now: dict[str, list] = {}
-    for f in discover(raw_dir):
-        if f.kind is None:  # lock files, unknown places: the run reports them, they hold no year's data
+    for f in discover(raw_dir).to_pylist():
+        if f["kind"] is None:  # lock files, unknown places: the run reports them, they hold no year's data
             continue
-        seen = before.get(f.path)
-        if seen is not None and seen[0] == f.size and seen[1] == f.mtime_ns:
+        path, size, mtime_ns = f["path"], f["size"], f["mtime_ns"]
+        seen = before.get(path)
+        if seen is not None and seen[0] == size and seen[1] == mtime_ns:
             sha = seen[2]
         else:
-            sha = file_sha256(raw_dir / f.path)
-        now[f.path] = [f.size, f.mtime_ns, sha, f.kind, f.folder_year]
+            sha = file_sha256(raw_dir / path)
+        now[path] = [size, mtime_ns, sha, f["kind"], f["folder_year"]]
     years = {v[4] for v in (*before.values(), *now.values()) if v[4] is not None}
     old_sig, new_sig = _signatures(before, years), _signatures(now, years)
     new_shas = {v[2] for v in now.values()}

@@ -270,7 +270,7 @@ def test_a_file_name_never_writes_outside_data_raw(tmp_path, name):
     # nothing else appeared anywhere: no stray temporary file, nothing outside the kind folder
     assert set(tmp_path.rglob("*")) - before == {raw / "2024", folder, stored.path}
     # the ingestion sees it as a submission of that year and kind (not hidden, not a lock file)
-    assert [(f.path, f.kind, f.folder_year) for f in ingest.discover(raw)] == [
+    assert [(f["path"], f["kind"], f["folder_year"]) for f in ingest.discover(raw).to_pylist()] == [
         (stored.relative, "score_sheet", 2024)
     ]
 
