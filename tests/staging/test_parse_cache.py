@@ -279,16 +279,22 @@ def test_the_listing_says_what_each_file_is_by_where_it_lies(tmp_path):
         "2023/minutes/d.csv",
         "1899/meetings/e.csv",
         "notes/units.xlsx",
+        "notes/~$units.xlsx",
+        "~$单位名册.xlsx",
     ):
         (raw / path).parent.mkdir(parents=True, exist_ok=True)
         (raw / path).write_bytes(path.encode())
+    listing = ingest.discover(raw)
+    assert listing["mtime_ns"].to_pylist() == [
+        (raw / p).stat().st_mtime_ns for p in listing["path"].to_pylist()
+    ]
     listed = [
-        tuple(f.values())
-        for f in ingest.discover(raw).select(["path", "kind", "folder_year", "size", "note"]).to_pylist()
+        tuple(f.values()) for f in listing.select(["path", "kind", "folder_year", "size", "note"]).to_pylist()
     ]
     assert listed == [
         ("README.txt", None, None, 10, "unknown_location"),
         ("units.xlsx", "units", None, 10, None),
+        ("~$单位名册.xlsx", None, None, len("~$单位名册.xlsx".encode()), "office_lock_file"),
         ("单位名册.csv", "units", None, len("单位名册.csv".encode()), None),
         ("1899/meetings/e.csv", None, None, 19, "unknown_location"),
         ("2023/minutes/d.csv", None, None, 18, "unknown_location"),
@@ -298,6 +304,7 @@ def test_the_listing_says_what_each_file_is_by_where_it_lies(tmp_path):
         ("2024/score_sheets/~$a.xlsx", None, None, 26, "office_lock_file"),
         ("2024/打分表/sub/b.xlsx", "score_sheet", 2024, len("2024/打分表/sub/b.xlsx".encode()), None),
         ("notes/units.xlsx", None, None, 16, "unknown_location"),
+        ("notes/~$units.xlsx", None, None, 18, "office_lock_file"),
     ]
 
 
