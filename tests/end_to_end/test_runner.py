@@ -156,10 +156,26 @@ def _lock_held(warehouse: Path) -> Iterator[None]:
         holder.wait()
 
 
+# A command as a person starts it at a terminal, with Ctrl+C not ignored: a shell starts a job in the
+# background (a test run started with `&`, say) with Ctrl+C ignored, and its processes pass that on.
+_CTRL_C_HEARD = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+
+
 def _waiting_run(raw: Path, warehouse: Path, env: dict[str, str]) -> subprocess.Popen:
     """A `fazhi run --wait`, waiting for the lock."""
+    command = [
+        str(FAZHI),
+        "run",
+        "--raw",
+        str(raw),
+        "--warehouse",
+        str(warehouse),
+        "--wait",
+        "120",
+        "--quiet",
+    ]
     client = subprocess.Popen(
-        [str(FAZHI), "run", "--raw", str(raw), "--warehouse", str(warehouse), "--wait", "120", "--quiet"],
+        [sys.executable, "-c", _CTRL_C_HEARD, *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
