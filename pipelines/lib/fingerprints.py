@@ -126,6 +126,11 @@ def same_context(con: duckdb.DuckDBPyConnection, tables: Iterable[str], context:
     return all(_recorded(_comment(con, t)).get("context") == context for t in tables)
 
 
+def context_of(comment: str | None) -> str | None:
+    """The context a table was written in, as its comment says (`record`)."""
+    return _recorded(comment).get("context")
+
+
 def recorded_holds(comment: str | None) -> str | None:
     """What a table holds, as its comment says (`record`), or None when it does not say."""
     return _recorded(comment).get("holds")

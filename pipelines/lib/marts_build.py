@@ -13,6 +13,13 @@ compares every table.
 All models are replaced in one transaction: a killed or failed build leaves the previous marts.
 What each data test found is kept beside them (`TEST_RESULTS`), with what it read: a test that passed
 on the same inputs is not run again.
+
+A model whose YAML declares `meta: rows_by: {key: [...], inputs: [...]}` says that its rows of one key
+are made from the rows of the same key of those inputs (and from the whole of its other inputs). When
+only those inputs changed, and only in a few keys, the build makes again the rows of those keys alone
+(`_patch`); which keys changed it learns from each key's row count and row hash, kept beside the model
+as it last read them (`_digest_table`). tests/models/test_rows_by_key.py holds the rows so made to a
+whole build's, on a city's year changed many ways.
 """
 
 from __future__ import annotations
@@ -21,8 +28,8 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from functools import cache
+from dataclasses import dataclass, field, replace
+from functools import cache, cached_property
 from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
@@ -48,6 +55,9 @@ class Model:
     code: str
     contract: tuple[tuple[str, str], ...]  # (column, declared type) in declared order; empty: none
     depends_on: tuple[str, ...]
+    # `rows_by` (module docstring): the key's columns and the inputs read key by key; empty: none
+    key: tuple[str, ...] = ()
+    keyed_inputs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,14 @@ class Project:
     manifest: Mapping[str, Any]
     sources: Mapping[str, str] = field(default_factory=dict)  # source unique_id → its table, schema.table
 
+    @cached_property
+    def relation_names(self) -> dict[str, str]:
+        """Each source's and model's relation as the compiled SQL names it."""
+        compiled = self.manifest.get("sources", {})
+        return {
+            uid: compiled.get(uid, {}).get("relation_name", table) for uid, table in self.sources.items()
+        } | {m.unique_id: m.relation for m in self.models}
+
 
 @dataclass
 class Built:
@@ -74,6 +92,7 @@ class Built:
     failures: dict[str, int]  # test unique_id → failing rows
     skipped: list[str]  # models not built, and tests not run, because a test they stand on failed
     reused: list[str] = field(default_factory=list)  # models kept: already built from these inputs
+    patched: dict[str, int] = field(default_factory=dict)  # model → keys made again (`rows_by`)
     passed_before: list[str] = field(default_factory=list)  # tests not run: passed on these inputs
 
     @property
@@ -106,6 +125,27 @@ def _check_supported(node: Mapping[str, Any]) -> None:
         raise UnsupportedFeature(f"{where}: not compiled (run `dbt compile`)")
 
 
+# How many of its keys a model may have made again before the whole table is made instead: patching
+# a fifth of a table cost what making it whole does.
+PATCH_LIMIT = 0.2
+
+
+def _rows_by(node: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A model's `rows_by`: its key columns and the unique ids of the inputs it reads key by key."""
+    spec = ((node.get("config") or {}).get("meta") or {}).get("rows_by")
+    if not spec:
+        return (), ()
+    where = node["unique_id"]
+    parents = {uid.rsplit(".", 1)[-1]: uid for uid in node["depends_on"]["nodes"]}
+    key, inputs = tuple(spec.get("key") or ()), list(spec.get("inputs") or ())
+    unknown = [name for name in inputs if name not in parents]
+    if unknown:
+        raise UnsupportedFeature(f"{where}: rows_by names inputs it does not read: {unknown}")
+    if node["language"] != "sql" or not key or not inputs or not set(key) <= set(node["columns"]):
+        raise UnsupportedFeature(f"{where}: rows_by needs a SQL model, inputs, and key columns it declares")
+    return key, tuple(parents[name] for name in inputs)
+
+
 def load_project(manifest_path: Path) -> Project:
     return _load(str(manifest_path), manifest_path.stat().st_mtime_ns)
 
@@ -126,6 +166,7 @@ def _load(path: str, _mtime_ns: int) -> Project:
     order = TopologicalSorter(
         {uid: [d for d in node["depends_on"]["nodes"] if d in models] for uid, node in models.items()}
     ).static_order()
+    rows_by = {uid: _rows_by(node) for uid, node in models.items()}
     databases = {node["database"] for node in models.values()}
     if len(databases) != 1:
         raise UnsupportedFeature(f"models in several databases: {sorted(databases)}")
@@ -143,6 +184,8 @@ def _load(path: str, _mtime_ns: int) -> Project:
                 if models[uid]["config"]["contract"]["enforced"]
                 else (),
                 depends_on=tuple(models[uid]["depends_on"]["nodes"]),
+                key=rows_by[uid][0],
+                keyed_inputs=rows_by[uid][1],
             )
             for uid in order
         ),
@@ -214,6 +257,7 @@ def build(
     waiting = chosen.copy()  # models whose tests must wait for them
 
     tested: dict[str, tuple[str, int]] = {}  # test → (what it read, failing rows), this build
+    digested: dict[tuple[str, tuple[str, ...]], str] = {}  # `_keyed_stamp`
 
     def run_ready_tests() -> None:
         ready = [t for t in pending if not waiting.intersection(t.depends_on)]
@@ -260,11 +304,23 @@ def build(
             else:
                 on_model(model)
                 started = time.perf_counter()
-                _materialize(con, project, model)
+                keyed = _keyed_stamp(con, project, model, holds, digested) if model.key else None
+                changed = (
+                    _changed_keys(con, project, model)
+                    if keyed is not None and reuse and fingerprints.context_of(recorded.get(table)) == keyed
+                    else None
+                )
+                if changed is None:
+                    _materialize(con, project, model)
+                else:
+                    _patch(con, project, model)
+                    built.patched[uid] = changed
+                if keyed is not None:
+                    _record_digests(con, model, whole=changed is None)
                 built.rows[uid] = _count(con, model.relation)
                 holds[uid] = fingerprints.holds(con, table)
                 built.seconds[uid] = time.perf_counter() - started
-                fingerprints.record(con, [table], stamp, holds[uid])
+                fingerprints.record(con, [table], stamp, holds[uid], context=keyed)
             run_ready_tests()
         run_ready_tests()
         _record_tests(con, tested)
@@ -307,6 +363,137 @@ def _stamp(node: Model | DataTest, holds: Mapping[str, str]) -> str:
     for parent in sorted(node.depends_on):
         digest.update(f"\x1e{parent}\x1f{holds.get(parent, '')}".encode())
     return digest.hexdigest()
+
+
+def _digest_table(model: Model) -> str:
+    """Each key's row count and row hash of each of the model's keyed inputs, as it last read them."""
+    return f"main.{_quote('marts_keys__' + model.name)}"
+
+
+# The digests of a model's keyed inputs now, and the keys whose rows differ from the kept ones.
+_NOW, _CHANGED = "marts_keys_now", "marts_keys_changed"
+
+
+def _keyed_stamp(
+    con: duckdb.DuckDBPyConnection,
+    project: Project,
+    model: Model,
+    holds: Mapping[str, str],
+    digested: dict[tuple[str, tuple[str, ...]], str],
+) -> str:
+    """What a model's rows are made from besides its keyed inputs' rows: its code, its declaration,
+    what each other input holds, and the columns of the keyed ones. While it is the same, what changed
+    in the keyed inputs' keys is all that changed. Also gathers the keyed inputs' digests into `_NOW`;
+    `digested`: each input's digests made this build (an input is final before any model reads it),
+    as a temporary table, so that three models reading the meetings digest them once."""
+    digest = hashlib.sha256(f"{fingerprints.code_version()}\x1e{model.code}\x1e{model.contract}".encode())
+    digest.update(f"\x1e{model.key}\x1e{model.keyed_inputs}".encode())
+    columns = ", ".join(_quote(c) for c in model.key)
+    parts = []
+    for parent in sorted(model.depends_on):
+        relation = project.relation_names[parent]
+        if parent not in model.keyed_inputs:
+            digest.update(f"\x1e{parent}\x1f{holds.get(parent, '')}".encode())
+            continue
+        shape = con.sql(f"select * from {relation} limit 0")
+        digest.update(f"\x1e{parent}\x1f{shape.columns}\x1f{shape.types}".encode())
+        table = digested.get((parent, model.key))
+        if table is None:
+            table = digested[parent, model.key] = f"marts_keys_input_{len(digested)}"
+            con.execute(
+                f"create or replace temp table {table} as select {sql_text(parent)} as input, {columns}, "
+                f"count(*) as n, coalesce(sum(hash(t)::hugeint), 0) as h from {relation} t group by all"
+            )
+        parts.append(f"select * from {table}")
+    con.execute(f"create or replace temp table {_NOW} as " + "\nunion all\n".join(parts))
+    return digest.hexdigest()
+
+
+def _changed_keys(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> int | None:
+    """The keys whose rows in the keyed inputs differ from those the model was last made from, into
+    `_CHANGED`; their number, or None when the model is better made whole (no kept digests, or too
+    many keys changed)."""
+    kept = _digest_table(model)
+    schema, _, name = kept.partition(".")
+    if not con.execute(
+        "select 1 from duckdb_tables() where database_name = current_database() and schema_name = ? "
+        "and table_name = ?",
+        [schema, name.strip('"')],
+    ).fetchall():
+        return None
+    columns = ", ".join(_quote(c) for c in model.key)
+    # set operations match NULL keys as equal, as the patch's `is not distinct from` does
+    con.execute(
+        f"create or replace temp table {_CHANGED} as select distinct {columns} from ("
+        f"(select * from {_NOW} except select * from {kept}) union all "
+        f"(select * from {kept} except select * from {_NOW}))"
+    )
+    changed, keys = one_row(
+        con,
+        f"select (select count(*) from {_CHANGED}), (select count(*) from (select distinct {columns} from {_NOW}))",
+    )
+    return int(changed) if changed <= PATCH_LIMIT * max(keys, 1) else None
+
+
+def _key_match(model: Model, left: str, right: str) -> str:
+    return " and ".join(f"{left}.{_quote(c)} is not distinct from {right}.{_quote(c)}" for c in model.key)
+
+
+def _literal_filter(con: duckdb.DuckDBPyConnection, model: Model) -> str | None:
+    """A condition on the key columns that holds for every changed key (`_CHANGED`), its values written
+    out so that DuckDB can use them where it reads a table; None when they cannot be (another type,
+    or too many)."""
+    terms = []
+    for c in model.key:
+        values = [v for (v,) in con.execute(f"select distinct {_quote(c)} from {_CHANGED}").fetchall()]
+        literals = [
+            sql_text(v) if isinstance(v, str) else str(v)
+            for v in values
+            if isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool))
+        ]
+        if len(literals) != len([v for v in values if v is not None]) or len(literals) > 5_000:
+            return None
+        term = f"{_quote(c)} in ({', '.join(literals)})" if literals else "false"
+        terms.append(f"({term} or {_quote(c)} is null)" if None in values else term)
+    return " and ".join(terms)
+
+
+def _patch(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> None:
+    """The model's rows of the changed keys (`_CHANGED`) made again; the others stay as they are.
+
+    The model reads only its keyed inputs' rows of those keys (and of the keys the written-out values
+    combine into): its rows of a changed key are made from those alone, as `rows_by` declares, and
+    its rows of any other key are left out. A filter on the model's rows alone would leave DuckDB
+    reading whole inputs where a left join or an aggregate stands between them and the rows."""
+    condition = _literal_filter(con, model)
+    code = model.code
+    if condition is not None:
+        for uid in model.keyed_inputs:
+            relation = project.relation_names[uid]
+            code = code.replace(relation, f"(select * from {relation} where {condition})")
+    con.execute(
+        f"delete from {model.relation} where exists "
+        f"(select 1 from {_CHANGED} c where {_key_match(model, 'c', model.relation)})"
+    )
+    con.execute(
+        f"insert into {model.relation} select * from ({_select(con, replace(model, code=code))}) as m "
+        f"where exists (select 1 from {_CHANGED} c where {_key_match(model, 'c', 'm')})"
+    )
+
+
+def _record_digests(con: duckdb.DuckDBPyConnection, model: Model, whole: bool) -> None:
+    """Keep the keyed inputs' digests (`_NOW`) as the model was made from them now."""
+    kept = _digest_table(model)
+    if whole:
+        con.execute(f"create or replace table {kept} as select * from {_NOW}")
+        return
+    con.execute(
+        f"delete from {kept} k where exists (select 1 from {_CHANGED} c where {_key_match(model, 'c', 'k')})"
+    )
+    con.execute(
+        f"insert into {kept} select * from {_NOW} n "
+        f"where exists (select 1 from {_CHANGED} c where {_key_match(model, 'c', 'n')})"
+    )
 
 
 def _materialize(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> None:

@@ -174,3 +174,67 @@ def test_a_model_rebuilt_to_the_same_rows_keeps_the_models_reading_it(con):
     assert built.reused == [] and con.sql('select y from "work"."main"."reader"').fetchall() == [(0,)]
     con.execute("insert into src values (6)")
     assert marts_build.build(con, project).reused == [reader.unique_id]
+
+
+def test_a_model_by_key_makes_again_the_keys_that_changed_and_only_those(con):
+    """`rows_by`: a key's rows made again from its rows of the keyed input, a NULL key like any other;
+    a kept key's rows stay as they were (marked here to show it); more than a fifth of the keys
+    changed, a change in an input read whole, or no digests kept: the table made whole."""
+    con.execute(
+        "create table facts as select 2024 as year, 'u' || (i % 10) as unit, i as v from range(40) t(i)"
+    )
+    con.execute("insert into facts values (2024, null, 100)")
+    con.execute("create table factor as select 1 as f")
+    sources = {**SOURCES, "source.p.s.facts": "main.facts", "source.p.s.factor": "main.factor"}
+    by_unit = Model(
+        "model.p.by_unit",
+        "by_unit",
+        '"work"."main"."by_unit"',
+        "main",
+        "sql",
+        "select year, unit, sum(v) * any_value(f) as total from main.facts cross join main.factor group by all",
+        (),
+        ("source.p.s.facts", "source.p.s.factor"),
+        key=("year", "unit"),
+        keyed_inputs=("source.p.s.facts",),
+    )
+    project = Project("work", (by_unit,), (), {}, sources)
+    table = '"work"."main"."by_unit"'
+    expected = "select year, unit, sum(v) * any_value(f) from facts cross join factor group by all"
+
+    def build() -> dict[str, int]:
+        patched = marts_build.build(con, project).patched
+        (differ,) = con.execute(
+            f"select count(*) from ((select * from {table} except all {expected}) "
+            f"union all ({expected} except all select * from {table}))"
+        ).fetchone()
+        assert differ == 0
+        return patched
+
+    assert build() == {}  # first build: made whole, digests kept
+    con.execute(
+        f"update {table} set total = -total where unit = 'u1'"
+    )  # a mark on a key that will not change
+    con.execute("update facts set v = v + 1 where unit is null or unit = 'u2'")
+    assert marts_build.build(con, project).patched == {by_unit.unique_id: 2}
+    assert con.execute(f"select total from {table} where unit = 'u1'").fetchone()[0] < 0  # kept as it was
+    con.execute(f"update {table} set total = -total where unit = 'u1'")
+    con.execute("delete from facts where unit = 'u3'")  # a key gone
+    con.execute("insert into facts values (2023, 'u4', 1)")  # a key new
+    assert build() == {by_unit.unique_id: 2}
+    con.execute("update facts set v = v + 1 where unit in ('u5', 'u6', 'u7')")  # 3 of 11 keys
+    assert build() == {}
+    con.execute("update factor set f = 2")  # read whole
+    con.execute("update facts set v = v + 1 where unit = 'u8'")
+    assert build() == {}
+    con.execute('drop table main."marts_keys__by_unit"')
+    con.execute("update facts set v = v + 1 where unit = 'u8'")
+    assert build() == {}
+    con.execute("update facts set v = v + 1 where unit = 'u9'")
+    assert build() == {by_unit.unique_id: 1}
+
+
+def test_a_rows_by_naming_an_input_the_model_does_not_read_is_refused(tmp_path):
+    path = _manifest(tmp_path, meta={"rows_by": {"key": ["n"], "inputs": ["elsewhere"]}})
+    with pytest.raises(marts_build.UnsupportedFeature, match="elsewhere"):
+        marts_build.load_project(path)

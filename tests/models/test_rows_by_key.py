@@ -1,0 +1,159 @@
+"""Models that declare `rows_by` (pipelines/lib/marts_build.py): when only some units' rows of their
+keyed inputs change, the build makes those units' rows again and keeps the rest; the tables must be
+exactly what a whole build of the same inputs makes. On a generated city year, changed many ways."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import run_fazhi
+
+from pipelines.lib import marts_build
+from pipelines.lib.dbt_project import prepared_project
+
+FAZHI = Path(sys.executable).parent / "fazhi"
+KEYED = {
+    "model.fazhi.meetings",
+    "model.fazhi.requirement_compliance",
+    "model.fazhi.study_sessions_quarterly",
+    "model.fazhi.filing_rates",
+    "model.fazhi.normative_doc_rates",
+    "model.fazhi.int_evidence",
+    "model.fazhi.task_scores",
+}
+
+
+@pytest.fixture(scope="module")
+def work_db(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("rows_by")
+    raw = root / "raw"
+    done = subprocess.run(
+        [str(FAZHI), "generate", "--out", str(raw), "--scale", "city", "--years", "2024", "--seed", "5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    run_fazhi(raw, root / "marts" / "fazhi.duckdb")
+    return root / "marts" / ".work" / "fazhi_work.duckdb"
+
+
+def _units(con: duckdb.DuckDBPyConnection, table: str, n: int) -> list[str]:
+    """n units with rows in a staging table, the same ones every run."""
+    rows = con.execute(
+        f"select distinct unit_id from {table} where unit_id is not null order by 1"
+    ).fetchall()
+    assert len(rows) >= n, table
+    return [u for (u,) in rows[1 : n + 1]]
+
+
+def _change(con: duckdb.DuckDBPyConnection, round_no: int) -> None:
+    """Change a few units' rows of each keyed staging table: a value, rows gone, a row added, a row
+    moved to another year; in round 2 the same and other units again."""
+    a, b, c, d = _units(con, "stg_meetings", 4)
+    con.execute(f"update stg_meetings set hours = coalesce(hours, 0) + {round_no} where unit_id = ?", [a])
+    con.execute("delete from stg_meetings where unit_id = ?", [b if round_no == 1 else c])
+    con.execute(
+        "insert into stg_meetings select * replace ('补充' || topic as topic, false as is_duplicate) "
+        "from stg_meetings where unit_id = ? limit 1",
+        [c if round_no == 1 else a],
+    )
+    con.execute(
+        "update stg_meetings set year = year - 1, date = (date - interval 1 year)::date where rowid = (select min(rowid) from stg_meetings where unit_id = ?)",
+        [d],
+    )
+    e, f = _units(con, "stg_task_scores", 2)
+    con.execute(
+        "update stg_task_scores set points = greatest(points - 1, 0) where unit_id = ? and points >= 1",
+        [e if round_no == 1 else f],
+    )
+    con.execute("delete from stg_task_scores where unit_id = ? and task_no = 1", [f])
+    g = _units(con, "stg_filings", 2)[round_no - 1]
+    con.execute("update stg_filings set filed_date = null where unit_id = ?", [g])
+    (h,) = _units(con, "stg_normative_docs", 1)
+    con.execute(
+        "insert into stg_normative_docs select * from stg_normative_docs where unit_id = ? limit 1", [h]
+    )
+
+
+def _tables(con: duckdb.DuckDBPyConnection, db: str) -> dict[str, list[str]]:
+    """Every model's table with its columns but timestamps (computed_at differs by when a build ran)."""
+    out: dict[str, list[str]] = {}
+    for table, column, kind in con.execute(
+        "select schema_name || '.' || table_name, column_name, data_type from duckdb_columns() "
+        "where database_name = ? and (schema_name = 'marts' or table_name like 'int\\_%' escape '\\') "
+        "order by 1, column_index",
+        [db],
+    ).fetchall():
+        if not kind.startswith("TIMESTAMP"):
+            out.setdefault(table, []).append(f'"{column}"')
+    return out
+
+
+def _differing(patched: Path, whole: Path) -> list[str]:
+    con = duckdb.connect()
+    con.execute(f"attach '{patched}' as patched (read_only)")
+    con.execute(f"attach '{whole}' as whole (read_only)")
+    tables = _tables(con, "patched")
+    assert tables == _tables(con, "whole") and len(tables) >= 30
+    differing = []
+    for table, columns in tables.items():
+        names = ", ".join(columns)
+        for a, b in (("patched", "whole"), ("whole", "patched")):
+            (extra,) = con.execute(
+                f"select count(*) from (select {names} from {a}.{table} except all select {names} from {b}.{table})"
+            ).fetchone()
+            if extra:
+                differing.append(f"{table}: {extra} rows only in {a}")
+    con.close()
+    return differing
+
+
+def test_units_changed_in_keyed_inputs_are_made_again_alone_and_equal_a_whole_build(work_db, tmp_path):
+    project = marts_build.load_project(prepared_project().manifest_path)
+    assert {m.unique_id for m in project.models if m.key} == KEYED
+    patched = tmp_path / "patched.duckdb"
+    shutil.copy(work_db, patched)
+    for round_no in (1, 2):
+        whole = tmp_path / f"whole{round_no}.duckdb"
+        with duckdb.connect(str(patched)) as con:
+            _change(con, round_no)
+        shutil.copy(patched, whole)
+        for path, reuse in ((patched, True), (whole, False)):
+            con = marts_build.connect(path, project, "1GB")
+            built = marts_build.build(con, project, reuse=reuse)
+            con.close()
+            assert not built.failed
+            if reuse:
+                # every keyed model read a changed unit, and made its rows of those units alone
+                assert set(built.patched) == KEYED, built.patched
+                assert all(0 < n <= 8 for n in built.patched.values()), built.patched
+            else:
+                assert built.patched == {}
+        assert _differing(patched, whole) == []
+
+
+def test_a_change_outside_the_keyed_inputs_makes_the_model_whole(work_db, tmp_path):
+    """The rulebook's roles are read whole by study_sessions_quarterly: changed, its rows are made whole;
+    the rows the model kept otherwise are marked, and a whole build must not keep the mark."""
+    project = marts_build.load_project(prepared_project().manifest_path)
+    path = tmp_path / "work.duckdb"
+    shutil.copy(work_db, path)
+    with duckdb.connect(str(path)) as con:
+        con.execute("update rulebook_roles set study_required_per_quarter = study_required_per_quarter + 1")
+        con.execute("update marts.study_sessions_quarterly set region = '标记'")  # kept rows would show it
+        _change(con, 1)
+    con = marts_build.connect(path, project, "1GB")
+    built = marts_build.build(con, project)
+    marked = con.execute(
+        "select count(*) from marts.study_sessions_quarterly where region = '标记'"
+    ).fetchone()
+    con.close()
+    assert "model.fazhi.study_sessions_quarterly" not in built.patched
+    assert "model.fazhi.meetings" in built.patched  # reads no rulebook: still made by unit
+    assert marked == (0,)
