@@ -1,6 +1,6 @@
-"""Models that declare `rows_by` (pipelines/lib/marts_build.py): when only some units' rows of their
-keyed inputs change, the build makes those units' rows again and keeps the rest; the tables must be
-exactly what a whole build of the same inputs makes. On a generated city year, changed many ways."""
+"""Models that declare `rows_by` (pipelines/lib/marts_build.py): when only some units' or files' rows of
+their keyed inputs change, the build makes those keys' rows again and keeps the rest; the tables must
+be exactly what a whole build of the same inputs makes. On a generated city year, changed many ways."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pipelines.lib import marts_build
 from pipelines.lib.dbt_project import prepared_project
 
 FAZHI = Path(sys.executable).parent / "fazhi"
-KEYED = {
+BY_UNIT = {
     "model.fazhi.meetings",
     "model.fazhi.requirement_compliance",
     "model.fazhi.study_sessions_quarterly",
@@ -30,16 +30,30 @@ KEYED = {
     "model.fazhi.task_evidence",
     "model.fazhi.rectification_items",
 }
-# the keyed models reading the staging tables `_change` changes
-DIRECT = {
-    "model.fazhi.meetings",
-    "model.fazhi.requirement_compliance",
-    "model.fazhi.study_sessions_quarterly",
-    "model.fazhi.filing_rates",
-    "model.fazhi.normative_doc_rates",
-    "model.fazhi.task_scores",
-    "model.fazhi.rectification_items",
+BY_FILE = {"model.fazhi.submissions", "model.fazhi.ingest_issues", "model.fazhi.feedback_items"}
+# What each round changes (`_change`) makes these models again by key. Round 3 changes files' issues and
+# records and rectifications only: feedback_items, which reads the units' scores whole, is made by key
+# only when those did not change.
+PATCHED = {
+    1: {
+        "model.fazhi.meetings",
+        "model.fazhi.requirement_compliance",
+        "model.fazhi.study_sessions_quarterly",
+        "model.fazhi.filing_rates",
+        "model.fazhi.normative_doc_rates",
+        "model.fazhi.task_scores",
+        "model.fazhi.rectification_items",
+        "model.fazhi.submissions",
+        "model.fazhi.ingest_issues",
+    },
+    3: {
+        "model.fazhi.rectification_items",
+        "model.fazhi.submissions",
+        "model.fazhi.ingest_issues",
+        "model.fazhi.feedback_items",
+    },
 }
+PATCHED[2] = PATCHED[1]
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +82,13 @@ def _units(con: duckdb.DuckDBPyConnection, table: str, n: int) -> list[str]:
 
 def _change(con: duckdb.DuckDBPyConnection, round_no: int) -> None:
     """Change a few units' rows of each keyed staging table: a value, rows gone, a row added, a row
-    moved to another year; in round 2 the same and other units again."""
+    moved to another year; in round 2 the same and other units again; in round 3 files' issues and
+    records and rectifications alone."""
+    _change_files(con, round_no)
+    i = _units(con, "stg_rectifications", 3)[round_no - 1]
+    con.execute("update stg_rectifications set deadline = deadline + 30 where unit_id = ?", [i])
+    if round_no == 3:
+        return
     a, b, c, d = _units(con, "stg_meetings", 4)
     con.execute(f"update stg_meetings set hours = coalesce(hours, 0) + {round_no} where unit_id = ?", [a])
     con.execute("delete from stg_meetings where unit_id = ?", [b if round_no == 1 else c])
@@ -89,12 +109,28 @@ def _change(con: duckdb.DuckDBPyConnection, round_no: int) -> None:
     con.execute("delete from stg_task_scores where unit_id = ? and task_no = 1", [f])
     g = _units(con, "stg_filings", 2)[round_no - 1]
     con.execute("update stg_filings set filed_date = null where unit_id = ?", [g])
-    i = _units(con, "stg_rectifications", 2)[round_no - 1]
-    con.execute("update stg_rectifications set deadline = deadline + 30 where unit_id = ?", [i])
     (h,) = _units(con, "stg_normative_docs", 1)
     con.execute(
         "insert into stg_normative_docs select * from stg_normative_docs where unit_id = ? limit 1", [h]
     )
+
+
+def _change_files(con: duckdb.DuckDBPyConnection, round_no: int) -> None:
+    """A file's issue added, another's gone, a third file's record changed."""
+    files = [f for (f,) in con.execute("select distinct file from stg_meeting_issues order by 1").fetchall()]
+    assert len(files) >= 9
+    added, gone, changed = files[3 * round_no - 3 : 3 * round_no]
+    con.execute(
+        "insert into stg_meeting_issues select * replace (message || '（复核）' as message) "
+        "from stg_meeting_issues where file = ? limit 1",
+        [added],
+    )
+    con.execute(
+        "delete from stg_meeting_issues where rowid = "
+        "(select min(rowid) from stg_meeting_issues where file = ? and severity = 'warning')",
+        [gone],
+    )
+    con.execute("update stg_meeting_files set sha256 = sha256 || ? where file = ?", [str(round_no), changed])
 
 
 def _tables(con: duckdb.DuckDBPyConnection, db: str) -> dict[str, list[str]]:
@@ -130,12 +166,15 @@ def _differing(patched: Path, whole: Path) -> list[str]:
     return differing
 
 
-def test_units_changed_in_keyed_inputs_are_made_again_alone_and_equal_a_whole_build(work_db, tmp_path):
+def test_keys_changed_in_keyed_inputs_are_made_again_alone_and_equal_a_whole_build(work_db, tmp_path):
     project = marts_build.load_project(prepared_project().manifest_path)
-    assert {m.unique_id for m in project.models if m.key} == KEYED
+    assert {m.unique_id: m.key for m in project.models if m.key} == {
+        **dict.fromkeys(BY_UNIT, ("year", "unit_id")),
+        **dict.fromkeys(BY_FILE, ("year", "file")),
+    }
     patched = tmp_path / "patched.duckdb"
     shutil.copy(work_db, patched)
-    for round_no in (1, 2):
+    for round_no in (1, 2, 3):
         whole = tmp_path / f"whole{round_no}.duckdb"
         with duckdb.connect(str(patched)) as con:
             _change(con, round_no)
@@ -146,10 +185,7 @@ def test_units_changed_in_keyed_inputs_are_made_again_alone_and_equal_a_whole_bu
             con.close()
             assert not built.failed
             if reuse:
-                # no keyed model made whole: each made its rows of the changed units alone, or was kept
-                # (what it reads came out the same); those reading the changed staging tables made them
-                assert KEYED <= set(built.patched) | set(built.reused), built.patched
-                assert set(built.patched) >= DIRECT, built.patched
+                assert set(built.patched) >= PATCHED[round_no], (round_no, built.patched)
                 assert all(0 < n <= 10 for n in built.patched.values()), built.patched
             else:
                 assert built.patched == {}
