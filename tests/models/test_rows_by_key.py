@@ -30,7 +30,7 @@ BY_UNIT = {
     "model.fazhi.task_evidence",
     "model.fazhi.rectification_items",
 }
-BY_FILE = {"model.fazhi.submissions", "model.fazhi.ingest_issues", "model.fazhi.feedback_items"}
+BY_FILE = {"model.fazhi.ingest_issues", "model.fazhi.feedback_items"}
 # What each round changes (`_change`) makes these models again by key. Round 3 changes files' issues and
 # records and rectifications only: feedback_items, which reads the units' scores whole, is made by key
 # only when those did not change.
@@ -43,12 +43,10 @@ PATCHED = {
         "model.fazhi.normative_doc_rates",
         "model.fazhi.task_scores",
         "model.fazhi.rectification_items",
-        "model.fazhi.submissions",
         "model.fazhi.ingest_issues",
     },
     3: {
         "model.fazhi.rectification_items",
-        "model.fazhi.submissions",
         "model.fazhi.ingest_issues",
         "model.fazhi.feedback_items",
     },
