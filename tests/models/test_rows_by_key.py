@@ -31,11 +31,11 @@ BY_UNIT = {
     "model.fazhi.rectification_items",
 }
 BY_FILE = {"model.fazhi.ingest_issues", "model.fazhi.feedback_items"}
-# What each round changes (`_change`) makes these models again by key. Round 3 changes files' issues and
-# records and rectifications only: feedback_items, which reads the units' scores whole, is made by key
-# only when those did not change.
+# What each round changes (`_change`) makes these models again by key (round 3: files' issues and records
+# and rectifications only).
 PATCHED = {
     1: {
+        "model.fazhi.feedback_items",
         "model.fazhi.meetings",
         "model.fazhi.requirement_compliance",
         "model.fazhi.study_sessions_quarterly",

@@ -128,30 +128,6 @@ with context as (
         coalesce(r.status_reason, '文件中没有一行可以采用，整个文件未被采用（原因见下列各项）。') as message
     from rejected r
     left join issue_file_units iu on iu.year = r.year and iu.file = r.file
-), missing_sheets as (
-    select
-        s.year, s.unit_id, null::varchar as unit_text,
-        'missing_submission' as category, 'error' as severity,
-        null::varchar as file, null::varchar as sheet, null::integer as "row",
-        false as is_summary, 1 as rows_affected, null::integer[] as example_rows,
-        'missing_score_sheet' as code,
-        '未收到' || s.year || '年度打分表（' || coalesce(r.name, s.role) || '）。' as message
-    from {{ ref('unit_scores') }} s
-    left join {{ source('reference', 'rulebook_roles') }} r using (role)
-    -- a score sheet is owed once its year is over: the running year's come after it ends
-    where s.status = 'missing' and s.year < (select year(as_of) from context)
-), overdue_filings as (
-    select
-        f.year, f.unit_id, null::varchar as unit_text,
-        'missing_submission' as category, 'error' as severity,
-        null::varchar as file, null::varchar as sheet, null::integer as "row",
-        false as is_summary, 1 as rows_affected, null::integer[] as example_rows,
-        'filing_overdue' as code,
-        '未见“' || coalesce(q.name, f.report_type) || '”的报送记录（应报日期' || strftime(f.due_date, '%Y-%m-%d')
-            || '，已逾期' || f.days_late || '天）。' as message
-    from {{ ref('filing_rates') }} f
-    left join {{ source('reference', 'rulebook_filing_requirements') }} q on q.requirement_id = f.report_type
-    where f.filed = 0 and f.days_late > 0
 ), shortfalls as (
     select
         t.year, t.unit_id, null::varchar as unit_text,
@@ -167,9 +143,7 @@ with context as (
     union all by name
     select * from issue_items
     union all by name
-    select * from missing_sheets
-    union all by name
-    select * from overdue_filings
+    select * from {{ ref('int_missing_submissions') }}
     union all by name
     select * from shortfalls
 )
