@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 import warnings
@@ -98,6 +99,18 @@ class Warehouse:
         rows = self.rows(sql, params)
         assert len(rows) == 1, f"expected one row, got {len(rows)}: {rows}"
         return rows[0]
+
+
+def generate_city(raw: Path, years: str, seed: int) -> None:
+    """A city's generated data/raw (`fazhi generate`, the real command), as the demo makes it."""
+    fazhi = Path(sys.executable).parent / "fazhi"
+    done = subprocess.run(
+        [str(fazhi), "generate", "--out", str(raw), "--scale", "city", "--years", years, "--seed", str(seed)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def run_fazhi(

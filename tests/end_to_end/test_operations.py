@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from builders import city_units, losing, write_score_sheet, write_units
-from conftest import basic_auth, run_fazhi, serving
+from conftest import basic_auth, generate_city, run_fazhi, serving
 from sessions import PASSWORD, user_of
 
 from pipelines.definitions import defs
@@ -288,13 +288,7 @@ def _published_at(path: Path):
 def city(tmp_path_factory):
     root = tmp_path_factory.mktemp("ops")
     raw, path = root / "raw", root / "marts" / "fazhi.duckdb"
-    done = subprocess.run(
-        [str(FAZHI), "generate", "--out", str(raw), "--scale", "city", "--years", "2023-2024", "--seed", "5"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
+    generate_city(raw, "2023-2024", seed=5)
     return raw, path
 
 

@@ -5,18 +5,15 @@ be exactly what a whole build of the same inputs makes. On a generated city year
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import run_fazhi
+from conftest import generate_city, run_fazhi
 
 from pipelines.lib import marts_build
 from pipelines.lib.dbt_project import prepared_project
 
-FAZHI = Path(sys.executable).parent / "fazhi"
 BY_UNIT = {
     "model.fazhi.meetings",
     "model.fazhi.requirement_compliance",
@@ -58,13 +55,7 @@ PATCHED[2] = PATCHED[1]
 def work_db(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("rows_by")
     raw = root / "raw"
-    done = subprocess.run(
-        [str(FAZHI), "generate", "--out", str(raw), "--scale", "city", "--years", "2024", "--seed", "5"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
+    generate_city(raw, "2024", seed=5)
     run_fazhi(raw, root / "marts" / "fazhi.duckdb")
     return root / "marts" / ".work" / "fazhi_work.duckdb"
 
