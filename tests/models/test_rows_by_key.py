@@ -28,10 +28,13 @@ BY_UNIT = {
     "model.fazhi.rectification_items",
 }
 BY_FILE = {"model.fazhi.ingest_issues", "model.fazhi.feedback_items"}
+BY_ROLE = {"model.fazhi.unit_scores", "model.fazhi.duty_scores"}
 # What each round changes (`_change`) makes these models again by key (round 3: files' issues and records
 # and rectifications only).
 PATCHED = {
     1: {
+        "model.fazhi.unit_scores",
+        "model.fazhi.duty_scores",
         "model.fazhi.feedback_items",
         "model.fazhi.meetings",
         "model.fazhi.requirement_compliance",
@@ -60,10 +63,10 @@ def work_db(tmp_path_factory) -> Path:
     return root / "marts" / ".work" / "fazhi_work.duckdb"
 
 
-def _units(con: duckdb.DuckDBPyConnection, table: str, n: int) -> list[str]:
+def _units(con: duckdb.DuckDBPyConnection, table: str, n: int, where: str = "true") -> list[str]:
     """n units with rows in a staging table, the same ones every run."""
     rows = con.execute(
-        f"select distinct unit_id from {table} where unit_id is not null order by 1"
+        f"select distinct unit_id from {table} where unit_id is not null and {where} order by 1"
     ).fetchall()
     assert len(rows) >= n, table
     return [u for (u,) in rows[1 : n + 1]]
@@ -90,7 +93,8 @@ def _change(con: duckdb.DuckDBPyConnection, round_no: int) -> None:
         "update stg_meetings set year = year - 1, date = (date - interval 1 year)::date where rowid = (select min(rowid) from stg_meetings where unit_id = ?)",
         [d],
     )
-    e, f = _units(con, "stg_task_scores", 2)
+    # two units of one role: the other roles' scores, ranks and medians are kept
+    e, f = _units(con, "stg_task_scores", 2, where="role = 'department'")
     con.execute(
         "update stg_task_scores set points = greatest(points - 1, 0) where unit_id = ? and points >= 1",
         [e if round_no == 1 else f],
@@ -160,6 +164,7 @@ def test_keys_changed_in_keyed_inputs_are_made_again_alone_and_equal_a_whole_bui
     assert {m.unique_id: m.key for m in project.models if m.key} == {
         **dict.fromkeys(BY_UNIT, ("year", "unit_id")),
         **dict.fromkeys(BY_FILE, ("year", "file")),
+        **dict.fromkeys(BY_ROLE, ("role",)),
     }
     patched = tmp_path / "patched.duckdb"
     shutil.copy(work_db, patched)
