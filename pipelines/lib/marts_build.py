@@ -278,9 +278,15 @@ def build(
                 failed_on.append(set(t.depends_on))
 
     with transaction(con):
-        # what each node holds: a source's rows; a model's table as this build leaves it
-        contents = fingerprints.table_contents(con, project.sources.values())
-        holds = {uid: contents[table] for uid, table in project.sources.items()}
+        # what each node holds: a source's rows; a model's table as this build leaves it. Only the
+        # sources a model or a test reads: the parse cache's rows, which none reads, took 0.06–0.18 s
+        # of every nation run to hash
+        read = {uid for m in project.models for uid in m.depends_on} | {
+            uid for t in project.tests for uid in t.depends_on
+        }
+        sources = {uid: table for uid, table in project.sources.items() if uid in read}
+        contents = fingerprints.table_contents(con, sources.values())
+        holds = {uid: contents[table] for uid, table in sources.items()}
         recorded = fingerprints.comments(con)  # each model's, read before the model is built again
         passed = _passed(con)
         run_ready_tests()  # the sources' tests

@@ -238,3 +238,12 @@ def test_a_rows_by_naming_an_input_the_model_does_not_read_is_refused(tmp_path):
     path = _manifest(tmp_path, meta={"rows_by": {"key": ["n"], "inputs": ["elsewhere"]}})
     with pytest.raises(marts_build.UnsupportedFeature, match="elsewhere"):
         marts_build.load_project(path)
+
+
+def test_a_source_no_model_or_test_reads_is_not_read(con):
+    """The parse cache's tables are sources (the Python side makes them from their declaration) that no
+    model reads: the build does not read them either. One that fails when read shows it."""
+    con.execute("create view unread as select error('read') as e")
+    a = _model("a", "select n from src", ("source.p.s.src",))
+    project = Project("work", (a,), (), {}, {**SOURCES, "source.p.s.unread": "main.unread"})
+    assert marts_build.build(con, project).rows == {a.unique_id: 3}
