@@ -311,11 +311,13 @@ def build(
                 on_model(model)
                 started = time.perf_counter()
                 keyed = _keyed_stamp(con, project, model, holds, digested) if model.key else None
-                changed = (
-                    _changed_keys(con, project, model)
-                    if keyed is not None and reuse and fingerprints.context_of(recorded.get(table)) == keyed
-                    else None
+                patchable = (
+                    keyed is not None
+                    and reuse
+                    and fingerprints.context_of(recorded.get(table)) == keyed
+                    and _digest_table(model) in recorded  # the digests it was last made from
                 )
+                changed = _changed_keys(con, model) if patchable else None
                 if changed is None:
                     _materialize(con, project, model)
                 else:
@@ -372,8 +374,9 @@ def _stamp(node: Model | DataTest, holds: Mapping[str, str]) -> str:
 
 
 def _digest_table(model: Model) -> str:
-    """Each key's row count and row hash of each of the model's keyed inputs, as it last read them."""
-    return f"main.{_quote('marts_keys__' + model.name)}"
+    """Each key's row count and row hash of each of the model's keyed inputs, as it last read them
+    (schema.table, as `fingerprints.comments` names tables: dbt's model names need no quotes)."""
+    return f"main.marts_keys__{model.name}"
 
 
 # The digests of a model's keyed inputs now, and the keys whose rows differ from the kept ones.
@@ -415,18 +418,10 @@ def _keyed_stamp(
     return digest.hexdigest()
 
 
-def _changed_keys(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> int | None:
-    """The keys whose rows in the keyed inputs differ from those the model was last made from, into
-    `_CHANGED`; their number, or None when the model is better made whole (no kept digests, or too
-    many keys changed)."""
+def _changed_keys(con: duckdb.DuckDBPyConnection, model: Model) -> int | None:
+    """The keys whose rows in the keyed inputs differ from those the model was last made from (its
+    kept digests), into `_CHANGED`; their number, or None when too many keys changed to patch."""
     kept = _digest_table(model)
-    schema, _, name = kept.partition(".")
-    if not con.execute(
-        "select 1 from duckdb_tables() where database_name = current_database() and schema_name = ? "
-        "and table_name = ?",
-        [schema, name.strip('"')],
-    ).fetchall():
-        return None
     columns = ", ".join(_quote(c) for c in model.key)
     # set operations match NULL keys as equal, as the patch's `is not distinct from` does
     con.execute(
