@@ -101,6 +101,21 @@ class Warehouse:
         return rows[0]
 
 
+def model_relations(con, db: str) -> dict[str, list[tuple[str, str]]]:
+    """Every model's table (marts and intermediate) in attached database `db`, with its columns and
+    types, in order."""
+    rows = con.execute(
+        "select schema_name || '.' || table_name, column_name, data_type from duckdb_columns() "
+        "where database_name = ? and (schema_name = 'marts' or table_name like 'int\\_%' escape '\\') "
+        "order by 1, column_index",
+        [db],
+    ).fetchall()
+    out: dict[str, list[tuple[str, str]]] = {}
+    for table, column, kind in rows:
+        out.setdefault(table, []).append((column, kind))
+    return out
+
+
 def generate_city(raw: Path, years: str, seed: int) -> None:
     """A city's generated data/raw (`fazhi generate`, the real command), as the demo makes it."""
     fazhi = Path(sys.executable).parent / "fazhi"

@@ -349,43 +349,52 @@ def table_differences(
     ignore_types: tuple[str, ...] = ("TIMESTAMP",),
     ignore_columns: tuple[str, ...] = ("work_db",),
     where: dict[str, str] | None = None,
+    intermediate: bool = False,
 ) -> dict[str, tuple[int, int]]:
     """Compare two published warehouses table by table, as multisets of rows (NULLs equal): per table
     that differs, (rows only in a, rows only in b). Columns of `ignore_types` (when a run happened) and
     `ignore_columns` (where it ran) are left out; `where` filters a table's rows. A table missing on
-    one side counts all its rows."""
+    one side counts all its rows. `intermediate`: two work databases, whose intermediate models'
+    tables (`main.int_*`) are compared too."""
     con = duckdb.connect(":memory:")
+    tables_of = "schema_name = 'marts'" + (
+        " or (schema_name = 'main' and table_name like 'int\\_%' escape '\\')" if intermediate else ""
+    )
     try:
         con.execute(f"attach {sql_text(str(a))} as a (read_only)")
         con.execute(f"attach {sql_text(str(b))} as b (read_only)")
-        tables = {
-            db: {
-                r[0]
-                for r in con.execute(
-                    "select table_name from duckdb_tables() where database_name = ? and schema_name = 'marts'",
+        schemas = {  # table → its schema, on each side
+            db: dict(
+                con.execute(
+                    f"select table_name, schema_name from duckdb_tables() where database_name = ? and ({tables_of})",
                     [db],
                 ).fetchall()
-            }
+            )
             for db in ("a", "b")
         }
+        tables = {db: set(schemas[db]) for db in ("a", "b")}
         out: dict[str, tuple[int, int]] = {}
         for table in sorted(tables["a"] | tables["b"]):
             if table not in tables["a"] or table not in tables["b"]:
                 side = "a" if table in tables["a"] else "b"
-                n = one_row(con, f"select count(*) from {side}.marts.{table}")[0]
+                n = one_row(con, f"select count(*) from {side}.{schemas[side][table]}.{table}")[0]
                 out[table] = (n, 0) if side == "a" else (0, n)
                 continue
+            schema = schemas["a"][table]
             cols = [
                 f'"{name}"'
                 for name, dtype in con.execute(
                     "select column_name, data_type from duckdb_columns() where database_name = 'a' "
-                    "and schema_name = 'marts' and table_name = ? order by column_index",
-                    [table],
+                    "and schema_name = ? and table_name = ? order by column_index",
+                    [schema, table],
                 ).fetchall()
                 if not dtype.startswith(ignore_types) and name not in ignore_columns
             ]
             filt = f"where {where[table]}" if where and table in where else ""
-            sel = {db: f"select {', '.join(cols)} from {db}.marts.{table} {filt}" for db in ("a", "b")}
+            sel = {
+                db: f"select {', '.join(cols)} from {db}.{schemas[db][table]}.{table} {filt}"
+                for db in ("a", "b")
+            }
             only_a = one_row(con, f"select count(*) from ({sel['a']} except all {sel['b']})")[0]
             only_b = one_row(con, f"select count(*) from ({sel['b']} except all {sel['a']})")[0]
             if only_a or only_b:

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 import yaml
 from builders import city_units, losing, write_score_sheet, write_units
-from conftest import run_fazhi
+from conftest import model_relations, run_fazhi
 
 from pipelines.lib.dbt_project import DBT_EXECUTABLE
 from pipelines.lib.schema import DBT_DIR, mart_tables
@@ -137,20 +137,6 @@ def test_sources_declare_every_column_the_python_side_writes():
                 assert column.get("data_type"), (table["name"], column["name"])
 
 
-def _relations(con: duckdb.DuckDBPyConnection, db: str) -> dict[str, list[tuple[str, str]]]:
-    """Every model's table (marts and intermediate) with its columns and types, in order."""
-    rows = con.execute(
-        "select schema_name || '.' || table_name, column_name, data_type from duckdb_columns() "
-        "where database_name = ? and (schema_name = 'marts' or table_name like 'int\\_%' escape '\\') "
-        "order by 1, column_index",
-        [db],
-    ).fetchall()
-    out: dict[str, list[tuple[str, str]]] = {}
-    for table, column, kind in rows:
-        out.setdefault(table, []).append((column, kind))
-    return out
-
-
 def test_the_marts_step_builds_exactly_what_dbt_build_builds(work_db, tmp_path):
     """The pipeline's marts step runs the compiled SQL itself (pipelines/lib/marts_build.py); `dbt build`
     on a copy of the same work database must give the same tables, columns, types and rows, and pass."""
@@ -162,7 +148,7 @@ def test_the_marts_step_builds_exactly_what_dbt_build_builds(work_db, tmp_path):
     con = duckdb.connect()
     con.execute(f"attach '{work_db}' as ours (read_only)")
     con.execute(f"attach '{copy}' as dbts (read_only)")
-    ours, theirs = _relations(con, "ours"), _relations(con, "dbts")
+    ours, theirs = model_relations(con, "ours"), model_relations(con, "dbts")
     assert ours == theirs and len(ours) >= 30
     for table, columns in ours.items():
         # computed_at and other timestamps differ between the two builds by when they ran

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import generate_city, run_fazhi
+from conftest import generate_city, model_relations, run_fazhi
 
 from pipelines.lib import marts_build
 from pipelines.lib.dbt_project import prepared_project
+from pipelines.lib.warehouse import table_differences
 
 BY_UNIT = {
     "model.fazhi.meetings",
@@ -126,37 +127,15 @@ def _change_files(con: duckdb.DuckDBPyConnection, round_no: int) -> None:
     con.execute("update stg_meeting_files set sha256 = sha256 || ? where file = ?", [str(round_no), changed])
 
 
-def _tables(con: duckdb.DuckDBPyConnection, db: str) -> dict[str, list[str]]:
-    """Every model's table with its columns but timestamps (computed_at differs by when a build ran)."""
-    out: dict[str, list[str]] = {}
-    for table, column, kind in con.execute(
-        "select schema_name || '.' || table_name, column_name, data_type from duckdb_columns() "
-        "where database_name = ? and (schema_name = 'marts' or table_name like 'int\\_%' escape '\\') "
-        "order by 1, column_index",
-        [db],
-    ).fetchall():
-        if not kind.startswith("TIMESTAMP"):
-            out.setdefault(table, []).append(f'"{column}"')
-    return out
-
-
-def _differing(patched: Path, whole: Path) -> list[str]:
+def _differing(patched: Path, whole: Path) -> dict[str, tuple[int, int]]:
+    """The model tables (marts and intermediate) whose rows differ; their columns and types must match."""
     con = duckdb.connect()
     con.execute(f"attach '{patched}' as patched (read_only)")
     con.execute(f"attach '{whole}' as whole (read_only)")
-    tables = _tables(con, "patched")
-    assert tables == _tables(con, "whole") and len(tables) >= 30
-    differing = []
-    for table, columns in tables.items():
-        names = ", ".join(columns)
-        for a, b in (("patched", "whole"), ("whole", "patched")):
-            (extra,) = con.execute(
-                f"select count(*) from (select {names} from {a}.{table} except all select {names} from {b}.{table})"
-            ).fetchone()
-            if extra:
-                differing.append(f"{table}: {extra} rows only in {a}")
+    tables = model_relations(con, "patched")
+    assert tables == model_relations(con, "whole") and len(tables) >= 30
     con.close()
-    return differing
+    return table_differences(patched, whole, intermediate=True)
 
 
 def test_keys_changed_in_keyed_inputs_are_made_again_alone_and_equal_a_whole_build(work_db, tmp_path):
@@ -183,7 +162,7 @@ def test_keys_changed_in_keyed_inputs_are_made_again_alone_and_equal_a_whole_bui
                 assert all(0 < n <= 10 for n in built.patched.values()), built.patched
             else:
                 assert built.patched == {}
-        assert _differing(patched, whole) == []
+        assert _differing(patched, whole) == {}
 
 
 def test_a_change_outside_the_keyed_inputs_makes_the_model_whole(work_db, tmp_path):
