@@ -2,7 +2,9 @@
 
 Each dbt source is the Python asset of the same name; each model is an asset `marts/<name>` (or
 `intermediate/<name>`); each dbt data test is an asset check, blocking when its severity is error,
-so publication waits for every one of them. The step runs the project's compiled SQL in one
+so publication waits for every one of them. The tests of the models a step builds run whether or not
+their checks are selected (a `fazhi run` selects none: pipelines/cli.py); a failing one fails the step,
+so publication never reads a model whose tests did not pass. The step runs the project's compiled SQL in one
 transaction (pipelines/lib/marts_build.py), the way `dbt build` runs it without dbt's per-node cost.
 """
 
@@ -17,6 +19,7 @@ from pipelines.defs.resources import WRITER_POOL, FazhiWarehouse
 from pipelines.lib import marts_build
 from pipelines.lib.dbt_project import prepared_project
 from pipelines.lib.faults import crashpoint
+from pipelines.lib.pipeline import PublicationBlocked
 from pipelines.lib.warehouse import WORK_DB_MEMORY_LIMIT
 
 dbt_project = prepared_project()
@@ -57,7 +60,8 @@ def marts(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse) -> Iterator[
         for t in project.tests
     }
     models = [uid for uid, key in keys.items() if key in context.selected_asset_keys]
-    tests = [uid for uid, key in checks.items() if key in context.selected_asset_check_keys]
+    reported = {uid for uid, key in checks.items() if key in context.selected_asset_check_keys}
+    tests = [t.unique_id for t in project.tests if t.unique_id in reported or _gates(t, models, project)]
     con = marts_build.connect(fazhi.paths.work_db, project, WORK_DB_MEMORY_LIMIT)
     try:
         built = marts_build.build(
@@ -78,6 +82,8 @@ def marts(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse) -> Iterator[
                 },
             )
     for uid, failures in built.failures.items():
+        if uid not in reported:
+            continue
         key = checks[uid]
         assert key is not None
         yield dg.AssetCheckResult(
@@ -89,9 +95,22 @@ def marts(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse) -> Iterator[
             metadata={"failures": failures, "unique_id": uid, "ran": uid not in built.passed_before},
         )
     if built.failed:  # as `dbt build` exits non-zero: the run fails and nothing is published
-        raise dg.Failure(
-            description=f"{len(built.failed)} 项数据检查未通过：{'、'.join(checks[uid].name for uid in built.failed)}"  # type: ignore[union-attr]
+        failed = sorted(
+            f"{k.asset_key.to_user_string()}: {k.name}" for k in map(checks.get, built.failed) if k
         )
+        shown = "；".join(failed[:10]) + ("……" if len(failed) > 10 else "")
+        raise PublicationBlocked(f"有阻断性检查未通过，marts 未发布，仍为上次发布的版本：{shown}。")
+
+
+def _gates(test: marts_build.DataTest, models: list[str], project: marts_build.Project) -> bool:
+    """Whether a test runs though its check was not asked for: it reads a model this step builds, or
+    only staging tables. Publication stands on these tests whether or not a run reports them as checks
+    (a `fazhi run` does not: its instance keeps no check evaluation, and the step fails on a failing
+    test, as `dbt build` exits non-zero)."""
+    built = set(models)
+    return any(uid in built for uid in test.depends_on) or all(
+        uid in project.sources for uid in test.depends_on
+    )
 
 
 def mart_keys() -> list[dg.AssetKey]:

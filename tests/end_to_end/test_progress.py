@@ -92,7 +92,7 @@ def test_fazhi_run_shows_its_steps_on_a_terminal_and_nothing_of_them_in_a_pipe(t
     # the years being staged, and the kinds staged of all
     kinds = len(staging.KINDS)
     assert re.search(rf"整理打分表、台账和登记（按类，各类同时）：2023、2024 年.*\b{kinds}/{kinds}\b", screen)
-    assert re.search(r"计算并检查 marts.*\b(\d+)/\1\b", screen)  # the marts' models and checks, all done
+    assert re.search(r"计算并检查 marts.*\b(\d+)/\1\b", screen)  # the marts' models, all done
     assert f"发布 {tmp_path / 'tty' / 'fazhi.duckdb'}" in screen
     assert "已发布：" in screen  # the summary after it
     assert "Running with dbt" not in screen  # dbt's own lines stay in its log, not under the display

@@ -883,7 +883,7 @@ def _with_a_duplicate_task_row(monkeypatch) -> None:
     monkeypatch.setitem(pipeline.STAGERS, "score_sheets", stage_with_duplicate)
 
 
-def test_dagster_definitions_checks_pass_and_failing_check_blocks_publication(tmp_path, monkeypatch):
+def test_dagster_definitions_checks_pass_and_failing_check_blocks_publication(tmp_path, monkeypatch, capsys):
     import dagster as dg
 
     from pipelines.definitions import defs
@@ -933,10 +933,32 @@ def test_dagster_definitions_checks_pass_and_failing_check_blocks_publication(tm
     assert wh.one("select score from marts.region_rankings where year = 2024") == (98.0,)
     assert [p.name for p in warehouse.parent.iterdir() if ".tmp" in p.name] == []
 
-    # The CLI path reports the failed check with a non-zero exit code and publishes nothing either.
+    # Materialized without its checks (as `fazhi run` does), the marts step still runs the tests its
+    # models stand on, and fails: nothing is published.
+    r3 = dg.materialize(
+        assets,
+        selection=dg.AssetSelection.all().without_checks(),
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not r3.success and r3.get_asset_check_evaluations() == []
+    assert "published_warehouse" not in {
+        e.asset_key.to_user_string() for e in r3.get_asset_materialization_events()
+    }
+    assert _sha(warehouse) == published
+
+    # The CLI path names the failed check in a sentence, exits non-zero and publishes nothing either.
     from pipelines.cli import run_pipeline
 
+    capsys.readouterr()
     assert run_pipeline(str(raw), str(warehouse), [Y], quiet=True) == 1
+    said = capsys.readouterr().err
+    assert (
+        said.startswith("有阻断性检查未通过，marts 未发布")
+        and "stg_task_scores: source_unique_combination" in said
+    ), said
+    assert "Traceback" not in said
     assert _sha(warehouse) == published
 
 
