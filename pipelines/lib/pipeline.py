@@ -212,12 +212,18 @@ def stage_kind(
             frames = other_files.stage_other_files(con, years, utc_now())
         elif restaging is not None and changed:
             files = changed
+            alone = None
             if restaging.groups is not None:  # a changed file's new groups: staged alone first
                 alone = STAGERS[kind](con, rules, unit_registry, years, utc_now(), only=changed)
                 files = inputs.weighed_with(
                     con, changed, alone[restaging.groups], restaging.groups, restaging.columns
                 )
-            frames = STAGERS[kind](con, rules, unit_registry, years, utc_now(), only=files)
+            # weighed against no other file (a corrected file, mostly): its rows as staged alone
+            frames = (
+                alone
+                if alone is not None and set(files) == set(changed)
+                else STAGERS[kind](con, rules, unit_registry, years, utc_now(), only=files)
+            )
         else:  # every file: the context changed, or (the safety net) no file's signature did
             frames = STAGERS[kind](con, rules, unit_registry, years, utc_now())
         if restaging is not None:
