@@ -95,8 +95,10 @@ def marts(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse) -> Iterator[
             metadata={"failures": failures, "unique_id": uid, "ran": uid not in built.passed_before},
         )
     if built.failed:  # as `dbt build` exits non-zero: the run fails and nothing is published
+        named = {t.unique_id: t.name for t in project.tests}  # a test of two sources has no check
         failed = sorted(
-            f"{k.asset_key.to_user_string()}: {k.name}" for k in map(checks.get, built.failed) if k
+            f"{k.asset_key.to_user_string()}: {k.name}" if (k := checks[uid]) else named[uid]
+            for uid in built.failed
         )
         shown = "；".join(failed[:10]) + ("……" if len(failed) > 10 else "")
         raise PublicationBlocked(f"有阻断性检查未通过，marts 未发布，仍为上次发布的版本：{shown}。")

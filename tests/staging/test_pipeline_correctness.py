@@ -962,6 +962,45 @@ def test_dagster_definitions_checks_pass_and_failing_check_blocks_publication(tm
     assert _sha(warehouse) == published
 
 
+def test_a_failing_test_of_two_staging_tables_blocks_publication_though_it_is_no_dagster_check(
+    tmp_path, monkeypatch, capsys
+):
+    # dagster-dbt makes no asset check of a test on two sources (a ledger's rejected rows each have an
+    # issue); the marts step runs it all the same, and a run whose staging lost an issue publishes nothing.
+    from pipelines.cli import run_pipeline
+    from pipelines.lib import pipeline
+
+    raw, warehouse = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb"
+    write_units(raw, city_units(["清丰县"]))
+    write_score_sheet(raw, Y, "清丰县", "party")
+    write_meetings(raw, Y, "台账.csv", [("清丰县委", "2024-03-05", "常委会", "听取法治建设工作汇报")])
+    assert run_pipeline(str(raw), str(warehouse), [Y], quiet=True) == 0
+    published = _sha(warehouse)
+
+    real = pipeline.STAGERS["meetings"]
+
+    def losing_issues(*args, **kwargs):
+        frames = real(*args, **kwargs)
+        frames["stg_meeting_issues"] = frames["stg_meeting_issues"].slice(0, 0)
+        return frames
+
+    monkeypatch.setitem(pipeline.STAGERS, "meetings", losing_issues)
+    write_meetings(
+        raw,
+        Y,
+        "台账.csv",
+        [
+            ("清丰县委", "2024-03-05", "常委会", "听取法治建设工作汇报"),
+            ("清丰县委", "不是日期", "常委会", "学法"),
+        ],
+    )
+    capsys.readouterr()
+    assert run_pipeline(str(raw), str(warehouse), [Y], quiet=True) == 1
+    said = capsys.readouterr().err
+    assert "source_rejected_rows_have_issues_staging_stg_meeting_files" in said, said
+    assert _sha(warehouse) == published
+
+
 @pytest.mark.slow  # the rule is the unit test unit_scores_bottom_cut_with_ties; end to end in the slow suite
 def test_no_last_place_among_those_tied_for_first(tmp_path):
     # Two regions with identical sheets: both rank 1 (competition ranking), and nobody is "last":
