@@ -30,6 +30,7 @@ import contextlib
 import errno
 import gc
 import hashlib
+import importlib
 import json
 import os
 import select
@@ -187,6 +188,36 @@ def warm_imports() -> None:
     import pipelines.lib.run_instance
     import pipelines.lib.stability  # noqa: F401 (the rank simulation's numpy and pandas)
     from pipelines import cli  # noqa: F401
+
+    for module in LATE_IMPORTS:
+        importlib.import_module(module)
+
+
+# What a run imports only as it runs (Dagster's in-process execution and the file system I/O manager's
+# upath, pyarrow's datasets when DuckDB hands Arrow over, the parse workers' fork server, the ledgers'
+# encodings): imported by every served run again unless the runner has (tests/end_to_end/test_runner.py).
+LATE_IMPORTS = (
+    "dagster._core.definitions.external_asset",
+    "dagster._core.definitions.repository_definition.repository_data_builder",
+    "dagster._core.execution.execute_in_process",
+    "dagster._core.execution.plan.active",
+    "dagster._core.executor.in_process",
+    "dagster._core.instance.runs.run_domain",
+    "dagster._core.secrets.loader",
+    "dagster._core.storage.migration.utils",
+    "dagster._core.storage.schedules.sqlite.sqlite_schedule_storage",
+    "dagster._core.system_config.composite_descent",
+    "encodings.gb18030",
+    "encodings.utf_8_sig",
+    "fsspec.implementations.local",
+    "multiprocessing.popen_forkserver",
+    "multiprocessing.sharedctypes",
+    "pipelines.lib.gc_tuning",
+    "pyarrow.acero",
+    "pyarrow.dataset",
+    "pyarrow.pandas_compat",
+    "upath.implementations.local",
+)
 
 
 def serve(

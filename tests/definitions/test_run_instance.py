@@ -126,3 +126,18 @@ def test_a_step_finds_no_asset_event_of_its_inputs_without_asking_the_event_log(
         "dagster/input_data_version/upstream": "INITIAL",
         "dagster/input_event_pointer/upstream": "NULL",
     }
+
+
+def test_the_storages_are_made_without_an_alembic_stamp_and_keep_runs_as_dagster_s_own():
+    # Dagster's in-memory storages stamp their schema's alembic revision, loading alembic's revision
+    # scripts each time a run starts; nothing migrates or reads an instance that ends with its run.
+    from sqlalchemy import inspect
+
+    theirs, ours = dg.DagsterInstance.ephemeral(), ephemeral_instance()
+    for storage in (ours.run_storage, ours.event_log_storage):
+        assert "alembic_version" not in inspect(storage._engine).get_table_names()  # type: ignore[attr-defined]
+    for storage in (theirs.run_storage, theirs.event_log_storage):
+        assert "alembic_version" in inspect(storage._engine).get_table_names()  # type: ignore[attr-defined]
+    stored, _, _ = _run(ours)
+    assert [r.status for r in ours.get_runs()] == [dg.DagsterRunStatus.SUCCESS]
+    assert DagsterEventType.RUN_SUCCESS.value in stored

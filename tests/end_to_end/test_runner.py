@@ -323,3 +323,29 @@ def test_a_served_run_killed_at_publication_says_so_and_the_last_publication_sta
     assert "Traceback" not in done.stderr
     assert warehouse.stat().st_mtime_ns == published
     assert len(started.served()) == 2
+
+
+def test_a_served_run_imports_nothing_the_runner_has_not(office, tmp_path):
+    # What a run imports itself, each served run imports again: the runner imports it once, before it
+    # forks (the first run in a process that imported as the runner does imports nothing more).
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        from pipelines.lib import runner
+        runner.warm_imports()
+        before = set(sys.modules)
+        from pipelines import cli
+        code = cli.command(["run", "--raw", {str(office)!r}, "--warehouse", {str(tmp_path / "fazhi.duckdb")!r}, "--quiet"])
+        print(json.dumps([code, sorted(set(sys.modules) - before)]))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, FAZHI_RUNNER="off"),
+    )
+    code, imported = json.loads(done.stdout.strip().splitlines()[-1])
+    assert code == 0, done.stderr[-3000:]
+    assert imported == []
