@@ -43,6 +43,7 @@ import multiprocessing.spawn
 import os
 import pickle
 import resource
+import select
 import signal
 import sys
 import tempfile
@@ -50,9 +51,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-__all__ = ["Outcome", "map_isolated", "map_isolated_until", "start_server"]
+__all__ = ["Outcome", "map_isolated", "map_isolated_until", "start_server", "use_inherited_server"]
 
 CRASH, TIMEOUT, EXCEPTION = "crash", "timeout", "exception"
 _FLUSH_S = 0.05  # a worker reports finished items at least this often
@@ -123,6 +125,39 @@ def start_server(fn: Callable[[Any], Any]) -> None:
     before the first item. Optional: ``map_isolated`` starts the server itself when it is not running.
     """
     _forkserver_context(fn)
+
+
+def use_inherited_server() -> None:
+    """In a process forked from one whose fork server runs (a run forked by `fazhi runner`, which
+    starts the parse workers' server as it starts): workers come from that server instead of one of
+    this process's own, whose start (the parsers' imports, about 0.8 s on the other core) a corrected
+    file's parse waited for. Should that server be gone, this process starts its own, as it would
+    have. Multiprocessing asks whether its server runs by waiting on it, as its parent, which a
+    forked process is not; this asks the kernel."""
+    server: Any = multiprocessing.forkserver._forkserver  # its state is private to multiprocessing
+    inherited, start_own = server._forkserver_pid, server.ensure_running
+    if inherited is None:
+        return
+
+    def ensure_running() -> None:
+        if server._forkserver_pid == inherited:
+            if _running(inherited):
+                return
+            with contextlib.suppress(OSError, TypeError):  # its pipe and socket are its parent's
+                os.close(server._forkserver_alive_fd)
+            server._forkserver_pid = server._forkserver_address = server._forkserver_alive_fd = None
+        start_own()
+
+    server.ensure_running = ensure_running
+    multiprocessing.forkserver.ensure_running = ensure_running
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` exists and has not ended (a zombie has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,7 +236,7 @@ class _Worker:
         self.state = ctx.RawArray(ctypes.c_double, [-1.0, 0.0])
         self.process = ctx.Process(
             target=_worker_main,
-            args=(fn, child_conn, self.state, memory_mb),
+            args=(fn, child_conn, self.state, memory_mb, os.getpid()),
             name="fazhi-isolated",
             daemon=True,
         )
@@ -396,13 +431,15 @@ def _describe_exit(code: int | None) -> str:
 # Worker side
 
 
-def _die_with_parent() -> None:
+def _die_with_caller(caller: int) -> None:
     # A worker's parent is the fork server, which exits once no process holds its "alive" pipe:
     # the caller (even SIGKILLed or SIGTERMed without cleanup) and, as CPython hands it to every
     # child, the workers. A worker never starts processes itself (it is a daemon), so it lets go
     # of that pipe and asks to be killed when the server goes; otherwise a worker stuck in a
     # runaway parse would outlive a killed caller forever (Linux only; elsewhere the caller's
-    # cleanup has to do).
+    # cleanup has to do). A server inherited from a process that outlives the caller (`fazhi
+    # runner`, use_inherited_server) does not go with it: the worker also watches the caller itself.
+    _exit_when_gone(caller)
     server = getattr(multiprocessing.forkserver, "_forkserver", None)
     alive_fd = getattr(server, "_forkserver_alive_fd", None)
     if server is not None and isinstance(alive_fd, int):
@@ -418,9 +455,25 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _worker_main(fn, conn, state, memory_mb) -> None:
+def _exit_when_gone(pid: int) -> None:
+    """End this process as soon as process `pid` has ended (a thread waits on it; Linux only)."""
+    try:
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(1)  # gone already
+    except (OSError, AttributeError):
+        return
+
+    def wait() -> None:
+        select.select([handle], [], [])  # readable once the process has ended
+        os._exit(1)
+
+    threading.Thread(target=wait, name="fazhi-caller-watch", daemon=True).start()
+
+
+def _worker_main(fn, conn, state, memory_mb, caller) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _die_with_parent()
+    _die_with_caller(caller)
     if memory_mb:
         limit = int(memory_mb) * 1024 * 1024
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)

@@ -12,8 +12,12 @@ have run it — same code, same run lock, same output on the same terminal, same
 
 What keeps a child the same as a fresh process:
 - the runner only imports; it calls nothing that reads data, the environment or the clock, and it
-  has a single thread when it forks (Dagster, DuckDB and the parse workers' server start their
-  threads and processes in the child, when the run needs them);
+  has a single thread when it forks (Dagster and DuckDB start their threads in the child, when the
+  run needs them). It starts one process: the parse workers' fork server, which imports the parsers
+  and forks a worker when a run asks for one (pipelines/lib/isolation.py); every run's workers come
+  from it, so that no run waits for a server of its own to import them (should it end, a run starts
+  its own). A worker ends with the run that asked for it, killed or not; the parsers read nothing
+  of the environment;
 - its code is the code on disk: the runner records the files it was started from (the pipeline's
   and the dbt project's sources, the installed packages) and, when a request finds any of them
   changed, refuses it and stops; the `fazhi run` then runs in its own process;
@@ -233,6 +237,9 @@ def serve(
     if where is None:
         raise ValueError(f"{ENV} is off")
     warm_imports()
+    from pipelines.lib.parsing import start_parsers
+
+    start_parsers()
     known = stamp()
     gc.collect()
     gc.freeze()  # what is imported stays: children do not copy its pages by collecting them
@@ -246,6 +253,7 @@ def serve(
         raise
     listener.listen(16)
     stop: list[int] = []
+    runs: set[int] = set()  # the children serving runs (not the fork server, also reaped here)
     previous = {sig: signal.signal(sig, lambda signum, _frame: stop.append(signum)) for sig in STOP_SIGNALS}
     why = "stopped"
     try:
@@ -253,6 +261,9 @@ def serve(
             on_ready()
         while not stop:
             for pid, code in _reap():
+                if pid not in runs:
+                    continue
+                runs.discard(pid)
                 if on_end:
                     with contextlib.suppress(OSError):  # the runner's own output closed
                         on_end(pid, code)
@@ -279,6 +290,7 @@ def serve(
                     if pid == 0:
                         listener.close()
                         _child(conn, request, fds)
+                    runs.add(pid)
                     if on_run:
                         with contextlib.suppress(OSError):  # the runner's own output closed
                             on_run(pid, request["argv"])
@@ -357,6 +369,9 @@ def _child(conn: socket.socket, request: dict, fds: list[int]) -> NoReturn:
         os.environ.clear()
         os.environ.update(request["env"], **{ENV: "off"})  # the child runs it, never hands it on
         conn.settimeout(None)
+        from pipelines.lib.isolation import use_inherited_server
+
+        use_inherited_server()
         _send(conn, {"pid": os.getpid()})
         threading.Thread(target=_end_with_client, args=(conn, finished), daemon=True).start()
         from pipelines import cli

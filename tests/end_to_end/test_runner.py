@@ -349,3 +349,37 @@ def test_a_served_run_imports_nothing_the_runner_has_not(office, tmp_path):
     code, imported = json.loads(done.stdout.strip().splitlines()[-1])
     assert code == 0, done.stderr[-3000:]
     assert imported == []
+
+
+def _fork_servers(root: int) -> set[int]:
+    """The multiprocessing fork servers among the processes under `root` (their workers, forked by
+    them, have the same command line)."""
+    found: dict[int, int] = {}
+    for proc in psutil.Process(root).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "multiprocessing.forkserver" in " ".join(proc.cmdline()):
+                found[proc.pid] = proc.ppid()
+    return {pid for pid, parent in found.items() if parent not in found}
+
+
+def test_served_runs_parse_with_the_runner_s_fork_server(started, office, tmp_path):
+    # The runner starts the parse workers' fork server once; a served run starts none of its own
+    # (its start, the parsers' imports, is what a corrected file's parse waited for).
+    deadline = time.monotonic() + 60
+    while not (servers := _fork_servers(started.proc.pid)):
+        assert time.monotonic() < deadline, "the runner started no fork server"
+        time.sleep(0.05)
+    seen: set[int] = set()
+    for n in range(2):
+        client = subprocess.Popen(
+            [str(FAZHI), "run", "--raw", str(office), "--warehouse", str(tmp_path / f"{n}" / "fazhi.duckdb")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=started.env(),
+        )
+        while client.poll() is None:
+            seen |= _fork_servers(started.proc.pid)
+            time.sleep(0.01)
+        assert client.returncode == 0, client.stderr.read() if client.stderr else ""
+    assert seen == servers and len(servers) == 1
+    assert len(started.served()) == 2

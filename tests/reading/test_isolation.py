@@ -14,6 +14,7 @@ import types
 import zipfile
 from pathlib import Path
 
+import psutil
 import pytest
 
 from pipelines.lib.isolation import Outcome, map_isolated, map_isolated_until
@@ -277,6 +278,54 @@ def test_workers_die_with_a_killed_caller(tmp_path):
     finally:
         if caller.poll() is None:
             caller.kill()
+        if worker_pid and _alive(worker_pid):
+            os.kill(worker_pid, signal.SIGKILL)
+
+
+def test_workers_of_an_inherited_server_come_from_it_and_die_with_their_killed_caller(tmp_path):
+    """A process forked from one whose fork server runs (a run of `fazhi runner`) has its workers
+    forked by that server, which outlives the caller: killed, the caller still takes its workers."""
+    pid_file = tmp_path / "worker.pid"
+    script = (
+        "import os, sys, time; sys.path[:0] = sys.argv[1:3]\n"
+        "import multiprocessing.forkserver as fs\n"
+        "from pipelines.lib.isolation import map_isolated, start_server, use_inherited_server\n"
+        "import test_isolation as t\n"
+        "start_server(t._parent_pid)\n"
+        "server = fs._forkserver._forkserver_pid\n"
+        "caller = os.fork()\n"
+        "if caller == 0:\n"
+        "    use_inherited_server()\n"
+        "    assert {o.value for o in map_isolated(t._parent_pid, range(4), workers=2)} == {server}\n"
+        "    assert fs._forkserver._forkserver_pid == server\n"
+        f"    map_isolated(t._report_pid_and_hang, [{str(pid_file)!r}], timeout_s=None)\n"
+        "    os._exit(0)\n"
+        "print(caller, server, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    tests_dir, root = Path(__file__).parent, Path(__file__).parents[2]
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script, str(tests_dir), str(root)], stdout=subprocess.PIPE, text=True
+    )
+    worker_pid = None
+    try:
+        assert holder.stdout is not None
+        caller, server = map(int, holder.stdout.readline().split())
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text()):
+            assert _alive(caller) and time.monotonic() < deadline, "worker never started"
+            time.sleep(0.05)
+        worker_pid = int(pid_file.read_text())
+        assert psutil.Process(worker_pid).ppid() == server  # forked by the inherited server
+        os.kill(caller, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while _alive(worker_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(worker_pid), "the worker outlived its killed caller"
+        assert _alive(server)  # held by the process it was started by
+    finally:
+        holder.kill()
+        holder.wait()
         if worker_pid and _alive(worker_pid):
             os.kill(worker_pid, signal.SIGKILL)
 
