@@ -96,17 +96,12 @@ class UnitRegistry:
         self.units = units
         self.by_id = {u.unit_id: u for u in units}
         self._by_key: dict[str, list[Unit]] = {}
-        self._by_base_role: dict[tuple[str, str], list[Unit]] = {}
         if keys is None:
             keys = [name_keys(u) for u in units]
+        self._unit_keys = keys
         for u, (names, _bases) in zip(units, keys, strict=True):
             for key in names:
                 self._by_key.setdefault(key, []).append(u)
-        for u, (_names, bases) in zip(units, keys, strict=True):
-            for key in bases:
-                if u not in self._by_base_role.setdefault((key, u.role), []):
-                    self._by_base_role[(key, u.role)].append(u)
-        self._keys = sorted(self._by_key)
         self._cache: dict[tuple[str, str | None], Resolution] = {}
         self._by_char: dict[str, np.ndarray] | None = None
         self._suggested: dict[tuple[str, int], list[str]] = {}
@@ -131,6 +126,21 @@ class UnitRegistry:
         if len(candidates) > 1:
             return Resolution(None, "ambiguous", lambda: sorted(u.name for u in candidates))
         return Resolution(None, "unknown", lambda: self.suggest(key))
+
+    # Made when first asked for: a ledger's names never need them, and a nation's 45,000 units took a
+    # third of the registry's making for them.
+    @cached_property
+    def _by_base_role(self) -> dict[tuple[str, str], list[Unit]]:
+        by_base_role: dict[tuple[str, str], list[Unit]] = {}
+        for u, (_names, bases) in zip(self.units, self._unit_keys, strict=True):
+            for key in bases:
+                if u not in by_base_role.setdefault((key, u.role), []):
+                    by_base_role[(key, u.role)].append(u)
+        return by_base_role
+
+    @cached_property
+    def _keys(self) -> list[str]:
+        return sorted(self._by_key)
 
     def in_file_name(self, path: str, role: str | None = None) -> Unit | None:
         """The first registered unit a part of the file name names (清丰县委_2024_打分表.xlsx → 清丰县委): what
