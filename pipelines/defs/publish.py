@@ -23,6 +23,7 @@ def published_warehouse(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse
             "path": dg.MetadataValue.path(str(published.path)),
             "copied": len(published.copied),  # marts whose inputs changed since the served file
             "patched": len(published.patched),  # of those, the ones whose changed rows alone were replaced
+            "patched_by_change": len(published.by_change),  # found by the keys the marts build changed
             "kept": len(published.kept),
         }
     )

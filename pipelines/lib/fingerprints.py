@@ -136,6 +136,18 @@ def recorded_holds(comment: str | None) -> str | None:
     return _recorded(comment).get("holds")
 
 
+def record_change(con: duckdb.DuckDBPyConnection, table: str, before: str, after: str) -> None:
+    """Mark `table` (the keys whose rows changed) as what turned a table holding `before` into one
+    holding `after` (`holds`)."""
+    con.execute(f"comment on table {table} is {sql_text(f'from:{before} to:{after}')}")
+
+
+def recorded_change(comment: str | None) -> tuple[str, str] | None:
+    """What a table of changed keys turned a table from and into (`record_change`), if it says."""
+    recorded = _recorded(comment)
+    return (recorded["from"], recorded["to"]) if "from" in recorded and "to" in recorded else None
+
+
 def held(
     con: duckdb.DuckDBPyConnection,
     table: str,

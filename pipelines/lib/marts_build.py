@@ -38,7 +38,7 @@ import duckdb
 
 from pipelines.lib import fingerprints
 from pipelines.lib.schema import canonical_type
-from pipelines.lib.warehouse import one_row, sql_text, transaction
+from pipelines.lib.warehouse import one_row, sql_name, sql_text, transaction
 
 
 class UnsupportedFeature(RuntimeError):
@@ -199,10 +199,6 @@ def _load(path: str, _mtime_ns: int) -> Project:
     )
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _select(con: duckdb.DuckDBPyConnection, model: Model) -> str:
     """The model's rows as a query; a contract is checked as dbt checks it, names and types."""
     sql = model.code.strip().rstrip(";")
@@ -214,7 +210,7 @@ def _select(con: duckdb.DuckDBPyConnection, model: Model) -> str:
     if actual != declared:
         wrong = sorted(set(actual.items()) ^ set(declared.items()))
         raise UnsupportedFeature(f"{model.unique_id}: the columns differ from its contract: {wrong}")
-    columns = ", ".join(_quote(name) for name, _ in model.contract)
+    columns = ", ".join(sql_name(name) for name, _ in model.contract)
     return f"select {columns} from ({sql}) as model_subq"
 
 
@@ -328,6 +324,9 @@ def build(
                 built.rows[uid] = _count(con, model.relation)
                 holds[uid] = fingerprints.holds(con, table)
                 built.seconds[uid] = time.perf_counter() - started
+                if model.key:
+                    before = fingerprints.recorded_holds(recorded.get(table)) if changed is not None else None
+                    _record_change(con, model, before, holds[uid])
                 fingerprints.record(con, [table], stamp, holds[uid], context=keyed)
             run_ready_tests()
         run_ready_tests()
@@ -397,7 +396,7 @@ def _keyed_stamp(
     as a temporary table, so that three models reading the meetings digest them once."""
     digest = hashlib.sha256(f"{fingerprints.code_version()}\x1e{model.code}\x1e{model.contract}".encode())
     digest.update(f"\x1e{model.key}\x1e{model.keyed_inputs}".encode())
-    columns = ", ".join(_quote(c) for c in model.key)
+    columns = ", ".join(sql_name(c) for c in model.key)
     parts = []
     for parent in sorted(model.depends_on):
         relation = project.relation_names[parent]
@@ -422,7 +421,7 @@ def _changed_keys(con: duckdb.DuckDBPyConnection, model: Model) -> int | None:
     """The keys whose rows in the keyed inputs differ from those the model was last made from (its
     kept digests), into `_CHANGED`; their number, or None when too many keys changed to patch."""
     kept = _digest_table(model)
-    columns = ", ".join(_quote(c) for c in model.key)
+    columns = ", ".join(sql_name(c) for c in model.key)
     # set operations match NULL keys as equal, as the patch's `is not distinct from` does
     con.execute(
         f"create or replace temp table {_CHANGED} as select distinct {columns} from ("
@@ -437,7 +436,7 @@ def _changed_keys(con: duckdb.DuckDBPyConnection, model: Model) -> int | None:
 
 
 def _key_match(model: Model, left: str, right: str) -> str:
-    return " and ".join(f"{left}.{_quote(c)} is not distinct from {right}.{_quote(c)}" for c in model.key)
+    return " and ".join(f"{left}.{sql_name(c)} is not distinct from {right}.{sql_name(c)}" for c in model.key)
 
 
 def _literal_filter(con: duckdb.DuckDBPyConnection, model: Model) -> str | None:
@@ -446,7 +445,7 @@ def _literal_filter(con: duckdb.DuckDBPyConnection, model: Model) -> str | None:
     or too many)."""
     terms = []
     for c in model.key:
-        values = [v for (v,) in con.execute(f"select distinct {_quote(c)} from {_CHANGED}").fetchall()]
+        values = [v for (v,) in con.execute(f"select distinct {sql_name(c)} from {_CHANGED}").fetchall()]
         literals = [
             sql_text(v) if isinstance(v, str) else str(v)
             for v in values
@@ -454,8 +453,8 @@ def _literal_filter(con: duckdb.DuckDBPyConnection, model: Model) -> str | None:
         ]
         if len(literals) != len([v for v in values if v is not None]) or len(literals) > 5_000:
             return None
-        term = f"{_quote(c)} in ({', '.join(literals)})" if literals else "false"
-        terms.append(f"({term} or {_quote(c)} is null)" if None in values else term)
+        term = f"{sql_name(c)} in ({', '.join(literals)})" if literals else "false"
+        terms.append(f"({term} or {sql_name(c)} is null)" if None in values else term)
     return " and ".join(terms)
 
 
@@ -482,6 +481,24 @@ def _patch(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> No
     )
 
 
+def change_table(model: str) -> str:
+    """The keys of a model's rows made again by its last build, when it was patched (`_record_change`)."""
+    return f"main.marts_patched__{model}"
+
+
+def _record_change(con: duckdb.DuckDBPyConnection, model: Model, before: str | None, after: str) -> None:
+    """What turned the model's table from what it held (`before`) into what it holds (`after`): the keys
+    whose rows were made again, when it was patched; nothing, when it was made whole (`before` None).
+    Publication brings a copy of the table as it was to what it is by these keys alone."""
+    table = change_table(model.name)
+    if before is None:
+        con.execute(f"drop table if exists {table}")
+        return
+    columns = ", ".join(sql_name(c) for c in model.key)
+    con.execute(f"create or replace table {table} as select {columns} from {_CHANGED}")
+    fingerprints.record_change(con, table, before, after)
+
+
 def _record_digests(con: duckdb.DuckDBPyConnection, model: Model, whole: bool) -> None:
     """Keep the keyed inputs' digests (`_NOW`) as the model was made from them now."""
     kept = _digest_table(model)
@@ -498,7 +515,7 @@ def _record_digests(con: duckdb.DuckDBPyConnection, model: Model, whole: bool) -
 
 
 def _materialize(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> None:
-    con.execute(f"create schema if not exists {_quote(project.database)}.{_quote(model.schema)}")
+    con.execute(f"create schema if not exists {sql_name(project.database)}.{sql_name(model.schema)}")
     if model.language == "python":
         frame = _python_rows(con, model)
         con.register("python_model_rows", frame)
@@ -524,8 +541,8 @@ def _run_tests(con: duckdb.DuckDBPyConnection, tests: list[DataTest]) -> dict[st
 def connect(work_db: Path, project: Project, memory_limit: str) -> duckdb.DuckDBPyConnection:
     """The work database under the catalog name the compiled SQL uses."""
     con = duckdb.connect(config={"memory_limit": memory_limit})
-    con.execute(f"attach {sql_text(str(work_db))} as {_quote(project.database)}")
-    con.execute(f"use {_quote(project.database)}")
+    con.execute(f"attach {sql_text(str(work_db))} as {sql_name(project.database)}")
+    con.execute(f"use {sql_name(project.database)}")
     return con
 
 

@@ -17,7 +17,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -122,6 +122,7 @@ class Published:
     copied: tuple[str, ...]  # marts written from the work database
     kept: tuple[str, ...]  # marts kept as the served file holds them: the same columns and rows
     patched: tuple[str, ...] = ()  # of those written, the ones whose changed rows alone were replaced
+    by_change: tuple[str, ...] = ()  # of those patched, the ones found by the keys their build changed
 
 
 # What publication writes itself, not a copy of a mart (restatements.py, rulebook_history.py).
@@ -168,7 +169,9 @@ def publish(
             and recorded_holds(served[table]) == held
         ]
         copied = [table for table in wanted if table not in kept]
-        patched = _copy_marts(con, {table: wanted[table] for table in copied}, set(served))
+        patched, by_change = _copy_marts(
+            con, {table: wanted[table] for table in copied}, served, _changes(con)
+        )
         con.execute(
             "create or replace table marts.publication as select ?::timestamp as published_at, "
             "?::integer as source_files, ?::varchar as work_db, ?::varchar as rulebook_id, "
@@ -184,7 +187,7 @@ def publish(
     crashpoint("publish.before_swap")
     os.replace(tmp, target)
     Path(f"{tmp}.wal").unlink(missing_ok=True)  # checkpointed above; DuckDB may leave an empty one
-    return Published(target, tuple(copied), tuple(kept), tuple(sorted(patched)))
+    return Published(target, tuple(copied), tuple(kept), tuple(sorted(patched)), tuple(sorted(by_change)))
 
 
 # Marts copied side by side: DuckDB runs a small table's copy on one thread (a province's marts are
@@ -200,9 +203,32 @@ PATCH_KEYS = ("unit_id", "subject", "region", "file", "year")
 PATCH_MAX_SHARE = 0.25
 
 
-def _copy_marts(con: duckdb.DuckDBPyConnection, marts: dict[str, str | None], served: set[str]) -> list[str]:
-    """Write these marts (name → table comment) from the attached work database, largest first: patched
-    (`patch_table`) where the new file holds the served copy, else copied whole. The ones patched."""
+def _changes(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
+    """Each mart the work database's last build patched → the comment of its changed keys' table
+    (marts_build.change_table)."""
+    from pipelines.lib.marts_build import change_table
+
+    prefix = change_table("")
+    return {
+        f"main.{name}"[len(prefix) :]: comment
+        for name, comment in con.execute(
+            "select table_name, comment from duckdb_tables() where database_name = 'work' and schema_name = 'main' "
+            "and starts_with(table_name, ?)",
+            [prefix.removeprefix("main.")],
+        ).fetchall()
+    }
+
+
+def _copy_marts(
+    con: duckdb.DuckDBPyConnection,
+    marts: dict[str, str | None],
+    served: Mapping[str, str | None],
+    changes: Mapping[str, str | None],
+) -> tuple[list[str], list[str]]:
+    """Write these marts (name → table comment) from the attached work database, largest first: where
+    the new file holds the served copy (its comment: `served`), brought to the work database's by the
+    keys its build changed (`patch_by_change`) or, failing that, by comparison (`patch_table`); else
+    copied whole. The ones patched, and of those the ones patched by their build's changed keys."""
     sizes = dict(
         con.execute(
             "select table_name, estimated_size from duckdb_tables() "
@@ -210,10 +236,16 @@ def _copy_marts(con: duckdb.DuckDBPyConnection, marts: dict[str, str | None], se
         ).fetchall()
     )
     patched: list[str] = []
+    by_change: list[str] = []
 
     def copy(table: str) -> None:
         with con.cursor() as cursor:
-            if table in served and patch_table(cursor, f"marts.{table}", f"work.marts.{table}"):
+            if table in served and patch_by_change(
+                cursor, table, served[table], marts[table], changes.get(table)
+            ):
+                patched.append(table)
+                by_change.append(table)
+            elif table in served and patch_table(cursor, f"marts.{table}", f"work.marts.{table}"):
                 patched.append(table)
             else:
                 cursor.execute(f"create or replace table marts.{table} as select * from work.marts.{table}")
@@ -229,7 +261,33 @@ def _copy_marts(con: duckdb.DuckDBPyConnection, marts: dict[str, str | None], se
         except BaseException:
             pool.shutdown(cancel_futures=True)  # the publication fails: the copies not begun are not made
             raise
-    return patched
+    return patched, by_change
+
+
+def patch_by_change(
+    con: duckdb.DuckDBPyConnection, table: str, served: str | None, wanted: str | None, change: str | None
+) -> bool:
+    """Bring the new file's copy of a mart (`table`, as served: its comment `served`) to the work
+    database's (`wanted`) by the keys the work database's last build made again (`change`: the comment
+    of marts_build.change_table), when that build turned exactly what is served into what is wanted.
+    True when the copy then holds what the work database's table holds; False, perhaps with rows
+    replaced, when not (the copy is then patched by comparison, or written whole)."""
+    from pipelines.lib.fingerprints import holds, recorded_change, recorded_holds
+    from pipelines.lib.marts_build import change_table
+
+    before, after = recorded_holds(served), recorded_holds(wanted)
+    if after is None or recorded_change(change) != (before, after):
+        return False
+    keys = f"work.{change_table(table)}"
+    match = " and ".join(
+        f"t.{sql_name(c)} is not distinct from k.{sql_name(c)}"
+        for c in con.sql(f"select * from {keys} limit 0").columns
+    )
+    con.execute(f"delete from marts.{table} t where exists (select 1 from {keys} k where {match})")
+    con.execute(
+        f"insert into marts.{table} select * from work.marts.{table} t where exists (select 1 from {keys} k where {match})"
+    )
+    return holds(con, f"marts.{table}") == after
 
 
 def patch_table(con: duckdb.DuckDBPyConnection, target: str, source: str) -> bool:
@@ -305,6 +363,11 @@ def _mart_comments(con: duckdb.DuckDBPyConnection, database: str) -> dict[str, s
 def sql_text(text: str) -> str:
     """A text as an SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def sql_name(name: str) -> str:
+    """A column or table name as an SQL identifier (quoted: dbt's and the sheets' names may need it)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 _TEMP_FILE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp(\.wal)?$")

@@ -16,6 +16,7 @@ from access.console import run_query
 from access.scope import scoped_copy
 from dashboards import data
 from pipelines.lib import fingerprints
+from pipelines.lib.marts_build import change_table
 from pipelines.lib.warehouse import MAX_FREE_SHARE, Paths, publish, table_differences
 
 
@@ -24,7 +25,12 @@ def _work(path: Path, marts: dict[str, tuple[str, str | None]]) -> None:
     fingerprint of its inputs, or None for a table without one)."""
     with duckdb.connect(str(path)) as con:
         con.execute("create schema if not exists marts")
-        existing = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+        existing = {
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'marts'"
+            ).fetchall()
+        }
         for table in existing - marts.keys():
             con.execute(f"drop table marts.{table}")
         for table, (rows, stamp) in marts.items():
@@ -212,3 +218,60 @@ def test_a_mart_with_no_column_to_group_its_rows_by_is_copied_whole(tmp_path):
     published = _publish(tmp_path)
     assert published.copied == ("rulebook_roles",) and published.patched == ()
     assert table_differences(published.path, _whole(tmp_path)) == {}
+
+
+def _changed_keys(path: Path, table: str, keys: str, before: str, after: str) -> None:
+    """What the marts build keeps of a mart it patched: the keys whose rows it made again (as a query),
+    and what the mart held before and after (marts_build.change_table)."""
+    with duckdb.connect(str(path)) as con:
+        con.execute(f"create or replace table {change_table(table)} as {keys}")
+        fingerprints.record_change(con, change_table(table), before, after)
+
+
+def _held(path: Path, table: str) -> str:
+    with duckdb.connect(str(path), read_only=True) as con:
+        held = fingerprints.recorded_holds(
+            con.execute("select comment from duckdb_tables() where table_name = ?", [table]).fetchone()[0]
+        )
+    assert held is not None
+    return held
+
+
+def test_a_mart_its_build_patched_is_published_by_the_keys_it_changed_and_checked(tmp_path):
+    work = tmp_path / "marts" / ".work" / "fazhi_work.duckdb"
+    work.parent.mkdir(parents=True)
+    _work(work, {"task_scores": (UNIT_ROWS, "t1")})
+    _publish(tmp_path)
+    served = _held(work, "task_scores")
+
+    # a corrected sheet of U7 and a unit gone (U9): the build made the rows of those two keys again
+    corrected = (
+        f"select unit_id, task_no, points - (unit_id = 'U7' and task_no = 2)::int as points from ({UNIT_ROWS}) "
+        "where unit_id is distinct from 'U9'"
+    )
+    _work(work, {"task_scores": (corrected, "t2")})
+    now = _held(work, "task_scores")
+    _changed_keys(work, "task_scores", "select unnest(['U7', 'U9']) as unit_id", served, now)
+    published = _publish(tmp_path)
+    assert published.by_change == ("task_scores",) and published.patched == ("task_scores",)
+    assert table_differences(published.path, _whole(tmp_path)) == {}
+
+    # keys that do not say all that changed (a row of no unit too): the copy, checked, is not what the
+    # work database holds, and is patched by comparison instead
+    again = f"select * from ({corrected}) union all select null, 9, 1.0"
+    _work(work, {"task_scores": (again, "t3")})
+    _changed_keys(work, "task_scores", "select 'U7' as unit_id", now, _held(work, "task_scores"))
+    checked = _publish(tmp_path)
+    assert checked.by_change == () and checked.patched == ("task_scores",)
+    assert table_differences(checked.path, _whole(tmp_path)) == {}
+
+    # what the build changed, from a copy other than the served one (a publication missed): by comparison
+    before = _held(work, "task_scores")
+    _work(work, {"task_scores": (f"select * from ({again}) where unit_id is distinct from 'U3'", "t4")})
+    _changed_keys(
+        work, "task_scores", "select 'U3' as unit_id", "not-the-served-copy", _held(work, "task_scores")
+    )
+    missed = _publish(tmp_path)
+    assert missed.by_change == () and missed.patched == ("task_scores",)
+    assert table_differences(missed.path, _whole(tmp_path)) == {}
+    assert before != _held(work, "task_scores")

@@ -13,7 +13,7 @@ from conftest import generate_city, model_relations, run_fazhi
 
 from pipelines.lib import marts_build
 from pipelines.lib.dbt_project import prepared_project
-from pipelines.lib.warehouse import table_differences
+from pipelines.lib.warehouse import Paths, publish, table_differences
 
 BY_UNIT = {
     "model.fazhi.meetings",
@@ -145,10 +145,16 @@ def test_keys_changed_in_keyed_inputs_are_made_again_alone_and_equal_a_whole_bui
         **dict.fromkeys(BY_FILE, ("year", "file")),
         **dict.fromkeys(BY_ROLE, ("role",)),
     }
-    patched = tmp_path / "patched.duckdb"
+    # each round's marts published from the served file, and published whole from the whole build
+    served = Paths(tmp_path / "raw", tmp_path / "served" / "fazhi.duckdb")
+    patched = served.work_db
+    patched.parent.mkdir(parents=True)
     shutil.copy(work_db, patched)
+    publish(served, 0)
     for round_no in (1, 2, 3):
-        whole = tmp_path / f"whole{round_no}.duckdb"
+        written_whole = Paths(tmp_path / "raw", tmp_path / f"whole{round_no}" / "fazhi.duckdb")
+        whole = written_whole.work_db
+        whole.parent.mkdir(parents=True)
         with duckdb.connect(str(patched)) as con:
             _change(con, round_no)
         shutil.copy(patched, whole)
@@ -163,6 +169,14 @@ def test_keys_changed_in_keyed_inputs_are_made_again_alone_and_equal_a_whole_bui
             else:
                 assert built.patched == {}
         assert _differing(patched, whole) == {}
+        # the served copy brought up to date by the keys each patched mart's build changed
+        published = publish(served, 0)
+        marts = {uid.split(".")[-1] for uid in PATCHED[round_no] if not uid.split(".")[-1].startswith("int_")}
+        assert set(published.by_change) >= marts, (round_no, published.by_change)
+        differences = table_differences(
+            published.path, publish(written_whole, 0).path, where={"restatements": "false"}
+        )
+        assert differences == {}
 
 
 def test_a_change_outside_the_keyed_inputs_makes_the_model_whole(work_db, tmp_path):
