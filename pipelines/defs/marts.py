@@ -61,7 +61,8 @@ def marts(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse) -> Iterator[
     }
     models = [uid for uid, key in keys.items() if key in context.selected_asset_keys]
     reported = {uid for uid, key in checks.items() if key in context.selected_asset_check_keys}
-    tests = [t.unique_id for t in project.tests if t.unique_id in reported or _gates(t, models, project)]
+    building = set(models)
+    tests = [t.unique_id for t in project.tests if t.unique_id in reported or _gates(t, building, project)]
     con = marts_build.connect(fazhi.paths.work_db, project, WORK_DB_MEMORY_LIMIT)
     try:
         built = marts_build.build(
@@ -104,13 +105,12 @@ def marts(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse) -> Iterator[
         raise PublicationBlocked(f"有阻断性检查未通过，marts 未发布，仍为上次发布的版本：{shown}。")
 
 
-def _gates(test: marts_build.DataTest, models: list[str], project: marts_build.Project) -> bool:
+def _gates(test: marts_build.DataTest, models: set[str], project: marts_build.Project) -> bool:
     """Whether a test runs though its check was not asked for: it reads a model this step builds, or
     only staging tables. Publication stands on these tests whether or not a run reports them as checks
     (a `fazhi run` does not: its instance keeps no check evaluation, and the step fails on a failing
     test, as `dbt build` exits non-zero)."""
-    built = set(models)
-    return any(uid in built for uid in test.depends_on) or all(
+    return any(uid in models for uid in test.depends_on) or all(
         uid in project.sources for uid in test.depends_on
     )
 

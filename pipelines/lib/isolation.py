@@ -51,7 +51,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 __all__ = ["Outcome", "map_isolated", "map_isolated_until", "start_server", "use_inherited_server"]
@@ -134,6 +133,8 @@ def use_inherited_server() -> None:
     file's parse waited for. Should that server be gone, this process starts its own, as it would
     have. Multiprocessing asks whether its server runs by waiting on it, as its parent, which a
     forked process is not; this asks the kernel."""
+    from pipelines.lib.services import running
+
     server: Any = multiprocessing.forkserver._forkserver  # its state is private to multiprocessing
     inherited, start_own = server._forkserver_pid, server.ensure_running
     if inherited is None:
@@ -141,7 +142,7 @@ def use_inherited_server() -> None:
 
     def ensure_running() -> None:
         if server._forkserver_pid == inherited:
-            if _running(inherited):
+            if running(inherited):
                 return
             with contextlib.suppress(OSError, TypeError):  # its pipe and socket are its parent's
                 os.close(server._forkserver_alive_fd)
@@ -150,14 +151,6 @@ def use_inherited_server() -> None:
 
     server.ensure_running = ensure_running
     multiprocessing.forkserver.ensure_running = ensure_running
-
-
-def _running(pid: int) -> bool:
-    """Whether process `pid` exists and has not ended (a zombie has)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 # ---------------------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ class HeldConnectionEventLog(InMemoryEventLogStorage):
     when the storage is. What a step made is not stored (NOT_STORED)."""
 
     def __init__(self) -> None:
-        # InMemoryEventLogStorage.__init__, without the schema's alembic stamp (Unstamped, below)
+        # InMemoryEventLogStorage.__init__, without the schema's alembic stamp (UnstampedRunStorage, below)
         self._inst_data = None
         self._engine = create_engine(
             create_in_memory_conn_string(f"events-{uuid.uuid4()}"), poolclass=NullPool

@@ -302,13 +302,15 @@ def patch_table(con: duckdb.DuckDBPyConnection, target: str, source: str) -> boo
     key = next((c for c in PATCH_KEYS if c in shapes[0].columns), None)
     if key is None or columns[0] != columns[1]:
         return False
-    group_rows = 'select "{}" as k, count(*) as n, sum(hash(patched_row)::hugeint) as h from {} patched_row group by all'
+    group_rows = (
+        "select {} as k, count(*) as n, sum(hash(patched_row)::hugeint) as h from {} patched_row group by all"
+    )
     con.execute(
         f"""create or replace temp table patch_groups as
         select coalesce(s.k, t.k) as k, coalesce(t.n, 0) as old, coalesce(s.n, 0) as new,
                s.n is distinct from t.n or s.h is distinct from t.h as changed
-        from ({group_rows.format(key, source)}) s
-        full join ({group_rows.format(key, target)}) t on s.k is not distinct from t.k"""
+        from ({group_rows.format(sql_name(key), source)}) s
+        full join ({group_rows.format(sql_name(key), target)}) t on s.k is not distinct from t.k"""
     )
     try:
         before, after, old, new = one_row(
@@ -319,8 +321,8 @@ def patch_table(con: duckdb.DuckDBPyConnection, target: str, source: str) -> boo
         if old + new > PATCH_MAX_SHARE * (before + after):
             return False
         changed = (
-            f'"{key}" in (select k from patch_groups where changed and k is not null) '
-            f'or ("{key}" is null and exists (select 1 from patch_groups where changed and k is null))'
+            f"{sql_name(key)} in (select k from patch_groups where changed and k is not null) "
+            f"or ({sql_name(key)} is null and exists (select 1 from patch_groups where changed and k is null))"
         )
         (deleted,) = one_row(con, f"delete from {target} where {changed}")
         (inserted,) = one_row(con, f"insert into {target} select * from {source} where {changed}")
@@ -445,7 +447,7 @@ def table_differences(
                 continue
             schema = schemas["a"][table]
             cols = [
-                f'"{name}"'
+                sql_name(name)
                 for name, dtype in con.execute(
                     "select column_name, data_type from duckdb_columns() where database_name = 'a' "
                     "and schema_name = ? and table_name = ? order by column_index",
