@@ -230,9 +230,7 @@ def _changed_keys(path: Path, table: str, keys: str, before: str, after: str) ->
 
 def _held(path: Path, table: str) -> str:
     with duckdb.connect(str(path), read_only=True) as con:
-        held = fingerprints.recorded_holds(
-            con.execute("select comment from duckdb_tables() where table_name = ?", [table]).fetchone()[0]
-        )
+        held = fingerprints.held(con, f"marts.{table}")
     assert held is not None
     return held
 
