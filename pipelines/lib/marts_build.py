@@ -28,6 +28,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from graphlib import TopologicalSorter
@@ -130,6 +131,39 @@ def _check_supported(node: Mapping[str, Any]) -> None:
 PATCH_LIMIT = 0.2
 
 
+def _build_order(parents: Mapping[str, list[str]], python: set[str]) -> list[str]:
+    """The models, each after the models it reads; the Python models, and what they read, as early as
+    that allows, and what reads them as late: the build makes a Python model's rows beside the models
+    between (`build`)."""
+    early, late = set(python), set()
+    stack = list(python)
+    while stack:
+        for parent in parents[stack.pop()]:
+            if parent not in early:
+                early.add(parent)
+                stack.append(parent)
+    children: dict[str, list[str]] = {}
+    for uid, mine in parents.items():
+        for parent in mine:
+            children.setdefault(parent, []).append(uid)
+    stack = list(python)
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            if child not in late:
+                late.add(child)
+                stack.append(child)
+    sorter = TopologicalSorter(parents)
+    sorter.prepare()
+    ready: list[str] = []
+    order: list[str] = []
+    while sorter.is_active():
+        ready.extend(sorter.get_ready())
+        ready.sort(key=lambda uid: (uid in late, uid not in early, uid))
+        order.append(ready.pop(0))
+        sorter.done(order[-1])
+    return order
+
+
 def _rows_by(node: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """A model's `rows_by`: its key columns and the unique ids of the inputs it reads key by key."""
     spec = ((node.get("config") or {}).get("meta") or {}).get("rows_by")
@@ -163,9 +197,10 @@ def _load(path: str, _mtime_ns: int) -> Project:
     ):
         raise UnsupportedFeature("the project defines its own materialization")
     models = {uid: node for uid, node in nodes.items() if node["resource_type"] == "model"}
-    order = TopologicalSorter(
-        {uid: [d for d in node["depends_on"]["nodes"] if d in models] for uid, node in models.items()}
-    ).static_order()
+    order = _build_order(
+        {uid: [d for d in node["depends_on"]["nodes"] if d in models] for uid, node in models.items()},
+        {uid for uid, node in models.items() if node["language"] == "python"},
+    )
     rows_by = {uid: _rows_by(node) for uid, node in models.items()}
     databases = {node["database"] for node in models.values()}
     if len(databases) != 1:
@@ -214,12 +249,28 @@ def _select(con: duckdb.DuckDBPyConnection, model: Model) -> str:
     return f"select {columns} from ({sql}) as model_subq"
 
 
-def _python_rows(con: duckdb.DuckDBPyConnection, model: Model) -> Any:
-    """A Python model's frame: its compiled module (the model and dbt's `dbtObj`) run as dbt-duckdb runs it."""
+def _python_rows(con: duckdb.DuckDBPyConnection, model: Model) -> Callable[[], Any]:
+    """A Python model's rows, to be made: its compiled module (the model and dbt's `dbtObj`) run as
+    dbt-duckdb runs it, up to its `prepare`, which reads what it needs now and returns the work that
+    makes the frame from that alone (dbt's `model` is `prepare(...)()`), so that the build can do that
+    work beside other models on the same connection."""
     namespace: dict[str, Any] = {"__name__": f"fazhi_dbt_{model.name}"}
     exec(compile(model.code, model.unique_id, "exec"), namespace)
+    if not callable(namespace.get("prepare")):
+        raise UnsupportedFeature(f"{model.unique_id}: a Python model needs prepare(dbt, session)")
     dbt = namespace["dbtObj"](lambda relation: con.sql(f"select * from {relation}"))
-    return namespace["model"](dbt, con)
+    made: Callable[[], Any] = namespace["prepare"](dbt, con)
+    return made
+
+
+def _write_rows(con: duckdb.DuckDBPyConnection, project: Project, model: Model, frame: Any) -> None:
+    """A Python model's frame as its table."""
+    con.execute(f"create schema if not exists {sql_name(project.database)}.{sql_name(model.schema)}")
+    con.register("python_model_rows", frame)
+    try:
+        con.execute(f"create or replace table {model.relation} as select * from python_model_rows")
+    finally:
+        con.unregister("python_model_rows")
 
 
 def build(
@@ -273,7 +324,33 @@ def build(
             elif failures:
                 failed_on.append(set(t.depends_on))
 
-    with transaction(con):
+    # Python models being made, beside the models after them that do not read them (`_python_rows`):
+    # model → (its stamp, when it started, its rows to come)
+    making: dict[str, tuple[str, float, Future[Any]]] = {}
+    by_id = {m.unique_id: m for m in project.models}
+
+    def done(model: Model, stamp: str, started: float, keyed: str | None, changed: int | None) -> None:
+        """What a model's build leaves beside its table: what it holds, how it was made."""
+        uid, table = model.unique_id, _table(model)
+        if keyed is not None:
+            _record_digests(con, model, whole=changed is None)
+        built.rows[uid] = _count(con, model.relation)
+        holds[uid] = fingerprints.holds(con, table)
+        built.seconds[uid] = time.perf_counter() - started
+        if model.key:
+            before = fingerprints.recorded_holds(recorded.get(table)) if changed is not None else None
+            _record_change(con, model, before, holds[uid])
+        fingerprints.record(con, [table], stamp, holds[uid], context=keyed)
+
+    def made(uid: str) -> None:
+        """A Python model's rows, once made, written as its table; its tests can run."""
+        stamp, started, rows = making.pop(uid)
+        _write_rows(con, project, by_id[uid], rows.result())
+        done(by_id[uid], stamp, started, None, None)
+        waiting.discard(uid)
+        run_ready_tests()
+
+    with ThreadPoolExecutor(1) as beside, transaction(con):
         # what each node holds: a source's rows; a model's table as this build leaves it. Only the
         # sources a model or a test reads: the parse cache's rows, which none reads, took 0.06–0.18 s
         # of every nation run to hash
@@ -288,22 +365,29 @@ def build(
         run_ready_tests()  # the sources' tests
         for model in project.models:
             uid, table = model.unique_id, _table(model)
+            for parent in making.keys() & set(model.depends_on):
+                made(parent)
             stamp = _stamp(model, holds)
             if uid not in chosen:
                 holds[uid] = fingerprints.held(con, table, known=recorded) or ""
                 continue
-            waiting.discard(uid)
             stands_on_failure = any(nodes <= upstream[uid] for nodes in failed_on)
             kept = fingerprints.held(con, table, stamp, recorded) if reuse else None
             if stands_on_failure or set(built.skipped).intersection(model.depends_on):
+                waiting.discard(uid)
                 built.skipped.append(uid)
                 holds[uid] = ""
             elif kept is not None:
+                waiting.discard(uid)
                 built.reused.append(uid)
                 built.rows[uid] = _count(con, model.relation)
                 built.seconds[uid] = 0.0
                 holds[uid] = kept
+            elif model.language == "python":  # made beside what follows; written when read (`made`)
+                on_model(model)
+                making[uid] = (stamp, time.perf_counter(), beside.submit(_python_rows(con, model)))
             else:
+                waiting.discard(uid)
                 on_model(model)
                 started = time.perf_counter()
                 keyed = _keyed_stamp(con, project, model, holds, digested) if model.key else None
@@ -319,16 +403,10 @@ def build(
                 else:
                     _patch(con, project, model)
                     built.patched[uid] = changed
-                if keyed is not None:
-                    _record_digests(con, model, whole=changed is None)
-                built.rows[uid] = _count(con, model.relation)
-                holds[uid] = fingerprints.holds(con, table)
-                built.seconds[uid] = time.perf_counter() - started
-                if model.key:
-                    before = fingerprints.recorded_holds(recorded.get(table)) if changed is not None else None
-                    _record_change(con, model, before, holds[uid])
-                fingerprints.record(con, [table], stamp, holds[uid], context=keyed)
+                done(model, stamp, started, keyed, changed)
             run_ready_tests()
+        for uid in list(making):
+            made(uid)
         run_ready_tests()
         _record_tests(con, tested)
     return built
@@ -515,16 +593,9 @@ def _record_digests(con: duckdb.DuckDBPyConnection, model: Model, whole: bool) -
 
 
 def _materialize(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> None:
+    """A SQL model's table made whole."""
     con.execute(f"create schema if not exists {sql_name(project.database)}.{sql_name(model.schema)}")
-    if model.language == "python":
-        frame = _python_rows(con, model)
-        con.register("python_model_rows", frame)
-        try:
-            con.execute(f"create or replace table {model.relation} as select * from python_model_rows")
-        finally:
-            con.unregister("python_model_rows")
-    else:
-        con.execute(f"create or replace table {model.relation} as {_select(con, model)}")
+    con.execute(f"create or replace table {model.relation} as {_select(con, model)}")
 
 
 def _run_tests(con: duckdb.DuckDBPyConnection, tests: list[DataTest]) -> dict[str, int]:

@@ -5,6 +5,7 @@ builds on the real project is tests/models/test_models.py::test_the_marts_step_b
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -247,3 +248,90 @@ def test_a_source_no_model_or_test_reads_is_not_read(con):
     a = _model("a", "select n from src", ("source.p.s.src",))
     project = Project("work", (a,), (), {}, {**SOURCES, "source.p.s.unread": "main.unread"})
     assert marts_build.build(con, project).rows == {a.unique_id: 3}
+
+
+# A Python model as dbt-duckdb compiles it: the module with `model`, and dbt's `dbtObj` that reads a
+# relation by name. `prepare` reads now and returns what makes the frame later; the probe (a module of
+# this test) lets that work wait for the build to go on without it.
+PYTHON_MODEL = """
+import marts_build_probe as probe
+
+class dbtObj:
+    def __init__(self, load_df_function):
+        self.ref = lambda name: load_df_function(f'"work"."main"."{name}"')
+
+def model(dbt, session):
+    return prepare(dbt, session)()
+
+def prepare(dbt, session):
+    rows = dbt.ref("a").df()
+    def make():
+        probe.went_on = probe.other_started.wait(10)
+        if probe.fail:
+            raise ValueError("simulation failed")
+        return rows.assign(m=rows["n"] * 10)
+    return make
+"""
+
+
+@pytest.fixture
+def probe(monkeypatch):
+    import sys
+    import threading
+    import types
+
+    module = types.SimpleNamespace(other_started=threading.Event(), went_on=None, fail=False)
+    monkeypatch.setitem(sys.modules, "marts_build_probe", module)
+    return module
+
+
+def _python_project() -> tuple[Project, dict[str, Model]]:
+    a = _model("a", "select n from src", ("source.p.s.src",))
+    py = Model("model.p.py", "py", '"work"."main"."py"', "main", "python", PYTHON_MODEL, (), (a.unique_id,))
+    other = _model("other", 'select count(*) as c from "work"."main"."a"', (a.unique_id,))
+    reader = _model("reader", 'select sum(m) as total from "work"."main"."py"', (py.unique_id,))
+    models = {m.name: m for m in (a, py, other, reader)}
+    check = _test("py_small", 'select * from "work"."main"."py" where m > 25', (py.unique_id,))
+    return _project(list(models.values()), [check]), models
+
+
+def test_a_python_model_is_made_beside_the_models_that_do_not_read_it(con, probe):
+    """The simulation runs while the SQL models after it are built; the model that reads it, and its
+    tests, wait for its rows."""
+    project, models = _python_project()
+    started: list[str] = []
+
+    def on_model(model: Model) -> None:
+        started.append(model.name)
+        if model.name == "other":
+            probe.other_started.set()
+
+    built = marts_build.build(con, project, on_model=on_model)
+    assert probe.went_on is True  # the model after it started before its rows were made
+    assert started == ["a", "py", "other", "reader"]
+    assert con.execute('select total from "work"."main"."reader"').fetchall() == [(30,)]
+    assert built.rows[models["py"].unique_id] == 3 and built.failures == {"test.p.py_small": 0}
+    assert marts_build.build(con, project).reused == [m.unique_id for m in models.values()]
+    # its test judges the rows it made: one failing, the model reading it is skipped
+    con.execute("insert into src values (5), (6)")
+    built = marts_build.build(con, project)
+    assert built.failures == {"test.p.py_small": 2} and built.skipped == [models["reader"].unique_id]
+
+
+def test_a_python_model_that_fails_leaves_every_table_as_it_was(con, probe):
+    project, _ = _python_project()
+    probe.other_started.set()
+    marts_build.build(con, project)
+    con.execute("insert into src values (5)")
+    probe.fail = True
+    with pytest.raises(ValueError, match="simulation failed"):
+        marts_build.build(con, project)
+    assert con.execute('select c from "work"."main"."other"').fetchone() == (3,)
+    assert con.execute('select count(*) from "work"."main"."py"').fetchone() == (3,)
+
+
+def test_a_python_model_without_prepare_is_refused(con, probe):
+    _, models = _python_project()
+    plain = replace(models["py"], code=PYTHON_MODEL.replace("def prepare", "def prepared"))
+    with pytest.raises(marts_build.UnsupportedFeature, match="prepare"):
+        marts_build.build(con, _project([models["a"], plain], []))

@@ -3,9 +3,15 @@ a thousand re-rankings per year are array work, not SQL. The mart `rank_stabilit
 
 What each year and role reads is digested here (DuckDB's row hash, summed: order-free), and the rows
 this model made last time are handed back: a group whose inputs did not change keeps its rows, and
-only the tasks of the groups drawn again are read."""
+only the tasks of the groups drawn again are read.
+
+`prepare` reads everything from the warehouse and returns the simulation, which reads nothing more:
+the marts build runs it beside the models that do not read this one (pipelines/lib/marts_build.py)."""
+
+from collections.abc import Callable
 
 import duckdb
+import pandas as pd
 
 from pipelines.lib.stability import (
     REGION,
@@ -39,6 +45,10 @@ def _digests(units, tasks, regions):
 
 def model(dbt, session):
     dbt.config(materialized="table")
+    return prepare(dbt, session)()
+
+
+def prepare(dbt, session) -> Callable[[], pd.DataFrame]:
     info = dbt.source("reference", "rulebook_info").df().iloc[0]
     roles = dbt.source("reference", "rulebook_roles").df()
     weights = dbt.source("reference", "rulebook_weight_ranges").df()
@@ -62,4 +72,5 @@ def model(dbt, session):
         previous = None
     planned = plans(units.df(), regions.df(), settings, _digests(units, tasks, regions), previous)
     drawn = [f"(year = {p.year} and role = {sql_text(role)})" for p in planned for role in sorted(p.drawn)]
-    return simulate(planned, tasks.filter(" or ".join(drawn) or "false").df(), settings)
+    drawn_tasks = tasks.filter(" or ".join(drawn) or "false").df()
+    return lambda: simulate(planned, drawn_tasks, settings)
