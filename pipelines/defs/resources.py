@@ -3,7 +3,8 @@
 `FazhiWarehouse`: where raw files are, where the marts are published, which rulebook rules. A run
 that uses it holds the run lock (pipelines.lib.runlock) from its first step to its last: runs execute
 in one process (the in-process executor), so no other run — a clerk's `fazhi run`, a sensor or UI
-run — can write the work database in between. Sensors and schedules only read, and take no lock.
+run — can write the work database in between; and its steps share the work database opened once
+(pipelines.lib.warehouse.held). Sensors and schedules only read, and take no lock.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import dagster as dg
 from pipelines.lib.rulebook import Rulebook, load_rulebook
 from pipelines.lib.runlock import run_lock
 from pipelines.lib.schema import source_tables
-from pipelines.lib.warehouse import Paths, today
+from pipelines.lib.warehouse import Paths, held, today
 
 WRITER_POOL = "fazhi_work_db"  # one writer at a time on the work database
 
@@ -73,11 +74,14 @@ class FazhiWarehouse(dg.ConfigurableResource):
         if run is None:  # a sensor tick or a schedule evaluation: reads only
             yield self
             return
-        with run_lock(
-            self.paths.work_db.parent,
-            f"Dagster 运行 {run.run_id[:8]}（{run.job_name}）",
-            wait_seconds=self.lock_wait_seconds,
-            on_wait=lambda who: log.info(f"等待另一次运行结束：{who}"),
-            on_takeover=lambda h: log.warning(f"上次运行未正常结束，已接管：{h.describe()}"),
+        with (
+            run_lock(
+                self.paths.work_db.parent,
+                f"Dagster 运行 {run.run_id[:8]}（{run.job_name}）",
+                wait_seconds=self.lock_wait_seconds,
+                on_wait=lambda who: log.info(f"等待另一次运行结束：{who}"),
+                on_takeover=lambda h: log.warning(f"上次运行未正常结束，已接管：{h.describe()}"),
+            ),
+            held(self.paths.work_db),
         ):
             yield self

@@ -39,7 +39,7 @@ import duckdb
 
 from pipelines.lib import fingerprints
 from pipelines.lib.schema import canonical_type
-from pipelines.lib.warehouse import one_row, sql_name, sql_text, transaction
+from pipelines.lib.warehouse import WORK_CATALOG, attached, one_row, sql_name, sql_text, transaction
 
 
 class UnsupportedFeature(RuntimeError):
@@ -610,11 +610,10 @@ def _run_tests(con: duckdb.DuckDBPyConnection, tests: list[DataTest]) -> dict[st
 
 
 def connect(work_db: Path, project: Project, memory_limit: str) -> duckdb.DuckDBPyConnection:
-    """The work database under the catalog name the compiled SQL uses."""
-    con = duckdb.connect(config={"memory_limit": memory_limit})
-    con.execute(f"attach {sql_text(str(work_db))} as {sql_name(project.database)}")
-    con.execute(f"use {sql_name(project.database)}")
-    return con
+    """The work database under the catalog name the compiled SQL uses (`warehouse.attached`)."""
+    if project.database != WORK_CATALOG:
+        raise UnsupportedFeature(f"the compiled SQL names database {project.database}, not {WORK_CATALOG}")
+    return attached(work_db, memory_limit)
 
 
 def _count(con: duckdb.DuckDBPyConnection, relation: str) -> int:

@@ -1,0 +1,73 @@
+"""A run's steps share the work database opened once (pipelines.lib.warehouse.held): each step's
+connection is a cursor of it, publication lets it go before attaching the file from a database of its
+own, and the file is never open in two databases of one process at once (real DuckDB files, a real run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from builders import city_units, write_score_sheet, write_units
+from conftest import run_fazhi
+
+from pipelines.lib import warehouse
+from pipelines.lib.warehouse import Paths, held, let_go, transaction, work_connection
+
+
+def test_connections_share_the_held_database_which_lets_go_of_the_file(tmp_path):
+    paths = Paths(tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb")
+    with held(paths.work_db):
+        with work_connection(paths) as a:
+            a.execute("set global threads = 1")  # a setting of the database, not of one connection
+            with transaction(a):
+                a.execute("create table kept as select 42 as answer")
+        with work_connection(paths) as b:
+            assert b.execute("select current_setting('threads')").fetchone() == (1,)
+            assert b.execute("select answer from kept").fetchone() == (42,)
+        let_go(paths.work_db)
+        with duckdb.connect() as other:  # as publication attaches it
+            other.execute(f"attach '{paths.work_db}' as w (read_only)")
+            assert other.execute("select answer from w.kept").fetchone() == (42,)
+        with work_connection(paths) as c:  # opened again
+            assert c.execute("select current_setting('threads')").fetchone() != (1,)
+            assert c.execute("select answer from kept").fetchone() == (42,)
+    with duckdb.connect(str(paths.work_db)) as plain:  # let go at the end
+        assert plain.execute("select answer from kept").fetchone() == (42,)
+
+
+def test_a_run_opens_the_work_database_once_per_dagster_run_and_never_twice_at_once(tmp_path, monkeypatch):
+    raw, target = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb"
+    write_units(raw, city_units(["清丰县", "南乐县"]))
+    write_score_sheet(raw, 2024, "清丰县", "party")
+    run_fazhi(raw, target)
+    work_db = str(Paths(raw, target).work_db)
+    opened: list[str] = []
+    while_held: list[str] = []
+    real_connect, real_cursor = duckdb.connect, warehouse._Holder.cursor
+
+    def connect(database: str = ":memory:", *args, **kwargs):
+        if str(database) == work_db and warehouse._held:
+            while_held.append(str(database))
+        return real_connect(database, *args, **kwargs)
+
+    def cursor(self):
+        if self.database is None:
+            opened.append(str(self.path))
+        return real_cursor(self)
+
+    monkeypatch.setattr(duckdb, "connect", connect)
+    monkeypatch.setattr(warehouse._Holder, "cursor", cursor)
+    write_score_sheet(raw, 2024, "南乐县", "party")
+    run_fazhi(raw, target)
+    # the two Dagster runs of a `fazhi run` (listing and parse; the rest), each opening it once
+    assert opened == [work_db, work_db] and while_held == []
+    assert not warehouse._held
+
+
+def test_the_marts_step_needs_the_compiled_sql_to_name_the_held_database(tmp_path):
+    from pipelines.lib import marts_build
+
+    project = marts_build.Project("elsewhere", (), (), {}, {})
+    with pytest.raises(marts_build.UnsupportedFeature, match="elsewhere"):
+        marts_build.connect(Path(tmp_path / "w.duckdb"), project, "500MB")
