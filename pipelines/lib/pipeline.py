@@ -7,6 +7,7 @@ these; tests may call them without Dagster. The marts are dbt models (fazhi_dbt/
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -90,8 +91,12 @@ def parse_raw_files(paths: Paths, workers: int = 2) -> dict[str, int]:
 
 
 def write_rulebook(paths: Paths, rules: Rulebook) -> dict[str, int]:
+    """The rulebook's tables, written again only when another rulebook, or other code, would write them."""
+    stamp = hashlib.sha256(f"{fingerprints.code_version()}\x1e{rules.id}\x1e{rules.fingerprint}".encode())
     with work_connection(paths) as con:
-        return _replace_all(con, reference.rulebook_tables(rules))
+        if fingerprints.unchanged(con, reference.RULEBOOK_TABLES, stamp.hexdigest()):
+            return _rows(con, reference.RULEBOOK_TABLES)
+        return _replace_all(con, reference.rulebook_tables(rules), stamp.hexdigest())
 
 
 def write_run_context(paths: Paths, as_of: date) -> date:

@@ -26,6 +26,20 @@ def study_required_per_quarter(rules: Rulebook, role: str) -> int:
     return math.ceil(max(needs)) if needs else 0
 
 
+RULEBOOK_TABLES = (
+    "rulebook_info",
+    "rulebook_roles",
+    "rulebook_tasks",
+    "rulebook_evidence_links",
+    "rulebook_frequency_requirements",
+    "rulebook_filing_requirements",
+    "rulebook_meeting_types",
+    "rulebook_calendar",
+    "rulebook_weight_ranges",
+    "rulebook_not_applicable",
+)
+
+
 def rulebook_tables(rules: Rulebook) -> dict[str, pd.DataFrame]:
     """Table name → rows, one frame per `reference.rulebook_*` source."""
     policy = rules.ranking
@@ -194,15 +208,16 @@ def rulebook_tables(rules: Rulebook) -> dict[str, pd.DataFrame]:
     meeting_types = pd.DataFrame(
         [{"meeting_type": m.id, "name": m.name, "is_study": m.study} for m in rules.meeting_types.values()]
     )
-    return {
-        "rulebook_info": info,
-        "rulebook_roles": roles,
-        "rulebook_tasks": tasks,
-        "rulebook_evidence_links": links,
-        "rulebook_frequency_requirements": frequency,
-        "rulebook_filing_requirements": filings,
-        "rulebook_meeting_types": meeting_types,
-        "rulebook_calendar": calendar,
-        "rulebook_weight_ranges": weight_ranges,
-        "rulebook_not_applicable": not_applicable,
-    }
+    frames = (
+        info,
+        roles,
+        tasks,
+        links,
+        frequency,
+        filings,
+        meeting_types,
+        calendar,
+        weight_ranges,
+        not_applicable,
+    )
+    return dict(zip(RULEBOOK_TABLES, frames, strict=True))
