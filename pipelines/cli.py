@@ -92,7 +92,7 @@ def run_pipeline(
     from pipelines.lib.parsing import start_parsers
     from pipelines.lib.rulebook import RulebookError, load_rulebook
     from pipelines.lib.runlock import RunLocked, command_line, run_lock
-    from pipelines.lib.warehouse import Paths
+    from pipelines.lib.warehouse import Paths, held
 
     paths = Paths.from_env(raw, warehouse)
     if not paths.raw_dir.is_dir():
@@ -119,7 +119,8 @@ def run_pipeline(
             if workers > 1:  # a core to spare: one worker parses while Dagster is imported
                 parse_ahead(paths.raw_dir, paths.work_db)
             try:
-                code, years, steps = _run_locked(paths, years, rulebook, workers, wait_seconds, as_of)
+                with held(paths.work_db):  # its two Dagster runs and what is read between them
+                    code, years, steps = _run_locked(paths, years, rulebook, workers, wait_seconds, as_of)
             finally:
                 stop_parsing_ahead()
     except RunLocked as exc:

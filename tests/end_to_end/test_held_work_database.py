@@ -36,7 +36,7 @@ def test_connections_share_the_held_database_which_lets_go_of_the_file(tmp_path)
         assert plain.execute("select answer from kept").fetchone() == (42,)
 
 
-def test_a_run_opens_the_work_database_once_per_dagster_run_and_never_twice_at_once(tmp_path, monkeypatch):
+def test_a_run_opens_the_work_database_once_and_never_twice_at_once(tmp_path, monkeypatch):
     raw, target = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb"
     write_units(raw, city_units(["清丰县", "南乐县"]))
     write_score_sheet(raw, 2024, "清丰县", "party")
@@ -60,8 +60,9 @@ def test_a_run_opens_the_work_database_once_per_dagster_run_and_never_twice_at_o
     monkeypatch.setattr(warehouse._Holder, "cursor", cursor)
     write_score_sheet(raw, 2024, "南乐县", "party")
     run_fazhi(raw, target)
-    # the two Dagster runs of a `fazhi run` (listing and parse; the rest), each opening it once
-    assert opened == [work_db, work_db] and while_held == []
+    # once for the two Dagster runs of a `fazhi run` (listing and parse; the rest) and what is read
+    # between them
+    assert opened == [work_db] and while_held == []
     assert not warehouse._held
 
 
