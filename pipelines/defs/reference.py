@@ -3,20 +3,9 @@
 import dagster as dg
 
 from pipelines.defs.resources import WRITER_POOL, FazhiWarehouse, table_specs
-from pipelines.lib import pipeline
+from pipelines.lib import pipeline, reference
 
-RULEBOOK = [
-    "rulebook_info",
-    "rulebook_roles",
-    "rulebook_tasks",
-    "rulebook_evidence_links",
-    "rulebook_frequency_requirements",
-    "rulebook_filing_requirements",
-    "rulebook_meeting_types",
-    "rulebook_calendar",
-    "rulebook_weight_ranges",
-    "rulebook_not_applicable",
-]
+RULEBOOK = list(reference.RULEBOOK_TABLES)
 
 
 @dg.multi_asset(
