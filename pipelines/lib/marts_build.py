@@ -135,23 +135,11 @@ def _build_order(parents: Mapping[str, list[str]], python: set[str]) -> list[str
     """The models, each after the models it reads; the Python models, and what they read, as early as
     that allows, and what reads them as late: the build makes a Python model's rows beside the models
     between (`build`)."""
-    early, late = set(python), set()
-    stack = list(python)
-    while stack:
-        for parent in parents[stack.pop()]:
-            if parent not in early:
-                early.add(parent)
-                stack.append(parent)
     children: dict[str, list[str]] = {}
     for uid, mine in parents.items():
         for parent in mine:
             children.setdefault(parent, []).append(uid)
-    stack = list(python)
-    while stack:
-        for child in children.get(stack.pop(), ()):
-            if child not in late:
-                late.add(child)
-                stack.append(child)
+    early, late = _reached(python, parents) | python, _reached(python, children)
     sorter = TopologicalSorter(parents)
     sorter.prepare()
     ready: list[str] = []
@@ -162,6 +150,18 @@ def _build_order(parents: Mapping[str, list[str]], python: set[str]) -> list[str
         order.append(ready.pop(0))
         sorter.done(order[-1])
     return order
+
+
+def _reached(start: set[str], edges: Mapping[str, list[str]]) -> set[str]:
+    """The nodes `edges` lead to from `start`, however far."""
+    reached: set[str] = set()
+    stack = list(start)
+    while stack:
+        for node in edges.get(stack.pop(), ()):
+            if node not in reached:
+                reached.add(node)
+                stack.append(node)
+    return reached
 
 
 def _rows_by(node: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -265,10 +265,9 @@ def _python_rows(con: duckdb.DuckDBPyConnection, model: Model) -> Callable[[], A
 
 def _write_rows(con: duckdb.DuckDBPyConnection, project: Project, model: Model, frame: Any) -> None:
     """A Python model's frame as its table."""
-    con.execute(f"create schema if not exists {sql_name(project.database)}.{sql_name(model.schema)}")
     con.register("python_model_rows", frame)
     try:
-        con.execute(f"create or replace table {model.relation} as select * from python_model_rows")
+        _create(con, project, model, "select * from python_model_rows")
     finally:
         con.unregister("python_model_rows")
 
@@ -594,8 +593,13 @@ def _record_digests(con: duckdb.DuckDBPyConnection, model: Model, whole: bool) -
 
 def _materialize(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> None:
     """A SQL model's table made whole."""
+    _create(con, project, model, _select(con, model))
+
+
+def _create(con: duckdb.DuckDBPyConnection, project: Project, model: Model, rows: str) -> None:
+    """The model's table (and its schema) made of these rows (a query)."""
     con.execute(f"create schema if not exists {sql_name(project.database)}.{sql_name(model.schema)}")
-    con.execute(f"create or replace table {model.relation} as {_select(con, model)}")
+    con.execute(f"create or replace table {model.relation} as {rows}")
 
 
 def _run_tests(con: duckdb.DuckDBPyConnection, tests: list[DataTest]) -> dict[str, int]:

@@ -92,11 +92,12 @@ def parse_raw_files(paths: Paths, workers: int = 2) -> dict[str, int]:
 
 def write_rulebook(paths: Paths, rules: Rulebook) -> dict[str, int]:
     """The rulebook's tables, written again only when another rulebook, or other code, would write them."""
-    stamp = hashlib.sha256(f"{fingerprints.code_version()}\x1e{rules.id}\x1e{rules.fingerprint}".encode())
+    made_from = f"{fingerprints.code_version()}\x1e{rules.id}\x1e{rules.fingerprint}"
+    stamp = hashlib.sha256(made_from.encode()).hexdigest()
     with work_connection(paths) as con:
-        if fingerprints.unchanged(con, reference.RULEBOOK_TABLES, stamp.hexdigest()):
+        if fingerprints.unchanged(con, reference.RULEBOOK_TABLES, stamp):
             return _rows(con, reference.RULEBOOK_TABLES)
-        return _replace_all(con, reference.rulebook_tables(rules), stamp.hexdigest())
+        return _replace_all(con, reference.rulebook_tables(rules), stamp)
 
 
 def write_run_context(paths: Paths, as_of: date) -> date:

@@ -139,9 +139,19 @@ def attached(path: Path, memory_limit: str = WORK_DB_MEMORY_LIMIT) -> duckdb.Duc
     holder = _held.get(path)
     if holder is not None:
         return holder.cursor()
-    con = duckdb.connect(config={"memory_limit": memory_limit})
-    con.execute(f"attach {sql_text(str(path))} as {WORK_CATALOG}")
+    con = _attach(path, memory_limit)
     con.execute(f"use {WORK_CATALOG}")
+    return con
+
+
+def _attach(path: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory database with the work database attached as `WORK_CATALOG`."""
+    con = duckdb.connect(config={"memory_limit": memory_limit})
+    try:
+        con.execute(f"attach {sql_text(str(path))} as {WORK_CATALOG}")
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
@@ -157,10 +167,7 @@ class _Holder:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         with self.lock:
             if self.database is None:
-                database = duckdb.connect(config={"memory_limit": WORK_DB_MEMORY_LIMIT})
-                attach = f"attach {sql_text(str(self.path))} as {WORK_CATALOG}"
-                _waiting_out_locks(lambda: database.execute(attach))
-                self.database = database
+                self.database = _waiting_out_locks(lambda: _attach(self.path, WORK_DB_MEMORY_LIMIT))
             con = self.database.cursor()
         con.execute(f"use {WORK_CATALOG}")
         return con
