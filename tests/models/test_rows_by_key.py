@@ -198,3 +198,42 @@ def test_a_change_outside_the_keyed_inputs_makes_the_model_whole(work_db, tmp_pa
     assert "model.fazhi.study_sessions_quarterly" not in built.patched
     assert "model.fazhi.meetings" in built.patched  # reads no rulebook: still made by unit
     assert marked == (0,)
+
+
+def test_a_keyed_input_holding_the_same_rows_is_not_digested_again(work_db, tmp_path, monkeypatch):
+    """Only files' issues and rectifications change: the task scores, which feedback_items reads by file
+    too, hold what they held when its digests were made, and are not digested again; a change to them
+    later is still found, and every table equals a whole build's."""
+    project = marts_build.load_project(prepared_project().manifest_path)
+    digested: dict[str, list[str]] = {}
+    real = marts_build._digest_inputs
+
+    def spied(con, project, model, inputs, made):
+        digested[model.unique_id] = list(inputs)
+        real(con, project, model, inputs, made)
+
+    monkeypatch.setattr(marts_build, "_digest_inputs", spied)
+    patched, whole = tmp_path / "patched.duckdb", tmp_path / "whole.duckdb"
+    shutil.copy(work_db, patched)
+    for round_no, change in ((1, lambda con: _change(con, 3)), (2, _task_change)):
+        with duckdb.connect(str(patched)) as con:
+            change(con)
+        shutil.copy(patched, whole)
+        for path, reuse in ((patched, True), (whole, False)):
+            digested.clear()
+            con = marts_build.connect(path, project, "1GB")
+            built = marts_build.build(con, project, reuse=reuse)
+            con.close()
+            assert not built.failed
+            if reuse:
+                assert "model.fazhi.feedback_items" in built.patched, (round_no, built.patched)
+                read = digested["model.fazhi.feedback_items"]
+                assert ("model.fazhi.task_scores" in read) == (round_no == 2), (round_no, read)
+                assert "model.fazhi.ingest_issues" in read
+        assert _differing(patched, whole) == {}
+
+
+def _task_change(con: duckdb.DuckDBPyConnection) -> None:
+    (unit,) = _units(con, "stg_task_scores", 1, where="role = 'department' and points >= 1")
+    con.execute("update stg_task_scores set points = points - 1 where unit_id = ? and points >= 1", [unit])
+    _change_files(con, 3)
