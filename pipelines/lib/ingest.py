@@ -187,24 +187,35 @@ PARSE_AHEAD_ITEM_FILES = 16  # small groups: a stop waits for the group being pa
 
 
 class ParseAhead:
-    """Files being parsed ahead (`parse_ahead`)."""
+    """Files being parsed ahead (`parse_ahead`). Listing data/raw begins at once; the files are chosen
+    when the work database's known files are given (`choose`): reading them took 0.085 s of a nation
+    run that the listing need not wait for."""
 
-    def __init__(self, raw_dir: Path, known: pa.Table):
+    def __init__(self, raw_dir: Path):
         self.stop = threading.Event()
         self.results: list[ParsedBatch] = []
         self.listing: pa.Table | None = None  # what data/raw held as the run started (`discover`)
         self.listed = threading.Event()  # set once the listing is made, or could not be
-        self._thread = threading.Thread(
-            target=self._run, args=(raw_dir, known), name="parse-ahead", daemon=True
-        )
+        self._known: pa.Table | None = None
+        self._chosen = threading.Event()  # set once the known files are given, or none will be
+        self._thread = threading.Thread(target=self._run, args=(raw_dir,), name="parse-ahead", daemon=True)
         self._thread.start()
 
-    def _run(self, raw_dir: Path, known: pa.Table) -> None:
+    def choose(self, known: pa.Table | None) -> None:
+        """Parse the listed files that are not among `known` (path, size, mtime_ns); None: parse none."""
+        self._known = known
+        self._chosen.set()
+
+    def _run(self, raw_dir: Path) -> None:
         try:
             try:
                 self.listing = discover(raw_dir)
             finally:
                 self.listed.set()
+            self._chosen.wait()
+            known = self._known
+            if known is None or self.stop.is_set():
+                return
             inputs = self.listing.filter(pc.is_valid(self.listing["kind"]))
             listed = inputs.select(["path", "size", "mtime_ns"]).append_column(
                 "i", pa.array(range(inputs.num_rows), pa.int64())
@@ -235,6 +246,7 @@ class ParseAhead:
     def take(self) -> list[ParsedBatch]:
         """Stop, and the results so far (a group being parsed is finished first)."""
         self.stop.set()
+        self._chosen.set()
         self._thread.join()
         return self.results
 
@@ -243,10 +255,12 @@ _AHEAD: dict[Path, ParseAhead] = {}  # by raw folder; at most one at a time
 
 
 def parse_ahead(raw_dir: Path, work_db: Path) -> ParseAhead | None:
-    """Start parsing, on one worker, the files the work database does not know by path, size and
-    modification time, until the parse step takes the results (or `stop_parsing_ahead`). Call it
-    holding the run lock: it reads the work database, which must not be open for writing yet."""
+    """List data/raw, and start parsing, on one worker, the files the work database does not know by
+    path, size and modification time, until the parse step takes the results (or
+    `stop_parsing_ahead`); None when nothing is parsed ahead (the listing is still kept for `listing`).
+    Call it holding the run lock: it reads the work database, which must not be open for writing yet."""
     stop_parsing_ahead()
+    ahead = _AHEAD[raw_dir] = ParseAhead(raw_dir)
     known = pa.table(
         {
             "path": pa.array([], pa.string()),
@@ -263,8 +277,9 @@ def parse_ahead(raw_dir: Path, work_db: Path) -> ParseAhead | None:
                     params=[PARSER_VERSION],
                 ).to_arrow_table()
         except duckdb.Error:  # an older or damaged work database: the run itself will say so
+            ahead.choose(None)
             return None
-    ahead = _AHEAD[raw_dir] = ParseAhead(raw_dir, known)
+    ahead.choose(known)
     return ahead
 
 
