@@ -63,13 +63,16 @@ def fingerprint(con: duckdb.DuckDBPyConnection, tables: Mapping[str, str], *extr
     return digest.hexdigest()
 
 
-def holds(con: duckdb.DuckDBPyConnection, table: str) -> str:
-    """What a table holds: its columns with their types, and its rows as a multiset (table_content)."""
+def holds(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, int]:
+    """What a table holds — its columns with their types, and its rows as a multiset (table_content) —
+    and how many rows: counted there, not again by a query of its own (1–2 ms a table)."""
     columns = con.sql(f"select * from {table} limit 0")
     shape = "\x1f".join(
         f"{name}\x1e{kind}" for name, kind in zip(columns.columns, columns.types, strict=True)
     )
-    return hashlib.sha256(f"{shape}\x1d{table_content(con, table)}".encode()).hexdigest()[:32]
+    content = table_content(con, table)
+    rows = int(content.partition(":")[0])
+    return hashlib.sha256(f"{shape}\x1d{content}".encode()).hexdigest()[:32], rows
 
 
 def comments(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:

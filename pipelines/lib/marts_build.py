@@ -332,8 +332,7 @@ def build(
     def done(model: Model, stamp: str, started: float, keyed: str | None, changed: int | None) -> None:
         """What a model's build leaves beside its table: what it holds, how it was made."""
         uid, table = model.unique_id, _table(model)
-        built.rows[uid] = _count(con, model.relation)
-        holds[uid] = fingerprints.holds(con, table)
+        holds[uid], built.rows[uid] = fingerprints.holds(con, table)
         built.seconds[uid] = time.perf_counter() - started
         if model.key:
             before = fingerprints.recorded_holds(recorded.get(table)) if changed is not None else None

@@ -379,7 +379,7 @@ def patch_by_change(
     con.execute(
         f"insert into marts.{table} select * from work.marts.{table} t where exists (select 1 from {keys} k where {match})"
     )
-    return holds(con, f"marts.{table}") == after
+    return holds(con, f"marts.{table}")[0] == after
 
 
 def patch_table(con: duckdb.DuckDBPyConnection, target: str, source: str) -> bool:

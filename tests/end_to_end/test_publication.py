@@ -36,7 +36,9 @@ def _work(path: Path, marts: dict[str, tuple[str, str | None]]) -> None:
         for table, (rows, stamp) in marts.items():
             con.execute(f"create or replace table marts.{table} as {rows}")
             if stamp is not None:
-                fingerprints.record(con, [f"marts.{table}"], stamp, fingerprints.holds(con, f"marts.{table}"))
+                fingerprints.record(
+                    con, [f"marts.{table}"], stamp, fingerprints.holds(con, f"marts.{table}")[0]
+                )
 
 
 def _publish(tmp_path: Path):
