@@ -26,9 +26,11 @@ from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pipelines.lib.fingerprints import code_version
 
@@ -91,6 +93,30 @@ REGION_COLUMNS = ("year", "region", "score", "rank", "rank_total", "prev_rank")
 CHUNK = 100  # draws simulated at once: bounds memory at nation scale; fixed, so results do not depend on it
 THREADS = 2  # chunks scored and ranked at once
 DIGITS = 9  # scores are compared rounded, so that sums in another order still tie
+
+
+def frame(relation: Any) -> pd.DataFrame:
+    """A DuckDB relation's rows as DuckDB's `df()` gives them — the same columns, types and values —
+    made through Arrow: at nation scale the units, their tasks and the previous simulation's rows took
+    0.31 s by `df()` and 0.08 s so, most of it Python strings turned back into Arrow by pandas. An
+    integer or boolean column with a missing value is nullable, as `df()` makes it; a text column
+    without any text is of objects. A relation without rows, or with a column of another kind (a
+    decimal, a date), is left to `df()`."""
+    table = relation.to_arrow_table()
+    kinds = [field.type for field in table.schema]
+    plain = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_string)
+    if not table.num_rows or not all(any(test(kind) for test in plain) for kind in kinds):
+        return relation.df()
+    out = table.to_pandas()
+    for name, kind, column in zip(table.column_names, kinds, table.columns, strict=True):
+        if column.null_count and pa.types.is_integer(kind):
+            nullable = f"{'UInt' if pa.types.is_unsigned_integer(kind) else 'Int'}{kind.bit_width}"
+            out[name] = out[name].astype(nullable)
+        elif column.null_count and pa.types.is_boolean(kind):
+            out[name] = out[name].astype("boolean")
+        elif column.null_count == len(column) and pa.types.is_string(kind):  # no text at all
+            out[name] = pd.Series([None] * len(column), index=out.index, dtype=object)
+    return out
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ The dbt model `int_rank_stability` calls the same function on the published mart
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -342,3 +343,21 @@ def test_without_digests_or_with_other_settings_nothing_is_kept():
     assert _kept_scopes(rank_stability(units, tasks, regions, SETTINGS, None, before)) == set()
     other = Settings(**{**SETTINGS.__dict__, "draws": 999})
     assert _kept_scopes(rank_stability(units, tasks, regions, other, DIGESTS, before)) == set()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        # integers, booleans and text with and without missing values, floats, unsigned, an empty column
+        "select * from (values (1::integer, null::integer, true, null::boolean, 'x', 2::bigint, 3::tinyint, "
+        "null::utinyint, 1.0::double, null::varchar), (2, 5, false, true, null, null, 4, 7, null, 'y')) "
+        "t(a, b, c, d, s, g, h, j, k, m)",
+        "select null::varchar as n, null::integer as i, null::boolean as b, null::double as d from range(3)",
+        "select 1::integer as a, 'x' as s where false",  # no rows
+        "select 1.5 as decimal_number, current_date as day",  # other kinds
+        "select 'u' || range::varchar as unit_id, (range % 3)::integer as rank from range(1000)",
+    ],
+)
+def test_a_relation_s_frame_is_what_duckdb_s_df_gives(query):
+    relation = duckdb.connect().sql(query)
+    pd.testing.assert_frame_equal(stability.frame(relation), relation.df())
