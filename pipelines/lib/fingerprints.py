@@ -151,6 +151,14 @@ def recorded_change(comment: str | None) -> tuple[str, str] | None:
     return (recorded["from"], recorded["to"]) if "from" in recorded and "to" in recorded else None
 
 
+def replaced(table: str) -> tuple[str, str]:
+    """Where a replace of some files' rows of `table` (pipelines/lib/staging/common.py) keeps those rows
+    as they were, and the files' names: what the marts build needs to find the keys that changed
+    without digesting the whole table (pipelines/lib/marts_build.py)."""
+    schema, _, name = table.rpartition(".")
+    return f"{schema or 'main'}.replaced_rows__{name}", f"{schema or 'main'}.replaced_files__{name}"
+
+
 def held(
     con: duckdb.DuckDBPyConnection,
     table: str,

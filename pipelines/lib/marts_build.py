@@ -358,6 +358,8 @@ def build(
         contents = fingerprints.table_contents(con, sources.values())
         holds = {uid: contents[table] for uid, table in sources.items()}
         recorded = fingerprints.comments(con)  # each model's, read before the model is built again
+        keyed_sources = {uid for m in project.models for uid in m.keyed_inputs if uid in sources}
+        deltas = _replaced_rows(con, {uid: sources[uid] for uid in keyed_sources}, holds, recorded)
         passed = _passed(con)
         run_ready_tests()  # the sources' tests
         for model in project.models:
@@ -395,19 +397,25 @@ def build(
                     and _digest_table(model) in recorded  # the digests it was last made from
                 )
                 fresh: list[str] = []  # the keyed inputs whose digests are made again
+                by_delta: dict[str, _Delta] = {}  # of those, the ones digested by the rows they replaced
                 if keyed is not None:
-                    fresh = _fresh_inputs(
-                        model, holds, recorded.get(_digest_table(model)) if patchable else None
-                    )
-                    _digest_inputs(con, project, model, fresh, digested)
-                changed = _changed_keys(con, model, fresh) if patchable else None
+                    last = _digested_holds(recorded.get(_digest_table(model))) if patchable else {}
+                    fresh = [p for p in model.keyed_inputs if not holds.get(p) or last.get(p) != holds[p]]
+                    by_delta = {
+                        p: deltas[p] for p in fresh if p in deltas and last.get(p) == deltas[p].before
+                    }
+                    _digest_inputs(con, project, model, fresh, digested, by_delta)
+                changed = _changed_keys(con, model, fresh, by_delta) if patchable else None
                 if changed is None:
                     _materialize(con, project, model)
                 else:
-                    _patch(con, project, model)
+                    replaced = _patch(con, project, model)
                     built.patched[uid] = changed
+                    before = fingerprints.recorded_holds(recorded.get(table))
+                    if before is not None:
+                        deltas[uid] = _Delta(before, replaced, _patched_rows(model))
                 if keyed is not None:
-                    _record_digests(con, model, fresh, holds, patchable, changed is not None)
+                    _record_digests(con, model, fresh, by_delta, holds, patchable, changed is not None)
                 done(model, stamp, started, keyed, changed)
             run_ready_tests()
         for uid in list(making):
@@ -463,6 +471,7 @@ def _digest_table(model: Model) -> str:
 
 # The digests of a model's keyed inputs now, and the keys whose rows differ from the kept ones.
 _NOW, _CHANGED = "marts_keys_now", "marts_keys_changed"
+_COVER = "marts_keys_cover"  # the keys `_NOW` holds of the inputs digested by the rows they replaced
 
 
 def _keyed_stamp(
@@ -482,13 +491,48 @@ def _keyed_stamp(
     return digest.hexdigest()
 
 
-def _fresh_inputs(model: Model, holds: Mapping[str, str], kept: str | None) -> list[str]:
-    """The keyed inputs whose digests must be made again: all of them, unless the model's kept digests
-    can be patched (`kept`: their table's comment, `_record_digests`); then those that hold other rows
-    than when their kept digests were made. The same rows have the same digests: at nation scale the
-    score sheets' 950,000 task rows, digested by file for a corrected ledger, took 0.1–0.2 s."""
-    digested = json.loads(kept) if kept else {}
-    return [p for p in model.keyed_inputs if not holds.get(p) or digested.get(p) != holds[p]]
+def _digested_holds(comment: str | None) -> dict[str, str]:
+    """What each keyed input held when a model's kept digests were made (`_record_digests`). The same
+    rows have the same digests: at nation scale the score sheets' 950,000 task rows, digested by file
+    for a corrected ledger, took 0.1–0.2 s."""
+    return json.loads(comment) if comment else {}
+
+
+@dataclass(frozen=True)
+class _Delta:
+    """How a keyed input came to hold what it holds: it held `before`, then the rows `old` (a relation)
+    were replaced by the rows `new` (a query). A model whose digests of it were made when it held
+    `before` finds the keys that changed among those rows' keys alone."""
+
+    before: str
+    old: str
+    new: str
+
+
+def _replaced_rows(
+    con: duckdb.DuckDBPyConnection,
+    tables: Mapping[str, str],
+    holds: Mapping[str, str],
+    recorded: Mapping[str, str | None],
+) -> dict[str, _Delta]:
+    """The sources whose last replace kept the rows it replaced (`fingerprints.replaced`), each with
+    what it held before: what it holds now (`holds`: rows and their hashes summed) less the rows put in,
+    plus the rows taken out. Anything else done to the table since makes that sum another, and no model
+    was digested from it."""
+    out = {}
+    for uid, table in tables.items():
+        rows, names = fingerprints.replaced(table)
+        if rows not in recorded or names not in recorded:
+            continue
+        new = f"(select * from {table} where file in (select file from {names}))"
+        old_n, old_h, new_n, new_h = one_row(
+            con,
+            f"select (select count(*) from {rows}), (select coalesce(sum(hash(t)::hugeint), 0) from {rows} t), "
+            f"(select count(*) from {new}), (select coalesce(sum(hash(t)::hugeint), 0) from {new} t)",
+        )
+        n, _, h = holds[uid].partition(":")
+        out[uid] = _Delta(f"{int(n) - new_n + old_n}:{int(h) - new_h + old_h}", rows, new)
+    return out
 
 
 def _digest_inputs(
@@ -497,20 +541,37 @@ def _digest_inputs(
     model: Model,
     inputs: list[str],
     digested: dict[tuple[str, tuple[str, ...]], str],
+    by_delta: Mapping[str, _Delta],
 ) -> None:
-    """These keyed inputs' digests now, by the model's key, into `_NOW`. `digested`: each input's
-    digests made this build (an input is final before any model reads it), as a temporary table, so
-    that three models reading the meetings digest them once."""
+    """These keyed inputs' digests now, by the model's key, into `_NOW`: of every key, or, for an input
+    known by the rows it replaced (`by_delta`), of the keys of those rows alone, which go into `_COVER`.
+    `digested`: each input's whole digests made this build (an input is final before any model reads
+    it), as a temporary table, so that three models reading the meetings digest them once."""
     columns = ", ".join(sql_name(c) for c in model.key)
+    covered = [
+        f"select distinct {sql_text(p)} as input, {columns} from {relation}"
+        for p, delta in by_delta.items()
+        for relation in (delta.old, delta.new)
+    ]
+    if covered:
+        con.execute(f"create or replace temp table {_COVER} as " + "\nunion\n".join(covered))
     parts = []
     for parent in inputs:
+        relation = project.relation_names[parent]
+        if parent in by_delta:
+            mine = f"c.input = {sql_text(parent)} and {_key_match(model, 'c', 't')}"
+            parts.append(
+                f"select {sql_text(parent)} as input, {columns}, count(*) as n, "
+                f"coalesce(sum(hash(t)::hugeint), 0) as h from {relation} t "
+                f"where exists (select 1 from {_COVER} c where {mine}) group by all"
+            )
+            continue
         table = digested.get((parent, model.key))
         if table is None:
             table = digested[parent, model.key] = f"marts_keys_input_{len(digested)}"
             con.execute(
                 f"create or replace temp table {table} as select {sql_text(parent)} as input, {columns}, "
-                f"count(*) as n, coalesce(sum(hash(t)::hugeint), 0) as h "
-                f"from {project.relation_names[parent]} t group by all"
+                f"count(*) as n, coalesce(sum(hash(t)::hugeint), 0) as h from {relation} t group by all"
             )
         parts.append(f"select * from {table}")
     if not parts:  # nothing to digest again: no key changed (`_changed_keys`)
@@ -518,16 +579,24 @@ def _digest_inputs(
     con.execute(f"create or replace temp table {_NOW} as " + "\nunion all\n".join(parts))
 
 
-def _of_inputs(inputs: list[str]) -> str:
-    """A condition on a digest table's rows: those of these inputs."""
-    return f"input in ({', '.join(sql_text(p) for p in inputs)})" if inputs else "false"
+def _digested_again(model: Model, fresh: list[str], by_delta: Mapping[str, _Delta], alias: str) -> str:
+    """A condition on a kept digest's rows (`alias`): those `_digest_inputs` made again, in `_NOW`."""
+    whole = [sql_text(p) for p in fresh if p not in by_delta]
+    terms = [f"{alias}.input in ({', '.join(whole)})"] if whole else []
+    if by_delta:
+        terms.append(
+            f"exists (select 1 from {_COVER} c where c.input = {alias}.input and {_key_match(model, 'c', alias)})"
+        )
+    return " or ".join(terms) or "false"
 
 
-def _changed_keys(con: duckdb.DuckDBPyConnection, model: Model, fresh: list[str]) -> int | None:
-    """The keys whose rows in the keyed inputs digested again (`fresh`) differ from those the model was
-    last made from (its kept digests), into `_CHANGED`; their number, or None when too many keys
-    changed to patch."""
-    kept = f"(select * from {_digest_table(model)} where {_of_inputs(fresh)})"
+def _changed_keys(
+    con: duckdb.DuckDBPyConnection, model: Model, fresh: list[str], by_delta: Mapping[str, _Delta]
+) -> int | None:
+    """The keys whose rows in the keyed inputs digested again (`fresh`: `_digest_inputs`) differ from
+    those the model was last made from (its kept digests), into `_CHANGED`; their number, or None when
+    too many keys changed to patch."""
+    kept = f"(select * from {_digest_table(model)} k where {_digested_again(model, fresh, by_delta, 'k')})"
     columns = ", ".join(sql_name(c) for c in model.key)
     # set operations match NULL keys as equal, as the patch's `is not distinct from` does
     con.execute(
@@ -566,8 +635,9 @@ def _literal_filter(con: duckdb.DuckDBPyConnection, model: Model) -> str | None:
     return " and ".join(terms)
 
 
-def _patch(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> None:
-    """The model's rows of the changed keys (`_CHANGED`) made again; the others stay as they are.
+def _patch(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> str:
+    """The model's rows of the changed keys (`_CHANGED`) made again; the others stay as they are. The
+    rows replaced are kept for the build (a temporary table: its name is returned).
 
     The model reads only its keyed inputs' rows of those keys (and of the keys the written-out values
     combine into): its rows of a changed key are made from those alone, as `rows_by` declares, and
@@ -579,14 +649,21 @@ def _patch(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> No
         for uid in model.keyed_inputs:
             relation = project.relation_names[uid]
             code = code.replace(relation, f"(select * from {relation} where {condition})")
-    con.execute(
-        f"delete from {model.relation} where exists "
-        f"(select 1 from {_CHANGED} c where {_key_match(model, 'c', model.relation)})"
-    )
+    replaced = f"marts_replaced__{model.name}"
+    changed = f"exists (select 1 from {_CHANGED} c where {_key_match(model, 'c', model.relation)})"
+    con.execute(f"create or replace temp table {replaced} as select * from {model.relation} where {changed}")
+    con.execute(f"delete from {model.relation} where {changed}")
     con.execute(
         f"insert into {model.relation} select * from ({_select(con, replace(model, code=code))}) as m "
         f"where exists (select 1 from {_CHANGED} c where {_key_match(model, 'c', 'm')})"
     )
+    return replaced
+
+
+def _patched_rows(model: Model) -> str:
+    """The rows a patch made again (`_patch`): the model's rows of the keys its build changed."""
+    keys = change_table(model.name)
+    return f"(select * from {model.relation} t where exists (select 1 from {keys} k where {_key_match(model, 'k', 't')}))"
 
 
 def change_table(model: str) -> str:
@@ -611,14 +688,15 @@ def _record_digests(
     con: duckdb.DuckDBPyConnection,
     model: Model,
     fresh: list[str],
+    by_delta: Mapping[str, _Delta],
     holds: Mapping[str, str],
     kept: bool,
     patched: bool,
 ) -> None:
-    """Keep the keyed inputs' digests as the model was made from them now: those made again (`_NOW`,
-    of the `fresh` inputs) replace the kept ones — of the changed keys (`_CHANGED`) when the model was
-    patched, of every key otherwise — and, without `kept` (the kept ones could not be used), all of
-    them. The table's comment says what each input held when its digests were made."""
+    """Keep the keyed inputs' digests as the model was made from them now: those made again (`_NOW`)
+    replace the kept ones — of the changed keys (`_CHANGED`) when the model was patched, of every key
+    made again otherwise — and, without `kept` (the kept ones could not be used), all of them. The
+    table's comment says what each input held when its digests were made."""
     table = _digest_table(model)
     if not kept:
         con.execute(f"create or replace table {table} as select * from {_NOW}")
@@ -626,7 +704,8 @@ def _record_digests(
         only = (
             f" and exists (select 1 from {_CHANGED} c where {_key_match(model, 'c', 'k')})" if patched else ""
         )
-        con.execute(f"delete from {table} k where {_of_inputs(fresh)}{only}")
+        again = _digested_again(model, fresh, by_delta, "k")
+        con.execute(f"delete from {table} k where ({again}){only}")
         only = (
             f" where exists (select 1 from {_CHANGED} c where {_key_match(model, 'c', 'n')})"
             if patched

@@ -13,7 +13,7 @@ from conftest import generate_city, model_relations, run_fazhi
 
 from pipelines.lib import marts_build
 from pipelines.lib.dbt_project import prepared_project
-from pipelines.lib.warehouse import Paths, publish, table_differences
+from pipelines.lib.warehouse import Paths, publish, sql_text, table_differences
 
 BY_UNIT = {
     "model.fazhi.meetings",
@@ -28,7 +28,7 @@ BY_UNIT = {
     "model.fazhi.task_evidence",
     "model.fazhi.rectification_items",
 }
-BY_FILE = {"model.fazhi.ingest_issues", "model.fazhi.feedback_items"}
+BY_FILE = {"model.fazhi.ingest_issues", "model.fazhi.feedback_items", "model.fazhi.submissions"}
 BY_ROLE = {"model.fazhi.unit_scores", "model.fazhi.duty_scores"}
 # What each round changes (`_change`) makes these models again by key (round 3: files' issues and records
 # and rectifications only).
@@ -45,11 +45,13 @@ PATCHED = {
         "model.fazhi.task_scores",
         "model.fazhi.rectification_items",
         "model.fazhi.ingest_issues",
+        "model.fazhi.submissions",
     },
     3: {
         "model.fazhi.rectification_items",
         "model.fazhi.ingest_issues",
         "model.fazhi.feedback_items",
+        "model.fazhi.submissions",
     },
 }
 PATCHED[2] = PATCHED[1]
@@ -203,14 +205,16 @@ def test_a_change_outside_the_keyed_inputs_makes_the_model_whole(work_db, tmp_pa
 def test_a_keyed_input_holding_the_same_rows_is_not_digested_again(work_db, tmp_path, monkeypatch):
     """Only files' issues and rectifications change: the task scores, which feedback_items reads by file
     too, hold what they held when its digests were made, and are not digested again; a change to them
-    later is still found, and every table equals a whole build's."""
+    later is still found, and every table equals a whole build's. The inputs patched in the same build
+    are digested by the keys of the rows their patch replaced alone."""
     project = marts_build.load_project(prepared_project().manifest_path)
     digested: dict[str, list[str]] = {}
+    by_rows: dict[str, list[str]] = {}  # of those, the ones digested by the rows their patch replaced
     real = marts_build._digest_inputs
 
-    def spied(con, project, model, inputs, made):
-        digested[model.unique_id] = list(inputs)
-        real(con, project, model, inputs, made)
+    def spied(con, project, model, inputs, made, by_delta):
+        digested[model.unique_id], by_rows[model.unique_id] = list(inputs), list(by_delta)
+        real(con, project, model, inputs, made, by_delta)
 
     monkeypatch.setattr(marts_build, "_digest_inputs", spied)
     patched, whole = tmp_path / "patched.duckdb", tmp_path / "whole.duckdb"
@@ -230,6 +234,11 @@ def test_a_keyed_input_holding_the_same_rows_is_not_digested_again(work_db, tmp_
                 read = digested["model.fazhi.feedback_items"]
                 assert ("model.fazhi.task_scores" in read) == (round_no == 2), (round_no, read)
                 assert "model.fazhi.ingest_issues" in read
+                assert set(by_rows["model.fazhi.feedback_items"]) == set(read) & {
+                    "model.fazhi.ingest_issues",
+                    "model.fazhi.task_scores",
+                    "model.fazhi.submissions",
+                }, by_rows
         assert _differing(patched, whole) == {}
 
 
@@ -237,3 +246,30 @@ def _task_change(con: duckdb.DuckDBPyConnection) -> None:
     (unit,) = _units(con, "stg_task_scores", 1, where="role = 'department' and points >= 1")
     con.execute("update stg_task_scores set points = points - 1 where unit_id = ? and points >= 1", [unit])
     _change_files(con, 3)
+
+
+def test_files_restaged_twice_before_a_build_are_both_found(work_db, tmp_path):
+    """Staging keeps only its last replace's rows; a build after two (the first one's marts were never
+    built) cannot find the keys from them alone, and digests the whole table: both changes are made."""
+    from pipelines.lib.staging import common
+
+    project = marts_build.load_project(prepared_project().manifest_path)
+    patched, whole = tmp_path / "patched.duckdb", tmp_path / "whole.duckdb"
+    shutil.copy(work_db, patched)
+    with duckdb.connect(str(patched)) as con:
+        files = [
+            f for (f,) in con.execute("select distinct file from stg_meetings order by 1 limit 2").fetchall()
+        ]
+        for file in files:  # each ledger's meetings an hour longer, staged again alone
+            rows = con.sql(
+                f"select * replace (coalesce(hours, 0) + 1 as hours) from stg_meetings where file = {sql_text(file)}"
+            ).to_arrow_table()
+            common.replace(con, "stg_meetings", rows, [file])
+    shutil.copy(patched, whole)
+    for path, reuse in ((patched, True), (whole, False)):
+        con = marts_build.connect(path, project, "1GB")
+        built = marts_build.build(con, project, reuse=reuse)
+        con.close()
+        assert not built.failed
+        assert ("model.fazhi.meetings" in built.patched) == reuse
+    assert _differing(patched, whole) == {}

@@ -251,3 +251,55 @@ def test_a_fingerprint_check_leaves_the_connection_free_for_the_next_query(tmp_p
         assert con.sql("select a from t").fetchall() == [(1,)]
     finally:
         con.close()
+
+
+def test_the_marts_find_a_corrected_file_s_keys_from_the_rows_its_restaging_replaced(tmp_path, monkeypatch):
+    """A restaged file's rows are kept as they were beside its tables; the marts build digests those
+    tables by the keys of the rows replaced and put in alone, and publishes a full rebuild's figures:
+    a ledger corrected, a ledger withdrawn, a score sheet corrected."""
+    from pipelines.lib import marts_build
+
+    raw, warehouse = tmp_path / "office" / "raw", tmp_path / "office" / "marts" / "fazhi.duckdb"
+    write_units(raw, city_units(["清丰县", "范县", "南乐县"]))
+    for region in ("清丰县", "范县", "南乐县"):
+        write_score_sheet(raw, Y, region, "party", losing("party", 2))
+        write_score_sheet(raw, Y, region, "government")
+    write_meetings(raw, Y, "清丰县.csv", [("清丰县委", "2024-03-05", "常委会", "听取法治建设工作汇报")])
+    write_meetings(raw, Y, "范县.csv", [("范县县委", "2024-04-01", "常委会学法", "学习宪法")])
+    write_meetings(raw, Y, "南乐县.csv", [("南乐县委", "2024-05-08", "常委会学法", "学习民法典")])
+    run_fazhi(raw, warehouse)
+    by_rows: dict[str, set[str]] = {}
+    real = marts_build._digest_inputs
+
+    def spied(con, project, model, inputs, made, by_delta):
+        by_rows[model.name] = {uid.rsplit(".", 1)[-1] for uid in by_delta}
+        real(con, project, model, inputs, made, by_delta)
+
+    monkeypatch.setattr(marts_build, "_digest_inputs", spied)
+    changes = [
+        lambda: write_meetings(
+            raw,
+            Y,
+            "范县.csv",
+            [
+                ("范县县委", "2024-04-01", "常委会学法", "学习宪法"),
+                ("范县人民政府", "2024-06-03", "常务会议", "学法"),
+            ],
+        ),
+        (raw / f"{Y}" / "meetings" / "南乐县.csv").unlink,
+        lambda: write_score_sheet(raw, Y, "范县", "government", losing("government", 6)),
+    ]
+    for n, change in enumerate(changes):
+        change()
+        by_rows.clear()
+        run_fazhi(raw, warehouse)
+        if n < 2:
+            assert {"stg_meetings"} <= by_rows["meetings"] and {"stg_meetings"} <= by_rows[
+                "requirement_compliance"
+            ]
+        else:
+            assert "stg_task_scores" in by_rows["task_scores"], by_rows
+        fresh = _fresh_rebuild(raw, tmp_path / f"fresh{n}")
+        # a fresh rebuild never saw the withdrawn ledger: the served file alone tells it was removed
+        where = {**HISTORY, "ingest_issues": "code <> 'file_removed'"}
+        assert table_differences(warehouse, fresh, where=where) == {}, n

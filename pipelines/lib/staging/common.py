@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.lib import fingerprints
 from pipelines.lib.names import Unit, UnitRegistry
 from pipelines.lib.schema import source_tables
 
@@ -277,11 +278,18 @@ def replace(
     con: duckdb.DuckDBPyConnection, table: str, frame: StagedTable, files: list[str] | None = None
 ) -> int:
     """Replace a table's rows with `frame`; given `files`, only the rows of those files (the caller
-    holds the transaction)."""
+    holds the transaction), and the rows they replace are kept beside the table with the files'
+    names (`fingerprints.replaced`) until the table is replaced again."""
+    rows, names = fingerprints.replaced(table)
     if files is None:
         con.execute(f"delete from {table}")
+        con.execute(f"drop table if exists {rows}")
+        con.execute(f"drop table if exists {names}")
     else:
-        con.execute(f"delete from {table} where file in (select unnest(?))", [files])
+        con.execute(f"create or replace table {names} as select unnest(?::varchar[]) as file", [files])
+        chosen = f"file in (select file from {names})"
+        con.execute(f"create or replace table {rows} as select * from {table} where {chosen}")
+        con.execute(f"delete from {table} where {chosen}")
     if len(frame):
         con.register("_rows", frame)
         con.execute(f"insert into {table} by name select * from _rows")
