@@ -29,7 +29,8 @@ BY_UNIT = {
     "model.fazhi.rectification_items",
 }
 BY_FILE = {"model.fazhi.ingest_issues", "model.fazhi.feedback_items", "model.fazhi.submissions"}
-BY_ROLE = {"model.fazhi.unit_scores", "model.fazhi.duty_scores"}
+BY_ROLE = {"model.fazhi.unit_scores", "model.fazhi.duty_scores", "model.fazhi.int_improvement_unit_paths"}
+BY_SCOPE_AND_ROLE = {"model.fazhi.improvement_paths"}
 # What each round changes (`_change`) makes these models again by key (round 3: files' issues and records
 # and rectifications only).
 PATCHED = {
@@ -46,6 +47,8 @@ PATCHED = {
         "model.fazhi.rectification_items",
         "model.fazhi.ingest_issues",
         "model.fazhi.submissions",
+        "model.fazhi.int_improvement_unit_paths",
+        "model.fazhi.improvement_paths",
     },
     3: {
         "model.fazhi.rectification_items",
@@ -146,6 +149,7 @@ def test_keys_changed_in_keyed_inputs_are_made_again_alone_and_equal_a_whole_bui
         **dict.fromkeys(BY_UNIT, ("year", "unit_id")),
         **dict.fromkeys(BY_FILE, ("year", "file")),
         **dict.fromkeys(BY_ROLE, ("role",)),
+        **dict.fromkeys(BY_SCOPE_AND_ROLE, ("scope", "role")),
     }
     # each round's marts published from the served file, and published whole from the whole build
     served = Paths(tmp_path / "raw", tmp_path / "served" / "fazhi.duckdb")
