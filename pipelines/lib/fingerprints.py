@@ -63,16 +63,21 @@ def fingerprint(con: duckdb.DuckDBPyConnection, tables: Mapping[str, str], *extr
     return digest.hexdigest()
 
 
-def holds(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, int]:
-    """What a table holds — its columns with their types, and its rows as a multiset (table_content) —
-    and how many rows: counted there, not again by a query of its own (1–2 ms a table)."""
+def holds(con: duckdb.DuckDBPyConnection, table: str, content: str | None = None) -> tuple[str, str]:
+    """What a table holds — its columns with their types, and its rows as a multiset — and those rows'
+    `table_content`, read from the table unless given (a patched table's, worked out from what it held
+    and the rows replaced: pipelines/lib/marts_build.py)."""
     columns = con.sql(f"select * from {table} limit 0")
     shape = "\x1f".join(
         f"{name}\x1e{kind}" for name, kind in zip(columns.columns, columns.types, strict=True)
     )
-    content = table_content(con, table)
-    rows = int(content.partition(":")[0])
-    return hashlib.sha256(f"{shape}\x1d{content}".encode()).hexdigest()[:32], rows
+    content = content or table_content(con, table)
+    return hashlib.sha256(f"{shape}\x1d{content}".encode()).hexdigest()[:32], content
+
+
+def content_rows(content: str) -> int:
+    """How many rows a `table_content` counts: counted there, not again by a query of its own."""
+    return int(content.partition(":")[0])
 
 
 def comments(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
@@ -111,15 +116,18 @@ def record(
     stamp: str,
     held: str | None = None,
     context: str | None = None,
+    content: str | None = None,
 ) -> None:
     """Mark `tables` as made from inputs with this fingerprint (inside the transaction that wrote them),
-    and, for one table, what it holds (`holds`); `context`: the fingerprint of the part of the inputs
-    that is not files (a step that can stage changed files alone needs it unchanged)."""
+    and, for one table, what it holds (`holds`) and its rows' `table_content`; `context`: the
+    fingerprint of the part of the inputs that is not files (a step that can stage changed files
+    alone needs it unchanged)."""
     for table in tables:
         parts = [
             f"inputs:{stamp}",
             *([f"holds:{held}"] if held else []),
             *([f"context:{context}"] if context else []),
+            *([f"content:{content}"] if content else []),
         ]
         con.execute(f"comment on table {table} is {sql_text(' '.join(parts))}")
 
@@ -143,6 +151,11 @@ def record_change(con: duckdb.DuckDBPyConnection, table: str, before: str, after
     """Mark `table` (the keys whose rows changed) as what turned a table holding `before` into one
     holding `after` (`holds`)."""
     con.execute(f"comment on table {table} is {sql_text(f'from:{before} to:{after}')}")
+
+
+def recorded_content(comment: str | None) -> str | None:
+    """A table's rows' `table_content`, as its comment says (`record`), or None when it does not say."""
+    return _recorded(comment).get("content")
 
 
 def recorded_change(comment: str | None) -> tuple[str, str] | None:

@@ -329,15 +329,27 @@ def build(
     making: dict[str, tuple[str, float, Future[Any]]] = {}
     by_id = {m.unique_id: m for m in project.models}
 
-    def done(model: Model, stamp: str, started: float, keyed: str | None, changed: int | None) -> None:
-        """What a model's build leaves beside its table: what it holds, how it was made."""
+    def done(
+        model: Model,
+        stamp: str,
+        started: float,
+        keyed: str | None,
+        changed: int | None,
+        replaced: str | None = None,
+    ) -> None:
+        """What a model's build leaves beside its table: what it holds, how it was made. A patched
+        model's rows (`replaced`: the rows its patch replaced) are not read whole again to say it: what
+        they held, less the rows replaced, plus the rows put in."""
         uid, table = model.unique_id, _table(model)
-        holds[uid], built.rows[uid] = fingerprints.holds(con, table)
+        before = fingerprints.recorded_content(recorded.get(table)) if replaced is not None else None
+        content = _patched_content(con, model, before, replaced) if before and replaced else None
+        holds[uid], content = fingerprints.holds(con, table, content)
+        built.rows[uid] = fingerprints.content_rows(content)
         built.seconds[uid] = time.perf_counter() - started
         if model.key:
-            before = fingerprints.recorded_holds(recorded.get(table)) if changed is not None else None
-            _record_change(con, model, before, holds[uid])
-        fingerprints.record(con, [table], stamp, holds[uid], context=keyed)
+            was = fingerprints.recorded_holds(recorded.get(table)) if changed is not None else None
+            _record_change(con, model, was, holds[uid])
+        fingerprints.record(con, [table], stamp, holds[uid], context=keyed, content=content)
 
     def made(uid: str) -> None:
         """A Python model's rows, once made, written as its table; its tests can run."""
@@ -406,6 +418,7 @@ def build(
                     }
                     _digest_inputs(con, project, model, fresh, digested, by_delta)
                 changed = _changed_keys(con, model, fresh, by_delta) if patchable else None
+                replaced: str | None = None
                 if changed is None:
                     _materialize(con, project, model)
                 else:
@@ -416,7 +429,7 @@ def build(
                         deltas[uid] = _Delta(before, replaced, _patched_rows(model))
                 if keyed is not None:
                     _record_digests(con, model, fresh, by_delta, holds, patchable, changed is not None)
-                done(model, stamp, started, keyed, changed)
+                done(model, stamp, started, keyed, changed, replaced)
             run_ready_tests()
         for uid in list(making):
             made(uid)
@@ -658,6 +671,19 @@ def _patch(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> st
         f"where exists (select 1 from {_CHANGED} c where {_key_match(model, 'c', 'm')})"
     )
     return replaced
+
+
+def _patched_content(con: duckdb.DuckDBPyConnection, model: Model, before: str, replaced: str) -> str:
+    """A patched model's rows' `table_content` (row count and row hashes summed): `before`, less the
+    rows its patch replaced (`replaced`), plus those of the changed keys (`_CHANGED`) it put in."""
+    put = f"(select * from {model.relation} t where exists (select 1 from {_CHANGED} c where {_key_match(model, 'c', 't')}))"
+    out_n, out_h, in_n, in_h = one_row(
+        con,
+        f"select (select count(*) from {replaced}), (select coalesce(sum(hash(t)::hugeint), 0) from {replaced} t), "
+        f"(select count(*) from {put}), (select coalesce(sum(hash(t)::hugeint), 0) from {put} t)",
+    )
+    n, _, h = before.partition(":")
+    return f"{int(n) - out_n + in_n}:{int(h) - out_h + in_h}"
 
 
 def _patched_rows(model: Model) -> str:
