@@ -92,12 +92,14 @@ def comments(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
 
 
 def _comment(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
-    schema, _, name = table.rpartition(".")
-    rows = con.execute(
-        "select comment from duckdb_tables() where table_name = ? and schema_name = ? and database_name = current_database()",
-        [name, schema or "main"],
-    ).fetchall()  # to the end (warehouse.one_row says why)
-    return rows[0][0] if rows else None
+    return _comments_of(con, [table])[0]
+
+
+def _comments_of(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> list[str | None]:
+    """These tables' comments (a table without a schema is in `main`), in one query: each of a run's
+    checks of its kinds' tables asked apiece took 1.3 ms, about 0.15 s of a nation run's staging."""
+    every = comments(con)
+    return [every.get(table if "." in table else f"main.{table}") for table in tables]
 
 
 def _recorded(comment: str | None) -> dict[str, str]:
@@ -107,7 +109,7 @@ def _recorded(comment: str | None) -> dict[str, str]:
 
 def unchanged(con: duckdb.DuckDBPyConnection, tables: Iterable[str], stamp: str) -> bool:
     """Every one of `tables` was last written from inputs with this fingerprint."""
-    return all(_recorded(_comment(con, t)).get("inputs") == stamp for t in tables)
+    return all(_recorded(c).get("inputs") == stamp for c in _comments_of(con, tables))
 
 
 def record(
@@ -134,7 +136,7 @@ def record(
 
 def same_context(con: duckdb.DuckDBPyConnection, tables: Iterable[str], context: str) -> bool:
     """Every one of `tables` was last written in this context (`record`)."""
-    return all(_recorded(_comment(con, t)).get("context") == context for t in tables)
+    return all(_recorded(c).get("context") == context for c in _comments_of(con, tables))
 
 
 def context_of(comment: str | None) -> str | None:
