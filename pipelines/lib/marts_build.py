@@ -617,12 +617,19 @@ def _changed_keys(
         f"(select * from {_NOW} except select * from {kept}) union all "
         f"(select * from {kept} except select * from {_NOW}))"
     )
-    changed, keys = one_row(
-        con,
-        f"select (select count(*) from {_CHANGED}), "
-        f"(select count(*) from (select distinct {columns} from {_digest_table(model)}))",
+    # each key has a row per input at most: the rows of the kept digests over the inputs is as few
+    # keys as there can be, and counting their distinct keys (0.02–0.04 s a model at nation scale) is
+    # only needed when that is not enough
+    changed, rows = one_row(
+        con, f"select (select count(*) from {_CHANGED}), (select count(*) from {_digest_table(model)})"
     )
-    return int(changed) if changed <= PATCH_LIMIT * max(keys, 1) else None
+    if changed > PATCH_LIMIT * rows / len(model.keyed_inputs):
+        (keys,) = one_row(
+            con, f"select count(*) from (select distinct {columns} from {_digest_table(model)})"
+        )
+        if changed > PATCH_LIMIT * max(keys, 1):
+            return None
+    return int(changed)
 
 
 def _key_match(model: Model, left: str, right: str) -> str:
