@@ -75,6 +75,13 @@ def holds(con: duckdb.DuckDBPyConnection, table: str, content: str | None = None
     return hashlib.sha256(f"{shape}\x1d{content}".encode()).hexdigest()[:32], content
 
 
+def shifted(content: str, less: str, more: str) -> str:
+    """A `table_content` after the rows counted in `less` left and those counted in `more` came: row
+    counts and row-hash sums add up, whatever the order of the rows."""
+    (n, h), (out_n, out_h), (in_n, in_h) = ((int(p) for p in c.split(":")) for c in (content, less, more))
+    return f"{n - out_n + in_n}:{h - out_h + in_h}"
+
+
 def content_rows(content: str) -> int:
     """How many rows a `table_content` counts: counted there, not again by a query of its own."""
     return int(content.partition(":")[0])

@@ -341,8 +341,9 @@ def build(
         model's rows (`replaced`: the rows its patch replaced) are not read whole again to say it: what
         they held, less the rows replaced, plus the rows put in."""
         uid, table = model.unique_id, _table(model)
-        before = fingerprints.recorded_content(recorded.get(table)) if replaced is not None else None
-        content = _patched_content(con, model, before, replaced) if before and replaced else None
+        content = None
+        if replaced is not None and (before := fingerprints.recorded_content(recorded.get(table))):
+            content = _patched_content(con, model, before, replaced)
         holds[uid], content = fingerprints.holds(con, table, content)
         built.rows[uid] = fingerprints.content_rows(content)
         built.seconds[uid] = time.perf_counter() - started
@@ -538,13 +539,8 @@ def _replaced_rows(
         if rows not in recorded or names not in recorded:
             continue
         new = f"(select * from {table} where file in (select file from {names}))"
-        old_n, old_h, new_n, new_h = one_row(
-            con,
-            f"select (select count(*) from {rows}), (select coalesce(sum(hash(t)::hugeint), 0) from {rows} t), "
-            f"(select count(*) from {new}), (select coalesce(sum(hash(t)::hugeint), 0) from {new} t)",
-        )
-        n, _, h = holds[uid].partition(":")
-        out[uid] = _Delta(f"{int(n) - new_n + old_n}:{int(h) - new_h + old_h}", rows, new)
+        contents = fingerprints.table_contents(con, [rows, new])
+        out[uid] = _Delta(fingerprints.shifted(holds[uid], contents[new], contents[rows]), rows, new)
     return out
 
 
@@ -670,9 +666,11 @@ def _patch(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> st
             relation = project.relation_names[uid]
             code = code.replace(relation, f"(select * from {relation} where {condition})")
     replaced = f"marts_replaced__{model.name}"
-    changed = f"exists (select 1 from {_CHANGED} c where {_key_match(model, 'c', model.relation)})"
-    con.execute(f"create or replace temp table {replaced} as select * from {model.relation} where {changed}")
-    con.execute(f"delete from {model.relation} where {changed}")
+    con.execute(f"create or replace temp table {replaced} as select * from {_rows_of_keys(model, _CHANGED)}")
+    con.execute(
+        f"delete from {model.relation} where exists "
+        f"(select 1 from {_CHANGED} c where {_key_match(model, 'c', model.relation)})"
+    )
     con.execute(
         f"insert into {model.relation} select * from ({_select(con, replace(model, code=code))}) as m "
         f"where exists (select 1 from {_CHANGED} c where {_key_match(model, 'c', 'm')})"
@@ -681,21 +679,20 @@ def _patch(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> st
 
 
 def _patched_content(con: duckdb.DuckDBPyConnection, model: Model, before: str, replaced: str) -> str:
-    """A patched model's rows' `table_content` (row count and row hashes summed): `before`, less the
-    rows its patch replaced (`replaced`), plus those of the changed keys (`_CHANGED`) it put in."""
-    put = f"(select * from {model.relation} t where exists (select 1 from {_CHANGED} c where {_key_match(model, 'c', 't')}))"
-    out_n, out_h, in_n, in_h = one_row(
-        con,
-        f"select (select count(*) from {replaced}), (select coalesce(sum(hash(t)::hugeint), 0) from {replaced} t), "
-        f"(select count(*) from {put}), (select coalesce(sum(hash(t)::hugeint), 0) from {put} t)",
-    )
-    n, _, h = before.partition(":")
-    return f"{int(n) - out_n + in_n}:{int(h) - out_h + in_h}"
+    """A patched model's rows' `table_content`: `before`, less the rows its patch replaced (`replaced`),
+    plus those of the changed keys (`_CHANGED`) it put in."""
+    put = _rows_of_keys(model, _CHANGED)
+    contents = fingerprints.table_contents(con, [replaced, put])
+    return fingerprints.shifted(before, contents[replaced], contents[put])
 
 
 def _patched_rows(model: Model) -> str:
     """The rows a patch made again (`_patch`): the model's rows of the keys its build changed."""
-    keys = change_table(model.name)
+    return _rows_of_keys(model, change_table(model.name))
+
+
+def _rows_of_keys(model: Model, keys: str) -> str:
+    """The model's rows of the keys in the table `keys`, as a query."""
     return f"(select * from {model.relation} t where exists (select 1 from {keys} k where {_key_match(model, 'k', 't')}))"
 
 
