@@ -29,7 +29,13 @@ BY_UNIT = {
     "model.fazhi.rectification_items",
 }
 BY_FILE = {"model.fazhi.ingest_issues", "model.fazhi.feedback_items", "model.fazhi.submissions"}
-BY_ROLE = {"model.fazhi.unit_scores", "model.fazhi.duty_scores", "model.fazhi.int_improvement_unit_paths"}
+BY_ROLE = {
+    "model.fazhi.unit_scores",
+    "model.fazhi.duty_scores",
+    "model.fazhi.int_improvement_unit_paths",
+    "model.fazhi.int_region_role_units",
+    "model.fazhi.int_region_role_items",
+}
 BY_SCOPE_AND_ROLE = {"model.fazhi.improvement_paths"}
 # What each round changes (`_change`) makes these models again by key (round 3: files' issues and records
 # and rectifications only).
@@ -49,6 +55,7 @@ PATCHED = {
         "model.fazhi.submissions",
         "model.fazhi.int_improvement_unit_paths",
         "model.fazhi.improvement_paths",
+        "model.fazhi.int_region_role_units",  # a department's scores: its role's rows, none here
     },
     3: {
         "model.fazhi.rectification_items",
@@ -255,10 +262,33 @@ def test_a_keyed_input_holding_the_same_rows_is_not_digested_again(work_db, tmp_
         assert _differing(patched, whole) == {}
 
 
-def _task_change(con: duckdb.DuckDBPyConnection) -> None:
-    (unit,) = _units(con, "stg_task_scores", 1, where="role = 'department' and points >= 1")
+def _task_change(con: duckdb.DuckDBPyConnection, role: str = "department") -> None:
+    (unit,) = _units(con, "stg_task_scores", 1, where=f"role = {sql_text(role)} and points >= 1")
     con.execute("update stg_task_scores set points = points - 1 where unit_id = ? and points >= 1", [unit])
     _change_files(con, 3)
+
+
+def test_a_sheet_of_a_role_outside_the_regions_leaves_the_regions_paths_as_they_were(work_db, tmp_path):
+    """The regions' paths are made whole from the region roles' rows (int_region_role_units and _items,
+    made by role). A department's scores lowered: those rows are patched to what they were and the
+    regions' paths kept; a party unit's: the paths are made again. Both equal a whole build."""
+    project = marts_build.load_project(prepared_project().manifest_path)
+    region_paths = "model.fazhi.int_improvement_region_paths"
+    patched, whole = tmp_path / "patched.duckdb", tmp_path / "whole.duckdb"
+    shutil.copy(work_db, patched)
+    for role, kept in (("department", True), ("party", False)):
+        with duckdb.connect(str(patched)) as con:
+            _task_change(con, role)
+        shutil.copy(patched, whole)
+        for path, reuse in ((patched, True), (whole, False)):
+            con = marts_build.connect(path, project, "1GB")
+            built = marts_build.build(con, project, reuse=reuse)
+            con.close()
+            assert not built.failed
+            if reuse:
+                assert "model.fazhi.int_region_role_units" in built.patched, (role, built.patched)
+                assert (region_paths in built.reused) == kept, (role, built.reused)
+        assert _differing(patched, whole) == {}
 
 
 def test_files_restaged_twice_before_a_build_are_both_found(work_db, tmp_path):

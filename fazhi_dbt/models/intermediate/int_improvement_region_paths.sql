@@ -1,9 +1,9 @@
 -- improvement_paths' rows of regions: a region's items are its region-role units' items, each counted
 -- divided by the number of role scores its score is the mean of.
-with region_roles as (
-    select role from {{ source('reference', 'rulebook_roles') }} where in_region_score
-), region_units as (
-    select u.* from {{ ref('unit_scores') }} u join region_roles r using (role)
+-- Read through the region roles' rows alone (int_region_role_units, int_region_role_items): a corrected
+-- sheet of another role leaves what this model reads, and its rows, as they were.
+with region_units as (
+    select * from {{ ref('int_region_role_units') }}
 ), region_sizes as (
     -- how many role scores a region's score is the mean of
     select year, region, count(scaled_score) as roles_scored
@@ -20,7 +20,7 @@ with region_roles as (
         g.rank as region_rank,
         i.points * coalesce(u.max_score / nullif(u.applicable_max, 0), 1) / greatest(z.roles_scored, 1)
             as region_share
-    from {{ ref('int_improvement_items') }} i
+    from {{ ref('int_region_role_items') }} i
     join region_units u using (year, unit_id, role)
     join {{ ref('region_rankings') }} g on g.year = i.year and g.region = u.region
     join region_sizes z on z.year = i.year and z.region = u.region
