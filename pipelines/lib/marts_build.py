@@ -392,7 +392,11 @@ def build(
             elif kept is not None:
                 waiting.discard(uid)
                 built.reused.append(uid)
-                built.rows[uid] = _count(con, model.relation)
+                # counted when it was made (its comment), not again: 18 counts took 0.07 s at province
+                content = fingerprints.recorded_content(recorded.get(table))
+                built.rows[uid] = (
+                    fingerprints.content_rows(content) if content else _count(con, model.relation)
+                )
                 built.seconds[uid] = 0.0
                 holds[uid] = kept
             elif model.language == "python":  # made beside what follows; written when read (`made`)
