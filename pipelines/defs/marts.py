@@ -9,6 +9,8 @@ transaction (pipelines/lib/marts_build.py), the way `dbt build` runs it without 
 """
 
 from collections.abc import Iterator, Mapping
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -50,15 +52,7 @@ translator = Translator(
     name="marts",
 )
 def marts(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse) -> Iterator[Any]:
-    project = marts_build.load_project(dbt_project.manifest_path)
-    keys = {
-        m.unique_id: translator.get_asset_spec(project.manifest, m.unique_id, dbt_project).key
-        for m in project.models
-    }
-    checks = {
-        t.unique_id: get_asset_check_key_for_test(project.manifest, translator, t.unique_id, dbt_project)
-        for t in project.tests
-    }
+    project, keys, checks = project_keys()
     models = [uid for uid, key in keys.items() if key in context.selected_asset_keys]
     reported = {uid for uid, key in checks.items() if key in context.selected_asset_check_keys}
     building = set(models)
@@ -103,6 +97,29 @@ def marts(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse) -> Iterator[
         )
         shown = "；".join(failed[:10]) + ("……" if len(failed) > 10 else "")
         raise PublicationBlocked(f"有阻断性检查未通过，marts 未发布，仍为上次发布的版本：{shown}。")
+
+
+def project_keys() -> tuple[marts_build.Project, dict[str, dg.AssetKey], dict[str, dg.AssetCheckKey | None]]:
+    """The compiled project, its models' asset keys and its tests' check keys: worked out once per
+    process and manifest (the runner's children find them made: 0.03–0.05 s of a served run)."""
+    path = dbt_project.manifest_path
+    return _project_keys(str(path), path.stat().st_mtime_ns)
+
+
+@cache
+def _project_keys(
+    path: str, _mtime_ns: int
+) -> tuple[marts_build.Project, dict[str, dg.AssetKey], dict[str, dg.AssetCheckKey | None]]:
+    project = marts_build.load_project(Path(path))
+    keys = {
+        m.unique_id: translator.get_asset_spec(project.manifest, m.unique_id, dbt_project).key
+        for m in project.models
+    }
+    checks = {
+        t.unique_id: get_asset_check_key_for_test(project.manifest, translator, t.unique_id, dbt_project)
+        for t in project.tests
+    }
+    return project, keys, checks
 
 
 def _gates(test: marts_build.DataTest, models: set[str], project: marts_build.Project) -> bool:

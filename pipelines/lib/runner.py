@@ -11,8 +11,9 @@ have run it — same code, same run lock, same output on the same terminal, same
 `FAZHI_RUNNER=off`) a `fazhi run` runs in its own process, as before.
 
 What keeps a child the same as a fresh process:
-- the runner only imports; it calls nothing that reads data, the environment or the clock, and it
-  has a single thread when it forks (Dagster and DuckDB start their threads in the child, when the
+- the runner only imports, and works out what the code alone decides (the dbt project's models and
+  their asset keys: `warm_imports`); it calls nothing that reads data, the environment or the clock,
+  and it has a single thread when it forks (Dagster and DuckDB start their threads in the child, when the
   run needs them). It starts one process: the parse workers' fork server, which imports the parsers
   and forks a worker when a run asks for one (pipelines/lib/isolation.py); every run's workers come
   from it, so that no run waits for a server of its own to import them (should it end, a run starts
@@ -180,7 +181,8 @@ def _wait(conn: socket.socket, pid: int, later: list[dict], rest: bytes) -> int:
 
 def warm_imports() -> None:
     """Import what a `fazhi run` imports (pipelines/cli.py: its arguments, `_run_locked` and the
-    steps' own late imports), and nothing more."""
+    steps' own late imports), and work out the marts' compiled project and asset keys, which every run
+    asks for (kept by the manifest's modification time: a new manifest is read again)."""
     import dagster  # noqa: F401
 
     import access.cli  # noqa: F401
@@ -195,6 +197,9 @@ def warm_imports() -> None:
 
     for module in LATE_IMPORTS:
         importlib.import_module(module)
+    from pipelines.defs.marts import project_keys
+
+    project_keys()
 
 
 # What a run imports only as it runs (Dagster's in-process execution and the file system I/O manager's
