@@ -28,7 +28,9 @@ with region_roles as (
     from regions g
     cross join {{ ref('int_years') }} y
     cross join policy p
-    left join {{ ref('unit_scores') }} s on s.region = g.region and s.year = y.year
+    -- the region roles' units alone (int_region_role_units): another role's corrected sheet leaves
+    -- what this reads, and the ranking, as they were
+    left join {{ ref('int_region_role_units') }} s on s.region = g.region and s.year = y.year
     left join region_roles r on r.role = s.role
     group by y.year, g.region
 ), ranked as (
