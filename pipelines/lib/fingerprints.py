@@ -181,6 +181,12 @@ def replaced(table: str) -> tuple[str, str]:
     return f"{schema or 'main'}.replaced_rows__{name}", f"{schema or 'main'}.replaced_files__{name}"
 
 
+def of_replaced_files(names: str) -> str:
+    """A condition on a table's rows: those of the files a replace named (`names`: `replaced`'s second
+    table), the rows it replaced and the rows it put in."""
+    return f"file in (select file from {names})"
+
+
 def held(
     con: duckdb.DuckDBPyConnection,
     table: str,

@@ -334,12 +334,11 @@ def build(
         stamp: str,
         started: float,
         keyed: str | None,
-        changed: int | None,
         replaced: str | None = None,
     ) -> None:
         """What a model's build leaves beside its table: what it holds, how it was made. A patched
-        model's rows (`replaced`: the rows its patch replaced) are not read whole again to say it: what
-        they held, less the rows replaced, plus the rows put in."""
+        model (`replaced`: the rows its patch replaced; None when it was made whole) is not read whole
+        again to say it: what it held, less the rows replaced, plus the rows put in."""
         uid, table = model.unique_id, _table(model)
         content = None
         if replaced is not None and (before := fingerprints.recorded_content(recorded.get(table))):
@@ -348,7 +347,7 @@ def build(
         built.rows[uid] = fingerprints.content_rows(content)
         built.seconds[uid] = time.perf_counter() - started
         if model.key:
-            was = fingerprints.recorded_holds(recorded.get(table)) if changed is not None else None
+            was = fingerprints.recorded_holds(recorded.get(table)) if replaced is not None else None
             _record_change(con, model, was, holds[uid])
         fingerprints.record(con, [table], stamp, holds[uid], context=keyed, content=content)
 
@@ -356,7 +355,7 @@ def build(
         """A Python model's rows, once made, written as its table; its tests can run."""
         stamp, started, rows = making.pop(uid)
         _write_rows(con, project, by_id[uid], rows.result())
-        done(by_id[uid], stamp, started, None, None)
+        done(by_id[uid], stamp, started, None)
         waiting.discard(uid)
         run_ready_tests()
 
@@ -434,7 +433,7 @@ def build(
                         deltas[uid] = _Delta(before, replaced, _patched_rows(model))
                 if keyed is not None:
                     _record_digests(con, model, fresh, by_delta, holds, patchable, changed is not None)
-                done(model, stamp, started, keyed, changed, replaced)
+                done(model, stamp, started, keyed, replaced)
             run_ready_tests()
         for uid in list(making):
             made(uid)
@@ -542,7 +541,7 @@ def _replaced_rows(
         rows, names = fingerprints.replaced(table)
         if rows not in recorded or names not in recorded:
             continue
-        new = f"(select * from {table} where file in (select file from {names}))"
+        new = f"(select * from {table} where {fingerprints.of_replaced_files(names)})"
         contents = fingerprints.table_contents(con, [rows, new])
         out[uid] = _Delta(fingerprints.shifted(holds[uid], contents[new], contents[rows]), rows, new)
     return out

@@ -287,7 +287,7 @@ def replace(
         con.execute(f"drop table if exists {names}")
     else:
         con.execute(f"create or replace table {names} as select unnest(?::varchar[]) as file", [files])
-        chosen = f"file in (select file from {names})"
+        chosen = fingerprints.of_replaced_files(names)
         con.execute(f"create or replace table {rows} as select * from {table} where {chosen}")
         con.execute(f"delete from {table} where {chosen}")
     if len(frame):
