@@ -332,6 +332,25 @@ def test_the_listing_says_what_each_file_is_by_where_it_lies(tmp_path):
     ]
 
 
+def test_the_listing_follows_a_link_to_a_file_not_to_a_folder_nor_to_nothing(tmp_path):
+    """A linked file is listed as the file it names; a folder reached through a link is not looked
+    into (it could lead back up); a link to nothing, like a file removed while the folder is read, is
+    not listed, and nothing else is lost for it."""
+    raw, elsewhere = tmp_path / "raw", tmp_path / "elsewhere"
+    (raw / "2024" / "score_sheets").mkdir(parents=True)
+    (elsewhere / "score_sheets").mkdir(parents=True)
+    (elsewhere / "score_sheets" / "b.xlsx").write_bytes(b"bb")
+    (raw / "2024" / "score_sheets" / "a.xlsx").write_bytes(b"a")
+    (raw / "2024" / "score_sheets" / "b.xlsx").symlink_to(elsewhere / "score_sheets" / "b.xlsx")
+    (raw / "2024" / "score_sheets" / "c.xlsx").symlink_to(elsewhere / "gone.xlsx")
+    (raw / "2025").symlink_to(elsewhere, target_is_directory=True)
+    listed = ingest.discover(raw).select(["path", "kind", "folder_year", "size"]).to_pylist()
+    assert [tuple(f.values()) for f in listed] == [
+        ("2024/score_sheets/a.xlsx", "score_sheet", 2024, 1),
+        ("2024/score_sheets/b.xlsx", "score_sheet", 2024, 2),
+    ]
+
+
 def test_the_stored_listing_is_the_last_listing_whatever_changed_in_it(con):
     """Only the rows that changed are written; what is stored must still be exactly the last listing,
     and a file that left it remembered (unless its bytes are still there under another name)."""
