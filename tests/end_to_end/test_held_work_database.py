@@ -1,6 +1,7 @@
 """A run's steps share the work database opened once (pipelines.lib.warehouse.held): each step's
-connection is a cursor of it, publication lets it go before attaching the file from a database of its
-own, and the file is never open in two databases of one process at once (real DuckDB files, a real run)."""
+connection is a cursor of it, publication's too, and the file is never open in two databases of one
+process at once; it is let go (its checkpoint written) after the new warehouse is served (real DuckDB
+files, a real run)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from builders import city_units, write_score_sheet, write_units
 from conftest import run_fazhi
 
 from pipelines.lib import warehouse
-from pipelines.lib.warehouse import Paths, held, let_go, transaction, work_connection
+from pipelines.lib.warehouse import Paths, held, transaction, work_connection
 
 
 def test_connections_share_the_held_database_which_lets_go_of_the_file(tmp_path):
@@ -25,13 +26,6 @@ def test_connections_share_the_held_database_which_lets_go_of_the_file(tmp_path)
         with work_connection(paths) as b:
             assert b.execute("select current_setting('threads')").fetchone() == (1,)
             assert b.execute("select answer from kept").fetchone() == (42,)
-        let_go(paths.work_db)
-        with duckdb.connect() as other:  # as publication attaches it
-            other.execute(f"attach '{paths.work_db}' as w (read_only)")
-            assert other.execute("select answer from w.kept").fetchone() == (42,)
-        with work_connection(paths) as c:  # opened again
-            assert c.execute("select current_setting('threads')").fetchone() != (1,)
-            assert c.execute("select answer from kept").fetchone() == (42,)
     with duckdb.connect(str(paths.work_db)) as plain:  # let go at the end
         assert plain.execute("select answer from kept").fetchone() == (42,)
 
@@ -64,6 +58,32 @@ def test_a_run_opens_the_work_database_once_and_never_twice_at_once(tmp_path, mo
     # between them
     assert opened == [work_db] and while_held == []
     assert not warehouse._held
+
+
+def test_the_work_database_is_let_go_after_the_new_warehouse_is_served(tmp_path, monkeypatch):
+    """Publication attaches the new file beside the held work database: the work database's checkpoint
+    (written as it is let go) comes after the swap, not before it, and the run still ends with the file
+    closed and every figure published."""
+    raw, target = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb"
+    write_units(raw, city_units(["清丰县", "南乐县"]))
+    write_score_sheet(raw, 2024, "清丰县", "party")
+    run_fazhi(raw, target)
+    served_when_let_go: list[int] = []
+    real_let_go = warehouse._Holder.let_go
+
+    def let_go(self):
+        if self.database is not None:
+            served_when_let_go.append(target.stat().st_ino)
+        return real_let_go(self)
+
+    monkeypatch.setattr(warehouse._Holder, "let_go", let_go)
+    write_score_sheet(raw, 2024, "南乐县", "party")
+    wh = run_fazhi(raw, target)
+    assert served_when_let_go == [target.stat().st_ino]  # once, and the new file already served
+    assert wh.one("select count(*) from marts.unit_scores where year = 2024 and status = 'scored'") == (2,)
+    assert not warehouse._held
+    with duckdb.connect(str(Paths(raw, target).work_db)) as plain:  # let go: another database opens it
+        assert plain.execute("select count(*) from marts.unit_scores").fetchone()[0] > 0
 
 
 def test_the_marts_step_needs_the_compiled_sql_to_name_the_held_database(tmp_path):
