@@ -235,17 +235,19 @@ def _load(path: str, _mtime_ns: int) -> Project:
     )
 
 
-def _select(con: duckdb.DuckDBPyConnection, model: Model) -> str:
-    """The model's rows as a query; a contract is checked as dbt checks it, names and types."""
+def _select(con: duckdb.DuckDBPyConnection, model: Model, check: bool = True) -> str:
+    """The model's rows as a query; a contract is checked as dbt checks it, names and types (unless
+    `check` is False: the caller knows the same code passed it on inputs of the same columns)."""
     sql = model.code.strip().rstrip(";")
     if not model.contract:
         return sql
-    relation = con.sql(f"select * from ({sql}) as model_subq limit 0")
-    actual = {name: str(kind) for name, kind in zip(relation.columns, relation.types, strict=True)}
-    declared = {name: canonical_type(con, kind) for name, kind in model.contract}
-    if actual != declared:
-        wrong = sorted(set(actual.items()) ^ set(declared.items()))
-        raise UnsupportedFeature(f"{model.unique_id}: the columns differ from its contract: {wrong}")
+    if check:
+        relation = con.sql(f"select * from ({sql}) as model_subq limit 0")
+        actual = {name: str(kind) for name, kind in zip(relation.columns, relation.types, strict=True)}
+        declared = {name: canonical_type(con, kind) for name, kind in model.contract}
+        if actual != declared:
+            wrong = sorted(set(actual.items()) ^ set(declared.items()))
+            raise UnsupportedFeature(f"{model.unique_id}: the columns differ from its contract: {wrong}")
     columns = ", ".join(sql_name(name) for name, _ in model.contract)
     return f"select {columns} from ({sql}) as model_subq"
 
@@ -674,8 +676,12 @@ def _patch(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> st
         f"delete from {model.relation} where exists "
         f"(select 1 from {_CHANGED} c where {_key_match(model, 'c', model.relation)})"
     )
+    # Not checked against its contract again: a model is patched only when it was last made in the
+    # same context (`_keyed_stamp`: its code and contract, its inputs' columns), which passed the check;
+    # binding the model's SQL to check it took 1–19 ms a model (0.06 s of a province score sheet).
+    rows = _select(con, replace(model, code=code), check=False)
     con.execute(
-        f"insert into {model.relation} select * from ({_select(con, replace(model, code=code))}) as m "
+        f"insert into {model.relation} select * from ({rows}) as m "
         f"where exists (select 1 from {_CHANGED} c where {_key_match(model, 'c', 'm')})"
     )
     return replaced
