@@ -289,6 +289,21 @@ def test_a_sheet_of_a_role_outside_the_regions_leaves_the_regions_paths_as_they_
         assert _differing(patched, whole) == {}
 
 
+def test_a_corrected_score_keeps_what_units_owe(work_db, tmp_path):
+    """What units owe (int_missing_submissions) reads the sheets not received (int_missing_score_sheets),
+    not the scores, which a corrected sheet changes for its whole role: a department's scores lowered
+    leaves it as it was, and the warehouse equals a whole build."""
+    project = marts_build.load_project(prepared_project().manifest_path)
+    patched, whole = tmp_path / "patched.duckdb", tmp_path / "whole.duckdb"
+    shutil.copy(work_db, patched)
+    with duckdb.connect(str(patched)) as con:
+        _task_change(con, "department")
+    built = _built_both_ways(project, patched, whole)[True]
+    assert "model.fazhi.unit_scores" in built.patched, built.patched
+    assert "model.fazhi.int_missing_submissions" in built.reused, built.reused
+    assert _differing(patched, whole) == {}
+
+
 def _built_both_ways(
     project: marts_build.Project, patched: Path, whole: Path
 ) -> dict[bool, marts_build.Built]:
