@@ -72,7 +72,7 @@ def discover(raw_dir: Path) -> pa.Table:
     """Every file under raw_dir with the kind and year its location implies, in order of folder, then
     name (a folder's files before its subfolders): path, kind, folder_year, size, mtime_ns, note.
     Hidden files and folders, and folders reached through a link, are not looked at; a file removed
-    while the folder is listed is not listed.
+    while the folder is listed is not listed; a raw_dir that is no folder lists nothing.
 
     A nation-scale year is ~120,000 files in a few folders: each folder is read by name and each name
     looked at (os.stat) within its open folder, which tells files from folders at the same time —
@@ -139,11 +139,15 @@ def discover(raw_dir: Path) -> pa.Table:
             finally:
                 os.close(inner)
 
-    top = os.open(raw_dir, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        visit(top, [])
-    finally:
-        os.close(top)
+        top = os.open(raw_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # no folder (yet), or not one: nothing listed, as the sensor expects before any data
+        top = None
+    if top is not None:
+        try:
+            visit(top, [])
+        finally:
+            os.close(top)
     return pa.table(
         {
             "path": pa.array(paths, pa.string()),

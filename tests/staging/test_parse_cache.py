@@ -349,6 +349,8 @@ def test_the_listing_follows_a_link_to_a_file_not_to_a_folder_nor_to_nothing(tmp
         ("2024/score_sheets/a.xlsx", "score_sheet", 2024, 1),
         ("2024/score_sheets/b.xlsx", "score_sheet", 2024, 2),
     ]
+    for nothing in (tmp_path / "absent", raw / "2024" / "score_sheets" / "a.xlsx"):  # no folder: no files
+        assert ingest.discover(nothing).num_rows == 0
 
 
 def test_the_stored_listing_is_the_last_listing_whatever_changed_in_it(con):
