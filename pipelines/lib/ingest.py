@@ -140,14 +140,14 @@ def discover(raw_dir: Path) -> pa.Table:
                 os.close(inner)
 
     try:
-        top = os.open(raw_dir, os.O_RDONLY | os.O_DIRECTORY)
+        root = os.open(raw_dir, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:  # no folder (yet), or not one: nothing listed, as the sensor expects before any data
-        top = None
-    if top is not None:
+        root = None
+    if root is not None:
         try:
-            visit(top, [])
+            visit(root, [])
         finally:
-            os.close(top)
+            os.close(root)
     return pa.table(
         {
             "path": pa.array(paths, pa.string()),

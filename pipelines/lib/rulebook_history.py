@@ -43,7 +43,7 @@ from pipelines.lib.method import (
 )
 from pipelines.lib.rulebook import SCORE_BASIS_WORDS
 from pipelines.lib.schema import Column, Table
-from pipelines.lib.warehouse import one_row, sql_text
+from pipelines.lib.warehouse import WORK_CATALOG, one_row, sql_text
 
 # The two tables, declared once: the DDL is made from here, and the README's contract documents exactly these
 # columns (tests/end_to_end/test_rulebook_history.py checks that it does).
@@ -145,7 +145,7 @@ def _tables(con: duckdb.DuckDBPyConnection, database: str, schema: str) -> set[s
 # -- the snapshot of the rulebook being published --------------------------------------------------
 
 
-def snapshot(con: duckdb.DuckDBPyConnection, db: str = "work") -> list[dict[str, Any]]:
+def snapshot(con: duckdb.DuckDBPyConnection, db: str = WORK_CATALOG) -> list[dict[str, Any]]:
     """The rulebook in force as rows of `rulebook_snapshots`, read from `<db>.main.rulebook_*` (the work
     database's reference tables); no rows when that database holds no rulebook."""
     src = f"{db}.main"
@@ -367,7 +367,7 @@ def record(con: duckdb.DuckDBPyConnection, served: Path, now: datetime) -> None:
     of every rulebook a year refers to."""
     con.execute(SNAPSHOTS.ddl("marts"))
     con.execute(YEARS.ddl("marts"))
-    rows = snapshot(con, "work")
+    rows = snapshot(con, WORK_CATALOG)
     if rows:
         current = (rows[0]["rulebook_id"], rows[0]["version"], rows[0]["fingerprint"])
     else:  # a work database without the rulebook tables: what the publication names

@@ -306,9 +306,9 @@ def _changes(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
     return {
         f"main.{name}"[len(prefix) :]: comment
         for name, comment in con.execute(
-            "select table_name, comment from duckdb_tables() where database_name = 'work' and schema_name = 'main' "
+            "select table_name, comment from duckdb_tables() where database_name = ? and schema_name = 'main' "
             "and starts_with(table_name, ?)",
-            [prefix.removeprefix("main.")],
+            [WORK_CATALOG, prefix.removeprefix("main.")],
         ).fetchall()
     }
 
@@ -326,7 +326,8 @@ def _copy_marts(
     sizes = dict(
         con.execute(
             "select table_name, estimated_size from duckdb_tables() "
-            "where database_name = 'work' and schema_name = 'marts'"
+            "where database_name = ? and schema_name = 'marts'",
+            [WORK_CATALOG],
         ).fetchall()
     )
     patched: list[str] = []
@@ -340,10 +341,12 @@ def _copy_marts(
             ):
                 patched.append(table)
                 by_change.append(table)
-            elif table in served and patch_table(cursor, f"marts.{table}", f"work.marts.{table}"):
+            elif table in served and patch_table(cursor, f"marts.{table}", f"{WORK_CATALOG}.marts.{table}"):
                 patched.append(table)
             else:
-                cursor.execute(f"create or replace table marts.{table} as select * from work.marts.{table}")
+                cursor.execute(
+                    f"create or replace table marts.{table} as select * from {WORK_CATALOG}.marts.{table}"
+                )
             if (comment := marts[table]) is not None:
                 cursor.execute(f"comment on table marts.{table} is {sql_text(comment)}")
         crashpoint("publish.copying")
@@ -373,14 +376,15 @@ def patch_by_change(
     before, after = recorded_holds(served), recorded_holds(wanted)
     if after is None or recorded_change(change) != (before, after):
         return False
-    keys = f"work.{change_table(table)}"
+    keys = f"{WORK_CATALOG}.{change_table(table)}"
     match = " and ".join(
         f"t.{sql_name(c)} is not distinct from k.{sql_name(c)}"
         for c in con.sql(f"select * from {keys} limit 0").columns
     )
     con.execute(f"delete from marts.{table} t where exists (select 1 from {keys} k where {match})")
     con.execute(
-        f"insert into marts.{table} select * from work.marts.{table} t where exists (select 1 from {keys} k where {match})"
+        f"insert into marts.{table} select * from {WORK_CATALOG}.marts.{table} t "
+        f"where exists (select 1 from {keys} k where {match})"
     )
     return holds(con, f"marts.{table}")[0] == after
 
@@ -435,21 +439,20 @@ def _start_from_served(con: duckdb.DuckDBPyConnection, target: Path, tmp: Path) 
     """The new file, attached as `NEW_CATALOG` and made the connection's catalog: a copy of the served
     one, or empty when there is none, when it has a write-ahead log (it was not left checkpointed by a
     publication), or when it is mostly free space."""
-    attach = f"attach {sql_text(str(tmp))} as {NEW_CATALOG}"
     if target.exists() and not Path(f"{target}.wal").exists():
         shutil.copyfile(target, tmp)
-        con.execute(attach)
+        con.execute(f"attach {sql_text(str(tmp))} as {NEW_CATALOG}")
         total, free = one_row(
             con,
             "select total_blocks, free_blocks from pragma_database_size() where database_name = ?",
             [NEW_CATALOG],
         )
-        if free > MAX_FREE_SHARE * total:
-            con.execute(f"detach {NEW_CATALOG}")
-            tmp.unlink()
-            con.execute(attach)
-    else:
-        con.execute(attach)
+        if free <= MAX_FREE_SHARE * total:
+            con.execute(f"use {NEW_CATALOG}")
+            return
+        con.execute(f"detach {NEW_CATALOG}")
+        tmp.unlink()
+    con.execute(f"attach {sql_text(str(tmp))} as {NEW_CATALOG}")
     con.execute(f"use {NEW_CATALOG}")
 
 
