@@ -4,15 +4,18 @@ builds on the real project is tests/models/test_models.py::test_the_marts_step_b
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import replace
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from pipelines.lib import marts_build
 from pipelines.lib.marts_build import DataTest, Model, Project
+from pipelines.lib.staging import common as staging
 
 
 def _model(
@@ -233,6 +236,105 @@ def test_a_model_by_key_makes_again_the_keys_that_changed_and_only_those(con):
     assert build() == {}
     con.execute("update facts set v = v + 1 where unit = 'u9'")
     assert build() == {by_unit.unique_id: 1}
+
+
+def test_a_test_that_passed_runs_on_the_rows_a_change_put_in_and_finds_what_it_finds_on_all(con):
+    """A row test or a uniqueness test that passed before a change reads only the rows put in — a
+    source's replaced files, a model's keys made again — and the rows sharing their values, and counts
+    what it would count on the whole table: a duplicate of a new row and an old one, two new rows of a
+    NULL key. A test that failed, or reads two tables, runs on the whole."""
+    con.execute(
+        "create table facts as select 'f' || (i % 50) as file, i as seq, 2024 as year, "
+        "'u' || (i % 50) as unit, 't' || i as tag from range(200) t(i)"
+    )
+    con.execute("insert into facts values ('f_null', 200, 2024, null, 'a'), ('f_null', 201, 2024, null, 'b')")
+    lines = Model(
+        "model.p.lines",
+        "lines",
+        '"work"."main"."lines"',
+        "main",
+        "sql",
+        "select year, unit, tag from main.facts",
+        (),
+        ("source.p.s.facts",),
+        key=("year", "unit"),
+        keyed_inputs=("source.p.s.facts",),
+    )
+    unique_facts = DataTest(
+        "test.p.unique_facts",
+        "unique_facts",
+        "select year, seq from main.facts group by all having count(*) > 1",
+        ("source.p.s.facts",),
+        "unique_combination",
+        ("year", "seq"),
+    )
+    unique_lines = DataTest(
+        "test.p.unique_lines",
+        "unique_lines",
+        'select year, unit, tag from "work"."main"."lines" group by all having count(*) > 1',
+        (lines.unique_id,),
+        "unique_combination",
+        ("year", "unit", "tag"),
+    )
+    tagged = DataTest(
+        "test.p.tagged",
+        "tagged",
+        'select * from "work"."main"."lines" where tag = \'bad\'',
+        (lines.unique_id,),
+        "expression_is_true",
+    )
+    both = _test(
+        "both",
+        'select * from "work"."main"."lines" where not exists (select 1 from main.src)',
+        (lines.unique_id, "source.p.s.src"),
+    )
+    tests = (unique_facts, unique_lines, tagged, both)
+    numbers = itertools.count(1000)  # new rows' numbers, none an old row's
+    project = Project("work", (lines,), tests, {}, {**SOURCES, "source.p.s.facts": "main.facts"})
+
+    def replaced(rows: list[tuple[str, int, str | None, str]]) -> marts_build.Built:
+        frame = pd.DataFrame(
+            [(file, next(numbers) if seq is None else seq, 2024, unit, tag) for file, seq, unit, tag in rows],
+            columns=["file", "seq", "year", "unit", "tag"],
+        )
+        staging.replace(con, "main.facts", frame, sorted(set(frame["file"])))
+        built = marts_build.build(con, project)
+        for t in tests:  # what each test run counts on the whole of what it reads
+            if t.unique_id in built.failures:
+                assert (
+                    built.failures[t.unique_id]
+                    == con.execute(f"select count(*) from ({t.code})").fetchone()[0]
+                )
+        return built
+
+    assert marts_build.build(con, project).on_rows_put_in == []
+    # f2 holds u2's rows: two of them now share a tag, and one is u3's, with a tag an old u3 row has
+    built = replaced(
+        [
+            ("f2", None, "u2", "t2"),
+            ("f2", None, "u2", "t2"),
+            ("f2", None, "u3", "t3"),
+            ("f_null", None, None, "a"),
+            ("f_null", None, None, "a"),
+        ]
+    )
+    assert built.patched == {lines.unique_id: 3}  # u2, u3 and the NULL unit
+    assert built.on_rows_put_in == [unique_facts.unique_id, unique_lines.unique_id, tagged.unique_id]
+    assert built.failures == {
+        unique_facts.unique_id: 0,
+        unique_lines.unique_id: 3,
+        tagged.unique_id: 0,
+        both.unique_id: 0,
+    }
+    # it failed last time: on the whole until it passes
+    built = replaced([("f2", None, "u2", "t2"), ("f_null", None, None, "a"), ("f_null", None, None, "b")])
+    assert built.on_rows_put_in == [unique_facts.unique_id, tagged.unique_id] and built.failed == []
+    built = replaced([("f2", None, "u2", "bad"), ("f7", None, "u7", "t8")])  # u7's new tag is u8's
+    assert built.on_rows_put_in == [unique_facts.unique_id, unique_lines.unique_id, tagged.unique_id]
+    assert built.failed == [tagged.unique_id] and both.unique_id in built.failures
+    # a new row of f7 with the number an old row of f5 has
+    built = replaced([("f2", None, "u2", "t2"), ("f7", 5, "u7", "t7")])
+    assert built.on_rows_put_in == [unique_facts.unique_id] and built.failures == {unique_facts.unique_id: 1}
 
 
 def test_a_rows_by_naming_an_input_the_model_does_not_read_is_refused(tmp_path):
