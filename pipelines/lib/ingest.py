@@ -330,13 +330,15 @@ def stop_parsing_ahead() -> None:
 
 
 def _parsed_ahead(raw_dir: Path, todo: set[tuple[str, str]]) -> ParsedBatch:
-    """What was parsed ahead of the contents in `todo`, each once."""
+    """What was parsed ahead of the contents in `todo`, each once. A batch wanted whole is taken as it
+    is: filtering each of a province's 256 batches took 0.19 s, while no worker parsed."""
     ahead = _AHEAD.pop(raw_dir, None)
     taken: list[ParsedBatch] = []
     for batch in ahead.take() if ahead is not None else ():
-        keys = todo.intersection(batch.contents())
+        contents = batch.contents()
+        keys = todo.intersection(contents)
         if keys:
-            taken.append(batch.only(keys))
+            taken.append(batch if len(keys) == len(contents) else batch.only(keys))
             todo = todo - keys
     return ParsedBatch.joined(taken)
 

@@ -166,6 +166,17 @@ def test_files_parsed_ahead_are_stored_as_the_parse_step_parses_them(tmp_path):
     _scan_and_parse(plain)
     assert _parse_cache(office) == _parse_cache(plain)
 
+    # Two sheets parsed ahead in one group, one of them corrected again: the other is taken from it.
+    write_score_sheet(raw, 2024, "清丰县", "party", losing("party", 4))
+    write_score_sheet(raw, 2024, "范县", "government", losing("government", 5))
+    ahead = ingest.parse_ahead(raw, office.work_db)
+    assert ahead is not None and ahead.finished(timeout=60)
+    write_score_sheet(raw, 2024, "范县", "government", losing("government", 7))
+    stats = _scan_and_parse(office)
+    assert (stats["files_parsed"], stats["files_parsed_ahead"]) == (2, 1)
+    _scan_and_parse(plain)
+    assert _parse_cache(office) == _parse_cache(plain)
+
 
 def test_a_run_lists_data_raw_once(tmp_path, monkeypatch):
     """The raw step takes the listing the files parsed ahead were chosen from, made as the run started
