@@ -88,8 +88,10 @@ def run_pipeline(
     One run at a time: the run lock is held from the first read to the publication. On a terminal,
     unless quiet, the steps are shown as they run (pipelines.lib.progress); `quiet` also leaves out
     the summary."""
+    from pipelines.lib.parse_server import start_parsers
+
+    start_parsers()  # first: the parse workers' imports run beside the command's own, and Dagster's
     from pipelines.lib.ingest import parse_ahead, stop_parsing_ahead
-    from pipelines.lib.parsing import start_parsers
     from pipelines.lib.rulebook import RulebookError, load_rulebook
     from pipelines.lib.runlock import RunLocked, command_line, run_lock
     from pipelines.lib.warehouse import Paths, held
@@ -103,7 +105,6 @@ def run_pipeline(
     except RulebookError as exc:
         _say(f"规则无法加载（{rulebook or '默认规则'}）：{exc}")
         return EXIT_USAGE
-    start_parsers()  # the parse workers' imports run beside Dagster's own
     started = time.perf_counter()
     try:
         with (

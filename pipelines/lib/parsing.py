@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.lib import ledgers
-from pipelines.lib.isolation import start_server
+from pipelines.lib.parse_server import WORKER_PRELOAD  # noqa: F401 (read here by the fork server)
 from pipelines.lib.records import ERROR, FileRejected, Issue, ParsedFile
 from pipelines.lib.schema import source_tables
 from pipelines.lib.score_sheets import parse_score_sheet
@@ -233,14 +233,3 @@ def parse_ahead_batch(jobs: list[tuple[str, str]]) -> ParsedBatch:
             parsed.append((sha, result))
             seen.add((sha, kind))
     return parsed_batch(parsed)
-
-
-# Imported by the fork server for the parse workers (pipelines/lib/isolation.py): pyarrow imports pandas
-# at its first conversion of Python lists, which every parse batch makes.
-WORKER_PRELOAD = ("pandas",)
-
-
-def start_parsers() -> None:
-    """Start the parse workers' fork server now, without waiting (isolation.start_server): a command
-    about to parse calls it first, so that the workers are ready when parsing begins."""
-    start_server(parse_batch)

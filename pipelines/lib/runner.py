@@ -242,7 +242,7 @@ def serve(
     if where is None:
         raise ValueError(f"{ENV} is off")
     warm_imports()
-    from pipelines.lib.parsing import start_parsers
+    from pipelines.lib.parse_server import start_parsers
 
     start_parsers()
     known = stamp()

@@ -203,16 +203,18 @@ def _parent_pid(_x) -> int:
 
 
 def test_a_server_started_ahead_is_the_one_workers_come_from():
-    """start_server returns at once and the workers of later calls are forked by that server (in a
-    fresh interpreter: this process's server may already run)."""
+    """start_server, given the module's name before it is imported, returns at once and the workers of
+    later calls are forked by that server (in a fresh interpreter: this process's server may already
+    run)."""
     script = (
         "import sys, multiprocessing.forkserver as fs; sys.path[:0] = sys.argv[1:3]\n"
         "from pipelines.lib.isolation import map_isolated, start_server\n"
-        "import test_isolation as t\n"
-        "start_server(t._parent_pid)\n"
+        "start_server('test_isolation')\n"
+        "assert 'test_isolation' not in sys.modules\n"
         "server = fs._forkserver._forkserver_pid\n"
         "assert server is not None, 'no server started'\n"
         "assert 'test_isolation' in fs._forkserver._preload_modules\n"
+        "import test_isolation as t\n"
         "parents = {o.value for o in map_isolated(t._parent_pid, range(8), workers=2)}\n"
         "assert parents == {server}, (parents, server)\n"
         "assert fs._forkserver._forkserver_pid == server\n"
@@ -291,7 +293,7 @@ def test_workers_of_an_inherited_server_come_from_it_and_die_with_their_killed_c
         "import multiprocessing.forkserver as fs\n"
         "from pipelines.lib.isolation import map_isolated, start_server, use_inherited_server\n"
         "import test_isolation as t\n"
-        "start_server(t._parent_pid)\n"
+        "start_server('test_isolation')\n"
         "server = fs._forkserver._forkserver_pid\n"
         "caller = os.fork()\n"
         "if caller == 0:\n"
@@ -375,12 +377,20 @@ def test_an_unstopped_map_runs_every_item_and_a_stopped_one_none():
 
 def test_the_parse_workers_fork_server_preloads_what_they_would_import_one_by_one():
     """pyarrow imports pandas at its first conversion of Python lists: the fork server imports it once,
-    or every parse worker (and every replacement of a crashed one) pays a quarter of a second."""
+    or every parse worker (and every replacement of a crashed one) pays a quarter of a second. The
+    command starts it before it imports the parsers, and their workers come from that server."""
     probe = (
         "import multiprocessing.forkserver as f, sys\n"
+        "from pipelines.lib import isolation, parse_server\n"
+        "parse_server.start_parsers()\n"
+        "server = f._forkserver._forkserver_pid\n"
+        "print(sorted(f._forkserver._preload_modules), [m for m in ('pandas', 'pyarrow') if m in sys.modules])\n"
         "from pipelines.lib import parsing\n"
-        "parsing.start_parsers()\n"
-        "print(sorted(f._forkserver._preload_modules), 'pandas' in sys.modules)\n"
+        "isolation._forkserver_context(parsing.parse_batch)\n"
+        "print(f._forkserver._forkserver_pid == server, parsing.parse_batch.__module__ == parse_server.MODULE)\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['__main__', 'pandas', 'pipelines.lib.isolation', 'pipelines.lib.parsing'] False"
+    assert out.strip().split("\n") == [
+        "['__main__', 'pandas', 'pipelines.lib.isolation', 'pipelines.lib.parsing'] []",
+        "True True",
+    ]
