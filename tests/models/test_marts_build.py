@@ -238,6 +238,57 @@ def test_a_model_by_key_makes_again_the_keys_that_changed_and_only_those(con):
     assert build() == {by_unit.unique_id: 1}
 
 
+def test_a_coarse_key_s_rows_are_replaced_only_in_the_groups_that_differ(con):
+    """A model keyed by role makes its role's rows again when one unit's input changed, but replaces
+    only the units whose rows differ (`FINER`): the others keep their rows as they lie (their row ids),
+    and the build's change names those units alone. The table equals a whole build's."""
+    con.execute(
+        "create table facts as select chr((97 + r)::integer) as role, 'u' || i as unit_id, i::double as v "
+        "from range(10) t(i), range(10) r(r)"  # roles a to j
+    )
+    by_role = Model(
+        "model.p.by_role",
+        "by_role",
+        '"work"."main"."by_role"',
+        "main",
+        "sql",
+        "select f.role, f.unit_id, f.v, m.peer from main.facts f "
+        "join (select role, median(v) as peer from main.facts group by role) m on m.role = f.role",
+        (),
+        ("source.p.s.facts",),
+        key=("role",),
+        keyed_inputs=("source.p.s.facts",),
+    )
+    project = Project("work", (by_role,), (), {}, {**SOURCES, "source.p.s.facts": "main.facts"})
+    table, changes = '"work"."main"."by_role"', marts_build.change_table("by_role")
+
+    def build() -> list[tuple]:
+        marts_build.build(con, project)
+        (differ,) = con.execute(
+            f"select count(*) from ((select * from {table} except all {by_role.code}) "
+            f"union all ({by_role.code} except all select * from {table}))"
+        ).fetchone()
+        assert differ == 0
+        return sorted(con.execute(f"select * from {changes}").fetchall())
+
+    marts_build.build(con, project)  # made whole: no change kept
+
+    def row_ids(unit: str) -> list[int]:
+        return [
+            r
+            for (r,) in con.execute(
+                f"select rowid from {table} where unit_id = ? order by 1", [unit]
+            ).fetchall()
+        ]
+
+    kept = {unit: row_ids(unit) for unit in ("u5", "u9")}
+    con.execute("update facts set v = 3.5 where role = 'a' and unit_id = 'u3'")  # the median stays 4.5
+    assert build() == [("a", "u3")]
+    assert {unit: row_ids(unit) for unit in kept} == kept
+    con.execute("update facts set v = 7 where role = 'a' and unit_id = 'u3'")  # the median moves
+    assert build() == [("a", f"u{i}") for i in sorted(range(10), key=str)]
+
+
 def test_a_test_that_passed_runs_on_the_rows_a_change_put_in_and_finds_what_it_finds_on_all(con):
     """A row test or a uniqueness test that passed before a change reads only the rows put in — a
     source's replaced files, a model's keys made again — and the rows sharing their values, and counts
