@@ -4,6 +4,10 @@ The dbt model `int_rank_stability` calls the same function on the published mart
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -361,3 +365,17 @@ def test_without_digests_or_with_other_settings_nothing_is_kept():
 def test_a_relation_s_frame_is_what_duckdb_s_df_gives(query):
     relation = duckdb.connect().sql(query)
     pd.testing.assert_frame_equal(stability.frame(relation), relation.df())
+
+
+def test_the_commands_load_numpy_with_one_blas_thread():
+    """The simulation's own threads are its parallelism: the package sets OpenBLAS to one thread before
+    anything loads numpy (pipelines/__init__.py), unless the machine's administrator chose a number."""
+    probe = "import os, sys, pipelines.cli; print('numpy' in sys.modules, os.environ['OPENBLAS_NUM_THREADS'])"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    run = [sys.executable, "-c", probe]
+    assert subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout.split() == [
+        "False",
+        "1",
+    ]
+    chosen = subprocess.run(run, env={**env, "OPENBLAS_NUM_THREADS": "4"}, capture_output=True, text=True)
+    assert chosen.stdout.split() == ["False", "4"]
