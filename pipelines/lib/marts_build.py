@@ -608,7 +608,7 @@ def _digest_inputs(
     for parent in inputs:
         relation = project.relation_names[parent]
         if parent in by_delta:
-            mine = f"c.input = {sql_text(parent)} and {_key_match(model, 'c', 't')}"
+            mine = f"c.input = {sql_text(parent)} and {_match(model.key, 'c', 't')}"
             parts.append(
                 f"select {sql_text(parent)} as input, {columns}, count(*) as n, "
                 f"coalesce(sum(hash(t)::hugeint), 0) as h from {relation} t "
@@ -634,7 +634,7 @@ def _digested_again(model: Model, fresh: list[str], by_delta: Mapping[str, _Delt
     terms = [f"{alias}.input in ({', '.join(whole)})"] if whole else []
     if by_delta:
         terms.append(
-            f"exists (select 1 from {_COVER} c where c.input = {alias}.input and {_key_match(model, 'c', alias)})"
+            f"exists (select 1 from {_COVER} c where c.input = {alias}.input and {_match(model.key, 'c', alias)})"
         )
     return " or ".join(terms) or "false"
 
@@ -666,10 +666,6 @@ def _changed_keys(
         if changed > PATCH_LIMIT * max(keys, 1):
             return None
     return int(changed)
-
-
-def _key_match(model: Model, left: str, right: str) -> str:
-    return _match(model.key, left, right)
 
 
 def _match(columns: Iterable[str], left: str, right: str) -> str:
@@ -737,9 +733,12 @@ def _patch(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> _P
         f"(select * from ({_select(con, replace(model, code=code), check=False)}) as m where exists "
         f"(select 1 from {_CHANGED} c where {_match(model.key, 'c', 'm')}))"
     )
-    has = con.sql(f"select * from {model.relation} limit 0").columns
-    finer = None if set(model.key) & set(FINER) else next((c for c in FINER if c in has), None)
+    finer = None
+    if not set(model.key) & set(FINER):
+        has = con.sql(f"select * from {model.relation} limit 0").columns
+        finer = next((c for c in FINER if c in has), None)
     columns = (*model.key, finer) if finer else model.key
+    put_only = ""  # the rows made again are all put in, but for a finer grouping's unchanged groups
     if finer:
         made = f"marts_made__{model.name}"
         con.execute(f"create or replace temp table {made} as select * from {rows}")
@@ -755,6 +754,7 @@ def _patch(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> _P
             f"{groups.format(names, _rows_of(model.relation, _CHANGED, model.key))} b on {_match(columns, 'a', 'b')} "
             "where a.marts_rows is distinct from b.marts_rows or a.marts_hash is distinct from b.marts_hash"
         )
+        put_only = f" where exists (select 1 from {_PUT} c where {_match(columns, 'c', 'm')})"
     else:
         con.execute(f"create or replace temp table {_PUT} as select * from {_CHANGED}")
     replaced = f"marts_replaced__{model.name}"
@@ -770,10 +770,7 @@ def _patch(con: duckdb.DuckDBPyConnection, project: Project, model: Model) -> _P
         f"delete from {model.relation} where exists "
         f"(select 1 from {_PUT} c where {_match(columns, 'c', model.relation)})"
     )
-    con.execute(
-        f"insert into {model.relation} select * from {rows} as m "
-        f"where exists (select 1 from {_PUT} c where {_match(columns, 'c', 'm')})"
-    )
+    con.execute(f"insert into {model.relation} select * from {rows} as m{put_only}")
     return _Patched(columns, replaced)
 
 
@@ -789,7 +786,7 @@ def _patched_content(con: duckdb.DuckDBPyConnection, model: Model, before: str, 
     n, h = one_row(
         con, f"select coalesce(sum({rows_n}), 0), coalesce(sum({rows_h}), 0) from {patched.replaced}"
     )
-    return fingerprints.shifted(before, f"{n}:{h}", fingerprints.table_contents(con, [put])[put])
+    return fingerprints.shifted(before, f"{n}:{h}", fingerprints.table_content(con, put))
 
 
 def _patched_rows(model: Model, columns: tuple[str, ...]) -> str:
@@ -842,12 +839,12 @@ def _record_digests(
         con.execute(f"create or replace table {table} as select * from {_NOW}")
     else:
         only = (
-            f" and exists (select 1 from {_CHANGED} c where {_key_match(model, 'c', 'k')})" if patched else ""
+            f" and exists (select 1 from {_CHANGED} c where {_match(model.key, 'c', 'k')})" if patched else ""
         )
         again = _digested_again(model, fresh, by_delta, "k")
         con.execute(f"delete from {table} k where ({again}){only}")
         only = (
-            f" where exists (select 1 from {_CHANGED} c where {_key_match(model, 'c', 'n')})"
+            f" where exists (select 1 from {_CHANGED} c where {_match(model.key, 'c', 'n')})"
             if patched
             else ""
         )
@@ -890,8 +887,7 @@ def _on_rows_put_in(
         return None
     rows = delta.new
     if test.kind in GROUP_TESTS:
-        same = " and ".join(f"p.{sql_name(c)} is not distinct from t.{sql_name(c)}" for c in test.columns)
-        rows = f"(select * from {relation} t where exists (select 1 from {delta.new} p where {same}))"
+        rows = _rows_of(relation, delta.new, test.columns)
     return test.code.replace(relation, rows)
 
 
