@@ -9,8 +9,10 @@ depends only on the file's bytes and can be cached by content hash.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 
 from pipelines.lib.excel import Sheet, read_workbook
 from pipelines.lib.records import ERROR, WARNING, FileRejected, Issue, ParsedFile
@@ -29,9 +31,13 @@ SIGNOFF_WORDS = ("填表人", "审核人", "填报人", "填报日期", "制表"
 _MAX_POINTS = re.compile(r"[(\[]\s*(\d+(?:\.\d+)?)\s*分\s*[)\]]")
 _LEADING_NO = re.compile(r"^\s*(\d{1,3})\s*[.、．]?\s*(?=\D)")
 _YEAR = re.compile(r"(20\d{2})")
+_INF = float("inf")
 
 
-def _column_roles(header: list[str]) -> dict[str, int]:
+# by the row's texts: the header, the title and the meta lines come back in file after file (the
+# result is only read)
+@lru_cache(maxsize=4096)
+def _column_roles(header: tuple[str, ...]) -> Mapping[str, int]:
     """Which column holds what; header text varies between offices."""
     cols: dict[str, int] = {}
     for i, h in enumerate(header):
@@ -54,10 +60,10 @@ def _column_roles(header: list[str]) -> dict[str, int]:
             cols["standard"] = i
         elif "remark" not in cols and h in ("备注", "说明"):
             cols["remark"] = i
-    return cols
+    return MappingProxyType(cols)
 
 
-def _is_header(cols: dict[str, int]) -> bool:
+def _is_header(cols: Mapping[str, int]) -> bool:
     return "task" in cols and ("self" in cols or "verified" in cols)
 
 
@@ -107,7 +113,7 @@ def _parse_sheet(sheet: Sheet, issues: list[Issue]) -> tuple[dict, list[dict], i
     header_at = None
     for r, row in enumerate(sheet.rows[:HEADER_SCAN_ROWS]):
         texts.append([folded_cell(v) for v in row])
-        cols = _column_roles(texts[r])
+        cols = _column_roles(tuple(texts[r]))
         if _is_header(cols):
             header_at = r
             break
@@ -134,17 +140,30 @@ def _parse_sheet(sheet: Sheet, issues: list[Issue]) -> tuple[dict, list[dict], i
         cols.get(key, -1) for key in ("task_no", "task", "self", "verified", "duty", "remark")
     )
     rows = sheet.rows
+    total_row = None
     for r in range(header_at + 1, len(rows)):
         row = rows[r]
         n = len(row)
-        if all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
+        # the first cell with text; a row with nothing but empty cells is skipped
+        first_cell = ""
+        filled = False
+        for v in row:
+            if v is None:
+                continue
+            text = folded_cell(v)
+            if text:
+                first_cell, filled = text, True
+                break
+            if not isinstance(v, str):  # a value whose text is empty still fills its row
+                filled = True
+        if not filled:
             continue
         row_no = r + 1
-        if sheet_meta["total_row"] is not None:
+        if total_row is not None:
             break  # below 合计 come sign-off lines (填表人、审核人), not tasks
-        no_text = folded_cell(row[i_no]) if 0 <= i_no < n else ""
+        no_raw = row[i_no] if 0 <= i_no < n else None
+        no_text = folded_cell(no_raw)
         task_text = folded_cell(row[i_task]) if 0 <= i_task < n else ""
-        first_cell = next((text for v in row if (text := folded_cell(v))), "")
         # offices pad labels: "合  计"
         first_label = first_cell.replace(" ", "")
         if first_label.startswith(SIGNOFF_WORDS):
@@ -156,7 +175,7 @@ def _parse_sheet(sheet: Sheet, issues: list[Issue]) -> tuple[dict, list[dict], i
             or no_text.replace(" ", "").startswith(TOTAL_WORDS)
             or task_text.replace(" ", "").startswith(TOTAL_WORDS)
         ):
-            sheet_meta["total_row"] = row_no
+            total_row = sheet_meta["total_row"] = row_no
             sheet_meta["total_self"] = parse_number(self_raw)
             sheet_meta["total_verified"] = parse_number(verified_raw)
             continue
@@ -164,7 +183,9 @@ def _parse_sheet(sheet: Sheet, issues: list[Issue]) -> tuple[dict, list[dict], i
             continue  # a row with only the merged duty text or a remark is layout, not data
         rows_read += 1
         task_no = None
-        if no_text:
+        if type(no_raw) is float and no_raw.is_integer() and 0 < no_raw < 1e15:
+            task_no = int(no_raw)  # what parse_number makes of its text, without the text
+        elif no_text:
             number = parse_number(no_text)
             task_no = int(number) if number is not None and number.is_integer() and number > 0 else None
         leading_no, max_points = _task_facts(task_text)
@@ -185,13 +206,18 @@ def _parse_sheet(sheet: Sheet, issues: list[Issue]) -> tuple[dict, list[dict], i
             "verified_points": None,
             "remark": clean_cell(row[i_remark]) if 0 <= i_remark < n else "",
         }
+        # a score written as a number that is no less than 0 is itself (what _points would find)
         if self_text:
-            record["self_points"] = _points(
-                self_raw, self_text, "自评分", task_no, task_text, name, row_no, issues
+            record["self_points"] = (
+                self_raw
+                if type(self_raw) is float and 0 <= self_raw < _INF
+                else _points(self_raw, self_text, "自评分", task_no, task_text, name, row_no, issues)
             )
         if verified_text:
-            record["verified_points"] = _points(
-                verified_raw, verified_text, "核定分", task_no, task_text, name, row_no, issues
+            record["verified_points"] = (
+                verified_raw
+                if type(verified_raw) is float and 0 <= verified_raw < _INF
+                else _points(verified_raw, verified_text, "核定分", task_no, task_text, name, row_no, issues)
             )
         if not self_text and not verified_text:
             label = _task_label(task_no, task_text)

@@ -50,6 +50,8 @@ def folded_cell(v: object) -> str:
     """to_halfwidth(clean_cell(v)); a text cell seen before costs one lookup."""
     if type(v) is str:
         return _folded_text(v)
+    if type(v) is float:  # its text is ASCII
+        return clean_cell(v)
     return to_halfwidth(clean_cell(v))
 
 
@@ -67,6 +69,8 @@ def clean_cell(v: object) -> str:
     if type(v) is str:
         # str.split() without arguments splits on all Unicode whitespace, \u3000 and \xa0 included
         return " ".join(v.split())
+    if type(v) is float:  # the commonest after text; bool is no float
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
     if isinstance(v, bool):
         return "TRUE" if v else "FALSE"
     if isinstance(v, float):

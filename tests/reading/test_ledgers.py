@@ -698,3 +698,35 @@ def test_units_xlsx(tmp_path):
     check_accounting(pf)
     assert pf.records[0]["region"] == "南乐县"
     assert pf.records[0]["aliases"] == ["南乐县政府", "县政府"]
+
+
+def test_counts_read_inline_as_parse_number_reads_them(tmp_path):
+    """A count written as digits or as a number is read without parse_number: to the same values and
+    warnings (a whole number from 0 to 100,000; anything else warned about and left blank)."""
+    counts = ["25", "０２５", "0", "100000", "100001", " 7 ", 25, 2.5, -3, 100000, 100001, "1e3"]
+    rows = [MEETING_HEADER] + [
+        ["清丰县委", "2024-03-05", "常委会", "法治", "张三", "是", count, ""] for count in counts
+    ]
+    pf = parse_meetings(write_xlsx(tmp_path / "m.xlsx", {"台账": rows}))
+    check_accounting(pf)
+    assert [r["attendees"] for r in pf.records] == [
+        25,
+        25,
+        0,
+        100000,
+        None,
+        7,
+        25,
+        None,
+        None,
+        100000,
+        None,
+        None,
+    ]
+    assert [(i.code, i.row) for i in pf.issues] == [
+        ("bad_attendees", 6),
+        ("bad_attendees", 9),
+        ("bad_attendees", 10),
+        ("bad_attendees", 12),
+        ("bad_attendees", 13),
+    ]

@@ -118,3 +118,31 @@ def test_the_task_texts_remembered_are_bounded():
     assert score_sheets._task_facts.cache_info().currsize <= bound
     assert score_sheets._task_facts("没有编号和分值的任务") == (None, None)
     assert [score_sheets._task_facts(t) for t in texts[:2]] == expected[:2]
+
+
+def test_numbers_in_cells_read_as_their_text_reads(tmp_path):
+    """Task numbers and scores typed as numbers are taken without going through their text: what they
+    give must be what their text gives (a positive whole number below 10^15 is a task number, a score
+    of 0 or more is itself, anything else goes through the text and its checks)."""
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["被考核单位：清丰县", None, "年度：2024"])
+    ws.append(["序号", "工作任务", "自评得分", "督察得分"])
+    numbers = [1, 2.0, 0, -3, 2.5, 10**15, 10**16, "４"]
+    scores = [5, 0, 2.5, -1, 0.0, "3", 4, "不适用"]
+    for i, (no, score) in enumerate(zip(numbers, scores, strict=True)):
+        ws.append([no, f"{i + 11}.任务{i}（6分）", score, 6])
+    wb.save(tmp_path / "n.xlsx")
+    parsed = parse_score_sheet(tmp_path / "n.xlsx")
+    got = [(r["task_no"], r["task_no_text"], r["self_points"], r["self_raw"]) for r in parsed.records]
+    assert got == [
+        (1, "1", 5.0, "5"),
+        (2, "2", 0.0, "0"),
+        (13, "0", 2.5, "2.5"),  # no task number: the one the task's text starts with
+        (14, "-3", None, "-1"),
+        (15, "2.5", 0.0, "0"),
+        (10**15, "1000000000000000.0", 3.0, "3"),
+        (17, "1e+16", 4.0, "4"),
+        (4, "4", None, "不适用"),
+    ]
+    assert [(i.code, i.row) for i in parsed.issues] == [("score_negative", 6)]
