@@ -17,6 +17,8 @@ from pipelines.lib import stability
 from pipelines.lib.stability import (
     Settings,
     _median_and_band,
+    _region_draws,
+    _region_members,
     plans,
     rank_stability,
     simulate,
@@ -234,7 +236,7 @@ def test_the_bands_do_not_depend_on_the_order_the_rows_arrive_in():
 
 
 def test_the_median_and_band_are_numpy_s_median_and_quantiles():
-    """The bands come from one partial sort of each subject's draws; they must be what np.median and
+    """The bands come from one sort of each subject's draws; they must be what np.median and
     np.quantile (inverted_cdf) give, for any number of draws, odd or even, and any band."""
     rng = np.random.default_rng(3)
     for draws in (1, 2, 3, 19, 20, 100, 999, 1000):
@@ -379,3 +381,41 @@ def test_the_commands_load_numpy_with_one_blas_thread():
     ]
     chosen = subprocess.run(run, env={**env, "OPENBLAS_NUM_THREADS": "4"}, capture_output=True, text=True)
     assert chosen.stdout.split() == ["False", "4"]
+
+
+def test_a_region_s_draws_are_numpy_s_mean_of_its_members():
+    """A region's score in a draw is the mean of its region-role units' scores there, summed in one
+    pass over the stacked draws: it must be bit for bit what np.mean gives member by member (a county
+    with several units of a role, with one role only, or with none: NaN)."""
+    rng = np.random.default_rng(11)
+    regions = pd.DataFrame({"region": ["甲县", "乙县", "丙县", "丁县"]})
+    units = {
+        "party": ["甲县", "乙县", "甲县", "丙县"],
+        "government": ["乙县", "甲县", "甲县"],
+    }
+    roles = {
+        role: stability._Role(
+            pd.DataFrame({"region": where}),
+            np.zeros((len(where), 1)),
+            np.ones((len(where), 1)),
+            np.zeros(0, dtype=int),
+            np.zeros(0, dtype=int),
+            np.zeros(0),
+            None,
+        )
+        for role, where in units.items()
+    }
+    scores = {role: rng.normal(80, 10, size=(len(where), 50)) for role, where in units.items()}
+    members = _region_members(regions, roles, SETTINGS)
+    got = _region_draws(members, scores, 50)
+    for i, region in enumerate(regions["region"]):
+        mine = [
+            scores[role][j]
+            for role in SETTINGS.region_roles
+            for j, r in enumerate(units[role])
+            if r == region
+        ]
+        if mine:
+            assert np.array_equal(got[i], np.round(np.mean(mine, axis=0), stability.DIGITS))
+        else:
+            assert np.isnan(got[i]).all()
