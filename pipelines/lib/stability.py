@@ -450,11 +450,16 @@ def _region_draws(members: _RegionMembers, scores: dict[str, np.ndarray], size: 
     row after row in the members' order and divided by their count, as np.mean sums and divides; a
     region without any is NaN, as np.mean of nothing."""
     out = np.full((len(members.counts), size), np.nan)
-    filled = members.counts > 0
-    if filled.any():
-        stacked = np.concatenate([scores[role] for role in members.roles])[members.rows]
-        sums = np.add.reduceat(stacked, members.starts[filled], axis=0)
-        out[filled] = sums / members.counts[filled][:, None]
+    filled = np.flatnonzero(members.counts)
+    if len(filled):
+        stacked = np.concatenate([scores[role] for role in members.roles])
+        starts, counts = members.rows[members.starts[filled]], members.counts[filled]
+        # np.add.reduceat would add a region's rows in another order (not the same sums in the last bit)
+        sums = stacked[starts]
+        for k in range(1, int(counts.max())):
+            more = counts > k
+            sums[more] += stacked[members.rows[members.starts[filled[more]] + k]]
+        out[filled] = sums / counts[:, None]
     return np.round(out, DIGITS)
 
 

@@ -384,9 +384,9 @@ def test_the_commands_load_numpy_with_one_blas_thread():
 
 
 def test_a_region_s_draws_are_numpy_s_mean_of_its_members():
-    """A region's score in a draw is the mean of its region-role units' scores there, summed in one
-    pass over the stacked draws: it must be bit for bit what np.mean gives member by member (a county
-    with several units of a role, with one role only, or with none: NaN)."""
+    """A region's score in a draw is the mean of its region-role units' scores there, from the stacked
+    draws: it must be bit for bit what np.mean gives member by member, which adds them one after the
+    other (a county with several units of a role, with one role only, or with none: NaN)."""
     rng = np.random.default_rng(11)
     regions = pd.DataFrame({"region": ["甲县", "乙县", "丙县", "丁县"]})
     units = {
@@ -406,6 +406,10 @@ def test_a_region_s_draws_are_numpy_s_mean_of_its_members():
         for role, where in units.items()
     }
     scores = {role: rng.normal(80, 10, size=(len(where), 50)) for role, where in units.items()}
+    # 甲县's four units, in the members' order, where the order of adding shows: (1e16 + 1 − 1e16) + 3
+    # is 3 one after the other, 4 in np.add.reduceat's order
+    scores["party"][0], scores["party"][2] = 1e16, 1.0
+    scores["government"][1], scores["government"][2] = -1e16, 3.0
     members = _region_members(regions, roles, SETTINGS)
     got = _region_draws(members, scores, 50)
     for i, region in enumerate(regions["region"]):
