@@ -453,12 +453,12 @@ def _region_draws(members: _RegionMembers, scores: dict[str, np.ndarray], size: 
     filled = np.flatnonzero(members.counts)
     if len(filled):
         stacked = np.concatenate([scores[role] for role in members.roles])
-        starts, counts = members.rows[members.starts[filled]], members.counts[filled]
+        first, counts = members.starts[filled], members.counts[filled]  # where each region's rows start
         # np.add.reduceat would add a region's rows in another order (not the same sums in the last bit)
-        sums = stacked[starts]
+        sums = stacked[members.rows[first]]
         for k in range(1, int(counts.max())):
             more = counts > k
-            sums[more] += stacked[members.rows[members.starts[filled[more]] + k]]
+            sums[more] += stacked[members.rows[first[more] + k]]
         out[filled] = sums / counts[:, None]
     return np.round(out, DIGITS)
 

@@ -69,14 +69,10 @@ def clean_cell(v: object) -> str:
     if type(v) is str:
         # str.split() without arguments splits on all Unicode whitespace, \u3000 and \xa0 included
         return " ".join(v.split())
-    if type(v) is float:  # the commonest after text; bool is no float
+    if isinstance(v, float):  # the commonest after text; a bool is no float
         return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
     if isinstance(v, bool):
         return "TRUE" if v else "FALSE"
-    if isinstance(v, float):
-        if v.is_integer() and abs(v) < 1e15:
-            return str(int(v))
-        return repr(v)
     if isinstance(v, datetime):
         if v.time() == time(0):
             return v.date().isoformat()
