@@ -16,6 +16,7 @@ import pytest
 from pipelines.lib import marts_build
 from pipelines.lib.marts_build import DataTest, Model, Project
 from pipelines.lib.staging import common as staging
+from pipelines.lib.warehouse import attached, held
 
 
 def _model(
@@ -488,3 +489,24 @@ def test_a_python_model_without_prepare_is_refused(con, probe):
     plain = replace(models["py"], code=PYTHON_MODEL.replace("def prepare", "def prepared"))
     with pytest.raises(marts_build.UnsupportedFeature, match="prepare"):
         marts_build.build(con, _project([models["a"], plain], []))
+
+
+def test_the_build_leaves_its_checkpoint_to_whoever_closes_the_work_database(tmp_path):
+    """DuckDB checkpoints the work database at the commit that takes its log past a threshold (16 MB,
+    here 1 KB: a corrected nation score sheet's build writes 27 MB): the build's commit leaves it to
+    the run, which closes the work database after publication."""
+    work = tmp_path / "work.duckdb"
+    with duckdb.connect(str(work)) as setup:
+        setup.execute("create table src as select * from range(1000) t(n)")
+        setup.execute("create table other_src as select 'x' as s")
+    a = _model("a", "select n, n * 2 as m from src", ("source.p.s.src",))
+    log = Path(f"{work}.wal")
+    with held(work):
+        attached(work).execute("set checkpoint_threshold = '1KB'")
+        con = marts_build.connect(work, _project([a], []), "500MB")
+        marts_build.build(con, _project([a], []))
+        con.close()
+        assert log.exists() and log.stat().st_size > 1024  # committed, not checkpointed
+    assert not log.exists() or log.stat().st_size == 0
+    with duckdb.connect(str(work), read_only=True) as after:
+        assert after.execute("select count(*), sum(m) from main.a").fetchall() == [(1000, 999000)]
