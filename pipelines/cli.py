@@ -116,12 +116,12 @@ def run_pipeline(
                 on_wait=lambda who: _say(f"另一次运行正在进行，等待其结束：{who}"),
                 on_takeover=lambda h: _say(f"上次运行未正常结束（{h.describe()}），本次接管。"),
             ),
+            held(paths.work_db),  # its two Dagster runs, what is read between them and before
         ):
             if workers > 1:  # a core to spare: one worker parses while Dagster is imported
                 parse_ahead(paths.raw_dir, paths.work_db)
             try:
-                with held(paths.work_db):  # its two Dagster runs and what is read between them
-                    code, years, steps = _run_locked(paths, years, rulebook, workers, wait_seconds, as_of)
+                code, years, steps = _run_locked(paths, years, rulebook, workers, wait_seconds, as_of)
             finally:
                 stop_parsing_ahead()
     except RunLocked as exc:

@@ -184,6 +184,11 @@ class _Holder:
 _held: dict[Path, _Holder] = {}
 
 
+def is_held(work_db: Path) -> bool:
+    """Whether the work database is held (`held`) in this process."""
+    return work_db in _held
+
+
 @contextmanager
 def held(work_db: Path) -> Iterator[None]:
     """While inside, the work database stays open for every connection to it in this process: a run's
