@@ -13,10 +13,11 @@ from builders import city_units, losing, rows_without_times, write_meetings, wri
 from conftest import run_fazhi
 
 from pipelines.defs.staging import KINDS, kind_deps
-from pipelines.lib import fingerprints, pipeline
+from pipelines.lib import fingerprints, ingest, pipeline
+from pipelines.lib.parsing import ParsedBatch
 from pipelines.lib.rulebook import load_rulebook
 from pipelines.lib.staging import units
-from pipelines.lib.warehouse import Paths, one_row, table_differences, work_connection
+from pipelines.lib.warehouse import Paths, one_row, table_differences, transaction, work_connection
 
 Y = 2024
 FILES_TABLES = {
@@ -90,6 +91,38 @@ def test_unchanged_files_stage_nothing_and_a_corrected_file_restages_its_kind_on
     third = _staged_at(warehouse)
     assert third["meetings"] != second["meetings"] and third["score_sheets"] == second["score_sheets"]
     assert table_differences(warehouse, _fresh_rebuild(raw, tmp_path / "fresh2"), where=HISTORY) == {}
+
+
+def test_a_content_stored_again_in_the_parse_cache_restages_its_kind(tmp_path):
+    """A kind's stamp reads the parse cache by its files' rows (pipeline.STAMPED_FILE_TABLES): a
+    content's rows are stored with its parsed_files row and stored again only with a new one. Rows
+    stored again for a content — a score lowered, as another parser might read it — restage its kind,
+    and the rows staged are the new ones."""
+    raw, warehouse = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb"
+    write_units(raw, city_units(["清丰县"]))
+    write_score_sheet(raw, Y, "清丰县", "party")
+    run_fazhi(raw, warehouse)
+    first = _staged_at(warehouse)
+    paths = Paths(raw, warehouse)
+    with work_connection(paths) as con:
+        (sha,) = one_row(con, "select sha256 from parsed_files where kind = 'score_sheet'")
+        key = {"sha": sha}
+        files = con.sql(
+            "select * exclude (parser_version, parsed_at) from parsed_files where sha256 = $sha", params=key
+        ).to_arrow_table()
+        issues = con.sql("select * from parsed_issues where sha256 = $sha", params=key).to_arrow_table()
+        rows = con.sql(
+            "select * replace (case when task_no = 1 then self_points - 1 else self_points end as self_points) "
+            "from parsed_score_rows where sha256 = $sha",
+            params=key,
+        ).to_arrow_table()
+        with transaction(con):
+            ingest.store_parsed(con, ParsedBatch(files, issues, {"score_sheet": rows}))
+        before = one_row(con, "select self_points from stg_task_scores where task_no = 1")
+    run_fazhi(raw, warehouse)
+    assert _staged_at(warehouse)["score_sheets"] != first["score_sheets"]
+    with work_connection(paths) as con:
+        assert one_row(con, "select self_points from stg_task_scores where task_no = 1")[0] == before[0] - 1
 
 
 def test_the_unit_registry_is_made_again_only_when_what_it_is_made_from_changed(tmp_path, monkeypatch):
