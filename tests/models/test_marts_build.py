@@ -16,7 +16,7 @@ import pytest
 from pipelines.lib import marts_build
 from pipelines.lib.marts_build import DataTest, Model, Project
 from pipelines.lib.staging import common as staging
-from pipelines.lib.warehouse import attached, held
+from pipelines.lib.warehouse import held
 
 
 def _model(
@@ -491,22 +491,45 @@ def test_a_python_model_without_prepare_is_refused(con, probe):
         marts_build.build(con, _project([models["a"], plain], []))
 
 
-def test_the_build_leaves_its_checkpoint_to_whoever_closes_the_work_database(tmp_path):
+def test_a_patched_build_leaves_its_checkpoint_to_whoever_closes_the_work_database(tmp_path):
     """DuckDB checkpoints the work database at the commit that takes its log past a threshold (16 MB,
-    here 1 KB: a corrected nation score sheet's build writes 27 MB): the build's commit leaves it to
-    the run, which closes the work database after publication."""
+    here 1 KB: a corrected nation score sheet's build writes 27 MB): a build that patched keys leaves
+    it to the run, which closes the work database after publication; a build that made its models
+    whole does not."""
     work = tmp_path / "work.duckdb"
     with duckdb.connect(str(work)) as setup:
-        setup.execute("create table src as select * from range(1000) t(n)")
+        setup.execute("create table src as select * from range(3) t(n)")
         setup.execute("create table other_src as select 'x' as s")
-    a = _model("a", "select n, n * 2 as m from src", ("source.p.s.src",))
+        setup.execute("create table facts as select 'u' || (i % 10) as unit, i as v from range(10000) t(i)")
+    sources = {**SOURCES, "source.p.s.facts": "main.facts"}
+    by_unit = Model(
+        "model.p.by_unit",
+        "by_unit",
+        '"work"."main"."by_unit"',
+        "main",
+        "sql",
+        "select unit, v, v * 2 as w from main.facts",
+        (),
+        ("source.p.s.facts",),
+        key=("unit",),
+        keyed_inputs=("source.p.s.facts",),
+    )
+    project = Project("work", (by_unit,), (), {}, sources)
     log = Path(f"{work}.wal")
-    with held(work):
-        attached(work).execute("set checkpoint_threshold = '1KB'")
-        con = marts_build.connect(work, _project([a], []), "500MB")
-        marts_build.build(con, _project([a], []))
-        con.close()
-        assert log.exists() and log.stat().st_size > 1024  # committed, not checkpointed
-    assert not log.exists() or log.stat().st_size == 0
+
+    def build(change: str) -> dict[str, int]:
+        with held(work):
+            con = marts_build.connect(work, project, "500MB")
+            con.execute("set checkpoint_threshold = '1KB'")
+            con.execute(change)
+            patched = marts_build.build(con, project).patched
+            con.close()
+            logged = log.exists() and log.stat().st_size > 1024
+        assert not log.exists() or log.stat().st_size == 0  # closed: checkpointed
+        assert logged == bool(patched)
+        return patched
+
+    assert build("select 1") == {}  # made whole: checkpointed at its commit
+    assert build("update facts set v = v + 1 where unit = 'u3'") == {by_unit.unique_id: 1}
     with duckdb.connect(str(work), read_only=True) as after:
-        assert after.execute("select count(*), sum(m) from main.a").fetchall() == [(1000, 999000)]
+        assert after.execute("select sum(w) from main.by_unit").fetchall() == [(2 * (49995000 + 1000),)]
