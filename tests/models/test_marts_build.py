@@ -20,9 +20,25 @@ from pipelines.lib.warehouse import held
 
 
 def _model(
-    name: str, sql: str, deps: tuple[str, ...] = (), contract: tuple[tuple[str, str], ...] = ()
+    name: str,
+    sql: str,
+    deps: tuple[str, ...] = (),
+    contract: tuple[tuple[str, str], ...] = (),
+    key: tuple[str, ...] = (),
+    keyed_inputs: tuple[str, ...] = (),
 ) -> Model:
-    return Model(f"model.p.{name}", name, f'"work"."main"."{name}"', "main", "sql", sql, contract, deps)
+    return Model(
+        f"model.p.{name}",
+        name,
+        f'"work"."main"."{name}"',
+        "main",
+        "sql",
+        sql,
+        contract,
+        deps,
+        key,
+        keyed_inputs,
+    )
 
 
 def _test(name: str, sql: str, deps: tuple[str, ...]) -> DataTest:
@@ -191,14 +207,9 @@ def test_a_model_by_key_makes_again_the_keys_that_changed_and_only_those(con):
     con.execute("insert into facts values (2024, null, 100)")
     con.execute("create table factor as select 1 as f")
     sources = {**SOURCES, "source.p.s.facts": "main.facts", "source.p.s.factor": "main.factor"}
-    by_unit = Model(
-        "model.p.by_unit",
+    by_unit = _model(
         "by_unit",
-        '"work"."main"."by_unit"',
-        "main",
-        "sql",
         "select year, unit, sum(v) * any_value(f) as total from main.facts cross join main.factor group by all",
-        (),
         ("source.p.s.facts", "source.p.s.factor"),
         key=("year", "unit"),
         keyed_inputs=("source.p.s.facts",),
@@ -502,14 +513,9 @@ def test_a_patched_build_leaves_its_checkpoint_to_whoever_closes_the_work_databa
         setup.execute("create table other_src as select 'x' as s")
         setup.execute("create table facts as select 'u' || (i % 10) as unit, i as v from range(10000) t(i)")
     sources = {**SOURCES, "source.p.s.facts": "main.facts"}
-    by_unit = Model(
-        "model.p.by_unit",
+    by_unit = _model(
         "by_unit",
-        '"work"."main"."by_unit"',
-        "main",
-        "sql",
         "select unit, v, v * 2 as w from main.facts",
-        (),
         ("source.p.s.facts",),
         key=("unit",),
         keyed_inputs=("source.p.s.facts",),
