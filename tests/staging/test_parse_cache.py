@@ -217,16 +217,22 @@ def test_the_known_files_are_read_once_data_raw_is_listed_and_the_command_goes_o
     office = Paths.from_env(raw, tmp_path / "office" / "fazhi.duckdb")
     _scan_and_parse(office)
     write_score_sheet(raw, 2024, "清丰县", "party", losing("party", 2))
-    reading, go = threading.Event(), threading.Event()
+    listed, reading, go = threading.Event(), threading.Event(), threading.Event()
     listed_first: list[bool] = []
-    known_files = ingest._known_files
+    discover, known_files = ingest.discover, ingest._known_files
+
+    def listing(raw_dir):
+        table = discover(raw_dir)
+        listed.set()
+        return table
 
     def slowly(work_db):
-        listed_first.append(ingest._AHEAD[raw].listed.is_set())
+        listed_first.append(listed.is_set())
         reading.set()
         go.wait(timeout=30)
         return known_files(work_db)
 
+    monkeypatch.setattr(ingest, "discover", listing)
     monkeypatch.setattr(ingest, "_known_files", slowly)
     with held(office.work_db):
         ahead = ingest.parse_ahead(raw, office.work_db)
