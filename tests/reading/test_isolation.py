@@ -48,6 +48,16 @@ def _identity(x):
     return x
 
 
+def _held_until_released(job: tuple[int, str]) -> int:
+    """Item 0 says it runs (a file `running`) and waits for a file `released`; the others are quick."""
+    i, folder = job
+    if i == 0:
+        Path(folder, "running").touch()
+        while not Path(folder, "released").exists():
+            time.sleep(0.005)
+    return i
+
+
 def _every_seventh_raises(x: int) -> int:
     if x % 7 == 0:
         raise KeyError(x)
@@ -364,6 +374,24 @@ def test_a_stopped_map_starts_no_further_item():
     assert 0 < len(outcomes) < 500
     assert sorted(outcomes) == list(range(len(outcomes)))  # items start in order; none is skipped
     assert all(o.ok and o.value == i * i for i, o in outcomes.items())
+
+
+def test_a_stop_waits_only_for_the_item_each_worker_runs_and_the_one_queued_behind_it(tmp_path):
+    # a stop should not wait for a worker to finish a batch of items handed to it at once (parsing
+    # ahead is stopped when the parse step begins, which waits for what the worker is doing)
+    stop = threading.Event()
+    jobs = [(i, str(tmp_path)) for i in range(200)]
+
+    def stop_while_item_0_runs() -> None:
+        while not (tmp_path / "running").exists():
+            time.sleep(0.005)
+        stop.set()
+        time.sleep(0.2)  # the pool sees the stop while item 0 still runs
+        (tmp_path / "released").touch()
+
+    threading.Thread(target=stop_while_item_0_runs, daemon=True).start()
+    outcomes = map_isolated_until(_held_until_released, jobs, stop, workers=1)
+    assert outcomes == {0: Outcome(True, 0), 1: Outcome(True, 1)}
 
 
 def test_an_unstopped_map_runs_every_item_and_a_stopped_one_none():
