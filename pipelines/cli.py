@@ -87,7 +87,24 @@ def run_pipeline(
 
     One run at a time: the run lock is held from the first read to the publication. On a terminal,
     unless quiet, the steps are shown as they run (pipelines.lib.progress); `quiet` also leaves out
-    the summary."""
+    the summary. Python's collector does not run meanwhile (pipelines/lib/gc_tuning.py)."""
+    from pipelines.lib.gc_tuning import collector_paused
+
+    with collector_paused():
+        return _run_pipeline(raw, warehouse, years, rulebook, workers, quiet, wait_seconds, timings, as_of)
+
+
+def _run_pipeline(
+    raw: str | None,
+    warehouse: str | None,
+    years: list[int] | None,
+    rulebook: str | None,
+    workers: int,
+    quiet: bool,
+    wait_seconds: float,
+    timings: bool,
+    as_of: date | None,
+) -> int:
     from pipelines.lib.parse_server import start_parsers
 
     start_parsers()  # first: the parse workers' imports run beside the command's own, and Dagster's
