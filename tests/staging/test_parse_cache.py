@@ -191,7 +191,9 @@ def test_a_run_lists_data_raw_once(tmp_path, monkeypatch):
     write_meetings(raw, 2024, "台账.csv", [("清丰县委", "2024-03-05", "常委会", "听取法治建设工作汇报")])
     listed: list[Path] = []
     original = ingest.discover
-    monkeypatch.setattr(ingest, "discover", lambda raw_dir: listed.append(raw_dir) or original(raw_dir))
+    monkeypatch.setattr(
+        ingest, "discover", lambda raw_dir, **how: listed.append(raw_dir) or original(raw_dir, **how)
+    )
 
     office = Paths.from_env(raw, tmp_path / "office" / "fazhi.duckdb")
     with held(office.work_db):
@@ -222,8 +224,8 @@ def test_the_known_files_are_read_once_data_raw_is_listed_and_the_command_goes_o
     went_on: list[bool] = []  # whether the command went on while they were read (no timeout)
     discover, known_files = ingest.discover, ingest._known_files
 
-    def listing(raw_dir):
-        table = discover(raw_dir)
+    def listing(raw_dir, **how):
+        table = discover(raw_dir, **how)
         listed.set()
         return table
 
@@ -324,7 +326,27 @@ def test_the_parse_workers_start_without_the_storage_libraries():
     assert out.split("\n")[:2] == ["[]", "pipelines.lib.parsing pipelines.lib.parsing"]
 
 
-def test_the_listing_says_what_each_file_is_by_where_it_lies(tmp_path):
+@pytest.fixture(params=["one process", "two processes"])
+def discover(request, monkeypatch):
+    """`ingest.discover` as the sensor lists (one process) and as a run lists (a year's kinds listed by
+    two parse workers, here whatever their size); the workers must have listed what they were given."""
+    if request.param == "one process":
+        yield ingest.discover
+        return
+    by_worker: list[list[list[tuple[str, ...]]]] = []
+    real = ingest._listed_by_workers
+
+    def listed_by_workers(raw_dir, halves):
+        by_worker.append(halves)
+        return real(raw_dir, halves)
+
+    monkeypatch.setattr(ingest, "TWO_PROCESSES_BYTES", 0)
+    monkeypatch.setattr(ingest, "_listed_by_workers", listed_by_workers)
+    yield lambda raw: ingest.discover(raw, two_processes=True)
+    assert by_worker, "no folder was listed by a worker"
+
+
+def test_the_listing_says_what_each_file_is_by_where_it_lies(tmp_path, discover):
     raw = tmp_path / "raw"
     for path in (
         "units.xlsx",
@@ -346,7 +368,7 @@ def test_the_listing_says_what_each_file_is_by_where_it_lies(tmp_path):
     ):
         (raw / path).parent.mkdir(parents=True, exist_ok=True)
         (raw / path).write_bytes(path.encode())
-    listing = ingest.discover(raw)
+    listing = discover(raw)
     assert listing["mtime_ns"].to_pylist() == [
         (raw / p).stat().st_mtime_ns for p in listing["path"].to_pylist()
     ]
@@ -370,7 +392,7 @@ def test_the_listing_says_what_each_file_is_by_where_it_lies(tmp_path):
     ]
 
 
-def test_the_listing_follows_a_link_to_a_file_not_to_a_folder_nor_to_nothing(tmp_path):
+def test_the_listing_follows_a_link_to_a_file_not_to_a_folder_nor_to_nothing(tmp_path, discover):
     """A linked file is listed as the file it names; a folder reached through a link is not looked
     into (it could lead back up); a link to nothing, like a file removed while the folder is read, is
     not listed, and nothing else is lost for it."""
@@ -381,14 +403,35 @@ def test_the_listing_follows_a_link_to_a_file_not_to_a_folder_nor_to_nothing(tmp
     (raw / "2024" / "score_sheets" / "a.xlsx").write_bytes(b"a")
     (raw / "2024" / "score_sheets" / "b.xlsx").symlink_to(elsewhere / "score_sheets" / "b.xlsx")
     (raw / "2024" / "score_sheets" / "c.xlsx").symlink_to(elsewhere / "gone.xlsx")
+    (raw / "2024" / "meetings").symlink_to(elsewhere / "score_sheets", target_is_directory=True)
     (raw / "2025").symlink_to(elsewhere, target_is_directory=True)
-    listed = ingest.discover(raw).select(["path", "kind", "folder_year", "size"]).to_pylist()
+    listed = discover(raw).select(["path", "kind", "folder_year", "size"]).to_pylist()
     assert [tuple(f.values()) for f in listed] == [
         ("2024/score_sheets/a.xlsx", "score_sheet", 2024, 1),
         ("2024/score_sheets/b.xlsx", "score_sheet", 2024, 2),
     ]
     for nothing in (tmp_path / "absent", raw / "2024" / "score_sheets" / "a.xlsx"):  # no folder: no files
-        assert ingest.discover(nothing).num_rows == 0
+        assert discover(nothing).num_rows == 0
+
+
+def test_what_a_worker_failed_to_list_is_listed_by_the_run_itself(tmp_path, monkeypatch):
+    from pipelines.lib.isolation import Outcome
+
+    raw = tmp_path / "raw"
+    for path in (
+        "2024/score_sheets/a.xlsx",
+        "2024/meetings/b.csv",
+        "2024/meetings/sub/c.csv",
+        "2023/filings/d.csv",
+    ):
+        (raw / path).parent.mkdir(parents=True, exist_ok=True)
+        (raw / path).write_bytes(path.encode())
+    monkeypatch.setattr(ingest, "TWO_PROCESSES_BYTES", 0)
+    monkeypatch.setattr(
+        ingest, "map_isolated", lambda _f, items, **_k: [Outcome(False, None, "crash", "killed")] * len(items)
+    )
+    assert ingest.discover(raw, two_processes=True).equals(ingest.discover(raw))
+    assert ingest.discover(raw).num_rows == 4
 
 
 def test_the_stored_listing_is_the_last_listing_whatever_changed_in_it(con):

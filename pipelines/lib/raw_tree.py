@@ -1,0 +1,112 @@
+"""The folders of data/raw as they are: each folder read by name, each name looked at (os.stat)
+within its open folder, which tells files from folders at the same time. What the files are (kind,
+year) is for pipelines/lib/ingest.py (`discover`); this module is small, so that a parse worker lists
+folders without importing more (`listed_folders`).
+
+A nation-scale year is some 120,000 files in five folders, and looking at each name is most of
+listing them (0.55 s in one process): `walk` can leave folders two levels down to another process,
+which lists them while this one lists the rest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from stat import S_ISDIR
+
+# Folders this far below data/raw (a year's kinds) can be listed by another process (`walk`).
+ELSEWHERE_DEPTH = 2
+
+
+@dataclass
+class Folder:
+    """One folder's files: its path below data/raw (names), and its files' names, sizes and mtimes
+    (names sorted). `elsewhere`: the folder, and what is below it, is listed by another process."""
+
+    parts: tuple[str, ...]
+    names: list[str] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    mtimes: list[int] = field(default_factory=list)
+    elsewhere: bool = False
+
+
+def walk(root: str, elsewhere: Callable[[tuple[str, ...], int], bool] | None = None) -> list[Folder]:
+    """Every folder under `root` (itself first), in order of folder, then name (a folder's files before
+    its subfolders). Hidden files and folders, and folders reached through a link, are not looked at; a
+    file removed while the folder is listed is not listed; a root that is no folder lists nothing.
+    `elsewhere(parts, size)`, asked of each folder ELSEWHERE_DEPTH below the root with the size its
+    directory takes: True leaves it, and what is below it, to another process (a Folder marked
+    `elsewhere` in its place)."""
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # no folder (yet), or not one: nothing listed, as the sensor expects before any data
+        return []
+    out: list[Folder] = []
+    try:
+        _visit(fd, (), out, elsewhere)
+    finally:
+        os.close(fd)
+    return out
+
+
+def listed_folders(job: tuple[str, list[tuple[str, ...]]]) -> list[list[Folder]]:
+    """(root, folders below it) → each folder's listing with what is below it, as `walk` lists them: what
+    another process does for `walk`'s caller. A folder that is gone, or is reached through a link,
+    lists nothing."""
+    root, wanted = job
+    return [_walk_below(root, parts) for parts in wanted]
+
+
+def _walk_below(root: str, parts: tuple[str, ...]) -> list[Folder]:
+    opened: list[int] = []
+    try:
+        try:
+            opened.append(os.open(root, os.O_RDONLY | os.O_DIRECTORY))
+            for name in parts:  # one by one, not through a link
+                opened.append(os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=opened[-1]))
+        except OSError:
+            return []
+        out: list[Folder] = []
+        _visit(opened[-1], parts, out, None)
+        return out
+    finally:
+        for fd in opened:
+            os.close(fd)
+
+
+def _visit(
+    fd: int,
+    parts: tuple[str, ...],
+    out: list[Folder],
+    elsewhere: Callable[[tuple[str, ...], int], bool] | None,
+) -> None:
+    folder = Folder(parts)
+    out.append(folder)
+    below: list[tuple[str, int]] = []
+    stat = os.stat
+    names, sizes, mtimes = folder.names, folder.sizes, folder.mtimes
+    for name in sorted(name for name in os.listdir(fd) if not name.startswith(".")):
+        try:
+            info = stat(name, dir_fd=fd)
+        except FileNotFoundError:  # removed since the folder was read
+            continue
+        if S_ISDIR(info.st_mode):
+            below.append((name, info.st_size))
+            continue
+        names.append(name)
+        sizes.append(info.st_size)
+        mtimes.append(info.st_mtime_ns)
+    for name, size in below:
+        inner_parts = (*parts, name)
+        if elsewhere is not None and len(inner_parts) == ELSEWHERE_DEPTH and elsewhere(inner_parts, size):
+            out.append(Folder(inner_parts, elsewhere=True))
+            continue
+        try:  # not through a link (O_NOFOLLOW), as os.walk does not follow one
+            inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+        except OSError:  # a link, removed, or not readable
+            continue
+        try:
+            _visit(inner, inner_parts, out, elsewhere)
+        finally:
+            os.close(inner)
