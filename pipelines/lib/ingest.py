@@ -348,8 +348,9 @@ def stop_parsing_ahead() -> None:
 
 
 def _parsed_ahead(raw_dir: Path, todo: set[tuple[str, str]]) -> ParsedBatch:
-    """What was parsed ahead of the contents in `todo`, each once. A batch wanted whole is taken as it
-    is: filtering each of a province's 256 batches took 0.19 s, while no worker parsed."""
+    """What was parsed ahead of the contents in `todo` (which it empties of them), each once. A batch
+    wanted whole is taken as it is: filtering each of a province's 256 batches took 0.19 s, while no
+    worker parsed; and `todo` is not copied for each (a nation's 119,424 contents, 533 times: 1.6 s)."""
     ahead = _AHEAD.pop(raw_dir, None)
     taken: list[ParsedBatch] = []
     for batch in ahead.take() if ahead is not None else ():
@@ -357,7 +358,7 @@ def _parsed_ahead(raw_dir: Path, todo: set[tuple[str, str]]) -> ParsedBatch:
         keys = todo.intersection(contents)
         if keys:
             taken.append(batch if len(keys) == len(contents) else batch.only(keys))
-            todo = todo - keys
+            todo.difference_update(keys)
     return ParsedBatch.joined(taken)
 
 
