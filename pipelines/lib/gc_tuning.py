@@ -35,12 +35,9 @@ def collector_for_bulk_rows() -> Iterator[None]:
     """Within: what exists on entry is frozen and nothing is collected. On exit the collector is as it
     was and the frozen objects are collectable again (a process that goes on, such as a test session,
     keeps nothing it would have freed; `fazhi run` exits without collecting)."""
-    was_enabled = gc.isenabled()
     gc.freeze()
-    gc.disable()
     try:
-        yield
+        with collector_paused():
+            yield
     finally:
-        if was_enabled:
-            gc.enable()
         gc.unfreeze()

@@ -326,6 +326,12 @@ def test_the_parse_workers_start_without_the_storage_libraries():
     assert out.split("\n")[:2] == ["[]", "pipelines.lib.parsing pipelines.lib.parsing"]
 
 
+def _write_its_own_path(raw: Path, path: str) -> None:
+    """A file under raw whose bytes are its path (so each file's size is known)."""
+    (raw / path).parent.mkdir(parents=True, exist_ok=True)
+    (raw / path).write_bytes(path.encode())
+
+
 @pytest.fixture(params=["one process", "two processes"])
 def discover(request, monkeypatch):
     """`ingest.discover` as the sensor lists (one process) and as a run lists (a year's kinds listed by
@@ -366,8 +372,7 @@ def test_the_listing_says_what_each_file_is_by_where_it_lies(tmp_path, discover)
         "notes/~$units.xlsx",
         "~$单位名册.xlsx",
     ):
-        (raw / path).parent.mkdir(parents=True, exist_ok=True)
-        (raw / path).write_bytes(path.encode())
+        _write_its_own_path(raw, path)
     listing = discover(raw)
     assert listing["mtime_ns"].to_pylist() == [
         (raw / p).stat().st_mtime_ns for p in listing["path"].to_pylist()
@@ -424,8 +429,7 @@ def test_what_a_worker_failed_to_list_is_listed_by_the_run_itself(tmp_path, monk
         "2024/meetings/sub/c.csv",
         "2023/filings/d.csv",
     ):
-        (raw / path).parent.mkdir(parents=True, exist_ok=True)
-        (raw / path).write_bytes(path.encode())
+        _write_its_own_path(raw, path)
     monkeypatch.setattr(ingest, "TWO_PROCESSES_BYTES", 0)
     monkeypatch.setattr(
         ingest, "map_isolated", lambda _f, items, **_k: [Outcome(False, None, "crash", "killed")] * len(items)
