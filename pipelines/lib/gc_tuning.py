@@ -3,9 +3,10 @@
 A collection walks the objects the process holds: after the imports, some 430,000 (Dagster, dbt,
 pandas) that live as long as the process, and during a run the rows being parsed, stored and staged,
 which almost never form cycles (reference counting frees them). The collector does not run while a
-run imports them (`collector_paused`), and during the run they are frozen and it does not run at all: the cycles a whole run leaves behind are few (141,438
-objects at province scale, 1,286,332 at nation scale, collected in 0.17 s and 0.84 s), while collecting
-as the rows came and went cost 0.4 s and 5.2 s (docs/performance.md).
+run imports them (`collector_paused`), and during the run they are frozen and it does not run at all:
+the cycles a whole run leaves behind are few (141,438 objects at province scale, 1,286,332 at nation
+scale, collected in 0.17 s and 0.84 s), while collecting as the rows came and went cost 0.4 s and
+5.2 s (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ year) is for pipelines/lib/ingest.py (`discover`); this module is small, so that
 folders without importing more (`listed_folders`).
 
 A nation-scale year is some 120,000 files in five folders, and looking at each name is most of
-listing them (0.55 s in one process): `walk` can leave folders two levels down to another process,
-which lists them while this one lists the rest.
+listing them (0.48–0.78 s in one process): `walk` can leave the folders two levels down to other
+processes (`listed_folders`), which list them while this one waits.
 """
 
 from __future__ import annotations
