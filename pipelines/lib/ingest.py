@@ -138,13 +138,8 @@ def _folders(raw_dir: Path, two_processes: bool) -> list[raw_tree.Folder]:
     a nation's files beside a busy thread took 75–80 s)."""
     if not two_processes:
         return raw_tree.walk(str(raw_dir))
-    deferred: dict[tuple[str, ...], int] = {}
-
-    def elsewhere(parts: tuple[str, ...], size: int) -> bool:
-        deferred[parts] = size
-        return True
-
-    folders = raw_tree.walk(str(raw_dir), elsewhere)
+    folders = raw_tree.walk(str(raw_dir), leave_kinds=True)
+    deferred = {folder.parts: folder.size for folder in folders if folder.elsewhere}
     halves: list[list[tuple[str, ...]]] = [[], []]
     if sum(deferred.values()) >= TWO_PROCESSES_BYTES:
         load = [0, 0]

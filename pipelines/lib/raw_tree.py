@@ -11,7 +11,6 @@ processes (`listed_folders`), which list them while this one waits.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from stat import S_ISDIR
 
@@ -22,32 +21,25 @@ ELSEWHERE_DEPTH = 2
 @dataclass
 class Folder:
     """One folder's files: its path below data/raw (names), and its files' names, sizes and mtimes
-    (names sorted). `elsewhere`: the folder, and what is below it, is listed by another process."""
+    (names sorted). `elsewhere`: the folder, and what is below it, is left to another process (`walk`);
+    `size` then tells how much it holds (the size its directory takes)."""
 
     parts: tuple[str, ...]
     names: list[str] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     mtimes: list[int] = field(default_factory=list)
     elsewhere: bool = False
+    size: int = 0
 
 
-def walk(root: str, elsewhere: Callable[[tuple[str, ...], int], bool] | None = None) -> list[Folder]:
+def walk(root: str, leave_kinds: bool = False) -> list[Folder]:
     """Every folder under `root` (itself first), in order of folder, then name (a folder's files before
     its subfolders). Hidden files and folders, and folders reached through a link, are not looked at; a
-    file removed while the folder is listed is not listed; a root that is no folder lists nothing.
-    `elsewhere(parts, size)`, asked of each folder ELSEWHERE_DEPTH below the root with the size its
-    directory takes: True leaves it, and what is below it, to another process (a Folder marked
-    `elsewhere` in its place)."""
-    try:
-        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:  # no folder (yet), or not one: nothing listed, as the sensor expects before any data
-        return []
-    out: list[Folder] = []
-    try:
-        _visit(fd, (), out, elsewhere)
-    finally:
-        os.close(fd)
-    return out
+    file removed while the folder is listed is not listed; a root that is no folder lists nothing
+    (as the sensor expects before any data). `leave_kinds`: each folder ELSEWHERE_DEPTH below the root
+    is left, with what is below it, to another process (`listed_folders`): a Folder marked
+    `elsewhere` stands in its place."""
+    return _walk_below(root, (), leave_kinds)
 
 
 def listed_folders(job: tuple[str, list[tuple[str, ...]]]) -> list[list[Folder]]:
@@ -55,32 +47,27 @@ def listed_folders(job: tuple[str, list[tuple[str, ...]]]) -> list[list[Folder]]
     another process does for `walk`'s caller. A folder that is gone, or is reached through a link,
     lists nothing."""
     root, wanted = job
-    return [_walk_below(root, parts) for parts in wanted]
+    return [_walk_below(root, parts, False) for parts in wanted]
 
 
-def _walk_below(root: str, parts: tuple[str, ...]) -> list[Folder]:
+def _walk_below(root: str, parts: tuple[str, ...], leave_kinds: bool) -> list[Folder]:
     opened: list[int] = []
     try:
         try:
             opened.append(os.open(root, os.O_RDONLY | os.O_DIRECTORY))
             for name in parts:  # one by one, not through a link
                 opened.append(os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=opened[-1]))
-        except OSError:
+        except OSError:  # no folder (yet), not one, or a link
             return []
         out: list[Folder] = []
-        _visit(opened[-1], parts, out, None)
+        _visit(opened[-1], parts, out, leave_kinds)
         return out
     finally:
         for fd in opened:
             os.close(fd)
 
 
-def _visit(
-    fd: int,
-    parts: tuple[str, ...],
-    out: list[Folder],
-    elsewhere: Callable[[tuple[str, ...], int], bool] | None,
-) -> None:
+def _visit(fd: int, parts: tuple[str, ...], out: list[Folder], leave_kinds: bool) -> None:
     folder = Folder(parts)
     out.append(folder)
     below: list[tuple[str, int]] = []
@@ -99,14 +86,14 @@ def _visit(
         mtimes.append(info.st_mtime_ns)
     for name, size in below:
         inner_parts = (*parts, name)
-        if elsewhere is not None and len(inner_parts) == ELSEWHERE_DEPTH and elsewhere(inner_parts, size):
-            out.append(Folder(inner_parts, elsewhere=True))
+        if leave_kinds and len(inner_parts) == ELSEWHERE_DEPTH:
+            out.append(Folder(inner_parts, elsewhere=True, size=size))
             continue
         try:  # not through a link (O_NOFOLLOW), as os.walk does not follow one
             inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
         except OSError:  # a link, removed, or not readable
             continue
         try:
-            _visit(inner, inner_parts, out, elsewhere)
+            _visit(inner, inner_parts, out, leave_kinds)
         finally:
             os.close(inner)
