@@ -395,7 +395,7 @@ def test_a_region_s_draws_are_numpy_s_mean_of_its_members():
     }
     roles = {
         role: stability._Role(
-            pd.DataFrame({"region": where}),
+            pd.DataFrame({"region": where, "max_score": 100.0}),
             np.zeros((len(where), 1)),
             np.ones((len(where), 1)),
             np.zeros(0, dtype=int),
@@ -423,3 +423,38 @@ def test_a_region_s_draws_are_numpy_s_mean_of_its_members():
             assert np.array_equal(got[i], np.round(np.mean(mine, axis=0), stability.DIGITS))
         else:
             assert np.isnan(got[i]).all()
+
+
+@pytest.mark.parametrize("weights", [None, (0.8, 1.2)])
+def test_a_unit_s_switched_points_are_added_one_after_the_other_in_its_tasks_order(weights):
+    """A draw's score adds each unit's switched points task after task, in the tasks' order, bit for
+    bit (units with one task and with many, their tasks interleaved with other units'; a weighted
+    role multiplies each by its duty's factor first). The first unit's three tasks, of one duty, show
+    the order: (1 + 1e17) − 1e17 is 0 one after the other, 1 when the last two are added first."""
+    rng = np.random.default_rng(5)
+    entry_unit = np.concatenate(([0, 0, 0], rng.integers(1, 40, size=300)))
+    entry_duty = np.concatenate(([0, 0, 0], rng.integers(0, 3, size=300)))
+    entry_delta = np.concatenate(([1.0, 1e17, -1e17], rng.normal(0, 3, size=300)))
+    role = stability._Role(
+        pd.DataFrame({"max_score": np.ones(45)}),
+        np.zeros((45, 3)),
+        np.ones((45, 3)),
+        entry_unit,
+        entry_duty,
+        entry_delta,
+        weights,
+    )
+    draws = stability._randoms(role, 20, np.random.default_rng(9))
+    switch, factors = draws.switch, draws.factors
+    assert switch is not None
+    got = stability._scores(role, draws)
+    for unit in range(45):
+        for draw in range(20):
+            total = 0.0
+            for e in np.flatnonzero(entry_unit == unit):
+                gained = entry_delta[e] * switch[e, draw]
+                total += gained * factors[entry_duty[e], draw] if weights else gained
+            denominator = factors[:, draw].sum()
+            assert got[unit, draw] == np.round(total / denominator, stability.DIGITS)
+    all_three = switch[:3].all(axis=0)
+    assert all_three.any() and not got[0, all_three].any()
