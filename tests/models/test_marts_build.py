@@ -400,6 +400,54 @@ def test_a_test_that_passed_runs_on_the_rows_a_change_put_in_and_finds_what_it_f
     assert built.on_rows_put_in == [unique_facts.unique_id] and built.failures == {unique_facts.unique_id: 1}
 
 
+def test_a_relationship_test_runs_on_the_rows_put_in_while_the_table_it_refers_to_is_unchanged(con):
+    """A relationship test that passed, whose rows changed and whose parent did not, reads the rows a
+    change put in and counts what it would on the whole: a new row of a unit the registry lacks. Once
+    the parent changed (a unit gone, whose old rows now fail), it runs on the whole table."""
+    con.execute("create table units as select 'u' || i as unit from range(10) t(i)")
+    con.execute(
+        "create table facts as select 'f' || (i % 10) as file, 'u' || (i % 10) as unit from range(40) t(i)"
+    )
+    sources = {**SOURCES, "source.p.s.facts": "main.facts", "source.p.r.units": "main.units"}
+    lines = _model("lines", "select file, unit from main.facts", ("source.p.s.facts",))
+    lines = replace(lines, key=("file",), keyed_inputs=("source.p.s.facts",))
+    known = DataTest(
+        "test.p.known_unit",
+        "known_unit",
+        'select unit from "work"."main"."lines" m where not exists (select 1 from main.units u where u.unit = m.unit)',
+        ("source.p.r.units", lines.unique_id),
+        "relationships",
+        (),
+        "source.p.r.units",
+    )
+    project = Project("work", (lines,), (known,), {}, sources)
+
+    def build_after(rows: list[tuple[str, str]]) -> marts_build.Built:
+        frame = pd.DataFrame(rows, columns=["file", "unit"])
+        staging.replace(con, "main.facts", frame, sorted(set(frame["file"])))
+        built = marts_build.build(con, project)
+        whole = con.execute(f"select count(*) from ({known.code})").fetchone()[0]
+        assert built.failures[known.unique_id] == whole
+        return built
+
+    assert marts_build.build(con, project).failures == {known.unique_id: 0}
+    built = build_after([("f1", "u1"), ("f1", "u_new")])
+    assert built.on_rows_put_in == [known.unique_id] and built.failures == {known.unique_id: 1}
+    built = build_after([("f1", "u1")])  # failed last time: on the whole until it passes
+    assert built.on_rows_put_in == [] and built.failed == []
+    con.execute("delete from units where unit = 'u7'")
+    built = build_after([("f2", "u2")])
+    assert built.on_rows_put_in == [] and built.failures == {known.unique_id: 4}
+
+
+def test_a_relationship_test_s_parent_is_the_node_its_to_names():
+    node = {"depends_on": {"nodes": ["model.p.units", "model.p.lines", "source.p.ref.units"]}}
+    assert marts_build._referenced(node, "ref('units')") == "model.p.units"
+    assert marts_build._referenced(node, "source('ref', 'units')") == "source.p.ref.units"
+    assert marts_build._referenced(node, "ref('elsewhere')") == ""
+    assert marts_build._referenced(node, "units") == ""
+
+
 def test_a_rows_by_naming_an_input_the_model_does_not_read_is_refused(tmp_path):
     path = _manifest(tmp_path, meta={"rows_by": {"key": ["n"], "inputs": ["elsewhere"]}})
     with pytest.raises(marts_build.UnsupportedFeature, match="elsewhere"):
