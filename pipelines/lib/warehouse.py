@@ -52,6 +52,13 @@ class Paths:
 
 WORK_DB_MEMORY_LIMIT = "1500MB"
 
+# Rows in a row group of the tables a run writes, in the work database and the warehouse it publishes
+# (DuckDB's default is 122,880). DuckDB runs a query on as many threads as the tables it reads have
+# row groups: a province's marts and their inputs (mostly under 100,000 rows) were read on one core.
+# Publication copies the marts into a file written with the same size, so that each row group is
+# written as it is read (copied into larger ones, a nation's marts took 1.4–2.0 s longer).
+ROW_GROUP_SIZE = 16384
+
 
 def utc_now() -> datetime:
     """Naive UTC: every timestamp the pipeline writes (the dashboard shows Beijing time)."""
@@ -148,7 +155,7 @@ def _attach(path: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
     """An in-memory database with the work database attached as `WORK_CATALOG`."""
     con = duckdb.connect(config={"memory_limit": memory_limit})
     try:
-        con.execute(f"attach {sql_text(str(path))} as {WORK_CATALOG}")
+        con.execute(f"attach {sql_text(str(path))} as {WORK_CATALOG} (row_group_size {ROW_GROUP_SIZE})")
     except BaseException:
         con.close()
         raise
@@ -446,7 +453,7 @@ def _start_from_served(con: duckdb.DuckDBPyConnection, target: Path, tmp: Path) 
     publication), or when it is mostly free space."""
     if target.exists() and not Path(f"{target}.wal").exists():
         shutil.copyfile(target, tmp)
-        con.execute(f"attach {sql_text(str(tmp))} as {NEW_CATALOG}")
+        con.execute(f"attach {sql_text(str(tmp))} as {NEW_CATALOG} (row_group_size {ROW_GROUP_SIZE})")
         total, free = one_row(
             con,
             "select total_blocks, free_blocks from pragma_database_size() where database_name = ?",
@@ -457,7 +464,7 @@ def _start_from_served(con: duckdb.DuckDBPyConnection, target: Path, tmp: Path) 
             return
         con.execute(f"detach {NEW_CATALOG}")
         tmp.unlink()
-    con.execute(f"attach {sql_text(str(tmp))} as {NEW_CATALOG}")
+    con.execute(f"attach {sql_text(str(tmp))} as {NEW_CATALOG} (row_group_size {ROW_GROUP_SIZE})")
     con.execute(f"use {NEW_CATALOG}")
 
 

@@ -92,3 +92,26 @@ def test_the_marts_step_needs_the_compiled_sql_to_name_the_held_database(tmp_pat
     project = marts_build.Project("elsewhere", (), (), {}, {})
     with pytest.raises(marts_build.UnsupportedFeature, match="elsewhere"):
         marts_build.connect(Path(tmp_path / "w.duckdb"), project, "500MB")
+
+
+def test_a_run_writes_the_work_database_and_the_warehouse_in_row_groups_both_cores_can_read(tmp_path):
+    """DuckDB reads a table on one thread for each of its row groups: a table the held work database
+    writes, and its copy in the published warehouse, come in row groups of `ROW_GROUP_SIZE` rows, not
+    DuckDB's 122,880 (a province's marts were read on one core)."""
+    paths = Paths(tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb")
+    rows = 2 * warehouse.ROW_GROUP_SIZE + 1
+
+    def row_groups(con: duckdb.DuckDBPyConnection, table: str) -> int:
+        return con.execute(
+            f"select count(distinct row_group_id) from pragma_storage_info('{table}')"
+        ).fetchone()[0]
+
+    with held(paths.work_db):
+        with work_connection(paths) as con:
+            con.execute(f"create table marts.big_mart as select range as unit_id from range({rows})")
+            assert row_groups(con, "marts.big_mart") == 3
+        published = warehouse.publish(paths, 1)
+    assert "big_mart" in published.copied
+    with duckdb.connect(str(published.path), read_only=True) as served:
+        assert served.execute("select count(*) from marts.big_mart").fetchone() == (rows,)
+        assert row_groups(served, "marts.big_mart") == 3
