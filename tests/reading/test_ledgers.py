@@ -357,6 +357,35 @@ def test_empty_and_unsupported_files(tmp_path):
     assert exc.value.code == "unsupported_format"
 
 
+def test_a_csv_over_the_size_limit_is_refused_before_it_is_read_and_one_at_it_is_read(tmp_path, monkeypatch):
+    from pipelines.lib import ledgers
+
+    rows = [
+        ["日期", "会议类型", "主题", "单位"],
+        *[["2024-03-05", "常务会", "法治政府建设", "南乐县政府"]] * 40,
+    ]
+    path = write_csv(tmp_path / "m.csv", rows)
+    monkeypatch.setattr(ledgers, "MAX_CSV_BYTES", path.stat().st_size)
+    assert len(parse_meetings(path).records) == 40
+    monkeypatch.setattr(ledgers, "MAX_CSV_BYTES", path.stat().st_size - 1)
+    with pytest.raises(FileRejected) as exc:
+        parse_meetings(path)
+    assert exc.value.code == "file_too_large" and "请拆分后报送" in exc.value.message
+    (tmp_path / "m.pdf").write_bytes(b"%PDF-1.4" + b" " * path.stat().st_size)  # what it is comes first
+    with pytest.raises(FileRejected) as exc:
+        parse_meetings(tmp_path / "m.pdf")
+    assert exc.value.code == "unsupported_format"
+
+
+def test_a_ledger_that_cannot_be_read_is_refused_with_a_message_a_clerk_can_forward(tmp_path):
+    (tmp_path / "目录.csv").mkdir()  # opened, but not readable as a file
+    for path in (tmp_path / "目录.csv", tmp_path / "已移走.csv"):
+        with pytest.raises(FileRejected) as exc:
+            parse_meetings(path)
+        assert exc.value.code == "file_unreadable"
+        assert_clean_message(exc.value.message)
+
+
 def test_stray_nul_is_a_row_problem_not_an_encoding(tmp_path):
     # one NUL byte used to refuse the whole UTF-8 file as "encoding not recognized"
     rows = [MEETING_HEADER, *MEETING_ROWS]
