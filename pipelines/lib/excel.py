@@ -174,6 +174,12 @@ def _bomb(detail: str) -> FileRejected:
 # Public entry point
 
 
+# What a read asks of the OS past a file's size, at most: os.read allocates the whole request first, so
+# that asking for "the rest, up to the limit" at the end of every file allocated the limit (20 MB a
+# workbook; 256 MB a CSV, which a parse worker's bounded address space refused).
+READ_BLOCK = 1 << 20
+
+
 def read_workbook(
     path: Path,
     *,
@@ -201,7 +207,7 @@ def read_workbook(
         # the same bytes are checked and parsed (no re-read race); a buffer of the file's size, and
         # if the read comes back short or the file has grown since, on up to the limit
         data = os.read(fd, size + 1)
-        while len(data) <= max_bytes and (more := os.read(fd, max_bytes + 1 - len(data))):
+        while len(data) <= max_bytes and (more := os.read(fd, min(READ_BLOCK, max_bytes + 1 - len(data)))):
             data += more
     finally:
         os.close(fd)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.lib.dates import parse_date
-from pipelines.lib.excel import read_workbook, sniff_binary
+from pipelines.lib.excel import READ_BLOCK, read_workbook, sniff_binary
 from pipelines.lib.records import ERROR, WARNING, FileRejected, Issue, ParsedFile
 from pipelines.lib.text import (
     clean_cell,
@@ -831,7 +831,9 @@ def _read_bytes(path: Path) -> tuple[int, bytes]:
         if size > MAX_CSV_BYTES:
             return size, os.read(fd, 8)
         data = os.read(fd, size + 1)
-        while len(data) <= MAX_CSV_BYTES and (more := os.read(fd, MAX_CSV_BYTES + 1 - len(data))):
+        while len(data) <= MAX_CSV_BYTES and (
+            more := os.read(fd, min(READ_BLOCK, MAX_CSV_BYTES + 1 - len(data)))
+        ):
             data += more  # a read that came back short, or a file that grew since
         return size, data
     finally:
