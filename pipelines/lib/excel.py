@@ -180,6 +180,24 @@ def _bomb(detail: str) -> FileRejected:
 READ_BLOCK = 1 << 20
 
 
+def read_file(path: Path, limit: int, head: int = 8) -> tuple[int, bytes]:
+    """(the file's size as opened, its bytes): all of them up to one more than `limit` — a read that
+    comes back short, or a file grown since it was measured, is read on — or only its first `head`
+    when it measured larger than `limit`. One opening, by the descriptor: the bytes that say what a
+    file is are the bytes parsed (no re-read race). OSError propagates."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        if size > limit:
+            return size, os.read(fd, head)
+        data = os.read(fd, size + 1)
+        while len(data) <= limit and (more := os.read(fd, min(READ_BLOCK, limit + 1 - len(data)))):
+            data += more
+        return size, data
+    finally:
+        os.close(fd)
+
+
 def read_workbook(
     path: Path,
     *,
@@ -197,21 +215,10 @@ def read_workbook(
     workbook that has one, so they are taken out of the package first). OSError propagates.
     """
     lim = _Limits(max_unzipped_bytes, max_rows, max_cols, max_cells)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        size = os.fstat(fd).st_size
-        if size == 0:
-            raise FileRejected("empty_file", "文件为空（0 字节），可能是上传或复制时出错，请重新报送。")
-        if size > max_bytes:
-            raise _file_too_large(size, max_bytes)
-        # the same bytes are checked and parsed (no re-read race); a buffer of the file's size, and
-        # if the read comes back short or the file has grown since, on up to the limit
-        data = os.read(fd, size + 1)
-        while len(data) <= max_bytes and (more := os.read(fd, min(READ_BLOCK, max_bytes + 1 - len(data)))):
-            data += more
-    finally:
-        os.close(fd)
-    if not data:
+    size, data = read_file(path, max_bytes, head=0)
+    if size > max_bytes:
+        raise _file_too_large(size, max_bytes)
+    if not size or not data:
         raise FileRejected("empty_file", "文件为空（0 字节），可能是上传或复制时出错，请重新报送。")
     if len(data) > max_bytes:
         raise _file_too_large(len(data), max_bytes)

@@ -17,7 +17,6 @@ import csv
 import dataclasses
 import io
 import math
-import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.lib.dates import parse_date
-from pipelines.lib.excel import READ_BLOCK, read_workbook, sniff_binary
+from pipelines.lib.excel import read_file, read_workbook, sniff_binary
 from pipelines.lib.records import ERROR, WARNING, FileRejected, Issue, ParsedFile
 from pipelines.lib.text import (
     clean_cell,
@@ -781,7 +780,7 @@ class _Tables:
 def _read_tables(path: Path) -> _Tables:
     path = Path(path)
     try:
-        size, data = _read_bytes(path)
+        size, data = read_file(path, MAX_CSV_BYTES)  # a larger file: its first eight bytes
     except OSError:
         raise FileRejected(
             "file_unreadable",
@@ -818,26 +817,6 @@ def _read_tables(path: Path) -> _Tables:
         ) from None
     nul_rows = _strip_nul(rows) if "\x00" in text else []
     return _Tables([(None, rows)], encoding, data[:65536], nul_rows)
-
-
-def _read_bytes(path: Path) -> tuple[int, bytes]:
-    """(the file's size, its bytes): all of them up to one more than MAX_CSV_BYTES when it is no larger,
-    else its first eight. One opening, by the descriptor: the bytes that say what the file is are the
-    bytes parsed, and 20,000 CSV ledgers were read in 0.13 s instead of 0.28 s (a file object, opened
-    twice)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        size = os.fstat(fd).st_size
-        if size > MAX_CSV_BYTES:
-            return size, os.read(fd, 8)
-        data = os.read(fd, size + 1)
-        while len(data) <= MAX_CSV_BYTES and (
-            more := os.read(fd, min(READ_BLOCK, MAX_CSV_BYTES + 1 - len(data)))
-        ):
-            data += more  # a read that came back short, or a file that grew since
-        return size, data
-    finally:
-        os.close(fd)
 
 
 def _strip_nul(rows: list[list[str]]) -> list[int]:
