@@ -277,7 +277,14 @@ def _kept(previous: pd.DataFrame | None, scope: str, inputs: str | None) -> pd.D
 
 def _year(plan: YearPlan, tasks: pd.DataFrame, s: Settings) -> pd.DataFrame:
     year, names, region_rows, summarised = plan.year, list(plan.groups), plan.region_rows, plan.summarised
-    roles = {role: _role(plan.groups[role], tasks, s) for role in names if role in plan.drawn}
+    # each role's tasks taken once: every role looking its units up among all the year's tasks took
+    # 0.86 s of a nation year's 3.3 s simulation
+    of_role = tasks.groupby("role", sort=False).indices
+    roles = {
+        role: _role(plan.groups[role], tasks.iloc[of_role.get(role, _NO_ROWS)], s)
+        for role in names
+        if role in plan.drawn
+    }
     members = _region_members(region_rows, roles, s) if plan.with_regions else None
 
     ranks = {role: np.empty((len(roles[role].units), s.draws), dtype=np.int32) for role in summarised}
@@ -350,16 +357,16 @@ def _year(plan: YearPlan, tasks: pd.DataFrame, s: Settings) -> pd.DataFrame:
     return pd.concat([frame[COLUMNS].astype(TYPES) for frame in out if frame is not None], ignore_index=True)
 
 
+_NO_ROWS = np.empty(0, dtype=np.intp)
+
+
 def _role(units: pd.DataFrame, tasks: pd.DataFrame, s: Settings) -> _Role:
+    """One role's ranked units (`units`) and their tasks (`tasks`: the role's, of the year)."""
     units = units.sort_values("unit_id").reset_index(drop=True)
     # each task's unit as its row in `units` (-1: not one of them), by one lookup of the ids: testing
     # their membership, then looking them up, took 0.07 s of a nation department's 0.12 s set-up
     row = pd.Index(units["unit_id"]).get_indexer(tasks["unit_id"])
-    mine = (
-        (row >= 0)
-        & (tasks["role"] == units["role"].iloc[0]).to_numpy(bool)
-        & (tasks["flag"].fillna("") != "not_applicable").to_numpy(bool)
-    )
+    mine = (row >= 0) & (tasks["flag"].fillna("") != "not_applicable").to_numpy(bool)
     # Draws are handed out in row order: the rows in a fixed order (unit, then task number, as
     # `units` is in unit order), whatever order DuckDB returned them in.
     order = np.flatnonzero(mine)
