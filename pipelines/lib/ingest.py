@@ -8,12 +8,14 @@ a process; such a file becomes one error for that file and every other file stil
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import os
+import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +25,7 @@ import pyarrow.compute as pc
 
 from pipelines.lib import progress, raw_tree
 from pipelines.lib.faults import crashpoint
-from pipelines.lib.isolation import map_isolated, map_isolated_until
+from pipelines.lib.isolation import Outcome, map_isolated, map_isolated_until
 from pipelines.lib.parsing import (
     RECORD_TABLES,
     ParsedBatch,
@@ -392,51 +394,117 @@ def refresh_parse_cache(con: duckdb.DuckDBPyConnection, raw_dir: Path, workers: 
     taken = set(ready.contents())
     rest = [f for key, f in todo.items() if key not in taken]
     stats.files_parsed_ahead = ready.files.num_rows
-    # In batches: the parsed rows of a whole nation-scale year held at once would take gigabytes.
-    # The child processes parse the next batch while this one is stored, so neither waits idle.
-    batches = [rest[i : i + PARSE_BATCH_FILES] for i in range(0, len(rest), PARSE_BATCH_FILES)]
-
-    def parsed_by_batch(parser: ThreadPoolExecutor) -> Iterator[ParsedBatch]:
-        pending = (
-            parser.submit(parse_files, raw_dir, batches[0], workers, progress.advance) if batches else None
-        )
-        if ready.files.num_rows:  # stored while the workers parse the rest
-            progress.advance(ready.files.num_rows)
-            yield ready
-        for k in range(len(batches)):
-            assert pending is not None
-            parsed = pending.result()
-            if k + 1 < len(batches):
-                pending = parser.submit(parse_files, raw_dir, batches[k + 1], workers, progress.advance)
-            yield parsed
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as parser:
-        for parsed in parsed_by_batch(parser):
-            with transaction(con):  # a content is in the cache with all its rows and issues, or not at all
-                store_parsed(con, parsed)
-            stats.files_parsed += parsed.files.num_rows
-            stats.rows_parsed += int(pc.sum(parsed.files["rows_read"]).as_py() or 0)
+    if ready.files.num_rows:
+        progress.advance(ready.files.num_rows)
+    # In batches: the parsed rows of a whole nation-scale year held at once would take gigabytes. The
+    # workers parse on while a batch is stored (what was parsed ahead first), so neither waits idle.
+    batches = parsed_in_batches(raw_dir, rest, workers, progress.advance) if rest else iter(())
+    for parsed in itertools.chain([ready] if ready.files.num_rows else [], batches):
+        with transaction(con):  # a content is in the cache with all its rows and issues, or not at all
+            store_parsed(con, parsed)
+        stats.files_parsed += parsed.files.num_rows
+        stats.rows_parsed += int(pc.sum(parsed.files["rows_read"]).as_py() or 0)
     return stats
 
 
-def parse_files(
+class _Left(BaseException):
+    """The batches' reader is gone: the workers stop (raised through `map_isolated`)."""
+
+
+def parsed_in_batches(
     raw_dir: Path,
     files: list[RawFile],
     workers: int = 2,
     on_done: Callable[[int], None] | None = None,
     parse: Callable[[list[tuple[str, str, str]]], ParsedBatch] = parse_batch,
+    batch_files: int | None = None,
+) -> Iterator[ParsedBatch]:
+    """These files' rows of the parse cache, about `batch_files` files at a time (PARSE_BATCH_FILES), in
+    order, parsed by `parse` in isolated worker processes, a group of files an item (`file_groups`). One
+    set of workers parses them all, on a thread of its own, a batch ahead of the one read: a pair of
+    workers per batch of 5,000 files left a core idle as each batch ended, and started each pair with
+    nothing remembered of the workbook parts seen before. Leaving the batches unread stops the workers.
+
+    A group that fails (a file aborted, hung or exhausted its worker, or a parser raised) is parsed
+    again one file an item, once the others are: the file that fails alone gets a file error a clerk
+    can forward, every other file its rows, in a last batch (a file that hangs is waited for twice,
+    once in its group and once alone). `on_done`: files parsed."""
+    groups = file_groups(files)
+    items = [[(str(raw_dir / f.path), str(f.kind), f.sha256) for f in group] for group in groups]
+    batches: list[range] = []  # each batch's items, about `batch_files` files
+    start, size, most = 0, 0, batch_files or PARSE_BATCH_FILES
+    for i, group in enumerate(groups):
+        size += len(group)
+        if size >= most or i == len(groups) - 1:
+            batches.append(range(start, i + 1))
+            start, size = i + 1, 0
+    handed: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=1)
+    left = threading.Event()
+    done: dict[int, Outcome] = {}  # the outcomes of the batches not handed over yet
+    failed: list[int] = []  # items to parse again, one file an item
+
+    def hand(kind: str, value: object) -> None:
+        while not left.is_set():
+            with contextlib.suppress(queue.Full):
+                handed.put((kind, value), timeout=0.1)
+                return
+        raise _Left
+
+    def settled(i: int, outcome: Outcome) -> None:
+        if left.is_set():
+            raise _Left
+        done[i] = outcome
+        while batches and all(j in done for j in batches[0]):  # the next batch is whole
+            outcomes = {j: done.pop(j) for j in batches.pop(0)}
+            failed.extend(j for j, o in outcomes.items() if not o.ok)
+            ok = [o.value for o in outcomes.values() if o.ok and isinstance(o.value, ParsedBatch)]
+            if ok:
+                hand("batch", ParsedBatch.joined(ok))
+
+    def run() -> None:
+        try:
+            weights = [len(i) for i in items]
+            map_isolated(
+                parse,
+                items,
+                workers=workers,
+                chunksize=1,
+                on_done=on_done,
+                weights=weights,
+                on_outcome=settled,
+            )
+            again = [[job] for i in failed for job in items[i]]
+            if again:
+                hand("batch", _parsed_alone(parse, again, workers))
+            hand("end", None)
+        except _Left:
+            pass
+        except BaseException as exc:  # raised to the reader
+            with contextlib.suppress(_Left):
+                hand("error", exc)
+
+    parser = threading.Thread(target=run, name="parse", daemon=True)
+    parser.start()
+    try:
+        while True:
+            kind, value = handed.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value  # type: ignore[misc]
+            yield value  # type: ignore[misc]
+    finally:
+        left.set()
+        parser.join()
+
+
+def _parsed_alone(
+    parse: Callable[[list[tuple[str, str, str]]], ParsedBatch],
+    again: list[list[tuple[str, str, str]]],
+    workers: int,
 ) -> ParsedBatch:
-    """These files' rows of the parse cache, parsed by `parse` in isolated worker processes, a group of
-    files an item (`file_groups`). A group that fails (a file aborted, hung or exhausted its worker,
-    or a parser raised) is parsed again one file an item: the file that fails alone gets a file error
-    a clerk can forward, every other file its rows (a file that hangs is waited for twice, once in its
-    group and once alone). `on_done`: files parsed."""
-    items = [[(str(raw_dir / f.path), str(f.kind), f.sha256) for f in group] for group in file_groups(files)]
-    outcomes = map_isolated(
-        parse, items, workers=workers, chunksize=1, on_done=on_done, weights=[len(i) for i in items]
-    )
-    parsed = [o.value for o in outcomes if o.ok and isinstance(o.value, ParsedBatch)]
-    again = [[job] for item, o in zip(items, outcomes, strict=True) if not o.ok for job in item]
+    """The files of groups that failed, parsed one file an item: a file that fails alone gets its error."""
+    parsed: list[ParsedBatch] = []
     failed: list[tuple[str, ParsedFile]] = []
     for [(path, kind, sha)], outcome in zip(again, map_isolated(parse, again, workers=workers), strict=True):
         if outcome.ok and isinstance(outcome.value, ParsedBatch):

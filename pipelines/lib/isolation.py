@@ -80,6 +80,7 @@ def map_isolated(
     chunksize: int | None = None,
     on_done: Callable[[int], None] | None = None,
     weights: Sequence[int] | None = None,
+    on_outcome: Callable[[int, Outcome], None] | None = None,
 ) -> list[Outcome]:
     """Apply ``fn`` to every item in worker processes; one Outcome per item, in input order.
 
@@ -89,12 +90,18 @@ def map_isolated(
     on_done: called in this process with how many more items have their Outcome (progress display),
     or, given `weights` (one per item), the sum of their weights (an item that is a group of files
     counts its files).
+    on_outcome: called in this process with each item's index and Outcome as soon as it is known,
+    which the list returned then holds without its value (the values of many items need not be held
+    at once). What it raises stops the workers and is raised here.
     """
     items = list(items)
     if not items:
         return []
     # not stoppable: every item gets its Outcome
-    return _Pool(fn, items, workers, memory_mb, timeout_s, chunksize, on_done, weights=weights).run()  # type: ignore[return-value]
+    pool = _Pool(
+        fn, items, workers, memory_mb, timeout_s, chunksize, on_done, weights=weights, on_outcome=on_outcome
+    )
+    return pool.run()  # type: ignore[return-value]
 
 
 def map_isolated_until(
@@ -290,8 +297,9 @@ class _Pool:
         until=None,
         weights=None,
         queued=1,
+        on_outcome=None,
     ):
-        self.fn, self.items, self.until = fn, items, until
+        self.fn, self.items, self.until, self.on_outcome = fn, items, until, on_outcome
         self.on_done, self.settled = on_done, 0
         self.weights = list(weights) if weights is not None else [1] * len(items)
         workers = max(1, min(int(workers or 1), len(items)))
@@ -328,6 +336,12 @@ class _Pool:
     def _settle(self, i: int, outcome: Outcome) -> None:
         if self.results[i] is None:
             self.settled += self.weights[i]
+        elif self.on_outcome is not None:
+            return  # handed over already
+        if self.on_outcome is not None:
+            self.results[i] = Outcome(outcome.ok, None, outcome.error_kind, outcome.error)
+            self.on_outcome(i, outcome)
+            return
         self.results[i] = outcome
 
     def _dispatch(self) -> None:
@@ -382,11 +396,11 @@ class _Pool:
     def _receive(self, worker: _Worker, results: list[tuple[int, bytes]]) -> None:
         for i, blob in results:
             try:
-                ok, value, kind, error = pickle.loads(blob)
-                self._settle(i, Outcome(ok, value, kind, error))
+                outcome = Outcome(*pickle.loads(blob))
             except Exception as exc:
-                self._settle(i, Outcome(False, None, EXCEPTION, f"result cannot be unpickled: {exc!r}"))
+                outcome = Outcome(False, None, EXCEPTION, f"result cannot be unpickled: {exc!r}")
             worker.assigned.discard(i)
+            self._settle(i, outcome)
         if results:
             self.barren_deaths = 0
 

@@ -219,7 +219,7 @@ def parse_batch(jobs: list[tuple[str, str, str]]) -> ParsedBatch:
     """(path, kind, sha256) of some files → their rows of the parse cache (the parse step's work: a
     group of files is one item for the workers, so that their tables are built once for the group).
     A file that makes this raise, abort or hang fails the whole group; the step then parses its files
-    one by one to find which (ingest.parse_files)."""
+    one by one to find which (ingest.parsed_in_batches)."""
     return parsed_batch([(sha, parse_one((path, kind))) for path, kind, sha in jobs])
 
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pytest
 from builders import city_units, losing, write_meetings, write_score_sheet, write_units
 
-from pipelines.lib import ingest, pipeline
+from pipelines.lib import ingest, isolation, pipeline
 from pipelines.lib.parsing import ParsedBatch, parse_batch, parsed_batch
 from pipelines.lib.records import ERROR, Issue, ParsedFile
 from pipelines.lib.schema import create_tables
@@ -278,7 +278,13 @@ def test_a_file_that_brings_its_group_down_fails_alone(tmp_path, monkeypatch):
         ingest.RawFile(p.relative_to(tmp_path).as_posix(), "meetings", 2024, p.stat().st_size, 0, p.name)
         for p in sorted(paths)
     ]
-    parsed = ingest.parse_files(tmp_path, files, workers=2, on_done=done.append, parse=_fails_on_marked_files)
+    parsed = ParsedBatch.joined(
+        list(
+            ingest.parsed_in_batches(
+                tmp_path, files, workers=2, on_done=done.append, parse=_fails_on_marked_files, batch_files=5
+            )
+        )
+    )
 
     errors = dict(
         zip(parsed.files["sha256"].to_pylist(), parsed.files["error_code"].to_pylist(), strict=True)
@@ -289,6 +295,60 @@ def test_a_file_that_brings_its_group_down_fails_alone(tmp_path, monkeypatch):
     }
     assert sorted(parsed.records["meetings"]["topic"].to_pylist()) == names[:9]
     assert sum(done) == len(files)
+
+
+def _counting_workers(monkeypatch) -> list:
+    """Every parse worker started from here on, as it is started."""
+    started: list = []
+    start = isolation._Worker.__init__
+
+    def counted(self, *args, **kwargs):
+        start(self, *args, **kwargs)
+        started.append(self)
+
+    monkeypatch.setattr(isolation._Worker, "__init__", counted)
+    return started
+
+
+def test_one_set_of_workers_parses_every_batch_of_the_step(tmp_path, monkeypatch):
+    """The parse step stores its results a batch of files at a time, while the workers parse on: the same
+    workers for the whole step (a new pair per batch of 5,000 files left the cores idle at each batch's end
+    and started each pair with nothing remembered of the parts seen before), every file stored once."""
+    raw = tmp_path / "raw"
+    write_units(raw, city_units(["清丰县"]))
+    names = [f"{i:02d}.csv" for i in range(12)]
+    for name in names:
+        write_meetings(raw, 2024, name, [("清丰县委", "2024-03-05", "常委会", name)])
+    monkeypatch.setattr(ingest, "PARSE_ITEM_FILES", 1)
+    monkeypatch.setattr(ingest, "PARSE_BATCH_FILES", 3)
+    started = _counting_workers(monkeypatch)
+    office = Paths.from_env(raw, tmp_path / "office" / "fazhi.duckdb")
+    assert _scan_and_parse(office)["files_parsed"] == len(names) + 1  # and the unit registry
+    assert len(started) == 2
+    con = duckdb.connect(str(office.work_db), read_only=True)
+    try:
+        topics = [t for (t,) in con.execute("select topic from parsed_meetings order by topic").fetchall()]
+    finally:
+        con.close()
+    assert topics == names
+
+
+def test_a_parse_left_after_its_first_batch_stops_its_workers(tmp_path, monkeypatch):
+    """A step that fails while storing a batch stops the workers parsing the next ones."""
+    paths = [
+        write_meetings(tmp_path, 2024, f"{i:02d}.csv", [("清丰县委", "2024-03-05", "常委会", str(i))])
+        for i in range(40)
+    ]
+    files = [
+        ingest.RawFile(p.relative_to(tmp_path).as_posix(), "meetings", 2024, p.stat().st_size, 0, p.name)
+        for p in sorted(paths)
+    ]
+    monkeypatch.setattr(ingest, "PARSE_ITEM_FILES", 1)
+    started = _counting_workers(monkeypatch)
+    batches = ingest.parsed_in_batches(tmp_path, files, workers=2, batch_files=2)
+    assert next(batches).files.num_rows == 2
+    batches.close()
+    assert len(started) == 2 and not any(worker.process.is_alive() for worker in started)
 
 
 def test_a_large_file_is_parsed_in_a_group_of_its_own():
