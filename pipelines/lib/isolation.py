@@ -334,15 +334,14 @@ class _Pool:
         return self.results
 
     def _settle(self, i: int, outcome: Outcome) -> None:
-        if self.results[i] is None:
+        first = self.results[i] is None
+        if first:
             self.settled += self.weights[i]
-        elif self.on_outcome is not None:
-            return  # handed over already
-        if self.on_outcome is not None:
+        if self.on_outcome is None:
+            self.results[i] = outcome
+        elif first:  # handed over once, kept without its value
             self.results[i] = Outcome(outcome.ok, None, outcome.error_kind, outcome.error)
             self.on_outcome(i, outcome)
-            return
-        self.results[i] = outcome
 
     def _dispatch(self) -> None:
         for worker in list(self.workers):

@@ -60,6 +60,12 @@ WORK_DB_MEMORY_LIMIT = "1500MB"
 ROW_GROUP_SIZE = 16384
 
 
+def _attach_written(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> None:
+    """Attach the database file a run writes (the work database, or the warehouse it publishes) as
+    `name`, its tables written in row groups of ROW_GROUP_SIZE rows."""
+    con.execute(f"attach {sql_text(str(path))} as {name} (row_group_size {ROW_GROUP_SIZE})")
+
+
 def utc_now() -> datetime:
     """Naive UTC: every timestamp the pipeline writes (the dashboard shows Beijing time)."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -155,7 +161,7 @@ def _attach(path: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
     """An in-memory database with the work database attached as `WORK_CATALOG`."""
     con = duckdb.connect(config={"memory_limit": memory_limit})
     try:
-        con.execute(f"attach {sql_text(str(path))} as {WORK_CATALOG} (row_group_size {ROW_GROUP_SIZE})")
+        _attach_written(con, path, WORK_CATALOG)
     except BaseException:
         con.close()
         raise
@@ -453,7 +459,7 @@ def _start_from_served(con: duckdb.DuckDBPyConnection, target: Path, tmp: Path) 
     publication), or when it is mostly free space."""
     if target.exists() and not Path(f"{target}.wal").exists():
         shutil.copyfile(target, tmp)
-        con.execute(f"attach {sql_text(str(tmp))} as {NEW_CATALOG} (row_group_size {ROW_GROUP_SIZE})")
+        _attach_written(con, tmp, NEW_CATALOG)
         total, free = one_row(
             con,
             "select total_blocks, free_blocks from pragma_database_size() where database_name = ?",
@@ -464,7 +470,7 @@ def _start_from_served(con: duckdb.DuckDBPyConnection, target: Path, tmp: Path) 
             return
         con.execute(f"detach {NEW_CATALOG}")
         tmp.unlink()
-    con.execute(f"attach {sql_text(str(tmp))} as {NEW_CATALOG} (row_group_size {ROW_GROUP_SIZE})")
+    _attach_written(con, tmp, NEW_CATALOG)
     con.execute(f"use {NEW_CATALOG}")
 
 

@@ -253,6 +253,14 @@ def test_files_are_parsed_ahead_only_for_a_run_holding_the_work_database(tmp_pat
         ingest.parse_ahead(raw, office.work_db)
 
 
+def _meeting_files(root: Path, paths: list[Path]) -> list[ingest.RawFile]:
+    """These meeting ledgers under `root` as the parse step lists them, in order, each keyed by its name."""
+    return [
+        ingest.RawFile(p.relative_to(root).as_posix(), "meetings", 2024, p.stat().st_size, 0, p.name)
+        for p in sorted(paths)
+    ]
+
+
 def _fails_on_marked_files(jobs: list[tuple[str, str, str]]) -> ParsedBatch:
     """The parse workers' entry point, but a group holding `abort.csv` kills its worker and one holding
     `raise.csv` raises, as a hostile file or a parser's bug would."""
@@ -274,10 +282,7 @@ def test_a_file_that_brings_its_group_down_fails_alone(tmp_path, monkeypatch):
     ]
     monkeypatch.setattr(ingest, "PARSE_ITEM_FILES", 4)
     done: list[int] = []
-    files = [
-        ingest.RawFile(p.relative_to(tmp_path).as_posix(), "meetings", 2024, p.stat().st_size, 0, p.name)
-        for p in sorted(paths)
-    ]
+    files = _meeting_files(tmp_path, paths)
     parsed = ParsedBatch.joined(
         list(
             ingest.parsed_in_batches(
@@ -339,10 +344,7 @@ def test_a_parse_left_after_its_first_batch_stops_its_workers(tmp_path, monkeypa
         write_meetings(tmp_path, 2024, f"{i:02d}.csv", [("清丰县委", "2024-03-05", "常委会", str(i))])
         for i in range(40)
     ]
-    files = [
-        ingest.RawFile(p.relative_to(tmp_path).as_posix(), "meetings", 2024, p.stat().st_size, 0, p.name)
-        for p in sorted(paths)
-    ]
+    files = _meeting_files(tmp_path, paths)
     monkeypatch.setattr(ingest, "PARSE_ITEM_FILES", 1)
     started = _counting_workers(monkeypatch)
     batches = ingest.parsed_in_batches(tmp_path, files, workers=2, batch_files=2)
