@@ -17,6 +17,7 @@ import pytest
 import xlwt
 from test_wild_workbooks import assert_clean_message
 
+from pipelines.lib import ledgers
 from pipelines.lib.ledgers import (
     parse_filings,
     parse_meetings,
@@ -198,6 +199,29 @@ def test_bad_date_row_is_rejected_others_loaded(tmp_path):
     assert bad.code == "bad_date" and bad.row == 3 and bad.unit == "清丰县委"
     assert bad.message == "第3行“会议日期”为“2024-13-45”，无法识别为日期，请按2024-03-05格式填写。"
     assert missing.code == "missing_date" and "第4行“会议日期”为空" in missing.message
+
+
+def test_collapsed_texts_are_remembered_only_when_short_and_never_beyond_the_bound(tmp_path, monkeypatch):
+    """A meeting row's texts, their whitespace collapsed, are remembered by the text as written
+    (`ledgers._SPACED`): a long cell is not kept, and no more texts than the bound, whatever a file holds."""
+    monkeypatch.setattr(ledgers, "_SPACED", {})
+    monkeypatch.setattr(ledgers, "_SPACED_MAX", 50)
+    long_topic = "法治建设" * 40 + "  专题\u3000学习"
+    rows = [["单位", "会议日期", "会议类型", "主题", "主持人"]]
+    rows += [
+        [f"单位{i}", "2024-03-05", " 常委会 ", long_topic if i % 2 else f"主题  {i}", "张\u3000三"]
+        for i in range(200)
+    ]
+    pf = parse_meetings(write_csv(tmp_path / "m.csv", rows))
+    check_accounting(pf)
+    assert [r["unit"] for r in pf.records] == [f"单位{i}" for i in range(200)]
+    assert [r["topic"] for r in pf.records] == [
+        "法治建设" * 40 + " 专题 学习" if i % 2 else f"主题 {i}" for i in range(200)
+    ]
+    assert {r["type_text"] for r in pf.records} == {"常委会"}
+    assert {r["host"] for r in pf.records} == {"张 三"}
+    assert 0 < len(ledgers._SPACED) <= 50
+    assert max(len(text) for text in ledgers._SPACED) <= ledgers._SPACED_MAX_LEN
 
 
 # --- workbooks --------------------------------------------------------------------------------
