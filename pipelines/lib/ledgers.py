@@ -336,15 +336,17 @@ def _unit(c, i_unit, ctx) -> str:
 
 
 # A text cell with its whitespace collapsed, by the text as written: a ledger's unit, types and hosts
-# come back row after row and file after file (7 % of a nation's meeting CSVs' parsing). Short texts
-# only, and a bounded number of them: a hostile file's long cells are not kept.
+# come back row after row and file after file (a nation's meeting CSVs parsed in 0.227–0.241 ms each
+# against 0.255–0.262 ms). Short texts only, and a bounded number of them: a hostile file's long cells
+# are not kept.
 _SPACED: dict[str, str] = {}
 _SPACED_MAX = 50_000
 _SPACED_MAX_LEN = 100
 
 
 def _spaced(v: str) -> str:
-    """ " ".join(v.split()), kept in _SPACED (read it there first: `_SPACED.get(v) or _spaced(v)`)."""
+    """The text with its whitespace collapsed, remembered in _SPACED (callers look there first:
+    `_SPACED.get(v) or _spaced(v)`)."""
     out = " ".join(v.split())
     if len(v) <= _SPACED_MAX_LEN:
         if len(_SPACED) >= _SPACED_MAX:

@@ -252,7 +252,7 @@ def stage_kind(
 
 # Kinds staged side by side hold at most the largest kind's parsed rows plus this many: the memory of
 # staging them one at a time, and some more. A nation-scale year's score sheets (1.0 M rows) go beside
-# its meetings (2.3 M), their Python work beside the meetings' SQL: staging 0.5–1.0 s shorter, the run's
+# its meetings (2.3 M), their Python work beside the meetings' SQL: staging about 0.7 s shorter, the run's
 # peak 3.01–3.08 GB against 2.69–2.72 GB (docs/performance.md). Without a bound, when staging held the
 # rows in Python, all kinds at once took the peak to 4.2 GB.
 EXTRA_ROWS_SIDE_BY_SIDE = 1_200_000
