@@ -134,6 +134,88 @@ def test_a_file_name_is_read_only_for_issues_whose_written_name_says_no_unit():
     assert registry.looked_up == ["2024/meetings/市司法局_b.csv"]
 
 
+class _NamesCounted(UnitRegistry):
+    resolved: list[str]
+
+    def resolve(self, text: str, role: str | None = None):
+        self.resolved.append(text)
+        return super().resolve(text, role)
+
+
+def test_an_issue_whose_units_are_known_keeps_them_and_only_the_others_are_looked_up():
+    """A staged ledger row's issue comes with the unit the row is staged with (`Report.add_issues(...,
+    units=True)`): its unit and its row's. Looking up a nation year's 670,000 such meeting issues again
+    took 0.6–0.8 s. An issue without them is looked up as before, among the others in their order."""
+    from datetime import datetime
+
+    import duckdb
+    import pyarrow as pa
+
+    from pipelines.lib.staging.common import Report, with_row_units, with_unit_ids
+
+    report = Report(datetime(2024, 12, 1))
+    report.issue(2024, "2024/meetings/m.csv", None, 2, "清丰县政府", "error", "bad_date", "一")
+    known = {
+        "file": ["2024/meetings/m.csv"] * 2,
+        "sheet": [None, None],
+        "row": [3, 4],
+        "unit": ["清丰县委"] * 2,
+    }
+    # the units the rows are staged with; what the names would resolve to is not asked again
+    report.add_issues(
+        pa.table(
+            {
+                "year": [2024, 2024],
+                **known,
+                "severity": ["warning"] * 2,
+                "code": ["c", "c"],
+                "message": ["二", "三"],
+                "unit_id": ["e", "e"],
+            }
+        ),
+        units=True,
+    )
+    report.add_issues(
+        pa.table(
+            {
+                "year": [2024],
+                "file": ["2024/meetings/市司法局.csv"],
+                "sheet": [None],
+                "row": [5],
+                "unit": [None],
+                "severity": ["warning"],
+                "code": ["c"],
+                "message": ["四"],
+            }
+        )
+    )
+    issues = report.issues_table()
+    assert (
+        issues.column("unit_id").to_pylist()
+        == issues.column("row_unit_id").to_pylist()
+        == [None, "e", "e", None]
+    )
+
+    registry = _NamesCounted(UNITS)
+    registry.resolved = []
+    named = with_unit_ids(issues, registry)
+    assert named.column("unit_id").to_pylist() == ["b", "e", "e", "g"]
+    assert "清丰县委" not in registry.resolved  # the known issues' name, never looked up
+
+    rows = pa.table(
+        {
+            "file": ["2024/meetings/m.csv"] * 3 + ["2024/meetings/市司法局.csv"],
+            "sheet": [None] * 4,
+            "row": [2, 3, 4, 5],
+            "unit_id": ["b", "a", "a", "g"],
+        }
+    )
+    with duckdb.connect() as con:
+        done = with_row_units(con, named, rows)
+    assert done.column("row_unit_id").to_pylist() == ["b", "e", "e", "g"]
+    assert done.column("message").to_pylist() == ["一", "二", "三", "四"]
+
+
 _SUGGEST_IN_A_PROCESS = """
 import random, sys
 from pipelines.lib.names import Unit, UnitRegistry, name_keys, normalize_name

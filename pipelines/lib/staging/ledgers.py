@@ -103,17 +103,20 @@ def row_issues(
     message: str,
     where: str,
     source: str = "ledger_rows",
+    staged: bool = False,
     **values: str,
 ) -> None:
     """One issue for each row of `source` (a table with `seq`, `file`, `sheet`, `row`, `unit`) that
     `where` selects, its message the SQL expression `message` (`$year` is the year, `$name` each of
-    `values`)."""
+    `values`). `staged`: the rows are staged with the unit in their `unit_id` column, which is then the
+    issue's unit and its row's (`Report.add_issues`)."""
     report.add_issues(
         con.sql(
             f'select $year as year, file, sheet, "row", unit, $severity as severity, $code as code, '
-            f"{message} as message from {source} where {where} order by seq",
+            f"{message} as message{', unit_id' if staged else ''} from {source} where {where} order by seq",
             params={**values, "year": year, "severity": severity, "code": code},
-        ).to_arrow_table()
+        ).to_arrow_table(),
+        units=staged,
     )
 
 

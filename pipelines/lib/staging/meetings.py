@@ -79,7 +79,8 @@ def stage_meetings(
             con.unregister("meeting_classes")
         con.register("year_meetings", meetings)
         try:
-            # rows dated here from another year's folder: their own file reports them
+            # The year's staged meetings, each with its unit: their issues' units need no look-up.
+            # Rows dated here from another year's folder: their own file reports them.
             row_issues(
                 con,
                 report,
@@ -89,6 +90,7 @@ def stage_meetings(
                 "'会议“' || type_text || ' ' || topic || '”无法归入任何规定的会议/学法类型，已记为“其他”，不计入履职频次。'",
                 "own and unclassified",
                 "year_meetings",
+                staged=True,
             )
             row_issues(
                 con,
@@ -100,6 +102,7 @@ def stage_meetings(
                 "|| '”与已登记的会议重复（同一单位、日期、类型、主题），只计一次。'",
                 "own and is_duplicate",
                 "year_meetings",
+                staged=True,
             )
         finally:
             con.unregister("year_meetings")
