@@ -81,15 +81,8 @@ class Report:
         row each issue is about, a row staged with that unit: the issue's unit and its row's, which are
         then not looked up again (a nation year's 670,000 meeting issues took 0.6–0.8 s to look up)."""
         if table.num_rows:
-            known = (
-                table.column("unit_id").cast(pa.string()) if units else pa.nulls(table.num_rows, pa.string())
-            )
-            self.issue_tables.append(
-                table.select(ISSUE_SCHEMA.names)
-                .cast(ISSUE_SCHEMA)
-                .append_column("unit_id", known)
-                .append_column("row_unit_id", known)
-            )
+            known = table.column("unit_id").cast(pa.string()) if units else None
+            self.issue_tables.append(_with_units(table.select(ISSUE_SCHEMA.names).cast(ISSUE_SCHEMA), known))
 
     def file(
         self,
@@ -151,10 +144,18 @@ class Report:
     def issues_table(self) -> pa.Table:
         """Every issue, in the issue table's columns; its units null where not known yet
         (`with_unit_ids`, `with_row_units` find them)."""
-        listed = pa.Table.from_pylist(self.issues, schema=ISSUE_SCHEMA)
-        unknown = pa.nulls(listed.num_rows, pa.string())
-        listed = listed.append_column("unit_id", unknown).append_column("row_unit_id", unknown)
-        return pa.concat_tables([listed, *self.issue_tables])
+        return pa.concat_tables(
+            [_with_units(pa.Table.from_pylist(self.issues, schema=ISSUE_SCHEMA)), *self.issue_tables]
+        )
+
+
+def _with_units(issues: pa.Table, known: pa.Array | pa.ChunkedArray | None = None) -> pa.Table:
+    """Issues in the issue table's columns but their units, with their units (UNIT_COLUMNS): both the
+    known unit of the staged row each is about, or null, to be looked up."""
+    units = known if known is not None else pa.nulls(issues.num_rows, pa.string())
+    for column in UNIT_COLUMNS:
+        issues = issues.append_column(column, units)
+    return issues
 
 
 def with_unit_ids(issues: pa.Table, registry: UnitRegistry) -> pa.Table:
@@ -164,28 +165,28 @@ def with_unit_ids(issues: pa.Table, registry: UnitRegistry) -> pa.Table:
     unit is known already (`Report.add_issues`) keeps it."""
 
     def unit_ids(open_issues: pa.Table) -> pa.Array:
-        def by_distinct(
-            column: str, unit_of: Callable[[str], Unit | None], wanted: pa.Array | None = None
-        ) -> pa.Array:
-            """Each row's unit by its value in `column`; given `wanted`, only for the rows it marks."""
-            encoded = open_issues.column(column).combine_chunks().dictionary_encode()
-            looked_up = (
-                None if wanted is None else set(pc.unique(pc.filter(encoded.indices, wanted)).to_pylist())
-            )
-            ids = [
-                u.unit_id
-                if v is not None and (looked_up is None or i in looked_up) and (u := unit_of(v)) is not None
-                else None
-                for i, v in enumerate(encoded.dictionary.to_pylist())
-            ]
-            return pc.take(pa.array(ids, pa.string()), encoded.indices)
-
-        by_name = by_distinct("unit", lambda text: registry.resolve(text).unit)
+        by_name = _units_by_value(open_issues, "unit", lambda text: registry.resolve(text).unit)
         # the file's name only where the name written says no unit: most issues' files need no look-up
-        by_file = by_distinct("file", registry.in_file_name, pc.is_null(by_name))
+        by_file = _units_by_value(open_issues, "file", registry.in_file_name, pc.is_null(by_name))
         return pc.coalesce(by_name, by_file)
 
     return _filled(issues, "unit_id", unit_ids)
+
+
+def _units_by_value(
+    issues: pa.Table, column: str, unit_of: Callable[[str], Unit | None], wanted: pa.Array | None = None
+) -> pa.Array:
+    """Each issue's unit id by its value in `column`, looked up once per distinct value; given `wanted`,
+    only for the issues it marks."""
+    encoded = issues.column(column).combine_chunks().dictionary_encode()
+    looked_up = None if wanted is None else set(pc.unique(pc.filter(encoded.indices, wanted)).to_pylist())
+    ids = [
+        u.unit_id
+        if v is not None and (looked_up is None or i in looked_up) and (u := unit_of(v)) is not None
+        else None
+        for i, v in enumerate(encoded.dictionary.to_pylist())
+    ]
+    return pc.take(pa.array(ids, pa.string()), encoded.indices)
 
 
 def with_row_units(con: duckdb.DuckDBPyConnection, issues: pa.Table, rows: StagedTable | None) -> pa.Table:
