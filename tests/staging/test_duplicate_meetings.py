@@ -18,7 +18,7 @@ Y = 2024
 MEETING = ("清丰县委", "2024-03-05", "中心组学习", "学习习近平法治思想")
 
 
-def _staged(tmp_path: Path, stored_backwards: bool) -> tuple[list[tuple], list[tuple]]:
+def _staged(tmp_path: Path, stored_backwards: bool) -> tuple[list[tuple], list[tuple], list[tuple]]:
     raw = tmp_path / "raw"
     write_units(raw, city_units(["清丰县"]))
     # The same meeting in two ledgers, and twice in the second one.
@@ -46,12 +46,17 @@ def _staged(tmp_path: Path, stored_backwards: bool) -> tuple[list[tuple], list[t
         told = con.execute(
             'select file, "row" from stg_meeting_issues where code = \'duplicate_meeting\' order by file, "row"'
         ).fetchall()
-    return flags, told
+        # a meeting listed once is no repeat: false, not unknown
+        alone = con.execute(
+            "select file, is_duplicate from stg_meetings where topic <> ?", [MEETING[3]]
+        ).fetchall()
+    return flags, told, alone
 
 
 @pytest.mark.parametrize("stored_backwards", [False, True])
 def test_the_first_listing_in_file_and_row_order_counts(tmp_path, stored_backwards):
-    flags, told = _staged(tmp_path, stored_backwards)
+    flags, told, alone = _staged(tmp_path, stored_backwards)
     first, second = "2024/meetings/a_first.csv", "2024/meetings/b_second.csv"
     assert flags == [(first, 3, False), (second, 2, True), (second, 3, True)]
     assert told == [(second, 2), (second, 3)]
+    assert alone == [(first, False)]
