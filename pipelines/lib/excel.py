@@ -49,7 +49,6 @@ import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 from xml.sax.saxutils import unescape as _xml_unescape
 
@@ -180,7 +179,7 @@ def _bomb(detail: str) -> FileRejected:
 READ_BLOCK = 1 << 20
 
 
-def read_file(path: Path, limit: int, head: int = 8) -> tuple[int, bytes]:
+def read_file(path: str | os.PathLike[str], limit: int, head: int = 8) -> tuple[int, bytes]:
     """(the file's size as opened, its bytes): all of them up to one more than `limit` — a read that
     comes back short, or a file grown since it was measured, is read on — or only its first `head`
     when it measured larger than `limit`. One opening, by the descriptor: the bytes that say what a
@@ -199,8 +198,9 @@ def read_file(path: Path, limit: int, head: int = 8) -> tuple[int, bytes]:
 
 
 def read_workbook(
-    path: Path,
+    path: str | os.PathLike[str],
     *,
+    read: tuple[int, bytes] | None = None,
     max_bytes: int = MAX_FILE_BYTES,
     max_unzipped_bytes: int = MAX_UNZIPPED_BYTES,
     max_rows: int = MAX_ROWS,
@@ -213,9 +213,11 @@ def read_workbook(
     encrypted, decompression_bomb, xml_entities, sheet_too_large, unreadable_workbook.
     Chart sheets and dialog sheets are skipped, Excel 4 macro sheets too (calamine cannot list a
     workbook that has one, so they are taken out of the package first). OSError propagates.
+    `read`: the file as a caller read it already (`read_file` with a limit of at least `max_bytes`:
+    the size as opened, and the bytes), which is then not opened again.
     """
     lim = _Limits(max_unzipped_bytes, max_rows, max_cols, max_cells)
-    size, data = read_file(path, max_bytes, head=0)
+    size, data = read or read_file(path, max_bytes, head=0)
     if size > max_bytes:
         raise _file_too_large(size, max_bytes)
     if not size or not data:

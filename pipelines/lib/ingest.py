@@ -176,6 +176,12 @@ def _rows_table(columns: list[str], rows: list[tuple]) -> pa.Table:
     return pa.table({name: [row[i] for row in rows] for i, name in enumerate(columns)})
 
 
+def files_under(raw_dir: Path) -> str:
+    """What a listed file's path (relative, with forward slashes) is put after to open it: joined as
+    text, not as a Path (3 µs a file, about 0.4 s for each pass over a nation's 119,424 files)."""
+    return os.path.join(raw_dir, "")
+
+
 def hash_files(con: duckdb.DuckDBPyConnection, raw_dir: Path, listed: pa.Table) -> pa.Table:
     """The listing (`discover`), with each file's sha256: looked up by path, size and mtime in
     file_hashes, and read again only for the files whose size or mtime changed since the last run. In
@@ -192,8 +198,9 @@ def hash_files(con: duckdb.DuckDBPyConnection, raw_dir: Path, listed: pa.Table) 
         con.unregister("listed")
     unknown = known.is_null()
     missing = pc.indices_nonzero(unknown)
+    under = files_under(raw_dir)
     fresh = [
-        (path, size, mtime_ns, file_sha256(raw_dir / path))
+        (path, size, mtime_ns, file_sha256(under + path))
         for path, size, mtime_ns in zip(
             *(listed[c].take(missing).to_pylist() for c in ("path", "size", "mtime_ns")), strict=True
         )
@@ -258,7 +265,11 @@ class ParseAhead:
             # in Arrow: a nation's 119,424 known files as a set of Python tuples took 0.15 s more
             unknown = listed.join(known, keys=["path", "size", "mtime_ns"], join_type="left anti")["i"]
             new = inputs.take(unknown.take(pc.sort_indices(unknown)))  # in the listing's order
-            jobs = [(str(raw_dir / f["path"]), f["kind"]) for f in new.select(["path", "kind"]).to_pylist()]
+            under = files_under(raw_dir)
+            jobs = [
+                (under + str(path), str(kind))
+                for path, kind in zip(new["path"].to_pylist(), new["kind"].to_pylist(), strict=True)
+            ]
             items = [
                 jobs[i : i + PARSE_AHEAD_ITEM_FILES] for i in range(0, len(jobs), PARSE_AHEAD_ITEM_FILES)
             ]
@@ -430,7 +441,8 @@ def parsed_in_batches(
     can forward, every other file its rows, in a last batch (a file that hangs is waited for twice,
     once in its group and once alone). `on_done`: files parsed."""
     groups = file_groups(files)
-    items = [[(str(raw_dir / f.path), str(f.kind), f.sha256) for f in group] for group in groups]
+    under = files_under(raw_dir)
+    items = [[(under + f.path, str(f.kind), f.sha256) for f in group] for group in groups]
     batches: list[range] = []  # each batch's items, about `batch_files` files
     start, size, most = 0, 0, batch_files or PARSE_BATCH_FILES
     for i, group in enumerate(groups):

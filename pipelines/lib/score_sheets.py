@@ -8,10 +8,10 @@ depends only on the file's bytes and can be cached by content hash.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from pathlib import Path
 from types import MappingProxyType
 
 from pipelines.lib.excel import Sheet, read_workbook
@@ -278,7 +278,7 @@ def says_not_applicable(text: object) -> bool:
     return bool(text) and to_halfwidth(str(text)).replace(" ", "").strip("()（）") in NOT_APPLICABLE_WORDS
 
 
-def parse_score_sheet(path: Path) -> ParsedFile:
+def parse_score_sheet(path: str | os.PathLike[str]) -> ParsedFile:
     try:
         sheets = read_workbook(path)
     except FileRejected as exc:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import PurePosixPath
 
 import openpyxl
 import pytest
 
 from pipelines.lib.excel import READ_BLOCK
-from pipelines.lib.ledgers import parse_meetings
+from pipelines.lib.ledgers import _suffix, parse_meetings
 from pipelines.lib.parsing import file_sha256
 
 
@@ -58,3 +59,41 @@ def test_a_ledger_is_read_asking_the_os_for_little_more_than_it_holds(tmp_path, 
     monkeypatch.setattr(os, "read", spied)
     assert len(parse_meetings(path).records) == 30
     assert asked and max(asked) <= max(path.stat().st_size + 1, READ_BLOCK)
+
+
+def _ledger(tmp_path, suffix: str):
+    path = tmp_path / f"学法会议记录{suffix}"
+    if suffix == ".csv":
+        path.write_text("\n".join(",".join(row) for row in ROWS), encoding="utf-8")
+    else:
+        book = openpyxl.Workbook()
+        for row in ROWS:
+            book.active.append(row)
+        book.save(path)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_ledger_is_opened_once_whether_its_path_is_text_or_a_path(tmp_path, monkeypatch, suffix):
+    """The bytes that tell what a ledger is are the bytes parsed: a workbook was opened and read a
+    second time by the workbook reader."""
+    path = _ledger(tmp_path, suffix)
+    opened: list[str] = []
+    real_open = os.open
+
+    def spied(file, *args, **kwargs):
+        opened.append(os.fspath(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", spied)
+    as_path, as_text = parse_meetings(path), parse_meetings(str(path))
+    assert opened == [str(path), str(path)]
+    assert as_path.records == as_text.records and len(as_text.records) == 30
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["会议.csv", "会议.CSV", "会议.xlsx", ".csv", "会议.", "会议", "会议..csv", "a.tar.gz", "目录.x/会议"],
+)
+def test_a_ledger_s_suffix_is_the_one_a_path_tells(name):
+    assert _suffix(f"/raw/2024/meetings/{name}") == PurePosixPath("/raw/2024/meetings", name).suffix.lower()
