@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -94,6 +95,16 @@ class ParsedBatch:
     issues: pa.Table
     records: dict[str, pa.Table]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Sent from the parse workers to the command pickled: each table as one Arrow IPC stream, not
+        # Arrow's own pickling of every column's buffers (a group of 16 nation files: 0.10 ms to pickle
+        # and 0.08 ms to unpickle against 0.35 and 0.21 ms, for 7,500 groups a year).
+        return _unpickled, (
+            _stream(self.files),
+            _stream(self.issues),
+            {k: _stream(t) for k, t in self.records.items()},
+        )
+
     def contents(self) -> list[tuple[str, str]]:
         """(sha256, kind) of each file, in order."""
         return [
@@ -120,6 +131,20 @@ class ParsedBatch:
             pa.concat_tables([b.issues for b in batches]) if batches else _ISSUES_SCHEMA.empty_table(),
             {k: pa.concat_tables([b.records[k] for b in batches if k in b.records]) for k in kinds},
         )
+
+
+def _stream(table: pa.Table) -> pa.Buffer:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def _unpickled(files: pa.Buffer, issues: pa.Buffer, records: dict[str, pa.Buffer]) -> ParsedBatch:
+    def read(stream: pa.Buffer) -> pa.Table:
+        return pa.ipc.open_stream(stream).read_all()
+
+    return ParsedBatch(read(files), read(issues), {k: read(t) for k, t in records.items()})
 
 
 def parsed_batch(parsed: list[tuple[str, ParsedFile]]) -> ParsedBatch:

@@ -7,6 +7,7 @@ when their content is the one listed."""
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 import threading
@@ -100,6 +101,29 @@ def test_records_flags_placeholders_and_types(con):
         ("b", "meetings", 1),
         ("u", "units", 1),
     ]
+
+
+def test_a_batch_comes_back_from_a_worker_as_it_was_made():
+    """What a parse worker sends the command (pickled): every table with its schema, rows and values,
+    a table without rows and one of several chunks included."""
+    with_issue = _meetings(
+        [{"sheet": "台账", "row": 3, "unit": "东城区委", "date": date(2024, 3, 5)}], [("台账", 4)]
+    )
+    clean = _meetings([{"sheet": None, "row": 2, "unit": "西城区政府", "hours": 1.5}], rejected=[])
+    units = ParsedFile("units", records=[{"sheet": None, "row": 2, "name": "东城区委", "aliases": ["东城"]}])
+    rejected = ParsedFile("score_sheet", file_error=Issue("encrypted", "文件已加密", ERROR))
+    joined = ParsedBatch.joined(
+        [parsed_batch([("a", with_issue), ("u", units)]), parsed_batch([("b", clean)])]
+    )
+    for batch in (joined, parsed_batch([("b", clean)]), parsed_batch([("r", rejected)])):
+        back = pickle.loads(pickle.dumps(batch, pickle.HIGHEST_PROTOCOL))
+        assert back.files.equals(batch.files, check_metadata=True)
+        assert back.issues.equals(batch.issues, check_metadata=True)
+        assert back.records.keys() == batch.records.keys()
+        for kind, table in batch.records.items():
+            assert back.records[kind].equals(table, check_metadata=True)
+    assert joined.records["meetings"].column("row").num_chunks == 2
+    assert parsed_batch([("b", clean)]).issues.num_rows == 0
 
 
 def test_a_content_stored_again_replaces_only_its_own_rows(con):
