@@ -409,12 +409,16 @@ def refresh_parse_cache(con: duckdb.DuckDBPyConnection, raw_dir: Path, workers: 
         progress.advance(ready.files.num_rows)
     # In batches: the parsed rows of a whole nation-scale year held at once would take gigabytes. The
     # workers parse on while a batch is stored (what was parsed ahead first), so neither waits idle.
-    batches = parsed_in_batches(raw_dir, rest, workers, progress.advance) if rest else iter(())
-    for parsed in itertools.chain([ready] if ready.files.num_rows else [], batches):
-        with transaction(con):  # a content is in the cache with all its rows and issues, or not at all
-            store_parsed(con, parsed)
-        stats.files_parsed += parsed.files.num_rows
-        stats.rows_parsed += int(pc.sum(parsed.files["rows_read"]).as_py() or 0)
+    batches = parsed_in_batches(raw_dir, rest, workers, progress.advance) if rest else None
+    try:
+        for parsed in itertools.chain([ready] if ready.files.num_rows else [], batches or ()):
+            with transaction(con):  # a content is in the cache with all its rows and issues, or not at all
+                store_parsed(con, parsed)
+            stats.files_parsed += parsed.files.num_rows
+            stats.rows_parsed += int(pc.sum(parsed.files["rows_read"]).as_py() or 0)
+    finally:
+        if batches is not None:
+            batches.close()
     return stats
 
 
@@ -429,12 +433,13 @@ def parsed_in_batches(
     on_done: Callable[[int], None] | None = None,
     parse: Callable[[list[tuple[str, str, str]]], ParsedBatch] = parse_batch,
     batch_files: int | None = None,
-) -> Iterator[ParsedBatch]:
+) -> ParsedBatches:
     """These files' rows of the parse cache, about `batch_files` files at a time (PARSE_BATCH_FILES), in
     order, parsed by `parse` in isolated worker processes, a group of files an item (`file_groups`). One
     set of workers parses them all, on a thread of its own, a batch ahead of the one read: a pair of
     workers per batch of 5,000 files left a core idle as each batch ended, and started each pair with
-    nothing remembered of the workbook parts seen before. Leaving the batches unread stops the workers.
+    nothing remembered of the workbook parts seen before. The workers start at once; closing the
+    batches (`ParsedBatches.close`) stops them.
 
     A group that fails (a file aborted, hung or exhausted its worker, or a parser raised) is parsed
     again one file an item, once the others are: the file that fails alone gets a file error a clerk
@@ -497,17 +502,34 @@ def parsed_in_batches(
 
     parser = threading.Thread(target=run, name="parse", daemon=True)
     parser.start()
-    try:
-        while True:
-            kind, value = handed.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value  # type: ignore[misc]
-            yield value  # type: ignore[misc]
-    finally:
-        left.set()
-        parser.join()
+    return ParsedBatches(handed, left, parser)
+
+
+class ParsedBatches(Iterator[ParsedBatch]):
+    """The batches of `parsed_in_batches`, as its thread hands them over. The workers are started when
+    it is made, not when the first batch is asked for: the parse step stores what was parsed ahead
+    meanwhile (at nation scale about 7,000 files' rows, a second in which no worker parsed). The last
+    batch read, or `close`, stops the thread and its workers."""
+
+    def __init__(
+        self, handed: queue.Queue[tuple[str, object]], left: threading.Event, parser: threading.Thread
+    ):
+        self._handed, self._left, self._parser = handed, left, parser
+
+    def __next__(self) -> ParsedBatch:
+        if self._left.is_set():
+            raise StopIteration
+        kind, value = self._handed.get()
+        if kind == "batch":
+            return value  # type: ignore[return-value]
+        self.close()
+        if kind == "error":
+            raise value  # type: ignore[misc]
+        raise StopIteration
+
+    def close(self) -> None:
+        self._left.set()
+        self._parser.join()
 
 
 def _parsed_alone(

@@ -11,6 +11,7 @@ import pickle
 import subprocess
 import sys
 import threading
+import time
 from datetime import date
 from pathlib import Path
 
@@ -206,6 +207,37 @@ def test_files_parsed_ahead_are_stored_as_the_parse_step_parses_them(tmp_path):
     assert _parse_cache(office) == _parse_cache(plain)
 
 
+def test_the_workers_parse_while_what_was_parsed_ahead_is_stored(tmp_path, monkeypatch):
+    """The step's workers begin before the files parsed ahead are stored, not after: at nation scale
+    storing them took about a second in which neither core parsed."""
+    raw = tmp_path / "raw"
+    write_units(raw, city_units(["清丰县", "范县"]))
+    write_score_sheet(raw, 2024, "清丰县", "party", losing("party", 4))
+    write_score_sheet(raw, 2024, "范县", "government", losing("government", 5))
+    office = Paths.from_env(raw, tmp_path / "office" / "fazhi.duckdb")
+    started = threading.Event()
+    waited: list[bool] = []
+    real_map, real_store = ingest.map_isolated, ingest.store_parsed
+
+    def spied_map(*args, **kwargs):
+        started.set()
+        return real_map(*args, **kwargs)
+
+    def spied_store(con, parsed):
+        waited.append(started.wait(timeout=10))
+        return real_store(con, parsed)
+
+    monkeypatch.setattr(ingest, "map_isolated", spied_map)
+    monkeypatch.setattr(ingest, "store_parsed", spied_store)
+    with held(office.work_db):
+        ahead = ingest.parse_ahead(raw, office.work_db)
+        assert ahead.finished(timeout=60)
+        write_score_sheet(raw, 2024, "范县", "government", losing("government", 7))  # left to the workers
+        stats = _scan_and_parse(office)
+    assert (stats["files_parsed"], stats["files_parsed_ahead"]) == (3, 2)  # the registry, two sheets ahead
+    assert waited == [True, True]
+
+
 def test_a_run_lists_data_raw_once(tmp_path, monkeypatch):
     """The raw step takes the listing the files parsed ahead were chosen from, made as the run started
     under the same lock: listing a nation's 118,000 files takes a second."""
@@ -375,6 +407,25 @@ def test_a_parse_left_after_its_first_batch_stops_its_workers(tmp_path, monkeypa
     assert next(batches).files.num_rows == 2
     batches.close()
     assert len(started) == 2 and not any(worker.process.is_alive() for worker in started)
+
+
+def test_a_parse_left_before_its_first_batch_stops_its_workers(tmp_path, monkeypatch):
+    """The workers start with the step's batches, before any is read: a step that fails before reading
+    one (storing what was parsed ahead) stops them too."""
+    paths = [
+        write_meetings(tmp_path, 2024, f"{i:02d}.csv", [("清丰县委", "2024-03-05", "常委会", str(i))])
+        for i in range(40)
+    ]
+    monkeypatch.setattr(ingest, "PARSE_ITEM_FILES", 1)
+    started = _counting_workers(monkeypatch)
+    batches = ingest.parsed_in_batches(tmp_path, _meeting_files(tmp_path, paths), workers=2, batch_files=2)
+    for _ in range(100):
+        if len(started) == 2:
+            break
+        time.sleep(0.05)
+    batches.close()
+    assert len(started) == 2 and not any(worker.process.is_alive() for worker in started)
+    assert list(batches) == []
 
 
 def test_a_large_file_is_parsed_in_a_group_of_its_own():
