@@ -219,6 +219,37 @@ def _forkserver_context_of(module: str | None, preload: Sequence[str]):
     return ctx
 
 
+@contextlib.contextmanager
+def _safe_path():
+    """The fork server runs `python -c`, whose first import path is the directory the command started
+    in, and Python 3.11 does not apply the sys.path multiprocessing hands it: a `pipelines` folder there
+    (another checkout, an older copy) was what the workers imported, so every file of a run failed to
+    parse, or was parsed by other code. PYTHONSAFEPATH keeps that directory off the server's path."""
+    before = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONSAFEPATH", None)
+        else:
+            os.environ["PYTHONSAFEPATH"] = before
+
+
+_server: Any = multiprocessing.forkserver._forkserver  # its state is private to multiprocessing
+_start_server = _server.ensure_running
+
+
+def _ensure_running() -> None:
+    """multiprocessing's own start of the fork server (at first use, and again should it be gone),
+    with the server's import path as the command's (`_safe_path`)."""
+    with _safe_path():
+        _start_server()
+
+
+_server.ensure_running = multiprocessing.forkserver.ensure_running = _ensure_running
+
+
 # The fork server listens on a Unix socket, <temp dir>/pymp-XXXXXXXX/listener-XXXXXXXX, and a socket's
 # path holds at most 107 bytes: under a longer TMPDIR, Python 3.11 fails with "AF_UNIX path too long"
 # (newer Pythons fall back to /tmp themselves). Multiprocessing makes its directory once per process,

@@ -422,3 +422,30 @@ def test_the_parse_workers_fork_server_preloads_what_they_would_import_one_by_on
         "['__main__', 'pandas', 'pipelines.lib.isolation', 'pipelines.lib.parsing'] []",
         "True True",
     ]
+
+
+def test_the_workers_import_the_command_s_code_wherever_it_was_started(tmp_path):
+    """The fork server's first import path was the directory the command started in: a `pipelines`
+    folder there (another checkout) was what the parse workers imported: files parsed by other code,
+    or every file failed."""
+    elsewhere = tmp_path / "another_checkout"
+    (elsewhere / "pipelines" / "lib").mkdir(parents=True)  # a package of that name, with other parsers
+    (elsewhere / "pipelines" / "__init__.py").touch()
+    (elsewhere / "pipelines" / "lib" / "__init__.py").touch()
+    (elsewhere / "pipelines" / "lib" / "parsing.py").write_text("def parse_one(job):\n    return None\n")
+    ledger = tmp_path / "台账.csv"
+    ledger.write_text(
+        "单位,日期,会议类型,主题\n清丰县委,2024-03-05,常委会,听取法治建设工作汇报\n", encoding="utf-8"
+    )
+    probe = tmp_path / "probe.py"  # a script, as the `fazhi` command is: its own folder is on the path
+    probe.write_text(
+        "from pipelines.lib import isolation, parsing\n"
+        "if __name__ == '__main__':\n"
+        f"    [outcome] = isolation.map_isolated(parsing.parse_one, [({str(ledger)!r}, 'meetings')], workers=1)\n"
+        "    print(outcome.ok, outcome.value.records[0]['unit'] if outcome.value else outcome.error)\n",
+        encoding="utf-8",
+    )
+    out = subprocess.run(
+        [sys.executable, str(probe)], cwd=elsewhere, capture_output=True, text=True, timeout=120
+    )
+    assert out.stdout.strip() == "True 清丰县委", out.stdout + out.stderr
