@@ -38,20 +38,21 @@ def test_a_run_opens_the_work_database_once_and_never_twice_at_once(tmp_path, mo
     work_db = str(Paths(raw, target).work_db)
     opened: list[str] = []
     while_held: list[str] = []
-    real_connect, real_cursor = duckdb.connect, warehouse._Holder.cursor
+    real_connect, real_attach = duckdb.connect, warehouse._attach
 
     def connect(database: str = ":memory:", *args, **kwargs):
         if str(database) == work_db and warehouse._held:
             while_held.append(str(database))
         return real_connect(database, *args, **kwargs)
 
-    def cursor(self):
-        if self.database is None:
-            opened.append(str(self.path))
-        return real_cursor(self)
+    # each opening itself, not each connection that finds none open: the thread parsing ahead and the
+    # first step may ask at once, and the holder opens the file for the first of them only
+    def attach(path, memory_limit):
+        opened.append(str(path))
+        return real_attach(path, memory_limit)
 
     monkeypatch.setattr(duckdb, "connect", connect)
-    monkeypatch.setattr(warehouse._Holder, "cursor", cursor)
+    monkeypatch.setattr(warehouse, "_attach", attach)
     write_score_sheet(raw, 2024, "南乐县", "party")
     run_fazhi(raw, target)
     # once for the two Dagster runs of a `fazhi run` (listing and parse; the rest) and what is read
