@@ -140,6 +140,37 @@ def start_server(module: str, preload: Sequence[str] = ()) -> None:
     _forkserver_context_of(module, preload)
 
 
+@contextlib.contextmanager
+def _safe_path():
+    """The fork server runs `python -c`, whose first import path is the directory the command started
+    in, and Python 3.11 does not apply the sys.path multiprocessing hands it: a `pipelines` folder there
+    (another checkout, an older copy) was what the workers imported, so every file of a run failed to
+    parse, or was parsed by other code. PYTHONSAFEPATH keeps that directory off the server's path."""
+    before = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONSAFEPATH", None)
+        else:
+            os.environ["PYTHONSAFEPATH"] = before
+
+
+_server: Any = multiprocessing.forkserver._forkserver  # its state is private to multiprocessing
+_start_server = _server.ensure_running
+
+
+def _ensure_running() -> None:
+    """multiprocessing's own start of the fork server (at first use, and again should it be gone),
+    with the server's import path as the command's (`_safe_path`)."""
+    with _safe_path():
+        _start_server()
+
+
+_server.ensure_running = multiprocessing.forkserver.ensure_running = _ensure_running
+
+
 def use_inherited_server() -> None:
     """In a process forked from one whose fork server runs (a run forked by `fazhi runner`, which
     starts the parse workers' server as it starts): workers come from that server instead of one of
@@ -149,21 +180,20 @@ def use_inherited_server() -> None:
     forked process is not; this asks the kernel."""
     from pipelines.lib.services import running
 
-    server: Any = multiprocessing.forkserver._forkserver  # its state is private to multiprocessing
-    inherited, start_own = server._forkserver_pid, server.ensure_running
+    inherited, start_own = _server._forkserver_pid, _server.ensure_running
     if inherited is None:
         return
 
     def ensure_running() -> None:
-        if server._forkserver_pid == inherited:
+        if _server._forkserver_pid == inherited:
             if running(inherited):
                 return
             with contextlib.suppress(OSError, TypeError):  # its pipe and socket are its parent's
-                os.close(server._forkserver_alive_fd)
-            server._forkserver_pid = server._forkserver_address = server._forkserver_alive_fd = None
+                os.close(_server._forkserver_alive_fd)
+            _server._forkserver_pid = _server._forkserver_address = _server._forkserver_alive_fd = None
         start_own()
 
-    server.ensure_running = ensure_running
+    _server.ensure_running = ensure_running
     multiprocessing.forkserver.ensure_running = ensure_running
 
 
@@ -211,43 +241,12 @@ def _forkserver_context_of(module: str | None, preload: Sequence[str]):
     # Takes effect when the fork server starts (first use in this process); keeps what others set.
     wanted = {m for m in (__name__, module) if m is not None and m != "__main__"}
     wanted.update(preload)
-    current = getattr(multiprocessing.forkserver._forkserver, "_preload_modules", None) or []
+    current = getattr(_server, "_preload_modules", None) or []
     if not wanted <= set(current):
         ctx.set_forkserver_preload(list(dict.fromkeys([*current, *sorted(wanted)])))
     with _socket_safe_temp_dir():
         multiprocessing.forkserver.ensure_running()
     return ctx
-
-
-@contextlib.contextmanager
-def _safe_path():
-    """The fork server runs `python -c`, whose first import path is the directory the command started
-    in, and Python 3.11 does not apply the sys.path multiprocessing hands it: a `pipelines` folder there
-    (another checkout, an older copy) was what the workers imported, so every file of a run failed to
-    parse, or was parsed by other code. PYTHONSAFEPATH keeps that directory off the server's path."""
-    before = os.environ.get("PYTHONSAFEPATH")
-    os.environ["PYTHONSAFEPATH"] = "1"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("PYTHONSAFEPATH", None)
-        else:
-            os.environ["PYTHONSAFEPATH"] = before
-
-
-_server: Any = multiprocessing.forkserver._forkserver  # its state is private to multiprocessing
-_start_server = _server.ensure_running
-
-
-def _ensure_running() -> None:
-    """multiprocessing's own start of the fork server (at first use, and again should it be gone),
-    with the server's import path as the command's (`_safe_path`)."""
-    with _safe_path():
-        _start_server()
-
-
-_server.ensure_running = multiprocessing.forkserver.ensure_running = _ensure_running
 
 
 # The fork server listens on a Unix socket, <temp dir>/pymp-XXXXXXXX/listener-XXXXXXXX, and a socket's
