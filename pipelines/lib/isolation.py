@@ -168,7 +168,13 @@ def _ensure_running() -> None:
         _start_server()
 
 
-_server.ensure_running = multiprocessing.forkserver.ensure_running = _ensure_running
+def _install(ensure_running: Callable[[], None]) -> None:
+    """Make `ensure_running` what starts the fork server, under both names multiprocessing calls it by:
+    the server's method (before each new worker) and the module's alias of it (bound at its import)."""
+    _server.ensure_running = multiprocessing.forkserver.ensure_running = ensure_running
+
+
+_install(_ensure_running)
 
 
 def use_inherited_server() -> None:
@@ -193,8 +199,7 @@ def use_inherited_server() -> None:
             _server._forkserver_pid = _server._forkserver_address = _server._forkserver_alive_fd = None
         start_own()
 
-    _server.ensure_running = ensure_running
-    multiprocessing.forkserver.ensure_running = ensure_running
+    _install(ensure_running)
 
 
 # ---------------------------------------------------------------------------------------------
