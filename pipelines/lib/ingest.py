@@ -69,20 +69,14 @@ class RawFile:
     note: str | None = None  # why a file is ignored
 
 
-# Folders a year's kinds take (their directories' sizes, about 70 bytes a name) from which two parse
-# workers list them, by halves (`discover`): a nation's 119,424 files in 0.34–0.39 s against 0.48–0.78 s
-# in one process; below this (a province year), starting the workers costs more than it saves.
-TWO_PROCESSES_BYTES = 1 << 20
-
-
 def discover(raw_dir: Path, two_processes: bool = False) -> pa.Table:
     """Every file under raw_dir with the kind and year its location implies, in order of folder, then
     name (a folder's files before its subfolders): path, kind, folder_year, size, mtime_ns, note.
     Hidden files and folders, and folders reached through a link, are not looked at; a file removed
     while the folder is listed is not listed; a raw_dir that is no folder lists nothing
-    (pipelines/lib/raw_tree.py). `two_processes`: a large year's kinds are listed by two parse
-    workers, by halves (a run, whose parse workers' server is up). The columns are made as lists, not
-    an object per file."""
+    (pipelines/lib/raw_tree.py). `two_processes`: the years' kinds are listed by two parse workers, by
+    halves (a run, whose parse workers' server is up). The columns are made as lists, not an object per
+    file."""
     paths: list[str] = []
     kinds: list[str | None] = []
     years: list[int | None] = []
@@ -134,24 +128,22 @@ def discover(raw_dir: Path, two_processes: bool = False) -> pa.Table:
 
 
 def _folders(raw_dir: Path, two_processes: bool) -> list[raw_tree.Folder]:
-    """data/raw's folders in order (`raw_tree.walk`); with `two_processes`, a large year's kinds are
-    listed by two parse workers, in two halves. Not by a thread: each name looked at lets go of the
-    interpreter, which the thread then waits to have back while the run's own thread holds it (listing
-    a nation's files beside a busy thread took 75–80 s)."""
+    """data/raw's folders in order (`raw_tree.walk`); with `two_processes`, the years' kinds are listed
+    by two parse workers, in two halves by their folders' sizes (about 70 bytes a name). Not by a
+    thread, whatever their size: each name looked at lets go of the interpreter, which the thread then
+    waits to have back while the run's own thread holds it, importing Dagster (a nation's files beside
+    a busy thread took 75–80 s; a province's 8,130 beside the imports 0.74–1.28 s, against 0.04–0.06 s alone)."""
     if not two_processes:
         return raw_tree.walk(str(raw_dir))
     folders = raw_tree.walk(str(raw_dir), leave_kinds=True)
     deferred = {folder.parts: folder.size for folder in folders if folder.elsewhere}
     halves: list[list[tuple[str, ...]]] = [[], []]
-    if sum(deferred.values()) >= TWO_PROCESSES_BYTES:
-        load = [0, 0]
-        for parts in sorted(deferred, key=lambda p: -deferred[p]):  # the largest first, to the lighter half
-            half = load.index(min(load))
-            halves[half].append(parts)
-            load[half] += deferred[parts]
-        listed = _listed_by_workers(raw_dir, [half for half in halves if half])
-    else:
-        listed = dict(zip(deferred, raw_tree.listed_folders((str(raw_dir), list(deferred))), strict=True))
+    load = [0, 0]
+    for parts in sorted(deferred, key=lambda p: -deferred[p]):  # the largest first, to the lighter half
+        half = load.index(min(load))
+        halves[half].append(parts)
+        load[half] += deferred[parts]
+    listed = _listed_by_workers(raw_dir, [half for half in halves if half]) if deferred else {}
     return [part for folder in folders for part in (listed[folder.parts] if folder.elsewhere else [folder])]
 
 

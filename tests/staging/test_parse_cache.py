@@ -471,8 +471,8 @@ def _write_its_own_path(raw: Path, path: str) -> None:
 
 @pytest.fixture(params=["one process", "two processes"])
 def discover(request, monkeypatch):
-    """`ingest.discover` as the sensor lists (one process) and as a run lists (a year's kinds listed by
-    two parse workers, here whatever their size); the workers must have listed what they were given."""
+    """`ingest.discover` as the sensor lists (one process) and as a run lists (the years' kinds listed by
+    two parse workers); the workers must have listed what they were given."""
     if request.param == "one process":
         yield ingest.discover
         return
@@ -483,7 +483,6 @@ def discover(request, monkeypatch):
         by_worker.append(halves)
         return real(raw_dir, halves)
 
-    monkeypatch.setattr(ingest, "TWO_PROCESSES_BYTES", 0)
     monkeypatch.setattr(ingest, "_listed_by_workers", listed_by_workers)
     yield lambda raw: ingest.discover(raw, two_processes=True)
     assert by_worker, "no folder was listed by a worker"
@@ -567,7 +566,6 @@ def test_what_a_worker_failed_to_list_is_listed_by_the_run_itself(tmp_path, monk
         "2023/filings/d.csv",
     ):
         _write_its_own_path(raw, path)
-    monkeypatch.setattr(ingest, "TWO_PROCESSES_BYTES", 0)
     monkeypatch.setattr(
         ingest, "map_isolated", lambda _f, items, **_k: [Outcome(False, None, "crash", "killed")] * len(items)
     )
