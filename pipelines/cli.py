@@ -136,7 +136,9 @@ def _run_pipeline(
             held(paths.work_db),  # its two Dagster runs, what is read between them and before
         ):
             if workers > 1:  # a core to spare: one worker parses while Dagster is imported
-                parse_ahead(paths.raw_dir, paths.work_db)
+                parse_ahead(
+                    paths.raw_dir, paths.work_db, importing="pipelines.definitions" not in sys.modules
+                )
             try:
                 code, years, steps = _run_locked(paths, years, rulebook, workers, wait_seconds, as_of)
             finally:

@@ -69,21 +69,28 @@ class RawFile:
     note: str | None = None  # why a file is ignored
 
 
-def discover(raw_dir: Path, two_processes: bool = False) -> pa.Table:
+# Folders a year's kinds take (their directories' sizes, about 70 bytes a name) from which two parse
+# workers list them, by halves (`discover`), when nothing else keeps the interpreter busy: a nation's
+# 119,424 files in 0.34–0.39 s against 0.48–0.78 s in one process; below this (a province year, 0.04–0.06
+# s in one process), handing them over costs more than it saves (a served province correction 0.05 s).
+TWO_PROCESSES_BYTES = 1 << 20
+
+
+def discover(raw_dir: Path, workers_from: int | None = None) -> pa.Table:
     """Every file under raw_dir with the kind and year its location implies, in order of folder, then
     name (a folder's files before its subfolders): path, kind, folder_year, size, mtime_ns, note.
     Hidden files and folders, and folders reached through a link, are not looked at; a file removed
     while the folder is listed is not listed; a raw_dir that is no folder lists nothing
-    (pipelines/lib/raw_tree.py). `two_processes`: the years' kinds are listed by two parse workers, by
-    halves (a run, whose parse workers' server is up). The columns are made as lists, not an object per
-    file."""
+    (pipelines/lib/raw_tree.py). `workers_from`: the years' kinds are listed by two parse workers, by
+    halves, when their folders take at least this many bytes (a run, whose parse workers' server is
+    up); None: in this process. The columns are made as lists, not an object per file."""
     paths: list[str] = []
     kinds: list[str | None] = []
     years: list[int | None] = []
     sizes: list[int] = []
     mtimes: list[int] = []
     notes: list[str | None] = []
-    for folder in _folders(raw_dir, two_processes):
+    for folder in _folders(raw_dir, workers_from):
         folders, files = folder.parts, folder.names
         sizes.extend(folder.sizes)
         mtimes.extend(folder.mtimes)
@@ -127,23 +134,25 @@ def discover(raw_dir: Path, two_processes: bool = False) -> pa.Table:
     )
 
 
-def _folders(raw_dir: Path, two_processes: bool) -> list[raw_tree.Folder]:
-    """data/raw's folders in order (`raw_tree.walk`); with `two_processes`, the years' kinds are listed
-    by two parse workers, in two halves by their folders' sizes (about 70 bytes a name). Not by a
-    thread, whatever their size: each name looked at lets go of the interpreter, which the thread then
-    waits to have back while the run's own thread holds it, importing Dagster (a nation's files beside
-    a busy thread took 75–80 s; a province's 8,130 beside the imports 0.74–1.28 s, against 0.04–0.06 s alone)."""
-    if not two_processes:
+def _folders(raw_dir: Path, workers_from: int | None) -> list[raw_tree.Folder]:
+    """data/raw's folders in order (`raw_tree.walk`); the years' kinds listed by two parse workers, in
+    two halves by their folders' sizes, when these reach `workers_from`. Not by a thread: each name
+    looked at lets go of the interpreter, which the thread then waits to have back while the run's own
+    thread holds it (listing a nation's files beside a busy thread took 75–80 s)."""
+    if workers_from is None:
         return raw_tree.walk(str(raw_dir))
     folders = raw_tree.walk(str(raw_dir), leave_kinds=True)
     deferred = {folder.parts: folder.size for folder in folders if folder.elsewhere}
     halves: list[list[tuple[str, ...]]] = [[], []]
-    load = [0, 0]
-    for parts in sorted(deferred, key=lambda p: -deferred[p]):  # the largest first, to the lighter half
-        half = load.index(min(load))
-        halves[half].append(parts)
-        load[half] += deferred[parts]
-    listed = _listed_by_workers(raw_dir, [half for half in halves if half]) if deferred else {}
+    if deferred and sum(deferred.values()) >= workers_from:
+        load = [0, 0]
+        for parts in sorted(deferred, key=lambda p: -deferred[p]):  # the largest first, to the lighter half
+            half = load.index(min(load))
+            halves[half].append(parts)
+            load[half] += deferred[parts]
+        listed = _listed_by_workers(raw_dir, [half for half in halves if half])
+    else:
+        listed = dict(zip(deferred, raw_tree.listed_folders((str(raw_dir), list(deferred))), strict=True))
     return [part for folder in folders for part in (listed[folder.parts] if folder.elsewhere else [folder])]
 
 
@@ -231,17 +240,17 @@ class ParseAhead:
     once it is listed, by the work database's known files, read then: the listing need not wait for
     them (0.085 s of a nation run), nor the command (0.12 s of a corrected province sheet's 2 s)."""
 
-    def __init__(self, raw_dir: Path, work_db: Path | None):
+    def __init__(self, raw_dir: Path, work_db: Path | None, workers_from: int):
         self.stop = threading.Event()
         self.results: list[ParsedBatch] = []
         self.listing: pa.Table | None = None  # what data/raw held as the run started (`discover`)
         self.listed = threading.Event()  # set once the listing is made, or could not be
         self._thread = threading.Thread(
-            target=self._run, args=(raw_dir, work_db), name="parse-ahead", daemon=True
+            target=self._run, args=(raw_dir, work_db, workers_from), name="parse-ahead", daemon=True
         )
         self._thread.start()
 
-    def _run(self, raw_dir: Path, work_db: Path | None) -> None:
+    def _run(self, raw_dir: Path, work_db: Path | None, workers_from: int) -> None:
         # pyarrow imports pandas at its first conversion of Python values (the listing's columns below):
         # imported now, while the server starts the listing's workers, not once they are done, the worker
         # parsing ahead starts 0.2–0.3 s sooner at nation scale. The command's definitions import it anyway.
@@ -249,7 +258,7 @@ class ParseAhead:
 
         try:
             try:
-                self.listing = discover(raw_dir, two_processes=True)  # the parse workers' server is up
+                self.listing = discover(raw_dir, workers_from=workers_from)  # the parse workers' server is up
             finally:
                 self.listed.set()
             known = _known_files(work_db)
@@ -322,16 +331,20 @@ def _known_files(work_db: Path | None) -> pa.Table | None:
 _AHEAD: dict[Path, ParseAhead] = {}  # by raw folder; at most one at a time
 
 
-def parse_ahead(raw_dir: Path, work_db: Path) -> ParseAhead:
+def parse_ahead(raw_dir: Path, work_db: Path, importing: bool = False) -> ParseAhead:
     """List data/raw, and start parsing, on one worker, the files the work database does not know by
     path, size and modification time, until the parse step takes the results (or
     `stop_parsing_ahead`); the listing is kept for `listing` whatever becomes of the parsing. Call it
     holding the run lock and the work database (`warehouse.held`): the known files are read on the run's
-    own connection, beside what the run does meanwhile."""
+    own connection, beside what the run does meanwhile. `importing`: the command imports Dagster
+    meanwhile, which holds the interpreter, so the parse workers list even a small year (a province's
+    8,130 files beside the imports took 0.74–1.28 s here, while the worker parsing ahead waited)."""
     if not is_held(work_db):
         raise RuntimeError("parse_ahead: the work database is not held")
     stop_parsing_ahead()
-    ahead = _AHEAD[raw_dir] = ParseAhead(raw_dir, work_db if work_db.exists() else None)
+    ahead = _AHEAD[raw_dir] = ParseAhead(
+        raw_dir, work_db if work_db.exists() else None, 0 if importing else TWO_PROCESSES_BYTES
+    )
     return ahead
 
 

@@ -207,6 +207,35 @@ def test_files_parsed_ahead_are_stored_as_the_parse_step_parses_them(tmp_path):
     assert _parse_cache(office) == _parse_cache(plain)
 
 
+@pytest.mark.parametrize("importing", [True, False])
+def test_a_small_year_is_listed_by_the_parse_workers_while_the_command_imports(
+    tmp_path, monkeypatch, importing
+):
+    """Beside the command's imports, a thread listing even a province year waits for the interpreter
+    (0.74–1.28 s against 0.04–0.06 s alone) while the worker parsing ahead waits for the listing; with
+    the imports done (a served run), handing a small year to the workers costs more than it saves."""
+    raw = tmp_path / "raw"
+    write_units(raw, city_units(["清丰县", "范县"]))
+    write_score_sheet(raw, 2024, "清丰县", "party")
+    write_meetings(raw, 2024, "台账.csv", [("清丰县委", "2024-03-05", "常委会", "听取法治建设工作汇报")])
+    by_worker: list[list[list[tuple[str, ...]]]] = []
+    real = ingest._listed_by_workers
+
+    def listed_by_workers(raw_dir, halves):
+        by_worker.append(halves)
+        return real(raw_dir, halves)
+
+    monkeypatch.setattr(ingest, "_listed_by_workers", listed_by_workers)
+    paths = Paths.from_env(raw, tmp_path / "office" / "fazhi.duckdb")
+    with held(paths.work_db):
+        ahead = ingest.parse_ahead(raw, paths.work_db, importing=importing)
+        assert ahead.finished(timeout=60)
+        assert ahead.listing is not None and ahead.listing.equals(ingest.discover(raw))
+    assert sorted(parts for halves in by_worker for half in halves for parts in half) == (
+        [("2024", "meetings"), ("2024", "score_sheets")] if importing else []
+    )
+
+
 def test_the_workers_parse_while_what_was_parsed_ahead_is_stored(tmp_path, monkeypatch):
     """The step's workers begin before the files parsed ahead are stored, not after: at nation scale
     storing them took about a second in which neither core parsed."""
@@ -484,7 +513,7 @@ def discover(request, monkeypatch):
         return real(raw_dir, halves)
 
     monkeypatch.setattr(ingest, "_listed_by_workers", listed_by_workers)
-    yield lambda raw: ingest.discover(raw, two_processes=True)
+    yield lambda raw: ingest.discover(raw, workers_from=0)
     assert by_worker, "no folder was listed by a worker"
 
 
@@ -569,7 +598,7 @@ def test_what_a_worker_failed_to_list_is_listed_by_the_run_itself(tmp_path, monk
     monkeypatch.setattr(
         ingest, "map_isolated", lambda _f, items, **_k: [Outcome(False, None, "crash", "killed")] * len(items)
     )
-    assert ingest.discover(raw, two_processes=True).equals(ingest.discover(raw))
+    assert ingest.discover(raw, workers_from=0).equals(ingest.discover(raw))
     assert ingest.discover(raw).num_rows == 4
 
 
