@@ -207,6 +207,19 @@ def test_files_parsed_ahead_are_stored_as_the_parse_step_parses_them(tmp_path):
     assert _parse_cache(office) == _parse_cache(plain)
 
 
+def _listed_by_the_workers(monkeypatch) -> list[list[list[tuple[str, ...]]]]:
+    """The folders handed to the parse workers to list, half by half, as they are handed over."""
+    by_worker: list[list[list[tuple[str, ...]]]] = []
+    real = ingest._listed_by_workers
+
+    def listed_by_workers(raw_dir, halves):
+        by_worker.append(halves)
+        return real(raw_dir, halves)
+
+    monkeypatch.setattr(ingest, "_listed_by_workers", listed_by_workers)
+    return by_worker
+
+
 @pytest.mark.parametrize("importing", [True, False])
 def test_a_small_year_is_listed_by_the_parse_workers_while_the_command_imports(
     tmp_path, monkeypatch, importing
@@ -218,14 +231,7 @@ def test_a_small_year_is_listed_by_the_parse_workers_while_the_command_imports(
     write_units(raw, city_units(["清丰县", "范县"]))
     write_score_sheet(raw, 2024, "清丰县", "party")
     write_meetings(raw, 2024, "台账.csv", [("清丰县委", "2024-03-05", "常委会", "听取法治建设工作汇报")])
-    by_worker: list[list[list[tuple[str, ...]]]] = []
-    real = ingest._listed_by_workers
-
-    def listed_by_workers(raw_dir, halves):
-        by_worker.append(halves)
-        return real(raw_dir, halves)
-
-    monkeypatch.setattr(ingest, "_listed_by_workers", listed_by_workers)
+    by_worker = _listed_by_the_workers(monkeypatch)
     paths = Paths.from_env(raw, tmp_path / "office" / "fazhi.duckdb")
     with held(paths.work_db):
         ahead = ingest.parse_ahead(raw, paths.work_db, importing=importing)
@@ -505,14 +511,7 @@ def discover(request, monkeypatch):
     if request.param == "one process":
         yield ingest.discover
         return
-    by_worker: list[list[list[tuple[str, ...]]]] = []
-    real = ingest._listed_by_workers
-
-    def listed_by_workers(raw_dir, halves):
-        by_worker.append(halves)
-        return real(raw_dir, halves)
-
-    monkeypatch.setattr(ingest, "_listed_by_workers", listed_by_workers)
+    by_worker = _listed_by_the_workers(monkeypatch)
     yield lambda raw: ingest.discover(raw, workers_from=0)
     assert by_worker, "no folder was listed by a worker"
 
