@@ -51,14 +51,16 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _failure(result, paths, step: str) -> str:
-    """One sentence for a failed Dagster run; the full trace goes to a log file beside the work database."""
+def _failure(result, paths) -> tuple[int, str]:
+    """The exit code and one sentence for a failed Dagster run (wrong arguments or inputs: EXIT_USAGE);
+    the full trace goes to a log file beside the work database."""
     events = result.get_step_failure_events() if hasattr(result, "get_step_failure_events") else []
     error = events[0].step_failure_data.error if events and events[0].step_failure_data else None
     while error is not None and error.cls_name not in _PLAIN_ERRORS and error.cause is not None:
         error = error.cause
     if error is not None and error.cls_name in _PLAIN_ERRORS:
-        return error.message.split(": ", 1)[-1].strip()
+        code = EXIT_USAGE if error.cls_name == "InputError" else EXIT_FAILED
+        return code, error.message.split(": ", 1)[-1].strip()
     log = paths.work_db.parent / "last_error.log"
     log.write_text(
         "".join(
@@ -68,7 +70,11 @@ def _failure(result, paths, step: str) -> str:
         ),
         encoding="utf-8",
     )
-    return f"运行失败（{step}），marts 未发布，仍为上次发布的版本。错误详情已写入 {log}，请转给系统管理员。"
+    step = STEP_LABELS.get(events[0].step_key, events[0].step_key) if events else "运行"
+    return (
+        EXIT_FAILED,
+        f"运行失败（{step}），marts 未发布，仍为上次发布的版本。错误详情已写入 {log}，请转给系统管理员。",
+    )
 
 
 def run_pipeline(
@@ -133,7 +139,7 @@ def _run_pipeline(
                 on_wait=lambda who: _say(f"另一次运行正在进行，等待其结束：{who}"),
                 on_takeover=lambda h: _say(f"上次运行未正常结束（{h.describe()}），本次接管。"),
             ),
-            held(paths.work_db),  # its two Dagster runs, what is read between them and before
+            held(paths.work_db),  # its Dagster run, and what is read before it
         ):
             if workers > 1:  # a core to spare: one worker parses while Dagster is imported
                 parse_ahead(
@@ -166,9 +172,7 @@ def _run_locked(
     import dagster as dg
 
     from pipelines.definitions import defs
-    from pipelines.defs import ingest
     from pipelines.defs.resources import FazhiWarehouse
-    from pipelines.lib import pipeline
     from pipelines.lib.gc_tuning import collector_for_bulk_rows
     from pipelines.lib.run_instance import ephemeral_instance
 
@@ -181,6 +185,7 @@ def _run_locked(
             parse_workers=workers,
             lock_wait_seconds=int(wait_seconds),
             as_of=as_of.isoformat() if as_of else "",
+            years=",".join(map(str, years or ())),
         ),
     }
     # Imports done: what exists now lives as long as the process (pipelines/lib/gc_tuning.py).
@@ -189,33 +194,17 @@ def _run_locked(
         # Dagster's own step log stays out of the clerk's terminal; a failure is told in one sentence.
         run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
         shown = _RunProgress(str(paths.warehouse))
-        reading = [ingest.raw_files, ingest.parsed_files]
-        result = _materialize(reading, resources, instance, run_config, shown)
-        if not result.success:
-            _say(_failure(result, paths, "读取报送文件"))
-            return EXIT_FAILED, [], []
-        steps = _step_seconds(instance, result.run_id)
-        found = pipeline.years_present(paths)
-        absent = [y for y in years or () if y not in found]
-        if absent:
-            _say(
-                f"{'、'.join(map(str, absent))} 年度没有任何报送数据（{paths.raw_dir}），未运行。"
-                f"有数据的年度：{'、'.join(map(str, found)) or '无'}。"
-            )
-            return EXIT_USAGE, [], []
-        if not found:
-            _say(f"没有找到任何年度的数据（{paths.raw_dir}）。请先放入文件，或运行 fazhi generate。")
-            return EXIT_USAGE, [], []
-        rest = [a for a in defs.assets or () if isinstance(a, dg.AssetsDefinition) and a not in reading]
-        shown.years = found
+        assets = [a for a in defs.assets or () if isinstance(a, dg.AssetsDefinition)]
         # The marts' dbt tests run in their step, which fails on a failing one; reported as Dagster
         # checks they would be over a thousand events that this instance does not keep (0.25–0.3 s of a
-        # corrected file's run: docs/performance.md).
-        result = _materialize(rest, resources, instance, run_config, shown, checks=False)
+        # corrected file's run: docs/performance.md). One run from the listing to publication: years
+        # without data stop it in `unit_registry`, before anything is staged.
+        result = _materialize(assets, resources, instance, run_config, shown, checks=False)
         if not result.success:
-            _say(_failure(result, paths, "整理、计算或发布"))
-            return EXIT_FAILED, [], []
-        return 0, years or found, steps + _step_seconds(instance, result.run_id)
+            code, message = _failure(result, paths)
+            _say(message)
+            return code, [], []
+        return 0, years or shown.years, _step_seconds(instance, result.run_id)
 
 
 def _materialize(assets, resources, instance, run_config, on_event, checks: bool = True):
@@ -284,6 +273,9 @@ class _RunProgress:
             progress.end(f"{self.label(event.step_key)}：未完成", ok=False)
         elif event.step_key == "marts" and kind == "ASSET_MATERIALIZATION":
             progress.advance()
+        elif event.step_key == "unit_registry" and kind == "ASSET_MATERIALIZATION":
+            found = event.event_specific_data.materialization.metadata["years"].value
+            self.years = [int(year) for year in found.split(",")]
 
 
 def _years_text(years: list[int]) -> str:

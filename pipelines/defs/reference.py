@@ -33,12 +33,19 @@ def rulebook(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
         deps=["raw_files", "parsed_files", "parsed_units", "parsed_issues", "rulebook_roles"],
     ),
     pool=WRITER_POOL,
-    description="单位名册：当前名册中的单位，角色由规则库的单位类型决定；名册的问题。",
+    description="单位名册：当前名册中的单位，角色由规则库的单位类型决定；名册的问题。"
+    "整理从这里开始：没有任何年度的数据，或要求的年度（fazhi run --years）没有数据时，运行在此停止，"
+    "不整理，也不发布。",
 )
 def unit_registry(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
+    # checked on the files just read, before anything is staged (every kind's staging waits for this
+    # step): one run lists, parses and stops
+    years = pipeline.years_with_data(fazhi.paths, fazhi.asked_years)
     counts = pipeline.stage_registry(fazhi.paths, fazhi.rules)
     for key in context.selected_asset_keys:
-        yield dg.MaterializeResult(asset_key=key, metadata={"rows": counts[key.path[-1]]})
+        yield dg.MaterializeResult(
+            asset_key=key, metadata={"rows": counts[key.path[-1]], "years": ",".join(map(str, years))}
+        )
 
 
 @dg.multi_asset(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -343,9 +343,20 @@ def _input_rows(con: duckdb.DuckDBPyConnection, kinds: Iterable[str]) -> dict[st
     }
 
 
-def years_present(paths: Paths) -> list[int]:
+def years_with_data(paths: Paths, asked: Sequence[int] = ()) -> list[int]:
+    """The years with data (`common.years_present`). A run stops here, before anything is staged,
+    when no year has any, or a year `asked` for (`fazhi run --years`) has none."""
     with work_connection(paths) as con:
-        return common.years_present(con)
+        found = common.years_present(con)
+    absent = [y for y in asked if y not in found]
+    if absent:
+        raise InputError(
+            f"{'、'.join(map(str, absent))} 年度没有任何报送数据（{paths.raw_dir}），未整理，也未发布。"
+            f"有数据的年度：{'、'.join(map(str, found)) or '无'}。"
+        )
+    if not found:
+        raise InputError(f"没有找到任何年度的数据（{paths.raw_dir}）。请先放入文件，或运行 fazhi generate。")
+    return found
 
 
 def publish_marts(paths: Paths, rules: Rulebook) -> Published:

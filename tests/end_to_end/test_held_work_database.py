@@ -55,8 +55,7 @@ def test_a_run_opens_the_work_database_once_and_never_twice_at_once(tmp_path, mo
     monkeypatch.setattr(warehouse, "_attach", attach)
     write_score_sheet(raw, 2024, "南乐县", "party")
     run_fazhi(raw, target)
-    # once for the two Dagster runs of a `fazhi run` (listing and parse; the rest) and what is read
-    # between them
+    # once for the Dagster run of a `fazhi run` and what is read before it (the files parsed ahead)
     assert opened == [work_db] and while_held == []
     assert not warehouse._held
 

@@ -140,3 +140,67 @@ def test_wrong_arguments_exit_non_zero_with_one_clear_sentence(office, args, say
     assert done.returncode == 2
     assert says in done.stderr and "Traceback" not in done.stderr
     assert not warehouse.exists()
+
+
+def test_a_fazhi_run_is_one_dagster_run_from_the_listing_to_publication(office, monkeypatch):
+    from pipelines import cli
+
+    raw, warehouse = office
+    runs = []
+    real = cli._materialize
+
+    def materialize(*args, **kwargs):
+        runs.append(result := real(*args, **kwargs))
+        return result
+
+    monkeypatch.setattr(cli, "_materialize", materialize)
+    assert cli.run_pipeline(str(raw), str(warehouse), [2024], quiet=True) == 0
+    assert len(runs) == 1 and runs[0].success
+    steps = {event.step_key for event in runs[0].get_step_success_events()}
+    assert {"raw_files", "parsed_files", "run_context", "staging", "marts", "published_warehouse"} <= steps
+
+
+def test_a_dagster_run_without_any_year_of_data_stops_before_staging_saying_so(tmp_path):
+    """The UI's and the sensor's runs too: a raw folder with a registry and nothing else (a share not
+    mounted, a wrong FAZHI_RAW_DIR) publishes nothing, rather than an empty warehouse."""
+    from pipelines.definitions import defs
+    from pipelines.defs.resources import FazhiWarehouse
+
+    raw, warehouse = tmp_path / "raw", tmp_path / "marts" / "fazhi.duckdb"
+    write_units(raw, city_units(["清丰县"]))
+    resource = FazhiWarehouse(raw_dir=str(raw), warehouse=str(warehouse))
+    assets = [a for a in defs.assets or () if isinstance(a, dg.AssetsDefinition)]
+    result = dg.materialize(
+        assets,
+        resources={"fazhi": resource},
+        selection=dg.AssetSelection.all().without_checks(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = result.get_step_failure_events()
+    assert failure.step_key == "unit_registry"
+    error = failure.step_failure_data.error.cause
+    assert error.cls_name == "InputError" and f"没有找到任何年度的数据（{raw}）" in error.message
+    assert "staging" not in {event.step_key for event in result.get_step_success_events()}
+    assert not warehouse.exists()
+
+
+def test_a_year_asked_for_without_data_stops_the_run_before_anything_is_staged(office):
+    import duckdb
+
+    from pipelines.lib.warehouse import Paths
+
+    raw, warehouse = office
+    done = _run(raw, warehouse, "--years", "2024,2030")
+    assert (
+        done.returncode == 2
+        and "2030 年度没有任何报送数据" in done.stderr
+        and "有数据的年度：2024" in done.stderr
+    )
+    with duckdb.connect(str(Paths.from_env(str(raw), str(warehouse)).work_db), read_only=True) as con:
+        # the registry and the sheet: read, but not staged
+        assert con.execute("select count(*) from parsed_files").fetchone() == (2,)
+        staged = con.execute(
+            "select table_name from duckdb_tables() where table_name like 'stg%' and estimated_size > 0"
+        ).fetchall()
+    assert staged == [] and not warehouse.exists()
