@@ -185,7 +185,7 @@ def _run_locked(
             parse_workers=workers,
             lock_wait_seconds=int(wait_seconds),
             as_of=as_of.isoformat() if as_of else "",
-            years=",".join(map(str, years or ())),
+            years=years or [],
         ),
     }
     # Imports done: what exists now lives as long as the process (pipelines/lib/gc_tuning.py).
@@ -274,8 +274,7 @@ class _RunProgress:
         elif event.step_key == "marts" and kind == "ASSET_MATERIALIZATION":
             progress.advance()
         elif event.step_key == "unit_registry" and kind == "ASSET_MATERIALIZATION":
-            found = event.event_specific_data.materialization.metadata["years"].value
-            self.years = [int(year) for year in found.split(",")]
+            self.years = list(event.event_specific_data.materialization.metadata["years"].value)
 
 
 def _years_text(years: list[int]) -> str:

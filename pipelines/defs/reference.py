@@ -40,11 +40,11 @@ def rulebook(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
 def unit_registry(context: dg.AssetExecutionContext, fazhi: FazhiWarehouse):
     # checked on the files just read, before anything is staged (every kind's staging waits for this
     # step): one run lists, parses and stops
-    years = pipeline.years_with_data(fazhi.paths, fazhi.asked_years)
+    years = pipeline.years_with_data(fazhi.paths, fazhi.years)
     counts = pipeline.stage_registry(fazhi.paths, fazhi.rules)
     for key in context.selected_asset_keys:
         yield dg.MaterializeResult(
-            asset_key=key, metadata={"rows": counts[key.path[-1]], "years": ",".join(map(str, years))}
+            asset_key=key, metadata={"rows": counts[key.path[-1]], "years": dg.MetadataValue.json(years)}
         )
 
 

@@ -53,7 +53,9 @@ class FazhiWarehouse(dg.ConfigurableResource):
     rulebook: str = ""  # empty: FAZHI_RULEBOOK or "default"
     parse_workers: int = 2  # parser processes, and input kinds staged at once
     as_of: str = ""  # YYYY-MM-DD the in-year figures are computed as of; empty: today (Beijing time)
-    years: str = ""  # years a run must find data for, comma-separated (fazhi run --years); empty: any
+    # years a run must find data for (fazhi run --years); none: any year. A resource's fields are
+    # pydantic's, which copies a default: the list is not shared
+    years: list[int] = []  # noqa: RUF012
     lock_wait_seconds: int = 1800  # a run queued behind another run waits this long, then fails saying who
 
     @property
@@ -63,10 +65,6 @@ class FazhiWarehouse(dg.ConfigurableResource):
     @property
     def as_of_date(self) -> date:
         return date.fromisoformat(self.as_of) if self.as_of else today()
-
-    @property
-    def asked_years(self) -> list[int]:
-        return [int(y) for y in self.years.split(",") if y.strip()]
 
     @cached_property
     def rules(self) -> Rulebook:
