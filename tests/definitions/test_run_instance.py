@@ -141,3 +141,30 @@ def test_the_storages_are_made_without_an_alembic_stamp_and_keep_runs_as_dagster
     stored, _, _ = _run(ours)
     assert [r.status for r in ours.get_runs()] == [dg.DagsterRunStatus.SUCCESS]
     assert DagsterEventType.RUN_SUCCESS.value in stored
+
+
+def test_a_run_s_snapshots_are_kept_as_they_are_not_serialised_into_sqlite():
+    # Dagster stores the job's and the plan's snapshots as each run is created, serialised and
+    # compressed; this instance keeps the objects by their ids, and they are read back the same.
+    from sqlalchemy import text
+
+    theirs, ours = dg.DagsterInstance.ephemeral(), ephemeral_instance()
+    for instance in (theirs, ours):
+        _run(instance)
+    their_run, our_run = theirs.get_runs()[0], ours.get_runs()[0]
+
+    def stored(instance: dg.DagsterInstance) -> list[int]:
+        """The length of each snapshot's stored body."""
+        with instance.run_storage.connect() as conn:  # type: ignore[attr-defined]
+            return sorted(n for (n,) in conn.execute(text("select length(snapshot_body) from snapshots")))
+
+    assert len(stored(theirs)) == 2 and min(stored(theirs)) > 0
+    assert stored(ours) == [0, 0]  # the rows a run refers to, without their bodies
+    assert our_run.job_snapshot_id == their_run.job_snapshot_id
+    assert our_run.execution_plan_snapshot_id == their_run.execution_plan_snapshot_id
+    assert ours.get_job_snapshot(our_run.job_snapshot_id) == theirs.get_job_snapshot(
+        their_run.job_snapshot_id
+    )
+    plan_id = our_run.execution_plan_snapshot_id
+    assert ours.get_execution_plan_snapshot(plan_id) == theirs.get_execution_plan_snapshot(plan_id)
+    assert ours.run_storage.has_snapshot(plan_id) and not ours.run_storage.has_snapshot("unknown")
